@@ -1,0 +1,56 @@
+"""outreach: registrations in, deduplicated lists, exactly-once campaigns, leads to deals."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from outreach.config import Config
+
+__version__ = "0.1.0"
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
+    """Application factory. Without ``config`` everything comes from ``OUTREACH_*``."""
+    from outreach import store as store_module
+    from outreach.api import register_blueprints
+    from outreach.api.cors import register_cors
+    from outreach.api.errors import register_error_handlers
+    from tasks import celery_init_app
+
+    if config is None:
+        config = Config.from_env()
+    elif isinstance(config, dict):
+        config = Config.from_env().with_overrides(**config)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        MAX_CONTENT_LENGTH=config.max_content_length,
+        MAX_FORM_MEMORY_SIZE=config.max_content_length,
+        JSON_SORT_KEYS=False,
+    )
+    if config.redis_url:
+        store = store_module.connect(config.redis_url, config.key_prefix)
+    else:
+        store = store_module.embedded(prefix=config.key_prefix)
+    app.extensions["outreach.config"] = config
+    app.extensions["outreach.store"] = store
+
+    celery_app = celery_init_app(app, config)
+
+    def kick_ingest() -> None:
+        try:
+            celery_app.send_task("outreach.ingest.drain", queue="ingest")
+        except Exception:  # noqa: BLE001 - stored already; the periodic drain picks it up
+            log.warning("could not ask for an ingest run; the periodic drain will", exc_info=True)
+
+    app.extensions["outreach.kick_ingest"] = kick_ingest
+    register_error_handlers(app)
+    register_cors(app, config)
+    register_blueprints(app)
+    return app

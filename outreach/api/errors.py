@@ -1,0 +1,85 @@
+"""The one place where errors become HTTP answers, always in the one error shape."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from outreach.errors import RateLimited, ServiceError
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int, message: str, code: str | None = None, fields: dict[str, Any] | None = None
+) -> Any:
+    body: dict[str, Any] = {"code": code or _CODES.get(status, "error"), "message": message}
+    if fields is not None and status == 422:
+        body["fields"] = fields
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+def _flatten(messages: Any) -> dict[str, list[str]]:
+    """marshmallow's nested messages -> ``{"field": ["message", ...]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, list):
+        return {"_body": [str(m) for m in messages]}
+    for name, value in messages.items():
+        if isinstance(value, dict):
+            for sub, texts in _flatten(value).items():
+                out[f"{name}.{sub}"] = texts
+        elif isinstance(value, list):
+            out[str(name)] = [str(v) if not isinstance(v, dict) else str(v) for v in value]
+        else:
+            out[str(name)] = [str(value)]
+    return out
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError) -> Any:
+        return error_response(422, "Validation failed.", fields=_flatten(exc.messages))
+
+    @app.errorhandler(RateLimited)
+    def _limited(exc: RateLimited) -> Any:
+        response = error_response(429, exc.message)
+        response.headers["Retry-After"] = str(max(1, exc.retry_after))
+        return response
+
+    @app.errorhandler(ServiceError)
+    def _service(exc: ServiceError) -> Any:
+        return error_response(exc.status, exc.message, exc.code, exc.fields or {})
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        message = {
+            413: "The request body is too large.",
+            404: "Not found.",
+            405: "Method not allowed.",
+        }.get(status, exc.description or exc.name)
+        return error_response(status, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error")
+        return error_response(500, "Internal error.", code="internal_error")

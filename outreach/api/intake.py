@@ -1,0 +1,51 @@
+"""Public intake: website forms post registrations here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, redirect, request
+
+from outreach.api.http import config, raw_body, store
+from outreach.api.openapi import operation
+from outreach.schemas.intake import RegistrationAccepted, RegistrationIn
+from outreach.services.intake import accept_registration, check_redirect
+
+bp = Blueprint("intake", __name__)
+_registration_in = RegistrationIn()
+
+
+@bp.post("/api/v1/registrations")
+@operation(
+    "Register a white-paper download or an event registration",
+    body=RegistrationIn,
+    form=True,
+    responses={202: RegistrationAccepted, 303: "Form post: redirect to redirect_to"},
+    errors=(413, 429),
+    auth=False,
+    tag="intake",
+)
+def post_registration() -> Any:
+    data, from_form = raw_body(allow_forms=True)
+    if not isinstance(data, dict):
+        return _bad_shape()
+    registration = _registration_in.load(data)
+    cfg = config()
+    target = check_redirect(cfg, registration.get("redirect_to")) if from_form else None
+    accepted = accept_registration(
+        store(),
+        cfg,
+        registration,
+        client=request.remote_addr or "unknown",
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        kick=current_app.extensions["outreach.kick_ingest"],
+    )
+    if target:
+        return redirect(target, code=303)
+    return jsonify(id=accepted.id, status="accepted"), 202
+
+
+def _bad_shape() -> Any:
+    from werkzeug.exceptions import BadRequest
+
+    raise BadRequest("The body must be a JSON object.")

@@ -1,0 +1,84 @@
+"""The ``outreach`` command: dev, worker, beat, api-key."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from outreach.config import Config
+
+
+@click.group()
+def main() -> None:
+    """outreach: marketing intake, lists, campaigns and lead conversion."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def dev(host: str, port: int) -> None:
+    """Everything in one process on embedded defaults (no servers needed)."""
+    from outreach.dev import run_dev
+
+    run_dev(Config.from_env(), host, port)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--queues", "-Q", default="ingest,send,default", show_default=True)
+@click.option("--concurrency", "-c", default=None, type=int)
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.pass_context
+def worker(ctx: click.Context, queues: str, concurrency: int | None, loglevel: str) -> None:
+    """Celery worker for the configured app (extra arguments go to Celery)."""
+    celery_app = _celery()
+    argv = ["worker", "-Q", queues, "-l", loglevel]
+    if concurrency:
+        argv += ["-c", str(concurrency)]
+    celery_app.worker_main(argv + list(ctx.args))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.pass_context
+def beat(ctx: click.Context, loglevel: str) -> None:
+    """Celery beat: periodic ingest safety net, campaign watch, conversion pass."""
+    celery_app = _celery()
+    celery_app.start(["beat", "-l", loglevel, "-s", "/tmp/outreach-beat-schedule", *ctx.args])
+
+
+@main.group("api-key")
+def api_key() -> None:
+    """Marketer API keys."""
+
+
+@api_key.command("create")
+@click.argument("name")
+def api_key_create(name: str) -> None:
+    """Create a key; it is printed once, as the last line."""
+    from outreach import create_app
+    from outreach.services.apikeys import create_api_key
+
+    config = Config.from_env()
+    if config.embedded:
+        click.echo("OUTREACH_REDIS_URL is not set: the key would live in a throwaway store.",
+                   err=True)
+        sys.exit(2)
+    app = create_app(config)
+    key = create_api_key(app.extensions["outreach.store"], name)
+    click.echo(f"API key for {name!r} (shown once, stored hashed):")
+    click.echo(key)
+
+
+def _celery():  # type: ignore[no-untyped-def]
+    from outreach import create_app
+
+    config = Config.from_env()
+    if config.embedded:
+        click.echo("Set OUTREACH_REDIS_URL (or use `outreach dev`).", err=True)
+        sys.exit(2)
+    return create_app(config).extensions["celery"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""All settings, read once from ``OUTREACH_*`` environment variables.
+
+No other module reads the environment: everything else receives a ``Config``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    # store and broker
+    redis_url: str = ""  # empty: embedded fake store (``outreach dev`` only)
+    broker_url: str = ""  # empty: same as redis_url
+    key_prefix: str = "outreach"
+    # HTTP
+    secret_key: str = "dev-secret-change-me"
+    base_url: str = "http://localhost:8000"
+    cors_origins: tuple[str, ...] = ()
+    redirect_allow_list: tuple[str, ...] = ()  # allowed redirect_to prefixes; CORS origins count
+    intake_rate_limit: str = "30/minute"
+    max_content_length: int = 64 * 1024
+    idempotency_ttl_seconds: int = 24 * 3600
+    # mail
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: str = "none"  # none | starttls | ssl
+    smtp_timeout: float = 30.0
+    from_email: str = "marketing@example.com"
+    # ingest
+    ingest_batch_size: int = 250
+    ingest_claim_idle_ms: int = 30_000  # pending entries of a dead consumer are taken over after this
+    ingest_kick_ms: int = 2_000
+    # sending
+    send_batch_size: int = 100
+    send_claim_timeout_seconds: float = 120.0  # a 'sending' claim older than this is 'unknown'
+    send_batch_stale_seconds: float = 300.0  # a batch not finished after this is enqueued again
+    send_max_consecutive_failures: int = 10
+    send_retry_max_seconds: int = 300
+    default_rate_per_second: float = 0.0  # 0: unlimited
+    template_max_source_bytes: int = 256 * 1024
+    template_max_output_bytes: int = 1024 * 1024
+    # engagement and conversion
+    score_open: int = 5
+    score_click: int = 15
+    score_repeat_registration: int = 10
+    score_event_after_white_paper: int = 10
+    promotion_threshold: int = 50
+    conversion_interval_seconds: float = 300.0
+    default_estimated_revenue: float = 10_000.0
+    default_close_days: int = 90
+    default_probability: int = 20
+    # broker safety
+    visibility_timeout_seconds: int = 3600
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        known = {f.name for f in fields(self)}
+        extra = dict(self.extra)
+        for key in list(overrides):
+            if key not in known:
+                extra[key] = overrides.pop(key)
+        return replace(self, extra=extra, **overrides)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get("OUTREACH_" + f.name.upper())
+            if raw is None:
+                continue
+            default = f.default
+            if isinstance(default, bool):
+                values[f.name] = _bool(raw)
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            elif isinstance(default, tuple):
+                values[f.name] = _list(raw)
+            else:
+                values[f.name] = raw
+        return cls(**values)
+
+
+def parse_rate(spec: str) -> tuple[int, int] | None:
+    """``"30/minute"`` -> ``(30, 60)``; ``"0"`` or empty -> ``None`` (no limit)."""
+    spec = spec.strip()
+    if not spec or spec == "0":
+        return None
+    count, _, unit = spec.partition("/")
+    seconds = {"second": 1, "s": 1, "minute": 60, "m": 60, "hour": 3600, "h": 3600, "day": 86400}
+    n = int(count)
+    if n <= 0:
+        return None
+    return n, seconds.get(unit.strip().lower() or "minute", 60)

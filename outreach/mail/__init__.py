@@ -1,0 +1,1 @@
+"""Delivery behind a small interface: a ``Messenger`` sends one message to one recipient."""

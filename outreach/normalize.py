@@ -1,0 +1,68 @@
+"""Normalisation rules that decide when two inputs are the same person or company."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from email_validator import EmailNotValidError, validate_email
+
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "hotmail.com",
+        "hotmail.co.uk", "hotmail.fr", "outlook.com", "live.com", "msn.com", "aol.com",
+        "icloud.com", "me.com", "mac.com", "gmx.de", "gmx.net", "gmx.com", "web.de",
+        "proton.me", "protonmail.com", "yandex.ru", "yandex.com", "mail.ru", "qq.com",
+        "163.com", "126.com", "zoho.com", "fastmail.com", "hey.com", "orange.fr", "free.fr",
+        "laposte.net", "t-online.de", "libero.it", "seznam.cz", "wp.pl", "naver.com",
+    }
+)
+
+
+class InvalidEmail(ValueError):
+    pass
+
+
+def normalise_email(raw: str) -> str:
+    """Trim, Unicode NFC and case-fold an address.
+
+    Dots and ``+tags`` are kept: at most providers they are different mailboxes.
+    """
+    return unicodedata.normalize("NFC", raw.strip()).casefold()
+
+
+def checked_email(raw: str) -> str:
+    """Validate the syntax of ``raw`` and return its normalised form."""
+    email = normalise_email(raw)
+    if not email or len(email) > 254:
+        raise InvalidEmail("Not a valid email address.")
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmail("Not a valid email address.") from exc
+    return email
+
+
+def email_domain(email: str) -> str:
+    return email.rpartition("@")[2]
+
+
+def email_hash(email: str) -> str:
+    """Stable hash kept for erased addresses so they are never mailed again."""
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
+_COMPANY_SUFFIXES = re.compile(
+    r"\b(inc|incorporated|corp|corporation|co|company|llc|ltd|limited|plc|gmbh|ag|sa|sas|sarl|"
+    r"bv|nv|oy|ab|as|spa|srl|pty|kk)\b\.?",
+)
+_NON_WORD = re.compile(r"[^\w]+")
+
+
+def normalise_company(name: str) -> str:
+    """Key under which two spellings of one company match: ``"ACME, Inc."`` == ``"acme"``."""
+    text = unicodedata.normalize("NFKC", name).casefold()
+    text = _NON_WORD.sub(" ", text)
+    text = _COMPANY_SUFFIXES.sub(" ", text)
+    return " ".join(text.split())

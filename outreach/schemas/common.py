@@ -1,0 +1,48 @@
+"""Schemas shared by every endpoint: errors, pagination, timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+
+def iso(epoch: str | int | float | None) -> str | None:
+    """Epoch seconds as stored -> ISO 8601 UTC, ``2026-11-22T10:00:00Z``."""
+    if epoch in (None, ""):
+        return None
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class InputSchema(Schema):
+    """Unknown fields are ignored (API.md)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class PageQuery(InputSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None)
+
+
+def page_of(item_schema: type[Schema]) -> type[Schema]:
+    """``{"items": [...], "next_cursor": ...}`` around ``item_schema``."""
+    name = item_schema.__name__.removesuffix("Schema") + "Page"
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(item_schema), required=True),
+            "next_cursor": fields.String(allow_none=True, required=True),
+        },
+        name=name,
+    )

@@ -1,0 +1,140 @@
+"""Leads, contacts and lists as the marketer API shows and accepts them."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from outreach.schemas.common import InputSchema, PageQuery
+from outreach.schemas.intake import Email
+
+LEAD_STATUSES = ("new", "qualified", "disqualified")
+
+
+class RegistrationEntry(Schema):
+    kind = fields.String()
+    asset = fields.String()
+    at = fields.String()
+
+
+def _profile() -> dict[str, fields.Field]:
+    return {
+        name: fields.String(allow_none=True)
+        for name in (
+            "first_name", "last_name", "job_title", "company", "phone", "mobile_phone",
+            "street", "city", "state", "postal_code", "country", "topic",
+        )
+    }
+
+
+Lead = Schema.from_dict(
+    {
+        "id": fields.String(required=True),
+        "email": fields.String(required=True),
+        **_profile(),
+        "consent": fields.Boolean(),
+        "status": fields.String(validate=validate.OneOf(LEAD_STATUSES)),
+        "disqualify_reason": fields.String(allow_none=True),
+        "disqualify_note": fields.String(allow_none=True),
+        "score": fields.Integer(),
+        "registrations": fields.List(fields.Nested(RegistrationEntry)),
+        "contact_id": fields.String(allow_none=True),
+        "opportunity_id": fields.String(allow_none=True),
+        "created_at": fields.String(),
+        "updated_at": fields.String(),
+    },
+    name="Lead",
+)
+
+Contact = Schema.from_dict(
+    {
+        "id": fields.String(required=True),
+        "email": fields.String(required=True),
+        **_profile(),
+        "consent": fields.Boolean(),
+        "account_id": fields.String(allow_none=True),
+        "lead_id": fields.String(allow_none=True),
+        "registrations": fields.List(fields.Nested(RegistrationEntry)),
+        "created_at": fields.String(),
+        "updated_at": fields.String(),
+    },
+    name="Contact",
+)
+
+
+def _profile_in(limit_phone: int = 40) -> dict[str, fields.Field]:
+    out: dict[str, fields.Field] = {}
+    for name in ("first_name", "last_name", "job_title", "company", "street", "city", "state",
+                 "country", "topic"):
+        out[name] = fields.String(allow_none=True, validate=validate.Length(max=200))
+    for name in ("phone", "mobile_phone", "postal_code"):
+        out[name] = fields.String(allow_none=True, validate=validate.Length(max=limit_phone))
+    return out
+
+
+class LeadPatch(InputSchema):
+    email = Email()
+    consent = fields.Boolean()
+    locals().update(_profile_in())
+
+
+class ContactIn(InputSchema):
+    email = Email(required=True)
+    consent = fields.Boolean(allow_none=True)
+    account_id = fields.String(allow_none=True)
+    locals().update(_profile_in())
+
+
+class LeadQuery(PageQuery):
+    list = fields.String()
+    status = fields.String(validate=validate.OneOf(LEAD_STATUSES))
+    email = fields.String()
+
+
+class ContactQuery(PageQuery):
+    email = fields.String()
+    account_id = fields.String()
+
+
+class AssetRef(Schema):
+    kind = fields.String()
+    slug = fields.String()
+
+
+class MarketingList(Schema):
+    id = fields.String(required=True)
+    name = fields.String()
+    member_type = fields.String(validate=validate.OneOf(("lead", "contact")))
+    asset = fields.Nested(AssetRef, allow_none=True)
+    parallel_list_id = fields.String(allow_none=True)
+    size = fields.Integer()
+
+
+class ListIn(InputSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    member_type = fields.String(required=True, validate=validate.OneOf(("lead", "contact")))
+
+
+class MembersIn(InputSchema):
+    emails = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=10000))
+
+
+class MembersAdded(Schema):
+    added = fields.Integer()
+    already_members = fields.Integer()
+    unknown = fields.List(fields.String())
+
+
+class Member(Schema):
+    """A list member: a lead or a contact, with ``type`` saying which."""
+
+    id = fields.String(required=True)
+    type = fields.String()
+    email = fields.String()
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    company = fields.String(allow_none=True)
+    job_title = fields.String(allow_none=True)
+    consent = fields.Boolean()
+    status = fields.String(allow_none=True)
+    score = fields.Integer(allow_none=True)
+    account_id = fields.String(allow_none=True)

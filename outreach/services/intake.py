@@ -1,0 +1,122 @@
+"""Accepting registrations from public forms.
+
+The request path does one thing: one Lua call that rate-limits, deduplicates the
+Idempotency-Key, appends the registration to the intake stream (durable once
+Redis has it) and, at most once per ``ingest_kick_ms``, asks for an ingest run.
+Everything else happens on the workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from outreach.config import Config, parse_rate
+from outreach.errors import Invalid, NotFound, RateLimited
+from outreach.schemas.intake import PROFILE_FIELDS
+from outreach.store import Store
+
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: str
+    duplicate: bool = False
+    dropped: bool = False
+
+
+def accept_registration(
+    store: Store,
+    config: Config,
+    data: dict[str, Any],
+    client: str,
+    idempotency_key: str | None = None,
+    kick: Callable[[], None] | None = None,
+) -> Accepted:
+    """Durably store one validated registration and return its id.
+
+    ``data`` is the output of ``RegistrationIn``. A filled honeypot is answered
+    like a success but stored nowhere. ``kick`` is called when an ingest run
+    should be requested.
+    """
+    if data.get("website"):
+        return Accepted(id=_fake_id(), dropped=True)
+    payload: dict[str, Any] = {
+        "kind": data["kind"],
+        "asset": data["asset"],
+        "email": data["email"],
+        "at": int(time.time()),
+    }
+    if data.get("consent"):
+        payload["consent"] = 1
+    for name in PROFILE_FIELDS:
+        value = data.get(name)
+        if value and value.strip():
+            payload[name] = value.strip()
+    rate = parse_rate(config.intake_rate_limit)
+    limit, window = rate if rate else (0, 1)
+    keys = store.keys
+    idem = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32] if idempotency_key else "-"
+    outcome, value, kicked = store.run(
+        "intake",
+        keys=[keys.intake_stream, keys.rate_limit(client), keys.idempotency(idem), keys.ingest_kick],
+        args=[
+            limit,
+            window,
+            1 if idempotency_key else 0,
+            config.idempotency_ttl_seconds,
+            config.ingest_kick_ms,
+            json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        ],
+    )
+    if outcome == "limited":
+        raise RateLimited("Too many registrations from this address; try again later.", int(value))
+    if kicked and kick is not None:
+        kick()
+    return Accepted(id=value, duplicate=outcome == "duplicate")
+
+
+def _fake_id() -> str:
+    return f"{int(time.time() * 1000)}-{secrets.randbelow(1000) + 1000}"
+
+
+def check_redirect(config: Config, url: str | None) -> str | None:
+    """Return ``url`` when its origin is allow-listed, raise 422 otherwise."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    allowed = {o.rstrip("/").lower() for o in (*config.cors_origins, *config.redirect_allow_list)}
+    base = urlsplit(config.base_url)
+    allowed.add(f"{base.scheme}://{base.netloc}".lower())
+    if parts.scheme in ("http", "https") and origin in allowed:
+        return url
+    raise Invalid("Validation failed.", {"redirect_to": ["This redirect target is not allowed."]})
+
+
+def registration_status(store: Store, registration_id: str) -> dict[str, Any]:
+    """Where a registration is: accepted (queued), processed (with person and lists) or rejected."""
+    if not _STREAM_ID.match(registration_id):
+        raise NotFound("No such registration.")
+    result = store.r.hget(store.keys.registrations, registration_id)
+    if result is None:
+        if store.r.xrange(store.keys.intake_stream, registration_id, registration_id, count=1):
+            return {"id": registration_id, "status": "accepted"}
+        raise NotFound("No such registration.")
+    kind, person_id, list_id = result.split("|")
+    if kind == "x":
+        return {"id": registration_id, "status": "rejected"}
+    return {
+        "id": registration_id,
+        "status": "processed",
+        "person": {"type": "lead" if kind == "l" else "contact", "id": person_id},
+        "lists": [list_id] if list_id else [],
+    }

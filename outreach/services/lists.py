@@ -1,0 +1,121 @@
+"""Marketing lists: every asset has a lead list and a parallel contact list."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from outreach.errors import Invalid, NotFound
+from outreach.normalize import InvalidEmail, checked_email
+from outreach.services.paging import page
+from outreach.services.people import contact_view, lead_view, load_contacts, load_leads
+from outreach.store import Store
+
+MEMBER_TYPES = ("lead", "contact")
+
+
+def list_view(store: Store, list_id: str, meta: dict[str, str], size: int) -> dict[str, Any]:
+    asset = {"kind": meta["kind"], "slug": meta["slug"]} if meta.get("slug") else None
+    return {
+        "id": list_id,
+        "name": meta.get("name"),
+        "member_type": meta.get("member_type"),
+        "asset": asset,
+        "parallel_list_id": meta.get("parallel"),
+        "size": size,
+    }
+
+
+def _load_lists(store: Store, ids: list[str]) -> list[dict[str, Any] | None]:
+    pipe = store.r.pipeline(transaction=False)
+    for list_id in ids:
+        pipe.hgetall(store.keys.list(list_id))
+        pipe.zcard(store.keys.list_members(list_id))
+    rows = pipe.execute()
+    out: list[dict[str, Any] | None] = []
+    for i, list_id in enumerate(ids):
+        meta, size = rows[2 * i], rows[2 * i + 1]
+        out.append(list_view(store, list_id, meta, size) if meta else None)
+    return out
+
+
+def find_lists(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+    return page(store, store.keys.lists, limit, cursor, lambda ids: _load_lists(store, ids))
+
+
+def get_list(store: Store, list_id: str) -> dict[str, Any]:
+    found = _load_lists(store, [list_id])[0]
+    if found is None:
+        raise NotFound(f"No list {list_id!r}.")
+    return found
+
+
+def create_list_pair(store: Store, name: str, member_type: str) -> dict[str, Any]:
+    """A manual list of ``member_type`` and its parallel list of the other type."""
+    other = "contact" if member_type == "lead" else "lead"
+    first, n1 = store.next_id("list", "ls")
+    second, n2 = store.next_id("list", "ls")
+    now = str(int(time.time()))
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(keys.list(first), mapping={"name": name, "member_type": member_type,
+                                         "parallel": second, "created_at": now})
+    pipe.hset(keys.list(second), mapping={"name": f"{name} ({other}s)", "member_type": other,
+                                          "parallel": first, "created_at": now})
+    pipe.zadd(keys.lists, {first: n1, second: n2})
+    pipe.execute()
+    return get_list(store, first)
+
+
+def list_members(
+    store: Store, list_id: str, *, limit: int = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    meta = store.r.hgetall(store.keys.list(list_id))
+    if not meta:
+        raise NotFound(f"No list {list_id!r}.")
+    is_lead = meta["member_type"] == "lead"
+
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        rows = load_leads(store, ids) if is_lead else load_contacts(store, ids)
+        view = lead_view if is_lead else contact_view
+        return [
+            dict(view(pid, h), type=meta["member_type"]) if h else None
+            for pid, h in zip(ids, rows, strict=True)
+        ]
+
+    return page(store, store.keys.list_members(list_id), limit, cursor, load)
+
+
+def add_members(store: Store, list_id: str, emails: list[str]) -> dict[str, Any]:
+    """Add known people (of the list's member type) by address."""
+    keys = store.keys
+    meta = store.r.hgetall(keys.list(list_id))
+    if not meta:
+        raise NotFound(f"No list {list_id!r}.")
+    index = keys.lead_by_email if meta["member_type"] == "lead" else keys.contact_by_email
+    bad = {}
+    normal: list[str] = []
+    for i, raw in enumerate(emails):
+        try:
+            normal.append(checked_email(raw))
+        except InvalidEmail:
+            bad[str(i)] = ["Not a valid email address."]
+    if bad:
+        raise Invalid("Validation failed.", {"emails": [f"Item {i}: not a valid email address."
+                                                        for i in bad]})
+    ids = store.r.hmget(index, normal) if normal else []
+    added, already, unknown = 0, 0, []
+    members = keys.list_members(list_id)
+    for email, person_id in zip(normal, ids, strict=True):
+        if not person_id:
+            unknown.append(email)
+            continue
+        if store.r.zscore(members, person_id) is not None:
+            already += 1
+            continue
+        seq = store.r.hincrby(keys.sequences, "member", 1)
+        if store.r.zadd(members, {person_id: seq}, nx=True):
+            added += 1
+        else:
+            already += 1
+    return {"added": added, "already_members": already, "unknown": unknown}

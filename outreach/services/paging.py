@@ -1,0 +1,57 @@
+"""Cursor pagination over sorted sets whose scores are unique, increasing sequence numbers."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from outreach.errors import Invalid
+from outreach.store import Store
+
+T = TypeVar("T")
+
+
+def encode_cursor(score: float) -> str:
+    return base64.urlsafe_b64encode(repr(int(score)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return int(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("Validation failed.", {"cursor": ["Not a valid cursor."]}) from exc
+
+
+def page(
+    store: Store,
+    zset_key: str,
+    limit: int,
+    cursor: str | None,
+    load: Callable[[list[str]], Iterable[T | None]],
+) -> dict[str, Any]:
+    """Walk ``zset_key`` after ``cursor``; ``load`` turns ids into items or ``None`` (skipped)."""
+    after = decode_cursor(cursor)
+    items: list[T] = []
+    last_score: float | None = None
+    chunk = max(limit, 50)
+    while len(items) < limit:
+        rows = store.r.zrangebyscore(zset_key, f"({after}", "+inf", start=0, num=chunk, withscores=True)
+        if not rows:
+            return {"items": items, "next_cursor": None}
+        ids = [member for member, _ in rows]
+        for (_, score), item in zip(rows, load(ids), strict=True):
+            after = int(score)
+            if item is None:
+                continue
+            items.append(item)
+            last_score = score
+            if len(items) == limit:
+                break
+        if len(rows) < chunk and len(items) < limit:
+            return {"items": items, "next_cursor": None}
+    more = store.r.zrangebyscore(zset_key, f"({int(last_score)}", "+inf", start=0, num=1)
+    return {"items": items, "next_cursor": encode_cursor(last_score) if more else None}

@@ -1,0 +1,228 @@
+"""Leads and contacts: reading, editing, creating contacts by email."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from outreach.errors import Conflict, Invalid, NotFound
+from outreach.normalize import InvalidEmail, checked_email
+from outreach.schemas.common import iso
+from outreach.schemas.intake import PROFILE_FIELDS
+from outreach.services.paging import page
+from outreach.store import Store
+
+LEAD_STATUSES = ("new", "qualified", "disqualified")
+EDITABLE_FIELDS = tuple(f for f in PROFILE_FIELDS if not f.startswith("utm_"))
+
+
+def registrations_of(history: str | None) -> list[dict[str, str]]:
+    out = []
+    for entry in (history or "").split(";"):
+        if entry:
+            kind, asset, at = entry.split(":")
+            out.append({"kind": kind, "asset": asset, "at": iso(at)})
+    return out
+
+
+def lead_view(lead_id: str, h: dict[str, str]) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": lead_id, "email": h.get("email")}
+    for name in EDITABLE_FIELDS:
+        view[name] = h.get(name)
+    view.update(
+        consent=h.get("consent") == "1",
+        status=h.get("status", "new"),
+        disqualify_reason=h.get("disqualify_reason"),
+        disqualify_note=h.get("disqualify_note"),
+        score=int(h.get("score") or 0),
+        registrations=registrations_of(h.get("regs")),
+        contact_id=h.get("contact_id"),
+        opportunity_id=h.get("opportunity_id"),
+        created_at=iso(h.get("created_at")),
+        updated_at=iso(h.get("updated_at") or h.get("created_at")),
+    )
+    return view
+
+
+def contact_view(contact_id: str, h: dict[str, str]) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": contact_id, "email": h.get("email")}
+    for name in EDITABLE_FIELDS:
+        view[name] = h.get(name)
+    view.update(
+        consent=h.get("consent") == "1",
+        account_id=h.get("account_id"),
+        lead_id=h.get("lead_id"),
+        registrations=registrations_of(h.get("regs")),
+        created_at=iso(h.get("created_at")),
+        updated_at=iso(h.get("updated_at") or h.get("created_at")),
+    )
+    return view
+
+
+def load_leads(store: Store, ids: list[str]) -> list[dict[str, str]]:
+    pipe = store.r.pipeline(transaction=False)
+    for lead_id in ids:
+        pipe.hgetall(store.keys.lead(lead_id))
+    return pipe.execute()
+
+
+def load_contacts(store: Store, ids: list[str]) -> list[dict[str, str]]:
+    pipe = store.r.pipeline(transaction=False)
+    for contact_id in ids:
+        pipe.hgetall(store.keys.contact(contact_id))
+    return pipe.execute()
+
+
+def get_lead(store: Store, lead_id: str) -> dict[str, Any]:
+    h = store.r.hgetall(store.keys.lead(lead_id))
+    if not h:
+        raise NotFound(f"No lead {lead_id!r}.")
+    return lead_view(lead_id, h)
+
+
+def find_leads(
+    store: Store,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    list_id: str | None = None,
+    status: str | None = None,
+    email: str | None = None,
+) -> dict[str, Any]:
+    keys = store.keys
+    if email:
+        lead_id = store.r.hget(keys.lead_by_email, _normal_or_none(email) or "")
+        if not lead_id:
+            return {"items": [], "next_cursor": None}
+        lead = get_lead(store, lead_id)
+        if (status and lead["status"] != status) or (
+            list_id and store.r.zscore(keys.list_members(list_id), lead_id) is None
+        ):
+            return {"items": [], "next_cursor": None}
+        return {"items": [lead], "next_cursor": None}
+    if list_id:
+        meta = store.r.hgetall(keys.list(list_id))
+        if not meta:
+            raise NotFound(f"No list {list_id!r}.")
+        if meta.get("member_type") != "lead":
+            return {"items": [], "next_cursor": None}
+        source = keys.list_members(list_id)
+    elif status in ("qualified", "disqualified"):
+        source = keys.leads_by_status(status)
+    else:
+        source = keys.leads
+
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        out: list[dict[str, Any] | None] = []
+        for lead_id, h in zip(ids, load_leads(store, ids), strict=True):
+            if not h or (status and h.get("status", "new") != status):
+                out.append(None)
+            else:
+                out.append(lead_view(lead_id, h))
+        return out
+
+    return page(store, source, limit, cursor, load)
+
+
+def update_lead(store: Store, lead_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Edit a lead's profile. Empty strings clear a field here (an explicit edit)."""
+    keys = store.keys
+    key = keys.lead(lead_id)
+    current = store.r.hgetall(key)
+    if not current:
+        raise NotFound(f"No lead {lead_id!r}.")
+    to_set: dict[str, str] = {}
+    to_clear: list[str] = []
+    for name in EDITABLE_FIELDS:
+        if name in changes:
+            value = (changes[name] or "").strip()
+            if value:
+                to_set[name] = value
+            else:
+                to_clear.append(name)
+    if "consent" in changes:
+        to_set["consent"] = "1" if changes["consent"] else "0"
+    new_email = changes.get("email")
+    pipe = store.r.pipeline(transaction=True)
+    if new_email and new_email != current.get("email"):
+        if not store.r.hsetnx(keys.lead_by_email, new_email, lead_id):
+            raise Conflict(f"Another lead already has the address {new_email}.")
+        pipe.hdel(keys.lead_by_email, current["email"])
+        to_set["email"] = new_email
+    to_set["updated_at"] = str(int(time.time()))
+    pipe.hset(key, mapping=to_set)
+    if to_clear:
+        pipe.hdel(key, *to_clear)
+    pipe.execute()
+    return get_lead(store, lead_id)
+
+
+def get_contact(store: Store, contact_id: str) -> dict[str, Any]:
+    h = store.r.hgetall(store.keys.contact(contact_id))
+    if not h:
+        raise NotFound(f"No contact {contact_id!r}.")
+    return contact_view(contact_id, h)
+
+
+def find_contacts(
+    store: Store,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    email: str | None = None,
+    account_id: str | None = None,
+) -> dict[str, Any]:
+    keys = store.keys
+    if email:
+        contact_id = store.r.hget(keys.contact_by_email, _normal_or_none(email) or "")
+        items = [get_contact(store, contact_id)] if contact_id else []
+        return {"items": items, "next_cursor": None}
+
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        out: list[dict[str, Any] | None] = []
+        for contact_id, h in zip(ids, load_contacts(store, ids), strict=True):
+            if not h or (account_id and h.get("account_id") != account_id):
+                out.append(None)
+            else:
+                out.append(contact_view(contact_id, h))
+        return out
+
+    return page(store, keys.contacts, limit, cursor, load)
+
+
+def upsert_contact(store: Store, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Create the contact for ``data['email']`` or update it. Returns (contact, created)."""
+    keys = store.keys
+    email = data["email"]
+    account_id = data.get("account_id")
+    if account_id and not store.r.exists(keys.account(account_id)):
+        raise Invalid("Validation failed.", {"account_id": ["No such account."]})
+    contact_id = store.r.hget(keys.contact_by_email, email)
+    created = False
+    now = str(int(time.time()))
+    if not contact_id:
+        new_id, n = store.next_id("contact", "ct")
+        if store.r.hsetnx(keys.contact_by_email, email, new_id):
+            contact_id, created = new_id, True
+            pipe = store.r.pipeline(transaction=True)
+            pipe.hset(keys.contact(contact_id), mapping={"email": email, "created_at": now,
+                                                         "consent": "0"})
+            pipe.zadd(keys.contacts, {contact_id: n})
+            pipe.execute()
+        else:
+            contact_id = store.r.hget(keys.contact_by_email, email)
+    fields = {name: data[name].strip() for name in EDITABLE_FIELDS if data.get(name)}
+    if "consent" in data and data["consent"] is not None:
+        fields["consent"] = "1" if data["consent"] else "0"
+    if account_id:
+        fields["account_id"] = account_id
+    fields["updated_at"] = now
+    store.r.hset(keys.contact(contact_id), mapping=fields)
+    return get_contact(store, contact_id), created
+
+
+def _normal_or_none(email: str) -> str | None:
+    try:
+        return checked_email(email)
+    except InvalidEmail:
+        return None

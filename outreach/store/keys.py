@@ -1,0 +1,179 @@
+"""Every Redis key name outreach uses is built here, and nowhere else.
+
+All keys carry the same hash tag (``{prefix}``) so that Lua scripts and MULTI
+blocks touching several of them stay valid on Redis Cluster (one slot per
+installation; shard by installation prefix).
+"""
+
+from __future__ import annotations
+
+
+class Keys:
+    def __init__(self, prefix: str = "outreach") -> None:
+        self.tag = "{" + prefix + "}"
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.tag, *parts))
+
+    # intake and ingest
+    @property
+    def intake_stream(self) -> str:
+        return self._k("intake")
+
+    ingest_group = "ingest"
+
+    def idempotency(self, key_hash: str) -> str:
+        return self._k("idem", key_hash)
+
+    def rate_limit(self, client: str) -> str:
+        return self._k("rl", client)
+
+    @property
+    def ingest_kick(self) -> str:
+        return self._k("ingest", "kick")
+
+    @property
+    def registrations(self) -> str:
+        return self._k("regs")
+
+    @property
+    def sequences(self) -> str:
+        return self._k("seq")
+
+    # people
+    def lead(self, lead_id: str) -> str:
+        return self._k("lead", lead_id)
+
+    @property
+    def leads(self) -> str:
+        return self._k("leads")
+
+    def leads_by_status(self, status: str) -> str:
+        return self._k("leads", "st", status)
+
+    @property
+    def lead_scores(self) -> str:
+        return self._k("leads", "score")
+
+    @property
+    def lead_by_email(self) -> str:
+        return self._k("email", "lead")
+
+    def contact(self, contact_id: str) -> str:
+        return self._k("contact", contact_id)
+
+    @property
+    def contacts(self) -> str:
+        return self._k("contacts")
+
+    @property
+    def contact_by_email(self) -> str:
+        return self._k("email", "contact")
+
+    def account(self, account_id: str) -> str:
+        return self._k("account", account_id)
+
+    @property
+    def accounts(self) -> str:
+        return self._k("accounts")
+
+    @property
+    def account_by_name(self) -> str:
+        return self._k("account", "by-name")
+
+    @property
+    def account_by_domain(self) -> str:
+        return self._k("account", "by-domain")
+
+    def opportunity(self, opp_id: str) -> str:
+        return self._k("opp", opp_id)
+
+    @property
+    def opportunities(self) -> str:
+        return self._k("opps")
+
+    def opportunities_by_status(self, status: str) -> str:
+        return self._k("opps", "st", status)
+
+    @property
+    def opportunity_by_lead(self) -> str:
+        return self._k("opp", "by-lead")
+
+    @property
+    def suppressed(self) -> str:
+        return self._k("suppressed")
+
+    @property
+    def erased(self) -> str:
+        return self._k("erased")
+
+    # lists
+    def list(self, list_id: str) -> str:
+        return self._k("list", list_id)
+
+    def list_members(self, list_id: str) -> str:
+        return self._k("list", list_id, "m")
+
+    @property
+    def lists(self) -> str:
+        return self._k("lists")
+
+    @property
+    def assets(self) -> str:
+        return self._k("assets")
+
+    # auth
+    @property
+    def api_keys(self) -> str:
+        return self._k("apikeys")
+
+    # templates and campaigns
+    def template(self, template_id: str) -> str:
+        return self._k("tpl", template_id)
+
+    @property
+    def templates(self) -> str:
+        return self._k("tpls")
+
+    def campaign(self, campaign_id: str) -> str:
+        return self._k("camp", campaign_id)
+
+    @property
+    def campaigns(self) -> str:
+        return self._k("camps")
+
+    def campaign_ledger(self, campaign_id: str) -> str:
+        return self._k("camp", campaign_id, "ledger")
+
+    def campaign_batches(self, campaign_id: str) -> str:
+        return self._k("camp", campaign_id, "batches")
+
+    def campaign_batch(self, campaign_id: str, batch_no: int | str) -> str:
+        return self._k("camp", campaign_id, "batch", str(batch_no))
+
+    def campaign_sending(self, campaign_id: str) -> str:
+        return self._k("camp", campaign_id, "sending")
+
+    def campaign_links(self, campaign_id: str) -> str:
+        return self._k("camp", campaign_id, "links")
+
+    def campaign_seen(self, campaign_id: str) -> str:
+        return self._k("camp", campaign_id, "seen")
+
+    def campaign_bucket(self, campaign_id: str) -> str:
+        return self._k("camp", campaign_id, "bucket")
+
+    @property
+    def active_campaigns(self) -> str:
+        return self._k("camps", "active")
+
+    def person_events(self, person_id: str) -> str:
+        return self._k("events", person_id)
+
+    @property
+    def conversion_lock(self) -> str:
+        return self._k("conversion", "lock")
+
+    @property
+    def metrics(self) -> str:
+        return self._k("metrics")

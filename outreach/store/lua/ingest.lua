@@ -1,0 +1,142 @@
+-- Process a batch of registrations from the intake stream, atomically and idempotently:
+-- dedupe by normalised email into leads (or attach to a known contact), create the asset's
+-- parallel lists on first use, add list memberships, keep history, score repeats, then
+-- XACK + XDEL the entries. A registration already in the results hash changes nothing.
+--
+-- ARGV: 1 key tag, 2 group, 3 now (epoch seconds), 4 repeat weight, 5 event-after-paper weight,
+--       6 record count, then per record:
+--       id, email, kind, asset, consent(0/1), at (epoch seconds), nfields, (field, value) * nfields
+-- Records whose email is empty are acknowledged and marked rejected (reason in kind).
+local tag = ARGV[1]
+local function k(...) return table.concat({tag, ...}, ':') end
+local group = ARGV[2]
+local now = ARGV[3]
+local w_repeat = tonumber(ARGV[4])
+local w_event = tonumber(ARGV[5])
+local count = tonumber(ARGV[6])
+local stream = k('intake')
+local regs = k('regs')
+local seq = k('seq')
+local assets = k('assets')
+local email_lead = k('email', 'lead')
+local email_contact = k('email', 'contact')
+
+local digits = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function b36(n)
+  local s = ''
+  repeat
+    local r = n % 36
+    s = string.sub(digits, r + 1, r + 1) .. s
+    n = math.floor(n / 36)
+  until n == 0
+  return s
+end
+local function new_id(kind, prefix)
+  local n = redis.call('HINCRBY', seq, kind, 1)
+  return prefix .. b36(n), n
+end
+
+local function asset_lists(kind, asset)
+  local field = kind .. ':' .. asset
+  local pair = redis.call('HGET', assets, field)
+  if pair then
+    local comma = string.find(pair, ',', 1, true)
+    return string.sub(pair, 1, comma - 1), string.sub(pair, comma + 1)
+  end
+  local lead_list, ln = new_id('list', 'ls')
+  local contact_list, cn = new_id('list', 'ls')
+  local title = (kind == 'event' and 'Event: ' or 'White paper: ') .. asset
+  redis.call('HSET', k('list', lead_list), 'name', title .. ' (leads)', 'member_type', 'lead',
+    'kind', kind, 'slug', asset, 'parallel', contact_list, 'created_at', now)
+  redis.call('HSET', k('list', contact_list), 'name', title .. ' (contacts)', 'member_type',
+    'contact', 'kind', kind, 'slug', asset, 'parallel', lead_list, 'created_at', now)
+  redis.call('ZADD', k('lists'), ln, lead_list, cn, contact_list)
+  redis.call('HSET', assets, field, lead_list .. ',' .. contact_list)
+  return lead_list, contact_list
+end
+
+local function add_member(list_id, person_id)
+  local members = k('list', list_id, 'm')
+  if not redis.call('ZSCORE', members, person_id) then
+    redis.call('ZADD', members, redis.call('HINCRBY', seq, 'member', 1), person_id)
+  end
+end
+
+-- merge: a new non-empty value replaces the old; an empty one never erases
+local function merge(key, fields)
+  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
+end
+
+local acked = {}
+local i = 7
+for _ = 1, count do
+  local rid, email, kind, asset, consent = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local at = ARGV[i + 5]
+  local nfields = tonumber(ARGV[i + 6])
+  local fields = {}
+  for f = 1, nfields * 2 do fields[f] = ARGV[i + 6 + f] end
+  i = i + 7 + nfields * 2
+  acked[#acked + 1] = rid
+  if redis.call('HEXISTS', regs, rid) == 0 then
+    if email == '' then
+      redis.call('HSET', regs, rid, 'x||' .. kind .. '|')
+    else
+      local lead_list, contact_list = asset_lists(kind, asset)
+      local entry = kind .. ':' .. asset .. ':' .. at
+      local contact_id = redis.call('HGET', email_contact, email)
+      if contact_id then
+        local ckey = k('contact', contact_id)
+        merge(ckey, fields)
+        if consent == '1' then redis.call('HSET', ckey, 'consent', '1') end
+        local history = redis.call('HGET', ckey, 'regs')
+        redis.call('HSET', ckey, 'regs', history and (history .. ';' .. entry) or entry, 'updated_at', now)
+        add_member(contact_list, contact_id)
+        redis.call('HSET', regs, rid, 'c|' .. contact_id .. '|' .. contact_list)
+      else
+        local lead_id = redis.call('HGET', email_lead, email)
+        local lkey
+        local history = false
+        if lead_id then
+          lkey = k('lead', lead_id)
+          history = redis.call('HGET', lkey, 'regs')
+        else
+          local n
+          lead_id, n = new_id('lead', 'ld')
+          lkey = k('lead', lead_id)
+          redis.call('HSET', lkey, 'email', email, 'status', 'new', 'score', '0', 'consent', '0',
+            'created_at', now)
+          redis.call('HSET', email_lead, email, lead_id)
+          redis.call('ZADD', k('leads'), n, lead_id)
+        end
+        merge(lkey, fields)
+        if consent == '1' then redis.call('HSET', lkey, 'consent', '1') end
+        if redis.call('HEXISTS', lkey, 'topic') == 0 then
+          redis.call('HSET', lkey, 'topic', kind .. ': ' .. asset)
+        end
+        -- engagement from repeat registrations: a new asset, an event after a white paper
+        local gain = 0
+        if history then
+          local h = ';' .. history
+          if not string.find(h, ';' .. kind .. ':' .. asset .. ':', 1, true) then
+            gain = gain + w_repeat
+            if kind == 'event' and string.find(h, ';white_paper:', 1, true) then
+              gain = gain + w_event
+            end
+          end
+        end
+        redis.call('HSET', lkey, 'regs', history and (history .. ';' .. entry) or entry, 'updated_at', now)
+        if gain > 0 then
+          local score = redis.call('HINCRBY', lkey, 'score', gain)
+          redis.call('ZADD', k('leads', 'score'), score, lead_id)
+        end
+        add_member(lead_list, lead_id)
+        redis.call('HSET', regs, rid, 'l|' .. lead_id .. '|' .. lead_list)
+      end
+    end
+  end
+end
+if #acked > 0 then
+  redis.call('XACK', stream, group, unpack(acked))
+  redis.call('XDEL', stream, unpack(acked))
+end
+return #acked

@@ -1,0 +1,65 @@
+"""The Celery app, wired to the Flask app the way Flask's documentation shows.
+
+Tasks are thin: ids in, one service call, retries. Task names are explicit and
+stable (``outreach.<area>.<verb>``) because queued messages outlive deployments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+from kombu import Exchange, Queue
+
+from outreach.config import Config
+
+QUEUES = ("ingest", "send", "default")
+
+
+def celery_init_app(app: Flask, config: Config) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(celery_settings(config))
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    # importing registers the @shared_task functions with this app
+    from tasks import campaigns, conversion, ingest  # noqa: F401
+
+    return celery_app
+
+
+def celery_settings(config: Config) -> dict[str, Any]:
+    broker = config.effective_broker_url or "memory://"
+    return {
+        "broker_url": broker,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": config.visibility_timeout_seconds},
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": "default",
+        "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+        "task_routes": {
+            "outreach.ingest.*": {"queue": "ingest"},
+            "outreach.send.*": {"queue": "send"},
+        },
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "beat_schedule": {
+            "ingest-safety-net": {"task": "outreach.ingest.drain", "schedule": 10.0},
+            "campaign-watch": {"task": "outreach.campaigns.tick", "schedule": 5.0},
+            "conversion": {
+                "task": "outreach.conversion.run",
+                "schedule": config.conversion_interval_seconds,
+            },
+        },
+    }

@@ -1,0 +1,1 @@
+"""Campaign dispatch and sending (see outreach.services.campaigns)."""

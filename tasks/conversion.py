@@ -1,0 +1,1 @@
+"""Lead conversion (see outreach.services.conversion)."""

@@ -1,0 +1,39 @@
+"""Ingest: drain the intake stream into leads, contacts and lists."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from celery import shared_task
+from celery.signals import worker_ready
+from flask import current_app
+
+from outreach.services.ingest import drain as drain_stream
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@shared_task(name="outreach.ingest.drain", bind=True, acks_late=True, ignore_result=True)
+def drain(self) -> int:  # type: ignore[no-untyped-def]
+    result = drain_stream(
+        current_app.extensions["outreach.store"],
+        current_app.extensions["outreach.config"],
+        consumer_name(),
+    )
+    if result.more:
+        self.apply_async()
+    elif result.recheck_in:
+        self.apply_async(countdown=min(result.recheck_in, 60))
+    return result.processed
+
+
+@worker_ready.connect
+def _drain_on_start(sender=None, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    """A worker that starts takes over whatever a dead one left behind."""
+    try:
+        sender.app.send_task("outreach.ingest.drain", queue="ingest")
+    except Exception:  # noqa: BLE001 - the beat safety net will run it anyway
+        pass
