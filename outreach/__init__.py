@@ -20,7 +20,9 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     from outreach.api import register_blueprints
     from outreach.api.cors import register_cors
     from outreach.api.errors import register_error_handlers
+    from outreach.mail.smtp import SmtpMessenger
     from tasks import celery_init_app
+    from tasks.campaigns import CeleryJobs
 
     if config is None:
         config = Config.from_env()
@@ -50,6 +52,8 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
             log.warning("could not ask for an ingest run; the periodic drain will", exc_info=True)
 
     app.extensions["outreach.kick_ingest"] = kick_ingest
+    app.extensions["outreach.jobs"] = CeleryJobs(celery_app)
+    app.extensions["outreach.messenger"] = SmtpMessenger(config)
     register_error_handlers(app)
     register_cors(app, config)
     register_blueprints(app)

@@ -46,6 +46,8 @@ class Config:
     ingest_kick_ms: int = 2_000
     # sending
     send_batch_size: int = 100
+    send_window_batches: int = 8  # batches queued ahead of the senders (memory stays flat)
+    campaign_watch_seconds: float = 2.0
     send_claim_timeout_seconds: float = 120.0  # a 'sending' claim older than this is 'unknown'
     send_batch_stale_seconds: float = 300.0  # a batch not finished after this is enqueued again
     send_max_consecutive_failures: int = 10

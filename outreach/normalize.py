@@ -28,8 +28,10 @@ def normalise_email(raw: str) -> str:
     """Trim, Unicode NFC and case-fold an address.
 
     Dots and ``+tags`` are kept: at most providers they are different mailboxes.
+    Case folding can undo composition (``"\\u01f0".casefold()`` is ``"j\\u030c"``), so the
+    result is composed again: the stored form is always NFC.
     """
-    return unicodedata.normalize("NFC", raw.strip()).casefold()
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", raw.strip()).casefold())
 
 
 def checked_email(raw: str) -> str:

@@ -6,13 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from outreach.api import intake, lists, ops, people
+    from outreach.api import campaigns, intake, lists, ops, people, tracking
 
-    for module in (intake, people, lists, ops):
-        app.register_blueprint(module.bp)
-    try:
-        from outreach.api import campaigns, conversion, tracking
-    except ImportError:  # pragma: no cover - while those areas are being built
-        return
-    for module in (campaigns, tracking, conversion):
+    for module in (intake, people, lists, campaigns, tracking, ops):
         app.register_blueprint(module.bp)

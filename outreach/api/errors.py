@@ -77,7 +77,10 @@ def register_error_handlers(app: Flask) -> None:
             404: "Not found.",
             405: "Method not allowed.",
         }.get(status, exc.description or exc.name)
-        return error_response(status, message)
+        response = error_response(status, message)
+        if status == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -26,7 +26,10 @@ def raw_body(allow_forms: bool = False) -> tuple[Any, bool]:
     """The request body as data and whether it came from an HTML form."""
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:  # nesting deeper than the JSON parser goes
+            data = None
         if data is None:
             raise BadRequest("The body is not valid JSON.")
         return data, False
@@ -38,7 +41,9 @@ def raw_body(allow_forms: bool = False) -> tuple[Any, bool]:
     raise UnsupportedMediaType(f"Send {accepted}.")
 
 
-def load_body(schema: Schema, *, allow_forms: bool = False, partial: bool = False) -> dict[str, Any]:
+def load_body(
+    schema: Schema, *, allow_forms: bool = False, partial: bool = False
+) -> dict[str, Any]:
     data, _ = raw_body(allow_forms)
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object.")

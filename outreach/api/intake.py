@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify, redirect, request
 
 from outreach.api.http import config, raw_body, store
 from outreach.api.openapi import operation
+from outreach.errors import Invalid
 from outreach.schemas.intake import RegistrationAccepted, RegistrationIn
 from outreach.services.intake import accept_registration, check_redirect
 
@@ -29,8 +30,15 @@ def post_registration() -> Any:
     data, from_form = raw_body(allow_forms=True)
     if not isinstance(data, dict):
         return _bad_shape()
-    registration = _registration_in.load(data)
     cfg = config()
+    if data.get("website"):
+        # Honeypot: answer like a success whatever else a bot filled in (no 422 hints).
+        accepted = accept_registration(store(), cfg, {"website": data["website"]}, client="")
+        target = _allowed_redirect(cfg, data.get("redirect_to")) if from_form else None
+        if target:
+            return redirect(target, code=303)
+        return jsonify(id=accepted.id, status="accepted"), 202
+    registration = _registration_in.load(data)
     target = check_redirect(cfg, registration.get("redirect_to")) if from_form else None
     accepted = accept_registration(
         store(),
@@ -43,6 +51,13 @@ def post_registration() -> Any:
     if target:
         return redirect(target, code=303)
     return jsonify(id=accepted.id, status="accepted"), 202
+
+
+def _allowed_redirect(cfg: Any, url: Any) -> str | None:
+    try:
+        return check_redirect(cfg, url) if isinstance(url, str) else None
+    except Invalid:
+        return None
 
 
 def _bad_shape() -> Any:

@@ -33,7 +33,8 @@ def get_lists() -> Any:
            responses={201: MarketingList}, tag="lists")
 def post_list() -> Any:
     data = load_body(ListIn())
-    return jsonify(_list.dump(lists.create_list_pair(store(), data["name"], data["member_type"]))), 201
+    created = lists.create_list_pair(store(), data["name"], data["member_type"])
+    return jsonify(_list.dump(created)), 201
 
 
 @bp.get("/api/v1/lists/<list_id>")

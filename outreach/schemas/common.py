@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def iso(epoch: str | int | float | None) -> str | None:
@@ -19,6 +23,22 @@ class InputSchema(Schema):
 
     class Meta:
         unknown = EXCLUDE
+
+    @pre_load
+    def _reject_lone_surrogates(self, data: Any, **_kwargs: Any) -> Any:
+        """JSON may carry ``"\\ud800"``: such text can be neither stored nor encoded."""
+        if not isinstance(data, dict):
+            return data
+        bad = {}
+        for name, value in data.items():
+            if name not in self.load_fields:
+                continue
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and _SURROGATE.search(v) for v in values):
+                bad[name] = ["Not valid Unicode text."]
+        if bad:
+            raise ValidationError(bad)
+        return data
 
 
 class ErrorBody(Schema):

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.schemas.common import InputSchema
-from marshmallow import Schema
 
 KINDS = ("white_paper", "event")
 ASSET_PATTERN = r"^[a-z0-9-]{1,80}$"
+_ASSET_ERROR = "Must match [a-z0-9-]{{1,80}}."
+
+
+def _no_trailing_newline(value: str) -> None:
+    # ``$`` also matches before a final newline: "guide\n" must not pass the slug rule
+    if value.endswith("\n"):
+        raise ValidationError(_ASSET_ERROR.format())
+
 
 PROFILE_FIELDS = (
     "first_name", "last_name", "job_title", "company", "phone", "mobile_phone", "street",
@@ -39,7 +46,7 @@ class RegistrationIn(InputSchema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     asset = fields.String(
         required=True,
-        validate=validate.Regexp(ASSET_PATTERN, error="Must match [a-z0-9-]{{1,80}}."),
+        validate=[validate.Regexp(ASSET_PATTERN, error=_ASSET_ERROR), _no_trailing_newline],
     )
     email = Email(required=True)
     first_name = _text(200)
@@ -77,6 +84,8 @@ class PersonRef(Schema):
 
 class RegistrationStatus(Schema):
     id = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(("accepted", "processed", "rejected")))
+    status = fields.String(
+        required=True, validate=validate.OneOf(("accepted", "processed", "rejected"))
+    )
     person = fields.Nested(PersonRef, allow_none=True)
     lists = fields.List(fields.String())

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from outreach.config import Config
 from outreach.normalize import InvalidEmail, checked_email
-from outreach.schemas.intake import KINDS, PROFILE_FIELDS
+from outreach.schemas.intake import ASSET_PATTERN, KINDS, PROFILE_FIELDS
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
+_ASSET = re.compile(ASSET_PATTERN)
 
 
 @dataclass
@@ -104,9 +106,11 @@ def _record(entry_id: str, fields: dict[str, str] | None) -> list[Any]:
         data = json.loads((fields or {}).get("d", ""))
         email = checked_email(data["email"])
         kind, asset = data["kind"], data["asset"]
-        if kind not in KINDS or not asset:
+        # the asset goes into history entries ("kind:asset:at;..."): keep it to the slug rule
+        if kind not in KINDS or not isinstance(asset, str) or not _ASSET.fullmatch(asset):
             raise ValueError("bad kind or asset")
-    except (ValueError, KeyError, TypeError, InvalidEmail):
+        at = int(data.get("at") or time.time())
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidEmail):
         log.warning("rejecting malformed registration %s", entry_id)
         return [entry_id, "", "malformed", "", "0", 0, 0]
     profile: list[str] = []
@@ -115,5 +119,4 @@ def _record(entry_id: str, fields: dict[str, str] | None) -> list[Any]:
         if isinstance(value, str) and value:
             profile.extend((name, value))
     consent = "1" if data.get("consent") else "0"
-    at = int(data.get("at") or time.time())
     return [entry_id, email, kind, asset, consent, at, len(profile) // 2, *profile]

@@ -67,7 +67,9 @@ def accept_registration(
     idem = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32] if idempotency_key else "-"
     outcome, value, kicked = store.run(
         "intake",
-        keys=[keys.intake_stream, keys.rate_limit(client), keys.idempotency(idem), keys.ingest_kick],
+        keys=[
+            keys.intake_stream, keys.rate_limit(client), keys.idempotency(idem), keys.ingest_kick
+        ],
         args=[
             limit,
             window,
@@ -104,14 +106,16 @@ def check_redirect(config: Config, url: str | None) -> str | None:
 
 def registration_status(store: Store, registration_id: str) -> dict[str, Any]:
     """Where a registration is: accepted (queued), processed (with person and lists) or rejected."""
-    if not _STREAM_ID.match(registration_id):
+    if not _STREAM_ID.match(registration_id) or any(
+        int(part) >= 2**64 for part in registration_id.split("-")
+    ):
         raise NotFound("No such registration.")
     result = store.r.hget(store.keys.registrations, registration_id)
     if result is None:
         if store.r.xrange(store.keys.intake_stream, registration_id, registration_id, count=1):
             return {"id": registration_id, "status": "accepted"}
         raise NotFound("No such registration.")
-    kind, person_id, list_id = result.split("|")
+    kind, person_id, list_id = result.split("|", 2)
     if kind == "x":
         return {"id": registration_id, "status": "rejected"}
     return {

@@ -211,7 +211,9 @@ def upsert_contact(store: Store, data: dict[str, Any]) -> tuple[dict[str, Any], 
             pipe.execute()
         else:
             contact_id = store.r.hget(keys.contact_by_email, email)
-    fields = {name: data[name].strip() for name in EDITABLE_FIELDS if data.get(name)}
+    # as in ingest, a blank value never erases: "   " is as empty as ""
+    fields = {name: data[name].strip() for name in EDITABLE_FIELDS
+              if data.get(name) and data[name].strip()}
     if "consent" in data and data["consent"] is not None:
         fields["consent"] = "1" if data["consent"] else "0"
     if account_id:

@@ -13,7 +13,7 @@ import redis
 
 from outreach.store.keys import Keys
 
-_SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "token_bucket", "qualify", "erase")
+_SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "queue_page", "track_event", "qualify", "erase")
 
 
 def _load(name: str) -> str | None:

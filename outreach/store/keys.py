@@ -163,6 +163,9 @@ class Keys:
     def campaign_bucket(self, campaign_id: str) -> str:
         return self._k("camp", campaign_id, "bucket")
 
+    def campaign_lock(self, campaign_id: str, purpose: str) -> str:
+        return self._k("camp", campaign_id, "lock", purpose)
+
     @property
     def active_campaigns(self) -> str:
         return self._k("camps", "active")

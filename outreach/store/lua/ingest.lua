@@ -79,7 +79,7 @@ for _ = 1, count do
   acked[#acked + 1] = rid
   if redis.call('HEXISTS', regs, rid) == 0 then
     if email == '' then
-      redis.call('HSET', regs, rid, 'x||' .. kind .. '|')
+      redis.call('HSET', regs, rid, 'x||' .. kind)  -- same three fields: x, no person, reason
     else
       local lead_list, contact_list = asset_lists(kind, asset)
       local entry = kind .. ':' .. asset .. ':' .. at

@@ -1,0 +1,92 @@
+"""Templates and campaigns as the marketer API shows and accepts them."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from outreach.schemas.common import InputSchema, PageQuery
+from outreach.schemas.intake import Email
+
+
+class TemplateIn(InputSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    html = fields.String(required=True)
+    text = fields.String(required=True)
+
+
+class Template(Schema):
+    id = fields.String(required=True)
+    name = fields.String()
+    subject = fields.String()
+    html = fields.String()
+    text = fields.String()
+    created_at = fields.String(allow_none=True)
+
+
+class BuiltinTemplate(Schema):
+    name = fields.String()
+    subject = fields.String()
+    html = fields.String()
+    text = fields.String()
+
+
+class CampaignIn(InputSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    template_id = fields.String(required=True)
+    list_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=100))
+    from_email = Email()
+    send_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    rate_per_second = fields.Float(allow_none=True, validate=validate.Range(min=0, max=100_000))
+
+
+class CampaignStats(Schema):
+    targeted = fields.Integer()
+    sent = fields.Integer()
+    failed = fields.Integer()
+    suppressed = fields.Integer()
+    unknown = fields.Integer()
+    opened = fields.Integer()
+    clicked = fields.Integer()
+    unsubscribed = fields.Integer()
+
+
+class Campaign(Schema):
+    id = fields.String(required=True)
+    name = fields.String()
+    template_id = fields.String()
+    list_ids = fields.List(fields.String())
+    from_email = fields.String()
+    send_at = fields.String(allow_none=True)
+    rate_per_second = fields.Float(allow_none=True)
+    status = fields.String(validate=validate.OneOf(
+        ("draft", "scheduled", "sending", "paused", "sent", "cancelled")))
+    status_reason = fields.String(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    stats = fields.Nested(CampaignStats)
+    progress = fields.Float()
+    created_at = fields.String(allow_none=True)
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+
+
+class RecipientQuery(PageQuery):
+    status = fields.String(validate=validate.OneOf(
+        ("queued", "sending", "sent", "failed", "unknown", "suppressed")))
+
+
+class RecipientPerson(Schema):
+    type = fields.String()
+    id = fields.String()
+
+
+class Recipient(Schema):
+    email = fields.String()
+    person = fields.Nested(RecipientPerson)
+    status = fields.String()
+    at = fields.String(allow_none=True)
+
+
+class RetryResult(Schema):
+    requeued = fields.Integer()
+    campaign = fields.Nested(Campaign)

@@ -1,0 +1,478 @@
+"""Campaigns: lifecycle, audience dispatch by pages, and the watch that finishes them.
+
+The audience is the union of the campaign's lists, each address once (the ledger
+is keyed by normalised address), minus suppressed addresses, people without
+consent and disqualified leads. It is read page by page and queued into small
+batches, at most ``send_window_batches`` ahead of the senders, so memory stays
+flat whatever the audience size. No chords: completion is counted in Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from outreach.config import Config
+from outreach.errors import Conflict, Invalid, NotFound
+from outreach.schemas.common import iso
+from outreach.services.jobs import Jobs
+from outreach.services.paging import page
+from outreach.store import Store
+
+STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
+STAT_FIELDS = ("targeted", "sent", "failed", "suppressed", "unknown", "opened", "clicked",
+               "unsubscribed")
+LEDGER_STATES = {"q": "queued", "s": "sending", "S": "sent", "f": "failed", "u": "unknown",
+                 "x": "suppressed"}
+STATE_CODES = {v: k for k, v in LEDGER_STATES.items()}
+
+
+def _now() -> float:
+    return time.time()
+
+
+# ---------------------------------------------------------------- create and read
+
+def create_campaign(store: Store, config: Config, data: dict[str, Any]) -> dict[str, Any]:
+    keys = store.keys
+    errors: dict[str, list[str]] = {}
+    if not store.r.exists(keys.template(data["template_id"])):
+        errors["template_id"] = ["No such template."]
+    missing = [lid for lid in data["list_ids"] if not store.r.exists(keys.list(lid))]
+    if missing:
+        errors["list_ids"] = [f"No such list: {', '.join(missing)}."]
+    if errors:
+        raise Invalid("Validation failed.", errors)
+    campaign_id, n = store.next_id("campaign", "cp")
+    send_at = data.get("send_at")
+    record = {
+        "name": data["name"],
+        "template_id": data["template_id"],
+        "list_ids": json.dumps(list(dict.fromkeys(data["list_ids"]))),
+        "from_email": data.get("from_email") or config.from_email,
+        "rate": str(data.get("rate_per_second") or config.default_rate_per_second or 0),
+        "status": "draft",
+        "created_at": str(int(_now())),
+    }
+    if send_at is not None:
+        record["send_at"] = str(send_at.timestamp() if isinstance(send_at, datetime) else send_at)
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(keys.campaign(campaign_id), mapping=record)
+    pipe.zadd(keys.campaigns, {campaign_id: n})
+    pipe.execute()
+    return get_campaign(store, campaign_id)
+
+
+def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
+    stats = {name: int(h.get(name) or 0) for name in STAT_FIELDS}
+    done = stats["sent"] + stats["failed"] + stats["suppressed"] + stats["unknown"]
+    status = h.get("status", "draft")
+    if status == "sent":
+        progress = 1.0
+    else:
+        total = stats["targeted"] if h.get("dispatched") else max(
+            stats["targeted"], int(h.get("audience_estimate") or 0))
+        progress = round(min(1.0, done / total), 4) if total else 0.0
+    return {
+        "id": campaign_id,
+        "name": h.get("name"),
+        "template_id": h.get("template_id"),
+        "list_ids": json.loads(h.get("list_ids") or "[]"),
+        "from_email": h.get("from_email"),
+        "send_at": iso(h.get("send_at")),
+        "rate_per_second": float(h.get("rate") or 0) or None,
+        "status": status,
+        "status_reason": h.get("status_reason") or None,
+        "last_error": h.get("last_error") or None,
+        "stats": stats,
+        "progress": progress,
+        "created_at": iso(h.get("created_at")),
+        "started_at": iso(h.get("started_at")),
+        "finished_at": iso(h.get("finished_at")),
+    }
+
+
+def get_campaign(store: Store, campaign_id: str) -> dict[str, Any]:
+    h = store.r.hgetall(store.keys.campaign(campaign_id))
+    if not h:
+        raise NotFound(f"No campaign {campaign_id!r}.")
+    return campaign_view(campaign_id, h)
+
+
+def find_campaigns(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        pipe = store.r.pipeline(transaction=False)
+        for campaign_id in ids:
+            pipe.hgetall(store.keys.campaign(campaign_id))
+        return [campaign_view(i, h) if h else None for i, h in zip(ids, pipe.execute(), strict=True)]
+
+    return page(store, store.keys.campaigns, limit, cursor, load)
+
+
+# ---------------------------------------------------------------- lifecycle
+
+def _transition(
+    store: Store, campaign_id: str, allowed: tuple[str, ...], target: str | None,
+    extra: dict[str, str] | None = None, decide: Any = None,
+) -> dict[str, str]:
+    """Atomically move a campaign from one of ``allowed`` to ``target`` (or ``decide(h)``)."""
+    key = store.keys.campaign(campaign_id)
+    with store.r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                h = pipe.hgetall(key)
+                if not h:
+                    raise NotFound(f"No campaign {campaign_id!r}.")
+                status = h.get("status")
+                if status not in allowed:
+                    raise Conflict(f"The campaign is {status}.")
+                new_status = decide(h) if decide else target
+                mapping = {"status": new_status, **(extra or {})}
+                pipe.multi()
+                pipe.hset(key, mapping=mapping)
+                pipe.execute()
+                h.update(mapping)
+                return h
+            except redis.WatchError:
+                continue
+
+
+def launch(store: Store, jobs: Jobs, campaign_id: str) -> dict[str, Any]:
+    now = _now()
+
+    def decide(h: dict[str, str]) -> str:
+        return "scheduled" if float(h.get("send_at") or 0) > now else "sending"
+
+    token = secrets.token_hex(4)
+    h = _transition(store, campaign_id, ("draft",), None, {"watch_token": token}, decide)
+    if h["status"] == "sending":
+        _start(store, campaign_id, h)
+        jobs.dispatch(campaign_id)
+    store.r.sadd(store.keys.active_campaigns, campaign_id)
+    jobs.watch(campaign_id, token)
+    return get_campaign(store, campaign_id)
+
+
+def _start(store: Store, campaign_id: str, h: dict[str, str]) -> None:
+    """Record when sending started and how big the audience looks (for progress)."""
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=False)
+    for list_id in json.loads(h.get("list_ids") or "[]"):
+        pipe.zcard(keys.list_members(list_id))
+    estimate = sum(pipe.execute())
+    store.r.hset(keys.campaign(campaign_id),
+                 mapping={"started_at": str(int(_now())), "audience_estimate": str(estimate)})
+
+
+def pause(store: Store, campaign_id: str, reason: str = "paused by a marketer") -> dict[str, Any]:
+    _transition(store, campaign_id, ("sending", "scheduled"), "paused", {"status_reason": reason})
+    return get_campaign(store, campaign_id)
+
+
+def resume(store: Store, jobs: Jobs, campaign_id: str) -> dict[str, Any]:
+    now = _now()
+    token = secrets.token_hex(4)
+
+    def decide(h: dict[str, str]) -> str:
+        if not h.get("started_at") and float(h.get("send_at") or 0) > now:
+            return "scheduled"
+        return "sending"
+
+    h = _transition(store, campaign_id, ("paused",), None,
+                    {"status_reason": "", "consecutive_failures": "0", "watch_token": token}, decide)
+    if h["status"] == "sending":
+        if not h.get("started_at"):
+            _start(store, campaign_id, h)
+        requeue_batches(store, jobs, campaign_id)
+        jobs.dispatch(campaign_id)
+    store.r.sadd(store.keys.active_campaigns, campaign_id)
+    jobs.watch(campaign_id, token)
+    return get_campaign(store, campaign_id)
+
+
+def cancel(store: Store, campaign_id: str) -> dict[str, Any]:
+    _transition(store, campaign_id, ("draft", "scheduled", "sending", "paused"), "cancelled",
+                {"finished_at": str(int(_now()))})
+    _drop_batches(store, campaign_id)
+    store.r.srem(store.keys.active_campaigns, campaign_id)
+    return get_campaign(store, campaign_id)
+
+
+def auto_pause(store: Store, campaign_id: str, reason: str) -> None:
+    """Pause a sending campaign because delivery keeps failing; the reason is shown in its status."""
+    try:
+        _transition(store, campaign_id, ("sending",), "paused", {"status_reason": reason})
+    except Conflict:
+        pass
+
+
+def requeue_batches(store: Store, jobs: Jobs, campaign_id: str) -> int:
+    keys = store.keys
+    outstanding = store.r.hkeys(keys.campaign_batches(campaign_id))
+    now = str(int(_now()))
+    for batch_no in outstanding:
+        store.r.hset(keys.campaign_batches(campaign_id), batch_no, now)
+        jobs.send_batch(campaign_id, int(batch_no))
+    return len(outstanding)
+
+
+def _drop_batches(store: Store, campaign_id: str) -> None:
+    keys = store.keys
+    outstanding = store.r.hkeys(keys.campaign_batches(campaign_id))
+    pipe = store.r.pipeline(transaction=False)
+    for batch_no in outstanding:
+        pipe.delete(keys.campaign_batch(campaign_id, batch_no))
+    pipe.delete(keys.campaign_batches(campaign_id))
+    pipe.execute()
+
+
+def retry_failed(store: Store, jobs: Jobs, campaign_id: str, batch_size: int) -> dict[str, Any]:
+    """Queue again only the recipients whose delivery failed (bounce suppression by this
+    campaign is lifted for them; unsubscribes are not)."""
+    keys = store.keys
+    h = store.r.hgetall(keys.campaign(campaign_id))
+    if not h:
+        raise NotFound(f"No campaign {campaign_id!r}.")
+    if h.get("status") not in ("sending", "paused", "sent"):
+        raise Conflict(f"The campaign is {h.get('status')}.")
+    lock = keys.campaign_lock(campaign_id, "retry")
+    if not store.r.set(lock, "1", nx=True, ex=60):
+        raise Conflict("A retry of this campaign is already running.")
+    try:
+        failed = [email for email, value in store.r.hscan_iter(keys.campaign_ledger(campaign_id))
+                  if value.startswith("f|")]
+        bounce = f"bounced:{campaign_id}"
+        queued = 0
+        batch_no: int | None = None
+        for email in failed:
+            value = store.r.hget(keys.campaign_ledger(campaign_id), email)
+            if not value or not value.startswith("f|"):
+                continue
+            ref = value.split("|")[1]
+            if store.r.hget(keys.suppressed, email) == bounce:
+                store.r.hdel(keys.suppressed, email)
+            if batch_no is None or queued % batch_size == 0:
+                batch_no = int(store.r.hincrby(keys.campaign(campaign_id), "batch_seq", 1))
+                store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(_now())))
+            pipe = store.r.pipeline(transaction=True)
+            pipe.hset(keys.campaign_ledger(campaign_id), email, f"q|{ref}|")
+            pipe.hincrby(keys.campaign(campaign_id), "failed", -1)
+            pipe.rpush(keys.campaign_batch(campaign_id, batch_no), email)
+            pipe.execute()
+            queued += 1
+        token = secrets.token_hex(4)
+        if queued:
+            if h["status"] == "sent":
+                store.r.hset(keys.campaign(campaign_id),
+                             mapping={"status": "sending", "finished_at": ""})
+            store.r.hset(keys.campaign(campaign_id), "watch_token", token)
+            store.r.sadd(keys.active_campaigns, campaign_id)
+            if store.r.hget(keys.campaign(campaign_id), "status") == "sending":
+                requeue_batches(store, jobs, campaign_id)
+            jobs.watch(campaign_id, token)
+    finally:
+        store.r.delete(lock)
+    return {"requeued": queued, "campaign": get_campaign(store, campaign_id)}
+
+
+# ---------------------------------------------------------------- dispatch
+
+def dispatch(store: Store, config: Config, jobs: Jobs, campaign_id: str) -> int:
+    """Queue audience pages until ``send_window_batches`` batches are outstanding.
+
+    Returns the number of batches created. Safe to run twice (the ledger's HSETNX
+    lets each address into one batch only) and serialised by a short lock.
+    """
+    keys = store.keys
+    lock = keys.campaign_lock(campaign_id, "dispatch")
+    if not store.r.set(lock, "1", nx=True, px=30_000):
+        return 0
+    created = 0
+    try:
+        page_size = config.send_batch_size * 4
+        while store.r.hlen(keys.campaign_batches(campaign_id)) < config.send_window_batches:
+            h = store.r.hgetall(keys.campaign(campaign_id))
+            if h.get("status") != "sending" or h.get("dispatched"):
+                break
+            new_batches = _queue_next_page(store, config, campaign_id, h, page_size)
+            if new_batches is None:
+                break
+            for batch_no in new_batches:
+                jobs.send_batch(campaign_id, int(batch_no))
+            created += len(new_batches)
+    finally:
+        store.r.delete(lock)
+    return created
+
+
+def _queue_next_page(
+    store: Store, config: Config, campaign_id: str, h: dict[str, str], page_size: int
+) -> list[int] | None:
+    keys = store.keys
+    list_ids = json.loads(h.get("list_ids") or "[]")
+    index = int(h.get("d_list") or 0)
+    after = int(h.get("d_after") or 0)
+    candidates: list[str] = []
+    exhausted = False
+    if index >= len(list_ids):
+        exhausted = True
+    else:
+        list_id = list_ids[index]
+        member_type = store.r.hget(keys.list(list_id), "member_type") or "lead"
+        rows = store.r.zrangebyscore(keys.list_members(list_id), f"({after}", "+inf",
+                                     start=0, num=page_size, withscores=True)
+        if rows:
+            after = int(rows[-1][1])
+            candidates = _verdicts(store, member_type, [member for member, _ in rows])
+        if len(rows) < page_size:
+            index, after = index + 1, 0
+            exhausted = index >= len(list_ids)
+    args: list[Any] = [keys.campaign_batch(campaign_id, ""), config.send_batch_size,
+                       str(int(_now())), index, after, "1" if exhausted else "0",
+                       len(candidates) // 3, *candidates]
+    result = store.run("queue_page", keys=[keys.campaign(campaign_id),
+                                           keys.campaign_ledger(campaign_id),
+                                           keys.campaign_batches(campaign_id)], args=args)
+    if result == -1:
+        return None
+    return [int(n) for n in result]
+
+
+def _verdicts(store: Store, member_type: str, person_ids: list[str]) -> list[str]:
+    """Flat (email, ref, verdict) triples: '1' send, 'x' suppressed, 'n' no consent,
+    'd' disqualified lead, '-' gone."""
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=False)
+    for person_id in person_ids:
+        key = keys.lead(person_id) if member_type == "lead" else keys.contact(person_id)
+        pipe.hmget(key, "email", "consent", "status")
+    people = pipe.execute()
+    emails = [p[0] for p in people if p[0]]
+    suppressed = dict(zip(emails, store.r.hmget(keys.suppressed, emails), strict=True)) if emails else {}
+    prefix = "l:" if member_type == "lead" else "c:"
+    out: list[str] = []
+    for person_id, (email, consent, status) in zip(person_ids, people, strict=True):
+        if not email:
+            continue
+        if suppressed.get(email):
+            verdict = "x"
+        elif consent != "1":
+            verdict = "n"
+        elif status == "disqualified":
+            verdict = "d"
+        else:
+            verdict = "1"
+        out += [email, prefix + person_id, verdict]
+    return out
+
+
+# ---------------------------------------------------------------- watch
+
+def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
+          token: str | None = None) -> float | None:
+    """One look after a campaign. Returns seconds until the next look, or ``None`` to stop."""
+    keys = store.keys
+    h = store.r.hgetall(keys.campaign(campaign_id))
+    if not h or (token is not None and h.get("watch_token") != token):
+        return None
+    status = h.get("status")
+    now = _now()
+    if status == "scheduled":
+        send_at = float(h.get("send_at") or 0)
+        if send_at > now:
+            return min(send_at - now, 60.0)
+        try:
+            h = _transition(store, campaign_id, ("scheduled",), "sending")
+        except Conflict:
+            return None
+        _start(store, campaign_id, h)
+        jobs.dispatch(campaign_id)
+        return config.campaign_watch_seconds
+    if status != "sending":
+        if status != "paused":
+            store.r.srem(keys.active_campaigns, campaign_id)
+        return None
+    _expire_stale_claims(store, config, campaign_id, now)
+    batches = store.r.hgetall(keys.campaign_batches(campaign_id))
+    for batch_no, since in batches.items():
+        if now - float(since) > config.send_batch_stale_seconds:
+            store.r.hset(keys.campaign_batches(campaign_id), batch_no, str(int(now)))
+            jobs.send_batch(campaign_id, int(batch_no))
+    if not h.get("dispatched"):
+        if len(batches) < config.send_window_batches:
+            jobs.dispatch(campaign_id)
+        return config.campaign_watch_seconds
+    if not batches and store.r.zcard(keys.campaign_sending(campaign_id)) == 0:
+        try:
+            _transition(store, campaign_id, ("sending",), "sent",
+                        {"finished_at": str(int(now))})
+        except Conflict:
+            pass
+        store.r.srem(keys.active_campaigns, campaign_id)
+        return None
+    return config.campaign_watch_seconds
+
+
+def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: float) -> None:
+    """Claims older than the claim timeout belong to a dead worker: report them as unknown."""
+    keys = store.keys
+    stale = store.r.zrangebyscore(keys.campaign_sending(campaign_id), "-inf",
+                                  now - config.send_claim_timeout_seconds)
+    for email in stale:
+        store.run("finish_send", keys=[keys.campaign(campaign_id),
+                                       keys.campaign_ledger(campaign_id),
+                                       keys.campaign_sending(campaign_id), keys.suppressed],
+                  args=[email, "unknown", str(now), ""])
+
+
+def watch_all(store: Store, config: Config, jobs: Jobs) -> int:
+    """The periodic safety net: one look after every active campaign."""
+    count = 0
+    for campaign_id in store.r.smembers(store.keys.active_campaigns):
+        watch(store, config, jobs, campaign_id)
+        count += 1
+    return count
+
+
+# ---------------------------------------------------------------- recipients
+
+def recipients(
+    store: Store, campaign_id: str, *, status: str | None = None, limit: int = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Per-recipient outcomes, optionally of one status, paged with HSCAN."""
+    keys = store.keys
+    if not store.r.exists(keys.campaign(campaign_id)):
+        raise NotFound(f"No campaign {campaign_id!r}.")
+    code = STATE_CODES.get(status) if status else None
+    try:
+        scan = int(cursor) if cursor else 0
+    except ValueError as exc:
+        raise Invalid("Validation failed.", {"cursor": ["Not a valid cursor."]}) from exc
+    items: list[dict[str, Any]] = []
+    while True:
+        scan, rows = store.r.hscan(keys.campaign_ledger(campaign_id), scan, count=max(limit, 100))
+        for email, value in rows.items():
+            state, ref, at = (value.split("|") + ["", ""])[:3]
+            if code and state != code:
+                continue
+            kind, _, person_id = ref.partition(":")
+            items.append({
+                "email": email,
+                "person": {"type": "lead" if kind == "l" else "contact", "id": person_id},
+                "status": LEDGER_STATES.get(state, state),
+                "at": iso(at) if at else None,
+            })
+        if scan == 0 or len(items) >= limit:
+            break
+    return {"items": items, "next_cursor": str(scan) if scan else None}
+
+
+def utc_from_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

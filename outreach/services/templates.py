@@ -1,0 +1,87 @@
+"""Email templates: marketer-authored Jinja2 sources, validated by compiling them in the sandbox."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from outreach.config import Config
+from outreach.errors import NotFound
+from outreach.paths import EMAIL_TEMPLATES_DIR
+from outreach.rendering import CompiledTemplate, compile_template
+from outreach.schemas.common import iso
+from outreach.services.paging import page
+from outreach.store import Store
+
+_SUBJECT_LINE = re.compile(r"^\{#\s*subject:\s*(.*?)\s*#\}\s*\n", re.S)
+
+
+def builtin_templates() -> list[dict[str, str]]:
+    """The starting points shipped in ``templates/email`` (html + txt pairs)."""
+    out = []
+    for html_path in sorted(EMAIL_TEMPLATES_DIR.glob("*.html")):
+        html = html_path.read_text()
+        match = _SUBJECT_LINE.match(html)
+        subject = match.group(1) if match else html_path.stem.replace("_", " ").title()
+        if match:
+            html = html[match.end():]
+        text = html_path.with_suffix(".txt").read_text()
+        out.append({"name": html_path.stem, "subject": subject, "html": html, "text": text})
+    return out
+
+
+def create_template(store: Store, config: Config, data: dict[str, Any]) -> dict[str, Any]:
+    compile_template(data["subject"], data["html"], data["text"],
+                     max_source=config.template_max_source_bytes,
+                     max_output=config.template_max_output_bytes)
+    template_id, n = store.next_id("template", "tp")
+    record = {"name": data["name"], "subject": data["subject"], "html": data["html"],
+              "text": data["text"], "created_at": str(int(time.time()))}
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(store.keys.template(template_id), mapping=record)
+    pipe.zadd(store.keys.templates, {template_id: n})
+    pipe.execute()
+    return template_view(template_id, record)
+
+
+def template_view(template_id: str, h: dict[str, str]) -> dict[str, Any]:
+    return {"id": template_id, "name": h.get("name"), "subject": h.get("subject"),
+            "html": h.get("html"), "text": h.get("text"), "created_at": iso(h.get("created_at"))}
+
+
+def get_template(store: Store, template_id: str) -> dict[str, Any]:
+    h = store.r.hgetall(store.keys.template(template_id))
+    if not h:
+        raise NotFound(f"No template {template_id!r}.")
+    return template_view(template_id, h)
+
+
+def find_templates(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        pipe = store.r.pipeline(transaction=False)
+        for template_id in ids:
+            pipe.hgetall(store.keys.template(template_id))
+        return [template_view(i, h) if h else None for i, h in zip(ids, pipe.execute(), strict=True)]
+
+    return page(store, store.keys.templates, limit, cursor, load)
+
+
+_COMPILED: dict[tuple[int, str], CompiledTemplate] = {}
+
+
+def compiled(store: Store, config: Config, template_id: str) -> CompiledTemplate:
+    """The compiled template (templates are immutable once created, so caching is safe)."""
+    cache_key = (id(store), template_id)
+    found = _COMPILED.get(cache_key)
+    if found is None:
+        h = store.r.hgetall(store.keys.template(template_id))
+        if not h:
+            raise NotFound("The campaign's template no longer exists.")
+        found = compile_template(h["subject"], h["html"], h["text"],
+                                 max_source=config.template_max_source_bytes,
+                                 max_output=config.template_max_output_bytes)
+        if len(_COMPILED) > 256:
+            _COMPILED.clear()
+        _COMPILED[cache_key] = found
+    return found

@@ -1,0 +1,48 @@
+-- Claim one recipient of a campaign before its SMTP transaction (exactly-once sending).
+-- KEYS: 1 campaign hash, 2 ledger hash, 3 'sending' zset, 4 suppressed hash, 5 token bucket
+-- ARGV: 1 email, 2 now (seconds, float), 3 claim timeout seconds, 4 rate/s (0 = unlimited)
+-- Ledger values are 'state|person ref|time'; states: q queued, s sending, S sent,
+-- f failed, u unknown, x suppressed.
+-- Returns {outcome, detail}: claimed | wait (ms) | stopped (status) | done | busy | unknown | suppressed
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'sending' then return {'stopped', status or ''} end
+local email, now = ARGV[1], tonumber(ARGV[2])
+local entry = redis.call('HGET', KEYS[2], email)
+if not entry then return {'done', ''} end
+local state = string.sub(entry, 1, 1)
+local bar = string.find(entry, '|', 3, true)
+local ref = string.sub(entry, 3, bar - 1)
+if state == 's' then
+  local since = tonumber(string.sub(entry, bar + 1)) or now
+  if now - since > tonumber(ARGV[3]) then
+    -- policy: a claim left by a crashed worker is never resent; it is reported as unknown
+    redis.call('HSET', KEYS[2], email, 'u|' .. ref .. '|' .. ARGV[2])
+    redis.call('ZREM', KEYS[3], email)
+    redis.call('HINCRBY', KEYS[1], 'unknown', 1)
+    return {'unknown', ref}
+  end
+  return {'busy', ref}
+end
+if state ~= 'q' then return {'done', state} end
+if redis.call('HEXISTS', KEYS[4], email) == 1 then
+  redis.call('HSET', KEYS[2], email, 'x|' .. ref .. '|' .. ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'suppressed', 1)
+  return {'suppressed', ref}
+end
+local rate = tonumber(ARGV[4])
+if rate > 0 then
+  local burst = math.max(1, rate)
+  local bucket = redis.call('HMGET', KEYS[5], 'tokens', 'ts')
+  local tokens = tonumber(bucket[1]) or burst
+  local last = tonumber(bucket[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+  if tokens < 1 then
+    redis.call('HSET', KEYS[5], 'tokens', tostring(tokens), 'ts', ARGV[2])
+    return {'wait', tostring(math.ceil((1 - tokens) / rate * 1000))}
+  end
+  redis.call('HSET', KEYS[5], 'tokens', tostring(tokens - 1), 'ts', ARGV[2])
+  redis.call('EXPIRE', KEYS[5], 3600)
+end
+redis.call('HSET', KEYS[2], email, 's|' .. ref .. '|' .. ARGV[2])
+redis.call('ZADD', KEYS[3], now, email)
+return {'claimed', ref}
