@@ -53,6 +53,7 @@ def celery_settings(config: Config) -> dict[str, Any]:
         "task_serializer": "json",
         "accept_content": ["json"],
         "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
         "worker_send_task_events": False,
         "beat_schedule": {
             "ingest-safety-net": {"task": "outreach.ingest.drain", "schedule": 10.0},

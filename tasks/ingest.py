@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -31,9 +32,9 @@ def drain(self) -> int:  # type: ignore[no-untyped-def]
 
 
 @worker_ready.connect
-def _drain_on_start(sender=None, **_kwargs) -> None:  # type: ignore[no-untyped-def]
-    """A worker that starts takes over whatever a dead one left behind."""
-    try:
+def _recover_on_start(sender=None, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    """A worker that starts takes over what a dead one left behind: pending
+    registrations, and campaigns whose watch died with it."""
+    with contextlib.suppress(Exception):  # the beat safety net runs the same tasks
         sender.app.send_task("outreach.ingest.drain", queue="ingest")
-    except Exception:  # noqa: BLE001 - the beat safety net will run it anyway
-        pass
+        sender.app.send_task("outreach.campaigns.tick", queue="default")

@@ -10,8 +10,8 @@ Failures are classified so the sender can apply the exactly-once policy:
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
-import socket
 import ssl
 import threading
 from email.message import EmailMessage
@@ -85,10 +85,8 @@ class SmtpMessenger:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
 
     def send(self, msg: EmailMessage, mail_from: str, rcpt_to: str) -> str:
         """Deliver ``msg`` to one recipient; returns the server's 250 reply text."""
@@ -114,7 +112,7 @@ class SmtpMessenger:
         try:
             conn.send(_dot_stuffed(msg))
             code, reply = conn.getreply()
-        except (OSError, smtplib.SMTPException, socket.timeout) as exc:
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             self._drop()
             raise AmbiguousFailure(f"no final reply after the message was sent: {exc}") from exc
         if code != 250:

@@ -9,6 +9,7 @@ flat whatever the audience size. No chords: completion is counted in Redis.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
@@ -206,10 +207,8 @@ def cancel(store: Store, campaign_id: str) -> dict[str, Any]:
 
 def auto_pause(store: Store, campaign_id: str, reason: str) -> None:
     """Pause a sending campaign because delivery keeps failing; the reason is shown in its status."""
-    try:
+    with contextlib.suppress(Conflict):
         _transition(store, campaign_id, ("sending",), "paused", {"status_reason": reason})
-    except Conflict:
-        pass
 
 
 def requeue_batches(store: Store, jobs: Jobs, campaign_id: str) -> int:
@@ -383,6 +382,7 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
         return None
     status = h.get("status")
     now = _now()
+    store.r.hset(keys.campaign(campaign_id), "watched_at", repr(now))
     if status == "scheduled":
         send_at = float(h.get("send_at") or 0)
         if send_at > now:
@@ -409,11 +409,9 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
             jobs.dispatch(campaign_id)
         return config.campaign_watch_seconds
     if not batches and store.r.zcard(keys.campaign_sending(campaign_id)) == 0:
-        try:
+        with contextlib.suppress(Conflict):
             _transition(store, campaign_id, ("sending",), "sent",
                         {"finished_at": str(int(now))})
-        except Conflict:
-            pass
         store.r.srem(keys.active_campaigns, campaign_id)
         return None
     return config.campaign_watch_seconds
@@ -432,12 +430,20 @@ def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: fl
 
 
 def watch_all(store: Store, config: Config, jobs: Jobs) -> int:
-    """The periodic safety net: one look after every active campaign."""
-    count = 0
-    for campaign_id in store.r.smembers(store.keys.active_campaigns):
-        watch(store, config, jobs, campaign_id)
-        count += 1
-    return count
+    """The safety net (beat, and every worker start): a campaign whose watch stopped
+    (its task died with a worker) gets a new one. Returns how many were restarted."""
+    keys = store.keys
+    restarted = 0
+    now = _now()
+    for campaign_id in store.r.smembers(keys.active_campaigns):
+        watched_at = float(store.r.hget(keys.campaign(campaign_id), "watched_at") or 0)
+        if now - watched_at > max(10.0, 5 * config.campaign_watch_seconds):
+            token = secrets.token_hex(4)
+            store.r.hset(keys.campaign(campaign_id), mapping={"watch_token": token,
+                                                              "watched_at": repr(now)})
+            jobs.watch(campaign_id, token)
+            restarted += 1
+    return restarted
 
 
 # ---------------------------------------------------------------- recipients

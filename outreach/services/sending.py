@@ -66,6 +66,7 @@ def send_batch(
         store.r.hdel(keys.campaign_batches(campaign_id), str(batch_no))
         result.finished = True
         return result
+    store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
     context = _Context(store, config, campaign_id, h)
     ledger = store.r.hmget(keys.campaign_ledger(campaign_id), emails)
     people = _load_people(store, [(v or "||").split("|")[1] for v in ledger])
@@ -109,8 +110,10 @@ def send_batch(
 
 
 def _batch_done(store: Store, campaign_id: str, emails: list[str]) -> bool:
+    """No recipient of the batch is queued or in flight (a dead worker's claim turns
+    into ``unknown`` after the claim timeout, so this always ends)."""
     states = store.r.hmget(store.keys.campaign_ledger(campaign_id), emails)
-    return not any(s and s.startswith("q|") for s in states)
+    return not any(s and s[0] in "qs" for s in states)
 
 
 def _load_people(store: Store, refs: list[str]) -> dict[str, dict[str, str]]:
