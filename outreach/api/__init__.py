@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from outreach.api import campaigns, intake, lists, ops, people, tracking
+    from outreach.api import campaigns, crm, intake, lists, ops, people, tracking
 
-    for module in (intake, people, lists, campaigns, tracking, ops):
+    for module in (intake, people, lists, campaigns, tracking, crm, ops):
         app.register_blueprint(module.bp)

@@ -20,6 +20,7 @@ import redis
 
 from outreach.config import Config
 from outreach.errors import Conflict, Invalid, NotFound
+from outreach.normalize import email_hash
 from outreach.schemas.common import iso
 from outreach.services.jobs import Jobs
 from outreach.services.paging import page
@@ -245,7 +246,7 @@ def retry_failed(store: Store, jobs: Jobs, campaign_id: str, batch_size: int) ->
         raise Conflict("A retry of this campaign is already running.")
     try:
         failed = [email for email, value in store.r.hscan_iter(keys.campaign_ledger(campaign_id))
-                  if value.startswith("f|")]
+                  if value.startswith("f|") and not email.startswith("erased:")]
         bounce = f"bounced:{campaign_id}"
         queued = 0
         batch_no: int | None = None
@@ -354,6 +355,9 @@ def _verdicts(store: Store, member_type: str, person_ids: list[str]) -> list[str
     people = pipe.execute()
     emails = [p[0] for p in people if p[0]]
     suppressed = dict(zip(emails, store.r.hmget(keys.suppressed, emails), strict=True)) if emails else {}
+    if emails:
+        erased = store.r.smismember(keys.erased, [email_hash(e) for e in emails])
+        suppressed.update({e: "erased" for e, gone in zip(emails, erased, strict=True) if gone})
     prefix = "l:" if member_type == "lead" else "c:"
     out: list[str] = []
     for person_id, (email, consent, status) in zip(person_ids, people, strict=True):

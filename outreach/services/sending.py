@@ -28,6 +28,7 @@ from outreach.mail.smtp import (
     PermanentFailure,
     TemporaryFailure,
 )
+from outreach.normalize import email_hash
 from outreach.rendering import RenderError
 from outreach.services import campaigns, templates
 from outreach.services.jobs import Jobs
@@ -73,13 +74,13 @@ def send_batch(
     rate = float(h.get("rate") or 0)
     claim_keys = [keys.campaign(campaign_id), keys.campaign_ledger(campaign_id),
                   keys.campaign_sending(campaign_id), keys.suppressed,
-                  keys.campaign_bucket(campaign_id)]
+                  keys.campaign_bucket(campaign_id), keys.erased]
     for i, email in enumerate(emails):
         if i and i % 20 == 0:
             store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
         while True:
             outcome, detail = store.run("claim_send", keys=claim_keys, args=[
-                email, repr(time.time()), config.send_claim_timeout_seconds, rate])
+                email, repr(time.time()), config.send_claim_timeout_seconds, rate, email_hash(email)])
             if outcome != "wait":
                 break
             wait = int(detail) / 1000.0
@@ -146,7 +147,7 @@ class _Context:
             if meta[1]:
                 self.asset = {"kind": meta[0], "slug": meta[1]}
                 break
-        self.links = self._known_links.setdefault(f"{id(store)}:{campaign_id}", set())
+        self.links = self._known_links.setdefault(f"{id(store)}:{store.keys.tag}:{campaign_id}", set())
         self.domain = self.from_email.rpartition("@")[2] or "localhost"
 
     def link_id(self, url: str) -> str:

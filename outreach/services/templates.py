@@ -67,12 +67,13 @@ def find_templates(store: Store, *, limit: int = 50, cursor: str | None = None) 
     return page(store, store.keys.templates, limit, cursor, load)
 
 
-_COMPILED: dict[tuple[int, str], CompiledTemplate] = {}
+_COMPILED: dict[tuple[int, str, str], CompiledTemplate] = {}
 
 
 def compiled(store: Store, config: Config, template_id: str) -> CompiledTemplate:
     """The compiled template (templates are immutable once created, so caching is safe)."""
-    cache_key = (id(store), template_id)
+    # the key prefix too: a new Store may get the id of a collected one (tests, dev)
+    cache_key = (id(store), store.keys.tag, template_id)
     found = _COMPILED.get(cache_key)
     if found is None:
         h = store.r.hgetall(store.keys.template(template_id))

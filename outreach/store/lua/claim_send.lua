@@ -1,6 +1,8 @@
 -- Claim one recipient of a campaign before its SMTP transaction (exactly-once sending).
--- KEYS: 1 campaign hash, 2 ledger hash, 3 'sending' zset, 4 suppressed hash, 5 token bucket
--- ARGV: 1 email, 2 now (seconds, float), 3 claim timeout seconds, 4 rate/s (0 = unlimited)
+-- KEYS: 1 campaign hash, 2 ledger hash, 3 'sending' zset, 4 suppressed hash, 5 token bucket,
+--       6 erased set (address hashes)
+-- ARGV: 1 email, 2 now (seconds, float), 3 claim timeout seconds, 4 rate/s (0 = unlimited),
+--       5 address hash
 -- Ledger values are 'state|person ref|time'; states: q queued, s sending, S sent,
 -- f failed, u unknown, x suppressed.
 -- Returns {outcome, detail}: claimed | wait (ms) | stopped (status) | done | busy | unknown | suppressed
@@ -24,7 +26,7 @@ if state == 's' then
   return {'busy', ref}
 end
 if state ~= 'q' then return {'done', state} end
-if redis.call('HEXISTS', KEYS[4], email) == 1 then
+if redis.call('HEXISTS', KEYS[4], email) == 1 or redis.call('SISMEMBER', KEYS[6], ARGV[5]) == 1 then
   redis.call('HSET', KEYS[2], email, 'x|' .. ref .. '|' .. ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'suppressed', 1)
   return {'suppressed', ref}

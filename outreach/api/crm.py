@@ -1,0 +1,115 @@
+"""Marketer endpoints: qualify/disqualify, accounts, opportunities, conversion, funnel, erase."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from outreach.api.auth import require_api_key
+from outreach.api.http import config, load_body, load_query, store
+from outreach.api.openapi import operation
+from outreach.schemas.common import PageQuery, page_of
+from outreach.schemas.crm import (
+    Account,
+    ConversionResult,
+    DisqualifyIn,
+    Erased,
+    Funnel,
+    Opportunity,
+    OpportunityPatch,
+    OpportunityQuery,
+    QualifyIn,
+    QualifyResult,
+)
+from outreach.schemas.people import Lead
+from outreach.services import conversion, crm, erasure, people
+
+bp = Blueprint("crm", __name__)
+require_api_key(bp)
+
+AccountPage = page_of(Account)
+OpportunityPage = page_of(Opportunity)
+
+
+@bp.post("/api/v1/leads/<lead_id>/qualify")
+@operation("Qualify: account + contact + opportunity (repeating returns the same ids)",
+           body=QualifyIn, responses={200: QualifyResult}, errors=(404, 409), tag="conversion")
+def qualify(lead_id: str) -> Any:
+    data = load_body(QualifyIn())
+    result = conversion.qualify(store(), config(), lead_id, **data)
+    return jsonify(QualifyResult().dump(result))
+
+
+@bp.post("/api/v1/leads/<lead_id>/disqualify")
+@operation("Disqualify with a reason", body=DisqualifyIn, responses={200: Lead},
+           errors=(404, 409), tag="conversion")
+def disqualify(lead_id: str) -> Any:
+    data = load_body(DisqualifyIn())
+    conversion.disqualify(store(), lead_id, data["reason"], data.get("note"))
+    return jsonify(Lead().dump(people.get_lead(store(), lead_id)))
+
+
+@bp.post("/api/v1/leads/<lead_id>/reactivate")
+@operation("Reactivate a disqualified lead", responses={200: Lead}, errors=(404, 409),
+           tag="conversion")
+def reactivate(lead_id: str) -> Any:
+    conversion.reactivate(store(), lead_id)
+    return jsonify(Lead().dump(people.get_lead(store(), lead_id)))
+
+
+@bp.get("/api/v1/accounts")
+@operation("Accounts", query=PageQuery, responses={200: AccountPage}, tag="conversion")
+def get_accounts() -> Any:
+    q = load_query(PageQuery())
+    return jsonify(AccountPage().dump(crm.find_accounts(store(), limit=q["limit"], cursor=q["cursor"])))
+
+
+@bp.get("/api/v1/accounts/<account_id>")
+@operation("Read an account", responses={200: Account}, errors=(404,), tag="conversion")
+def get_account(account_id: str) -> Any:
+    return jsonify(Account().dump(crm.get_account(store(), account_id)))
+
+
+@bp.get("/api/v1/opportunities")
+@operation("Opportunities", query=OpportunityQuery, responses={200: OpportunityPage},
+           tag="conversion")
+def get_opportunities() -> Any:
+    q = load_query(OpportunityQuery())
+    result = crm.find_opportunities(store(), limit=q["limit"], cursor=q["cursor"],
+                                    status=q.get("status"), account_id=q.get("account_id"))
+    return jsonify(OpportunityPage().dump(result))
+
+
+@bp.get("/api/v1/opportunities/<opp_id>")
+@operation("Read an opportunity", responses={200: Opportunity}, errors=(404,), tag="conversion")
+def get_opportunity(opp_id: str) -> Any:
+    return jsonify(Opportunity().dump(crm.get_opportunity(store(), opp_id)))
+
+
+@bp.patch("/api/v1/opportunities/<opp_id>")
+@operation("Edit an opportunity; close it as won or lost", body=OpportunityPatch,
+           responses={200: Opportunity}, errors=(404,), tag="conversion")
+def patch_opportunity(opp_id: str) -> Any:
+    changes = load_body(OpportunityPatch())
+    return jsonify(Opportunity().dump(crm.update_opportunity(store(), opp_id, changes)))
+
+
+@bp.post("/api/v1/conversions/run")
+@operation("Promote now every lead whose engagement reached the threshold",
+           responses={200: ConversionResult}, tag="conversion")
+def run_conversion() -> Any:
+    return jsonify(ConversionResult().dump(conversion.run_conversion(store(), config())))
+
+
+@bp.get("/api/v1/funnel")
+@operation("Funnel counts and conversion rates", responses={200: Funnel}, tag="conversion")
+def get_funnel() -> Any:
+    return jsonify(Funnel().dump(conversion.funnel(store(), config())))
+
+
+@bp.delete("/api/v1/people/<path:email>")
+@operation("Erase everything held about an address; keep only a hashed suppression",
+           responses={200: Erased}, tag="people")
+def erase(email: str) -> Any:
+    return jsonify(Erased().dump(erasure.erase_person(store(), email)))

@@ -1,0 +1,107 @@
+"""Qualification, accounts, opportunities, conversion and the funnel."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from outreach.schemas.common import InputSchema, PageQuery
+
+DISQUALIFY_REASONS = ("no_budget", "too_far", "not_target_market", "not_interested",
+                      "bad_timing", "other")
+
+
+class QualifyIn(InputSchema):
+    estimated_revenue = fields.Float(allow_none=True, validate=validate.Range(min=0))
+    estimated_close_date = fields.Date(allow_none=True)
+    probability = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=100))
+
+
+class QualifyResult(Schema):
+    lead_id = fields.String()
+    contact_id = fields.String()
+    account_id = fields.String(allow_none=True)
+    opportunity_id = fields.String()
+
+
+class DisqualifyIn(InputSchema):
+    reason = fields.String(required=True, validate=validate.OneOf(DISQUALIFY_REASONS))
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class Account(Schema):
+    id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    domain = fields.String(allow_none=True)
+    created_at = fields.String(allow_none=True)
+
+
+class Opportunity(Schema):
+    id = fields.String(required=True)
+    topic = fields.String(allow_none=True)
+    lead_id = fields.String(allow_none=True)
+    contact_id = fields.String(allow_none=True)
+    account_id = fields.String(allow_none=True)
+    estimated_revenue = fields.Float(allow_none=True)
+    estimated_close_date = fields.String(allow_none=True)
+    probability = fields.Integer(allow_none=True)
+    status = fields.String(validate=validate.OneOf(("open", "won", "lost")))
+    created_at = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+    closed_at = fields.String(allow_none=True)
+
+
+class OpportunityPatch(InputSchema):
+    topic = fields.String(validate=validate.Length(min=1, max=200))
+    contact_id = fields.String()
+    account_id = fields.String()
+    estimated_revenue = fields.Float(allow_none=True, validate=validate.Range(min=0))
+    estimated_close_date = fields.Date(allow_none=True)
+    probability = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=100))
+    status = fields.String(validate=validate.OneOf(("open", "won", "lost")))
+
+
+class OpportunityQuery(PageQuery):
+    status = fields.String(validate=validate.OneOf(("open", "won", "lost")))
+    account_id = fields.String()
+
+
+class ConversionResult(Schema):
+    promoted = fields.Integer()
+    opportunity_ids = fields.List(fields.String())
+
+
+class Erased(Schema):
+    erased = fields.Boolean()
+    lead_id = fields.String(allow_none=True)
+    contact_id = fields.String(allow_none=True)
+    campaigns_scrubbed = fields.Integer()
+    queued_registrations_dropped = fields.Integer()
+
+
+class FunnelLeads(Schema):
+    total = fields.Integer()
+    new = fields.Integer()
+    qualified = fields.Integer()
+    disqualified = fields.Integer()
+
+
+class FunnelOpportunities(Schema):
+    open = fields.Integer()
+    won = fields.Integer()
+    lost = fields.Integer()
+
+
+class FunnelRates(Schema):
+    lead_to_qualified = fields.Float(allow_none=True)
+    engaged_to_qualified = fields.Float(allow_none=True)
+    opportunity_win = fields.Float(allow_none=True)
+
+
+class Funnel(Schema):
+    leads = fields.Nested(FunnelLeads)
+    engaged_leads = fields.Integer()
+    contacts = fields.Integer()
+    accounts = fields.Integer()
+    opportunities = fields.Nested(FunnelOpportunities)
+    rates = fields.Nested(FunnelRates)
+    promotion_threshold = fields.Integer()
