@@ -31,38 +31,51 @@ def _account_keys(company: str | None, email: str) -> tuple[str, str, str]:
     return company_key, domain_key, name
 
 
+def _lead_args(config: Config, lead_id: str, email: str, company: str | None,
+               estimated_revenue: float | None = None, estimated_close_date: date | None = None,
+               probability: int | None = None) -> list[Any]:
+    company_key, domain_key, name = _account_keys(company, email)
+    close = estimated_close_date or (
+        datetime.now(UTC).date() + timedelta(days=config.default_close_days))
+    revenue = estimated_revenue if estimated_revenue is not None else config.default_estimated_revenue
+    return [lead_id, company_key, domain_key, name, repr(float(revenue)), close.isoformat(),
+            int(probability if probability is not None else config.default_probability)]
+
+
+def _run_qualify(store: Store, config: Config, leads: list[list[Any]], auto: bool) -> list[list[str]]:
+    args: list[Any] = [store.keys.tag, int(time.time()), "1" if auto else "0",
+                       config.promotion_threshold, len(leads)]
+    for lead in leads:
+        args.extend(lead)
+    return store.run("qualify", args=args)
+
+
 def qualify(
     store: Store, config: Config, lead_id: str, *, estimated_revenue: float | None = None,
     estimated_close_date: date | None = None, probability: int | None = None,
-    auto: bool = False,
-) -> dict[str, Any] | None:
-    """Qualify one lead. Returns the ids, or ``None`` when ``auto`` and the lead is not due."""
-    lead = store.r.hmget(store.keys.lead(lead_id), "email", "company")
-    if not lead[0]:
+) -> dict[str, Any]:
+    """Qualify one lead (``POST /leads/<id>/qualify``); repeating returns the same ids."""
+    email, company = store.r.hmget(store.keys.lead(lead_id), "email", "company")
+    if not email:
         raise NotFound(f"No lead {lead_id!r}.")
-    company_key, domain_key, name = _account_keys(lead[1], lead[0])
-    close = estimated_close_date or (
-        datetime.now(UTC).date() + timedelta(days=config.default_close_days))
-    outcome, contact_id, account_id, opportunity_id = store.run("qualify", args=[
-        store.keys.tag, lead_id, int(time.time()), company_key, domain_key, name,
-        repr(float(estimated_revenue if estimated_revenue is not None
-                   else config.default_estimated_revenue)),
-        close.isoformat(),
-        int(probability if probability is not None else config.default_probability),
-        "1" if auto else "0", config.promotion_threshold,
-    ])
+    lead = _lead_args(config, lead_id, email, company, estimated_revenue, estimated_close_date,
+                      probability)
+    outcome, contact_id, account_id, opportunity_id = _run_qualify(store, config, [lead], False)[0]
     if outcome == "not_found":
         raise NotFound(f"No lead {lead_id!r}.")
     if outcome == "disqualified":
         raise Conflict("The lead is disqualified; reactivate it before qualifying.")
-    if outcome == "skipped":
-        return None
     return {"lead_id": lead_id, "contact_id": contact_id, "account_id": account_id or None,
             "opportunity_id": opportunity_id, "created": outcome == "created"}
 
 
-def run_conversion(store: Store, config: Config, chunk: int = 1000) -> dict[str, Any]:
-    """Qualify every new, consenting lead whose engagement score reached the threshold."""
+def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int = 50) -> dict[str, Any]:
+    """Qualify every new, consenting lead whose engagement score reached the threshold.
+
+    Candidates are read in chunks and qualified ``per_call`` leads per atomic Lua call;
+    the script re-checks each lead's status, consent and score, so concurrent passes
+    and reruns after a crash promote each lead exactly once.
+    """
     keys = store.keys
     promoted: list[str] = []
     offset = 0
@@ -74,13 +87,14 @@ def run_conversion(store: Store, config: Config, chunk: int = 1000) -> dict[str,
         offset += len(ids)
         pipe = store.r.pipeline(transaction=False)
         for lead_id in ids:
-            pipe.hmget(keys.lead(lead_id), "status", "consent")
-        for lead_id, (status, consent) in zip(ids, pipe.execute(), strict=True):
-            if status != "new" or consent != "1":
-                continue
-            result = qualify(store, config, lead_id, auto=True)
-            if result and result["created"]:
-                promoted.append(result["opportunity_id"])
+            pipe.hmget(keys.lead(lead_id), "status", "consent", "email", "company")
+        due = [_lead_args(config, lead_id, email, company)
+               for lead_id, (status, consent, email, company) in zip(ids, pipe.execute(), strict=True)
+               if status == "new" and consent == "1" and email]
+        for i in range(0, len(due), per_call):
+            for outcome, _, _, opportunity_id in _run_qualify(store, config, due[i:i + per_call], True):
+                if outcome == "created":
+                    promoted.append(opportunity_id)
     return {"promoted": len(promoted), "opportunity_ids": promoted}
 
 

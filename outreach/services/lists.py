@@ -106,16 +106,20 @@ def add_members(store: Store, list_id: str, emails: list[str]) -> dict[str, Any]
     ids = store.r.hmget(index, normal) if normal else []
     added, already, unknown = 0, 0, []
     members = keys.list_members(list_id)
+    person_key = keys.lead if meta["member_type"] == "lead" else keys.contact
     for email, person_id in zip(normal, ids, strict=True):
         if not person_id:
             unknown.append(email)
             continue
-        if store.r.zscore(members, person_id) is not None:
-            already += 1
-            continue
         seq = store.r.hincrby(keys.sequences, "member", 1)
         if store.r.zadd(members, {person_id: seq}, nx=True):
             added += 1
+            _remember_list(store, person_key(person_id), list_id)
         else:
             already += 1
     return {"added": added, "already_members": already, "unknown": unknown}
+
+
+def _remember_list(store: Store, person_key: str, list_id: str) -> None:
+    """Keep the person's own list of lists (field ``lists``) in step with the list."""
+    store.run("remember_list", keys=[person_key], args=[list_id])

@@ -13,7 +13,8 @@ import redis
 
 from outreach.store.keys import Keys
 
-_SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "queue_page", "track_event", "qualify", "erase")
+_SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "queue_page", "track_event", "qualify",
+            "remember_list")
 
 
 def _load(name: str) -> str | None:

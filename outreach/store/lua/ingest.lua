@@ -55,10 +55,18 @@ local function asset_lists(kind, asset)
   return lead_list, contact_list
 end
 
-local function add_member(list_id, person_id)
+-- membership, plus the person's own list of lists (field 'lists') so that qualification
+-- and erasure find memberships without scanning every list
+local function add_member(list_id, person_id, person_key)
   local members = k('list', list_id, 'm')
   if not redis.call('ZSCORE', members, person_id) then
     redis.call('ZADD', members, redis.call('HINCRBY', seq, 'member', 1), person_id)
+    local mine = redis.call('HGET', person_key, 'lists')
+    if not mine then
+      redis.call('HSET', person_key, 'lists', list_id)
+    elseif not string.find(',' .. mine .. ',', ',' .. list_id .. ',', 1, true) then
+      redis.call('HSET', person_key, 'lists', mine .. ',' .. list_id)
+    end
   end
 end
 
@@ -90,7 +98,7 @@ for _ = 1, count do
         if consent == '1' then redis.call('HSET', ckey, 'consent', '1') end
         local history = redis.call('HGET', ckey, 'regs')
         redis.call('HSET', ckey, 'regs', history and (history .. ';' .. entry) or entry, 'updated_at', now)
-        add_member(contact_list, contact_id)
+        add_member(contact_list, contact_id, ckey)
         redis.call('HSET', regs, rid, 'c|' .. contact_id .. '|' .. contact_list)
       else
         local lead_id = redis.call('HGET', email_lead, email)
@@ -129,7 +137,7 @@ for _ = 1, count do
           local score = redis.call('HINCRBY', lkey, 'score', gain)
           redis.call('ZADD', k('leads', 'score'), score, lead_id)
         end
-        add_member(lead_list, lead_id)
+        add_member(lead_list, lead_id, lkey)
         redis.call('HSET', regs, rid, 'l|' .. lead_id .. '|' .. lead_list)
       end
     end
