@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from marshmallow import Schema, fields, validate
 
 from outreach.schemas.common import InputSchema, PageQuery
@@ -36,7 +38,7 @@ class CampaignIn(InputSchema):
     template_id = fields.String(required=True)
     list_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=100))
     from_email = Email()
-    send_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    send_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC)
     rate_per_second = fields.Float(allow_none=True, validate=validate.Range(min=0, max=100_000))
 
 
