@@ -122,4 +122,4 @@ def add_members(store: Store, list_id: str, emails: list[str]) -> dict[str, Any]
 
 def _remember_list(store: Store, person_key: str, list_id: str) -> None:
     """Keep the person's own list of lists (field ``lists``) in step with the list."""
-    store.run("remember_list", keys=[person_key], args=[list_id])
+    store.run("remember_list", keys=[person_key], args=[store.keys.tag, list_id])

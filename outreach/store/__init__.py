@@ -18,8 +18,15 @@ _SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "queue_page", "trac
 
 
 def _load(name: str) -> str | None:
-    path = resources.files("outreach.store").joinpath("lua", name + ".lua")
-    return path.read_text() if path.is_file() else None
+    """A script's source; a ``--@prelude`` line is replaced by ``_prelude.lua``."""
+    folder = resources.files("outreach.store").joinpath("lua")
+    path = folder.joinpath(name + ".lua")
+    if not path.is_file():
+        return None
+    source = path.read_text()
+    if "--@prelude\n" in source:
+        source = source.replace("--@prelude\n", folder.joinpath("_prelude.lua").read_text(), 1)
+    return source
 
 
 class Store:

@@ -7,8 +7,7 @@
 --       6 record count, then per record:
 --       id, email, kind, asset, consent(0/1), at (epoch seconds), nfields, (field, value) * nfields
 -- Records whose email is empty are acknowledged and marked rejected (reason in kind).
-local tag = ARGV[1]
-local function k(...) return table.concat({tag, ...}, ':') end
+--@prelude
 local group = ARGV[2]
 local now = ARGV[3]
 local w_repeat = tonumber(ARGV[4])
@@ -16,25 +15,9 @@ local w_event = tonumber(ARGV[5])
 local count = tonumber(ARGV[6])
 local stream = k('intake')
 local regs = k('regs')
-local seq = k('seq')
 local assets = k('assets')
 local email_lead = k('email', 'lead')
 local email_contact = k('email', 'contact')
-
-local digits = '0123456789abcdefghijklmnopqrstuvwxyz'
-local function b36(n)
-  local s = ''
-  repeat
-    local r = n % 36
-    s = string.sub(digits, r + 1, r + 1) .. s
-    n = math.floor(n / 36)
-  until n == 0
-  return s
-end
-local function new_id(kind, prefix)
-  local n = redis.call('HINCRBY', seq, kind, 1)
-  return prefix .. b36(n), n
-end
 
 local function asset_lists(kind, asset)
   local field = kind .. ':' .. asset
@@ -53,21 +36,6 @@ local function asset_lists(kind, asset)
   redis.call('ZADD', k('lists'), ln, lead_list, cn, contact_list)
   redis.call('HSET', assets, field, lead_list .. ',' .. contact_list)
   return lead_list, contact_list
-end
-
--- membership, plus the person's own list of lists (field 'lists') so that qualification
--- and erasure find memberships without scanning every list
-local function add_member(list_id, person_id, person_key)
-  local members = k('list', list_id, 'm')
-  if not redis.call('ZSCORE', members, person_id) then
-    redis.call('ZADD', members, redis.call('HINCRBY', seq, 'member', 1), person_id)
-    local mine = redis.call('HGET', person_key, 'lists')
-    if not mine then
-      redis.call('HSET', person_key, 'lists', list_id)
-    elseif not string.find(',' .. mine .. ',', ',' .. list_id .. ',', 1, true) then
-      redis.call('HSET', person_key, 'lists', mine .. ',' .. list_id)
-    end
-  end
 end
 
 -- merge: a new non-empty value replaces the old; an empty one never erases

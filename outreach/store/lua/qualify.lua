@@ -7,34 +7,8 @@
 --       estimated revenue, estimated close date, probability
 -- Returns per lead {outcome, contact id, account id, opportunity id}; outcome: created |
 --         existing | skipped | not_found | disqualified
-local tag = ARGV[1]
-local function k(...) return table.concat({tag, ...}, ':') end
+--@prelude
 local now, auto, threshold = ARGV[2], ARGV[3], ARGV[4]
-local digits = '0123456789abcdefghijklmnopqrstuvwxyz'
-local function b36(n)
-  local s = ''
-  repeat
-    local r = n % 36
-    s = string.sub(digits, r + 1, r + 1) .. s
-    n = math.floor(n / 36)
-  until n == 0
-  return s
-end
-local seq = k('seq')
-local function new_id(kind, prefix)
-  local n = redis.call('HINCRBY', seq, kind, 1)
-  return prefix .. b36(n), n
-end
-
-local function remember(person_key, list_id)
-  local mine = redis.call('HGET', person_key, 'lists')
-  if not mine then
-    redis.call('HSET', person_key, 'lists', list_id)
-  elseif not string.find(',' .. mine .. ',', ',' .. list_id .. ',', 1, true) then
-    redis.call('HSET', person_key, 'lists', mine .. ',' .. list_id)
-  end
-end
-
 local function qualify_one(lead_id, company_key, domain_key, account_name, revenue, close_date,
                            probability)
   local lkey = k('lead', lead_id)
@@ -118,11 +92,8 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
     local meta = redis.call('HMGET', k('list', list_id), 'member_type', 'parallel')
     if meta[1] == 'lead' and redis.call('ZREM', members, lead_id) == 1 then
       if meta[2] then
-        local target = k('list', meta[2], 'm')
-        if not redis.call('ZSCORE', target, contact_id) then
-          redis.call('ZADD', target, redis.call('HINCRBY', seq, 'member', 1), contact_id)
-        end
-        remember(ckey, meta[2])
+        add_member(meta[2], contact_id, ckey)
+        remember_list(ckey, meta[2])
       end
     elseif meta[1] then
       kept[#kept + 1] = list_id
