@@ -7,7 +7,7 @@ from typing import Any
 
 from outreach.errors import Invalid, NotFound
 from outreach.schemas.common import iso
-from outreach.services.paging import page
+from outreach.services.paging import load_hashes, page, page_of_hashes
 from outreach.store import Store
 
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
@@ -26,13 +26,7 @@ def get_account(store: Store, account_id: str) -> dict[str, Any]:
 
 
 def find_accounts(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-    def load(ids: list[str]) -> list[dict[str, Any] | None]:
-        pipe = store.r.pipeline(transaction=False)
-        for account_id in ids:
-            pipe.hgetall(store.keys.account(account_id))
-        return [account_view(i, h) if h else None for i, h in zip(ids, pipe.execute(), strict=True)]
-
-    return page(store, store.keys.accounts, limit, cursor, load)
+    return page_of_hashes(store, store.keys.accounts, store.keys.account, account_view, limit, cursor)
 
 
 def opportunity_view(opp_id: str, h: dict[str, str]) -> dict[str, Any]:
@@ -68,11 +62,8 @@ def find_opportunities(
     source = keys.opportunities_by_status(status) if status else keys.opportunities
 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
-        pipe = store.r.pipeline(transaction=False)
-        for opp_id in ids:
-            pipe.hgetall(keys.opportunity(opp_id))
         out: list[dict[str, Any] | None] = []
-        for opp_id, h in zip(ids, pipe.execute(), strict=True):
+        for opp_id, h in zip(ids, load_hashes(store, keys.opportunity, ids), strict=True):
             keep = h and (not account_id or h.get("account_id") == account_id)
             out.append(opportunity_view(opp_id, h) if keep else None)
         return out

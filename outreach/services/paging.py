@@ -55,3 +55,24 @@ def page(
             return {"items": items, "next_cursor": None}
     more = store.r.zrangebyscore(zset_key, f"({int(last_score)}", "+inf", start=0, num=1)
     return {"items": items, "next_cursor": encode_cursor(last_score) if more else None}
+
+
+def load_hashes(store: Store, key_for: Callable[[str], str], ids: list[str]) -> list[dict[str, str]]:
+    """HGETALL of each id's key, in one round trip."""
+    pipe = store.r.pipeline(transaction=False)
+    for item_id in ids:
+        pipe.hgetall(key_for(item_id))
+    return pipe.execute()
+
+
+def page_of_hashes(
+    store: Store, zset_key: str, key_for: Callable[[str], str],
+    view: Callable[[str, dict[str, str]], T], limit: int, cursor: str | None,
+) -> dict[str, Any]:
+    """``page`` over ids whose records are hashes: ``view(id, hash)`` for each that exists."""
+
+    def load(ids: list[str]) -> list[T | None]:
+        rows = load_hashes(store, key_for, ids)
+        return [view(i, h) if h else None for i, h in zip(ids, rows, strict=True)]
+
+    return page(store, zset_key, limit, cursor, load)

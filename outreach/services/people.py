@@ -9,7 +9,7 @@ from outreach.errors import Conflict, Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.schemas.common import iso
 from outreach.schemas.intake import PROFILE_FIELDS
-from outreach.services.paging import page
+from outreach.services.paging import load_hashes, page
 from outreach.store import Store
 
 LEAD_STATUSES = ("new", "qualified", "disqualified")
@@ -60,17 +60,11 @@ def contact_view(contact_id: str, h: dict[str, str]) -> dict[str, Any]:
 
 
 def load_leads(store: Store, ids: list[str]) -> list[dict[str, str]]:
-    pipe = store.r.pipeline(transaction=False)
-    for lead_id in ids:
-        pipe.hgetall(store.keys.lead(lead_id))
-    return pipe.execute()
+    return load_hashes(store, store.keys.lead, ids)
 
 
 def load_contacts(store: Store, ids: list[str]) -> list[dict[str, str]]:
-    pipe = store.r.pipeline(transaction=False)
-    for contact_id in ids:
-        pipe.hgetall(store.keys.contact(contact_id))
-    return pipe.execute()
+    return load_hashes(store, store.keys.contact, ids)
 
 
 def get_lead(store: Store, lead_id: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from outreach.errors import NotFound
 from outreach.paths import EMAIL_TEMPLATES_DIR
 from outreach.rendering import CompiledTemplate, compile_template
 from outreach.schemas.common import iso
-from outreach.services.paging import page
+from outreach.services.paging import page_of_hashes
 from outreach.store import Store
 
 _SUBJECT_LINE = re.compile(r"^\{#\s*subject:\s*(.*?)\s*#\}\s*\n", re.S)
@@ -58,13 +58,8 @@ def get_template(store: Store, template_id: str) -> dict[str, Any]:
 
 
 def find_templates(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-    def load(ids: list[str]) -> list[dict[str, Any] | None]:
-        pipe = store.r.pipeline(transaction=False)
-        for template_id in ids:
-            pipe.hgetall(store.keys.template(template_id))
-        return [template_view(i, h) if h else None for i, h in zip(ids, pipe.execute(), strict=True)]
-
-    return page(store, store.keys.templates, limit, cursor, load)
+    return page_of_hashes(store, store.keys.templates, store.keys.template, template_view, limit,
+                          cursor)
 
 
 _COMPILED: dict[tuple[int, str, str], CompiledTemplate] = {}
