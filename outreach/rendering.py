@@ -6,17 +6,144 @@
 
 from __future__ import annotations
 
+import re
+import types
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2 import StrictUndefined, TemplateError, Undefined, pass_eval_context
+from jinja2.exceptions import SecurityError
+from jinja2.filters import do_center, do_format, do_indent, do_replace
 from jinja2.sandbox import SandboxedEnvironment
 
 from outreach.errors import Invalid
 
-_html_env = SandboxedEnvironment(autoescape=True, undefined=Undefined)
-_text_env = SandboxedEnvironment(autoescape=False, undefined=Undefined)
-_strict_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+# The largest string or sequence one expression may build. The output limit is checked
+# while rendering, but ``'x' * 10**10`` or ``'x'.rjust(10**10)`` would exhaust memory
+# before any output exists (and Jinja folds constant expressions at compile time, so
+# ``{{ 'x' * 10**10 }}`` would do it while a template is merely being validated).
+MAX_VALUE = 1_000_000
+# a width or precision of a million or more: '%0999999999d', '%.9999999f', '{:>9999999}'
+_BIG_LITERAL = re.compile(r"%(\([^)]*\))?[^a-zA-Z%]*\d{7}|\{[^{}]*:[^{}]*\d{7}")
+_WIDTH_FROM_ARG = re.compile(r"\*|\{[^{}]*:[^{}]*\{")  # '%*d', '{:{w}}'
+
+
+def _limit(size: int) -> None:
+    if size > MAX_VALUE:
+        raise SecurityError("the template builds a value larger than the output limit")
+
+
+def _check_format(fmt: str, args: tuple[Any, ...]) -> None:
+    if _BIG_LITERAL.search(fmt):
+        raise SecurityError("format width or precision too large")
+    if _WIDTH_FROM_ARG.search(fmt):
+        for arg in args:
+            if isinstance(arg, int) and abs(arg) > MAX_VALUE:
+                raise SecurityError("format width or precision too large")
+
+
+def _center(value: str, width: int = 80) -> str:
+    _limit(width if isinstance(width, int) else 0)
+    return do_center(value, width)
+
+
+def _format(value: str, *args: Any, **kwargs: Any) -> str:
+    _check_format(str(value), (*args, *kwargs.values()))
+    return do_format(value, *args, **kwargs)
+
+
+def _indent(s: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    pad = width if isinstance(width, int) else len(str(width))
+    _limit(pad * (str(s).count("\n") + 1))
+    return do_indent(s, width, first, blank)
+
+
+@pass_eval_context
+def _replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: int | None = None) -> Any:
+    _check_replace(str(s), str(old), str(new))
+    return do_replace(eval_ctx, s, old, new, count)
+
+
+def _check_replace(s: str, old: str, new: str) -> None:
+    if len(new) > len(old):
+        _limit(len(s) + (s.count(old) if old else len(s) + 1) * (len(new) - len(old)))
+
+
+_PADDING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, plus limits on what one expression may allocate."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filters.update(center=_center, format=_format, indent=_indent, replace=_replace)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+                    _limit(len(seq) * n)
+        elif operator == "**":
+            if (isinstance(left, int) and isinstance(right, int) and abs(left) > 1
+                    and right * abs(left).bit_length() > 64 * 1024):
+                raise SecurityError("number too large")
+        elif operator == "%" and isinstance(left, str):
+            _check_format(left, right if isinstance(right, tuple) else (right,))
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(__obj, types.BuiltinMethodType) and isinstance(__obj.__self__, str):
+            name = __obj.__name__
+            if name in _PADDING and args and isinstance(args[0], int):
+                _limit(args[0] * (len(__obj.__self__) if name == "expandtabs" else 1))
+            elif name == "replace" and len(args) >= 2:
+                _check_replace(__obj.__self__, str(args[0]), str(args[1]))
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        fmt = value.__self__
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            _check_format(fmt, (*args, *kwargs.values()))
+            return wrapped(*args, **kwargs)
+
+        return checked
+
+
+class _SandboxUndefined(Undefined):
+    """An undefined value, except that using one the sandbox refused (``''.__class__``,
+    ``self._TemplateReference__context``) fails the render instead of printing nothing."""
+
+    __slots__ = ()
+
+    def _refused(self) -> bool:
+        return self._undefined_exception is SecurityError
+
+    def __str__(self) -> str:
+        if self._refused():
+            self._fail_with_undefined_error()
+        return super().__str__()
+
+    def __iter__(self) -> Any:
+        if self._refused():
+            self._fail_with_undefined_error()
+        return super().__iter__()
+
+    def __bool__(self) -> bool:
+        if self._refused():
+            self._fail_with_undefined_error()
+        return super().__bool__()
+
+
+_html_env = _Sandbox(autoescape=True, undefined=_SandboxUndefined)
+_text_env = _Sandbox(autoescape=False, undefined=_SandboxUndefined)
+_strict_env = _Sandbox(autoescape=False, undefined=StrictUndefined)
 
 
 class RenderError(Exception):
@@ -31,16 +158,28 @@ class CompiledTemplate:
     max_output: int
 
     def render(self, context: dict[str, Any]) -> tuple[str, str, str]:
+        budget = [self.max_output]
+
+        def render(template: Any) -> str:
+            # streamed, so a loop that prints too much stops at the limit, not at MemoryError
+            parts = []
+            for chunk in template.generate(context):
+                budget[0] -= len(chunk)
+                if budget[0] < 0:
+                    raise RenderError("rendered message is larger than the output limit")
+                parts.append(chunk)
+            return "".join(parts)
+
         try:
-            subject = " ".join(self.subject.render(context).split())
-            html = self.html.render(context)
-            text = self.text.render(context)
+            subject = " ".join(render(self.subject).split())
+            html = render(self.html)
+            text = render(self.text)
+        except RenderError:
+            raise
         except TemplateError as exc:
             raise RenderError(f"template error: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - anything a template does wrong is its error
             raise RenderError(f"template error: {exc.__class__.__name__}: {exc}") from exc
-        if len(html) + len(text) + len(subject) > self.max_output:
-            raise RenderError("rendered message is larger than the output limit")
         return subject, html, text
 
 

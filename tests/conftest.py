@@ -119,3 +119,191 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
 def check_error() -> Callable[..., dict[str, Any]]:
     """``check_error(response, status, code=None)`` asserts the one error shape."""
     return assert_error
+
+
+# ---------------------------------------------------------------- campaigns
+
+class FakeMessenger:
+    """A messenger (``send(msg, mail_from, rcpt_to)``) that keeps what it is given.
+
+    ``fail[address]`` is an exception to raise for that address, or a list of them
+    (consumed one per attempt; ``None`` in the list means deliver). ``before_send``
+    runs before every attempt (e.g. to pause the campaign after N sends).
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []  # (msg, mail_from, rcpt_to) actually delivered
+        self.attempts: list[str] = []
+        self.fail: dict[str, Any] = {}
+        self.before_send: Callable[[str], None] | None = None
+
+    def send(self, msg: Any, mail_from: str, rcpt_to: str) -> str:
+        self.attempts.append(rcpt_to)
+        if self.before_send is not None:
+            self.before_send(rcpt_to)
+        plan = self.fail.get(rcpt_to)
+        exc = (plan.pop(0) if plan else None) if isinstance(plan, list) else plan
+        if exc is not None:
+            raise exc
+        self.messages.append((msg, mail_from, rcpt_to))
+        return "250 OK"
+
+    @property
+    def recipients(self) -> list[str]:
+        return [rcpt for _, _, rcpt in self.messages]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rcpt in self.recipients:
+            out[rcpt] = out.get(rcpt, 0) + 1
+        return out
+
+    def to(self, address: str) -> Any:
+        (msg,) = [m for m, _, rcpt in self.messages if rcpt == address]
+        return msg
+
+
+class CampaignEnv(Env):
+    """An ``Env`` for campaigns: recorded jobs (``NoJobs``) that tests run by hand, a fake
+    messenger, and helpers for people, lists, templates and campaigns."""
+
+    defaults: dict[str, Any] = {
+        "base_url": "https://mail.example.com",
+        "from_email": "news@outreach.example",
+        "secret_key": "unit-test-secret",
+        "send_batch_size": 3,
+        "send_window_batches": 2,
+    }
+
+    def __init__(self, **overrides: Any) -> None:
+        from outreach.services.jobs import NoJobs
+
+        super().__init__(**{**self.defaults, **overrides})
+        self.jobs = NoJobs()
+        self.app.extensions["outreach.jobs"] = self.jobs
+        self.messenger = FakeMessenger()
+        self._done_calls = 0
+        self.attempts: dict[tuple[str, int], int] = {}
+
+    # people and lists
+    def leads(self, *emails: str, asset: str = "guide", consent: bool = True, **fields: Any) -> str:
+        """Register ``emails`` for ``asset`` and drain; returns the asset's lead list id."""
+        for email in emails:
+            response = self.register(email, asset=asset, consent=consent, **fields)
+            assert response.status_code == 202, response.get_json()
+        self.drain()
+        return self.asset_list(asset, "lead")
+
+    def asset_list(self, asset: str, member_type: str) -> str:
+        items = self.get("/api/v1/lists?limit=500").get_json()["items"]
+        (found,) = [i["id"] for i in items
+                    if i["asset"] and i["asset"]["slug"] == asset and i["member_type"] == member_type]
+        return found
+
+    def manual_list(self, *emails: str, member_type: str = "lead") -> str:
+        created = self.post("/api/v1/lists", json={"name": "manual", "member_type": member_type})
+        list_id = created.get_json()["id"]
+        if emails:
+            added = self.post(f"/api/v1/lists/{list_id}/members", json={"emails": list(emails)})
+            assert added.get_json()["unknown"] == [], added.get_json()
+        return list_id
+
+    def lead_of(self, email: str) -> dict[str, Any]:
+        (lead,) = self.get("/api/v1/leads", query_string={"email": email}).get_json()["items"]
+        return lead
+
+    # templates and campaigns
+    def template(self, subject: str = "Hello {{ first_name }}",
+                 html: str = '<p>Hi {{ first_name }}</p><a href="https://example.com/a">A</a>',
+                 text: str = "Hi {{ first_name }}", name: str = "t") -> str:
+        response = self.post("/api/v1/templates",
+                             json={"name": name, "subject": subject, "html": html, "text": text})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    def campaign(self, list_ids: list[str], template_id: str | None = None, **fields: Any) -> str:
+        body = {"name": "c", "template_id": template_id or self.template(), "list_ids": list_ids,
+                **fields}
+        response = self.post("/api/v1/campaigns", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    def launched(self, list_ids: list[str], template_id: str | None = None, **fields: Any) -> str:
+        campaign_id = self.campaign(list_ids, template_id, **fields)
+        response = self.post(f"/api/v1/campaigns/{campaign_id}/launch")
+        assert response.status_code == 200, response.get_json()
+        return campaign_id
+
+    def show(self, campaign_id: str) -> dict[str, Any]:
+        response = self.get(f"/api/v1/campaigns/{campaign_id}")
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    # driving the services by hand
+    def pending(self) -> list[tuple[str, tuple[object, ...]]]:
+        calls = self.jobs.calls[self._done_calls:]
+        self._done_calls = len(self.jobs.calls)
+        return calls
+
+    def dispatch(self, campaign_id: str) -> int:
+        from outreach.services import campaigns
+
+        return campaigns.dispatch(self.store, self.config, self.jobs, campaign_id)
+
+    def send_batch(self, campaign_id: str, batch_no: int, attempt: int = 0) -> Any:
+        from outreach.services import sending
+
+        return sending.send_batch(self.store, self.config, self.messenger, self.jobs,
+                                  campaign_id, batch_no, attempt)
+
+    def watch(self, campaign_id: str) -> float | None:
+        from outreach.services import campaigns
+
+        return campaigns.watch(self.store, self.config, self.jobs, campaign_id)
+
+    def pump(self, max_steps: int = 500) -> list[Any]:
+        """Run recorded dispatch and send_batch jobs (and the retries a send task would
+        queue) until none is left; watch jobs are left to the test. Returns batch results."""
+        results = []
+        queue = self.pending()
+        steps = 0
+        while queue:
+            name, args = queue.pop(0)
+            steps += 1
+            assert steps <= max_steps, "jobs never settle"
+            if name == "dispatch":
+                self.dispatch(str(args[0]))
+            elif name == "send_batch":
+                campaign_id, batch_no = str(args[0]), int(args[1])  # type: ignore[call-overload]
+                attempt = self.attempts.get((campaign_id, batch_no), 0)
+                result = self.send_batch(campaign_id, batch_no, attempt)
+                results.append(result)
+                if result.retry_in is not None:
+                    self.attempts[(campaign_id, batch_no)] = attempt + 1
+                    self.jobs.send_batch(campaign_id, batch_no, countdown=result.retry_in)
+            queue += self.pending()
+        return results
+
+    def run(self, campaign_id: str) -> dict[str, Any]:
+        """Pump the jobs, then let the watch look once; returns the campaign as the API shows it."""
+        self.pump()
+        self.watch(campaign_id)
+        return self.show(campaign_id)
+
+    def ledger(self, campaign_id: str) -> dict[str, str]:
+        from outreach.services.campaigns import LEDGER_STATES
+
+        raw = self.store.r.hgetall(self.store.keys.campaign_ledger(campaign_id))
+        return {email: LEDGER_STATES[value[0]] for email, value in raw.items()}
+
+
+@pytest.fixture
+def cenv() -> Iterator[CampaignEnv]:
+    with CampaignEnv() as e:
+        yield e
+
+
+@pytest.fixture(scope="session")
+def make_cenv() -> Callable[..., CampaignEnv]:
+    """``with make_cenv(send_max_consecutive_failures=2) as env:`` for other settings."""
+    return CampaignEnv

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from outreach.api.auth import require_api_key
 from outreach.api.http import config, load_body, load_query, store
@@ -33,6 +33,15 @@ RecipientPage = page_of(Recipient)
 
 def jobs() -> Any:
     return current_app.extensions["outreach.jobs"]
+
+
+@bp.before_request
+def _room_for_templates() -> None:
+    """MAX_CONTENT_LENGTH is sized for the public intake; a template body carries three
+    sources of up to ``template_max_source_bytes`` each (JSON-escaped), so allow that."""
+    cfg = config()
+    request.max_content_length = max(cfg.max_content_length,
+                                     6 * cfg.template_max_source_bytes + 64 * 1024)
 
 
 @bp.post("/api/v1/templates")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -456,22 +457,25 @@ def recipients(
     store: Store, campaign_id: str, *, status: str | None = None, limit: int = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Per-recipient outcomes, optionally of one status, paged with HSCAN."""
+    """Per-recipient outcomes, optionally of one status, paged with HSCAN.
+
+    The cursor is ``<scan cursor>.<matches of that scan step already returned>``, so a
+    page never holds more than ``limit`` items even when one HSCAN step returns many
+    (a small hash comes back whole)."""
     keys = store.keys
     if not store.r.exists(keys.campaign(campaign_id)):
         raise NotFound(f"No campaign {campaign_id!r}.")
     code = STATE_CODES.get(status) if status else None
-    try:
-        scan = int(cursor) if cursor else 0
-    except ValueError as exc:
-        raise Invalid("Validation failed.", {"cursor": ["Not a valid cursor."]}) from exc
+    scan, skip = _recipients_cursor(cursor)
     items: list[dict[str, Any]] = []
     while True:
-        scan, rows = store.r.hscan(keys.campaign_ledger(campaign_id), scan, count=max(limit, 100))
-        for email, value in rows.items():
+        next_scan, rows = store.r.hscan(keys.campaign_ledger(campaign_id), scan,
+                                        count=max(limit, 100))
+        matches = [(email, value) for email, value in rows.items()
+                   if not code or value[:1] == code][skip:]
+        room = limit - len(items)
+        for email, value in matches[:room]:
             state, ref, at = (value.split("|") + ["", ""])[:3]
-            if code and state != code:
-                continue
             kind, _, person_id = ref.partition(":")
             items.append({
                 "email": email,
@@ -479,9 +483,22 @@ def recipients(
                 "status": LEDGER_STATES.get(state, state),
                 "at": iso(at) if at else None,
             })
-        if scan == 0 or len(items) >= limit:
-            break
-    return {"items": items, "next_cursor": str(scan) if scan else None}
+        if len(matches) > room:
+            return {"items": items, "next_cursor": f"{scan}.{skip + room}"}
+        scan, skip = int(next_scan), 0
+        if scan == 0:
+            return {"items": items, "next_cursor": None}
+        if len(items) >= limit:
+            return {"items": items, "next_cursor": f"{scan}.0"}
+
+
+def _recipients_cursor(cursor: str | None) -> tuple[int, int]:
+    if not cursor:
+        return 0, 0
+    if not re.fullmatch(r"[0-9]{1,20}(\.[0-9]{1,9})?", cursor):
+        raise Invalid("Validation failed.", {"cursor": ["Not a valid cursor."]})
+    scan, _, skip = cursor.partition(".")
+    return int(scan), int(skip or 0)
 
 
 def utc_from_iso(value: str) -> datetime:

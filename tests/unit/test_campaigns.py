@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from outreach.mail.smtp import PermanentFailure
 from outreach.services import campaigns
 
 ZERO_STATS = {"targeted": 0, "sent": 0, "failed": 0, "suppressed": 0, "unknown": 0, "opened": 0,
@@ -266,7 +267,9 @@ def test_audience_is_the_union_of_lists_each_address_once(cenv) -> None:
     manual = cenv.manual_list("ann@example.com", "erin@example.com")
 
     dis = cenv.lead_of("dis@example.com")["id"]
-    cenv.store.r.hset(keys.lead(dis), "status", "disqualified")
+    response = cenv.post(f"/api/v1/leads/{dis}/disqualify", json={"reason": "no_budget"})
+    assert response.status_code == 200, response.get_json()
+    assert cenv.lead_of("dis@example.com")["status"] == "disqualified"
     cenv.store.r.hset(keys.suppressed, "gone@example.com", "unsubscribed")
 
     campaign_id = cenv.launched([lead_list, contact_list, manual])
@@ -429,3 +432,54 @@ def test_watch_all_restarts_a_dead_watch(cenv, monkeypatch) -> None:
     (call,) = cenv.pending()
     assert call[0] == "watch" and call[1][0] == campaign_id
     assert campaigns.watch_all(cenv.store, cenv.config, cenv.jobs) == 0
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7, 50])
+def test_recipients_pages_respect_the_limit(cenv, limit) -> None:
+    emails = [f"p{i}@example.com" for i in range(7)]
+    for address in ("p1@example.com", "p4@example.com", "p6@example.com"):
+        cenv.messenger.fail[address] = PermanentFailure("550 unknown user", 550)
+    campaign_id = cenv.launched([cenv.leads(*emails)])
+    cenv.run(campaign_id)
+    for status, expected in ((None, emails), ("failed", ["p1@example.com", "p4@example.com",
+                                                          "p6@example.com"])):
+        seen: list[str] = []
+        cursor = None
+        for _ in range(20):
+            query = {"limit": limit, **({"status": status} if status else {}),
+                     **({"cursor": cursor} if cursor else {})}
+            page = cenv.get(f"/api/v1/campaigns/{campaign_id}/recipients", query_string=query)
+            assert page.status_code == 200
+            body = page.get_json()
+            assert len(body["items"]) <= limit
+            seen += [item["email"] for item in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == expected
+
+
+def test_recipients_bad_cursor(cenv, check_error) -> None:
+    campaign_id = cenv.campaign([cenv.leads("a@example.com")])
+    for cursor in ("x", "1.x", "-1", "1.", "\u00b2", "1" * 30):
+        response = cenv.get(f"/api/v1/campaigns/{campaign_id}/recipients?cursor={cursor}")
+        assert "cursor" in check_error(response, 422)["fields"]
+
+
+def test_recipients_paging_over_a_large_ledger(cenv) -> None:
+    campaign_id = cenv.campaign([cenv.leads("a@example.com")])
+    ledger = cenv.store.keys.campaign_ledger(campaign_id)
+    cenv.store.r.hset(ledger, mapping={f"r{i:03d}@example.com": f"{'Sf'[i % 2]}|l:ld{i}|1700000000"
+                                       for i in range(301)})
+    for status, expected in ((None, 301), ("failed", 150), ("sent", 151)):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = campaigns.recipients(cenv.store, campaign_id, status=status, limit=7,
+                                        cursor=cursor)
+            assert len(page["items"]) <= 7
+            seen += [item["email"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert len(seen) == len(set(seen)) == expected
