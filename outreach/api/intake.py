@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, redirect, request
+from werkzeug.exceptions import BadRequest
 
 from outreach.api.http import config, raw_body, store
 from outreach.api.openapi import operation
@@ -29,7 +30,7 @@ _registration_in = RegistrationIn()
 def post_registration() -> Any:
     data, from_form = raw_body(allow_forms=True)
     if not isinstance(data, dict):
-        return _bad_shape()
+        raise BadRequest("The body must be a JSON object.")
     cfg = config()
     if data.get("website"):
         # Honeypot: answer like a success whatever else a bot filled in (no 422 hints).
@@ -58,9 +59,3 @@ def _allowed_redirect(cfg: Any, url: Any) -> str | None:
         return check_redirect(cfg, url) if isinstance(url, str) else None
     except Invalid:
         return None
-
-
-def _bad_shape() -> Any:
-    from werkzeug.exceptions import BadRequest
-
-    raise BadRequest("The body must be a JSON object.")
