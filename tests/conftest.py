@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from email import message_from_bytes
+from email.policy import default as default_policy
 from typing import Any
 
 import pytest
@@ -133,6 +135,7 @@ class FakeMessenger:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []  # (msg, mail_from, rcpt_to) actually delivered
+        self.raw: list[bytes] = []  # what went over the wire for each of them
         self.attempts: list[str] = []
         self.fail: dict[str, Any] = {}
         self.before_send: Callable[[str], None] | None = None
@@ -145,7 +148,12 @@ class FakeMessenger:
         exc = (plan.pop(0) if plan else None) if isinstance(plan, list) else plan
         if exc is not None:
             raise exc
-        self.messages.append((msg, mail_from, rcpt_to))
+        # kept as a mail server would see it: the DATA bytes, and parsed back from them
+        from outreach.mail.smtp import _dot_stuffed
+
+        self.raw.append(_dot_stuffed(msg))
+        parsed = message_from_bytes(self.raw[-1][:-3], policy=default_policy)
+        self.messages.append((parsed, mail_from, rcpt_to))
         return "250 OK"
 
     @property

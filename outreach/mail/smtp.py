@@ -14,7 +14,7 @@ import contextlib
 import smtplib
 import ssl
 import threading
-from email.message import EmailMessage
+from email.message import Message
 
 from outreach.config import Config
 
@@ -88,7 +88,7 @@ class SmtpMessenger:
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def send(self, msg: EmailMessage, mail_from: str, rcpt_to: str) -> str:
+    def send(self, msg: Message, mail_from: str, rcpt_to: str) -> str:
         """Deliver ``msg`` to one recipient; returns the server's 250 reply text."""
         conn = self._connection()
         try:
@@ -120,13 +120,15 @@ class SmtpMessenger:
         return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
-def _dot_stuffed(msg: EmailMessage) -> bytes:
+def _dot_stuffed(msg: Message) -> bytes:
+    """The message as SMTP DATA: CRLF lines, leading dots doubled, ending with CRLF.CRLF."""
     data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
-    lines = data.split(b"\r\n")
-    stuffed = b"\r\n".join(b"." + line if line.startswith(b".") else line for line in lines)
-    if not stuffed.endswith(b"\r\n"):
-        stuffed += b"\r\n"
-    return stuffed + b".\r\n"
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _classify(code: int, reply: bytes | str) -> DeliveryError:
