@@ -13,6 +13,7 @@ campaign with the reason in its status.
 from __future__ import annotations
 
 import hashlib
+import html as html_lib
 import json
 import logging
 import re
@@ -132,7 +133,8 @@ def _load_people(store: Store, refs: list[str]) -> dict[str, dict[str, str]]:
 class _Context:
     """What every message of one campaign shares: template, asset, links, tokens."""
 
-    _known_links: dict[str, set[str]] = {}
+    # per process: link ids already stored, by campaign (bounded: cleared when large)
+    _known_links: dict[str, dict[str, str]] = {}
 
     def __init__(self, store: Store, config: Config, campaign_id: str, h: dict[str, str]) -> None:
         self.store, self.config, self.campaign_id = store, config, campaign_id
@@ -147,14 +149,19 @@ class _Context:
             if meta[1]:
                 self.asset = {"kind": meta[0], "slug": meta[1]}
                 break
-        self.links = self._known_links.setdefault(f"{id(store)}:{store.keys.tag}:{campaign_id}", set())
+        if len(self._known_links) > 64:
+            self._known_links.clear()
+        self.links = self._known_links.setdefault(f"{id(store)}:{store.keys.tag}:{campaign_id}", {})
         self.domain = self.from_email.rpartition("@")[2] or "localhost"
 
     def link_id(self, url: str) -> str:
-        link_id = hashlib.sha1(url.encode()).hexdigest()[:12]
-        if link_id not in self.links:
-            self.store.r.hsetnx(self.store.keys.campaign_links(self.campaign_id), link_id, url)
-            self.links.add(link_id)
+        """The stored id of ``url`` (HTML-escaped as it appears in the message)."""
+        link_id = self.links.get(url)
+        if link_id is None:
+            real = html_lib.unescape(url)
+            link_id = hashlib.sha1(real.encode()).hexdigest()[:12]
+            self.store.r.hsetnx(self.store.keys.campaign_links(self.campaign_id), link_id, real)
+            self.links[url] = link_id
         return link_id
 
     def track(self, html: str, ref: str) -> str:
@@ -162,10 +169,7 @@ class _Context:
             url = match.group(1)
             if url.startswith(self.base + "/"):
                 return match.group(0)
-            import html as html_lib
-
-            real = html_lib.unescape(url)
-            token = self.tokens.sign("click", [self.campaign_id, ref, self.link_id(real)])
+            token = self.tokens.sign("click", [self.campaign_id, ref, self.link_id(url)])
             return f'href="{self.base}/t/c/{token}"'
 
         tracked = _HREF.sub(rewrite, html)
