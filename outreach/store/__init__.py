@@ -42,7 +42,13 @@ class Store:
                 self.scripts[name] = client.register_script(source)
 
     def run(self, script: str, keys: list[str] | None = None, args: list[Any] | None = None) -> Any:
-        return self.scripts[script](keys=keys or [], args=args or [])
+        """EVALSHA a registered script (loading it once if the server lost it)."""
+        keys = keys or []
+        registered = self.scripts[script]
+        try:
+            return self.r.execute_command("EVALSHA", registered.sha, len(keys), *keys, *(args or []))
+        except redis.exceptions.NoScriptError:
+            return registered(keys=keys, args=args or [])
 
     def ensure_ingest_group(self) -> None:
         try:

@@ -161,3 +161,34 @@ def test_dots_and_tags_are_distinct_leads(env) -> None:
     env.drain()
     emails = sorted(lead["email"] for lead in env.get("/api/v1/leads").get_json()["items"])
     assert emails == ["ann.smith+x@example.com", "ann.smith@example.com", "annsmith@example.com"]
+
+
+# ---------------------------------------------------------------- the fast path
+from email_validator import validate_email  # noqa: E402
+
+from outreach.normalize import _plainly_valid  # noqa: E402
+
+_atom = st.text(alphabet="abcz09_+-.", min_size=1, max_size=70)
+_label = st.text(alphabet="abz09-", min_size=1, max_size=66)
+_tld = st.sampled_from(["com", "io", "co", "test", "local", "x", "c1", "org", "localhost", "onion",
+                        "museum", "xn--p1ai", "arpa"])
+
+
+@given(local=_atom, labels=st.lists(_label, min_size=1, max_size=4), tld=_tld)
+def test_fast_path_accepts_only_what_email_validator_accepts_unchanged(local, labels, tld):
+    email = f"{local}@{'.'.join(labels)}.{tld}"
+    if _plainly_valid(email):
+        assert validate_email(email, check_deliverability=False).normalized == email
+
+
+@given(st.text(max_size=80))
+def test_fast_path_never_accepts_what_email_validator_rejects(text):
+    if _plainly_valid(text):
+        assert validate_email(text, check_deliverability=False).normalized == text
+
+
+def test_fast_path_covers_the_common_case():
+    for email in ("ann@example.com", "first.last+tag@mail.example.co.uk", "a_b-c@x-y.io"):
+        assert _plainly_valid(email)
+    for email in ("a@b.test", "a@xn--bcher-kva.ch", "a..b@c.com", "a@-b.com", "a@b.c1"):
+        assert not _plainly_valid(email)
