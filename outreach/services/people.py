@@ -16,12 +16,17 @@ LEAD_STATUSES = ("new", "qualified", "disqualified")
 EDITABLE_FIELDS = tuple(f for f in PROFILE_FIELDS if not f.startswith("utm_"))
 
 
+_KIND_CODES = {"w": "white_paper", "e": "event"}
+
+
 def registrations_of(history: str | None) -> list[dict[str, str]]:
+    """The stored history ``w:<asset>:<base36 epoch>;e:...`` as API objects."""
     out = []
     for entry in (history or "").split(";"):
         if entry:
-            kind, asset, at = entry.split(":")
-            out.append({"kind": kind, "asset": asset, "at": iso(at)})
+            code, asset, at = entry.split(":")
+            out.append({"kind": _KIND_CODES.get(code, code), "asset": asset,
+                        "at": iso(int(at, 36))})
     return out
 
 

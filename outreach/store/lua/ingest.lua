@@ -58,7 +58,10 @@ for _ = 1, count do
       redis.call('HSET', regs, rid, 'x||' .. kind)  -- same three fields: x, no person, reason
     else
       local lead_list, contact_list = asset_lists(kind, asset)
-      local entry = kind .. ':' .. asset .. ':' .. at
+      -- history entries stay short ('w:<asset>:<base36 time>') so that a lead with a couple
+      -- of registrations keeps Redis's compact listpack hash encoding (values <= 64 bytes)
+      local code = (kind == 'event') and 'e' or 'w'
+      local entry = code .. ':' .. asset .. ':' .. b36(tonumber(at))
       local contact_id = redis.call('HGET', email_contact, email)
       if contact_id then
         local ckey = k('contact', contact_id)
@@ -93,9 +96,9 @@ for _ = 1, count do
         local gain = 0
         if history then
           local h = ';' .. history
-          if not string.find(h, ';' .. kind .. ':' .. asset .. ':', 1, true) then
+          if not string.find(h, ';' .. code .. ':' .. asset .. ':', 1, true) then
             gain = gain + w_repeat
-            if kind == 'event' and string.find(h, ';white_paper:', 1, true) then
+            if kind == 'event' and string.find(h, ';w:', 1, true) then
               gain = gain + w_event
             end
           end
