@@ -61,6 +61,6 @@ def watch(campaign_id: str, token: str) -> None:
 
 
 @shared_task(name="outreach.campaigns.tick", acks_late=True, ignore_result=True)
-def tick() -> int:
+def tick(force: bool = False) -> int:
     store, config, jobs = _deps()
-    return campaigns.watch_all(store, config, jobs)
+    return campaigns.watch_all(store, config, jobs, force=force)

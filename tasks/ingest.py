@@ -37,4 +37,4 @@ def _recover_on_start(sender=None, **_kwargs) -> None:  # type: ignore[no-untype
     registrations, and campaigns whose watch died with it."""
     with contextlib.suppress(Exception):  # the beat safety net runs the same tasks
         sender.app.send_task("outreach.ingest.drain", queue="ingest")
-        sender.app.send_task("outreach.campaigns.tick", queue="default")
+        sender.app.send_task("outreach.campaigns.tick", kwargs={"force": True}, queue="default")

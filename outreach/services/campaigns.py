@@ -434,15 +434,19 @@ def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: fl
                   args=[email, "unknown", str(now), ""])
 
 
-def watch_all(store: Store, config: Config, jobs: Jobs) -> int:
+def watch_all(store: Store, config: Config, jobs: Jobs, force: bool = False) -> int:
     """The safety net (beat, and every worker start): a campaign whose watch stopped
-    (its task died with a worker) gets a new one. Returns how many were restarted."""
+    (its task died with a worker) gets a new one. Returns how many were restarted.
+
+    ``force`` (a worker starting) restarts every active campaign's watch: the watch's
+    next look may be a countdown task held by a worker that just died, which looks
+    fresh for a while. The new token stops the old chain if it ever runs again."""
     keys = store.keys
     restarted = 0
     now = _now()
     for campaign_id in store.r.smembers(keys.active_campaigns):
         watched_at = float(store.r.hget(keys.campaign(campaign_id), "watched_at") or 0)
-        if now - watched_at > max(10.0, 5 * config.campaign_watch_seconds):
+        if force or now - watched_at > max(10.0, 5 * config.campaign_watch_seconds):
             token = secrets.token_hex(4)
             store.r.hset(keys.campaign(campaign_id), mapping={"watch_token": token,
                                                               "watched_at": repr(now)})

@@ -434,6 +434,20 @@ def test_watch_all_restarts_a_dead_watch(cenv, monkeypatch) -> None:
     assert campaigns.watch_all(cenv.store, cenv.config, cenv.jobs) == 0
 
 
+def test_a_starting_worker_restarts_a_fresh_looking_watch(cenv) -> None:
+    """The dead worker may hold the watch's next countdown task: a worker that starts
+    restarts every active watch with a new token, and the old chain stops."""
+    campaign_id = cenv.launched([cenv.leads("a@example.com")])
+    cenv.watch(campaign_id)
+    cenv.pending()
+    old_token = cenv.store.r.hget(cenv.store.keys.campaign(campaign_id), "watch_token")
+    assert campaigns.watch_all(cenv.store, cenv.config, cenv.jobs) == 0
+    assert campaigns.watch_all(cenv.store, cenv.config, cenv.jobs, force=True) == 1
+    (call,) = cenv.pending()
+    assert call[0] == "watch" and call[1][0] == campaign_id and call[1][1] != old_token
+    assert campaigns.watch(cenv.store, cenv.config, cenv.jobs, campaign_id, old_token) is None
+
+
 @pytest.mark.parametrize("limit", [1, 2, 3, 7, 50])
 def test_recipients_pages_respect_the_limit(cenv, limit) -> None:
     emails = [f"p{i}@example.com" for i in range(7)]
