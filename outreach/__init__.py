@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from flask.sessions import NullSession, SessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from outreach.config import Config
 
@@ -47,6 +48,10 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     # outreach has no browser sessions; opening a signed-cookie session on every request
     # costs tens of microseconds on the intake path
     app.session_interface = NoSessions()
+    if config.trusted_proxies:
+        # the per-client rate limit needs the client's address, not the proxy's
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=config.trusted_proxies, x_host=config.trusted_proxies)
     app.config.update(
         SECRET_KEY=config.secret_key,
         MAX_CONTENT_LENGTH=config.max_content_length,

@@ -30,6 +30,7 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     redirect_allow_list: tuple[str, ...] = ()  # allowed redirect_to prefixes; CORS origins count
     intake_rate_limit: str = "30/minute"
+    trusted_proxies: int = 0  # reverse proxies in front of the API (X-Forwarded-For hops to trust)
     max_content_length: int = 64 * 1024
     idempotency_ttl_seconds: int = 24 * 3600
     # mail

@@ -478,3 +478,11 @@ def fuzz_env(make_env):
     """One app for the fuzz tests: what they post must never matter to each other."""
     with make_env(cors_origins=("https://www.example.com",)) as env:
         yield env
+
+
+def test_behind_a_trusted_proxy_the_rate_limit_is_per_forwarded_client(make_env):
+    with make_env(trusted_proxies=1, intake_rate_limit="1/minute") as env:
+        first = env.register("a@example.com", headers={"X-Forwarded-For": "203.0.113.1"})
+        other = env.register("b@example.com", headers={"X-Forwarded-For": "203.0.113.2"})
+        again = env.register("c@example.com", headers={"X-Forwarded-For": "203.0.113.2"})
+        assert (first.status_code, other.status_code, again.status_code) == (202, 202, 429)
