@@ -234,21 +234,16 @@ def make_registrations(
 
 
 def fill_stream(store: Store, payloads: Sequence[dict[str, object]], chunk: int = 2000) -> int:
-    """Append ``payloads`` to the intake stream with the product's intake Lua, pipelined.
-
-    Rate limit and idempotency off, the kick flag set as the API would (no task is sent).
-    """
+    """Append ``payloads`` to the intake stream the way the API does with the rate limit
+    and Idempotency-Key off (a plain XADD of the JSON payload), pipelined; no task is sent."""
     import json
 
     keys = store.keys
-    script = store.scripts["intake"]
-    lua_keys = [keys.intake_stream, keys.rate_limit("bench"), keys.idempotency("-"),
-                keys.ingest_kick]
     for start_at in range(0, len(payloads), chunk):
         pipe = store.r.pipeline(transaction=False)
         for payload in payloads[start_at:start_at + chunk]:
             body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-            script(keys=lua_keys, args=[0, 1, 0, 86400, 2000, body], client=pipe)
+            pipe.xadd(keys.intake_stream, {"d": body})
         pipe.execute()
     return len(payloads)
 

@@ -148,7 +148,6 @@ def run_ingest(
             # the worker drains once on start (empty stream); let that finish first
             wait_for(lambda: queue_idle(store), 60, "start-up drain")
             fill_stream(store, payloads)
-            store.r.delete(store.keys.ingest_kick)
             wait_quiet(args.max_foreign / 2, proc.pid, timeout=args.quiet_timeout)
             watch = CpuWatch(proc.pid)
             lua_before = evalsha_usec(store)

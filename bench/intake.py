@@ -239,7 +239,9 @@ def main() -> int:
                     note = "" if piece.clean else "  (disturbed)"
                     if stores:
                         stored = client.xlen(stream) - before
-                        if stored < result.requests:
+                        if stored < 0:
+                            note += "  (stream emptied by another client meanwhile: not checked)"
+                        elif stored < result.requests:
                             note += f"  ONLY {stored} STORED"
                             failures += 1
                     if result.non202:

@@ -36,6 +36,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     from outreach.api.cors import register_cors
     from outreach.api.errors import register_error_handlers
     from outreach.mail.smtp import SmtpMessenger
+    from outreach.services.intake import IngestKicker
     from tasks import celery_init_app
     from tasks.campaigns import CeleryJobs
 
@@ -67,12 +68,13 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
     celery_app = celery_init_app(app, config)
 
-    def kick_ingest() -> None:
+    def publish_drain() -> None:
         try:
             celery_app.send_task("outreach.ingest.drain", queue="ingest")
         except Exception:  # noqa: BLE001 - stored already; the periodic drain picks it up
             log.warning("could not ask for an ingest run; the periodic drain will", exc_info=True)
 
+    kick_ingest = IngestKicker(publish_drain, config.ingest_kick_ms / 1000)
     app.extensions["outreach.kick_ingest"] = kick_ingest
     app.extensions["outreach.jobs"] = CeleryJobs(celery_app)
     app.extensions["outreach.messenger"] = SmtpMessenger(config)

@@ -26,6 +26,9 @@ def drain(self) -> int:  # type: ignore[no-untyped-def]
     )
     if result.more:
         self.apply_async()
+    elif result.processed:
+        # registrations may have arrived while API processes were throttling their kicks
+        self.apply_async(countdown=current_app.extensions["outreach.config"].ingest_kick_ms / 1000)
     elif result.recheck_in:
         self.apply_async(countdown=min(result.recheck_in, 60))
     return result.processed

@@ -39,7 +39,6 @@ def drain(store: Store, config: Config, consumer: str, time_budget: float = 20.0
     result = DrainResult()
     deadline = time.monotonic() + time_budget
     result.processed += _take_over_stale(store, config, consumer)
-    cleared_kick = False
     while True:
         if time.monotonic() > deadline:
             result.more = True
@@ -48,15 +47,9 @@ def drain(store: Store, config: Config, consumer: str, time_budget: float = 20.0
             keys.ingest_group, consumer, {keys.intake_stream: ">"}, count=config.ingest_batch_size
         )
         entries = batch[0][1] if batch else []
-        if entries:
-            result.processed += apply_batch(store, config, entries)
-            continue
-        if cleared_kick:
+        if not entries:
             break
-        # Let the next registration ask for a new run, then look once more so that an
-        # entry appended just before the flag was cleared is not left behind.
-        store.r.delete(keys.ingest_kick)
-        cleared_kick = True
+        result.processed += apply_batch(store, config, entries)
     pending = store.r.xpending(keys.intake_stream, keys.ingest_group)
     if pending and pending.get("pending"):
         result.recheck_in = config.ingest_claim_idle_ms / 1000.0

@@ -29,10 +29,6 @@ class Keys:
         return self._k("rl", client)
 
     @property
-    def ingest_kick(self) -> str:
-        return self._k("ingest", "kick")
-
-    @property
     def registrations(self) -> str:
         return self._k("regs")
 

@@ -280,13 +280,23 @@ def test_different_idempotency_keys_store_twice(env) -> None:
 # --- ingest kick ----------------------------------------------------------------------
 
 
-def test_kick_once_per_drain(env) -> None:
+def test_every_stored_registration_asks_for_ingest(env) -> None:
     env.register()
     env.register(email="bob@example.com")
-    assert env.kicks == [1]  # the flag is set until a drain clears it
-    env.drain()
-    env.register(email="cid@example.com")
+    env.register(email="bad")  # 422: nothing stored, no kick
     assert env.kicks == [1, 1]
+
+
+def test_kicker_publishes_at_most_once_per_interval() -> None:
+    from outreach.services.intake import IngestKicker
+
+    now = [100.0]
+    sent: list[float] = []
+    kicker = IngestKicker(lambda: sent.append(now[0]), interval=2.0, clock=lambda: now[0])
+    for t in (100.0, 100.5, 101.9, 102.0, 102.1, 105.0):
+        now[0] = t
+        kicker()
+    assert sent == [100.0, 102.0, 105.0]
 
 
 # --- rate limit -----------------------------------------------------------------------
