@@ -23,6 +23,8 @@ from outreach.store import Store
 
 log = logging.getLogger(__name__)
 _ASSET = re.compile(ASSET_PATTERN)
+# one Lua call gets every field of a batch as arguments: keep batches moderate
+MAX_BATCH = 2000
 
 
 @dataclass
@@ -44,7 +46,8 @@ def drain(store: Store, config: Config, consumer: str, time_budget: float = 20.0
             result.more = True
             return result
         batch = store.r.xreadgroup(
-            keys.ingest_group, consumer, {keys.intake_stream: ">"}, count=config.ingest_batch_size
+            keys.ingest_group, consumer, {keys.intake_stream: ">"},
+            count=min(config.ingest_batch_size, MAX_BATCH),
         )
         entries = batch[0][1] if batch else []
         if not entries:
@@ -67,7 +70,7 @@ def _take_over_stale(store: Store, config: Config, consumer: str) -> int:
             consumer,
             min_idle_time=config.ingest_claim_idle_ms,
             start_id=start,
-            count=config.ingest_batch_size,
+            count=min(config.ingest_batch_size, MAX_BATCH),
         )
         start, entries = reply[0], reply[1]
         entries = [e for e in entries if e[1] is not None]

@@ -25,8 +25,9 @@ def registrations_of(history: str | None) -> list[dict[str, str]]:
     for entry in (history or "").split(";"):
         if entry:
             code, asset, at = entry.split(":")
-            out.append({"kind": _KIND_CODES.get(code, code), "asset": asset,
-                        "at": iso(int(at, 36))})
+            # entries written before history was compacted carry the kind and decimal time
+            when = int(at) if code in _KIND_CODES.values() else int(at, 36)
+            out.append({"kind": _KIND_CODES.get(code, code), "asset": asset, "at": iso(when)})
     return out
 
 

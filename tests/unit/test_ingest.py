@@ -411,3 +411,12 @@ def test_drain_processes_more_than_one_batch(make_env) -> None:
             env.register(email=f"p{i}@example.com")
         assert env.drain().processed == 10
         assert len(env.get("/api/v1/leads").get_json()["items"]) == 10
+
+
+def test_a_large_batch_is_applied_and_acknowledged(make_env):
+    with make_env(ingest_batch_size=5000) as env:
+        for i in range(1200):
+            assert env.register(f"bulk{i}@example.com").status_code == 202
+        assert env.drain().processed == 1200
+        assert env.store.r.xlen(env.store.keys.intake_stream) == 0
+        assert env.store.r.zcard(env.store.keys.leads) == 1200

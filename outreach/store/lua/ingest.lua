@@ -114,8 +114,10 @@ for _ = 1, count do
     end
   end
 end
-if #acked > 0 then
-  redis.call('XACK', stream, group, unpack(acked))
-  redis.call('XDEL', stream, unpack(acked))
+-- acknowledge in chunks: unpack() of thousands of ids would fail after the writes above
+for first = 1, #acked, 500 do
+  local last = math.min(first + 499, #acked)
+  redis.call('XACK', stream, group, unpack(acked, first, last))
+  redis.call('XDEL', stream, unpack(acked, first, last))
 end
 return #acked
