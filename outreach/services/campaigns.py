@@ -24,7 +24,7 @@ from outreach.errors import Conflict, Invalid, NotFound
 from outreach.normalize import email_hash
 from outreach.schemas.common import iso
 from outreach.services.jobs import Jobs
-from outreach.services.paging import page
+from outreach.services.paging import page_of_hashes
 from outreach.store import Store
 
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
@@ -108,13 +108,8 @@ def get_campaign(store: Store, campaign_id: str) -> dict[str, Any]:
 
 
 def find_campaigns(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-    def load(ids: list[str]) -> list[dict[str, Any] | None]:
-        pipe = store.r.pipeline(transaction=False)
-        for campaign_id in ids:
-            pipe.hgetall(store.keys.campaign(campaign_id))
-        return [campaign_view(i, h) if h else None for i, h in zip(ids, pipe.execute(), strict=True)]
-
-    return page(store, store.keys.campaigns, limit, cursor, load)
+    return page_of_hashes(store, store.keys.campaigns, store.keys.campaign, campaign_view, limit,
+                          cursor)
 
 
 # ---------------------------------------------------------------- lifecycle
