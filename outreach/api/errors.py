@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -24,6 +25,7 @@ _CODES = {
     415: "unsupported_media_type",
     422: "validation_failed",
     429: "rate_limited",
+    503: "unavailable",
 }
 
 
@@ -80,6 +82,15 @@ def register_error_handlers(app: Flask) -> None:
         response = error_response(status, message)
         if status == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _store_unreachable(exc: Exception) -> Any:
+        # not accepted: the client may retry (with the same Idempotency-Key) in a moment
+        log.warning("store unreachable: %s", exc)
+        response = error_response(503, "The service is briefly unavailable; try again shortly.")
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Exception)

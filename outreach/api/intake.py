@@ -10,11 +10,10 @@ from werkzeug.exceptions import BadRequest
 from outreach.api.http import config, raw_body, store
 from outreach.api.openapi import operation
 from outreach.errors import Invalid
-from outreach.schemas.intake import RegistrationAccepted, RegistrationIn
+from outreach.schemas.intake import RegistrationAccepted, RegistrationIn, load_registration
 from outreach.services.intake import accept_registration, check_redirect
 
 bp = Blueprint("intake", __name__)
-_registration_in = RegistrationIn()
 
 
 @bp.post("/api/v1/registrations")
@@ -23,7 +22,7 @@ _registration_in = RegistrationIn()
     body=RegistrationIn,
     form=True,
     responses={202: RegistrationAccepted, 303: "Form post: redirect to redirect_to"},
-    errors=(413, 429),
+    errors=(413, 429, 503),
     auth=False,
     tag="intake",
 )
@@ -39,7 +38,7 @@ def post_registration() -> Any:
         if target:
             return redirect(target, code=303)
         return _accepted(accepted.id)
-    registration = _registration_in.load(data)
+    registration = load_registration(data)
     target = check_redirect(cfg, registration.get("redirect_to")) if from_form else None
     accepted = accept_registration(
         store(),

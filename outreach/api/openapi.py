@@ -26,6 +26,7 @@ _ERRORS = {
     415: "Unsupported content type",
     422: "Validation failed",
     429: "Rate limited",
+    503: "Store briefly unreachable; retry with the same Idempotency-Key",
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def iso(epoch: str | int | float | None) -> str | None:
@@ -34,7 +34,7 @@ class InputSchema(Schema):
             if name not in self.load_fields:
                 continue
             values = value if isinstance(value, list) else [value]
-            if any(isinstance(v, str) and _SURROGATE.search(v) for v in values):
+            if any(isinstance(v, str) and SURROGATE.search(v) for v in values):
                 bad[name] = ["Not valid Unicode text."]
         if bad:
             raise ValidationError(bad)

@@ -67,7 +67,7 @@ def accept_registration(
     keys = store.keys
     if rate is None and not idempotency_key:
         # nothing to check atomically: the cheapest durable append
-        outcome, value = "accepted", store.r.execute_command("XADD", keys.intake_stream, "*", "d", encoded)
+        outcome, value = "accepted", store.direct("XADD", keys.intake_stream, "*", "d", encoded)
     else:
         limit, window = rate if rate else (0, 1)
         idem = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32] if idempotency_key else "-"
@@ -75,6 +75,7 @@ def accept_registration(
             "intake",
             keys=[keys.intake_stream, keys.rate_limit(client), keys.idempotency(idem)],
             args=[limit, window, 1 if idempotency_key else 0, config.idempotency_ttl_seconds, encoded],
+            direct=True,
         )
     if outcome == "limited":
         raise RateLimited("Too many registrations from this address; try again later.", int(value))

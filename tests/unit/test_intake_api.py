@@ -496,3 +496,13 @@ def test_behind_a_trusted_proxy_the_rate_limit_is_per_forwarded_client(make_env)
         other = env.register("b@example.com", headers={"X-Forwarded-For": "203.0.113.2"})
         again = env.register("c@example.com", headers={"X-Forwarded-For": "203.0.113.2"})
         assert (first.status_code, other.status_code, again.status_code) == (202, 202, 429)
+
+
+def test_an_unreachable_store_answers_503_in_the_error_shape(check_error) -> None:
+    import outreach
+
+    app = outreach.create_app({"redis_url": "redis://127.0.0.1:1/0", "key_prefix": "down",
+                               "intake_rate_limit": "0", "broker_url": "memory://"})
+    response = app.test_client().post(URL, json=FORM)
+    check_error(response, 503, "unavailable")
+    assert response.headers["Retry-After"] == "1"
