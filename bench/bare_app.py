@@ -4,9 +4,10 @@
 
 - ``bare``   parse the JSON body, answer 202 JSON (the reference of the target);
 - ``xadd``   bare + one XADD of the payload to a Redis stream (redis-py, hiredis);
-- ``schema`` bare + outreach's marshmallow ``RegistrationIn`` (email-validator), no Redis;
-- ``lua``    bare + outreach's ``accept_registration`` (payload, one intake Lua call), no schema;
-- ``full``   bare + ``RegistrationIn`` + ``accept_registration``: outreach's work per request
+- ``schema`` bare + outreach's ``load_registration`` (validation, email check), no Redis;
+- ``lua``    bare + outreach's ``accept_registration`` (payload, one XADD or the intake Lua
+             when a rate limit is configured), no validation;
+- ``full``   bare + ``load_registration`` + ``accept_registration``: outreach's work per request
              in a minimal app (config from the ``OUTREACH_*`` variables, as outreach's).
 """
 
@@ -35,9 +36,9 @@ def create_app() -> Flask:
 
         client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"], decode_responses=True)
     if variant in ("schema", "full"):
-        from outreach.schemas.intake import RegistrationIn
+        from outreach.schemas.intake import load_registration
 
-        schema = RegistrationIn()
+        schema = load_registration
     if variant in ("lua", "full"):
         from outreach.config import Config
         from outreach.services.intake import accept_registration
@@ -59,7 +60,7 @@ def create_app() -> Flask:
         if not isinstance(data, dict):
             abort(400)
         if schema is not None:
-            data = schema.load(data)
+            data = schema(data)
         if client is not None:
             entry_id = client.xadd(stream, {"d": json.dumps(data, separators=(",", ":"))})
         elif accept is not None:

@@ -4,11 +4,14 @@ Both apps run under the same gunicorn setup (default ``-w 2 -k sync``), the load
 from ``wrk`` (one thread, 16 connections, unique addresses, realistic profile fields)
 and the ratio outreach / bare Flask is printed (target >= 0.6, docs: DESIGN.md).
 Extra reference lines put the figure in context and split outreach's cost: bare Flask
-+ one XADD per request; + outreach's marshmallow schema (email-validator) without Redis;
-+ outreach's accept_registration (the intake Lua) without the schema; + both, i.e.
-outreach's work per request in a minimal Flask app (see bare_app.py).
++ one XADD per request; + outreach's registration loader without Redis; + outreach's
+accept_registration without the loader; + both, i.e. outreach's work per request in a
+minimal Flask app (see bare_app.py). One more line, ``limited``, is outreach as shipped:
+the default per-client rate limit (30/minute) on, behind one trusted proxy, every request
+from its own forwarded client address (each wrk request carries X-Forwarded-For; the
+other variants ignore it). The target ratio is taken with the rate limit off.
 
-Run: .venv/bin/python bench/intake.py [--duration 5] [--rounds 8] [--what-if]
+Run: .venv/bin/python bench/intake.py [--duration 5] [--rounds 8] [--only bare,outreach]
 Redis db 14 is used (and flushed) for the store, the stream of the XADD reference and
 the Celery broker that the kick of outreach's intake writes to (no worker consumes it).
 """
@@ -68,7 +71,7 @@ class WrkResult:
     cpu_us: float = 0.0
 
 
-def variants(what_if: bool = False) -> list[Variant]:
+def variants() -> list[Variant]:
     url = redis_url(DB)
     outreach_env = {
         "OUTREACH_REDIS_URL": url,
@@ -83,16 +86,17 @@ def variants(what_if: bool = False) -> list[Variant]:
                 outreach_env),
         Variant("xadd", "bare Flask + one XADD per request", "bare_app:create_app()",
                 {"BENCH_VARIANT": "xadd", "BENCH_REDIS_URL": url}, bare),
-        Variant("schema", "bare Flask + marshmallow RegistrationIn", "bare_app:create_app()",
+        Variant("schema", "bare Flask + load_registration", "bare_app:create_app()",
                 {"BENCH_VARIANT": "schema"}, bare),
-        Variant("lua", "bare Flask + accept_registration (intake Lua)", "bare_app:create_app()",
+        Variant("lua", "bare Flask + accept_registration (one XADD)", "bare_app:create_app()",
                 {**outreach_env, "BENCH_VARIANT": "lua"}, bare),
-        Variant("full", "bare Flask + RegistrationIn + accept_registration",
+        Variant("full", "bare Flask + load_registration + accept_registration",
                 "bare_app:create_app()", {**outreach_env, "BENCH_VARIANT": "full"}, bare),
+        Variant("limited", "outreach, default rate limit on (30/min per forwarded client)",
+                "outreach:create_app()",
+                {**outreach_env, "OUTREACH_INTAKE_RATE_LIMIT": "30/minute",
+                 "OUTREACH_TRUSTED_PROXIES": "1"}),
     ]
-    if what_if:  # a prototype of the suggested fix (bench/whatif_app.py), not the product
-        chosen.append(Variant("wi-loader", "what-if: outreach with a hand-written loader",
-                              "whatif_app:create_app()", outreach_env, bare))
     return chosen
 
 
@@ -186,14 +190,12 @@ def main() -> int:
     parser.add_argument("--attempts", type=int, default=2, help="tries per slice")
     parser.add_argument("--quiet-timeout", type=float, default=20.0,
                         help="seconds to wait for a quiet machine before each try")
-    parser.add_argument("--what-if", action="store_true",
-                        help="also run a prototype of the suggested fix (bench/whatif_app.py)")
     args = parser.parse_args()
     if not shutil.which(args.wrk):
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
 
-    chosen = variants(args.what_if)
+    chosen = variants()
     if args.only:
         wanted = set(args.only.split(","))
         chosen = [v for v in chosen if v.name in wanted]
@@ -205,7 +207,7 @@ def main() -> int:
         f"# setup: {setup} (one server per variant, all up, idle while another is loaded); "
         f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration:g}s slices, "
         f"{args.rounds} rounds in rotating order, {args.warmup:g}s warm-up each; Redis db {DB}; "
-        f"rate limit off; slices with > {args.max_foreign:.0%} foreign CPU tried again "
+        f"rate limit off (but in 'limited'); slices with > {args.max_foreign:.0%} foreign CPU tried again "
         f"(up to {args.attempts}x) and left out of the medians when clean ones exist"
     )
     failures = 0
@@ -229,9 +231,7 @@ def main() -> int:
                 shift = (round_no - 1) % len(chosen)
                 for variant in chosen[shift:] + chosen[:shift]:
                     port, pgid = servers[variant.name]
-                    stores = variant.name in ("outreach", "lua", "full") or variant.name.startswith(
-                        "wi-"
-                    )
+                    stores = variant.name in ("outreach", "lua", "full", "limited")
                     before = client.xlen(stream) if stores else 0
                     piece = measure(args, variant, port, pgid, f"r{round_no}{variant.name}")
                     slices[variant.name].append(piece)

@@ -30,6 +30,9 @@ function request()
     '"first_name":"Ada","last_name":"Lovelace","company":"Analytical Engines Ltd",' ..
     '"job_title":"Head of Research","country":"GB","consent":true}',
     assets[counter % #assets + 1], counter, tag)
+  -- every request from its own client behind the proxy (used by the rate-limited variant)
+  headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(counter / 65536) % 256,
+                                             math.floor(counter / 256) % 256, counter % 256)
   return wrk.format("POST", "/api/v1/registrations", headers, body)
 end
 
