@@ -135,7 +135,7 @@ def run_ingest(
     """Registrations/s, a note (consistency, CPU), and the share of the CPU other work took."""
     log_path = Path(logdir) / "outreach.log"
     total = len(payloads)
-    regs = store.keys.registrations
+    metrics = store.keys.metrics
     with open(log_path, "wb") as log:
         proc = start(
             [str(VENV_BIN / "outreach"), "worker", "-c", str(args.concurrency),
@@ -154,7 +154,8 @@ def run_ingest(
             t0 = time.monotonic()
             for _ in range(kicks):
                 app.send_task("outreach.ingest.drain", queue=QUEUE)
-            t1 = wait_for(lambda: store.r.hlen(regs) >= total, 900, "ingest", poll=0.01)
+            t1 = wait_for(lambda: int(store.r.hget(metrics, "registrations_processed") or 0) >= total,
+                          900, "ingest", poll=0.01)
             lua = (evalsha_usec(store) - lua_before) / 1e6
             foreign = watch.foreign_share()
             cpu_us = watch.groups_cpu() / total * 1e6
@@ -163,7 +164,8 @@ def run_ingest(
             stop(proc)
     leads = store.r.hlen(store.keys.lead_by_email)
     left = store.r.xlen(store.keys.intake_stream)
-    rejected = sum(1 for v in store.r.hvals(regs) if v.startswith("x|"))
+    rejected = sum(1 for key in store.r.scan_iter(match=store.keys.registrations_pattern)
+                   for v in store.r.hvals(key) if v.startswith("x|"))
     check = (f"{leads} leads for {distinct} distinct addresses, {rejected} rejected, "
              f"{left} left in the stream; worker CPU {cpu_us:.0f} us/registration, "
              f"Redis in EVALSHA {lua:.1f}s of {t1 - t0:.1f}s")

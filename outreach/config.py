@@ -33,6 +33,7 @@ class Config:
     trusted_proxies: int = 0  # reverse proxies in front of the API (X-Forwarded-For hops to trust)
     max_content_length: int = 64 * 1024
     idempotency_ttl_seconds: int = 24 * 3600
+    registration_status_days: int = 30  # GET /registrations/<id> answers this long after
     # mail
     smtp_host: str = "localhost"
     smtp_port: int = 25

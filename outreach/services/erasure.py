@@ -105,6 +105,6 @@ def _drop_queued_registrations(store: Store, email: str) -> int:
         if same:
             store.r.xack(keys.intake_stream, keys.ingest_group, entry_id)
             store.r.xdel(keys.intake_stream, entry_id)
-            store.r.hset(keys.registrations, entry_id, "x||erased")
+            store.r.hset(keys.registrations(entry_id), entry_id, "x||erased")
             dropped += 1
     return dropped

@@ -45,10 +45,9 @@ def prometheus_text(store: Store) -> str:
     pipe.zcard(keys.opportunities)
     pipe.zcard(keys.lists)
     pipe.xlen(keys.intake_stream)
-    pipe.hlen(keys.registrations)
     pipe.hlen(keys.suppressed)
     pipe.hgetall(keys.metrics)
-    leads, contacts, accounts, opps, lists, queued, processed, suppressed, counters = pipe.execute()
+    leads, contacts, accounts, opps, lists, queued, suppressed, counters = pipe.execute()
     lines = [
         ("outreach_leads", "gauge", "Leads held", leads),
         ("outreach_contacts", "gauge", "Contacts held", contacts),
@@ -56,7 +55,6 @@ def prometheus_text(store: Store) -> str:
         ("outreach_opportunities", "gauge", "Opportunities held", opps),
         ("outreach_lists", "gauge", "Marketing lists", lists),
         ("outreach_intake_queued", "gauge", "Registrations accepted, not yet ingested", queued),
-        ("outreach_registrations_processed_total", "counter", "Registrations ingested", processed),
         ("outreach_suppressed_addresses", "gauge", "Addresses never mailed", suppressed),
     ]
     out: list[str] = []

@@ -89,6 +89,7 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
         int(time.time()),
         config.score_repeat_registration,
         config.score_event_after_white_paper,
+        max(1, config.registration_status_days) * 86_400,
         len(entries),
     ]
     for entry_id, fields in entries:

@@ -133,7 +133,7 @@ def registration_status(store: Store, registration_id: str) -> dict[str, Any]:
         int(part) >= 2**64 for part in registration_id.split("-")
     ):
         raise NotFound("No such registration.")
-    result = store.r.hget(store.keys.registrations, registration_id)
+    result = store.r.hget(store.keys.registrations(registration_id), registration_id)
     if result is None:
         if store.r.xrange(store.keys.intake_stream, registration_id, registration_id, count=1):
             return {"id": registration_id, "status": "accepted"}

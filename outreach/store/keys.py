@@ -28,9 +28,17 @@ class Keys:
     def rate_limit(self, client: str) -> str:
         return self._k("rl", client)
 
+    def registrations(self, registration_id: str) -> str:
+        """Where a registration's processing result is: one hash per UTC day of acceptance
+        (read from the stream id's milliseconds), expired after ``registration_status_days``.
+        ``ingest.lua`` builds the same name."""
+        day = int(registration_id.split("-", 1)[0]) // 86_400_000
+        return self._k("regs", str(day))
+
     @property
-    def registrations(self) -> str:
-        return self._k("regs")
+    def registrations_pattern(self) -> str:
+        """Every day's results hash (for SCAN)."""
+        return self._k("regs", "*")
 
     @property
     def sequences(self) -> str:

@@ -167,7 +167,7 @@ class Service:
                 return items
 
     def processed_count(self) -> int:
-        return int(self.store.r.hlen(self.store.keys.registrations))
+        return int(self.store.r.hget(self.store.keys.metrics, "registrations_processed") or 0)
 
     def close(self) -> None:
         for worker in self.workers:

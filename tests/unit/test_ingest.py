@@ -327,7 +327,9 @@ def test_batch_boundaries_do_not_matter(make_env, registrations, data) -> None:
             state = snapshot(env.store, mask_times=True)
             tag = env.store.keys.tag
             # the same registration ids are stream ids of two different streams: compare by order
-            regs = state.pop(f"{tag}:regs")
+            regs = {}
+            for key in [k for k in state if k.startswith(f"{tag}:regs:")]:
+                regs.update(state.pop(key))
             state = {k.removeprefix(tag): v for k, v in state.items()
                      if not k.endswith(":apikeys") and not k.endswith(":intake")}
             states.append((state, [regs[e[0]] for e in entries]))
@@ -420,3 +422,27 @@ def test_a_large_batch_is_applied_and_acknowledged(make_env):
         assert env.drain().processed == 1200
         assert env.store.r.xlen(env.store.keys.intake_stream) == 0
         assert env.store.r.zcard(env.store.keys.leads) == 1200
+
+
+def test_processing_results_are_kept_per_day_for_the_configured_time(make_env) -> None:
+    with make_env(registration_status_days=7) as env:
+        ids = [env.register(email=f"p{n}@example.com").get_json()["id"] for n in range(3)]
+        env.drain()
+        keys = {env.store.keys.registrations(i) for i in ids}
+        assert all(key.startswith(env.store.keys.tag + ":regs:") for key in keys)
+        for key in keys:
+            assert 6 * 86_400 < env.store.r.ttl(key) <= 7 * 86_400
+        assert env.get(f"/api/v1/registrations/{ids[0]}").get_json()["status"] == "processed"
+        counted = env.store.r.hget(env.store.keys.metrics, "registrations_processed")
+        assert counted == "3"
+        metrics = env.client.get("/metrics").get_data(as_text=True)
+        assert "outreach_registrations_processed_total 3" in metrics
+        # once the day's results are gone the id is unknown, not an error
+        env.store.r.delete(*keys)
+        assert env.get(f"/api/v1/registrations/{ids[0]}").status_code == 404
+
+
+def test_results_land_in_the_day_of_the_registration_id(env) -> None:
+    keys = env.store.keys
+    assert keys.registrations("86399999-0") == keys.registrations("0-5")
+    assert keys.registrations("86400000-0") != keys.registrations("86399999-0")
