@@ -35,10 +35,9 @@ from _common import (
 
 from outreach.config import Config
 from outreach.services.ingest import drain
-from outreach.store import Store, connect, to_base36
+from outreach.store import connect
 
 DB = BENCH_DBS["memory"]
-_KIND_CODES = {"w": "white_paper", "e": "event"}
 TARGET = 1024
 
 
@@ -86,41 +85,6 @@ def per_family(client: redis.Redis) -> dict[str, tuple[int, int, str]]:
     }
 
 
-def compact_history_estimate(client: redis.Redis, store: Store, sample: int = 2000) -> str:
-    """What a lead hash would take with the shortest history: ``regs`` rewritten as
-    ``<lead list id>:<base36 epoch>`` entries (the list id stands for kind and asset).
-
-    Copies of up to ``sample`` hashtable-encoded lead hashes are written to scratch keys
-    in this db, measured with MEMORY USAGE and deleted. A what-if, not the product.
-    """
-    assets = client.hgetall(store.keys.assets)
-    leads = [key for key in client.scan_iter(match=store.keys.lead("*"), count=1000)
-             if client.object("encoding", key) == "hashtable"][:sample]
-    if not leads:
-        return "no hashtable-encoded lead hash: nothing to estimate"
-    before = after = still_big = 0
-    for n, key in enumerate(leads):
-        fields = client.hgetall(key)
-        entries = []
-        for entry in fields.get("regs", "").split(";"):
-            kind, asset, at = entry.split(":")
-            if kind in _KIND_CODES:  # 'w:<asset>:<base36 time>'
-                kind = _KIND_CODES[kind]
-            else:  # 'white_paper:<asset>:<epoch>'
-                at = to_base36(int(at))
-            entries.append(assets[f"{kind}:{asset}"].split(",")[0] + ":" + at)
-        fields["regs"] = ";".join(entries)
-        scratch = f"{store.keys.tag}:whatif:{n}"
-        client.hset(scratch, mapping=fields)
-        before += int(client.memory_usage(key, samples=0) or 0)
-        after += int(client.memory_usage(scratch, samples=0) or 0)
-        still_big += client.object("encoding", scratch) == "hashtable"
-        client.delete(scratch)
-    return (f"{len(leads)} hashtable-encoded lead hashes: {before / len(leads):.0f} bytes each "
-            f"now, {after / len(leads):.0f} with a compact history "
-            f"({still_big} still hashtable-encoded)")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
@@ -128,8 +92,6 @@ def main() -> int:
         "--repeat-share", type=float, default=0.0,
         help="extra registrations from known leads, as a share of --leads (default: none)",
     )
-    parser.add_argument("--what-if", action="store_true",
-                        help="also estimate what list-id history entries would save")
     args = parser.parse_args()
     header("memory: Redis bytes per lead (target <= 1024)")
 
@@ -157,7 +119,6 @@ def main() -> int:
         listpack_value = client.config_get("hash-max-listpack-value")["hash-max-listpack-value"]
         leads = client.hlen(store.keys.lead_by_email)
         families = per_family(client)
-        estimate = compact_history_estimate(client, store) if args.what_if else ""
         store.r.close()
 
     print(f"# end: {load_note()}")
@@ -179,9 +140,6 @@ def main() -> int:
     print(f"| all keys (MEMORY USAGE sum) | {sum(n for n, _, _ in families.values())} | "
           f"{keyspace:,} | {keyspace / leads:.0f} | |")
     print()
-    if estimate:
-        print(f"what-if (not the product): {estimate}")
-        print()
     delta = after - before
     table = 8 * (1 << max(keys_in_db - 1, 1).bit_length())  # the db's key table: one pointer a slot
     local = (keyspace + table) / leads

@@ -8,7 +8,13 @@ from typing import Any
 from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.services.paging import page
-from outreach.services.people import contact_view, lead_view, load_contacts, load_leads
+from outreach.services.people import (
+    asset_slugs,
+    contact_view,
+    lead_view,
+    load_contacts,
+    load_leads,
+)
 from outreach.store import Store
 
 MEMBER_TYPES = ("lead", "contact")
@@ -78,8 +84,9 @@ def list_members(
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
         rows = load_leads(store, ids) if is_lead else load_contacts(store, ids)
         view = lead_view if is_lead else contact_view
+        slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
         return [
-            dict(view(pid, h), type=meta["member_type"]) if h else None
+            dict(view(pid, h, slugs), type=meta["member_type"]) if h else None
             for pid, h in zip(ids, rows, strict=True)
         ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from outreach.errors import Conflict, Invalid, NotFound
@@ -19,19 +20,43 @@ EDITABLE_FIELDS = tuple(f for f in PROFILE_FIELDS if not f.startswith("utm_"))
 _KIND_CODES = {"w": "white_paper", "e": "event"}
 
 
-def registrations_of(history: str | None) -> list[dict[str, str]]:
-    """The stored history ``w:<asset>:<base36 epoch>;e:...`` as API objects."""
+def registrations_of(history: str | None, slugs: Mapping[str, str]) -> list[dict[str, str]]:
+    """A stored history as API objects. Entries are ``w<n>:<base36 epoch>`` (kind code and
+    the asset's lead list ``ls<n>``, whose slug ``slugs`` holds: see ``asset_slugs``);
+    older ones ``w:<asset>:<base36 epoch>`` and ``white_paper:<asset>:<epoch>``."""
     out = []
     for entry in (history or "").split(";"):
-        if entry:
-            code, asset, at = entry.split(":")
-            # entries written before history was compacted carry the kind and decimal time
+        if not entry:
+            continue
+        parts = entry.split(":")
+        if len(parts) == 2:
+            asset_code, at = parts
+            kind = _KIND_CODES.get(asset_code[:1], asset_code[:1])
+            list_id = "ls" + asset_code[1:]
+            out.append({"kind": kind, "asset": slugs.get(list_id, list_id), "at": iso(int(at, 36))})
+        else:
+            code, asset, at = parts
             when = int(at) if code in _KIND_CODES.values() else int(at, 36)
             out.append({"kind": _KIND_CODES.get(code, code), "asset": asset, "at": iso(when)})
     return out
 
 
-def lead_view(lead_id: str, h: dict[str, str]) -> dict[str, Any]:
+def asset_slugs(store: Store, histories: Iterable[str | None]) -> dict[str, str]:
+    """The asset slug of every lead list that ``histories`` name, in one round trip."""
+    list_ids = sorted({
+        "ls" + entry.split(":", 1)[0][1:]
+        for history in histories if history
+        for entry in history.split(";") if entry.count(":") == 1
+    })
+    if not list_ids:
+        return {}
+    pipe = store.r.pipeline(transaction=False)
+    for list_id in list_ids:
+        pipe.hget(store.keys.list(list_id), "slug")
+    return {list_id: slug for list_id, slug in zip(list_ids, pipe.execute(), strict=True) if slug}
+
+
+def lead_view(lead_id: str, h: dict[str, str], slugs: Mapping[str, str]) -> dict[str, Any]:
     view: dict[str, Any] = {"id": lead_id, "email": h.get("email")}
     for name in EDITABLE_FIELDS:
         view[name] = h.get(name)
@@ -41,7 +66,7 @@ def lead_view(lead_id: str, h: dict[str, str]) -> dict[str, Any]:
         disqualify_reason=h.get("disqualify_reason"),
         disqualify_note=h.get("disqualify_note"),
         score=int(h.get("score") or 0),
-        registrations=registrations_of(h.get("regs")),
+        registrations=registrations_of(h.get("regs"), slugs),
         contact_id=h.get("contact_id"),
         opportunity_id=h.get("opportunity_id"),
         created_at=iso(h.get("created_at")),
@@ -50,7 +75,7 @@ def lead_view(lead_id: str, h: dict[str, str]) -> dict[str, Any]:
     return view
 
 
-def contact_view(contact_id: str, h: dict[str, str]) -> dict[str, Any]:
+def contact_view(contact_id: str, h: dict[str, str], slugs: Mapping[str, str]) -> dict[str, Any]:
     view: dict[str, Any] = {"id": contact_id, "email": h.get("email")}
     for name in EDITABLE_FIELDS:
         view[name] = h.get(name)
@@ -58,7 +83,7 @@ def contact_view(contact_id: str, h: dict[str, str]) -> dict[str, Any]:
         consent=h.get("consent") == "1",
         account_id=h.get("account_id"),
         lead_id=h.get("lead_id"),
-        registrations=registrations_of(h.get("regs")),
+        registrations=registrations_of(h.get("regs"), slugs),
         created_at=iso(h.get("created_at")),
         updated_at=iso(h.get("updated_at") or h.get("created_at")),
     )
@@ -77,7 +102,7 @@ def get_lead(store: Store, lead_id: str) -> dict[str, Any]:
     h = store.r.hgetall(store.keys.lead(lead_id))
     if not h:
         raise NotFound(f"No lead {lead_id!r}.")
-    return lead_view(lead_id, h)
+    return lead_view(lead_id, h, asset_slugs(store, [h.get("regs")]))
 
 
 def find_leads(
@@ -114,11 +139,13 @@ def find_leads(
 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
         out: list[dict[str, Any] | None] = []
-        for lead_id, h in zip(ids, load_leads(store, ids), strict=True):
+        rows = load_leads(store, ids)
+        slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+        for lead_id, h in zip(ids, rows, strict=True):
             if not h or (status and h.get("status", "new") != status):
                 out.append(None)
             else:
-                out.append(lead_view(lead_id, h))
+                out.append(lead_view(lead_id, h, slugs))
         return out
 
     return page(store, source, limit, cursor, load)
@@ -161,7 +188,7 @@ def get_contact(store: Store, contact_id: str) -> dict[str, Any]:
     h = store.r.hgetall(store.keys.contact(contact_id))
     if not h:
         raise NotFound(f"No contact {contact_id!r}.")
-    return contact_view(contact_id, h)
+    return contact_view(contact_id, h, asset_slugs(store, [h.get("regs")]))
 
 
 def find_contacts(
@@ -180,11 +207,13 @@ def find_contacts(
 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
         out: list[dict[str, Any] | None] = []
-        for contact_id, h in zip(ids, load_contacts(store, ids), strict=True):
+        rows = load_contacts(store, ids)
+        slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+        for contact_id, h in zip(ids, rows, strict=True):
             if not h or (account_id and h.get("account_id") != account_id):
                 out.append(None)
             else:
-                out.append(contact_view(contact_id, h))
+                out.append(contact_view(contact_id, h, slugs))
         return out
 
     return page(store, keys.contacts, limit, cursor, load)

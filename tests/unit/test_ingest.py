@@ -446,3 +446,40 @@ def test_results_land_in_the_day_of_the_registration_id(env) -> None:
     keys = env.store.keys
     assert keys.registrations("86399999-0") == keys.registrations("0-5")
     assert keys.registrations("86400000-0") != keys.registrations("86399999-0")
+
+
+def test_history_entries_name_the_asset_by_its_list_and_stay_short(env) -> None:
+    slug = "a-white-paper-with-a-long-descriptive-slug-2026"
+    status = env.registered(asset=slug)
+    lead_key = env.store.keys.lead(status["person"]["id"])
+    entry = env.store.r.hget(lead_key, "regs")
+    assert slug not in entry and len(entry) < 16
+    assert lead_of(env, status)["registrations"][0]["asset"] == slug
+    listed = env.get(f"/api/v1/leads?list={status['lists'][0]}").get_json()["items"]
+    assert listed[0]["registrations"][0]["asset"] == slug
+
+
+def test_histories_written_in_earlier_formats_still_read_and_score(env) -> None:
+    status = env.registered(asset="guide")
+    lead_key = env.store.keys.lead(status["person"]["id"])
+    # an entry of the first format and one of the second, for the same asset and another
+    env.store.r.hset(lead_key, "regs", "white_paper:old-paper:1790000000;w:guide:tlpwu8")
+    env.registered(asset="guide")  # the same asset again: no repeat score
+    lead = lead_of(env, status)
+    assert lead["score"] == 0
+    assert [(r["kind"], r["asset"]) for r in lead["registrations"]] == [
+        ("white_paper", "old-paper"), ("white_paper", "guide"), ("white_paper", "guide")]
+    assert lead["registrations"][0]["at"] == "2026-09-21T14:13:20Z"
+    env.registered(kind="event", asset="summit")  # an event after (old-format) white papers
+    assert lead_of(env, status)["score"] == 20
+
+
+def test_registrations_of_reads_every_entry_format() -> None:
+    from outreach.services.people import registrations_of
+
+    history = "white_paper:old:1790000000;e:summit:tlpwu8;w1a:tlpwu8"
+    assert registrations_of(history, {"ls1a": "guide"}) == [
+        {"kind": "white_paper", "asset": "old", "at": "2026-09-21T14:13:20Z"},
+        {"kind": "event", "asset": "summit", "at": "2026-09-21T14:13:20Z"},
+        {"kind": "white_paper", "asset": "guide", "at": "2026-09-21T14:13:20Z"},
+    ]

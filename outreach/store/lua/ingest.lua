@@ -87,10 +87,13 @@ for _ = 1, count do
       redis.call('HSET', regs, rid, 'x||' .. kind)  -- same three fields: x, no person, reason
     else
       local lead_list, contact_list = asset_lists(kind, asset)
-      -- history entries stay short ('w:<asset>:<base36 time>') so that a lead with a couple
-      -- of registrations keeps Redis's compact listpack hash encoding (values <= 64 bytes)
+      -- history entries stay short so that a lead with a few registrations keeps Redis's
+      -- compact listpack hash encoding (values <= 64 bytes): '<w|e><n>:<base36 time>', where
+      -- ls<n> is the asset's lead list (people.py reads the slug from it). Entries written
+      -- before were 'w:<asset>:<base36 time>'; both are recognised below.
       local code = (kind == 'event') and 'e' or 'w'
-      local entry = code .. ':' .. asset .. ':' .. b36(tonumber(at))
+      local asset_code = code .. string.sub(lead_list, 3)
+      local entry = asset_code .. ':' .. b36(tonumber(at))
       local contact_id = redis.call('HGET', email_contact, email)
       if contact_id then
         local ckey = k('contact', contact_id)
@@ -110,9 +113,10 @@ for _ = 1, count do
           local gain = 0
           if history then
             local h = ';' .. history
-            if not string.find(h, ';' .. code .. ':' .. asset .. ':', 1, true) then
+            if not string.find(h, ';' .. asset_code .. ':', 1, true)
+                and not string.find(h, ';' .. code .. ':' .. asset .. ':', 1, true) then
               gain = gain + w_repeat
-              if kind == 'event' and string.find(h, ';w:', 1, true) then
+              if kind == 'event' and string.find(h, ';w', 1, true) then
                 gain = gain + w_event
               end
             end
