@@ -112,4 +112,5 @@ def get_funnel() -> Any:
 @operation("Erase everything held about an address; keep only a hashed suppression",
            responses={200: Erased}, tag="people")
 def erase(email: str) -> Any:
-    return jsonify(Erased().dump(erasure.erase_person(store(), email)))
+    erased = erasure.erase_person(store(), email, config().registration_status_days)
+    return jsonify(Erased().dump(erased))

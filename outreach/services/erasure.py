@@ -12,12 +12,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from outreach.config import Config
 from outreach.errors import Invalid
 from outreach.normalize import InvalidEmail, checked_email, email_hash
 from outreach.store import Store
 
 
-def erase_person(store: Store, raw_email: str) -> dict[str, Any]:
+def erase_person(store: Store, raw_email: str,
+                 status_days: int = Config.registration_status_days) -> dict[str, Any]:
+    """Erase everything about ``raw_email``; a queued registration of it is marked rejected
+    (``erased``) in the results, kept ``status_days`` like every result."""
     try:
         email = checked_email(raw_email)
     except InvalidEmail as exc:
@@ -50,7 +54,7 @@ def erase_person(store: Store, raw_email: str) -> dict[str, Any]:
     pipe.execute()
     _unlink_opportunities(store, lead_id, contact_id)
     campaigns = _scrub_ledgers(store, email, digest)
-    queued = _drop_queued_registrations(store, email)
+    queued = _drop_queued_registrations(store, email, status_days * 86_400)
     return {"erased": bool(lead_id or contact_id or campaigns or queued), "lead_id": lead_id,
             "contact_id": contact_id, "campaigns_scrubbed": campaigns,
             "queued_registrations_dropped": queued}
@@ -93,7 +97,7 @@ def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
     return scrubbed
 
 
-def _drop_queued_registrations(store: Store, email: str) -> int:
+def _drop_queued_registrations(store: Store, email: str, keep_seconds: int) -> int:
     keys = store.keys
     dropped = 0
     for entry_id, fields in store.r.xrange(keys.intake_stream, count=None):
@@ -105,6 +109,9 @@ def _drop_queued_registrations(store: Store, email: str) -> int:
         if same:
             store.r.xack(keys.intake_stream, keys.ingest_group, entry_id)
             store.r.xdel(keys.intake_stream, entry_id)
-            store.r.hset(keys.registrations(entry_id), entry_id, "x||erased")
+            results = keys.registrations(entry_id)
+            store.r.hset(results, entry_id, "x||erased")
+            if store.r.ttl(results) < 0:  # a day's results hash must never outlive its time
+                store.r.expire(results, keep_seconds)
             dropped += 1
     return dropped

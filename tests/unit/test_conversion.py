@@ -181,3 +181,15 @@ def test_qualify_service_is_idempotent_under_repeats(env):
                for _ in range(5)}
     assert len({dict(r)["opportunity_id"] for r in results}) == 1
     assert env.store.r.zcard(env.store.keys.opportunities) == 1
+
+
+def test_erasing_a_queued_registration_marks_it_rejected_for_the_status_period(make_env):
+    with make_env(registration_status_days=3) as env:
+        queued = env.register("queued@example.com").get_json()["id"]
+        result = env.client.delete("/api/v1/people/queued@example.com", headers=env.auth)
+        assert result.get_json()["queued_registrations_dropped"] == 1
+        assert env.get(f"/api/v1/registrations/{queued}").get_json()["status"] == "rejected"
+        results = env.store.keys.registrations(queued)
+        assert 2 * 86_400 < env.store.r.ttl(results) <= 3 * 86_400
+        assert env.drain().processed == 0
+        assert env.get("/api/v1/leads?email=queued@example.com").get_json()["items"] == []
