@@ -62,7 +62,7 @@ class DirectConnection:
             conn.send_command(*args)
             return conn.read_response()
         except BaseException:
-            conn.disconnect()  # a timeout or an error reply mid-read: never reuse a desynced socket
+            conn.disconnect()  # a timeout or an interrupted read: never reuse a desynced socket
             raise
 
 
