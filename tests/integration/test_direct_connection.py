@@ -4,6 +4,7 @@ step after error replies, reloads flushed scripts, and is never shared across a 
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -88,3 +89,12 @@ def test_a_forked_process_opens_its_own_connection(store: Store) -> None:
     assert child.exitcode == 0
     assert queue.get(timeout=5) != parent
     assert _client_id(store) == parent
+
+
+def test_after_a_timeout_a_late_reply_is_never_taken_for_the_next_ones(redis_server: str) -> None:
+    store = connect(redis_server + "?socket_timeout=0.2", "direct-test")
+    waiting = store.keys.tag + ":never-filled"
+    with pytest.raises(redis.TimeoutError):
+        store.direct("BLPOP", waiting, 1)  # Redis answers (nil) after 1 s, too late
+    time.sleep(1.2)  # the late answer has arrived by now on the old socket
+    assert store.direct("ECHO", "fresh") == "fresh"
