@@ -133,9 +133,12 @@ def registration_status(store: Store, registration_id: str) -> dict[str, Any]:
         int(part) >= 2**64 for part in registration_id.split("-")
     ):
         raise NotFound("No such registration.")
-    result = store.r.hget(store.keys.registrations(registration_id), registration_id)
+    keys = store.keys
+    result = store.r.hget(keys.registrations(registration_id), registration_id)
+    if result is None:  # results written before they were kept per day
+        result = store.r.hget(keys.registrations_before_days, registration_id)
     if result is None:
-        if store.r.xrange(store.keys.intake_stream, registration_id, registration_id, count=1):
+        if store.r.xrange(keys.intake_stream, registration_id, registration_id, count=1):
             return {"id": registration_id, "status": "accepted"}
         raise NotFound("No such registration.")
     kind, person_id, list_id = result.split("|", 2)

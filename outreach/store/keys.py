@@ -36,6 +36,11 @@ class Keys:
         return self._k("regs", str(day))
 
     @property
+    def registrations_before_days(self) -> str:
+        """The one results hash of installations before per-day results (read only)."""
+        return self._k("regs")
+
+    @property
     def registrations_pattern(self) -> str:
         """Every day's results hash (for SCAN)."""
         return self._k("regs", "*")

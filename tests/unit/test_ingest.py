@@ -483,3 +483,9 @@ def test_registrations_of_reads_every_entry_format() -> None:
         {"kind": "event", "asset": "summit", "at": "2026-09-21T14:13:20Z"},
         {"kind": "white_paper", "asset": "guide", "at": "2026-09-21T14:13:20Z"},
     ]
+
+
+def test_results_written_before_per_day_hashes_still_answer(env) -> None:
+    env.store.r.hset(env.store.keys.registrations_before_days, "1790000000000-0", "l|ld9|ls1")
+    status = env.get("/api/v1/registrations/1790000000000-0").get_json()
+    assert status["status"] == "processed" and status["person"] == {"type": "lead", "id": "ld9"}
