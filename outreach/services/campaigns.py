@@ -24,7 +24,7 @@ from outreach.errors import Conflict, Invalid, NotFound
 from outreach.normalize import email_hash
 from outreach.schemas.common import iso
 from outreach.services.jobs import Jobs
-from outreach.services.paging import page_of_hashes
+from outreach.services.paging import existing_hash, page_of_hashes
 from outreach.store import Store
 
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
@@ -101,9 +101,7 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
 
 
 def get_campaign(store: Store, campaign_id: str) -> dict[str, Any]:
-    h = store.r.hgetall(store.keys.campaign(campaign_id))
-    if not h:
-        raise NotFound(f"No campaign {campaign_id!r}.")
+    h = existing_hash(store, store.keys.campaign(campaign_id), "campaign", campaign_id)
     return campaign_view(campaign_id, h)
 
 
@@ -232,9 +230,7 @@ def retry_failed(store: Store, jobs: Jobs, campaign_id: str, batch_size: int) ->
     """Queue again only the recipients whose delivery failed (bounce suppression by this
     campaign is lifted for them; unsubscribes are not)."""
     keys = store.keys
-    h = store.r.hgetall(keys.campaign(campaign_id))
-    if not h:
-        raise NotFound(f"No campaign {campaign_id!r}.")
+    h = existing_hash(store, keys.campaign(campaign_id), "campaign", campaign_id)
     if h.get("status") not in ("sending", "paused", "sent"):
         raise Conflict(f"The campaign is {h.get('status')}.")
     lock = keys.campaign_lock(campaign_id, "retry")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from outreach.errors import Invalid, NotFound
+from outreach.errors import Invalid
 from outreach.schemas.common import iso
-from outreach.services.paging import load_hashes, page, page_of_hashes
+from outreach.services.paging import existing_hash, load_hashes, page, page_of_hashes
 from outreach.store import Store
 
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
@@ -19,9 +19,7 @@ def account_view(account_id: str, h: dict[str, str]) -> dict[str, Any]:
 
 
 def get_account(store: Store, account_id: str) -> dict[str, Any]:
-    h = store.r.hgetall(store.keys.account(account_id))
-    if not h:
-        raise NotFound(f"No account {account_id!r}.")
+    h = existing_hash(store, store.keys.account(account_id), "account", account_id)
     return account_view(account_id, h)
 
 
@@ -48,9 +46,7 @@ def opportunity_view(opp_id: str, h: dict[str, str]) -> dict[str, Any]:
 
 
 def get_opportunity(store: Store, opp_id: str) -> dict[str, Any]:
-    h = store.r.hgetall(store.keys.opportunity(opp_id))
-    if not h:
-        raise NotFound(f"No opportunity {opp_id!r}.")
+    h = existing_hash(store, store.keys.opportunity(opp_id), "opportunity", opp_id)
     return opportunity_view(opp_id, h)
 
 
@@ -75,9 +71,7 @@ def update_opportunity(store: Store, opp_id: str, changes: dict[str, Any]) -> di
     """Edit; ``status`` won sets probability 100 and lost sets 0 (Dynamics' close as won/lost)."""
     keys = store.keys
     key = keys.opportunity(opp_id)
-    current = store.r.hgetall(key)
-    if not current:
-        raise NotFound(f"No opportunity {opp_id!r}.")
+    current = existing_hash(store, key, "opportunity", opp_id)
     errors: dict[str, list[str]] = {}
     if changes.get("contact_id") and not store.r.exists(keys.contact(changes["contact_id"])):
         errors["contact_id"] = ["No such contact."]

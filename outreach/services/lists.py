@@ -7,7 +7,7 @@ from typing import Any
 
 from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email
-from outreach.services.paging import page
+from outreach.services.paging import existing_hash, page
 from outreach.services.people import (
     asset_slugs,
     contact_view,
@@ -76,9 +76,7 @@ def create_list_pair(store: Store, name: str, member_type: str) -> dict[str, Any
 def list_members(
     store: Store, list_id: str, *, limit: int = 50, cursor: str | None = None
 ) -> dict[str, Any]:
-    meta = store.r.hgetall(store.keys.list(list_id))
-    if not meta:
-        raise NotFound(f"No list {list_id!r}.")
+    meta = existing_hash(store, store.keys.list(list_id), "list", list_id)
     is_lead = meta["member_type"] == "lead"
 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
@@ -96,9 +94,7 @@ def list_members(
 def add_members(store: Store, list_id: str, emails: list[str]) -> dict[str, Any]:
     """Add known people (of the list's member type) by address."""
     keys = store.keys
-    meta = store.r.hgetall(keys.list(list_id))
-    if not meta:
-        raise NotFound(f"No list {list_id!r}.")
+    meta = existing_hash(store, keys.list(list_id), "list", list_id)
     index = keys.lead_by_email if meta["member_type"] == "lead" else keys.contact_by_email
     bad = {}
     normal: list[str] = []

@@ -6,7 +6,7 @@ import base64
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from outreach.errors import Invalid
+from outreach.errors import Invalid, NotFound
 from outreach.store import Store
 
 T = TypeVar("T")
@@ -55,6 +55,14 @@ def page(
             return {"items": items, "next_cursor": None}
     more = store.r.zrangebyscore(zset_key, f"({int(last_score)}", "+inf", start=0, num=1)
     return {"items": items, "next_cursor": encode_cursor(last_score) if more else None}
+
+
+def existing_hash(store: Store, key: str, what: str, item_id: str) -> dict[str, str]:
+    """HGETALL of ``key``; 404 ``No <what> '<id>'.`` when there is no such record."""
+    h = store.r.hgetall(key)
+    if not h:
+        raise NotFound(f"No {what} {item_id!r}.")
+    return h
 
 
 def load_hashes(store: Store, key_for: Callable[[str], str], ids: list[str]) -> list[dict[str, str]]:

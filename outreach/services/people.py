@@ -6,11 +6,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from outreach.errors import Conflict, Invalid, NotFound
+from outreach.errors import Conflict, Invalid
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.schemas.common import iso
 from outreach.schemas.intake import PROFILE_FIELDS
-from outreach.services.paging import load_hashes, page
+from outreach.services.paging import existing_hash, load_hashes, page
 from outreach.store import Store
 
 LEAD_STATUSES = ("new", "qualified", "disqualified")
@@ -99,9 +99,7 @@ def load_contacts(store: Store, ids: list[str]) -> list[dict[str, str]]:
 
 
 def get_lead(store: Store, lead_id: str) -> dict[str, Any]:
-    h = store.r.hgetall(store.keys.lead(lead_id))
-    if not h:
-        raise NotFound(f"No lead {lead_id!r}.")
+    h = existing_hash(store, store.keys.lead(lead_id), "lead", lead_id)
     return lead_view(lead_id, h, asset_slugs(store, [h.get("regs")]))
 
 
@@ -126,9 +124,7 @@ def find_leads(
             return {"items": [], "next_cursor": None}
         return {"items": [lead], "next_cursor": None}
     if list_id:
-        meta = store.r.hgetall(keys.list(list_id))
-        if not meta:
-            raise NotFound(f"No list {list_id!r}.")
+        meta = existing_hash(store, keys.list(list_id), "list", list_id)
         if meta.get("member_type") != "lead":
             return {"items": [], "next_cursor": None}
         source = keys.list_members(list_id)
@@ -155,9 +151,7 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any]) -> dict[str
     """Edit a lead's profile. Empty strings clear a field here (an explicit edit)."""
     keys = store.keys
     key = keys.lead(lead_id)
-    current = store.r.hgetall(key)
-    if not current:
-        raise NotFound(f"No lead {lead_id!r}.")
+    current = existing_hash(store, key, "lead", lead_id)
     to_set: dict[str, str] = {}
     to_clear: list[str] = []
     for name in EDITABLE_FIELDS:
@@ -185,9 +179,7 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any]) -> dict[str
 
 
 def get_contact(store: Store, contact_id: str) -> dict[str, Any]:
-    h = store.r.hgetall(store.keys.contact(contact_id))
-    if not h:
-        raise NotFound(f"No contact {contact_id!r}.")
+    h = existing_hash(store, store.keys.contact(contact_id), "contact", contact_id)
     return contact_view(contact_id, h, asset_slugs(store, [h.get("regs")]))
 
 

@@ -11,7 +11,7 @@ from outreach.errors import NotFound
 from outreach.paths import EMAIL_TEMPLATES_DIR
 from outreach.rendering import CompiledTemplate, compile_template
 from outreach.schemas.common import iso
-from outreach.services.paging import page_of_hashes
+from outreach.services.paging import existing_hash, page_of_hashes
 from outreach.store import Store
 
 _SUBJECT_LINE = re.compile(r"^\{#\s*subject:\s*(.*?)\s*#\}\s*\n", re.S)
@@ -51,9 +51,7 @@ def template_view(template_id: str, h: dict[str, str]) -> dict[str, Any]:
 
 
 def get_template(store: Store, template_id: str) -> dict[str, Any]:
-    h = store.r.hgetall(store.keys.template(template_id))
-    if not h:
-        raise NotFound(f"No template {template_id!r}.")
+    h = existing_hash(store, store.keys.template(template_id), "template", template_id)
     return template_view(template_id, h)
 
 
