@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import load_note, own_db  # noqa: E402
 from send_common import (  # noqa: E402
     SEND_DB,
     Api,
@@ -37,8 +38,6 @@ from send_common import (  # noqa: E402
     create_audience,
     create_audience_direct,
     fmt_table,
-    load_note,
-    own_db,
     pss_mb,
     service_env,
     smtp_sink,

@@ -41,6 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import load_note, own_db  # noqa: E402
 from send_common import (  # noqa: E402
     FROM_EMAIL,
     SEND_DB,
@@ -50,8 +51,6 @@ from send_common import (  # noqa: E402
     Worker,
     create_audience,
     fmt_table,
-    load_note,
-    own_db,
     service_env,
     smtp_sink,
     tree_cpu_seconds,

@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import load_note, own_db  # noqa: E402
 from send import reference_message  # noqa: E402
 from send_common import (  # noqa: E402
     FROM_EMAIL,
@@ -36,8 +37,6 @@ from send_common import (  # noqa: E402
     Api,
     create_audience,
     fmt_table,
-    load_note,
-    own_db,
     service_env,
     smtp_sink,
 )

@@ -15,7 +15,6 @@ import email.policy
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,13 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
+from _common import BENCH_DBS, KEY_PREFIX, ROOT, redis_url, stop
 
-ROOT = Path(__file__).resolve().parent.parent
-REDIS_HOST = os.environ.get("BENCH_REDIS_HOST", "127.0.0.1")
-REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6379"))
-SEND_DB = 12  # the sending benchmarks' own database
-KEY_PREFIX = "bench"
+SEND_DB = BENCH_DBS["send"]  # the sending benchmarks' own database
 SMTP_HOST = "127.0.0.1"
 SMTP_PORT = 2525
 FROM_EMAIL = "news@mail.example.com"
@@ -45,10 +40,6 @@ LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Liskov", "Dijkstra", "Hamilton", 
 COMPANIES = ("Northwind Traders", "Contoso Pharmaceuticals", "Fabrikam Inc.", "Tailspin Toys",
              "Wide World Importers", "Litware GmbH", "Woodgrove Bank", "Coho Winery")
 JOB_TITLES = ("CTO", "IT Manager", "Marketing Director", "Software Engineer", "VP Sales", "CFO")
-
-
-def redis_url(db: int = SEND_DB) -> str:
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
 
 
 def service_env(db: int = SEND_DB, **overrides: str) -> dict[str, str]:
@@ -68,46 +59,12 @@ def service_env(db: int = SEND_DB, **overrides: str) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def own_db(db: int = SEND_DB) -> Iterator[redis.Redis]:
-    """A client on ``db``, flushed (that database only) before and after the block."""
-    if db < 10:
-        raise ValueError("databases 0-9 belong to development and the tests")
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db, decode_responses=True)
-    client.flushdb()
-    try:
-        yield client
-    finally:
-        client.flushdb()
-        client.close()
-
-
-def load_note() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load avg {one:.2f} (1 min) {five:.2f} (5 min)"
-
-
 # --------------------------------------------------------------------------- processes
 
 def _listening(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
-
-
-def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """SIGTERM the child's process group (by its id), then SIGKILL whatever is left."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -133,7 +90,7 @@ def smtp_sink(host: str = SMTP_HOST, port: int = SMTP_PORT) -> Iterator[str]:
             time.sleep(0.05)
         yield f"smtp-sink: started here ({' '.join(argv)}, pid {proc.pid})"
     finally:
-        _stop_group(proc, timeout=5)
+        stop(proc, timeout=5)
 
 
 @dataclass
@@ -149,7 +106,7 @@ class Worker:
         return child_pids(self.proc.pid)
 
     def stop(self) -> None:
-        _stop_group(self.proc)
+        stop(self.proc, timeout=20)
 
 
 @contextlib.contextmanager
