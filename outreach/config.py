@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import Any
 
 
@@ -78,6 +79,11 @@ class Config:
     @property
     def embedded(self) -> bool:
         return not self.redis_url
+
+    @cached_property
+    def intake_rate(self) -> tuple[int, int] | None:
+        """``intake_rate_limit`` parsed once: (requests, window seconds), or None (off)."""
+        return parse_rate(self.intake_rate_limit)
 
     def with_overrides(self, **overrides: Any) -> Config:
         known = {f.name for f in fields(self)}

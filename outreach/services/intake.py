@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from outreach.config import Config, parse_rate
+from outreach.config import Config
 from outreach.errors import Invalid, NotFound, RateLimited
 from outreach.schemas.intake import PROFILE_FIELDS
 from outreach.store import Store
@@ -63,7 +63,7 @@ def accept_registration(
         if value and value.strip():
             payload[name] = value.strip()
     encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    rate = parse_rate(config.intake_rate_limit)
+    rate = config.intake_rate
     keys = store.keys
     if rate is None and not idempotency_key:
         # nothing to check atomically: the cheapest durable append
