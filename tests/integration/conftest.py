@@ -129,7 +129,7 @@ class Service:
             [sys.executable, "-m", "outreach.cli", "worker", "-c", str(concurrency), "-Q", queues,
              "-l", "INFO", "-n", f"it{n}-{os.getpid()}@%h", "--without-mingle", "--without-gossip"],
             env={**os.environ, **self.env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, cwd=self.tmp,  # `-m` would put a checkout in cwd on sys.path
         )
         worker = Worker(proc, log)
         self.workers.append(worker)

@@ -12,7 +12,8 @@ import signal
 import time
 
 from outreach.mail.capture import SmtpCapture
-from tests.integration.conftest import wait_for
+
+from .conftest import wait_for
 
 TEMPLATE = {
     "name": "follow-up",

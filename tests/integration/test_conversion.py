@@ -7,8 +7,8 @@ import re
 import signal
 from collections import Counter
 
-from tests.integration.conftest import wait_for
-from tests.integration.test_campaigns import TEMPLATE, _lead_list, _wait_status
+from .conftest import wait_for
+from .test_campaigns import TEMPLATE, _lead_list, _wait_status
 
 PEOPLE = [
     # email, company, assets

@@ -6,7 +6,7 @@ import random
 import signal
 from collections import defaultdict
 
-from tests.integration.conftest import wait_for
+from .conftest import wait_for
 
 ASSETS = [("white_paper", "zero-trust-guide"), ("event", "summit-2026"), ("white_paper", "ai-ops")]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import wait_for
+from .conftest import wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -72,6 +72,7 @@ def api(make_service) -> Iterator[tuple[Any, Http]]:
         [str(BIN / "gunicorn"), "-w", "2", "--preload", "-b", f"127.0.0.1:{port}",
          "outreach:create_app()"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=service.tmp,  # gunicorn puts its working directory on sys.path
     )
     http = Http(f"http://127.0.0.1:{port}", key)
 

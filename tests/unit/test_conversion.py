@@ -79,10 +79,8 @@ def test_qualify_moves_memberships_to_parallel_contact_lists(env):
     assert members(lists[("guide", "lead")]["id"]) == []
 
 
-def test_conversion_run_promotes_engaged_consenting_new_leads_only():
-    from tests.conftest import Env
-
-    with Env(promotion_threshold=20, score_event_after_white_paper=0) as env:
+def test_conversion_run_promotes_engaged_consenting_new_leads_only(make_env):
+    with make_env(promotion_threshold=20, score_event_after_white_paper=0) as env:
         for email, consent in (("hot@a.io", True), ("cold@b.io", True), ("nocon@c.io", False),
                                ("dq@d.io", True)):
             for asset in ("one", "two", "three"):
