@@ -70,6 +70,11 @@ def api_key_create(name: str) -> None:
     click.echo(key)
 
 
+from outreach.console.cli import user as _user_commands  # noqa: E402
+
+main.add_command(_user_commands)
+
+
 def _celery():  # type: ignore[no-untyped-def]
     from outreach import create_app
 

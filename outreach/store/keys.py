@@ -113,6 +113,11 @@ class Keys:
         return self._k("suppressed")
 
     @property
+    def suppression_info(self) -> str:
+        """address -> JSON {at, campaign_id, reply} of why it is suppressed"""
+        return self._k("suppressed", "info")
+
+    @property
     def erased(self) -> str:
         return self._k("erased")
 
@@ -135,6 +140,17 @@ class Keys:
     @property
     def api_keys(self) -> str:
         return self._k("apikeys")
+
+    # console users and sign-in throttle
+    def user(self, email: str) -> str:
+        return self._k("user", email)
+
+    @property
+    def users(self) -> str:
+        return self._k("users")
+
+    def login_failures(self, email: str, client: str) -> str:
+        return self._k("loginfail", email, client)
 
     # templates and campaigns
     def template(self, template_id: str) -> str:
@@ -171,6 +187,18 @@ class Keys:
 
     def campaign_bucket(self, campaign_id: str) -> str:
         return self._k("camp", campaign_id, "bucket")
+
+    def campaign_errors(self, campaign_id: str) -> str:
+        """address -> the last reply or reason for a recipient that was not delivered"""
+        return self._k("camp", campaign_id, "errors")
+
+    def campaign_soft(self, campaign_id: str) -> str:
+        """address -> how many temporary refusals it got in this campaign"""
+        return self._k("camp", campaign_id, "soft")
+
+    def campaign_streak(self, campaign_id: str) -> str:
+        """addresses refused in a row with the same kind of answer (the circuit breaker)"""
+        return self._k("camp", campaign_id, "streak")
 
     def campaign_lock(self, campaign_id: str, purpose: str) -> str:
         return self._k("camp", campaign_id, "lock", purpose)
