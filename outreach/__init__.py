@@ -59,10 +59,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         MAX_FORM_MEMORY_SIZE=config.max_content_length,
         JSON_SORT_KEYS=False,
     )
-    if config.redis_url:
-        store = store_module.connect(config.redis_url, config.key_prefix)
-    else:
-        store = store_module.embedded(prefix=config.key_prefix)
+    store = store_module.from_config(config)
     app.extensions["outreach.config"] = config
     app.extensions["outreach.store"] = store
 

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def _bool(value: str) -> bool:
@@ -25,6 +26,18 @@ class Config:
     redis_url: str = ""  # empty: embedded fake store (``outreach dev`` only)
     broker_url: str = ""  # empty: same as redis_url
     key_prefix: str = "outreach"
+    # Redis Sentinel: "host:port,host:port" of the sentinels and the master's name; the
+    # store and (unless OUTREACH_BROKER_URL says otherwise) the broker follow the master.
+    # OUTREACH_REDIS_URL then only gives the database number and password.
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = "mymaster"
+    redis_socket_timeout: float = 5.0  # a store command that hangs longer fails (503 on the API)
+    redis_connect_timeout: float = 2.0
+    broker_socket_timeout: float = 10.0  # Redis broker: publish and BRPOP sockets
+    broker_health_check_seconds: int = 10
+    # durability: intake waits for this many replicas (WAIT) before answering 202
+    intake_min_replicas: int = 0
+    intake_replica_timeout_ms: int = 1000
     # HTTP
     secret_key: str = "dev-secret-change-me"
     base_url: str = "http://localhost:8000"
@@ -74,11 +87,18 @@ class Config:
 
     @property
     def effective_broker_url(self) -> str:
-        return self.broker_url or self.redis_url
+        if self.broker_url:
+            return self.broker_url
+        if self.redis_sentinels:  # kombu's sentinel transport: master_name in transport options
+            parts = urlsplit(self.redis_url) if self.redis_url else None
+            auth = f":{parts.password}@" if parts and parts.password else ""
+            db = (parts.path.strip("/") if parts else "") or "0"
+            return ";".join(f"sentinel://{auth}{address}/{db}" for address in self.redis_sentinels)
+        return self.redis_url
 
     @property
     def embedded(self) -> bool:
-        return not self.redis_url
+        return not self.redis_url and not self.redis_sentinels
 
     @cached_property
     def intake_rate(self) -> tuple[int, int] | None:

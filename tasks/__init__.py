@@ -25,6 +25,10 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(celery_settings(config))
+    from tasks.recovery import RecoverOnReconnect, harden_kombu_redis
+
+    harden_kombu_redis()
+    celery_app.steps["consumer"].add(RecoverOnReconnect)
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     # importing registers the @shared_task functions with this app
@@ -38,7 +42,11 @@ def celery_settings(config: Config) -> dict[str, Any]:
     return {
         "broker_url": broker,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": config.visibility_timeout_seconds},
+        # a broker that goes away (restart, failover) is reconnected to forever, never given up on
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        "broker_channel_error_retry": True,
+        "broker_transport_options": broker_transport_options(config, broker),
         "task_ignore_result": True,
         "result_backend": None,
         "task_acks_late": True,
@@ -64,3 +72,22 @@ def celery_settings(config: Config) -> dict[str, Any]:
             },
         },
     }
+
+
+def broker_transport_options(config: Config, broker: str) -> dict[str, Any]:
+    """Visibility timeout; for a Redis broker, socket timeouts and health checks so that a
+    dead or half-open connection is noticed and reconnected (a publish never hangs), and
+    Sentinel's master name."""
+    options: dict[str, Any] = {"visibility_timeout": config.visibility_timeout_seconds}
+    if broker.startswith(("redis://", "rediss://", "sentinel://", "unix://")):
+        options.update(
+            socket_timeout=config.broker_socket_timeout,
+            socket_connect_timeout=config.redis_connect_timeout,
+            socket_keepalive=True,
+            health_check_interval=config.broker_health_check_seconds,
+        )
+    if broker.startswith("sentinel://"):
+        options["master_name"] = config.redis_sentinel_master
+        options["sentinel_kwargs"] = {"socket_timeout": config.redis_socket_timeout,
+                                      "socket_connect_timeout": config.redis_connect_timeout}
+    return options

@@ -10,7 +10,7 @@ from flask import Flask, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from outreach.errors import RateLimited, ServiceError
+from outreach.errors import RateLimited, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RateLimited)
     def _limited(exc: RateLimited) -> Any:
         response = error_response(429, exc.message)
+        response.headers["Retry-After"] = str(max(1, exc.retry_after))
+        return response
+
+    @app.errorhandler(Unavailable)
+    def _unavailable(exc: Unavailable) -> Any:
+        response = error_response(503, exc.message)
         response.headers["Retry-After"] = str(max(1, exc.retry_after))
         return response
 

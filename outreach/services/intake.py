@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from outreach.config import Config
-from outreach.errors import Invalid, NotFound, RateLimited
+from outreach.errors import Invalid, NotFound, RateLimited, Unavailable
 from outreach.schemas.intake import PROFILE_FIELDS
 from outreach.store import Store
 
@@ -65,18 +65,33 @@ def accept_registration(
     encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     rate = config.intake_rate
     keys = store.keys
+    replicas = config.intake_min_replicas
+    acked = replicas
     if rate is None and not idempotency_key:
         # nothing to check atomically: the cheapest durable append
-        outcome, value = "accepted", store.direct("XADD", keys.intake_stream, "*", "d", encoded)
+        command = ("XADD", keys.intake_stream, "*", "d", encoded)
+        if replicas:
+            value, acked = store.durable(replicas, config.intake_replica_timeout_ms, *command)
+        else:
+            value = store.direct(*command)
+        outcome = "accepted"
     else:
         limit, window = rate if rate else (0, 1)
         idem = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32] if idempotency_key else "-"
-        outcome, value = store.run(
-            "intake",
-            keys=[keys.intake_stream, keys.rate_limit(client), keys.idempotency(idem)],
-            args=[limit, window, 1 if idempotency_key else 0, config.idempotency_ttl_seconds, encoded],
-            direct=True,
-        )
+        script_keys = [keys.intake_stream, keys.rate_limit(client), keys.idempotency(idem)]
+        script_args = [limit, window, 1 if idempotency_key else 0, config.idempotency_ttl_seconds,
+                       encoded]
+        if replicas:
+            (outcome, value), acked = store.durable(
+                replicas, config.intake_replica_timeout_ms, script="intake", keys=script_keys,
+                script_args=script_args)
+        else:
+            outcome, value = store.run("intake", keys=script_keys, args=script_args, direct=True)
+    if acked < replicas and outcome != "limited":
+        # stored on the master only: a failover now could lose it, so it is not "accepted"
+        # (a retry with the same Idempotency-Key answers with the same id once replicated)
+        raise Unavailable(f"The registration reached {acked} of {replicas} required replicas; "
+                          "try again shortly.")
     if outcome == "limited":
         raise RateLimited("Too many registrations from this address; try again later.", int(value))
     if kick is not None and outcome == "accepted":

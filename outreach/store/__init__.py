@@ -10,6 +10,7 @@ import os
 import threading
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 
@@ -65,6 +66,34 @@ class DirectConnection:
             conn.disconnect()  # a timeout or an interrupted read: never reuse a desynced socket
             raise
 
+    def many(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one round trip (e.g. a write and its ``WAIT``); error replies
+        come back as exception objects in place, so the connection stays in step."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            conn = local.conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            local.pid = os.getpid()
+        try:
+            return self._exchange(conn, commands)
+        except redis.ConnectionError:
+            conn.disconnect()
+            return self._exchange(conn, commands)
+        except BaseException:
+            conn.disconnect()
+            raise
+
+    @staticmethod
+    def _exchange(conn: Any, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+        conn.send_packed_command(conn.pack_commands(commands))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except redis.ResponseError as exc:
+                replies.append(exc)
+        return replies
+
 
 class Store:
     """A Redis client, the key names and the registered Lua scripts of one installation."""
@@ -95,6 +124,32 @@ class Store:
         except redis.exceptions.NoScriptError:
             return registered(keys=keys, args=args or [])
 
+    def durable(self, replicas: int, timeout_ms: int, *args: Any,
+                script: str | None = None, keys: list[str] | None = None,
+                script_args: list[Any] | None = None) -> tuple[Any, int]:
+        """One write on this thread's direct connection followed by ``WAIT replicas timeout``
+        in the same round trip: the write's reply and how many replicas acknowledged it.
+
+        ``script``: the write is that registered script (``keys``/``script_args``), otherwise
+        the command ``args``."""
+        if script is not None:
+            keys = keys or []
+            registered = self.scripts[script]
+            args = ("EVALSHA", registered.sha, len(keys), *keys, *(script_args or []))
+        wait = ("WAIT", replicas, timeout_ms)
+        if isinstance(self.direct, DirectConnection):
+            reply, acked = self.direct.many(args, wait)
+            if isinstance(reply, redis.exceptions.NoScriptError) and script is not None:
+                reply, acked = self.direct.many(
+                    ("EVAL", registered.script, len(keys or []), *(keys or []), *(script_args or [])),
+                    wait)
+        else:  # fakeredis (no replicas): the write alone
+            reply, acked = self.direct(*args), replicas
+        for value in (reply, acked):
+            if isinstance(value, Exception):
+                raise value
+        return reply, int(acked)
+
     def ensure_ingest_group(self) -> None:
         try:
             self.r.xgroup_create(self.keys.intake_stream, self.keys.ingest_group, id="0", mkstream=True)
@@ -117,10 +172,45 @@ def to_base36(n: int) -> str:
             return out
 
 
-def connect(url: str, prefix: str = "outreach") -> Store:
-    """A store on a real Redis server."""
-    pool = redis.ConnectionPool.from_url(url, decode_responses=True, health_check_interval=30)
-    return Store(redis.Redis(connection_pool=pool), prefix)
+def connect(url: str, prefix: str = "outreach", *, sentinels: tuple[str, ...] = (),
+            master: str = "mymaster", socket_timeout: float = 5.0,
+            connect_timeout: float = 2.0) -> Store:
+    """A store on a real Redis server, or on the master that ``sentinels`` name.
+
+    Every socket has a timeout: a store that hangs makes a command fail (the API answers
+    503) instead of holding a request or a task forever. With Sentinel, every connection,
+    the intake's ``DirectConnection`` included, asks the sentinels for the master when it
+    (re)connects, and a master demoted to replica (``READONLY``) drops its connections.
+    """
+    timeouts = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout,
+                "socket_keepalive": True}
+    if not sentinels:
+        pool = redis.ConnectionPool.from_url(url, decode_responses=True, health_check_interval=30,
+                                             **timeouts)
+        return Store(redis.Redis(connection_pool=pool), prefix)
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url) if url else None
+    db = int((parts.path.strip("/") if parts else "") or 0)
+    addresses = []
+    for address in sentinels:
+        host, _, port = address.rpartition(":")
+        addresses.append((host or "127.0.0.1", int(port or 26379)))
+    sentinel = Sentinel(addresses, sentinel_kwargs=dict(timeouts), **timeouts)
+    client = sentinel.master_for(master, redis_class=redis.Redis, db=db, decode_responses=True,
+                                 health_check_interval=30,
+                                 username=(parts.username or None) if parts else None,
+                                 password=(parts.password or None) if parts else None)
+    return Store(client, prefix)
+
+
+def from_config(config: Any) -> Store:
+    """The store ``config`` (an ``outreach.config.Config``) describes."""
+    if config.embedded:
+        return embedded(prefix=config.key_prefix)
+    return connect(config.redis_url, config.key_prefix, sentinels=config.redis_sentinels,
+                   master=config.redis_sentinel_master, socket_timeout=config.redis_socket_timeout,
+                   connect_timeout=config.redis_connect_timeout)
 
 
 _FAKE_SERVERS: dict[str, Any] = {}
