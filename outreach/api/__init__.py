@@ -10,3 +10,7 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (intake, people, lists, campaigns, tracking, crm, ops):
         app.register_blueprint(module.bp)
+
+    from outreach.console import register_console
+
+    register_console(app)

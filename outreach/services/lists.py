@@ -126,3 +126,46 @@ def add_members(store: Store, list_id: str, emails: list[str]) -> dict[str, Any]
 def _remember_list(store: Store, person_key: str, list_id: str) -> None:
     """Keep the person's own list of lists (field ``lists``) in step with the list."""
     store.run("remember_list", keys=[person_key], args=[store.keys.tag, list_id])
+
+
+def find_list_pairs(store: Store, *, limit: int = 25, cursor: str | None = None) -> dict[str, Any]:
+    """Lists as parallel pairs ``{"lead": list, "contact": list|None, "asset"}``, one item per
+    pair (keyed by its lead list; a list whose parallel is a lead list is shown with it)."""
+
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        lists = _load_lists(store, ids)
+        parallel_ids = [found["parallel_list_id"] for found in lists
+                        if found and found["member_type"] == "lead" and found["parallel_list_id"]]
+        parallels = dict(zip(parallel_ids, _load_lists(store, parallel_ids), strict=True))
+        out: list[dict[str, Any] | None] = []
+        for found in lists:
+            if found is None or (found["member_type"] == "contact" and found["parallel_list_id"]):
+                out.append(None)
+                continue
+            if found["member_type"] == "lead":
+                other = parallels.get(found["parallel_list_id"] or "")
+                out.append({"lead": found, "contact": other, "asset": found["asset"]})
+            else:  # another member type, or a list without a parallel
+                out.append({"lead": None, "contact": found, "asset": found["asset"]})
+        return out
+
+    return page(store, store.keys.lists, limit, cursor, load)
+
+
+def find_list_member(store: Store, list_id: str, email: str) -> list[dict[str, Any]]:
+    """The member of ``list_id`` with this address (zero or one), for the members search."""
+    keys = store.keys
+    meta = existing_hash(store, keys.list(list_id), "list", list_id)
+    try:
+        normal = checked_email(email)
+    except InvalidEmail:
+        return []
+    is_lead = meta["member_type"] == "lead"
+    person_id = store.r.hget(keys.lead_by_email if is_lead else keys.contact_by_email, normal)
+    if not person_id or store.r.zscore(keys.list_members(list_id), person_id) is None:
+        return []
+    h = (load_leads if is_lead else load_contacts)(store, [person_id])[0]
+    if not h:
+        return []
+    view = lead_view if is_lead else contact_view
+    return [dict(view(person_id, h, asset_slugs(store, [h.get("regs")])), type=meta["member_type"])]

@@ -249,3 +249,18 @@ def _normal_or_none(email: str) -> str | None:
         return checked_email(email)
     except InvalidEmail:
         return None
+
+
+def person_events(store: Store, ref: str, limit: int = 50) -> list[dict[str, Any]]:
+    """A person's recent tracking events, newest first: ``{"type": "open"|"click"|...,
+    "campaign_id", "at", "detail"}``. ``ref`` is ``l:<lead id>`` or ``c:<contact id>``."""
+    out = []
+    for entry in store.r.lrange(store.keys.person_events(ref), 0, limit - 1):
+        parts = entry.split("|")
+        if len(parts) < 3:
+            continue
+        kind, campaign_id, at = parts[0], parts[1], parts[2]
+        out.append({"type": kind, "campaign_id": campaign_id or None,
+                    "at": iso(int(at)) if at.isdigit() else None,
+                    "detail": "|".join(parts[3:]) or None})
+    return out

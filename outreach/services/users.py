@@ -179,3 +179,20 @@ def authenticate(store: Store, email: str, password: str, client: str) -> dict[s
         updates["password"] = _hasher.hash(password)
     store.r.hset(keys.user(normal), mapping=updates)
     return user_view(normal, {**h, **updates})
+
+
+# what each role may do in the console: area -> "read" or "write" (write includes read)
+ROLE_ACCESS: dict[str, dict[str, str]] = {
+    "admin": {"dashboard": "write", "lists": "write", "templates": "write", "campaigns": "write",
+              "forms": "write", "imports": "write", "people": "write", "opportunities": "write",
+              "settings": "write"},
+    "marketer": {"dashboard": "read", "lists": "write", "templates": "write", "campaigns": "write",
+                 "forms": "write", "imports": "write", "people": "read"},
+    "sales": {"dashboard": "read", "people": "write", "opportunities": "write", "campaigns": "read"},
+}
+
+
+def allowed(role: str | None, area: str, action: str = "read") -> bool:
+    """Whether ``role`` may ``action`` ("read" or "write") in ``area`` (see ``ROLE_ACCESS``)."""
+    level = ROLE_ACCESS.get(role or "", {}).get(area)
+    return level == "write" or (level == "read" and action == "read")

@@ -35,6 +35,10 @@ class Keys:
         day = int(registration_id.split("-", 1)[0]) // 86_400_000
         return self._k("regs", str(day))
 
+    def registrations_of_day(self, day: int) -> str:
+        """The results hash of the UTC day ``day`` (days since the epoch), as above."""
+        return self._k("regs", str(day))
+
     @property
     def registrations_before_days(self) -> str:
         """The one results hash of installations before per-day results (read only)."""

@@ -1,0 +1,182 @@
+"""Marketing: lists, templates, campaigns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+from marshmallow import ValidationError
+
+from outreach.console.base import bp, config, form_data, jobs, render, requires, store
+from outreach.errors import Conflict, Invalid
+from outreach.schemas.campaigns import CampaignIn, TemplateIn
+from outreach.services import campaigns, lists, templates
+
+_PAGE = 25
+
+
+def _cursor() -> str | None:
+    return request.args.get("cursor") or None
+
+
+# ---------------------------------------------------------------- lists
+
+@bp.route("/lists")
+@requires("lists")
+def lists_page() -> Any:
+    return render("lists.html", pairs=lists.find_list_pairs(store(), limit=_PAGE, cursor=_cursor()))
+
+
+@bp.route("/lists", methods=["POST"])
+@requires("lists", "write")
+def lists_create() -> Any:
+    name = request.form.get("name", "").strip()
+    member_type = request.form.get("member_type", "lead")
+    if not name or len(name) > 200 or member_type not in lists.MEMBER_TYPES:
+        flash("A list needs a name (up to 200 characters) and a member type.", "error")
+        return redirect(url_for("console.lists_page"))
+    created = lists.create_list_pair(store(), name, member_type)
+    flash(f"Created the lists {created['name']!r} and its parallel list.")
+    return redirect(url_for("console.list_page", list_id=created["id"]))
+
+
+@bp.route("/lists/<list_id>")
+@requires("lists")
+def list_page(list_id: str) -> Any:
+    found = lists.get_list(store(), list_id)
+    q = request.args.get("q", "").strip()
+    if q:
+        members = {"items": lists.find_list_member(store(), list_id, q), "next_cursor": None}
+    else:
+        members = lists.list_members(store(), list_id, limit=_PAGE, cursor=_cursor())
+    return render("list.html", found=found, members=members, q=q)
+
+
+@bp.route("/lists/<list_id>/members", methods=["POST"])
+@requires("lists", "write")
+def list_add_members(list_id: str) -> Any:
+    pasted = request.form.get("emails", "")
+    emails = [part for part in pasted.replace(",", "\n").replace(";", "\n").split() if part]
+    if not emails:
+        flash("Paste one or more addresses.", "error")
+        return redirect(url_for("console.list_page", list_id=list_id))
+    try:
+        result = lists.add_members(store(), list_id, emails[:5000])
+    except Invalid as exc:
+        flash("Not added: " + " ".join(exc.fields.get("emails", [exc.message]) if exc.fields
+                                       else [exc.message]), "error")
+        return redirect(url_for("console.list_page", list_id=list_id))
+    message = f"Added {result['added']}; {result['already_members']} were already members."
+    if result["unknown"]:
+        message += f" Not known (register or import them first): {', '.join(result['unknown'][:20])}"
+    flash(message)
+    return redirect(url_for("console.list_page", list_id=list_id))
+
+
+# ---------------------------------------------------------------- templates
+
+@bp.route("/templates")
+@requires("templates")
+def templates_page() -> Any:
+    return render("templates.html",
+                  found=templates.find_templates(store(), limit=_PAGE, cursor=_cursor()),
+                  builtins=templates.builtin_templates())
+
+
+@bp.route("/templates/new")
+@requires("templates", "write")
+def template_new() -> Any:
+    start = request.args.get("builtin", "")
+    values = next((b for b in templates.builtin_templates() if b["name"] == start),
+                  {"name": "", "subject": "", "html": "", "text": ""})
+    return render("template_form.html", values=values, errors={})
+
+
+@bp.route("/templates", methods=["POST"])
+@requires("templates", "write")
+def template_create() -> Any:
+    values = {name: request.form.get(name, "") for name in ("name", "subject", "html", "text")}
+    try:
+        created = templates.create_template(store(), config(), TemplateIn().load(values))
+    except ValidationError as exc:
+        return render("template_form.html", 422, values=values, errors=exc.messages)
+    except Invalid as exc:
+        return render("template_form.html", 422, values=values, errors=exc.fields or {})
+    flash(f"Template {created['name']!r} saved.")
+    return redirect(url_for("console.template_page", template_id=created["id"]))
+
+
+@bp.route("/templates/<template_id>")
+@requires("templates")
+def template_page(template_id: str) -> Any:
+    return render("template.html", found=templates.get_template(store(), template_id))
+
+
+# ---------------------------------------------------------------- campaigns
+
+@bp.route("/campaigns")
+@requires("campaigns")
+def campaigns_page() -> Any:
+    return render("campaigns.html",
+                  found=campaigns.find_campaigns(store(), limit=_PAGE, cursor=_cursor()))
+
+
+def _new_form(values: dict[str, Any], errors: dict[str, Any], status: int = 200) -> Any:
+    return render("campaign_form.html", status, values=values, errors=errors,
+                  templates=templates.find_templates(store(), limit=200)["items"],
+                  pairs=lists.find_list_pairs(store(), limit=200)["items"],
+                  default_from=config().from_email)
+
+
+@bp.route("/campaigns/new")
+@requires("campaigns", "write")
+def campaign_new() -> Any:
+    return _new_form({"template_id": request.args.get("template_id", ""), "list_ids": []}, {})
+
+
+@bp.route("/campaigns", methods=["POST"])
+@requires("campaigns", "write")
+def campaign_create() -> Any:
+    values: dict[str, Any] = form_data("name", "template_id", "from_email", "send_at", "rate_per_second")
+    values["list_ids"] = request.form.getlist("list_ids")
+    try:
+        created = campaigns.create_campaign(store(), config(), CampaignIn().load(values))
+    except ValidationError as exc:
+        return _new_form(values, exc.messages, 422)
+    except Invalid as exc:
+        return _new_form(values, exc.fields or {}, 422)
+    flash(f"Campaign {created['name']!r} created as a draft. Check it, then launch it.")
+    return redirect(url_for("console.campaign_page", campaign_id=created["id"]))
+
+
+@bp.route("/campaigns/<campaign_id>")
+@requires("campaigns")
+def campaign_page(campaign_id: str) -> Any:
+    found = campaigns.get_campaign(store(), campaign_id)
+    template = "campaign_live.html" if request.headers.get("HX-Request") else "campaign.html"
+    return render(template, found=found)
+
+
+@bp.route("/campaigns/<campaign_id>/<action>", methods=["POST"])
+@requires("campaigns", "write")
+def campaign_action(campaign_id: str, action: str) -> Any:
+    s = store()
+    if action not in ("launch", "pause", "resume", "cancel"):
+        abort(404)
+    if request.form.get("confirm") != "yes":
+        return render("confirm.html", found=campaigns.get_campaign(s, campaign_id), action=action)
+    try:
+        if action == "launch":
+            campaigns.launch(s, jobs(), campaign_id)
+        elif action == "pause":
+            campaigns.pause(s, campaign_id)
+        elif action == "resume":
+            campaigns.resume(s, jobs(), campaign_id)
+        else:
+            campaigns.cancel(s, campaign_id)
+    except Conflict as exc:
+        flash(f"Not done: {exc.message}", "error")
+    else:
+        flash({"launch": "Launched.", "pause": "Paused.", "resume": "Resumed.",
+               "cancel": "Cancelled."}[action])
+    return redirect(url_for("console.campaign_page", campaign_id=campaign_id))

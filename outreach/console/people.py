@@ -1,0 +1,162 @@
+"""People and deals: leads, contacts, accounts, opportunities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, request, url_for
+from marshmallow import ValidationError
+
+from outreach.console.base import bp, config, render, requires, store
+from outreach.errors import Conflict, ServiceError
+from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
+from outreach.schemas.people import LeadPatch
+from outreach.services import conversion, crm, people
+from outreach.services.conversion import DISQUALIFY_REASONS
+from outreach.services.people import EDITABLE_FIELDS, LEAD_STATUSES
+
+_PAGE = 25
+
+
+def _non_empty(*names: str) -> dict[str, str]:
+    return {n: request.form[n].strip() for n in names if request.form.get(n, "").strip()}
+
+
+@bp.route("/leads")
+@requires("people")
+def leads_page() -> Any:
+    q = request.args.get("q", "").strip()
+    status = request.args.get("status", "")
+    if status not in LEAD_STATUSES:
+        status = ""
+    found = people.find_leads(store(), limit=_PAGE, cursor=request.args.get("cursor") or None,
+                              status=status or None, email=q or None)
+    return render("leads.html", found=found, q=q, status=status, statuses=LEAD_STATUSES)
+
+
+def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = None) -> Any:
+    s = store()
+    lead = people.get_lead(s, lead_id)
+    return render("lead.html", status, lead=lead, events=people.person_events(s, f"l:{lead_id}"),
+                  fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS, errors=errors or {})
+
+
+@bp.route("/leads/<lead_id>")
+@requires("people")
+def lead_page(lead_id: str) -> Any:
+    return _lead_page(lead_id)
+
+
+@bp.route("/leads/<lead_id>/edit", methods=["POST"])
+@requires("people", "write")
+def lead_edit(lead_id: str) -> Any:
+    data: dict[str, Any] = {name: request.form.get(name, "") for name in EDITABLE_FIELDS
+                            if name in request.form}
+    if request.form.get("email"):
+        data["email"] = request.form["email"]
+    data["consent"] = request.form.get("consent") == "on"
+    try:
+        people.update_lead(store(), lead_id, LeadPatch().load(data))
+    except ValidationError as exc:
+        return _lead_page(lead_id, 422, exc.messages)
+    except Conflict as exc:
+        return _lead_page(lead_id, 409, {"email": [exc.message]})
+    flash("Lead saved.")
+    return redirect(url_for("console.lead_page", lead_id=lead_id))
+
+
+@bp.route("/leads/<lead_id>/qualify", methods=["POST"])
+@requires("people", "write")
+def lead_qualify(lead_id: str) -> Any:
+    try:
+        body = QualifyIn().load(_non_empty("estimated_revenue", "estimated_close_date", "probability"))
+        result = conversion.qualify(store(), config(), lead_id, **body)
+    except ValidationError as exc:
+        return _lead_page(lead_id, 422, exc.messages)
+    except Conflict as exc:
+        flash(f"Not qualified: {exc.message}", "error")
+        return redirect(url_for("console.lead_page", lead_id=lead_id))
+    flash("Lead qualified: contact, account and opportunity created.")
+    return redirect(url_for("console.opportunity_page", opp_id=result["opportunity_id"]))
+
+
+@bp.route("/leads/<lead_id>/disqualify", methods=["POST"])
+@requires("people", "write")
+def lead_disqualify(lead_id: str) -> Any:
+    try:
+        body = DisqualifyIn().load(_non_empty("reason", "note"))
+        conversion.disqualify(store(), lead_id, body["reason"], body.get("note"))
+    except ValidationError as exc:
+        return _lead_page(lead_id, 422, exc.messages)
+    except Conflict as exc:
+        flash(f"Not disqualified: {exc.message}", "error")
+    else:
+        flash("Lead disqualified.")
+    return redirect(url_for("console.lead_page", lead_id=lead_id))
+
+
+@bp.route("/leads/<lead_id>/reactivate", methods=["POST"])
+@requires("people", "write")
+def lead_reactivate(lead_id: str) -> Any:
+    try:
+        conversion.reactivate(store(), lead_id)
+    except Conflict as exc:
+        flash(f"Not reactivated: {exc.message}", "error")
+    else:
+        flash("Lead reactivated.")
+    return redirect(url_for("console.lead_page", lead_id=lead_id))
+
+
+@bp.route("/contacts/<contact_id>")
+@requires("people")
+def contact_page(contact_id: str) -> Any:
+    s = store()
+    contact = people.get_contact(s, contact_id)
+    return render("contact.html", contact=contact, events=people.person_events(s, f"c:{contact_id}"))
+
+
+@bp.route("/accounts/<account_id>")
+@requires("people")
+def account_page(account_id: str) -> Any:
+    s = store()
+    account = crm.get_account(s, account_id)
+    contacts = people.find_contacts(s, account_id=account_id, limit=_PAGE)
+    opps = crm.find_opportunities(s, account_id=account_id, limit=_PAGE)
+    return render("account.html", account=account, contacts=contacts, opps=opps)
+
+
+@bp.route("/opportunities")
+@requires("opportunities")
+def opportunities_page() -> Any:
+    s = store()
+    columns = {status: crm.find_opportunities(s, status=status, limit=_PAGE)
+               for status in crm.OPPORTUNITY_STATUSES}
+    return render("opportunities.html", columns=columns)
+
+
+def _opportunity_page(opp_id: str, status: int = 200, errors: dict[str, Any] | None = None) -> Any:
+    return render("opportunity.html", status, opp=crm.get_opportunity(store(), opp_id),
+                  errors=errors or {})
+
+
+@bp.route("/opportunities/<opp_id>")
+@requires("opportunities")
+def opportunity_page(opp_id: str) -> Any:
+    return _opportunity_page(opp_id)
+
+
+@bp.route("/opportunities/<opp_id>", methods=["POST"])
+@requires("opportunities", "write")
+def opportunity_edit(opp_id: str) -> Any:
+    data = _non_empty("topic", "estimated_revenue", "estimated_close_date", "probability", "status")
+    try:
+        crm.update_opportunity(store(), opp_id, OpportunityPatch().load(data))
+    except ValidationError as exc:
+        return _opportunity_page(opp_id, 422, exc.messages)
+    except ServiceError as exc:
+        if exc.status != 422:
+            raise
+        return _opportunity_page(opp_id, 422, exc.fields)
+    flash({"won": "Closed as won.", "lost": "Closed as lost."}.get(data.get("status", ""),
+                                                                  "Opportunity saved."))
+    return redirect(url_for("console.opportunity_page", opp_id=opp_id))

@@ -1,0 +1,54 @@
+"""Settings (admin): users and API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, request, url_for
+
+from outreach.console.base import bp, render, requires, store
+from outreach.errors import Conflict, Invalid, NotFound
+from outreach.services import apikeys, users
+
+
+def _settings(status: int = 200, **extra: Any) -> Any:
+    return render("settings.html", status, users=users.find_users(store()), roles=users.ROLES,
+                  **extra)
+
+
+@bp.route("/settings")
+@requires("settings")
+def settings_page() -> Any:
+    return _settings()
+
+
+@bp.route("/settings/users", methods=["POST"])
+@requires("settings", "write")
+def user_create() -> Any:
+    try:
+        created, password = users.create_user(store(), request.form.get("email", ""),
+                                              request.form.get("role", ""))
+    except (Invalid, Conflict) as exc:
+        return _settings(422, user_errors=exc.fields or {"email": [exc.message]})
+    return _settings(200, new_user=created, new_password=password)
+
+
+@bp.route("/settings/users/disable", methods=["POST"])
+@requires("settings", "write")
+def user_disable() -> Any:
+    try:
+        disabled = users.disable_user(store(), request.form.get("email", ""))
+    except NotFound as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"{disabled['email']} is disabled.")
+    return redirect(url_for("console.settings_page"))
+
+
+@bp.route("/settings/api-keys", methods=["POST"])
+@requires("settings", "write")
+def api_key_create() -> Any:
+    name = request.form.get("name", "").strip()
+    if not name or len(name) > 100:
+        return _settings(422, key_errors={"name": ["A name of 1 to 100 characters."]})
+    return _settings(200, new_key=apikeys.create_api_key(store(), name), new_key_name=name)
