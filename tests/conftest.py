@@ -139,8 +139,12 @@ class FakeMessenger:
         self.attempts: list[str] = []
         self.fail: dict[str, Any] = {}
         self.before_send: Callable[[str], None] | None = None
+        self.smtputf8 = True  # whether the "relay" advertises SMTPUTF8
+        self.envelopes: list[Any] = []  # the envelope of each delivered message
 
     def send(self, msg: Any, mail_from: str, rcpt_to: str) -> str:
+        from outreach.mail.smtp import _dot_stuffed, envelope_for
+
         self.attempts.append(rcpt_to)
         if self.before_send is not None:
             self.before_send(rcpt_to)
@@ -148,8 +152,9 @@ class FakeMessenger:
         exc = (plan.pop(0) if plan else None) if isinstance(plan, list) else plan
         if exc is not None:
             raise exc
+        envelope = envelope_for(mail_from, rcpt_to, self.smtputf8)  # as SmtpMessenger does
+        self.envelopes.append(envelope)
         # kept as a mail server would see it: the DATA bytes, and parsed back from them
-        from outreach.mail.smtp import _dot_stuffed
 
         self.raw.append(_dot_stuffed(msg))
         parsed = message_from_bytes(self.raw[-1][:-3], policy=default_policy)

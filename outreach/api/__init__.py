@@ -6,9 +6,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from outreach.api import campaigns, crm, intake, lists, ops, people, tracking
+    from outreach.api import campaigns, crm, intake, lists, ops, people, suppressions, tracking
 
-    for module in (intake, people, lists, campaigns, tracking, crm, ops):
+    for module in (intake, people, lists, campaigns, tracking, crm, ops, suppressions):
         app.register_blueprint(module.bp)
 
     from outreach.console import register_console

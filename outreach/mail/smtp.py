@@ -1,44 +1,252 @@
 """SMTP delivery, one recipient per transaction, over a connection reused per worker thread.
 
-Failures are classified so the sender can apply the exactly-once policy:
-- ``TemporaryFailure`` (4xx): not delivered, try again later;
-- ``PermanentFailure`` (5xx): not delivered, do not try again;
-- ``ConnectionFailure``: not delivered (the message content was never sent);
-- ``AmbiguousFailure``: the content was sent but no final reply came back: the
-  message may or may not have been delivered, so it must not be resent blindly.
+Every refusal is attributed to the party at fault (``classify``):
+
+- ``SessionFailure``: the relay or the sender's settings (connect, greeting, EHLO,
+  STARTTLS/TLS, AUTH, MAIL FROM, a ``421`` anywhere, a sender rejected at RCPT). Never a
+  recipient's: the claim is handed back. ``fatal`` ones (5xx, TLS failures) need an
+  operator (the campaign pauses after a few tries), the others are transient.
+  ``ConnectionFailure`` is the transient kind for network errors.
+- ``TemporaryFailure``: the recipient's soft refusal (every 4xx, ``5.2.2`` mailbox full):
+  not delivered, try again later.
+- ``PermanentFailure``: the recipient's permanent refusal; ``suppress`` is true only for
+  a hard bounce (``5.1.x`` no such mailbox or domain, ``5.2.1`` disabled). ``5.7.x``
+  (policy), ``5.3.x``, ``5.4.x`` and the rest fail the recipient without suppressing.
+  ``UnsupportedAddress`` (a non-ASCII local part through a relay without SMTPUTF8) is one.
+- ``AmbiguousFailure``: the content was sent but no final reply came back: the message
+  may or may not have been delivered, so it must not be resent blindly.
+
+International addresses: an ASCII local part always goes out with its domain as an
+A-label (no SMTPUTF8 needed); a non-ASCII local part needs the relay's ``SMTPUTF8``
+(``MAIL FROM:<...> SMTPUTF8``) and is refused without it before anything is sent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import ssl
 import threading
+from dataclasses import dataclass
 from email.message import Message
 
 from outreach.config import Config
+from outreach.normalize import InvalidEmail, ascii_domain
+
+# kinds of answer (the classifier's verdicts)
+HARD = "hard"  # the address does not exist or is disabled: fail and suppress
+SOFT = "soft"  # try this recipient again later
+BLOCKED = "blocked"  # 5.7.x policy: not the address's fault; fail, never suppress
+REFUSED = "refused"  # any other permanent refusal that is not the address's fault
+SESSION_TRANSIENT = "session_transient"  # the relay, for now: hand the claim back
+SESSION_FATAL = "session_fatal"  # the relay or the sender's settings: hand back, pause soon
+
+SESSION_STAGES = ("connect", "greeting", "ehlo", "starttls", "auth", "mail")
+RECIPIENT_STAGES = ("rcpt", "data", "end")
+
+_ENHANCED = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})(?!\d)")
+# Replies without an enhanced code are read conservatively: only these plain "no such
+# mailbox" phrasings are a hard bounce, and only when nothing in the reply speaks of
+# policy, relaying, reputation, quota or the sender.
+_UNKNOWN_MAILBOX = re.compile(
+    r"user unknown|unknown user|no such (?:user|mailbox|recipient|address)|"
+    r"mailbox (?:not found|does not exist|unavailable)|recipient (?:unknown|not found)|"
+    r"(?:address|user|mailbox|recipient) does not exist|invalid (?:mailbox|recipient)|"
+    r"unknown recipient|no mailbox", re.I)
+_NOT_THE_ADDRESS = re.compile(
+    r"relay|spam|policy|block|denied|auth|quota|full|reputation|rate|limit|throttl|"
+    r"sender|blacklist|listed|virus|content|tls|later|temporar|greylist", re.I)
+_SENDER_REJECTED = re.compile(r"sender address rejected|sender (?:is )?(?:not allowed|rejected)",
+                              re.I)
+
+
+def enhanced_code(code: int, text: str) -> tuple[int, int, int] | None:
+    """The RFC 3463 status code at the start of a reply's text, when its class agrees
+    with the basic reply code (``550 5.1.1 ...`` -> ``(5, 1, 1)``)."""
+    match = _ENHANCED.match(text)
+    if not match:
+        return None
+    cls, subject, detail = (int(g) for g in match.groups())
+    if cls != code // 100:
+        return None
+    return cls, subject, detail
+
+
+def classify(stage: str, code: int, text: str) -> str:
+    """Who is at fault for the reply ``code text`` at ``stage``, and what to do about it.
+
+    ``stage`` is one of ``SESSION_STAGES`` (the relay and the sender: never a recipient's
+    fault) or ``RECIPIENT_STAGES`` (RCPT, the DATA command, the reply after the content).
+    """
+    if stage not in RECIPIENT_STAGES:
+        return SESSION_TRANSIENT if 400 <= code < 500 else SESSION_FATAL
+    if code == 421:  # the relay is closing the session
+        return SESSION_TRANSIENT
+    if _SENDER_REJECTED.search(text):  # smtpd_delay_reject: the sender, told at RCPT
+        return SESSION_TRANSIENT if 400 <= code < 500 else SESSION_FATAL
+    if code < 400:
+        return SOFT  # not an answer SMTP allows here: try again later
+    if code < 500:
+        return SOFT
+    status = enhanced_code(code, text)
+    if status is None or status[1:] == (0, 0):
+        return _fallback(code, text)
+    _, subject, detail = status
+    if subject == 1:
+        if detail in (7, 8):  # the sender's address, not the recipient's
+            return SESSION_FATAL
+        return HARD
+    if subject == 2:
+        if detail == 1:
+            return HARD
+        if detail == 2:
+            return SOFT
+        return REFUSED
+    if subject == 7:
+        return BLOCKED
+    return REFUSED  # 5.3.x system, 5.4.x network/routing, 5.5.x protocol, 5.6.x content
+
+
+def _fallback(code: int, text: str) -> str:
+    """A permanent reply without a usable enhanced code: suppress only the unmistakable."""
+    if _UNKNOWN_MAILBOX.search(text) and not _NOT_THE_ADDRESS.search(text) and code in (550, 551,
+                                                                                        553):
+        return HARD
+    if code == 552:  # RFC 5321: exceeded storage allocation
+        return SOFT
+    return REFUSED
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, code: int | None = None) -> None:
+    kind = SOFT
+
+    def __init__(self, message: str, code: int | None = None, kind: str | None = None,
+                 stage: str = "rcpt") -> None:
         super().__init__(message)
-        self.code = code
+        self.code, self.stage = code, stage
+        if kind is not None:
+            self.kind = kind
+
+    @property
+    def reply(self) -> str:
+        return str(self)
+
+
+class SessionFailure(DeliveryError):
+    """The relay or the sender's settings refused: no recipient is at fault."""
+
+    kind = SESSION_FATAL
+
+    @property
+    def fatal(self) -> bool:
+        return self.kind == SESSION_FATAL
+
+
+class ConnectionFailure(SessionFailure):
+    """The relay could not be reached or the connection broke before the content was sent."""
+
+    kind = SESSION_TRANSIENT
 
 
 class TemporaryFailure(DeliveryError):
-    pass
+    kind = SOFT
 
 
 class PermanentFailure(DeliveryError):
-    pass
+    """A recipient's permanent refusal; without an explicit ``kind`` the reply is classified."""
+
+    def __init__(self, message: str, code: int | None = None, kind: str | None = None,
+                 stage: str = "rcpt") -> None:
+        if kind is None:
+            number, _, text = message.partition(" ")
+            kind = classify(stage, code or (int(number) if number.isdigit() else 550), text)
+            if kind not in (HARD, BLOCKED, REFUSED):
+                kind = REFUSED
+        super().__init__(message, code, kind, stage)
+
+    @property
+    def suppress(self) -> bool:
+        return self.kind == HARD
 
 
-class ConnectionFailure(DeliveryError):
-    pass
+class UnsupportedAddress(PermanentFailure):
+    """The address cannot be carried by this relay (a non-ASCII local part without SMTPUTF8)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, None, REFUSED, "mail")
 
 
 class AmbiguousFailure(DeliveryError):
     pass
+
+
+NO_SMTPUTF8 = "relay does not support SMTPUTF8"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    mail_from: str
+    rcpt_to: str
+    smtputf8: bool  # the transaction needs MAIL FROM ... SMTPUTF8
+
+
+def needs_smtputf8(address: str) -> bool:
+    """A non-ASCII local part can only travel with SMTPUTF8 (a domain has its A-label)."""
+    return not address.rpartition("@")[0].isascii()
+
+
+def wire_address(address: str, smtputf8: bool) -> str:
+    """``address`` as written in the envelope: with SMTPUTF8 as it is (UTF-8), otherwise
+    with an A-label domain. Raises ``UnsupportedAddress`` when it cannot be written."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    if not local.isascii() and not smtputf8:
+        raise UnsupportedAddress(NO_SMTPUTF8)
+    if smtputf8:
+        return address
+    try:
+        return f"{local}@{ascii_domain(domain)}"
+    except InvalidEmail as exc:
+        raise UnsupportedAddress(str(exc)) from exc
+
+
+def envelope_for(mail_from: str, rcpt_to: str, relay_smtputf8: bool) -> Envelope:
+    """The envelope of one transaction: SMTPUTF8 only when an address needs it and the
+    relay offers it; refused (``UnsupportedAddress``) when one needs it and the relay does not."""
+    utf8 = needs_smtputf8(mail_from) or needs_smtputf8(rcpt_to)
+    if utf8 and not relay_smtputf8:
+        raise UnsupportedAddress(NO_SMTPUTF8)
+    return Envelope(wire_address(mail_from, utf8), wire_address(rcpt_to, utf8), utf8)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _refusal(stage: str, code: int, reply: bytes | str, what: str = "") -> DeliveryError:
+    text = _text(reply).replace("\n", " ")
+    kind = classify(stage, code, text)
+    message = f"{code} {text}"
+    if kind in (SESSION_FATAL, SESSION_TRANSIENT):
+        prefix = what or _STAGE_WORDS.get(stage, "relay refused")
+        return SessionFailure(f"{prefix}: {message}", code, kind, stage)
+    if kind == SOFT:
+        return TemporaryFailure(message, code, kind, stage)
+    return PermanentFailure(message, code, kind, stage)
+
+
+_STAGE_WORDS = {
+    "greeting": "relay refused the connection",
+    "ehlo": "relay refused EHLO",
+    "starttls": "relay refused STARTTLS",
+    "auth": "relay refused login",
+    "mail": "relay refused the sender",
+    "rcpt": "relay refused the sender",
+    "data": "relay refused DATA",
+    "end": "relay refused the message",
+}
 
 
 class SmtpMessenger:
@@ -54,21 +262,55 @@ class SmtpMessenger:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
+        stage = "connect"
+        conn = None
         try:
             if self.tls == "ssl":
                 conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
                                         context=ssl.create_default_context())
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.tls == "starttls":
-                    conn.starttls(context=ssl.create_default_context())
-            conn.ehlo_or_helo_if_needed()
+            stage = "ehlo"
+            code, reply = conn.ehlo()
+            if not 200 <= code < 300:
+                code, reply = conn.helo()
+                if not 200 <= code < 300:
+                    raise _refusal("ehlo", code, reply)
+            if self.tls == "starttls":
+                stage = "starttls"
+                if not conn.has_extn("starttls"):
+                    raise SessionFailure("relay does not offer STARTTLS", None, SESSION_FATAL,
+                                         "starttls")
+                code, reply = conn.starttls(context=ssl.create_default_context())
+                stage = "ehlo"
+                conn.ehlo()
             if self.user:
+                stage = "auth"
                 conn.login(self.user, self.password)
+        except DeliveryError:
+            _close(conn)
+            raise
+        except smtplib.SMTPConnectError as exc:  # a refusal in the greeting
+            _close(conn)
+            raise _refusal("greeting", exc.smtp_code, exc.smtp_error) from exc
         except smtplib.SMTPResponseException as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
+            _close(conn)
+            raise _refusal(stage, exc.smtp_code, exc.smtp_error) from exc
+        except ssl.SSLError as exc:
+            _close(conn)
+            raise SessionFailure(f"TLS with {self.host}:{self.port} failed: {exc}", None,
+                                 SESSION_FATAL, stage) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            _close(conn)
+            raise SessionFailure(f"relay refused login: {exc}", None, SESSION_FATAL,
+                                 stage) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise ConnectionFailure(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+            _close(conn)
+            if stage == "auth" and isinstance(exc, smtplib.SMTPException):
+                raise SessionFailure(f"relay refused login: {exc}", None, SESSION_FATAL,
+                                     stage) from exc
+            raise ConnectionFailure(f"cannot connect to {self.host}:{self.port}: {exc}",
+                                    stage=stage) from exc
         self._local.conn = conn
         return conn
 
@@ -84,40 +326,81 @@ class SmtpMessenger:
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.close()
+        _close(conn)
+
+    def supports_smtputf8(self) -> bool:
+        """Whether the relay advertises SMTPUTF8 (connects when not connected)."""
+        return bool(self._connection().has_extn("smtputf8"))
 
     def send(self, msg: Message, mail_from: str, rcpt_to: str) -> str:
         """Deliver ``msg`` to one recipient; returns the server's 250 reply text."""
+        reused = getattr(self._local, "conn", None) is not None
         conn = self._connection()
+        envelope = envelope_for(mail_from, rcpt_to, bool(conn.has_extn("smtputf8")))
+        data = _dot_stuffed(msg)  # before any command: a message that cannot be written
+        options: list[str] = []   # fails here, with nothing sent
+        if envelope.smtputf8:
+            options.append("SMTPUTF8")
+        if conn.has_extn("8bitmime") and not data.isascii():
+            options.append("BODY=8BITMIME")
         try:
-            code, reply = conn.mail(mail_from)
+            try:
+                code, reply = conn.mail(envelope.mail_from, options)
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                if not reused:
+                    raise
+                self._drop()  # the relay closed an idle connection: one fresh try
+                conn = self._connection()
+                code, reply = conn.mail(envelope.mail_from, options)
             if code != 250:
-                conn.rset()
-                raise _classify(code, reply)
-            code, reply = conn.rcpt(rcpt_to)
+                self._reset(conn, code)
+                raise _refusal("mail", code, reply)
+            code, reply = conn.rcpt(envelope.rcpt_to)
             if code not in (250, 251):
-                conn.rset()
-                raise _classify(code, reply)
+                self._reset(conn, code)
+                raise _refusal("rcpt", code, reply)
             code, reply = conn.docmd("data")
             if code != 354:
-                conn.rset()
-                raise _classify(code, reply)
+                self._reset(conn, code)
+                raise _refusal("data", code, reply)
         except DeliveryError:
             raise
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            raise ConnectionFailure(f"connection lost before the message was sent: {exc}") from exc
+            raise ConnectionFailure(f"connection lost before the message was sent: {exc}",
+                                    stage="mail") from exc
+        except BaseException:
+            self._drop()  # the dialogue is in an unknown state: never reuse it
+            raise
         try:
-            conn.send(_dot_stuffed(msg))
+            conn.send(data)
             code, reply = conn.getreply()
-        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+        except BaseException as exc:
             self._drop()
-            raise AmbiguousFailure(f"no final reply after the message was sent: {exc}") from exc
+            raise AmbiguousFailure(f"no final reply after the message was sent: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            conn.command_encoding = "ascii"
         if code != 250:
-            raise _classify(code, reply)
-        return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+            if code == 421:
+                self._drop()
+            raise _refusal("end", code, reply)
+        return _text(reply)
+
+    def _reset(self, conn: smtplib.SMTP, code: int) -> None:
+        if code == 421:
+            self._drop()
+            return
+        try:
+            conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+
+def _close(conn: smtplib.SMTP | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(OSError):
+            conn.close()
 
 
 def _dot_stuffed(msg: Message) -> bytes:
@@ -129,13 +412,3 @@ def _dot_stuffed(msg: Message) -> bytes:
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
-
-
-def _classify(code: int, reply: bytes | str) -> DeliveryError:
-    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-    message = f"{code} {text}"
-    if 400 <= code < 500:
-        return TemporaryFailure(message, code)
-    if code >= 500:
-        return PermanentFailure(message, code)
-    return TemporaryFailure(message, code)

@@ -87,6 +87,8 @@ class Recipient(Schema):
     person = fields.Nested(RecipientPerson)
     status = fields.String()
     at = fields.String(allow_none=True)
+    error = fields.String(allow_none=True, metadata={
+        "description": "the last SMTP reply or the reason, for failed and unknown recipients"})
 
 
 class RetryResult(Schema):

@@ -249,10 +249,13 @@ def retry_failed(store: Store, jobs: Jobs, campaign_id: str, batch_size: int) ->
             ref = value.split("|")[1]
             if store.r.hget(keys.suppressed, email) == bounce:
                 store.r.hdel(keys.suppressed, email)
+                store.r.hdel(keys.suppression_info, email)
             if batch_no is None or queued % batch_size == 0:
                 batch_no = int(store.r.hincrby(keys.campaign(campaign_id), "batch_seq", 1))
                 store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(_now())))
             pipe = store.r.pipeline(transaction=True)
+            pipe.hdel(keys.campaign_errors(campaign_id), email)
+            pipe.hdel(keys.campaign_soft(campaign_id), email)
             pipe.hset(keys.campaign_ledger(campaign_id), email, f"q|{ref}|")
             pipe.hincrby(keys.campaign(campaign_id), "failed", -1)
             pipe.rpush(keys.campaign_batch(campaign_id, batch_no), email)
@@ -413,16 +416,29 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
     return config.campaign_watch_seconds
 
 
+def finish_keys(store: Store, campaign_id: str) -> list[str]:
+    """The keys of ``finish_send.lua``, which records a claimed recipient's outcome."""
+    keys = store.keys
+    return [keys.campaign(campaign_id), keys.campaign_ledger(campaign_id),
+            keys.campaign_sending(campaign_id), keys.suppressed,
+            keys.campaign_errors(campaign_id), keys.campaign_soft(campaign_id),
+            keys.campaign_streak(campaign_id), keys.suppression_info,
+            keys.campaign_batches(campaign_id)]
+
+
 def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: float) -> None:
     """Claims older than the claim timeout belong to a dead worker: report them as unknown."""
     keys = store.keys
     stale = store.r.zrangebyscore(keys.campaign_sending(campaign_id), "-inf",
                                   now - config.send_claim_timeout_seconds)
+    if not stale:
+        return
+    error = (f"claimed more than {config.send_claim_timeout_seconds:g} s ago by a worker that "
+             "never reported (stopped while sending?): may or may not be delivered")
     for email in stale:
-        store.run("finish_send", keys=[keys.campaign(campaign_id),
-                                       keys.campaign_ledger(campaign_id),
-                                       keys.campaign_sending(campaign_id), keys.suppressed],
-                  args=[email, "unknown", str(now), ""])
+        store.run("finish_send", keys=finish_keys(store, campaign_id),
+                  args=[email, "unknown", str(int(now)), "", error, "", 0, 0, "",
+                        keys.campaign_batch(campaign_id, ""), "", ""])
 
 
 def watch_all(store: Store, config: Config, jobs: Jobs, force: bool = False) -> int:
@@ -469,7 +485,11 @@ def recipients(
         matches = [(email, value) for email, value in rows.items()
                    if not code or value[:1] == code][skip:]
         room = limit - len(items)
-        for email, value in matches[:room]:
+        page = matches[:room]
+        undelivered = [email for email, value in page if value[:1] in "fu"]
+        errors = dict(zip(undelivered, store.r.hmget(keys.campaign_errors(campaign_id),
+                                                     undelivered), strict=True)) if undelivered else {}
+        for email, value in page:
             state, ref, at = (value.split("|") + ["", ""])[:3]
             kind, _, person_id = ref.partition(":")
             items.append({
@@ -477,6 +497,7 @@ def recipients(
                 "person": {"type": "lead" if kind == "l" else "contact", "id": person_id},
                 "status": LEDGER_STATES.get(state, state),
                 "at": iso(at) if at else None,
+                "error": errors.get(email) or None,
             })
         if len(matches) > room:
             return {"items": items, "next_cursor": f"{scan}.{skip + room}"}

@@ -51,6 +51,7 @@ def erase_person(store: Store, raw_email: str,
         pipe.zrem(keys.contacts, contact_id)
         pipe.hdel(keys.contact_by_email, email)
     pipe.hdel(keys.suppressed, email)
+    pipe.hdel(keys.suppression_info, email)
     pipe.execute()
     _unlink_opportunities(store, lead_id, contact_id)
     campaigns = _scrub_ledgers(store, email, digest)
@@ -90,6 +91,9 @@ def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
         pipe.hdel(ledger, email)
         pipe.hset(ledger, f"erased:{digest[:16]}", f"{state}||")
         pipe.zrem(keys.campaign_sending(campaign_id), email)
+        pipe.hdel(keys.campaign_errors(campaign_id), email)
+        pipe.hdel(keys.campaign_soft(campaign_id), email)
+        pipe.srem(keys.campaign_streak(campaign_id), email)
         for batch_no in store.r.hkeys(keys.campaign_batches(campaign_id)):
             pipe.lrem(keys.campaign_batch(campaign_id, batch_no), 0, email)
         pipe.execute()

@@ -2,12 +2,22 @@
 
 Per recipient: claim in the ledger (Lua: campaign still sending, not suppressed,
 global token bucket) -> render -> one SMTP transaction -> record the outcome.
+
+Failures are attributed to the party at fault (``outreach.mail.smtp.classify``):
+- the relay or the sender's settings (connect, greeting, EHLO, STARTTLS, AUTH, MAIL FROM):
+  the claim is handed back, the batch retried with capped backoff, and the campaign pauses
+  with the relay's reply as its reason after ``send_session_retries`` refusals (5xx, TLS)
+  or ``send_max_consecutive_failures`` connection failures. No recipient is failed;
+- the recipient: a hard bounce (5.1.x, 5.2.1) fails and suppresses the address; a soft one
+  (4xx, 5.2.2) goes back in the queue, up to ``send_soft_retries`` times; anything else
+  (5.7.x policy, 5.3.x, 5.4.x, ...) fails it without suppressing;
+- the circuit breaker: ``send_breaker_refusals`` distinct recipients refused in a row with
+  the same kind of answer (no delivery between) is the relay's answer: the campaign pauses
+  and every one of them goes back in the queue, unsuppressed;
+- our own code: any unexpected error rendering or sending one message fails that
+  recipient with the error's class and message; the batch goes on.
 Policy for what cannot be known: a claim left by a crashed worker, or a message
-whose content went out without a final reply, is reported ``unknown`` and never
-resent. Temporary (4xx) answers put the recipient back in the queue and the
-batch is retried with capped backoff; permanent (5xx) answers fail it and
-hard-bounce-suppress the address; a run of connection failures pauses the
-campaign with the reason in its status.
+whose content went out without a final reply, is reported ``unknown`` and never resent.
 """
 
 from __future__ import annotations
@@ -26,10 +36,16 @@ from outreach.mail.message import build_message
 from outreach.mail.smtp import (
     AmbiguousFailure,
     ConnectionFailure,
+    DeliveryError,
     PermanentFailure,
+    SessionFailure,
     TemporaryFailure,
+    UnsupportedAddress,
+    enhanced_code,
+    needs_smtputf8,
+    wire_address,
 )
-from outreach.normalize import email_hash
+from outreach.normalize import InvalidEmail, ascii_domain, email_hash
 from outreach.rendering import RenderError
 from outreach.services import campaigns, templates
 from outreach.services.jobs import Jobs
@@ -75,7 +91,10 @@ def send_batch(
     rate = float(h.get("rate") or 0)
     claim_keys = [keys.campaign(campaign_id), keys.campaign_ledger(campaign_id),
                   keys.campaign_sending(campaign_id), keys.suppressed,
-                  keys.campaign_bucket(campaign_id), keys.erased]
+                  keys.campaign_bucket(campaign_id), keys.erased,
+                  keys.campaign_errors(campaign_id)]
+    soft_run = 0  # soft refusals in a row in this run: the relay asks us to slow down
+    requeued = False
     for i, email in enumerate(emails):
         if i and i % 20 == 0:
             store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
@@ -97,9 +116,16 @@ def send_batch(
         verdict = _deliver(store, config, messenger, context, email, detail, person)
         if verdict == "sent":
             result.sent += 1
-        elif verdict in ("temporary", "connection"):
-            result.retry_in = min(float(2 ** min(attempt, 10)), float(config.send_retry_max_seconds))
+        soft_run = soft_run + 1 if verdict == "soft" else 0
+        requeued = requeued or verdict == "soft"
+        if verdict in ("session", "connection", "unknown") or soft_run >= 3:
+            result.retry_in = _backoff(config, attempt)
             return result
+        if verdict == "tripped":
+            return result
+    if requeued:
+        result.retry_in = _backoff(config, attempt)
+        return result
     if _batch_done(store, campaign_id, emails):
         pipe = store.r.pipeline(transaction=True)
         pipe.hdel(keys.campaign_batches(campaign_id), str(batch_no))
@@ -109,6 +135,10 @@ def send_batch(
         if not h.get("dispatched"):
             jobs.dispatch(campaign_id)
     return result
+
+
+def _backoff(config: Config, attempt: int) -> float:
+    return min(float(2 ** min(attempt, 10)), float(config.send_retry_max_seconds))
 
 
 def _batch_done(store: Store, campaign_id: str, emails: list[str]) -> bool:
@@ -153,6 +183,10 @@ class _Context:
             self._known_links.clear()
         self.links = self._known_links.setdefault(f"{id(store)}:{store.keys.tag}:{campaign_id}", {})
         self.domain = self.from_email.rpartition("@")[2] or "localhost"
+        try:
+            self.ascii_domain = ascii_domain(self.domain)
+        except InvalidEmail:
+            self.ascii_domain = self.domain
 
     def link_id(self, url: str) -> str:
         """The stored id of ``url`` (HTML-escaped as it appears in the message)."""
@@ -182,63 +216,133 @@ class _Context:
 
 def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, email: str,
              ref: str, person: dict[str, str | None]) -> str:
-    keys = store.keys
+    """One claimed recipient, start to finish. Returns ``sent``, ``failed``, ``soft`` (back
+    in the queue for later), ``session`` (handed back: the relay or the settings are at
+    fault), ``connection`` (the same, from the network), ``unknown`` or ``tripped`` (the
+    circuit breaker paused the campaign)."""
+    outcome = Outcome(store, config, ctx.campaign_id, email)
+    try:
+        msg = _message(ctx, email, ref, person)
+        messenger.send(msg, ctx.from_email, email)
+    except SessionFailure as exc:
+        outcome.finish("requeue")
+        _session_failure(store, config, ctx.campaign_id, exc)
+        return "connection" if isinstance(exc, ConnectionFailure) else "session"
+    except TemporaryFailure as exc:
+        gave_up = outcome.finish("soft", error=exc.reply) == 3
+        _note_error(store, ctx.campaign_id, f"{email}: {exc}")
+        return "failed" if gave_up else "soft"
+    except PermanentFailure as exc:
+        verdict = outcome.refused(exc)
+        _note_error(store, ctx.campaign_id, f"{email}: {exc}")
+        return verdict
+    except AmbiguousFailure as exc:
+        outcome.finish("unknown", error=str(exc))
+        _note_error(store, ctx.campaign_id, str(exc), count=True, config=config)
+        return "unknown"
+    except RenderError as exc:  # this person's data and the template do not agree
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("campaign %s: render failed for %s: %s", ctx.campaign_id, ref, exc)
+        outcome.finish("failed", error=error)
+        _note_error(store, ctx.campaign_id, f"render failed for {ref}: {exc}")
+        return "failed"
+    except Exception as exc:  # our own error (a template, one person's data, a bug): theirs alone
+        error = f"{type(exc).__name__}: {exc}"
+        log.exception("campaign %s: sending to %s failed: %s", ctx.campaign_id, ref, error)
+        outcome.finish("failed", error=error)
+        _note_error(store, ctx.campaign_id, f"{ref}: {error}")
+        return "failed"
+    outcome.finish("sent")
+    return "sent"
+
+
+def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None]) -> Any:
     unsubscribe_token = ctx.tokens.sign("unsubscribe", [ctx.campaign_id, ref])
     unsubscribe_url = f"{ctx.base}/u/{unsubscribe_token}"
     variables: dict[str, Any] = {k: v for k, v in person.items()}
     variables.update(email=email, person=dict(person), unsubscribe_url=unsubscribe_url,
                      asset=ctx.asset, campaign=ctx.campaign)
-    finish_keys = [keys.campaign(ctx.campaign_id), keys.campaign_ledger(ctx.campaign_id),
-                   keys.campaign_sending(ctx.campaign_id), keys.suppressed]
-
-    def finish(outcome: str, suppress_reason: str = "") -> None:
-        store.run("finish_send", keys=finish_keys,
-                  args=[email, outcome, str(int(time.time())), suppress_reason])
-
-    try:
-        subject, html, text = ctx.template.render(variables)
-    except RenderError as exc:
-        _note_error(store, ctx.campaign_id, f"render failed for {ref}: {exc}", count=False)
-        finish("failed")
-        return "failed"
-    msg = build_message(
-        from_email=ctx.from_email, to_email=email, subject=subject, text=text,
-        html=ctx.track(html, ref), unsubscribe_url=unsubscribe_url,
-        unsubscribe_mailto=f"mailto:unsubscribe@{ctx.domain}?subject=unsubscribe%20{unsubscribe_token}",
-        campaign_id=ctx.campaign_id,
+    subject, html, text = ctx.template.render(variables)
+    # headers show the addresses as they will travel: UTF-8 with SMTPUTF8 (RFC 6532),
+    # otherwise with A-label domains
+    utf8 = needs_smtputf8(email) or needs_smtputf8(ctx.from_email)
+    return build_message(
+        from_email=wire_address(ctx.from_email, utf8), to_email=wire_address(email, utf8),
+        subject=subject, text=text, html=ctx.track(html, ref), unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=f"mailto:unsubscribe@{ctx.ascii_domain}?subject=unsubscribe%20"
+                           f"{unsubscribe_token}",
+        campaign_id=ctx.campaign_id, smtputf8=utf8,
     )
-    try:
-        messenger.send(msg, ctx.from_email, email)
-    except TemporaryFailure as exc:
-        finish("requeue")
-        _note_error(store, ctx.campaign_id, str(exc), count=False)
-        return "temporary"
-    except PermanentFailure as exc:
-        finish("failed", f"bounced:{ctx.campaign_id}")
-        _note_error(store, ctx.campaign_id, f"{email}: {exc}", count=False)
+
+
+class Outcome:
+    """Records what became of one claimed recipient (``finish_send``)."""
+
+    def __init__(self, store: Store, config: Config, campaign_id: str, email: str) -> None:
+        self.store, self.config, self.campaign_id, self.email = store, config, campaign_id, email
+
+    def finish(self, outcome: str, *, error: str = "", suppress: str = "", breaker: str = "",
+               info: str = "", pause_reason: str = "") -> int:
+        keys, cid = self.store.keys, self.campaign_id
+        return int(self.store.run("finish_send", keys=campaigns.finish_keys(self.store, cid), args=[
+            self.email, outcome, str(int(time.time())), suppress, error[:500], breaker,
+            self.config.send_breaker_refusals, self.config.send_soft_retries, info,
+            keys.campaign_batch(cid, ""), f"bounced:{cid}", pause_reason[:500]]))
+
+    def refused(self, exc: PermanentFailure) -> str:
+        """A permanent refusal: failed; suppressed only for a hard bounce; counted by the
+        circuit breaker when it says something about the relay (not an address we cannot
+        carry)."""
+        now = int(time.time())
+        suppress = f"bounced:{self.campaign_id}" if exc.suppress else ""
+        info = json.dumps({"reason": "hard_bounce", "at": now, "campaign_id": self.campaign_id,
+                           "reply": exc.reply[:500]}) if suppress else ""
+        breaker = "" if isinstance(exc, UnsupportedAddress) else answer_kind(exc)
+        reason = (f"the relay refused {self.config.send_breaker_refusals} recipients in a row "
+                  f"with the same answer, so it is the relay's answer, not theirs (none was "
+                  f"failed or suppressed for it): {exc.reply}")
+        done = self.finish("failed", error=exc.reply, suppress=suppress, breaker=breaker,
+                           info=info, pause_reason=reason)
+        if done == 2:
+            log.warning("campaign %s paused by the circuit breaker: %s", self.campaign_id,
+                        exc.reply)
+            return "tripped"
         return "failed"
-    except AmbiguousFailure as exc:
-        finish("unknown")
-        _note_error(store, ctx.campaign_id, str(exc), count=True, config=config)
-        return "connection"
-    except ConnectionFailure as exc:
-        finish("requeue")
-        _note_error(store, ctx.campaign_id, str(exc), count=True, config=config)
-        return "connection"
-    finish("sent")
-    return "sent"
 
 
-def _note_error(store: Store, campaign_id: str, message: str, *, count: bool,
-                config: Config | None = None) -> None:
+def answer_kind(exc: DeliveryError) -> str:
+    """What makes two refusals "the same kind of answer": the enhanced status code when
+    there is one (``5.7.1``), else the reply code (``554``)."""
+    number, _, text = exc.reply.partition(" ")
+    code = exc.code or (int(number) if number.isdigit() else 0)
+    status = enhanced_code(code, text)
+    return ".".join(map(str, status)) if status else str(code)
+
+
+def _session_failure(store: Store, config: Config, campaign_id: str,
+                     exc: SessionFailure) -> None:
+    """The relay or the sender's settings refused: pause after a few tries when it needs an
+    operator (5xx, TLS), after ``send_max_consecutive_failures`` when the relay cannot be
+    reached; a relay that answers 4xx is only waited for."""
+    if exc.fatal:
+        _note_error(store, campaign_id, str(exc), count=True, config=config,
+                    limit=config.send_session_retries)
+    elif isinstance(exc, ConnectionFailure):
+        _note_error(store, campaign_id, str(exc), count=True, config=config)
+    else:
+        _note_error(store, campaign_id, str(exc))
+
+
+def _note_error(store: Store, campaign_id: str, message: str, *, count: bool = False,
+                config: Config | None = None, limit: int | None = None) -> None:
     key = store.keys.campaign(campaign_id)
     store.r.hset(key, "last_error", message[:500])
     if not count or config is None:
         return
     failures = int(store.r.hincrby(key, "consecutive_failures", 1))
-    if failures >= config.send_max_consecutive_failures:
+    if failures >= (limit or config.send_max_consecutive_failures):
         log.warning("pausing campaign %s after %d delivery failures", campaign_id, failures)
         campaigns.auto_pause(
             store, campaign_id,
-            f"auto-paused after {failures} consecutive delivery failures; last: {message[:300]}",
+            f"{message[:400]} (paused after {failures} consecutive delivery failures)",
         )

@@ -15,7 +15,7 @@ from outreach.mail.smtp import (
     TemporaryFailure,
 )
 from outreach.normalize import email_hash
-from outreach.services import campaigns
+from outreach.services import campaigns, sending
 
 EMAILS = [f"p{i}@example.com" for i in range(6)]  # two batches of three
 
@@ -38,7 +38,7 @@ def claim_keys(env, campaign_id):
     keys = env.store.keys
     return [keys.campaign(campaign_id), keys.campaign_ledger(campaign_id),
             keys.campaign_sending(campaign_id), keys.suppressed, keys.campaign_bucket(campaign_id),
-            keys.erased]
+            keys.erased, keys.campaign_errors(campaign_id)]
 
 
 def claim(env, campaign_id, address, now, rate=0.0):
@@ -154,9 +154,8 @@ def test_finishing_a_claim_that_was_declared_unknown_changes_nothing(cenv) -> No
     keys = cenv.store.keys
     claim(cenv, campaign_id, "p0@example.com", time.time() - 10_000)
     assert claim(cenv, campaign_id, "p0@example.com", time.time())[0] == "unknown"
-    finish_keys = claim_keys(cenv, campaign_id)[:4]
-    assert cenv.store.run("finish_send", keys=finish_keys,
-                          args=["p0@example.com", "sent", str(int(time.time())), ""]) == 0
+    assert sending.Outcome(cenv.store, cenv.config, campaign_id, "p0@example.com").finish(
+        "sent") == 0
     assert cenv.ledger(campaign_id)["p0@example.com"] == "unknown"
     h = cenv.store.r.hgetall(keys.campaign(campaign_id))
     assert (h.get("sent"), h.get("unknown")) == (None, "1")
@@ -182,16 +181,17 @@ def test_ambiguous_failure_is_unknown_and_not_resent(cenv) -> None:
 
 def test_temporary_failure_requeues_with_capped_backoff(cenv) -> None:
     campaign_id, batches = started(cenv)
-    cenv.messenger.fail["p1@example.com"] = [TemporaryFailure("451 try later", 451)] * 2
+    cenv.messenger.fail["p1@example.com"] = [TemporaryFailure("451 4.3.0 try later", 451)] * 2
     first = cenv.send_batch(campaign_id, 1)
-    assert (first.sent, first.retry_in, first.finished) == (1, 1.0, False)
+    # the soft refusal is the recipient's: it waits, the rest of the batch goes on
+    assert (first.sent, first.retry_in, first.finished) == (2, 1.0, False)
     assert cenv.ledger(campaign_id)["p1@example.com"] == "queued"
-    assert cenv.messenger.attempts == ["p0@example.com", "p1@example.com"]  # p2 waits too
+    assert cenv.messenger.attempts == ["p0@example.com", "p1@example.com", "p2@example.com"]
     second = cenv.send_batch(campaign_id, 1, attempt=3)
     assert (second.sent, second.retry_in) == (0, 8.0)
     assert cenv.send_batch(campaign_id, 1, attempt=50).retry_in is None  # third try delivers
     assert cenv.ledger(campaign_id)["p1@example.com"] == "sent"
-    cenv.messenger.fail["p3@example.com"] = [TemporaryFailure("421 busy", 421)]
+    cenv.messenger.fail["p3@example.com"] = [TemporaryFailure("452 4.2.2 mailbox full", 452)]
     capped = cenv.send_batch(campaign_id, 2, attempt=50)
     assert capped.retry_in == cenv.config.send_retry_max_seconds
     cenv.send_batch(campaign_id, 2, attempt=51)
@@ -199,7 +199,35 @@ def test_temporary_failure_requeues_with_capped_backoff(cenv) -> None:
     assert cenv.messenger.counts() == dict.fromkeys(EMAILS, 1)
     assert shown["status"] == "sent"
     assert shown["stats"]["sent"] == 6 and shown["stats"]["failed"] == 0
-    assert "451 try later" not in (shown["status_reason"] or "")
+    assert "451 4.3.0 try later" not in (shown["status_reason"] or "")
+
+
+def test_soft_refusals_in_a_row_hand_the_batch_back(make_cenv) -> None:
+    with make_cenv(send_batch_size=10) as env:
+        emails = [f"s{i}@example.com" for i in range(8)]
+        campaign_id, batches = started(env, emails)
+        for address in emails[:4]:
+            env.messenger.fail[address] = [TemporaryFailure("451 4.7.1 slow down", 451)]
+        result = env.send_batch(campaign_id, batches[0])
+        assert env.messenger.attempts == emails[:3]  # three in a row: the relay wants a pause
+        assert (result.sent, result.retry_in) == (0, 1.0)
+        requeue(env, campaign_id, batches)
+        assert env.run(campaign_id)["status"] == "sent"
+        assert env.messenger.counts() == dict.fromkeys(emails, 1)
+
+
+def test_a_recipient_that_keeps_refusing_softly_is_failed_with_the_reply(make_cenv) -> None:
+    with make_cenv(send_soft_retries=3) as env:
+        campaign_id = env.launched([env.leads(*EMAILS)])
+        env.messenger.fail["p1@example.com"] = [TemporaryFailure("452 4.2.2 Mailbox full", 452)] * 9
+        shown = env.run(campaign_id)
+        assert env.messenger.attempts.count("p1@example.com") == 3
+        assert shown["status"] == "sent"
+        assert (shown["stats"]["sent"], shown["stats"]["failed"]) == (5, 1)
+        assert env.store.r.hget(env.store.keys.suppressed, "p1@example.com") is None
+        failed = env.get(f"/api/v1/campaigns/{campaign_id}/recipients?status=failed").get_json()
+        assert [(i["email"], i["error"]) for i in failed["items"]] == [
+            ("p1@example.com", "452 4.2.2 Mailbox full")]
 
 
 def test_temporary_failures_do_not_pause_the_campaign(make_cenv) -> None:
@@ -218,25 +246,29 @@ def test_permanent_failure_fails_and_suppresses(cenv) -> None:
     keys = cenv.store.keys
     list_id = cenv.leads(*EMAILS)
     campaign_id = cenv.launched([list_id])
-    cenv.messenger.fail["p1@example.com"] = PermanentFailure("550 no such user", 550)
-    cenv.messenger.fail["p4@example.com"] = PermanentFailure("554 rejected", 554)
+    cenv.messenger.fail["p1@example.com"] = PermanentFailure("550 5.1.1 no such user", 550)
+    cenv.messenger.fail["p4@example.com"] = PermanentFailure("554 5.7.1 rejected by policy", 554)
     shown = cenv.run(campaign_id)
     assert shown["status"] == "sent"
     assert shown["stats"] == {**shown["stats"], "targeted": 6, "sent": 4, "failed": 2}
     assert cenv.store.r.hget(keys.suppressed, "p1@example.com") == f"bounced:{campaign_id}"
-    assert cenv.store.r.hget(keys.suppressed, "p4@example.com") == f"bounced:{campaign_id}"
+    assert cenv.store.r.hget(keys.suppressed, "p4@example.com") is None  # policy, not theirs
     assert cenv.messenger.attempts.count("p1@example.com") == 1
     failed = cenv.get(f"/api/v1/campaigns/{campaign_id}/recipients?status=failed").get_json()
     assert sorted(i["email"] for i in failed["items"]) == ["p1@example.com", "p4@example.com"]
     assert {i["status"] for i in failed["items"]} == {"failed"}
+    assert {i["email"]: i["error"] for i in failed["items"]} == {
+        "p1@example.com": "550 5.1.1 no such user", "p4@example.com": "554 5.7.1 rejected by policy"}
     sent = cenv.get(f"/api/v1/campaigns/{campaign_id}/recipients?status=sent").get_json()
     assert len(sent["items"]) == 4
 
     later = cenv.launched([list_id])
     shown = cenv.run(later)
-    assert shown["stats"] == {**shown["stats"], "targeted": 6, "sent": 4, "suppressed": 2}
+    assert shown["stats"] == {**shown["stats"], "targeted": 6, "sent": 4, "suppressed": 1,
+                              "failed": 1}
     assert cenv.messenger.counts() == {
         e: 2 for e in EMAILS if e not in ("p1@example.com", "p4@example.com")}
+    assert cenv.messenger.attempts.count("p4@example.com") == 2
     assert cenv.messenger.attempts.count("p1@example.com") == 1
 
 
@@ -244,12 +276,12 @@ def test_retry_failed_resends_only_them_and_lifts_only_this_bounce(cenv, check_e
     keys = cenv.store.keys
     list_id = cenv.leads(*EMAILS)
     other = cenv.launched([cenv.leads("x@example.com", asset="other")])
-    cenv.messenger.fail["x@example.com"] = PermanentFailure("550 gone", 550)
+    cenv.messenger.fail["x@example.com"] = PermanentFailure("550 5.1.1 gone", 550)
     cenv.run(other)
     campaign_id = cenv.launched([list_id])
     check_error(cenv.post(f"/api/v1/campaigns/{campaign_id}/launch"), 409)
     for address in ("p1@example.com", "p2@example.com", "p5@example.com"):
-        cenv.messenger.fail[address] = PermanentFailure("550 mailbox full", 550)
+        cenv.messenger.fail[address] = PermanentFailure("550 5.2.1 mailbox disabled", 550)
     cenv.run(campaign_id)
     # p5 unsubscribes after the bounce: that suppression must stay
     cenv.store.r.hset(keys.suppressed, "p5@example.com", "unsubscribed")

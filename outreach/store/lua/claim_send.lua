@@ -1,6 +1,6 @@
 -- Claim one recipient of a campaign before its SMTP transaction (exactly-once sending).
 -- KEYS: 1 campaign hash, 2 ledger hash, 3 'sending' zset, 4 suppressed hash, 5 token bucket,
---       6 erased set (address hashes)
+--       6 erased set (address hashes), 7 recipient errors hash
 -- ARGV: 1 email, 2 now (seconds, float), 3 claim timeout seconds, 4 rate/s (0 = unlimited),
 --       5 address hash
 -- Ledger values are 'state|person ref|time'; states: q queued, s sending, S sent,
@@ -21,6 +21,8 @@ if state == 's' then
     redis.call('HSET', KEYS[2], email, 'u|' .. ref .. '|' .. ARGV[2])
     redis.call('ZREM', KEYS[3], email)
     redis.call('HINCRBY', KEYS[1], 'unknown', 1)
+    redis.call('HSET', KEYS[7], email, 'claimed ' .. math.floor(now - since) ..
+      ' s ago by a worker that never reported (stopped while sending?): may or may not be delivered')
     return {'unknown', ref}
   end
   return {'busy', ref}

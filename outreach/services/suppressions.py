@@ -1,0 +1,145 @@
+"""Suppressions: the addresses never mailed again, and why.
+
+``keys.suppressed`` maps an address to its reason as the senders check it
+(``unsubscribed``, ``bounced:<campaign>``, ``complaint...``, ``manual``); the details of a
+bounce (when, the campaign, the relay's reply) are in ``keys.suppression_info``. Erased
+people are only a hash in ``keys.erased``: they are listed by hash, never by address.
+A bounce suppression (or a manual one) can be lifted; an unsubscribe, a complaint or an
+erasure cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from outreach.errors import Conflict, Invalid, NotFound
+from outreach.normalize import InvalidEmail, checked_email, email_hash
+from outreach.schemas.common import iso
+from outreach.store import Store
+
+REASONS = ("unsubscribed", "hard_bounce", "complaint", "erased", "manual")
+LIFTABLE = ("hard_bounce", "manual")
+
+
+def reason_of(value: str) -> str:
+    """The public reason for a stored suppression value."""
+    if value.startswith("bounce"):
+        return "hard_bounce"
+    if value.startswith("unsubscribe"):
+        return "unsubscribed"
+    if value.startswith("complain"):
+        return "complaint"
+    if value == "erased":
+        return "erased"
+    return "manual"
+
+
+def _item(email: str, value: str, info: str | None) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if info:
+        try:
+            details = json.loads(info)
+        except ValueError:
+            details = {}
+    campaign_id = details.get("campaign_id")
+    if campaign_id is None and value.startswith("bounced:"):
+        campaign_id = value.partition(":")[2]
+    return {
+        "email": email,
+        "email_hash": email_hash(email),
+        "reason": reason_of(value),
+        "at": iso(details.get("at")) if details.get("at") else None,
+        "campaign_id": campaign_id or None,
+        "reply": details.get("reply") or None,
+    }
+
+
+def _erased_item(digest: str) -> dict[str, Any]:
+    return {"email": None, "email_hash": digest, "reason": "erased", "at": None,
+            "campaign_id": None, "reply": None}
+
+
+def find_suppressions(store: Store, *, reason: str | None = None, limit: int = 50,
+                      cursor: str | None = None) -> dict[str, Any]:
+    """Suppressions, optionally of one reason, paged: addresses first (HSCAN), then the
+    erased hashes (SSCAN). The cursor is ``<a|e><scan cursor>.<matches already returned>``."""
+    keys = store.keys
+    phase, scan, skip = _cursor(cursor, reason)
+    items: list[dict[str, Any]] = []
+    while True:
+        if phase == "a":
+            next_scan, rows = store.r.hscan(keys.suppressed, scan, count=max(limit, 100))
+            matches = [(e, v) for e, v in rows.items() if not reason or reason_of(v) == reason]
+            matches = matches[skip:]
+        else:
+            next_scan, members = store.r.sscan(keys.erased, scan, count=max(limit, 100))
+            matches = [(d, "erased") for d in members][skip:]
+        room = limit - len(items)
+        page = matches[:room]
+        if phase == "a" and page:
+            infos = store.r.hmget(keys.suppression_info, [e for e, _ in page])
+            items += [_item(e, v, i) for (e, v), i in zip(page, infos, strict=True)]
+        else:
+            items += [_erased_item(d) for d, _ in page]
+        if len(matches) > room:
+            return {"items": items, "next_cursor": f"{phase}{scan}.{skip + room}"}
+        scan, skip = int(next_scan), 0
+        if scan == 0:
+            if phase == "e" or reason not in (None, "erased"):
+                return {"items": items, "next_cursor": None}
+            phase = "e"
+            if len(items) >= limit:
+                return {"items": items, "next_cursor": "e0.0"}
+            continue
+        if len(items) >= limit:
+            return {"items": items, "next_cursor": f"{phase}{scan}.0"}
+
+
+def _cursor(cursor: str | None, reason: str | None) -> tuple[str, int, int]:
+    if not cursor:
+        return ("e" if reason == "erased" else "a"), 0, 0
+    match = re.fullmatch(r"([ae])([0-9]{1,20})\.([0-9]{1,9})", cursor)
+    if not match:
+        raise Invalid("Validation failed.", {"cursor": ["Not a valid cursor."]})
+    return match.group(1), int(match.group(2)), int(match.group(3))
+
+
+def _address(raw: str) -> str:
+    try:
+        return checked_email(raw)
+    except InvalidEmail as exc:
+        raise Invalid("Validation failed.", {"email": [str(exc)]}) from exc
+
+
+def get_suppression(store: Store, raw_email: str) -> dict[str, Any] | None:
+    """Why ``raw_email`` is suppressed, or ``None`` (for the person's page)."""
+    email = _address(raw_email)
+    keys = store.keys
+    value, info = store.r.hget(keys.suppressed, email), store.r.hget(keys.suppression_info, email)
+    if value:
+        return _item(email, value, info)
+    if store.r.sismember(keys.erased, email_hash(email)):
+        return {**_erased_item(email_hash(email)), "email": email}
+    return None
+
+
+def lift_suppression(store: Store, raw_email: str) -> dict[str, Any]:
+    """Lift a bounce (or manual) suppression; 409 for an unsubscribe, complaint or erasure."""
+    email = _address(raw_email)
+    keys = store.keys
+    found = get_suppression(store, email)
+    if found is None:
+        raise NotFound(f"{email} is not suppressed.")
+    if found["reason"] not in LIFTABLE:
+        raise Conflict(f"A suppression for {found['reason']} cannot be lifted.")
+    value = store.r.hget(keys.suppressed, email)
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hdel(keys.suppressed, email)
+    pipe.hdel(keys.suppression_info, email)
+    pipe.execute()
+    if value and reason_of(value) not in LIFTABLE:  # changed meanwhile: put it back
+        store.r.hsetnx(keys.suppressed, email, value)
+        raise Conflict(f"A suppression for {reason_of(value)} cannot be lifted.")
+    return {**found, "lifted": True}
