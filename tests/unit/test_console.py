@@ -1,0 +1,277 @@
+"""The console over HTTP (Flask test client): sign-in, sessions only under /console, CSRF,
+the sign-in throttle, security headers, and the role check on every view and action."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from outreach.services import users
+from outreach.services.users import allowed
+
+PASSWORD = "correct horse battery"
+IDS = {"list_id": "ls1", "lead_id": "ld1", "contact_id": "ct1", "account_id": "ac1",
+       "opp_id": "op1", "template_id": "tp1", "campaign_id": "cp1", "action": "pause",
+       "filename": "console.css"}
+
+
+def token(page: bytes) -> str:
+    found = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    assert found, page[:500]
+    return found.group(1).decode()
+
+
+def sign_in(env: Any, email: str, password: str = PASSWORD, client: Any = None) -> Any:
+    client = client or env.client
+    page = client.get("/console/login")
+    return client.post("/console/login", data={"email": email, "password": password,
+                                               "csrf_token": token(page.data)})
+
+
+def csrf_of(env: Any, path: str = "/console/") -> str:
+    return token(env.client.get(path).data)
+
+
+@pytest.fixture
+def people(env: Any) -> Any:
+    """Two leads on one asset, one qualified (contact, account, opportunity), a template,
+    a draft campaign and a user of each role."""
+    for email in ("ann@example.com", "bob@example.com"):
+        assert env.register(email, consent=True, company="Acme").status_code == 202
+    env.drain()
+    assert env.post("/api/v1/leads/ld2/qualify", json={}).status_code == 200
+    tpl = env.post("/api/v1/templates", json={"name": "t", "subject": "Hi {{ first_name }}",
+                                               "html": "<p>Hi</p>", "text": "Hi"})
+    assert tpl.status_code == 201
+    camp = env.post("/api/v1/campaigns", json={"name": "c", "template_id": tpl.get_json()["id"],
+                                               "list_ids": ["ls1"]})
+    assert camp.status_code == 201
+    for role in users.ROLES:
+        users.create_user(env.store, f"{role}@example.com", role, PASSWORD)
+    return env
+
+
+def console_rules(app: Any) -> list[Any]:
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("console.")]
+
+
+def test_every_console_page_without_a_session_redirects_to_login(people: Any) -> None:
+    for rule in console_rules(people.app):
+        if rule.endpoint in ("console.login", "console.static", "console.logout"):
+            continue
+        path = rule.build(IDS, append_unknown=False)[1]
+        if "GET" in rule.methods:
+            response = people.client.get(path)
+            assert response.status_code == 302, path
+            assert response.headers["Location"].startswith("/console/login"), path
+    assert people.client.get("/").headers["Location"] == "/console/"
+
+
+def test_sign_in_lands_on_the_dashboard_with_a_console_only_cookie(people: Any) -> None:
+    response = sign_in(people, "marketer@example.com")
+    assert response.status_code == 302 and response.headers["Location"] == "/console/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "Path=/console" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # the base URL is http
+    page = people.client.get("/console/")
+    assert page.status_code == 200
+    assert b'id="total-leads">2<' in page.data  # the dashboard shows the number of leads
+
+
+def test_secure_cookie_when_the_base_url_is_https(make_env: Any) -> None:
+    with make_env(base_url="https://outreach.example.com") as env:
+        users.create_user(env.store, "a@example.com", "admin", PASSWORD)
+        assert "Secure" in sign_in(env, "a@example.com").headers["Set-Cookie"]
+
+
+def test_intake_and_api_open_no_session_and_need_no_csrf(people: Any) -> None:
+    sign_in(people, "admin@example.com")
+    response = people.register("new@example.com")
+    assert response.status_code == 202 and "Set-Cookie" not in response.headers
+    api = people.get("/api/v1/leads")
+    assert api.status_code == 200 and "Set-Cookie" not in api.headers
+    assert "Content-Security-Policy" not in api.headers
+
+
+def test_wrong_password_shows_the_form_again(people: Any) -> None:
+    response = sign_in(people, "sales@example.com", "not the password")
+    assert response.status_code == 200
+    assert b"Wrong email or password." in response.data and b'name="password"' in response.data
+    assert people.client.get("/console/").status_code == 302
+
+
+def test_five_failures_answer_429_until_the_window_passes(people: Any) -> None:
+    for _ in range(5):
+        assert sign_in(people, "sales@example.com", "bad password!").status_code == 200
+    limited = sign_in(people, "sales@example.com")  # even the right password
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert people.client.get("/console/").status_code == 302
+    assert sign_in(people, "admin@example.com").status_code == 302  # another account is fine
+    people.store.r.delete(people.store.keys.login_failures("sales@example.com", "127.0.0.1"))
+    people.client.post("/console/logout", data={"csrf_token": csrf_of(people)})
+    assert sign_in(people, "sales@example.com").status_code == 302
+
+
+def test_disabled_user_loses_the_session(people: Any) -> None:
+    sign_in(people, "sales@example.com")
+    assert people.client.get("/console/leads").status_code == 200
+    users.disable_user(people.store, "sales@example.com")
+    assert people.client.get("/console/leads").status_code == 302
+
+
+def test_post_without_a_valid_csrf_token_is_400_and_changes_nothing(people: Any) -> None:
+    sign_in(people, "admin@example.com")
+    for data in ({}, {"csrf_token": "forged"}):
+        response = people.client.post("/console/leads/ld1/disqualify",
+                                      data={"reason": "no_budget", **data})
+        assert response.status_code == 400
+        assert people.store.r.hget(people.store.keys.lead("ld1"), "status") in (None, "new")
+        assert people.client.post("/console/campaigns/cp1/launch",
+                                  data={"confirm": "yes", **data}).status_code == 400
+    assert people.get("/api/v1/campaigns/cp1").get_json()["status"] == "draft"
+    # and with the token it works
+    ok = people.client.post("/console/leads/ld1/disqualify",
+                            data={"reason": "no_budget", "csrf_token": csrf_of(people)})
+    assert ok.status_code == 302
+    assert people.store.r.hget(people.store.keys.lead("ld1"), "status") == "disqualified"
+
+
+def test_login_itself_needs_the_csrf_token(people: Any) -> None:
+    response = people.client.post("/console/login", data={"email": "admin@example.com",
+                                                          "password": PASSWORD})
+    assert response.status_code == 400
+
+
+def test_security_headers_on_console_pages(people: Any) -> None:
+    for path in ("/console/login",):
+        response = people.client.get(path)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"]
+    sign_in(people, "admin@example.com")
+    page = people.client.get("/console/").data.decode()
+    assert "<script>" not in page and not re.search(r"\son[a-z]+=", page)
+    assert not re.search(r'\sstyle="', page)
+
+
+@pytest.mark.parametrize("role", users.ROLES)
+def test_every_view_and_action_checks_the_role(people: Any, role: str) -> None:
+    sign_in(people, f"{role}@example.com")
+    csrf = csrf_of(people)
+    checked = 0
+    for rule in console_rules(people.app):
+        if rule.endpoint in ("console.login", "console.logout", "console.static"):
+            continue
+        view = people.app.view_functions[rule.endpoint]
+        assert hasattr(view, "console_access"), f"{rule.endpoint} has no role check"
+        area, action = view.console_access
+        may = allowed(role, area, action)
+        path = rule.build(IDS, append_unknown=False)[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if method == "GET":
+                response = people.client.get(path)
+            else:  # a harmless form: without confirm, a campaign action only asks
+                response = people.client.post(path, data={"csrf_token": csrf})
+            checked += 1
+            if may:
+                assert response.status_code != 403, (role, method, path)
+                assert response.status_code < 500, (role, method, path, response.data[-300:])
+            else:
+                assert response.status_code == 403, (role, method, path, response.status_code)
+    assert checked >= 25
+    assert people.get("/api/v1/campaigns/cp1").get_json()["status"] == "draft"
+
+
+def test_sales_cannot_launch_a_campaign_even_with_the_form(people: Any) -> None:
+    sign_in(people, "sales@example.com")
+    page = people.client.get("/console/campaigns/cp1")
+    assert page.status_code == 200 and b">Launch<" not in page.data  # no button for sales
+    response = people.client.post("/console/campaigns/cp1/launch",
+                                  data={"confirm": "yes", "csrf_token": csrf_of(people)})
+    assert response.status_code == 403
+    assert people.get("/api/v1/campaigns/cp1").get_json()["status"] == "draft"
+
+
+def test_buttons_follow_the_role(people: Any) -> None:
+    sign_in(people, "marketer@example.com")
+    lead = people.client.get("/console/leads/ld1").data
+    assert b"Qualify lead" not in lead and b"Save profile" not in lead  # read only
+    assert b">Launch<" in people.client.get("/console/campaigns/cp1").data
+    nav = people.client.get("/console/").data
+    assert b"/console/settings" not in nav and b"/console/opportunities" not in nav
+    people.client.post("/console/logout", data={"csrf_token": csrf_of(people)})
+    sign_in(people, "sales@example.com")
+    assert b"Qualify lead" in people.client.get("/console/leads/ld1").data
+    nav = people.client.get("/console/").data
+    assert b"/console/templates" not in nav and b"/console/lists" not in nav
+
+
+def test_marketer_creates_a_template_and_a_campaign_and_launches_it(people: Any) -> None:
+    sign_in(people, "marketer@example.com")
+    csrf = csrf_of(people)
+    bad = people.client.post("/console/templates", data={
+        "csrf_token": csrf, "name": "broken", "subject": "x", "html": "{% if %}", "text": "t"})
+    assert bad.status_code == 422 and b"html-error" in bad.data
+    made = people.client.post("/console/templates", data={
+        "csrf_token": csrf, "name": "Welcome", "subject": "Hi", "html": "<p>Hi {{ first_name }}</p>",
+        "text": "Hi"})
+    assert made.status_code == 302
+    template_id = made.headers["Location"].rsplit("/", 1)[1]
+    no_lists = people.client.post("/console/campaigns", data={
+        "csrf_token": csrf, "name": "Spring", "template_id": template_id})
+    assert no_lists.status_code == 422 and b"list_ids-error" in no_lists.data
+    camp = people.client.post("/console/campaigns", data={
+        "csrf_token": csrf, "name": "Spring", "template_id": template_id, "list_ids": ["ls1"]})
+    assert camp.status_code == 302
+    campaign_id = camp.headers["Location"].rsplit("/", 1)[1]
+    ask = people.client.post(f"/console/campaigns/{campaign_id}/launch", data={"csrf_token": csrf})
+    assert ask.status_code == 200 and b"Yes, launch" in ask.data
+    assert people.get(f"/api/v1/campaigns/{campaign_id}").get_json()["status"] == "draft"
+    done = people.client.post(f"/console/campaigns/{campaign_id}/launch",
+                              data={"csrf_token": csrf, "confirm": "yes"})
+    assert done.status_code == 302
+    assert people.get(f"/api/v1/campaigns/{campaign_id}").get_json()["status"] == "sending"
+
+
+def test_sales_qualifies_and_closes_as_won(people: Any) -> None:
+    sign_in(people, "sales@example.com")
+    csrf = csrf_of(people)
+    bad = people.client.post("/console/leads/ld1/qualify", data={"csrf_token": csrf,
+                                                                 "probability": "140"})
+    assert bad.status_code == 422
+    done = people.client.post("/console/leads/ld1/qualify", data={
+        "csrf_token": csrf, "estimated_revenue": "12000", "probability": "40",
+        "estimated_close_date": "2027-03-01"})
+    assert done.status_code == 302
+    opp_path = done.headers["Location"]
+    opp_id = opp_path.rsplit("/", 1)[1]
+    opp = people.get(f"/api/v1/opportunities/{opp_id}").get_json()
+    assert opp["estimated_revenue"] == 12000 and opp["probability"] == 40
+    assert people.client.post(opp_path, data={"csrf_token": csrf, "status": "won"}).status_code == 302
+    assert people.get(f"/api/v1/opportunities/{opp_id}").get_json()["status"] == "won"
+    board = people.client.get("/console/opportunities").data.decode()
+    assert opp_path in board
+
+
+def test_lists_page_shows_the_asset_slug_and_sizes(people: Any) -> None:
+    sign_in(people, "marketer@example.com")
+    page = people.client.get("/console/lists").data.decode()
+    assert "guide" in page
+    assert re.search(r'class="size">1<', page)  # one lead left, one moved to contacts
+
+
+def test_admin_creates_a_user_and_an_api_key_shown_once(people: Any) -> None:
+    sign_in(people, "admin@example.com")
+    csrf = csrf_of(people)
+    page = people.client.post("/console/settings/users", data={
+        "csrf_token": csrf, "email": "new@example.com", "role": "sales"}).data.decode()
+    password = re.search(r'id="new-password">([^<]+)<', page).group(1)
+    assert users.authenticate(people.store, "new@example.com", password, "x")["role"] == "sales"
+    page = people.client.post("/console/settings/api-keys", data={"csrf_token": csrf,
+                                                                  "name": "zapier"}).data.decode()
+    key = re.search(r'id="new-key">([^<]+)<', page).group(1)
+    assert people.client.get("/api/v1/leads", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert key not in people.client.get("/console/settings").data.decode()
