@@ -181,7 +181,8 @@ def resume(store: Store, jobs: Jobs, campaign_id: str) -> dict[str, Any]:
         return "sending"
 
     h = _transition(store, campaign_id, ("paused",), None,
-                    {"status_reason": "", "consecutive_failures": "0", "watch_token": token}, decide)
+                    {"status_reason": "", "consecutive_failures": "0", "tripped_kind": "",
+                     "watch_token": token}, decide)
     if h["status"] == "sending":
         if not h.get("started_at"):
             _start(store, campaign_id, h)

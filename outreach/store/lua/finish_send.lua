@@ -9,13 +9,18 @@
 --       10 batch key prefix, 11 this campaign's bounce reason, 12 pause reason
 -- Returns 0 (not claimed), 1 (recorded), 2 (recorded; the breaker tripped and paused the
 -- campaign), 3 (a soft refusal too many: recorded as failed).
-local email, outcome, now = ARGV[1], ARGV[2], ARGV[3]
+local email, outcome, now, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local entry = redis.call('HGET', KEYS[2], email)
 if not entry or string.sub(entry, 1, 1) ~= 's' then return 0 end
 local bar = string.find(entry, '|', 3, true)
 local ref = string.sub(entry, 3, bar - 1)
 redis.call('ZREM', KEYS[3], email)
 local result = 1
+if outcome == 'failed' and kind ~= '' and redis.call('HGET', KEYS[1], 'tripped_kind') == kind then
+  -- the same answer that tripped the breaker, from a transaction still in flight: theirs neither
+  outcome = 'requeue'
+  kind = ''
+end
 if outcome == 'soft' then
   if redis.call('HINCRBY', KEYS[6], email, 1) >= tonumber(ARGV[8]) then
     outcome = 'failed'
@@ -44,11 +49,11 @@ else
   redis.call('HSET', KEYS[2], email, 'q|' .. ref .. '|')
 end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], email, ARGV[5]) end
-if ARGV[6] == '' then return result end
+if kind == '' then return result end
 -- the circuit breaker: distinct recipients refused in a row with the same kind of answer
-if redis.call('HGET', KEYS[1], 'streak_kind') ~= ARGV[6] then
+if redis.call('HGET', KEYS[1], 'streak_kind') ~= kind then
   redis.call('DEL', KEYS[7])
-  redis.call('HSET', KEYS[1], 'streak_kind', ARGV[6])
+  redis.call('HSET', KEYS[1], 'streak_kind', kind)
 end
 redis.call('SADD', KEYS[7], email)
 if redis.call('SCARD', KEYS[7]) < tonumber(ARGV[7]) then return result end
@@ -81,4 +86,5 @@ redis.call('HDEL', KEYS[1], 'streak_kind')
 if redis.call('HGET', KEYS[1], 'status') == 'sending' then
   redis.call('HSET', KEYS[1], 'status', 'paused', 'status_reason', ARGV[12])
 end
+redis.call('HSET', KEYS[1], 'tripped_kind', kind)
 return 2
