@@ -1,0 +1,314 @@
+"""The console in a real headless Chromium, driven the way a person uses it.
+
+A marketer signs in, finds the lists that registrations made, creates a template from a
+built-in (a compile error is shown first), creates a campaign, launches it after the
+confirmation step and watches the progress bar reach 100 % (htmx refresh under the CSP);
+a recipient clicks a link; a sales user finds that lead, sees the click on its history,
+qualifies it, closes the opportunity as won and sees the dashboard change; an admin
+creates a user. axe-core runs on every page at 1280x800 and 390x844 (no serious or
+critical violation), and every page is screenshotted at both sizes into
+``build/screenshots/console`` (or ``$OUTREACH_SCREENSHOTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from outreach.services import users
+
+TIMEOUT = 15
+PASSWORD = "a long test passphrase"
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+def shots_dir() -> Path:
+    folder = Path(os.environ.get("OUTREACH_SCREENSHOTS") or
+                  Path(__file__).resolve().parents[2] / "build" / "screenshots" / "console")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class Person:
+    """A browser user: finds fields by their label and buttons and links by their text."""
+
+    def __init__(self, driver: Any, base: str) -> None:
+        self.d = driver
+        self.base = base
+        self.pages: dict[str, str] = {}  # screenshot name -> URL, revisited at phone size
+        self.axe_checked: list[str] = []
+
+    def open(self, path: str) -> None:
+        self.d.get(self.base + path)
+
+    def by(self) -> Any:
+        from selenium.webdriver.common.by import By
+
+        return By
+
+    def wait(self, condition: Any) -> Any:
+        """Until ``condition(driver)`` is truthy; a page being replaced meanwhile (stale
+        elements, a node that left the document) is just another try."""
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        return WebDriverWait(self.d, TIMEOUT, ignored_exceptions=(WebDriverException,)).until(condition)
+
+    def sees(self, text: str) -> None:
+        self.wait(lambda d: text in d.find_element(self.by().TAG_NAME, "body").text)
+
+    def text(self) -> str:
+        return self.d.find_element(self.by().TAG_NAME, "body").text
+
+    def heading(self, text: str) -> None:
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.wait(ec.text_to_be_present_in_element((self.by().TAG_NAME, "h1"), text))
+
+    def field(self, label: str) -> Any:
+        By = self.by()
+        labels = [el for el in self.d.find_elements(By.TAG_NAME, "label")
+                  if el.text.strip().startswith(label)]
+        assert labels, f"no field labelled {label!r} on {self.d.current_url}"
+        return self.d.find_element(By.ID, labels[0].get_attribute("for"))
+
+    def fill(self, label: str, value: str) -> None:
+        element = self.field(label)
+        element.clear()
+        element.send_keys(value)
+
+    def press(self, text: str) -> None:
+        By = self.by()
+        xpath = (f"//button[normalize-space()='{text}'] | //a[normalize-space()='{text}'] | "
+                 f"//summary[normalize-space()='{text}']")
+        found = [el for el in self.d.find_elements(By.XPATH, xpath) if el.is_displayed()]
+        assert found, f"no button or link {text!r} on {self.d.current_url}"
+        found[0].click()
+
+    def sign_in(self, email: str) -> None:
+        self.open("/console/login")
+        self.heading("Sign in")
+        self.fill("Email", email)
+        self.fill("Password", PASSWORD)
+        self.press("Sign in")
+        self.heading("Dashboard")
+
+    def sign_out(self) -> None:
+        self.press("Sign out")
+        self.heading("Sign in")
+
+    def check(self, name: str, revisit: bool = True) -> None:
+        """axe-core on this page (no serious or critical violation) and a screenshot;
+        ``revisit``: the phone-size pass opens its URL again (not for answers to a POST)."""
+        if revisit:
+            self.pages[name] = self.d.current_url
+        violations = axe_violations(self.d)
+        assert not violations, f"{name}: " + "; ".join(
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in violations)
+        self.axe_checked.append(name)
+        self.d.save_screenshot(str(shots_dir() / f"{name}-desktop.png"))
+
+
+def axe_violations(driver: Any) -> list[dict[str, Any]]:
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    results = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(done, e => done({error: String(e)}));")
+    assert "error" not in results, results
+    return [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def full_page_shot(driver: Any, path: Path, width: int) -> None:
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.set_window_size(width, min(max(height + 140, 844), 4000))
+    driver.save_screenshot(str(path))
+
+
+@pytest.fixture
+def console(cenv: Any, serve: Any, browser: Any) -> Any:
+    for role in users.ROLES:
+        users.create_user(cenv.store, f"{role}@example.com", role, PASSWORD)
+    cenv.leads("ann@example.com", "bob@example.com", asset="spring-guide", first_name="Ann",
+               last_name="Lee", company="Acme Corp")
+    cenv.leads("cara@example.com", asset="launch-event", kind="event", first_name="Cara",
+               company="Initech")
+    browser.set_window_size(*VIEWPORTS["desktop"])
+    return Person(browser, serve(cenv.app)), cenv
+
+
+def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) -> None:
+    person, env = console
+    By = person.by()
+
+    # without a session every page sends you to sign in
+    person.open("/console/leads")
+    person.heading("Sign in")
+    assert urlsplit(person.d.current_url).path == "/console/login"
+    person.check("login")
+    person.fill("Email", "marketer@example.com")
+    person.fill("Password", "wrong password!")
+    person.press("Sign in")
+    person.sees("Wrong email or password.")
+
+    # the marketer
+    person.sign_in("marketer@example.com")
+    assert person.d.find_element(By.ID, "total-leads").text == "3"
+    person.check("dashboard")
+    person.press("Lists")
+    person.heading("Marketing lists")
+    body = person.text()
+    assert "spring-guide" in body and "launch-event" in body
+    person.check("lists")
+    row = [tr for tr in person.d.find_elements(By.CSS_SELECTOR, "tbody tr")
+           if "spring-guide" in tr.text][0]
+    row.find_elements(By.TAG_NAME, "a")[0].click()
+    person.wait(lambda d: "/console/lists/" in d.current_url)
+    person.sees("ann@example.com")
+    person.sees("bob@example.com")
+    person.check("list")
+
+    person.press("Templates")
+    person.heading("Email templates")
+    person.check("templates")
+    person.press("Start from a built-in template")
+    person.press("white paper followup")
+    person.heading("New template")
+    assert person.field("Subject").get_attribute("value").startswith("Your copy of")
+    person.fill("Name", "Spring follow-up")
+    good_html = person.field("HTML body").get_attribute("value")
+    person.fill("HTML body", good_html + "{% if %}")
+    person.press("Save template")
+    person.heading("New template")
+    assert "not saved" in person.text()
+    assert person.d.find_element(By.ID, "html-error").text
+    person.check("template-form-error", revisit=False)
+    person.fill("HTML body", good_html)
+    person.press("Save template")
+    person.heading("Spring follow-up")
+    person.check("template")
+
+    person.press("New campaign with this template")
+    person.heading("New campaign")
+    person.fill("Name", "Spring guide follow-up")
+    lead_list = [el for el in person.d.find_elements(By.CSS_SELECTOR, "fieldset label")
+                 if "spring-guide (leads)" in el.text]
+    assert lead_list, person.text()
+    lead_list[0].click()
+    person.check("campaign-new")
+    person.press("Create draft")
+    person.heading("Spring guide follow-up")
+    assert person.d.find_element(By.ID, "campaign-status").text == "draft"
+    person.check("campaign-draft")
+    person.press("Launch")
+    person.heading("Launch")
+    person.check("campaign-confirm", revisit=False)
+    person.press("Yes, launch")
+    person.heading("Spring guide follow-up")
+    assert person.d.find_element(By.ID, "campaign-status").text == "sending"
+    campaign_id = urlsplit(person.d.current_url).path.rsplit("/", 1)[1]
+
+    # the workers send (run by hand here); the page refreshes itself to 100 %
+    env.run(campaign_id)
+    person.wait(lambda d: d.find_element(By.ID, "campaign-percent").text.startswith("100"))
+    person.wait(lambda d: d.find_element(By.ID, "campaign-status").text == "sent")
+    assert person.d.find_element(By.ID, "stat-sent").text == "2"
+    person.check("campaign-sent")
+    person.press("Campaigns")
+    person.heading("Campaigns")
+    assert "Spring guide follow-up" in person.text()
+    person.check("campaigns")
+    # a marketer reads people but cannot change them
+    person.open("/console/leads")
+    person.heading("Leads")
+    assert "Qualify" not in person.text()
+    person.sign_out()
+
+    # bob clicks a link in the message
+    html = env.messenger.to("bob@example.com").get_body(preferencelist=("html",)).get_content()
+    click = re.search(r'href="(https://[^"]+/t/c/[^"]+)"', html).group(1)
+    assert env.client.get(urlsplit(click).path).status_code == 302
+
+    # sales
+    person.sign_in("sales@example.com")
+    person.press("Leads")
+    person.heading("Leads")
+    person.check("leads")
+    person.fill("Email address", "bob@example.com")
+    person.press("Search")
+    person.wait(lambda d: "q=bob" in d.current_url)
+    person.d.find_element(By.LINK_TEXT, "bob@example.com").click()
+    person.heading("Ann Lee")
+    history = person.text()
+    assert "Clicked a link in" in history and "Registered for white paper" in history
+    assert person.d.find_element(By.ID, "lead-status").text == "new"
+    person.check("lead")
+    person.fill("Estimated revenue", "25000")
+    person.fill("Probability (%)", "60")
+    person.press("Qualify lead")
+    person.wait(lambda d: "/console/opportunities/" in d.current_url)
+    assert person.d.find_element(By.ID, "opp-status").text == "open"
+    person.check("opportunity")
+    person.press("Opportunities")
+    person.heading("Opportunities")
+    assert "25,000 estimated" in person.text()
+    person.check("opportunities")
+    person.d.back()
+    person.press("Close as won")
+    person.wait(lambda d: d.find_element(By.ID, "opp-status").text == "won")
+    person.press("account")
+    person.wait(lambda d: "/console/accounts/" in d.current_url)
+    person.sees("Acme Corp")
+    person.check("account")
+    person.d.find_element(By.LINK_TEXT, "bob@example.com").click()
+    person.wait(lambda d: "/console/contacts/" in d.current_url)
+    person.check("contact")
+    person.press("Dashboard")
+    person.heading("Dashboard")
+    assert "Opportunities won\n1" in person.text()
+    person.check("dashboard-after-won")
+    # sales may read campaigns but not launch: no buttons
+    person.open(f"/console/campaigns/{campaign_id}")
+    assert not person.d.find_elements(By.XPATH, "//button[normalize-space()='Cancel']")
+    person.sign_out()
+
+    # admin
+    person.sign_in("admin@example.com")
+    person.press("Settings")
+    person.heading("Settings")
+    person.fill("Email", "newcomer@example.com")
+    person.press("Create user")
+    person.wait(lambda d: d.find_elements(By.ID, "new-password"))
+    assert "newcomer@example.com" in person.text()
+    person.check("settings-user-created", revisit=False)
+    person.open("/console/settings")
+    person.heading("Settings")
+    person.check("settings")
+    person.open("/console/lists/ls1?q=nobody@example.com")
+    person.check("list-search-empty")
+
+    # every page again at phone size: axe and a full-page screenshot
+    pages = [(n, u) for n, u in person.pages.items() if n != "login"]
+    for name, url in [*pages, ("login", person.base + "/console/login")]:
+        person.d.set_window_size(*VIEWPORTS["phone"])
+        if name == "login":
+            person.d.delete_all_cookies()
+        person.d.get(url)
+        violations = axe_violations(person.d)
+        assert not violations, (name, violations)
+        overflow = person.d.execute_script(
+            "if (document.documentElement.scrollWidth <= window.innerWidth + 1) return [];"
+            "return [...document.querySelectorAll('body *')].filter(e => {"
+            "  const r = e.getBoundingClientRect();"
+            "  return r.right > window.innerWidth + 1 && !e.closest('.table-wrap, pre');"
+            "}).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + "
+            "  Math.round(e.getBoundingClientRect().right));")
+        assert not overflow, f"{name} scrolls sideways at phone width: {overflow}"
+        full_page_shot(person.d, shots_dir() / f"{name}-phone.png", VIEWPORTS["phone"][0])
+    assert len(person.axe_checked) >= 18
