@@ -64,4 +64,8 @@ def run_dev(config: Config, host: str, port: int) -> None:
     print(f"outreach dev: serving {url}  (SMTP capture on {capture.host}:{capture.port}; "
           f"read mail at {url}/dev/mail)", flush=True)
     print(f"API key: {key}", flush=True)
+    from outreach.services.users import create_user
+
+    _, password = create_user(app.extensions["outreach.store"], "admin@localhost.localdomain", "admin")
+    print(f"Console: {url}/console/  sign in as admin@localhost.localdomain / {password}", flush=True)
     run_simple(host, port, app, threaded=True, use_reloader=False)
