@@ -8,6 +8,7 @@ from celery import Celery, shared_task
 from flask import current_app
 
 from outreach.services import campaigns, sending
+from tasks.ingest import STORE_ERRORS
 
 
 class CeleryJobs:
@@ -52,7 +53,8 @@ def send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> int:
     return result.sent
 
 
-@shared_task(name="outreach.campaigns.watch", acks_late=True, ignore_result=True)
+@shared_task(name="outreach.campaigns.watch", acks_late=True, ignore_result=True,
+             autoretry_for=STORE_ERRORS, retry_backoff=1, retry_backoff_max=30, max_retries=None)
 def watch(campaign_id: str, token: str) -> None:
     store, config, jobs = _deps()
     next_look = campaigns.watch(store, config, jobs, campaign_id, token)

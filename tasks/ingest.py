@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 
+import redis
 from celery import shared_task
 from celery.signals import worker_ready
 from flask import current_app
@@ -17,7 +18,13 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-@shared_task(name="outreach.ingest.drain", bind=True, acks_late=True, ignore_result=True)
+# a store that is briefly unreachable or slow (restart, failover, a stalled fsync): the
+# drain runs again shortly instead of leaving registrations to the next kick or beat
+STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+@shared_task(name="outreach.ingest.drain", bind=True, acks_late=True, ignore_result=True,
+             autoretry_for=STORE_ERRORS, retry_backoff=1, retry_backoff_max=30, max_retries=None)
 def drain(self) -> int:  # type: ignore[no-untyped-def]
     result = drain_stream(
         current_app.extensions["outreach.store"],

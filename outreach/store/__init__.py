@@ -17,7 +17,7 @@ import redis
 from outreach.store.keys import Keys
 
 _SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "queue_page", "track_event", "qualify",
-            "remember_list")
+            "remember_list", "opp_write", "pipeline_rebuild", "claim_due")
 
 
 def _load(name: str) -> str | None:
@@ -47,12 +47,20 @@ class DirectConnection:
         self._pool = pool
         self._local = threading.local()
 
-    def __call__(self, *args: Any) -> Any:
+    def _conn(self) -> Any:
         local = self._local
         conn = getattr(local, "conn", None)
         if conn is None or local.pid != os.getpid():
             conn = local.conn = self._pool.connection_class(**self._pool.connection_kwargs)
             local.pid = os.getpid()
+        # connect() explicitly, as the pool does: sending on an unconnected connection would
+        # connect to its own host/port, bypassing a Sentinel-managed connection's discovery
+        if not conn.is_connected:
+            conn.connect()
+        return conn
+
+    def __call__(self, *args: Any) -> Any:
+        conn = self._conn()
         try:
             conn.send_command(*args)
             return conn.read_response()
@@ -60,6 +68,7 @@ class DirectConnection:
             raise  # an error reply: the connection is still in step
         except redis.ConnectionError:
             conn.disconnect()
+            conn.connect()
             conn.send_command(*args)
             return conn.read_response()
         except BaseException:
@@ -69,15 +78,12 @@ class DirectConnection:
     def many(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Several commands in one round trip (e.g. a write and its ``WAIT``); error replies
         come back as exception objects in place, so the connection stays in step."""
-        local = self._local
-        conn = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid():
-            conn = local.conn = self._pool.connection_class(**self._pool.connection_kwargs)
-            local.pid = os.getpid()
+        conn = self._conn()
         try:
             return self._exchange(conn, commands)
         except redis.ConnectionError:
             conn.disconnect()
+            conn.connect()
             return self._exchange(conn, commands)
         except BaseException:
             conn.disconnect()
