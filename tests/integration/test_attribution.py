@@ -290,7 +290,7 @@ def test_a_refused_login_pauses_fails_nobody_and_resume_sends_everyone_once(make
 
 def test_a_relay_refusing_everyone_pauses_within_20_and_suppresses_nobody(make_service, relays):
     relay = relays(smtputf8=True)
-    relay.script.rcpt = lambda address: "554 5.7.1 <%s>: Relay access denied" % address
+    relay.script.rcpt = lambda address: f"554 5.7.1 <{address}>: Relay access denied"
     service = _service(make_service, relay.port, send_batch_size=10)
     service.start_worker()
     people = _people(service, 54, "denied")
@@ -323,7 +323,7 @@ def test_ten_percent_dead_mailboxes_are_exactly_the_ones_failed_and_suppressed(m
     dead = {a for a in sorted(people) if rng.random() < 0.1} | {"søren@people.example",
                                                                  "anna@bücher.example"}
     dead_wire = {WIRE.get(a, a): a for a in dead}
-    relay.script.rcpt = (lambda address: "550 5.1.1 <%s>: No such user" % address
+    relay.script.rcpt = (lambda address: f"550 5.1.1 <{address}>: No such user"
                          if address in dead_wire else None)
     campaign_id = _campaign(service, "dead")
     campaign = _wait_status(service, campaign_id, "sent")
