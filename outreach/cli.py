@@ -54,10 +54,13 @@ def api_key() -> None:
 
 @api_key.command("create")
 @click.argument("name")
-def api_key_create(name: str) -> None:
+@click.option("--user", "user", default=None,
+              help="Email of the active sales or admin user the key acts for (author, owner, me).")
+def api_key_create(name: str, user: str | None) -> None:
     """Create a key; it is printed once, as the last line."""
     from outreach import create_app
     from outreach.services.apikeys import create_api_key
+    from outreach.services.users import can_own, get_user
 
     config = Config.from_env()
     if config.embedded:
@@ -65,7 +68,13 @@ def api_key_create(name: str) -> None:
                    err=True)
         sys.exit(2)
     app = create_app(config)
-    key = create_api_key(app.extensions["outreach.store"], name)
+    store = app.extensions["outreach.store"]
+    if user:
+        if not can_own(store, user):
+            click.echo(f"error: {user} is not an active sales or admin user.", err=True)
+            sys.exit(1)
+        user = get_user(store, user)["email"]
+    key = create_api_key(store, name, user)
     click.echo(f"API key for {name!r} (shown once, stored hashed):")
     click.echo(key)
 

@@ -87,6 +87,15 @@ class Config:
     # broker safety
     visibility_timeout_seconds: int = 3600
     extra: dict[str, Any] = field(default_factory=dict)
+    # sales (services/owners.py, followups.py, webhooks.py)
+    opportunity_owner: str = ""  # automatic opportunities' owner; empty: round-robin over sales
+    task_digest_hour: int = 7  # UTC hour from which each owner's daily overdue digest goes out
+    task_reminder_seconds: float = 5.0  # how often the beat looks for tasks falling due
+    webhook_allow_private: bool = False  # allow webhook URLs on loopback/private/link-local
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_failures: int = 20  # consecutive failed attempts that disable a webhook
+    webhook_max_attempts: int = 30  # attempts of one delivery (5 s, 30 s, 2 min, 10 min, hourly)
+    webhook_tick_seconds: float = 1.0
 
     @property
     def effective_broker_url(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 class ServiceError(Exception):
     status = 400
     code = "bad_request"
+    extra: dict | None = None  # more members of the error object (e.g. possible_duplicates)
 
     def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)
@@ -21,6 +22,21 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     status = 409
     code = "conflict"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class PossibleDuplicates(Conflict):
+    """Qualify would create an account while likely duplicates exist (409)."""
+
+    code = "possible_duplicates"
+
+    def __init__(self, message: str, candidates: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.extra = {"possible_duplicates": candidates}
 
 
 class Invalid(ServiceError):

@@ -6,9 +6,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from outreach.api import campaigns, crm, intake, lists, ops, people, suppressions, tracking
+    from outreach.api import campaigns, crm, intake, lists, ops, people, sales, suppressions, tracking
 
-    for module in (intake, people, lists, campaigns, tracking, crm, ops, suppressions):
+    for module in (intake, people, lists, campaigns, tracking, crm, ops, suppressions, sales):
         app.register_blueprint(module.bp)
 
     from outreach.console import register_console

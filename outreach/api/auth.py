@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from outreach.api.errors import error_response
 from outreach.api.http import store
-from outreach.services.apikeys import check_api_key
+from outreach.services.apikeys import api_key_identity
 
 
 def require_api_key(blueprint: Blueprint) -> None:
@@ -18,9 +18,23 @@ def require_api_key(blueprint: Blueprint) -> None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _unauthorized("Send 'Authorization: Bearer <api key>'.")
-        if not check_api_key(store(), token.strip()):
+        identity = api_key_identity(store(), token.strip())
+        if identity is None:
             return _unauthorized("Unknown API key.")
+        g.api_key = identity
         return None
+
+
+def caller_user() -> str | None:
+    """The console user the request's API key acts for (None: the key has no user)."""
+    identity = getattr(g, "api_key", None) or {}
+    return identity.get("user")
+
+
+def caller() -> str:
+    """Who the request is, as recorded in ``by`` fields: the key's user, else ``api-key:<name>``."""
+    identity = getattr(g, "api_key", None) or {}
+    return identity.get("user") or f"api-key:{identity.get('name', 'unknown')}"
 
 
 def _unauthorized(message: str):  # type: ignore[no-untyped-def]

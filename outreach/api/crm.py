@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from outreach.api.auth import require_api_key
+from outreach.api.auth import caller, caller_user, require_api_key
 from outreach.api.http import config, load_body, load_query, store
 from outreach.api.openapi import operation
 from outreach.schemas.common import PageQuery, page_of
@@ -24,6 +24,7 @@ from outreach.schemas.crm import (
 )
 from outreach.schemas.people import Lead
 from outreach.services import conversion, crm, erasure, people
+from outreach.services.owners import normal_owner_query
 
 bp = Blueprint("crm", __name__)
 require_api_key(bp)
@@ -33,11 +34,13 @@ OpportunityPage = page_of(Opportunity)
 
 
 @bp.post("/api/v1/leads/<lead_id>/qualify")
-@operation("Qualify: account + contact + opportunity (repeating returns the same ids)",
-           body=QualifyIn, responses={200: QualifyResult}, errors=(404, 409), tag="conversion")
+@operation("Qualify: account + contact + opportunity (repeating returns the same ids); 409 "
+           "possible_duplicates with error.possible_duplicates [{account_id, name}] when a new "
+           "account would be made while similar ones exist and on_duplicate is absent",
+           body=QualifyIn, responses={200: QualifyResult}, errors=(404, 409, 422), tag="conversion")
 def qualify(lead_id: str) -> Any:
     data = load_body(QualifyIn())
-    result = conversion.qualify(store(), config(), lead_id, **data)
+    result = conversion.qualify(store(), config(), lead_id, **data, by=caller(), me=caller_user())
     return jsonify(QualifyResult().dump(result))
 
 
@@ -46,7 +49,7 @@ def qualify(lead_id: str) -> Any:
            errors=(404, 409), tag="conversion")
 def disqualify(lead_id: str) -> Any:
     data = load_body(DisqualifyIn())
-    conversion.disqualify(store(), lead_id, data["reason"], data.get("note"))
+    conversion.disqualify(store(), lead_id, data["reason"], data.get("note"), by=caller())
     return jsonify(Lead().dump(people.get_lead(store(), lead_id)))
 
 
@@ -54,7 +57,7 @@ def disqualify(lead_id: str) -> Any:
 @operation("Reactivate a disqualified lead", responses={200: Lead}, errors=(404, 409),
            tag="conversion")
 def reactivate(lead_id: str) -> Any:
-    conversion.reactivate(store(), lead_id)
+    conversion.reactivate(store(), lead_id, by=caller())
     return jsonify(Lead().dump(people.get_lead(store(), lead_id)))
 
 
@@ -76,8 +79,10 @@ def get_account(account_id: str) -> Any:
            tag="conversion")
 def get_opportunities() -> Any:
     q = load_query(OpportunityQuery())
+    owner = normal_owner_query(q.get("owner"), caller_user())
     result = crm.find_opportunities(store(), limit=q["limit"], cursor=q["cursor"],
-                                    status=q.get("status"), account_id=q.get("account_id"))
+                                    status=q.get("status"), account_id=q.get("account_id"),
+                                    owner=owner, stage=q.get("stage"))
     return jsonify(OpportunityPage().dump(result))
 
 
@@ -88,11 +93,13 @@ def get_opportunity(opp_id: str) -> Any:
 
 
 @bp.patch("/api/v1/opportunities/<opp_id>")
-@operation("Edit an opportunity; close it as won or lost", body=OpportunityPatch,
-           responses={200: Opportunity}, errors=(404,), tag="conversion")
+@operation("Edit an opportunity; move its stage; reassign it; close it as won (actual_revenue) "
+           "or lost (lost_reason required, competitor); reopen it (status open)",
+           body=OpportunityPatch, responses={200: Opportunity}, errors=(404, 422), tag="conversion")
 def patch_opportunity(opp_id: str) -> Any:
     changes = load_body(OpportunityPatch())
-    return jsonify(Opportunity().dump(crm.update_opportunity(store(), opp_id, changes)))
+    return jsonify(Opportunity().dump(crm.update_opportunity(store(), opp_id, changes,
+                                                             by=caller())))
 
 
 @bp.post("/api/v1/conversions/run")

@@ -30,11 +30,14 @@ _CODES = {
 
 
 def error_response(
-    status: int, message: str, code: str | None = None, fields: dict[str, Any] | None = None
+    status: int, message: str, code: str | None = None, fields: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Any:
     body: dict[str, Any] = {"code": code or _CODES.get(status, "error"), "message": message}
     if fields is not None and status == 422:
         body["fields"] = fields
+    if extra:
+        body.update(extra)
     response = jsonify({"error": body})
     response.status_code = status
     return response
@@ -75,7 +78,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ServiceError)
     def _service(exc: ServiceError) -> Any:
-        return error_response(exc.status, exc.message, exc.code, exc.fields or {})
+        return error_response(exc.status, exc.message, exc.code, exc.fields or {}, exc.extra)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

@@ -20,6 +20,7 @@ from outreach.schemas.common import ErrorSchema
 _ERRORS = {
     400: "Malformed body",
     401: "Missing or bad API key",
+    403: "Not allowed (e.g. another user's activity)",
     404: "Unknown id",
     409: "State conflict",
     413: "Body too large",

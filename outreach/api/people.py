@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from outreach.api.auth import require_api_key
+from outreach.api.auth import caller, require_api_key
 from outreach.api.http import load_body, load_query, store
 from outreach.api.openapi import operation
 from outreach.schemas.common import page_of
@@ -14,6 +14,7 @@ from outreach.schemas.intake import RegistrationStatus
 from outreach.schemas.people import Contact, ContactIn, ContactQuery, Lead, LeadPatch, LeadQuery
 from outreach.services import people
 from outreach.services.intake import registration_status
+from outreach.services.owners import checked_owner, set_owner
 
 bp = Blueprint("people", __name__)
 require_api_key(bp)
@@ -52,7 +53,14 @@ def get_lead(lead_id: str) -> Any:
 @operation("Edit a lead", body=LeadPatch, responses={200: Lead}, errors=(404, 409), tag="people")
 def patch_lead(lead_id: str) -> Any:
     changes = load_body(LeadPatch())
-    return jsonify(_lead.dump(people.update_lead(store(), lead_id, changes)))
+    owner = changes.pop("owner", None)
+    if owner:  # checked first: a bad owner changes nothing
+        checked_owner(store(), owner)
+    lead = people.update_lead(store(), lead_id, changes)
+    if owner:
+        set_owner(store(), "lead", lead_id, owner, caller())
+        lead = people.get_lead(store(), lead_id)
+    return jsonify(_lead.dump(lead))
 
 
 @bp.post("/api/v1/contacts")

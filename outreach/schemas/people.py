@@ -39,6 +39,7 @@ Lead = Schema.from_dict(
         "registrations": fields.List(fields.Nested(RegistrationEntry)),
         "contact_id": fields.String(allow_none=True),
         "opportunity_id": fields.String(allow_none=True),
+        "owner": fields.String(allow_none=True),
         "created_at": fields.String(),
         "updated_at": fields.String(),
     },
@@ -53,6 +54,7 @@ Contact = Schema.from_dict(
         "consent": fields.Boolean(),
         "account_id": fields.String(allow_none=True),
         "lead_id": fields.String(allow_none=True),
+        "owner": fields.String(allow_none=True),
         "registrations": fields.List(fields.Nested(RegistrationEntry)),
         "created_at": fields.String(),
         "updated_at": fields.String(),
@@ -74,6 +76,7 @@ def _profile_in(limit_phone: int = 40) -> dict[str, fields.Field]:
 class LeadPatch(InputSchema):
     email = Email()
     consent = fields.Boolean()
+    owner = fields.String(validate=validate.Length(min=1, max=320))
     locals().update(_profile_in())
 
 

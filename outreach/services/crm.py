@@ -1,21 +1,35 @@
-"""Accounts and opportunities (the CRM side that qualification feeds)."""
+"""Accounts and opportunities (the CRM side that qualification feeds), and the pipeline.
+
+An opportunity moves through stages (``qualify -> develop -> propose -> close``, with the
+history of who moved it when) while its status is open; it closes as won (actual revenue,
+close date) or lost (a reason from ``LOST_REASONS``, a competitor) and can be reopened.
+Every change goes through ``opp_write.lua``, which also keeps the status and owner indexes,
+the record's timeline and the pipeline aggregates (one hash: counts and sums per stage, per
+expected close month, won, lost by reason), so ``pipeline()`` reads one hash whatever the
+number of opportunities.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from outreach.errors import Invalid
+from outreach.errors import Invalid, NotFound
 from outreach.schemas.common import iso
+from outreach.services import webhooks
+from outreach.services.owners import checked_owner
 from outreach.services.paging import existing_hash, load_hashes, page, page_of_hashes
 from outreach.store import Store
 
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
+STAGES = ("qualify", "develop", "propose", "close")
+LOST_REASONS = ("outsold", "cancelled", "no_decision", "price", "other")
 
 
 def account_view(account_id: str, h: dict[str, str]) -> dict[str, Any]:
     return {"id": account_id, "name": h.get("name"), "domain": h.get("domain"),
-            "created_at": iso(h.get("created_at"))}
+            "owner": h.get("owner") or None, "created_at": iso(h.get("created_at"))}
 
 
 def get_account(store: Store, account_id: str) -> dict[str, Any]:
@@ -27,18 +41,38 @@ def find_accounts(store: Store, *, limit: int = 50, cursor: str | None = None) -
     return page_of_hashes(store, store.keys.accounts, store.keys.account, account_view, limit, cursor)
 
 
+def _float(value: str | None) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def stage_history(h: dict[str, str]) -> list[dict[str, Any]]:
+    try:
+        entries = json.loads(h.get("stages") or "[]")
+    except ValueError:
+        entries = []
+    if not isinstance(entries, list):  # cjson writes an empty table as {}
+        entries = []
+    return [{"stage": e.get("stage"), "at": iso(e.get("at")), "by": e.get("by")} for e in entries]
+
+
 def opportunity_view(opp_id: str, h: dict[str, str]) -> dict[str, Any]:
-    revenue = h.get("estimated_revenue")
     return {
         "id": opp_id,
         "topic": h.get("topic"),
         "lead_id": h.get("lead_id") or None,
         "contact_id": h.get("contact_id") or None,
         "account_id": h.get("account_id") or None,
-        "estimated_revenue": float(revenue) if revenue else None,
+        "owner": h.get("owner") or None,
+        "estimated_revenue": _float(h.get("estimated_revenue")),
         "estimated_close_date": h.get("estimated_close_date") or None,
         "probability": int(h["probability"]) if h.get("probability") else None,
         "status": h.get("status", "open"),
+        "stage": h.get("stage") or "qualify",
+        "stage_history": stage_history(h),
+        "actual_revenue": _float(h.get("actual_revenue")),
+        "actual_close_date": (iso(h.get("closed_at")) or "")[:10] or None,
+        "lost_reason": h.get("lost_reason") or None,
+        "competitor": h.get("competitor") or None,
         "created_at": iso(h.get("created_at")),
         "updated_at": iso(h.get("updated_at")),
         "closed_at": iso(h.get("closed_at")),
@@ -52,61 +86,117 @@ def get_opportunity(store: Store, opp_id: str) -> dict[str, Any]:
 
 def find_opportunities(
     store: Store, *, limit: int = 50, cursor: str | None = None, status: str | None = None,
-    account_id: str | None = None,
+    account_id: str | None = None, owner: str | None = None, stage: str | None = None,
 ) -> dict[str, Any]:
+    """``owner``: one owner's (their index, filtered by ``status``); else by ``status``."""
     keys = store.keys
-    source = keys.opportunities_by_status(status) if status else keys.opportunities
+    if owner:
+        source = keys.opportunities_by_owner(owner)
+    else:
+        source = keys.opportunities_by_status(status) if status else keys.opportunities
 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
         out: list[dict[str, Any] | None] = []
         for opp_id, h in zip(ids, load_hashes(store, keys.opportunity, ids), strict=True):
-            keep = h and (not account_id or h.get("account_id") == account_id)
+            keep = (h and (not account_id or h.get("account_id") == account_id)
+                    and (not status or h.get("status", "open") == status)
+                    and (not stage or (h.get("stage") or "qualify") == stage))
             out.append(opportunity_view(opp_id, h) if keep else None)
         return out
 
     return page(store, source, limit, cursor, load)
 
 
-def update_opportunity(store: Store, opp_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Edit; ``status`` won sets probability 100 and lost sets 0 (Dynamics' close as won/lost)."""
+def update_opportunity(store: Store, opp_id: str, changes: dict[str, Any],
+                       by: str | None = None) -> dict[str, Any]:
+    """Edit; move the stage; close as won (probability 100, actual revenue: given, else the
+    estimate) or lost (probability 0; ``lost_reason`` required); reopen (``status: open``).
+    Webhook events: ``opportunity.stage_changed``, ``opportunity.won``, ``opportunity.lost``."""
     keys = store.keys
-    key = keys.opportunity(opp_id)
-    current = existing_hash(store, key, "opportunity", opp_id)
     errors: dict[str, list[str]] = {}
     if changes.get("contact_id") and not store.r.exists(keys.contact(changes["contact_id"])):
         errors["contact_id"] = ["No such contact."]
     if changes.get("account_id") and not store.r.exists(keys.account(changes["account_id"])):
         errors["account_id"] = ["No such account."]
+    if changes.get("owner"):
+        try:
+            changes = {**changes, "owner": checked_owner(store, changes["owner"])}
+        except Invalid as exc:
+            errors.update(exc.fields or {})
     if errors:
         raise Invalid("Validation failed.", errors)
     mapping: dict[str, str] = {}
-    for name in ("topic", "contact_id", "account_id"):
+    for name in ("topic", "contact_id", "account_id", "owner", "stage", "status", "lost_reason",
+                 "competitor"):
         if name in changes and changes[name] is not None:
             mapping[name] = changes[name]
-    if changes.get("estimated_revenue") is not None:
-        mapping["estimated_revenue"] = repr(float(changes["estimated_revenue"]))
+    for name in ("estimated_revenue", "actual_revenue"):
+        if changes.get(name) is not None:
+            mapping[name] = repr(float(changes[name]))
     if changes.get("estimated_close_date") is not None:
         mapping["estimated_close_date"] = changes["estimated_close_date"].isoformat()
     if changes.get("probability") is not None:
         mapping["probability"] = str(int(changes["probability"]))
-    now = str(int(time.time()))
-    old_status = current.get("status", "open")
-    new_status = changes.get("status") or old_status
-    if new_status == "won":
-        mapping["probability"] = "100"
-    elif new_status == "lost":
-        mapping["probability"] = "0"
-    mapping["status"] = new_status
-    mapping["updated_at"] = now
-    pipe = store.r.pipeline(transaction=True)
-    if new_status != old_status:
-        seq = store.r.zscore(keys.opportunities, opp_id) or 0
-        pipe.zrem(keys.opportunities_by_status(old_status), opp_id)
-        pipe.zadd(keys.opportunities_by_status(new_status), {opp_id: seq})
-        if new_status in ("won", "lost"):
-            mapping["closed_at"] = now
-        else:
-            pipe.hdel(key, "closed_at")
-    pipe.hset(key, mapping=mapping)
-    pipe.execute()
-    return get_opportunity(store, opp_id)
+    deletes = [name for name in ("competitor",) if name in changes and changes[name] is None]
+    now = _now()
+    args: list[Any] = [keys.tag, opp_id, now, by or "", len(mapping)]
+    for name, value in mapping.items():
+        args += [name, value]
+    args += [len(deletes), *deletes]
+    outcome = store.run("opp_write", args=args)
+    if outcome[0] == "not_found":
+        raise NotFound(f"No opportunity {opp_id!r}.")
+    if outcome[0] == "needs_lost_reason":
+        raise Invalid("Validation failed.", {"lost_reason": [
+            f"Closing as lost needs a reason: one of {', '.join(LOST_REASONS)}."]})
+    _, old_stage, new_stage, old_status, new_status, _, _ = outcome
+    view = get_opportunity(store, opp_id)
+    if new_stage != old_stage:
+        webhooks.emit(store, "opportunity.stage_changed",
+                      {"opportunity": view, "from": old_stage, "to": new_stage, "by": by or None})
+    if new_status != old_status and new_status in ("won", "lost"):
+        webhooks.emit(store, f"opportunity.{new_status}", {"opportunity": view, "by": by or None})
+    return view
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def update_account(store: Store, account_id: str, changes: dict[str, Any], by: str) -> dict[str, Any]:
+    from outreach.services.owners import set_owner
+
+    key = store.keys.account(account_id)
+    existing_hash(store, key, "account", account_id)
+    if changes.get("name"):
+        store.r.hset(key, "name", changes["name"])
+    if changes.get("owner"):
+        set_owner(store, "account", account_id, changes["owner"], by)
+    return get_account(store, account_id)
+
+
+def pipeline(store: Store) -> dict[str, Any]:
+    """The pipeline report from the aggregates (built once from the opportunities when an
+    installation's opportunities predate them)."""
+    keys = store.keys
+    h = store.r.hgetall(keys.pipeline)
+    if "v" not in h:
+        store.run("pipeline_rebuild", args=[keys.tag])
+        h = store.r.hgetall(keys.pipeline)
+
+    def money(value: str | None) -> float:
+        return round(float(value or 0), 2)
+
+    stages = [{"stage": stage, "count": int(h.get(f"s|{stage}|n") or 0),
+               "estimated_revenue": money(h.get(f"s|{stage}|e")),
+               "weighted_revenue": money(h.get(f"s|{stage}|w"))} for stage in STAGES]
+    months = sorted({name.split("|")[1] for name in h if name.startswith("m|")})
+    forecast = [{"month": month, "count": int(h.get(f"m|{month}|n") or 0),
+                 "estimated_revenue": money(h.get(f"m|{month}|e")),
+                 "weighted_revenue": money(h.get(f"m|{month}|w"))} for month in months]
+    forecast = [row for row in forecast if row["count"] > 0]
+    by_reason = {reason: int(h.get(f"lost|r|{reason}") or 0) for reason in LOST_REASONS}
+    return {"stages": stages, "forecast": forecast,
+            "won": {"count": int(h.get("won|n") or 0), "revenue": money(h.get("won|r"))},
+            "lost": {"count": int(h.get("lost|n") or 0),
+                     "by_reason": {r: n for r, n in by_reason.items() if n}}}

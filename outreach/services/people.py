@@ -69,6 +69,7 @@ def lead_view(lead_id: str, h: dict[str, str], slugs: Mapping[str, str]) -> dict
         registrations=registrations_of(h.get("regs"), slugs),
         contact_id=h.get("contact_id"),
         opportunity_id=h.get("opportunity_id"),
+        owner=h.get("owner") or None,
         created_at=iso(h.get("created_at")),
         updated_at=iso(h.get("updated_at") or h.get("created_at")),
     )
@@ -83,6 +84,7 @@ def contact_view(contact_id: str, h: dict[str, str], slugs: Mapping[str, str]) -
         consent=h.get("consent") == "1",
         account_id=h.get("account_id"),
         lead_id=h.get("lead_id"),
+        owner=h.get("owner") or None,
         registrations=registrations_of(h.get("regs"), slugs),
         created_at=iso(h.get("created_at")),
         updated_at=iso(h.get("updated_at") or h.get("created_at")),

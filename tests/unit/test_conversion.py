@@ -119,7 +119,8 @@ def test_closing_an_opportunity_sets_probability_and_keeps_figures(env, status, 
     lead = _lead(env, "o@p.io", company="P")
     ids = env.post(f"/api/v1/leads/{lead['id']}/qualify", {"estimated_revenue": 900,
                                                           "estimated_close_date": "2027-01-15"}).get_json()
-    opp = env.patch(f"/api/v1/opportunities/{ids['opportunity_id']}", {"status": status}).get_json()
+    close = {"status": status, **({"lost_reason": "price"} if status == "lost" else {})}
+    opp = env.patch(f"/api/v1/opportunities/{ids['opportunity_id']}", close).get_json()
     assert opp["probability"] == probability and opp["closed_at"]
     assert opp["estimated_revenue"] == 900.0 and opp["estimated_close_date"] == "2027-01-15"
     listed = env.get(f"/api/v1/opportunities?status={status}").get_json()["items"]

@@ -40,3 +40,51 @@ local function add_member(list_id, person_id, person_key)
     remember_list(person_key, list_id)
   end
 end
+
+-- the pipeline aggregates (hash 'pipeline'): what one opportunity hash ``h`` (a table)
+-- contributes, added (sign 1) or taken away (sign -1). Open: its stage and its expected
+-- close month (count, estimated, probability-weighted revenue); won: count and revenue
+-- (actual, else estimated); lost: count per reason. Only once the hash is built ('v').
+local function pipeline_apply(h, sign)
+  local p = k('pipeline')
+  if redis.call('HEXISTS', p, 'v') == 0 then return end
+  local status = h.status or 'open'
+  local est = tonumber(h.estimated_revenue or '0') or 0
+  if status == 'open' then
+    local w = est * (tonumber(h.probability or '0') or 0) / 100
+    local stage = h.stage or 'qualify'
+    redis.call('HINCRBY', p, 's|' .. stage .. '|n', sign)
+    redis.call('HINCRBYFLOAT', p, 's|' .. stage .. '|e', sign * est)
+    redis.call('HINCRBYFLOAT', p, 's|' .. stage .. '|w', sign * w)
+    local month = string.sub(h.estimated_close_date or '', 1, 7)
+    if month ~= '' then
+      redis.call('HINCRBY', p, 'm|' .. month .. '|n', sign)
+      redis.call('HINCRBYFLOAT', p, 'm|' .. month .. '|e', sign * est)
+      redis.call('HINCRBYFLOAT', p, 'm|' .. month .. '|w', sign * w)
+    end
+  elseif status == 'won' then
+    local revenue = tonumber(h.actual_revenue or '') or est
+    redis.call('HINCRBY', p, 'won|n', sign)
+    redis.call('HINCRBYFLOAT', p, 'won|r', sign * revenue)
+  elseif status == 'lost' then
+    redis.call('HINCRBY', p, 'lost|n', sign)
+    redis.call('HINCRBY', p, 'lost|r|' .. (h.lost_reason or 'other'), sign)
+  end
+end
+
+-- a system event on a record's timeline (``ref`` e.g. 'lead:ld1'), newest first, capped
+local function audit(ref, event_type, at, by, detail)
+  local entry = {type = event_type, at = tonumber(at), by = by}
+  if detail then for name, value in pairs(detail) do entry[name] = value end end
+  local key = k('audit', ref)
+  redis.call('LPUSH', key, cjson.encode(entry))
+  redis.call('LTRIM', key, 0, 499)
+end
+
+-- a hash as a table
+local function hash_table(key)
+  local out = {}
+  local flat = redis.call('HGETALL', key)
+  for i = 1, #flat, 2 do out[flat[i]] = flat[i + 1] end
+  return out
+end
