@@ -48,6 +48,9 @@ class Config:
     max_content_length: int = 64 * 1024
     idempotency_ttl_seconds: int = 24 * 3600
     registration_status_days: int = 30  # GET /registrations/<id> answers this long after
+    asset_rules_cache_seconds: float = 5.0  # intake's per-process cache of assets' form rules
+    consent_token_days: int = 7  # a double opt-in confirmation link expires after this
+    import_max_bytes: int = 200 * 1024 * 1024  # POST /api/v1/imports upload limit
     # mail
     smtp_host: str = "localhost"
     smtp_port: int = 25

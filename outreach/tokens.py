@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 PURPOSES = ("open", "click", "unsubscribe")
 
@@ -14,6 +14,21 @@ class Tokens:
         self._signers = {
             purpose: URLSafeSerializer(secret_key, salt=f"outreach.{purpose}") for purpose in PURPOSES
         }
+        # double opt-in confirmation links expire: a timed signer with its own salt
+        self._timed = URLSafeTimedSerializer(secret_key, salt="outreach.consent-confirm")
+
+    def sign_confirmation(self, payload: list[Any]) -> str:
+        return self._timed.dumps(payload)
+
+    def read_confirmation(self, token: str, max_age: float) -> tuple[list[Any] | None, str]:
+        """``(payload, "ok")``, or ``(None, "expired"|"invalid")``."""
+        try:
+            payload = self._timed.loads(token, max_age=max_age)
+        except SignatureExpired:
+            return None, "expired"
+        except BadSignature:
+            return None, "invalid"
+        return (payload, "ok") if isinstance(payload, list) else (None, "invalid")
 
     def sign(self, purpose: str, payload: list[Any]) -> str:
         return self._signers[purpose].dumps(payload)

@@ -11,6 +11,14 @@ def register_blueprints(app: Flask) -> None:
     for module in (intake, people, lists, campaigns, tracking, crm, ops, suppressions, sales):
         app.register_blueprint(module.bp)
 
+    from outreach.api import assets as assets_api
+
+    app.register_blueprint(assets_api.bp)
+    assets_api.init_app(app)
+    from outreach.public import register_public
+
+    register_public(app)
+
     from outreach.console import register_console
 
     register_console(app)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from outreach.api.auth import caller, caller_user, require_api_key
 from outreach.api.http import config, load_body, load_query, store
 from outreach.api.openapi import operation
+from outreach.errors import Invalid
 from outreach.schemas.common import PageQuery, page_of
 from outreach.schemas.crm import (
     Account,
@@ -112,6 +113,13 @@ def run_conversion() -> Any:
 @bp.get("/api/v1/funnel")
 @operation("Funnel counts and conversion rates", responses={200: Funnel}, tag="conversion")
 def get_funnel() -> Any:
+    by = request.args.get("by")
+    if by == "source":
+        from outreach.services.sources import funnel_by_source
+
+        return jsonify(funnel_by_source(store(), config()))
+    if by:
+        raise Invalid("Validation failed.", {"by": ["Must be one of: source."]})
     return jsonify(Funnel().dump(conversion.funnel(store(), config())))
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, redirect, request
+from marshmallow import ValidationError
 from werkzeug.exceptions import BadRequest
 
 from outreach.api.http import config, raw_body, store
 from outreach.api.openapi import operation
-from outreach.errors import Invalid
+from outreach.errors import Invalid, NotFound
 from outreach.schemas.intake import RegistrationAccepted, RegistrationIn, load_registration
-from outreach.services.intake import accept_registration, check_redirect
+from outreach.services.assets import check_form_rules, looks_like_a_bot
+from outreach.services.intake import accept_registration, check_redirect, count_dropped
 
 bp = Blueprint("intake", __name__)
 
@@ -33,12 +37,26 @@ def post_registration() -> Any:
     cfg = config()
     if data.get("website"):
         # Honeypot: answer like a success whatever else a bot filled in (no 422 hints).
-        accepted = accept_registration(store(), cfg, {"website": data["website"]}, client="")
-        target = _allowed_redirect(cfg, data.get("redirect_to")) if from_form else None
-        if target:
-            return redirect(target, code=303)
-        return _accepted(accepted.id)
-    registration = load_registration(data)
+        return _dropped(cfg, data, from_form, "honeypot")
+    try:
+        registration = load_registration(data)
+        rules = current_app.extensions["outreach.asset_rules"](registration["asset"])
+        if not rules.trivial:
+            if looks_like_a_bot(rules, data, time.time(), from_form):
+                return _dropped(cfg, data, from_form, "too_fast")
+            check_form_rules(rules, registration, data)
+    except (ValidationError, Invalid) as exc:
+        if from_form and "thanks" in data:  # our own form, posted without its script
+            return _form_again(data, exc)
+        raise
+    if registration["consent"]:
+        if rules.double_opt_in:
+            registration["consent"] = "p"
+        registration["evidence"] = {
+            "how": "form" if from_form or "Origin" in request.headers else "api",
+            "v": rules.consent_version, "ip": request.remote_addr,
+            "ua": (request.headers.get("User-Agent") or "")[:200],
+        }
     target = check_redirect(cfg, registration.get("redirect_to")) if from_form else None
     accepted = accept_registration(
         store(),
@@ -48,8 +66,43 @@ def post_registration() -> Any:
         idempotency_key=request.headers.get("Idempotency-Key"),
         kick=current_app.extensions["outreach.kick_ingest"],
     )
+    if rules.double_opt_in and registration["consent"] == "p":
+        current_app.extensions["outreach.consent_mail"](
+            registration["email"], registration["asset"], rules.consent_version or 0)
     if target:
         return redirect(target, code=303)
+    if from_form and "thanks" in data:
+        return redirect(f"/f/{registration['asset']}/thanks", code=303)
+    return _accepted(accepted.id)
+
+
+def _form_again(data: dict[str, Any], exc: ValidationError | Invalid) -> Any:
+    """A plain post of an outreach form that failed validation: the form again, with the
+    values and each field's message next to it (422)."""
+    from outreach.api.errors import _flatten
+    from outreach.public import render_form_page
+    from outreach.services.assets import get_asset
+
+    fields = _flatten(exc.messages) if isinstance(exc, ValidationError) else (exc.fields or {})
+    slug = data.get("asset")
+    try:
+        asset = get_asset(store(), slug, config().base_url) if isinstance(slug, str) else None
+    except NotFound:
+        asset = None
+    if asset is None:
+        raise exc
+    return render_form_page(asset, data, fields, 422)
+
+
+def _dropped(cfg: Any, data: dict[str, Any], from_form: bool, reason: str) -> Response:
+    """Answered like a success, stored nowhere, counted (``/metrics``)."""
+    accepted = accept_registration(store(), cfg, {"website": "x"}, client="")
+    count_dropped(store(), reason)
+    target = _allowed_redirect(cfg, data.get("redirect_to")) if from_form else None
+    if target:
+        return redirect(target, code=303)
+    if from_form and "thanks" in data and isinstance(data.get("asset"), str):
+        return redirect(f"/f/{quote(data['asset'], safe='')}/thanks", code=303)
     return _accepted(accepted.id)
 
 

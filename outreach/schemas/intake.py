@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.schemas.common import SURROGATE, InputSchema
 
 KINDS = ("white_paper", "event")
+SOURCES = ("web_form", "event", "trade_show", "business_card", "referral", "import", "api",
+           "manual")
 ASSET_PATTERN = r"^[a-z0-9-]{1,80}$"
 _ASSET_ERROR = "Must match [a-z0-9-]{{1,80}}."
 
@@ -66,15 +68,23 @@ class RegistrationIn(InputSchema):
     utm_source = _text(200)
     utm_medium = _text(200)
     utm_campaign = _text(200)
+    source = fields.String(validate=validate.OneOf(SOURCES),
+                           metadata={"description": "Where the lead came from (default web_form)."})
+    referred_by = Email(metadata={"description": "Who recommended them (source referral)."})
     website = fields.String(metadata={"description": "Honeypot: leave empty."})
     redirect_to = fields.String(
         validate=validate.Length(max=2000),
         metadata={"description": "Form posts only: where to send the browser (allow-listed)."},
     )
 
+    @validates_schema
+    def _referral(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("referred_by") and data.get("source", "referral") != "referral":
+            raise ValidationError("Only with source referral.", "referred_by")
+
 
 _ASSET = re.compile(ASSET_PATTERN.removeprefix("^").removesuffix("$"))
-_SPECIAL_FIELDS = ("kind", "asset", "email", "consent")
+_SPECIAL_FIELDS = ("kind", "asset", "email", "consent", "source", "referred_by")
 
 
 def _plain_text_limits(schema: type[Schema]) -> dict[str, int | None]:
@@ -125,6 +135,18 @@ def _load_plain(data: dict[str, Any]) -> dict[str, Any] | None:
     ):
         return None
     out: dict[str, Any] = {"kind": kind, "asset": asset, "consent": False}
+    source, referred_by = data.get("source"), data.get("referred_by")
+    if source is not None:
+        if type(source) is not str or source not in SOURCES:
+            return None
+        out["source"] = source
+    if referred_by is not None:
+        if type(referred_by) is not str or source not in (None, "referral"):
+            return None
+        try:
+            out["referred_by"] = checked_email(referred_by)
+        except InvalidEmail:
+            return None
     texts = [email]
     for name, limit in _TEXT_LIMITS:
         value = data.get(name)

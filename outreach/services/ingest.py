@@ -18,7 +18,7 @@ from typing import Any
 
 from outreach.config import Config
 from outreach.normalize import InvalidEmail, checked_email
-from outreach.schemas.intake import ASSET_PATTERN, KINDS, PROFILE_FIELDS
+from outreach.schemas.intake import ASSET_PATTERN, KINDS, PROFILE_FIELDS, SOURCES
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -83,18 +83,62 @@ def _take_over_stale(store: Store, config: Config, consumer: str) -> int:
 
 def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str, str]]]) -> int:
     """Apply stream entries in one atomic, idempotent Lua call. Returns how many were acked."""
-    args: list[Any] = [
+    args = _script_args(store, config, len(entries), "stream")
+    for entry_id, fields in entries:
+        args.extend(_record(entry_id, fields))
+    return int(store.run("ingest", args=args))
+
+
+def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Apply validated registrations (``RegistrationIn`` output, e.g. CSV rows) in one call of
+    the same ingest script, without the stream: the same dedup, merge rules and lists.
+
+    Returns one ``(outcome, person)`` per row: outcome ``created``, ``updated``,
+    ``unchanged`` or ``rejected`` (person: ``l:<lead id>``/``c:<contact id>``, or the reason).
+    A repeat of a registration already in the person's history only writes changed fields.
+    """
+    if not rows:
+        return []
+    args = _script_args(store, config, len(rows), "import")
+    now = int(time.time())
+    for data in rows:
+        args.extend(_record("0-0", {"d": json.dumps(registration_payload(data, now))}))
+    reply = store.run("ingest", args=args)
+    names = {"c": "created", "u": "updated", "n": "unchanged", "x": "rejected"}
+    return [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
+
+
+def registration_payload(data: dict[str, Any], at: int) -> dict[str, Any]:
+    """What the intake stream holds for a validated registration (and what ``_record`` reads)."""
+    payload: dict[str, Any] = {"kind": data["kind"], "asset": data["asset"], "email": data["email"],
+                               "at": at}
+    if data.get("consent"):
+        payload["consent"] = data["consent"] if data["consent"] == "p" else 1
+    if data.get("referred_by"):
+        payload["referred_by"] = data["referred_by"]
+        payload["source"] = data.get("source") or "referral"
+    elif data.get("source") and data["source"] != "web_form":
+        payload["source"] = data["source"]
+    for name in PROFILE_FIELDS:
+        value = data.get(name)
+        if value and value.strip():
+            payload[name] = value.strip()
+    if payload.get("consent") and data.get("evidence"):
+        payload["ev"] = data["evidence"]  # {how, v (text version), ip, ua}
+    return payload
+
+
+def _script_args(store: Store, config: Config, count: int, mode: str) -> list[Any]:
+    return [
         store.keys.tag,
         store.keys.ingest_group,
         int(time.time()),
         config.score_repeat_registration,
         config.score_event_after_white_paper,
         max(1, config.registration_status_days) * 86_400,
-        len(entries),
+        count,
+        mode,
     ]
-    for entry_id, fields in entries:
-        args.extend(_record(entry_id, fields))
-    return int(store.run("ingest", args=args))
 
 
 def _record(entry_id: str, fields: dict[str, str] | None) -> list[Any]:
@@ -109,11 +153,27 @@ def _record(entry_id: str, fields: dict[str, str] | None) -> list[Any]:
         at = int(data.get("at") or time.time())
     except (ValueError, KeyError, TypeError, AttributeError, InvalidEmail):
         log.warning("rejecting malformed registration %s", entry_id)
-        return [entry_id, "", "malformed", "", "0", 0, 0]
+        return [entry_id, "", "malformed", "", "0", 0, "web_form", "", 0]
     profile: list[str] = []
     for name in PROFILE_FIELDS:
         value = data.get(name)
         if isinstance(value, str) and value:
             profile.extend((name, value))
-    consent = "1" if data.get("consent") else "0"
-    return [entry_id, email, kind, asset, consent, at, len(profile) // 2, *profile]
+    source = data.get("source")
+    if source not in SOURCES:
+        source = "web_form"
+    referred_by = data.get("referred_by")
+    if isinstance(referred_by, str) and referred_by:
+        profile.extend(("referred_by", referred_by))
+    consent = data.get("consent")
+    consent = "p" if consent == "p" else ("1" if consent else "0")
+    evidence = ""
+    proof = data.get("ev")
+    if consent != "0" and isinstance(proof, dict):
+        evidence = json.dumps({
+            "at": at, "how": proof.get("how") or "form", "asset": asset,
+            "text_version": proof.get("v"), "ip": proof.get("ip"), "user_agent": proof.get("ua"),
+            "status": "pending" if consent == "p" else "given",
+        }, separators=(",", ":"))
+    return [entry_id, email, kind, asset, consent, at, source, evidence, len(profile) // 2,
+            *profile]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound, RateLimited, Unavailable
-from outreach.schemas.intake import PROFILE_FIELDS
+from outreach.services.ingest import registration_payload
 from outreach.store import Store
 
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -50,18 +50,7 @@ def accept_registration(
     """
     if data.get("website"):
         return Accepted(id=_fake_id(), dropped=True)
-    payload: dict[str, Any] = {
-        "kind": data["kind"],
-        "asset": data["asset"],
-        "email": data["email"],
-        "at": int(time.time()),
-    }
-    if data.get("consent"):
-        payload["consent"] = 1
-    for name in PROFILE_FIELDS:
-        value = data.get(name)
-        if value and value.strip():
-            payload[name] = value.strip()
+    payload = registration_payload(data, int(time.time()))
     encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     rate = config.intake_rate
     keys = store.keys
@@ -122,6 +111,11 @@ class IngestKicker:
                 return
             self._last = now
         self._send()
+
+
+def count_dropped(store: Store, reason: str) -> None:
+    """A post answered like a success and stored nowhere (honeypot, bot check): counted."""
+    store.r.hincrby(store.keys.metrics, f"registrations_dropped_{reason}", 1)
 
 
 def _fake_id() -> str:

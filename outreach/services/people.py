@@ -10,6 +10,7 @@ from outreach.errors import Conflict, Invalid
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.schemas.common import iso
 from outreach.schemas.intake import PROFILE_FIELDS
+from outreach.services.consent import consent_status
 from outreach.services.paging import existing_hash, load_hashes, page
 from outreach.store import Store
 
@@ -62,6 +63,10 @@ def lead_view(lead_id: str, h: dict[str, str], slugs: Mapping[str, str]) -> dict
         view[name] = h.get(name)
     view.update(
         consent=h.get("consent") == "1",
+        consent_status=consent_status(h.get("consent")),
+        source=h.get("source") or "web_form",
+        latest_source=h.get("latest_source") or h.get("source") or "web_form",
+        referred_by=h.get("referred_by"),
         status=h.get("status", "new"),
         disqualify_reason=h.get("disqualify_reason"),
         disqualify_note=h.get("disqualify_note"),
@@ -82,6 +87,7 @@ def contact_view(contact_id: str, h: dict[str, str], slugs: Mapping[str, str]) -
         view[name] = h.get(name)
     view.update(
         consent=h.get("consent") == "1",
+        consent_status=consent_status(h.get("consent")),
         account_id=h.get("account_id"),
         lead_id=h.get("lead_id"),
         owner=h.get("owner") or None,

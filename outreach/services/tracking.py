@@ -12,6 +12,7 @@ from typing import Any
 
 from outreach.config import Config
 from outreach.errors import NotFound
+from outreach.services.consent import record_event
 from outreach.store import Store
 from outreach.tokens import Tokens
 
@@ -83,10 +84,12 @@ def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
         _, lead_id, contact_id = pipe.execute()
         pipe = store.r.pipeline(transaction=True)
         now = str(int(time.time()))
-        if lead_id:
-            pipe.hset(keys.lead(lead_id), mapping={"consent": "0", "updated_at": now})
-        if contact_id:
-            pipe.hset(keys.contact(contact_id), mapping={"consent": "0", "updated_at": now})
+        # consent withdrawn, with its evidence (services/consent.py)
+        for ref, key in ((f"l:{lead_id}", keys.lead(lead_id) if lead_id else None),
+                         (f"c:{contact_id}", keys.contact(contact_id) if contact_id else None)):
+            if key:
+                pipe.hset(key, mapping={"consent": "w", "updated_at": now})
+                record_event(store, ref, how="unsubscribe", status="withdrawn", pipe=pipe)
         pipe.execute()
     if store.r.exists(keys.campaign(target["campaign_id"])):
         _record(store, target["campaign_id"], target["ref"], f"u|{target['ref']}", "",

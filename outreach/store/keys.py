@@ -145,6 +145,38 @@ class Keys:
     def assets(self) -> str:
         return self._k("assets")
 
+    def asset(self, slug: str) -> str:
+        """An asset's record (title, form settings, consent texts by version); ingest.lua
+        creates a bare one on an unknown slug's first registration."""
+        return self._k("asset", slug)
+
+    @property
+    def asset_index(self) -> str:
+        """Every asset's slug (score: creation time)."""
+        return self._k("assets", "idx")
+
+    @property
+    def leads_by_source(self) -> str:
+        """first source -> number of leads (ingest.lua counts new leads)"""
+        return self._k("leads", "by-source")
+
+    def consent_events(self, person_ref: str) -> str:
+        """A person's consent evidence, newest last (JSON entries)."""
+        return self._k("consent", person_ref)
+
+    def consent_resend(self, email: str) -> str:
+        """Set while a confirmation email to this address may not be sent again."""
+        return self._k("consent", "resend", email)
+
+    def import_job(self, import_id: str) -> str:
+        return self._k("import", import_id)
+
+    def import_errors(self, import_id: str) -> str:
+        return self._k("import", import_id, "errors")
+
+    def import_file(self, import_id: str) -> str:
+        return self._k("import", import_id, "file")
+
     # auth
     @property
     def api_keys(self) -> str:

@@ -378,7 +378,9 @@ def test_cors_headers_only_for_allowed_origins(make_env) -> None:
         assert allowed.headers["Access-Control-Allow-Origin"] == "https://www.example.com"
         assert "Origin" in allowed.headers["Vary"]
         denied = env.client.post(URL, json=FORM, headers={"Origin": "https://evil.example.net"})
-        assert denied.status_code == 202  # CORS is for browsers; the server still answers
+        # API.md: with OUTREACH_CORS_ORIGINS set, another origin's registration is refused
+        assert denied.status_code == 403
+        assert denied.get_json()["error"]["code"] == "forbidden"
         assert "Access-Control-Allow-Origin" not in denied.headers
         none = env.client.post(URL, json=FORM)
         assert "Access-Control-Allow-Origin" not in none.headers

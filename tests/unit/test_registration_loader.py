@@ -52,6 +52,9 @@ def loader_outcome(data: dict[str, Any]) -> tuple[str, Any]:
     {"kind": "event", "asset": "summit", "email": "a@b.co", "consent": "on", "first_name": ""},
     {"kind": "event", "asset": "summit", "email": "a@b.co", "consent": "false", "website": ""},
     {"kind": "event", "asset": "summit", "email": "a@b.co", "redirect_to": "https://x.example/t"},
+    {"kind": "event", "asset": "summit", "email": "a@b.co", "source": "trade_show"},
+    {"kind": "event", "asset": "summit", "email": "a@b.co", "source": "referral",
+     "referred_by": " Bob@Example.com"},
 ])
 def test_usual_posts_take_the_fast_path_with_the_schemas_result(body: dict[str, Any]) -> None:
     fast = intake._load_plain(dict(body))
@@ -92,7 +95,7 @@ _values = st.one_of(
     st.sampled_from(["event", "white_paper", "guide", "summit-2026", "a@example.com",
                      " A.B+x@Example.CO ", "ann@exa mple.com", "", "on", "off", "True", "0",
                      "x" * 40, "x" * 41, "x" * 200, "x" * 201, "guide\n", "Ünïcode",
-                     "e\u0301@example.com"]),
+                     "e\u0301@example.com", "referral", "trade_show", "web_form"]),
 )
 _field_names = st.sampled_from(sorted(RegistrationIn().fields) + ["unknown", "Email", "id"])
 _valid_core = st.fixed_dictionaries({
@@ -117,7 +120,7 @@ def test_loader_and_schema_agree_on_any_body(core, extra, drop) -> None:
 
 
 _form_text = st.text(st.characters(codec="utf-8") | st.characters(categories=["Cs"]), max_size=45) | \
-    st.sampled_from(["on", "off", "yes", "0", "x" * 200, "x" * 201])
+    st.sampled_from(["on", "off", "yes", "0", "x" * 200, "x" * 201, "referral", "b@c.de"])
 
 
 @settings(max_examples=400, deadline=None)
@@ -141,7 +144,8 @@ def test_text_limits_come_from_the_schema() -> None:
     limits = dict(intake._TEXT_LIMITS)
     assert limits["first_name"] == 200 and limits["phone"] == 40 and limits["redirect_to"] == 2000
     assert limits["website"] is None
-    assert set(limits) | {"kind", "asset", "email", "consent"} == set(RegistrationIn().fields)
+    assert set(limits) | {"kind", "asset", "email", "consent", "source", "referred_by"} == set(
+        RegistrationIn().fields)
 
 
 def test_a_field_the_fast_path_cannot_check_is_refused_at_import() -> None:

@@ -4,9 +4,16 @@
 -- XACK + XDEL the entries. A registration already in the results hash changes nothing.
 --
 -- ARGV: 1 key tag, 2 group, 3 now (epoch seconds), 4 repeat weight, 5 event-after-paper weight,
---       6 seconds to keep results, 7 record count, then per record:
---       id, email, kind, asset, consent(0/1), at (epoch seconds), nfields, (field, value) * nfields
+--       6 seconds to keep results, 7 record count, 8 mode, then per record:
+--       id, email, kind, asset, consent(0/1/p), at (epoch seconds), source, evidence (JSON
+--       of the consent given, or ''), nfields, (field, value) * nfields
+-- consent 'p': given but pending a double opt-in confirmation (stored as consent 'p').
 -- Records whose email is empty are acknowledged and marked rejected (reason in kind).
+-- mode 'stream': records are intake stream entries (results kept, entries acked); returns the
+-- count. mode 'import': records are CSV rows (nothing kept per id, nothing acked, a repeat
+-- registration for an asset already in the history adds no history entry); returns one
+-- outcome per record: 'c' created, 'u' updated, 'n' unchanged, 'x' rejected, then the
+-- person ('l:<id>' or 'c:<id>').
 --@prelude
 local group = ARGV[2]
 local now = ARGV[3]
@@ -14,6 +21,7 @@ local w_repeat = tonumber(ARGV[4])
 local w_event = tonumber(ARGV[5])
 local keep_seconds = tonumber(ARGV[6])
 local count = tonumber(ARGV[7])
+local import = ARGV[8] == 'import'
 local stream = k('intake')
 local assets = k('assets')
 local email_lead = k('email', 'lead')
@@ -40,6 +48,12 @@ local function asset_lists(kind, asset)
       'contact', 'kind', kind, 'slug', asset, 'parallel', lead_list, 'created_at', now)
     redis.call('ZADD', k('lists'), ln, lead_list, cn, contact_list)
     redis.call('HSET', assets, field, lead_list .. ',' .. contact_list)
+    -- the asset's record, when no one made it before its first registration
+    local record = k('asset', asset)
+    if redis.call('HSETNX', record, 'kind', kind) == 1 then
+      redis.call('HSET', record, 'slug', asset, 'created_at', now)
+      redis.call('ZADD', k('assets', 'idx'), 'NX', redis.call('HINCRBY', seq, 'asset', 1), asset)
+    end
   end
   known_assets[field] = {lead_list, contact_list}
   return lead_list, contact_list
@@ -69,22 +83,55 @@ local function results_of(rid)
   return key
 end
 
+-- import: whether writing ``fields`` to the hash ``key`` would change any of them
+local function changes(key, fields)
+  if #fields == 0 then return false end
+  local names = {}
+  for f = 1, #fields, 2 do names[#names + 1] = fields[f] end
+  local old = redis.call('HMGET', key, unpack(names))
+  for f = 1, #fields, 2 do
+    if old[(f + 1) / 2] ~= fields[f + 1] then return true end
+  end
+  return false
+end
+
+-- consent as stored: '1' given, 'p' pending confirmation, '0'/absent none; 'w' withdrawn.
+-- A registration's consent never lowers given consent; pending never replaces given.
+local function consent_value(old, new)
+  if new == '1' then return '1' end
+  if new == 'p' and old ~= '1' then return 'p' end
+  return nil
+end
+
+-- consent evidence: the last 50 changes of a person's consent
+local function keep_evidence(ref, evidence)
+  local key = k('consent', ref)
+  redis.call('RPUSH', key, evidence)
+  redis.call('LTRIM', key, -50, -1)
+end
+
 local acked = {}
+local outcomes = {}
 local applied = 0
-local i = 8
+local i = 9
 for _ = 1, count do
   local rid, email, kind, asset, consent = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local at = ARGV[i + 5]
-  local nfields = tonumber(ARGV[i + 6])
+  local at, source, evidence = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  local nfields = tonumber(ARGV[i + 8])
   local fields = {}
-  for f = 1, nfields * 2 do fields[f] = ARGV[i + 6 + f] end
-  i = i + 7 + nfields * 2
+  for f = 1, nfields * 2 do fields[f] = ARGV[i + 8 + f] end
+  i = i + 9 + nfields * 2
   acked[#acked + 1] = rid
-  local regs = results_of(rid)
-  if redis.call('HEXISTS', regs, rid) == 0 then
+  local regs = (not import) and results_of(rid)
+  if import or redis.call('HEXISTS', regs, rid) == 0 then
     applied = applied + 1
     if email == '' then
-      redis.call('HSET', regs, rid, 'x||' .. kind)  -- same three fields: x, no person, reason
+      if import then
+        outcomes[#outcomes + 1] = 'x'
+        outcomes[#outcomes + 1] = kind
+      else
+        redis.call('HSET', regs, rid, 'x||' .. kind)  -- same three fields: x, no person, reason
+      end
     else
       local lead_list, contact_list = asset_lists(kind, asset)
       -- history entries stay short so that a lead with a few registrations keeps Redis's
@@ -97,17 +144,38 @@ for _ = 1, count do
       local contact_id = redis.call('HGET', email_contact, email)
       if contact_id then
         local ckey = k('contact', contact_id)
-        local history = redis.call('HGET', ckey, 'regs')
-        append(fields, 'regs', history and (history .. ';' .. entry) or entry, 'updated_at', now)
-        if consent == '1' then append(fields, 'consent', '1') end
-        redis.call('HSET', ckey, unpack(fields))
-        add_member(contact_list, contact_id, ckey)
-        redis.call('HSET', regs, rid, 'c|' .. contact_id .. '|' .. contact_list)
+        local known = redis.call('HMGET', ckey, 'regs', 'consent')
+        local history = known[1]
+        local seen = history and string.find(';' .. history, ';' .. asset_code .. ':', 1, true)
+        local c = consent_value(known[2], consent)
+        if c then append(fields, 'consent', c) end
+        append(fields, 'latest_source', source)
+        local outcome = 'u'
+        if import and seen and redis.call('ZSCORE', k('list', contact_list, 'm'), contact_id) then
+          if changes(ckey, fields) then
+            append(fields, 'updated_at', now)
+            redis.call('HSET', ckey, unpack(fields))
+          else
+            outcome = 'n'
+          end
+        else
+          append(fields, 'regs', history and (history .. ';' .. entry) or entry, 'updated_at', now)
+          redis.call('HSET', ckey, unpack(fields))
+          add_member(contact_list, contact_id, ckey)
+        end
+        if evidence ~= '' and outcome ~= 'n' then keep_evidence('c:' .. contact_id, evidence) end
+        if import then
+          outcomes[#outcomes + 1] = outcome
+          outcomes[#outcomes + 1] = 'c:' .. contact_id
+        else
+          redis.call('HSET', regs, rid, 'c|' .. contact_id .. '|' .. contact_list)
+        end
       else
         local lead_id = redis.call('HGET', email_lead, email)
+        local outcome = 'u'
         if lead_id then
           local lkey = k('lead', lead_id)
-          local known = redis.call('HMGET', lkey, 'regs', 'topic')
+          local known = redis.call('HMGET', lkey, 'regs', 'topic', 'consent', 'source', 'latest_source')
           local history = known[1]
           -- engagement from repeat registrations: a new asset, an event after a white paper
           local gain = 0
@@ -124,32 +192,61 @@ for _ = 1, count do
           if not known[2] and not has_field(fields, 'topic') then
             append(fields, 'topic', kind .. ': ' .. asset)
           end
-          if consent == '1' then append(fields, 'consent', '1') end
-          append(fields, 'regs', history and (history .. ';' .. entry) or entry, 'updated_at', now)
-          redis.call('HSET', lkey, unpack(fields))
-          if gain > 0 then
-            local score = redis.call('HINCRBY', lkey, 'score', gain)
-            redis.call('ZADD', k('leads', 'score'), score, lead_id)
+          local c = consent_value(known[3], consent)
+          if c then append(fields, 'consent', c) end
+          -- the first source stays (absent: web_form); the latest is kept when it differs
+          if known[5] or source ~= (known[4] or 'web_form') then
+            append(fields, 'latest_source', source)
           end
-          add_member(lead_list, lead_id, lkey)
+          local seen = history and string.find(';' .. history, ';' .. asset_code .. ':', 1, true)
+          if import and seen and redis.call('ZSCORE', k('list', lead_list, 'm'), lead_id) then
+            -- a re-import of a known registration: only changed fields are written
+            if changes(lkey, fields) then
+              append(fields, 'updated_at', now)
+              redis.call('HSET', lkey, unpack(fields))
+            else
+              outcome = 'n'
+            end
+          else
+            append(fields, 'regs', history and (history .. ';' .. entry) or entry, 'updated_at', now)
+            redis.call('HSET', lkey, unpack(fields))
+            if gain > 0 then
+              local score = redis.call('HINCRBY', lkey, 'score', gain)
+              redis.call('ZADD', k('leads', 'score'), score, lead_id)
+            end
+            add_member(lead_list, lead_id, lkey)
+          end
         else
+          outcome = 'c'
           -- a new lead: everything in one HSET, and it cannot be on the list yet
           local n
           lead_id, n = new_id('lead', 'ld')
           if not has_field(fields, 'topic') then append(fields, 'topic', kind .. ': ' .. asset) end
+          if source ~= 'web_form' then append(fields, 'source', source) end
           redis.call('HSET', k('lead', lead_id), 'email', email, 'status', 'new', 'score', '0',
-            'consent', consent == '1' and '1' or '0', 'created_at', now, 'updated_at', now,
-            'regs', entry, 'lists', lead_list, unpack(fields))
+            'consent', (consent == '1' or consent == 'p') and consent or '0', 'created_at', now,
+            'updated_at', now, 'regs', entry, 'lists', lead_list, unpack(fields))
+          redis.call('HINCRBY', k('leads', 'by-source'), source, 1)
           redis.call('HSET', email_lead, email, lead_id)
           redis.call('ZADD', k('leads'), n, lead_id)
           redis.call('ZADD', k('list', lead_list, 'm'), redis.call('HINCRBY', seq, 'member', 1), lead_id)
         end
-        redis.call('HSET', regs, rid, 'l|' .. lead_id .. '|' .. lead_list)
+        if evidence ~= '' and outcome ~= 'n' then keep_evidence('l:' .. lead_id, evidence) end
+        if import then
+          outcomes[#outcomes + 1] = outcome
+          outcomes[#outcomes + 1] = 'l:' .. lead_id
+        else
+          redis.call('HSET', regs, rid, 'l|' .. lead_id .. '|' .. lead_list)
+        end
       end
     end
   end
 end
 for key in pairs(result_days) do redis.call('EXPIRE', key, keep_seconds) end
+if import then
+  if applied > 0 then redis.call('HINCRBY', k('metrics'), 'import_rows_applied', applied) end
+  return outcomes
+end
 if applied > 0 then redis.call('HINCRBY', k('metrics'), 'registrations_processed', applied) end
 -- acknowledge in chunks: unpack() of thousands of ids would fail after the writes above
 for first = 1, #acked, 500 do

@@ -1,0 +1,137 @@
+"""Consent and its evidence: double opt-in confirmation, withdrawal, the evidence trail.
+
+A lead's or contact's ``consent`` field is '1' given, 'p' pending confirmation (double
+opt-in), 'w' withdrawn (unsubscribed), '0'/absent none. Campaigns mail only '1'. Every
+change keeps its evidence (when, how, asset, consent text version, IP, user agent) in a
+per-person list (``Keys.consent_events``), written by the ingest script for registrations
+and here for confirmations, withdrawals and edits.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from outreach.config import Config
+from outreach.errors import NotFound
+from outreach.mail.message import build_message
+from outreach.schemas.common import iso
+from outreach.store import Store
+from outreach.tokens import Tokens
+
+HOWS = ("form", "import", "api", "console", "confirmation", "unsubscribe")
+STATUSES = {"1": "given", "p": "pending", "w": "withdrawn"}
+RESEND_SECONDS = 3600
+
+
+def consent_status(value: str | None) -> str:
+    return STATUSES.get(value or "", "none")
+
+
+def record_event(store: Store, ref: str, *, how: str, status: str, asset: str | None = None,
+                 text_version: int | None = None, ip: str | None = None,
+                 user_agent: str | None = None, pipe: Any = None) -> None:
+    """Append one piece of evidence to ``ref``'s trail (``l:<id>`` or ``c:<id>``)."""
+    entry = json.dumps({"at": int(time.time()), "how": how, "asset": asset,
+                        "text_version": text_version, "ip": ip, "user_agent": user_agent,
+                        "status": status}, separators=(",", ":"))
+    target = pipe if pipe is not None else store.r.pipeline(transaction=True)
+    target.rpush(store.keys.consent_events(ref), entry)
+    target.ltrim(store.keys.consent_events(ref), -50, -1)
+    if pipe is None:
+        target.execute()
+
+
+def consent_items(store: Store, ref: str) -> list[dict[str, Any]]:
+    out = []
+    for raw in store.r.lrange(store.keys.consent_events(ref), 0, -1):
+        item = json.loads(raw)
+        item["at"] = iso(item.get("at"))
+        out.append(item)
+    return out
+
+
+def lead_consent(store: Store, lead_id: str) -> dict[str, Any]:
+    if not store.r.exists(store.keys.lead(lead_id)):
+        raise NotFound(f"No lead {lead_id!r}.")
+    return {"items": consent_items(store, f"l:{lead_id}")}
+
+
+def confirmation_url(config: Config, email: str, asset: str, version: int) -> str:
+    token = Tokens(config.secret_key).sign_confirmation([email, asset, version])
+    return f"{config.base_url.rstrip('/')}/c/{token}"
+
+
+def send_confirmation(store: Store, config: Config, messenger: Any, email: str, asset: str,
+                      version: int) -> bool:
+    """Mail the double opt-in link, at most once per hour per address. True when sent."""
+    if not store.r.set(store.keys.consent_resend(email), "1", nx=True, ex=RESEND_SECONDS):
+        return False
+    from outreach.services.assets import get_asset
+
+    try:
+        title = get_asset(store, asset)["title"]
+    except NotFound:
+        title = asset
+    url = confirmation_url(config, email, asset, version)
+    text = (f"Please confirm that you want to hear from us about {title}.\n\n"
+            f"Confirm: {url}\n\nIf this was not you, ignore this message: without your "
+            "confirmation we will not send you marketing email.\n")
+    from html import escape
+
+    html = (f"<p>Please confirm that you want to hear from us about {escape(title)}.</p>"
+            f'<p><a href="{escape(url, quote=True)}">Confirm my subscription</a></p>'
+            "<p>If this was not you, ignore this message: without your confirmation we will not "
+            "send you marketing email.</p>")
+    msg = build_message(from_email=config.from_email, to_email=email,
+                        subject=f"Please confirm: {title}", text=text, html=html,
+                        unsubscribe_url=url, unsubscribe_mailto=f"mailto:{config.from_email}",
+                        campaign_id="consent")
+    try:
+        messenger.send(msg, config.from_email, email)
+    except Exception:
+        store.r.delete(store.keys.consent_resend(email))  # a failed send may be retried
+        raise
+    return True
+
+
+def read_confirmation(config: Config, token: str) -> tuple[dict[str, Any] | None, str]:
+    """The confirmation a token carries, or ``(None, "expired"|"invalid")``."""
+    payload, state = Tokens(config.secret_key).read_confirmation(
+        token, max_age=config.consent_token_days * 86_400)
+    if payload is None or len(payload) != 3:
+        return None, state if payload is None else "invalid"
+    email, asset, version = payload
+    return {"email": email, "asset": asset, "version": version}, "ok"
+
+
+def confirm(store: Store, config: Config, token: str, ip: str | None,
+            user_agent: str | None) -> tuple[dict[str, Any] | None, str]:
+    """Give the consent a confirmation link stands for. ``(what, "ok")`` or the reason."""
+    found, state = read_confirmation(config, token)
+    if found is None:
+        return None, state
+    keys = store.keys
+    email = found["email"]
+    refs = []
+    lead_id = store.r.hget(keys.lead_by_email, email)
+    contact_id = store.r.hget(keys.contact_by_email, email)
+    if lead_id:
+        refs.append((f"l:{lead_id}", keys.lead(lead_id)))
+    if contact_id:
+        refs.append((f"c:{contact_id}", keys.contact(contact_id)))
+    if not refs:
+        return None, "unknown"
+    pipe = store.r.pipeline(transaction=True)
+    now = str(int(time.time()))
+    for ref, key in refs:
+        current = store.r.hget(key, "consent")
+        if current in ("1", "w"):
+            continue  # confirmed before (nothing changes) or withdrawn since (stays withdrawn)
+        pipe.hset(key, mapping={"consent": "1", "updated_at": now})
+        record_event(store, ref, how="confirmation", status="given", asset=found["asset"],
+                     text_version=found["version"], ip=ip, user_agent=(user_agent or "")[:200],
+                     pipe=pipe)
+    pipe.execute()
+    return found, "ok"

@@ -1,0 +1,135 @@
+/*! outreach embed v1: renders an outreach form into <div data-outreach-form="slug">, posts it
+ * with fetch, shows each field's error from a 422 next to the field and the thank-you message
+ * on 202. No dependencies, no iframe. Without this script, a form inside the div posts as a
+ * plain HTML form. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var base = script ? script.src.replace(/\/embed\/v1\/form\.js(\?.*)?$/, "") : "";
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    for (var k in attrs) if (attrs[k] !== null && attrs[k] !== undefined) node.setAttribute(k, attrs[k]);
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function errorNode(form, name) {
+    return form.querySelector('[data-field="' + name + '"] .of-error');
+  }
+
+  function field(slug, f) {
+    var id = "of-" + slug + "-" + f.name;
+    var wrap = el("div", { "class": "of-field", "data-field": f.name });
+    wrap.appendChild(el("label", { "for": id }, f.label + (f.required ? " *" : "")));
+    var input = el("input", { id: id, name: f.name, type: f.type, autocomplete: f.autocomplete });
+    if (f.required) input.required = true;
+    wrap.appendChild(input);
+    var err = el("p", { "class": "of-error", id: id + "-error", role: "alert" });
+    err.hidden = true;
+    wrap.appendChild(err);
+    return wrap;
+  }
+
+  function build(box, def) {
+    var slug = def.slug;
+    var form = el("form", { "class": "outreach-form", method: "post", action: def.action, novalidate: "" });
+    var hidden = { kind: def.kind, asset: slug, _t: String(def.started) };
+    if (def.redirect_to) hidden.redirect_to = def.redirect_to;
+    for (var h in hidden) form.appendChild(el("input", { type: "hidden", name: h, value: hidden[h] }));
+    def.fields.forEach(function (f) { form.appendChild(field(slug, f)); });
+    var c = el("div", { "class": "of-field of-consent", "data-field": "consent" });
+    var cb = el("input", { id: "of-" + slug + "-consent", name: "consent", type: "checkbox", value: "true" });
+    c.appendChild(cb);
+    c.appendChild(el("label", { "for": cb.id }, def.consent.text));
+    var cerr = el("p", { "class": "of-error", role: "alert" });
+    cerr.hidden = true;
+    c.appendChild(cerr);
+    form.appendChild(c);
+    var hp = el("div", { "aria-hidden": "true", style: "position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden" });
+    hp.appendChild(el("input", { name: "website", type: "text", tabindex: "-1", autocomplete: "off" }));
+    form.appendChild(hp);
+    var ferr = el("p", { "class": "of-error of-form-error", role: "alert" });
+    ferr.hidden = true;
+    form.appendChild(ferr);
+    form.appendChild(el("button", { type: "submit" }, def.submit));
+    box.appendChild(form);
+    return form;
+  }
+
+  function clear(form) {
+    Array.prototype.forEach.call(form.querySelectorAll(".of-error"), function (p) { p.hidden = true; p.textContent = ""; });
+    Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), function (i) { i.removeAttribute("aria-invalid"); });
+  }
+
+  function show(form, name, message) {
+    var p = errorNode(form, name) || form.querySelector(".of-form-error");
+    p.textContent = message;
+    p.hidden = false;
+    var input = form.querySelector('[name="' + name + '"]');
+    if (input) { input.setAttribute("aria-invalid", "true"); input.setAttribute("aria-describedby", p.id || ""); }
+  }
+
+  function enhance(box, form, thanks) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      clear(form);
+      var body = {};
+      Array.prototype.forEach.call(form.elements, function (input) {
+        if (!input.name || input.name === "thanks" || input.name === "redirect_to") return;
+        if (input.type === "checkbox") body[input.name] = input.checked;
+        else body[input.name] = input.value;
+      });
+      var button = form.querySelector("button");
+      button.disabled = true;
+      fetch(form.action, { method: "POST", mode: "cors", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+        .then(function (response) {
+          return response.json().catch(function () { return {}; }).then(function (data) {
+            button.disabled = false;
+            if (response.status === 202) {
+              var redirect = form.querySelector('[name="redirect_to"]');
+              if (redirect && redirect.value) { window.location.assign(redirect.value); return; }
+              var done = el("div", { "class": "of-thanks", role: "status" }, thanks);
+              box.replaceChild(done, form);
+              return;
+            }
+            var error = (data && data.error) || {};
+            var fields = error.fields || {};
+            var names = Object.keys(fields);
+            if (!names.length) show(form, "_form", error.message || "Something went wrong; please try again.");
+            names.forEach(function (name) { show(form, name, fields[name][0]); });
+            var first = form.querySelector('[aria-invalid="true"]');
+            if (first) first.focus();
+          });
+        })
+        .catch(function () {
+          button.disabled = false;
+          show(form, "_form", "Could not send the form; please try again.");
+        });
+    });
+  }
+
+  function start(box) {
+    if (box.getAttribute("data-outreach-ready")) return;
+    box.setAttribute("data-outreach-ready", "1");
+    var slug = box.getAttribute("data-outreach-form");
+    fetch(base + "/f/" + encodeURIComponent(slug) + ".json", { mode: "cors" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (def) {
+        var form = box.querySelector("form");
+        if (!form) form = build(box, def);
+        enhance(box, form, def.thank_you_message);
+      })
+      .catch(function () {
+        var form = box.querySelector("form");
+        if (form) return; // the plain form still posts
+        box.appendChild(el("p", { "class": "of-error", role: "alert" }, "This form is not available."));
+      });
+  }
+
+  function all() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-outreach-form]"), start);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", all);
+  else all();
+})();
