@@ -157,11 +157,26 @@ def campaign_page(campaign_id: str) -> Any:
     return render(template, found=found)
 
 
+RECIPIENT_STATUSES = ("sent", "failed", "unknown", "suppressed", "queued", "sending")
+
+
+@bp.route("/campaigns/<campaign_id>/recipients")
+@requires("campaigns")
+def campaign_recipients(campaign_id: str) -> Any:
+    status = request.args.get("status", "")
+    if status not in RECIPIENT_STATUSES:
+        status = ""
+    found = campaigns.recipients(store(), campaign_id, status=status or None, limit=_PAGE,
+                                 cursor=_cursor())
+    return render("recipients.html", campaign_id=campaign_id, found=found, status=status,
+                  statuses=RECIPIENT_STATUSES)
+
+
 @bp.route("/campaigns/<campaign_id>/<action>", methods=["POST"])
 @requires("campaigns", "write")
 def campaign_action(campaign_id: str, action: str) -> Any:
     s = store()
-    if action not in ("launch", "pause", "resume", "cancel"):
+    if action not in ("launch", "pause", "resume", "cancel", "retry-failed"):
         abort(404)
     if request.form.get("confirm") != "yes":
         return render("confirm.html", found=campaigns.get_campaign(s, campaign_id), action=action)
@@ -172,11 +187,13 @@ def campaign_action(campaign_id: str, action: str) -> Any:
             campaigns.pause(s, campaign_id)
         elif action == "resume":
             campaigns.resume(s, jobs(), campaign_id)
+        elif action == "retry-failed":
+            campaigns.retry_failed(s, jobs(), campaign_id, config().send_batch_size)
         else:
             campaigns.cancel(s, campaign_id)
     except Conflict as exc:
         flash(f"Not done: {exc.message}", "error")
     else:
         flash({"launch": "Launched.", "pause": "Paused.", "resume": "Resumed.",
-               "cancel": "Cancelled."}[action])
+               "cancel": "Cancelled.", "retry-failed": "Failed recipients queued again."}[action])
     return redirect(url_for("console.campaign_page", campaign_id=campaign_id))

@@ -12,9 +12,7 @@ critical violation), and every page is screenshotted at both sizes into
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,113 +20,7 @@ import pytest
 
 from outreach.services import users
 
-TIMEOUT = 15
-PASSWORD = "a long test passphrase"
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
-
-
-def shots_dir() -> Path:
-    folder = Path(os.environ.get("OUTREACH_SCREENSHOTS") or
-                  Path(__file__).resolve().parents[2] / "build" / "screenshots" / "console")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-class Person:
-    """A browser user: finds fields by their label and buttons and links by their text."""
-
-    def __init__(self, driver: Any, base: str) -> None:
-        self.d = driver
-        self.base = base
-        self.pages: dict[str, str] = {}  # screenshot name -> URL, revisited at phone size
-        self.axe_checked: list[str] = []
-
-    def open(self, path: str) -> None:
-        self.d.get(self.base + path)
-
-    def by(self) -> Any:
-        from selenium.webdriver.common.by import By
-
-        return By
-
-    def wait(self, condition: Any) -> Any:
-        """Until ``condition(driver)`` is truthy; a page being replaced meanwhile (stale
-        elements, a node that left the document) is just another try."""
-        from selenium.common.exceptions import WebDriverException
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        return WebDriverWait(self.d, TIMEOUT, ignored_exceptions=(WebDriverException,)).until(condition)
-
-    def sees(self, text: str) -> None:
-        self.wait(lambda d: text in d.find_element(self.by().TAG_NAME, "body").text)
-
-    def text(self) -> str:
-        return self.d.find_element(self.by().TAG_NAME, "body").text
-
-    def heading(self, text: str) -> None:
-        from selenium.webdriver.support import expected_conditions as ec
-
-        self.wait(ec.text_to_be_present_in_element((self.by().TAG_NAME, "h1"), text))
-
-    def field(self, label: str) -> Any:
-        By = self.by()
-        labels = [el for el in self.d.find_elements(By.TAG_NAME, "label")
-                  if el.text.strip().startswith(label)]
-        assert labels, f"no field labelled {label!r} on {self.d.current_url}"
-        return self.d.find_element(By.ID, labels[0].get_attribute("for"))
-
-    def fill(self, label: str, value: str) -> None:
-        element = self.field(label)
-        element.clear()
-        element.send_keys(value)
-
-    def press(self, text: str) -> None:
-        By = self.by()
-        xpath = (f"//button[normalize-space()='{text}'] | //a[normalize-space()='{text}'] | "
-                 f"//summary[normalize-space()='{text}']")
-        found = [el for el in self.d.find_elements(By.XPATH, xpath) if el.is_displayed()]
-        assert found, f"no button or link {text!r} on {self.d.current_url}"
-        found[0].click()
-
-    def sign_in(self, email: str) -> None:
-        self.open("/console/login")
-        self.heading("Sign in")
-        self.fill("Email", email)
-        self.fill("Password", PASSWORD)
-        self.press("Sign in")
-        self.heading("Dashboard")
-
-    def sign_out(self) -> None:
-        self.press("Sign out")
-        self.heading("Sign in")
-
-    def check(self, name: str, revisit: bool = True) -> None:
-        """axe-core on this page (no serious or critical violation) and a screenshot;
-        ``revisit``: the phone-size pass opens its URL again (not for answers to a POST)."""
-        if revisit:
-            self.pages[name] = self.d.current_url
-        violations = axe_violations(self.d)
-        assert not violations, f"{name}: " + "; ".join(
-            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-            for v in violations)
-        self.axe_checked.append(name)
-        self.d.save_screenshot(str(shots_dir() / f"{name}-desktop.png"))
-
-
-def axe_violations(driver: Any) -> list[dict[str, Any]]:
-    driver.execute_script(AXE.read_text(encoding="utf-8"))
-    results = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']}).then(done, e => done({error: String(e)}));")
-    assert "error" not in results, results
-    return [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
-
-
-def full_page_shot(driver: Any, path: Path, width: int) -> None:
-    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-    driver.set_window_size(width, min(max(height + 140, 844), 4000))
-    driver.save_screenshot(str(path))
+from .person import PASSWORD, VIEWPORTS, Person, axe_violations, full_page_shot, shots_dir
 
 
 @pytest.fixture
@@ -220,6 +112,11 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
     person.wait(lambda d: d.find_element(By.ID, "campaign-status").text == "sent")
     assert person.d.find_element(By.ID, "stat-sent").text == "2"
     person.check("campaign-sent")
+    person.press("Recipients")
+    person.heading("Recipients")
+    person.sees("bob@example.com")
+    person.check("recipients")
+    person.d.back()
     person.press("Campaigns")
     person.heading("Campaigns")
     assert "Spring guide follow-up" in person.text()
