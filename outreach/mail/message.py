@@ -17,6 +17,8 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 
+from outreach.mail.smtp import needs_smtputf8, wire_address
+
 _UTF8_QP = email_charset.Charset("utf-8")
 _UTF8_QP.body_encoding = email_charset.QP
 _UTF8_QP.header_encoding = email_charset.QP
@@ -40,10 +42,15 @@ def build_message(
     unsubscribe_url: str,
     unsubscribe_mailto: str,
     campaign_id: str,
-    smtputf8: bool = False,
+    smtputf8: bool | None = None,
 ) -> Message:
     """``smtputf8``: the message travels with SMTPUTF8, so address and subject headers are
-    RFC 6532 UTF-8 (an RFC 2047 encoded-word is not allowed in an address)."""
+    RFC 6532 UTF-8 (an RFC 2047 encoded-word is not allowed in an address). By default it
+    does exactly when an address has a non-ASCII local part; otherwise the addresses are
+    written with A-label domains, as the envelope carries them (``outreach.mail.smtp``)."""
+    if smtputf8 is None:
+        smtputf8 = needs_smtputf8(from_email) or needs_smtputf8(to_email)
+    from_email, to_email = wire_address(from_email, smtputf8), wire_address(to_email, smtputf8)
     domain = from_email.rpartition("@")[2] or "localhost"
     if not domain.isascii():  # a Message-ID is ASCII: the domain's A-label
         domain = domain.encode("idna").decode("ascii")

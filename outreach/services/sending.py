@@ -42,8 +42,6 @@ from outreach.mail.smtp import (
     TemporaryFailure,
     UnsupportedAddress,
     enhanced_code,
-    needs_smtputf8,
-    wire_address,
 )
 from outreach.normalize import InvalidEmail, ascii_domain, email_hash
 from outreach.rendering import RenderError
@@ -263,15 +261,14 @@ def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None])
     variables.update(email=email, person=dict(person), unsubscribe_url=unsubscribe_url,
                      asset=ctx.asset, campaign=ctx.campaign)
     subject, html, text = ctx.template.render(variables)
-    # headers show the addresses as they will travel: UTF-8 with SMTPUTF8 (RFC 6532),
-    # otherwise with A-label domains
-    utf8 = needs_smtputf8(email) or needs_smtputf8(ctx.from_email)
+    # headers show the addresses as they travel: UTF-8 with SMTPUTF8 (RFC 6532) when a
+    # local part needs it, otherwise with A-label domains (build_message decides)
     return build_message(
-        from_email=wire_address(ctx.from_email, utf8), to_email=wire_address(email, utf8),
+        from_email=ctx.from_email, to_email=email,
         subject=subject, text=text, html=ctx.track(html, ref), unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=f"mailto:unsubscribe@{ctx.ascii_domain}?subject=unsubscribe%20"
                            f"{unsubscribe_token}",
-        campaign_id=ctx.campaign_id, smtputf8=utf8,
+        campaign_id=ctx.campaign_id,
     )
 
 
