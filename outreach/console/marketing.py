@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 from outreach.console.base import bp, config, form_data, jobs, render, requires, store
 from outreach.errors import Conflict, Invalid
 from outreach.schemas.campaigns import CampaignIn, TemplateIn
-from outreach.services import campaigns, lists, templates
+from outreach.services import audience, campaigns, lists, templates
 
 _PAGE = 25
 
@@ -155,6 +155,14 @@ def campaign_page(campaign_id: str) -> Any:
     found = campaigns.get_campaign(store(), campaign_id)
     template = "campaign_live.html" if request.headers.get("HX-Request") else "campaign.html"
     return render(template, found=found)
+
+
+@bp.route("/campaigns/<campaign_id>/audience")
+@requires("campaigns")
+def campaign_audience(campaign_id: str) -> Any:
+    counts = audience.campaign_audience(store(), campaign_id)
+    template = "audience.html" if request.headers.get("HX-Request") else "audience_page.html"
+    return render(template, campaign_id=campaign_id, counts=counts)
 
 
 RECIPIENT_STATUSES = ("sent", "failed", "unknown", "suppressed", "queued", "sending")

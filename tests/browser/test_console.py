@@ -97,6 +97,7 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
     person.press("Create draft")
     person.heading("Spring guide follow-up")
     assert person.d.find_element(By.ID, "campaign-status").text == "draft"
+    person.wait(lambda d: d.find_element(By.ID, "audience-size").text == "2")  # counted on load
     person.check("campaign-draft")
     person.press("Launch")
     person.heading("Launch")
