@@ -32,7 +32,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     # importing registers the @shared_task functions with this app
-    from tasks import campaigns, conversion, ingest  # noqa: F401
+    from tasks import campaigns, conversion, ingest, sales  # noqa: F401
 
     return celery_app
 
@@ -70,6 +70,10 @@ def celery_settings(config: Config) -> dict[str, Any]:
                 "task": "outreach.conversion.run",
                 "schedule": config.conversion_interval_seconds,
             },
+            "task-reminders": {"task": "outreach.sales.remind",
+                               "schedule": config.task_reminder_seconds},
+            "webhook-deliveries": {"task": "outreach.webhooks.tick",
+                                   "schedule": config.webhook_tick_seconds},
         },
     }
 
