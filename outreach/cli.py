@@ -83,6 +83,13 @@ from outreach.console.cli import user as _user_commands  # noqa: E402
 
 main.add_command(_user_commands)
 
+from outreach.imports_cli import import_command as _import_command  # noqa: E402
+
+main.add_command(_import_command)
+from outreach.imports_cli import export_group as _export_group  # noqa: E402
+
+main.add_command(_export_group)
+
 
 def _celery():  # type: ignore[no-untyped-def]
     from outreach import create_app

@@ -50,7 +50,7 @@ class Config:
     registration_status_days: int = 30  # GET /registrations/<id> answers this long after
     asset_rules_cache_seconds: float = 5.0  # intake's per-process cache of assets' form rules
     consent_token_days: int = 7  # a double opt-in confirmation link expires after this
-    import_max_bytes: int = 200 * 1024 * 1024  # POST /api/v1/imports upload limit
+    import_max_bytes: int = 50 * 1024 * 1024  # POST /api/v1/imports upload limit (larger: the CLI)
     # mail
     smtp_host: str = "localhost"
     smtp_port: int = 25

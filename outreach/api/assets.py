@@ -30,6 +30,11 @@ def init_app(app: Flask) -> None:
     app.extensions["outreach.asset_rules"] = RulesCache(app.extensions["outreach.store"],
                                                         cfg.asset_rules_cache_seconds)
     app.extensions["outreach.consent_mail"] = CeleryConsentMail(app.extensions["celery"])
+    from outreach.api import imports as imports_api
+    from tasks.imports import CeleryImportJobs
+
+    app.extensions["outreach.import_jobs"] = CeleryImportJobs(app.extensions["celery"])
+    app.register_blueprint(imports_api.bp)
 AssetPage = page_of(Asset)
 
 
