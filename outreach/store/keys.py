@@ -122,11 +122,6 @@ class Keys:
         return self._k("suppressed", "info")
 
     @property
-    def suppression_info(self) -> str:
-        """address -> JSON {at, campaign_id, reply} of why it is suppressed"""
-        return self._k("suppressed", "info")
-
-    @property
     def erased(self) -> str:
         return self._k("erased")
 
@@ -228,18 +223,6 @@ class Keys:
 
     def campaign_bucket(self, campaign_id: str) -> str:
         return self._k("camp", campaign_id, "bucket")
-
-    def campaign_errors(self, campaign_id: str) -> str:
-        """address -> the last reply or reason for a recipient that was not delivered"""
-        return self._k("camp", campaign_id, "errors")
-
-    def campaign_soft(self, campaign_id: str) -> str:
-        """address -> how many temporary refusals it got in this campaign"""
-        return self._k("camp", campaign_id, "soft")
-
-    def campaign_streak(self, campaign_id: str) -> str:
-        """addresses refused in a row with the same kind of answer (the circuit breaker)"""
-        return self._k("camp", campaign_id, "streak")
 
     def campaign_errors(self, campaign_id: str) -> str:
         """address -> the last reply or reason for a recipient that was not delivered"""
