@@ -17,8 +17,12 @@ from outreach.services.users import authenticate, get_user
 
 PREFIX = "/console"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-       "base-uri 'none'")
+       "connect-src 'self'; font-src 'self'; frame-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+# the template preview frame: the marketer's HTML with its inline styles, no script, no
+# form, no plugin, shown only inside the console (sandboxed: a unique origin)
+PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; "
+               "frame-ancestors 'self'; sandbox")
 PUBLIC_ENDPOINTS = {"console.login", "console.static"}
 
 
@@ -101,8 +105,12 @@ def _guard() -> Any:
 
 @bp.after_request
 def _headers(response: Any) -> Any:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Frame-Options"] = "DENY"
+    if request.endpoint == "console.template_preview_html":
+        response.headers["Content-Security-Policy"] = PREVIEW_CSP
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    else:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.endpoint != "console.static":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
+from markupsafe import escape
 from marshmallow import ValidationError
 
 from outreach.console.base import bp, config, form_data, jobs, render, requires, store
@@ -109,7 +110,19 @@ def template_create() -> Any:
 @bp.route("/templates/<template_id>")
 @requires("templates")
 def template_page(template_id: str) -> Any:
-    return render("template.html", found=templates.get_template(store(), template_id))
+    email = request.args.get("email", "").strip()
+    return render("template.html", found=templates.get_template(store(), template_id),
+                  preview=templates.preview(store(), config(), template_id, email or None),
+                  email=email)
+
+
+@bp.route("/templates/<template_id>/preview.html")
+@requires("templates")
+def template_preview_html(template_id: str) -> Any:
+    """The rendered HTML alone, for the sandboxed preview frame (its own CSP: no scripts)."""
+    shown = templates.preview(store(), config(), template_id, request.args.get("email") or None)
+    return shown["html"] or f"<p>{escape(shown['error'] or '')}</p>", 200, {
+        "Content-Type": "text/html; charset=utf-8"}
 
 
 # ---------------------------------------------------------------- campaigns

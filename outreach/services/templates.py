@@ -79,3 +79,45 @@ def compiled(store: Store, config: Config, template_id: str) -> CompiledTemplate
             _COMPILED.clear()
         _COMPILED[cache_key] = found
     return found
+
+
+SAMPLE_PERSON = {"email": "alex@example.com", "first_name": "Alex", "last_name": "Sample",
+                 "company": "Example Corp", "job_title": "Head of Marketing"}
+
+
+def preview(store: Store, config: Config, template_id: str, email: str | None = None
+            ) -> dict[str, Any]:
+    """The template rendered in the sending sandbox for the lead or contact with ``email``
+    (a sample person when there is none): ``{"subject", "html", "text", "person", "error"}``.
+    Links are not tracked and the unsubscribe link goes nowhere: nothing is recorded."""
+    from outreach.normalize import InvalidEmail, checked_email
+    from outreach.rendering import RenderError
+    from outreach.services.people import EDITABLE_FIELDS
+
+    template = compiled(store, config, template_id)
+    keys = store.keys
+    person: dict[str, Any] = dict(SAMPLE_PERSON)
+    found = None
+    if email:
+        try:
+            normal = checked_email(email)
+        except InvalidEmail:
+            normal = ""
+        for index, key_for, kind in ((keys.lead_by_email, keys.lead, "lead"),
+                                     (keys.contact_by_email, keys.contact, "contact")):
+            person_id = store.r.hget(index, normal) if normal else None
+            if person_id:
+                h = store.r.hgetall(key_for(person_id))
+                person = {"email": normal, **{f: h.get(f) for f in EDITABLE_FIELDS}}
+                found = {"type": kind, "id": person_id}
+                break
+    variables: dict[str, Any] = dict(person)
+    variables.update(person=dict(person), unsubscribe_url="#unsubscribe-preview", asset=None,
+                     campaign={"id": "preview", "name": "Preview"})
+    try:
+        subject, html, text = template.render(variables)
+    except RenderError as exc:
+        return {"subject": "", "html": "", "text": "", "person": found, "email": person["email"],
+                "error": str(exc)}
+    return {"subject": subject, "html": html, "text": text, "person": found,
+            "email": person["email"], "error": None}

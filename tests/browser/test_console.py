@@ -84,6 +84,13 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
     person.fill("HTML body", good_html)
     person.press("Save template")
     person.heading("Spring follow-up")
+    person.fill("Preview for", "ann@example.com")
+    person.press("Preview")
+    person.wait(lambda d: "email=ann" in d.current_url)
+    assert person.d.find_element(By.ID, "preview-subject").text.startswith("Your copy of")
+    person.d.switch_to.frame(person.d.find_element(By.CSS_SELECTOR, "iframe.preview"))
+    person.sees("Hi Ann")
+    person.d.switch_to.default_content()
     person.check("template")
 
     person.press("New campaign with this template")

@@ -275,3 +275,28 @@ def test_admin_creates_a_user_and_an_api_key_shown_once(people: Any) -> None:
     key = re.search(r'id="new-key">([^<]+)<', page).group(1)
     assert people.client.get("/api/v1/leads", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     assert key not in people.client.get("/console/settings").data.decode()
+
+
+def test_template_preview_for_a_person_in_the_sandbox(people: Any) -> None:
+    from outreach.services.templates import preview
+
+    tpl = people.post("/api/v1/templates", json={
+        "name": "p", "subject": "For {{ first_name or 'you' }} at {{ company }}",
+        "html": "<p style='color:red'>Hi {{ first_name }}</p>", "text": "Hi {{ first_name }}"}
+    ).get_json()["id"]
+    people.patch("/api/v1/leads/ld1", json={"first_name": "Ann"})
+    shown = preview(people.store, people.config, tpl, "ANN@example.com")
+    assert shown["subject"] == "For Ann at Acme" and shown["person"] == {"type": "lead", "id": "ld1"}
+    assert preview(people.store, people.config, tpl)["subject"] == "For Alex at Example Corp"
+    bad = people.post("/api/v1/templates", json={
+        "name": "b", "subject": "x", "html": "{{ ''.__class__.__mro__ }}", "text": "t"}).get_json()["id"]
+    assert preview(people.store, people.config, bad)["error"]
+    sign_in(people, "marketer@example.com")
+    page = people.client.get(f"/console/templates/{tpl}?email=ann@example.com").data.decode()
+    assert 'id="preview-subject">For Ann at Acme<' in page and "<iframe" in page
+    frame = people.client.get(f"/console/templates/{tpl}/preview.html?email=ann@example.com")
+    assert b"Hi Ann" in frame.data
+    assert "sandbox" in frame.headers["Content-Security-Policy"]
+    assert "script-src" not in frame.headers["Content-Security-Policy"]  # default-src 'none'
+    assert frame.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert people.client.get(f"/console/templates/{bad}").status_code == 200
