@@ -148,6 +148,7 @@ for _ = 1, count do
         local history = known[1]
         local seen = history and string.find(';' .. history, ';' .. asset_code .. ':', 1, true)
         local c = consent_value(known[2], consent)
+        if not c or c == known[2] then evidence = '' end  -- consent unchanged: no evidence
         if c then append(fields, 'consent', c) end
         append(fields, 'latest_source', source)
         local outcome = 'u'
@@ -193,6 +194,7 @@ for _ = 1, count do
             append(fields, 'topic', kind .. ': ' .. asset)
           end
           local c = consent_value(known[3], consent)
+          if not c or c == known[3] then evidence = '' end
           if c then append(fields, 'consent', c) end
           -- the first source stays (absent: web_form); the latest is kept when it differs
           if known[5] or source ~= (known[4] or 'web_form') then
