@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from markupsafe import escape
 from marshmallow import ValidationError
 
 from outreach.console.base import bp, config, form_data, jobs, render, requires, store
 from outreach.errors import Conflict, Invalid
 from outreach.schemas.campaigns import CampaignIn, TemplateIn
-from outreach.services import audience, campaigns, lists, templates
+from outreach.services import audience, campaigns, lists, templates, test_send
 
 _PAGE = 25
 
@@ -176,6 +176,26 @@ def campaign_audience(campaign_id: str) -> Any:
     counts = audience.campaign_audience(store(), campaign_id)
     template = "audience.html" if request.headers.get("HX-Request") else "audience_page.html"
     return render(template, campaign_id=campaign_id, counts=counts)
+
+
+@bp.route("/campaigns/<campaign_id>/send-test", methods=["POST"])
+@requires("campaigns", "write")
+def campaign_send_test(campaign_id: str) -> Any:
+    pasted = request.form.get("emails", "")
+    emails = [part for part in pasted.replace(",", " ").replace(";", " ").split() if part]
+    try:
+        results = test_send.send_test(store(), config(), current_app.extensions["outreach.messenger"],
+                                      campaign_id, emails)
+    except Invalid as exc:
+        flash("Test not sent: " + " ".join((exc.fields or {}).get("emails", [exc.message])), "error")
+    else:
+        failed = {a: r for a, r in results.items() if r != "sent"}
+        sent = [a for a, r in results.items() if r == "sent"]
+        if sent:
+            flash(f"Test sent to {', '.join(sent)} (marked as a test; not counted).")
+        for address, why in failed.items():
+            flash(f"Test to {address} {why}", "error")
+    return redirect(url_for("console.campaign_page", campaign_id=campaign_id))
 
 
 RECIPIENT_STATUSES = ("sent", "failed", "unknown", "suppressed", "queued", "sending")

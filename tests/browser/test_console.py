@@ -31,6 +31,7 @@ def console(cenv: Any, serve: Any, browser: Any) -> Any:
                last_name="Lee", company="Acme Corp")
     cenv.leads("cara@example.com", asset="launch-event", kind="event", first_name="Cara",
                company="Initech")
+    cenv.app.extensions["outreach.messenger"] = cenv.messenger  # test sends too
     browser.set_window_size(*VIEWPORTS["desktop"])
     return Person(browser, serve(cenv.app)), cenv
 
@@ -105,6 +106,12 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
     person.heading("Spring guide follow-up")
     assert person.d.find_element(By.ID, "campaign-status").text == "draft"
     person.wait(lambda d: d.find_element(By.ID, "audience-size").text == "2")  # counted on load
+    person.press("Send a test")
+    person.fill("Test addresses", "ann@example.com, boss@agency.example")
+    person.press("Send test")
+    person.sees("Test sent to ann@example.com, boss@agency.example")
+    assert env.messenger.to("boss@agency.example")["X-Outreach-Test"] == "yes"
+    env.messenger.messages.clear()
     person.check("campaign-draft")
     person.press("Launch")
     person.heading("Launch")

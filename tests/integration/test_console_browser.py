@@ -55,6 +55,13 @@ def test_marketer_and_sales_on_a_real_worker_and_smtp(make_service: Any, browser
     box.click()
     person.press("Create draft")
     person.heading("Field guide mailing")
+    person.press("Send a test")
+    person.fill("Test addresses", "reviewer@agency.example")
+    person.press("Send test")
+    person.sees("Test sent to reviewer@agency.example")
+    wait_for(lambda: len(service.smtp.messages) == 1, timeout=10, message="the test message")
+    test = service.smtp.messages[0].message
+    assert test["Subject"].startswith("[TEST] ") and test["X-Outreach-Test"] == "yes"
     person.press("Launch")
     person.press("Yes, launch")
     person.heading("Field guide mailing")
@@ -64,7 +71,7 @@ def test_marketer_and_sales_on_a_real_worker_and_smtp(make_service: Any, browser
     assert person.d.find_element(By.ID, "stat-sent").text == "2"
     person.sign_out()
 
-    messages = service.smtp.messages
+    messages = service.smtp.messages[1:]  # after the test, which was not counted (2 sent)
     assert sorted(r for m in messages for r in m.rcpt_tos) == ["ann@example.com", "bob@example.com"]
     [to_bob] = [m.message for m in messages if m.rcpt_tos == ["bob@example.com"]]
     html = to_bob.get_body(preferencelist=("html",)).get_content()
