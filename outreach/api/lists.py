@@ -33,7 +33,8 @@ def get_lists() -> Any:
            responses={201: MarketingList}, tag="lists")
 def post_list() -> Any:
     data = load_body(ListIn())
-    created = lists.create_list_pair(store(), data["name"], data["member_type"])
+    created = lists.create_list_pair(store(), data["name"], data["member_type"],
+                                     data.get("account_contacts"))
     return jsonify(_list.dump(created)), 201
 
 
@@ -57,4 +58,5 @@ def get_members(list_id: str) -> Any:
            responses={200: MembersAdded}, errors=(404,), tag="lists")
 def post_members(list_id: str) -> Any:
     data = load_body(MembersIn())
-    return jsonify(MembersAdded().dump(lists.add_members(store(), list_id, data["emails"])))
+    return jsonify(MembersAdded().dump(lists.add_members(store(), list_id, data["emails"],
+                                                         data["account_ids"])))

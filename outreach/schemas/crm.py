@@ -49,12 +49,14 @@ class Account(Schema):
     name = fields.String(allow_none=True)
     domain = fields.String(allow_none=True)
     owner = fields.String(allow_none=True)
+    primary_contact_id = fields.String(allow_none=True)
     created_at = fields.String(allow_none=True)
 
 
 class AccountPatch(InputSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     owner = fields.String(validate=validate.Length(max=320))
+    primary_contact_id = fields.String(validate=validate.Length(max=64))
 
 
 class StageEntry(Schema):

@@ -112,19 +112,26 @@ class AssetRef(Schema):
 class MarketingList(Schema):
     id = fields.String(required=True)
     name = fields.String()
-    member_type = fields.String(validate=validate.OneOf(("lead", "contact")))
+    member_type = fields.String(validate=validate.OneOf(("lead", "contact", "account")))
     asset = fields.Nested(AssetRef, allow_none=True)
     parallel_list_id = fields.String(allow_none=True)
     size = fields.Integer()
+    account_contacts = fields.String(metadata={
+        "description": "account lists: 'all' consenting contacts of each account, or 'primary'"})
 
 
 class ListIn(InputSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    member_type = fields.String(required=True, validate=validate.OneOf(("lead", "contact")))
+    member_type = fields.String(required=True,
+                                validate=validate.OneOf(("lead", "contact", "account")))
+    account_contacts = fields.String(load_default=None, allow_none=True,
+                                     validate=validate.OneOf(("all", "primary")))
 
 
 class MembersIn(InputSchema):
-    emails = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=10000))
+    emails = fields.List(fields.String(), load_default=list, validate=validate.Length(max=10000))
+    account_ids = fields.List(fields.String(), load_default=list,
+                              validate=validate.Length(max=10000))
 
 
 class MembersAdded(Schema):
@@ -147,3 +154,6 @@ class Member(Schema):
     status = fields.String(allow_none=True)
     score = fields.Integer(allow_none=True)
     account_id = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    domain = fields.String(allow_none=True)
+    primary_contact_id = fields.String(allow_none=True)

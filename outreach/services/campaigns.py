@@ -325,7 +325,12 @@ def _queue_next_page(
                                      start=0, num=page_size, withscores=True)
         if rows:
             after = int(rows[-1][1])
-            candidates = _verdicts(store, member_type, [member for member, _ in rows])
+            members = [member for member, _ in rows]
+            if member_type == "account":  # an account list mails its accounts' contacts
+                from outreach.services.crm import contacts_of_accounts
+
+                members, member_type = contacts_of_accounts(store, list_id, members), "contact"
+            candidates = _verdicts(store, member_type, members)
         if len(rows) < page_size:
             index, after = index + 1, 0
             exhausted = index >= len(list_ids)

@@ -29,7 +29,9 @@ LOST_REASONS = ("outsold", "cancelled", "no_decision", "price", "other")
 
 def account_view(account_id: str, h: dict[str, str]) -> dict[str, Any]:
     return {"id": account_id, "name": h.get("name"), "domain": h.get("domain"),
-            "owner": h.get("owner") or None, "created_at": iso(h.get("created_at"))}
+            "owner": h.get("owner") or None,
+            "primary_contact_id": h.get("primary_contact_id") or None,
+            "created_at": iso(h.get("created_at"))}
 
 
 def get_account(store: Store, account_id: str) -> dict[str, Any]:
@@ -168,11 +170,53 @@ def update_account(store: Store, account_id: str, changes: dict[str, Any], by: s
 
     key = store.keys.account(account_id)
     existing_hash(store, key, "account", account_id)
+    primary = changes.get("primary_contact_id")
+    if primary and store.r.zscore(store.keys.account_contacts(account_id), primary) is None:
+        raise Invalid("Validation failed.", {"primary_contact_id": [
+            "Not a contact of this account."]})
+    if primary:
+        store.r.hset(key, "primary_contact_id", primary)
     if changes.get("name"):
         store.r.hset(key, "name", changes["name"])
     if changes.get("owner"):
         set_owner(store, "account", account_id, changes["owner"], by)
     return get_account(store, account_id)
+
+
+def link_contact(store: Store, contact_id: str, account_id: str, previous: str | None = None
+                 ) -> None:
+    """Keep the account-to-contacts index (account lists) in step with a contact's
+    ``account_id``; the first contact of an account is its primary contact."""
+    keys = store.keys
+    seq = store.r.zscore(keys.contacts, contact_id) or 0
+    pipe = store.r.pipeline(transaction=True)
+    if previous:
+        pipe.zrem(keys.account_contacts(previous), contact_id)
+    pipe.zadd(keys.account_contacts(account_id), {contact_id: seq})
+    pipe.hsetnx(keys.account(account_id), "primary_contact_id", contact_id)
+    pipe.execute()
+
+
+def contacts_of_accounts(store: Store, list_id: str, account_ids: list[str]) -> list[str]:
+    """The contacts an account list's campaign mails for ``account_ids``: every contact of
+    each account, or only its primary contact (the list's ``account_contacts``); consent and
+    suppression are checked by the campaign like for any contact, and the campaign's ledger
+    keeps each address once across all its lists."""
+    keys = store.keys
+    primary_only = store.r.hget(keys.list(list_id), "account_contacts") == "primary"
+    pipe = store.r.pipeline(transaction=False)
+    for account_id in account_ids:
+        if primary_only:
+            pipe.hget(keys.account(account_id), "primary_contact_id")
+        else:
+            pipe.zrange(keys.account_contacts(account_id), 0, -1)
+    out: list[str] = []
+    for found in pipe.execute():
+        if isinstance(found, list):
+            out.extend(found)
+        elif found:
+            out.append(found)
+    return list(dict.fromkeys(out))
 
 
 def pipeline(store: Store) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email
-from outreach.services.paging import existing_hash, page
+from outreach.services.paging import existing_hash, load_hashes, page
 from outreach.services.people import (
     asset_slugs,
     contact_view,
@@ -17,7 +17,8 @@ from outreach.services.people import (
 )
 from outreach.store import Store
 
-MEMBER_TYPES = ("lead", "contact")
+MEMBER_TYPES = ("lead", "contact", "account")
+ACCOUNT_CONTACTS = ("all", "primary")  # whom a campaign mails for each account of a list
 
 
 def list_view(store: Store, list_id: str, meta: dict[str, str], size: int) -> dict[str, Any]:
@@ -29,6 +30,8 @@ def list_view(store: Store, list_id: str, meta: dict[str, str], size: int) -> di
         "asset": asset,
         "parallel_list_id": meta.get("parallel"),
         "size": size,
+        **({"account_contacts": meta.get("account_contacts") or "all"}
+           if meta.get("member_type") == "account" else {}),
     }
 
 
@@ -56,8 +59,20 @@ def get_list(store: Store, list_id: str) -> dict[str, Any]:
     return found
 
 
-def create_list_pair(store: Store, name: str, member_type: str) -> dict[str, Any]:
-    """A manual list of ``member_type`` and its parallel list of the other type."""
+def create_list_pair(store: Store, name: str, member_type: str,
+                     account_contacts: str | None = None) -> dict[str, Any]:
+    """A manual list of ``member_type`` and its parallel list of the other type; an
+    account list stands alone (a campaign mails its accounts' contacts: every consenting
+    one, or only the primary contact, as ``account_contacts`` says)."""
+    if member_type == "account":
+        list_id, n = store.next_id("list", "ls")
+        pipe = store.r.pipeline(transaction=True)
+        pipe.hset(store.keys.list(list_id), mapping={
+            "name": name, "member_type": "account", "account_contacts": account_contacts or "all",
+            "created_at": str(int(time.time()))})
+        pipe.zadd(store.keys.lists, {list_id: n})
+        pipe.execute()
+        return get_list(store, list_id)
     other = "contact" if member_type == "lead" else "lead"
     first, n1 = store.next_id("list", "ls")
     second, n2 = store.next_id("list", "ls")
@@ -78,6 +93,15 @@ def list_members(
 ) -> dict[str, Any]:
     meta = existing_hash(store, store.keys.list(list_id), "list", list_id)
     is_lead = meta["member_type"] == "lead"
+    if meta["member_type"] == "account":
+        from outreach.services.crm import account_view
+
+        def load_accounts(ids: list[str]) -> list[dict[str, Any] | None]:
+            rows = load_hashes(store, store.keys.account, ids)
+            return [dict(account_view(i, h), type="account") if h else None
+                    for i, h in zip(ids, rows, strict=True)]
+
+        return page(store, store.keys.list_members(list_id), limit, cursor, load_accounts)
 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
         rows = load_leads(store, ids) if is_lead else load_contacts(store, ids)
@@ -91,10 +115,43 @@ def list_members(
     return page(store, store.keys.list_members(list_id), limit, cursor, load)
 
 
-def add_members(store: Store, list_id: str, emails: list[str]) -> dict[str, Any]:
-    """Add known people (of the list's member type) by address."""
+def add_accounts(store: Store, list_id: str, account_ids: list[str], emails: list[str]
+                 ) -> dict[str, Any]:
+    """Add accounts to an account list: by id, or the account of each contact address."""
+    keys = store.keys
+    unknown: list[str] = []
+    wanted: list[str] = []
+    for account_id in account_ids:
+        (wanted if store.r.exists(keys.account(account_id)) else unknown).append(account_id)
+    for raw in emails:
+        try:
+            email = checked_email(raw)
+        except InvalidEmail:
+            unknown.append(raw)
+            continue
+        contact_id = store.r.hget(keys.contact_by_email, email)
+        account_id = store.r.hget(keys.contact(contact_id), "account_id") if contact_id else None
+        (wanted.append(account_id) if account_id else unknown.append(email))
+    added = already = 0
+    for account_id in dict.fromkeys(wanted):
+        seq = store.r.hincrby(keys.sequences, "member", 1)
+        if store.r.zadd(keys.list_members(list_id), {account_id: seq}, nx=True):
+            added += 1
+        else:
+            already += 1
+    return {"added": added, "already_members": already, "unknown": unknown}
+
+
+def add_members(store: Store, list_id: str, emails: list[str],
+                account_ids: list[str] | None = None) -> dict[str, Any]:
+    """Add known people (of the list's member type) by address; accounts by id or by
+    the address of one of their contacts."""
     keys = store.keys
     meta = existing_hash(store, keys.list(list_id), "list", list_id)
+    if meta["member_type"] == "account":
+        return add_accounts(store, list_id, account_ids or [], emails)
+    if not emails:
+        raise Invalid("Validation failed.", {"emails": ["Give at least one address."]})
     index = keys.lead_by_email if meta["member_type"] == "lead" else keys.contact_by_email
     bad = {}
     normal: list[str] = []

@@ -248,7 +248,12 @@ def upsert_contact(store: Store, data: dict[str, Any]) -> tuple[dict[str, Any], 
     if account_id:
         fields["account_id"] = account_id
     fields["updated_at"] = now
+    previous = store.r.hget(keys.contact(contact_id), "account_id")
     store.r.hset(keys.contact(contact_id), mapping=fields)
+    if account_id and previous != account_id:
+        from outreach.services.crm import link_contact
+
+        link_contact(store, contact_id, account_id, previous)
     return get_contact(store, contact_id), created
 
 

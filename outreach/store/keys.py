@@ -321,3 +321,7 @@ class Keys:
     def webhook_due(self) -> str:
         """zset of deliveries to attempt, scored by when (drained by the beat tick)"""
         return self._k("whd", "due")
+
+    def account_contacts(self, account_id: str) -> str:
+        """zset of an account's contacts (scored by contact sequence), for account lists"""
+        return self._k("account", account_id, "contacts")

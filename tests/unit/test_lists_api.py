@@ -24,7 +24,7 @@ def test_manual_list_pair(env) -> None:
 
 @pytest.mark.parametrize("body", [
     {}, {"name": "x"}, {"member_type": "lead"}, {"name": "", "member_type": "lead"},
-    {"name": "x", "member_type": "account"}, {"name": "x" * 201, "member_type": "lead"},
+    {"name": "x", "member_type": "deal"}, {"name": "x" * 201, "member_type": "lead"},
 ])
 def test_list_validation(env, check_error, body) -> None:
     check_error(env.post("/api/v1/lists", json=body), 422)

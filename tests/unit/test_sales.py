@@ -525,3 +525,40 @@ def test_deliveries_refuse_private_addresses_at_send_time(make_env):
         webhooks.resolve("http://127.0.0.1:9/h", strict.webhook_allow_private)
     assert "url" in raised.value.fields  # type: ignore[attr-defined]
 
+
+
+# ------------------------------------------------------------------ account lists
+
+@pytest.mark.parametrize(("account_contacts", "expected"), [
+    ("all", {"a@contoso.com": 1, "b@contoso.com": 1, "z@fabrikam.com": 1}),
+    ("primary", {"a@contoso.com": 1, "z@fabrikam.com": 1}),
+])
+def test_account_lists_mail_the_accounts_contacts_once(cenv, check_error, account_contacts,
+                                                       expected):
+    env = cenv
+    for email, company, consent in (("a@contoso.com", "Contoso", True),
+                                    ("b@contoso.com", "Contoso", True),
+                                    ("c@contoso.com", "Contoso", False),
+                                    ("z@fabrikam.com", "Fabrikam", True)):
+        lead = _lead(env, email, company=company, consent=consent)
+        assert env.post(f"/api/v1/leads/{lead['id']}/qualify").status_code == 200
+    made = env.post("/api/v1/lists", {"name": "Key accounts", "member_type": "account",
+                                      "account_contacts": account_contacts})
+    assert made.status_code == 201, made.get_json()
+    listed = made.get_json()
+    assert listed["member_type"] == "account" and listed["account_contacts"] == account_contacts
+    contoso = env.get("/api/v1/contacts?email=a@contoso.com").get_json()["items"][0]["account_id"]
+    assert env.get(f"/api/v1/accounts/{contoso}").get_json()["primary_contact_id"] == \
+        env.get("/api/v1/contacts?email=a@contoso.com").get_json()["items"][0]["id"]
+    added = env.post(f"/api/v1/lists/{listed['id']}/members",
+                     {"account_ids": [contoso, "nope"], "emails": ["z@fabrikam.com"]}).get_json()
+    assert added == {"added": 2, "already_members": 0, "unknown": ["nope"]}
+    members = env.get(f"/api/v1/lists/{listed['id']}/members").get_json()["items"]
+    assert [m["name"] for m in members] == ["Contoso", "Fabrikam"]
+    assert {m["type"] for m in members} == {"account"}
+    contacts = env.manual_list("a@contoso.com", member_type="contact")
+    campaign = env.launched([listed["id"], contacts])
+    env.run(campaign)
+    assert env.messenger.counts() == expected  # c@ has no consent; a@ once across both lists
+    check_error(env.post("/api/v1/lists", {"name": "x", "member_type": "account",
+                                           "account_contacts": "some"}), 422)

@@ -19,6 +19,13 @@ local pool_size = tonumber(ARGV[6])
 for n = 1, pool_size do pool[n] = ARGV[6 + n] end
 if redis.call('ZCARD', k('opps')) == 0 then redis.call('HSETNX', k('pipeline'), 'v', '1') end
 
+-- an account's contacts (account lists mail them); the first one is its primary contact
+local function link_contact(account_id, contact_id)
+  local n = redis.call('ZSCORE', k('contacts'), contact_id) or 0
+  redis.call('ZADD', k('account', account_id, 'contacts'), n, contact_id)
+  redis.call('HSETNX', k('account', account_id), 'primary_contact_id', contact_id)
+end
+
 local function carry_activities(lead_id, refs)
   local from = k('acts', 'lead:' .. lead_id)
   local rows = redis.call('ZRANGE', from, 0, -1, 'WITHSCORES')
@@ -108,13 +115,16 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
       redis.call('HSET', ckey, unpack(copy))
       redis.call('HSET', k('email', 'contact'), email, contact_id)
       redis.call('ZADD', k('contacts'), n, contact_id)
+      if account_id ~= '' then link_contact(account_id, contact_id) end
     end
   end
   if contact_id ~= '' and ckey == nil then
     -- an existing contact: link it, and carry this lead's history over when it came from
     -- another lead (its own lead's history is read through lead_id)
     ckey = k('contact', contact_id)
-    if account_id ~= '' then redis.call('HSETNX', ckey, 'account_id', account_id) end
+    if account_id ~= '' and redis.call('HSETNX', ckey, 'account_id', account_id) == 1 then
+      link_contact(account_id, contact_id)
+    end
     if owner ~= '' then redis.call('HSETNX', ckey, 'owner', owner) end
     local linked = redis.call('HGET', ckey, 'lead_id')
     if not linked then
