@@ -1,0 +1,123 @@
+"""Double opt-in, consent status and its evidence, withdrawal by unsubscribe."""
+
+from __future__ import annotations
+
+import re
+from email import message_from_bytes
+from email.policy import default as default_policy
+
+import itsdangerous.timed
+import pytest
+
+from outreach.services.consent import confirmation_url, send_confirmation
+
+DOI = {"slug": "guide", "kind": "white_paper", "title": "The Guide",
+       "form": {"double_opt_in": True, "consent_text": "Send me the newsletter."}}
+
+
+@pytest.fixture
+def doi(cenv):
+    cenv.mails = []
+    cenv.app.extensions["outreach.consent_mail"] = lambda *args: cenv.mails.append(args)
+    assert cenv.post("/api/v1/assets", json=DOI).status_code == 201
+    return cenv
+
+
+def _token(url: str) -> str:
+    return url.rsplit("/c/", 1)[1]
+
+
+def test_double_opt_in_end_to_end_with_campaigns(doi) -> None:
+    env = doi
+    response = env.register("ann@example.com", consent=True, first_name="Ann",
+                            headers={"User-Agent": "Browser/1.0", "Origin": "http://localhost"})
+    assert response.status_code == 202
+    env.drain()
+    lead = env.lead_of("ann@example.com")
+    assert lead["consent"] is False and lead["consent_status"] == "pending"
+    assert env.mails == [("ann@example.com", "guide", 1)]
+    # the confirmation email, through the messenger
+    assert send_confirmation(env.store, env.config, env.messenger, "ann@example.com", "guide", 1)
+    assert not send_confirmation(env.store, env.config, env.messenger, "ann@example.com",
+                                 "guide", 1)  # at most one per hour per address
+    # as a mail server hands it on: the DATA bytes with SMTP's dot-stuffing undone
+    (raw,) = [r for r, (_, _, rcpt) in zip(env.messenger.raw, env.messenger.messages,
+                                           strict=True) if rcpt == "ann@example.com"]
+    msg = message_from_bytes(raw[:-3].replace(b"\r\n..", b"\r\n."), policy=default_policy)
+    assert "The Guide" in msg["Subject"]
+    text = msg.get_body(("plain",)).get_content()
+    url = re.search(r"https://mail\.example\.com/c/\S+", text).group(0)
+    # a campaign launched now skips her
+    list_id = env.asset_list("guide", "lead")
+    first = env.run(env.launched([list_id]))
+    assert first["stats"]["sent"] == 0
+    # a link scanner's GET shows a page and confirms nobody
+    page = env.client.get(f"/c/{_token(url)}")
+    assert page.status_code == 200 and "Confirm my subscription" in page.get_data(as_text=True)
+    assert env.lead_of("ann@example.com")["consent_status"] == "pending"
+    done = env.client.post(f"/c/{_token(url)}", headers={"User-Agent": "Browser/2.0"})
+    assert done.status_code == 200 and "you are subscribed" in done.get_data(as_text=True)
+    lead = env.lead_of("ann@example.com")
+    assert lead["consent"] is True and lead["consent_status"] == "given"
+    items = env.get(f"/api/v1/leads/{lead['id']}/consent").get_json()["items"]
+    assert [(i["how"], i["status"]) for i in items] == [("form", "pending"),
+                                                       ("confirmation", "given")]
+    assert items[0]["text_version"] == 1 and items[0]["user_agent"] == "Browser/1.0"
+    assert items[0]["asset"] == "guide" and items[0]["ip"] == "127.0.0.1"
+    assert items[1]["user_agent"] == "Browser/2.0" and items[1]["at"].endswith("Z")
+    # confirming twice changes nothing
+    env.client.post(f"/c/{_token(url)}")
+    assert len(env.get(f"/api/v1/leads/{lead['id']}/consent").get_json()["items"]) == 2
+    second = env.run(env.launched([list_id]))
+    assert second["stats"]["sent"] == 1
+
+
+def test_tampered_and_expired_links_say_so(doi, monkeypatch) -> None:
+    env = doi
+    env.registered("bea@example.com", consent=True)
+    url = confirmation_url(env.config, "bea@example.com", "guide", 1)
+    token = _token(url)
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for method in (env.client.get, env.client.post):
+        bad = method(f"/c/{tampered}")
+        assert bad.status_code == 400 and "not valid" in bad.get_data(as_text=True)
+    real_time = itsdangerous.timed.time.time
+    monkeypatch.setattr(itsdangerous.timed.time, "time",
+                        lambda: real_time() + 8 * 86_400)  # past the 7 days
+    for method in (env.client.get, env.client.post):
+        old = method(f"/c/{token}")
+        assert old.status_code == 410 and "expired" in old.get_data(as_text=True)
+    assert env.lead_of("bea@example.com")["consent_status"] == "pending"
+    # an unsubscribe link's token is not a confirmation
+    from outreach.tokens import Tokens
+    other = Tokens(env.config.secret_key).sign("unsubscribe", ["c1", "l:ld1"])
+    assert env.client.post(f"/c/{other}").status_code == 400
+
+
+def test_without_double_opt_in_consent_is_given_with_evidence(cenv) -> None:
+    cenv.registered("cy@example.com", consent=True)
+    lead = cenv.lead_of("cy@example.com")
+    assert lead["consent"] is True and lead["consent_status"] == "given"
+    items = cenv.get(f"/api/v1/leads/{lead['id']}/consent").get_json()["items"]
+    assert [(i["how"], i["status"]) for i in items] == [("api", "given")]
+    cenv.registered("cy@example.com", consent=True)  # again: no new evidence
+    assert len(cenv.get(f"/api/v1/leads/{lead['id']}/consent").get_json()["items"]) == 1
+    cenv.registered("dee@example.com")
+    dee = cenv.lead_of("dee@example.com")
+    assert dee["consent_status"] == "none"
+    assert cenv.get(f"/api/v1/leads/{dee['id']}/consent").get_json() == {"items": []}
+    assert cenv.get("/api/v1/leads/nope/consent").status_code == 404
+
+
+def test_unsubscribe_withdraws_consent_with_evidence(cenv) -> None:
+    list_id = cenv.leads("eve@example.com")
+    campaign_id = cenv.run(cenv.launched([list_id]))["id"]
+    msg = cenv.messenger.to("eve@example.com")
+    url = re.search(r"<(https://mail\.example\.com/u/[^>]+)>", msg["List-Unsubscribe"]).group(1)
+    token = url.rsplit("/u/", 1)[1]
+    assert cenv.client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    lead = cenv.lead_of("eve@example.com")
+    assert lead["consent"] is False and lead["consent_status"] == "withdrawn"
+    items = cenv.get(f"/api/v1/leads/{lead['id']}/consent").get_json()["items"]
+    assert [(i["how"], i["status"]) for i in items][-1] == ("unsubscribe", "withdrawn")
+    assert campaign_id
