@@ -6,14 +6,15 @@ from typing import Any
 
 from flask import flash, redirect, request, url_for
 
-from outreach.console.base import bp, render, requires, store
+from outreach.console.base import bp, config, render, requires, store
 from outreach.errors import Conflict, Invalid, NotFound
 from outreach.services import apikeys, users
+from outreach.services.settings import effective_settings
 
 
 def _settings(status: int = 200, **extra: Any) -> Any:
     return render("settings.html", status, users=users.find_users(store()), roles=users.ROLES,
-                  **extra)
+                  settings=effective_settings(config()), **extra)
 
 
 @bp.route("/settings")

@@ -300,3 +300,13 @@ def test_template_preview_for_a_person_in_the_sandbox(people: Any) -> None:
     assert "script-src" not in frame.headers["Content-Security-Policy"]  # default-src 'none'
     assert frame.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert people.client.get(f"/console/templates/{bad}").status_code == 200
+
+
+def test_settings_show_the_configuration_without_secrets(make_env: Any) -> None:
+    with make_env(secret_key="s3cr3t-value-that-is-long-enough-0123456789",
+                  smtp_password="smtp-pw-42", redis_url="") as env:
+        users.create_user(env.store, "a@example.com", "admin", PASSWORD)
+        sign_in(env, "a@example.com")
+        page = env.client.get("/console/settings").data.decode()
+        assert "OUTREACH_SMTP_HOST" in page and "OUTREACH_SECRET_KEY" in page
+        assert "s3cr3t-value" not in page and "smtp-pw-42" not in page
