@@ -14,7 +14,7 @@ from outreach.services.users import allowed
 PASSWORD = "correct horse battery"
 IDS = {"list_id": "ls1", "lead_id": "ld1", "contact_id": "ct1", "account_id": "ac1",
        "opp_id": "op1", "template_id": "tp1", "campaign_id": "cp1", "action": "pause",
-       "filename": "console.css"}
+       "filename": "console.css", "plural": "leads", "record_id": "ld1", "task_id": "av1"}
 
 
 def token(page: bytes) -> str:
@@ -310,3 +310,25 @@ def test_settings_show_the_configuration_without_secrets(make_env: Any) -> None:
         page = env.client.get("/console/settings").data.decode()
         assert "OUTREACH_SMTP_HOST" in page and "OUTREACH_SECRET_KEY" in page
         assert "s3cr3t-value" not in page and "smtp-pw-42" not in page
+
+
+@pytest.mark.parametrize("junk", [
+    {"email": "not an address", "role": "owner", "name": "x" * 300, "member_type": "robot",
+     "emails": "a@b,,not-one", "estimated_revenue": "-5", "probability": "abc",
+     "estimated_close_date": "yesterday", "status": "maybe", "reason": "bored", "note": "n" * 3000,
+     "template_id": "tp404", "list_ids": "ls404", "from_email": "nope", "rate_per_second": "fast",
+     "send_at": "soon", "subject": "", "html": "{{", "text": "{%", "consent": "on", "confirm": "yes",
+     "first_name": "\x00 😀"},
+    {},
+])
+def test_bad_input_on_every_action_is_never_a_500(people: Any, junk: dict[str, str]) -> None:
+    sign_in(people, "admin@example.com")
+    csrf = csrf_of(people)
+    for rule in console_rules(people.app):
+        if "POST" not in rule.methods or rule.endpoint in ("console.login", "console.logout"):
+            continue
+        for ids in (IDS, {**IDS, "lead_id": "ld404", "opp_id": "op404", "campaign_id": "cp404",
+                          "list_id": "ls404"}):
+            path = rule.build(ids, append_unknown=False)[1]
+            response = people.client.post(path, data={**junk, "csrf_token": csrf})
+            assert response.status_code < 500, (path, response.status_code, response.data[-400:])
