@@ -147,7 +147,8 @@ def open_text(raw: IO[bytes]) -> tuple[IO[str], str]:
             encoding = "utf-8"
         except UnicodeDecodeError as exc:
             # a multi-byte character cut at the end of the sample is still UTF-8
-            encoding = "utf-8" if exc.start >= len(start) - 3 else "cp1252"
+            cut = len(start) == SAMPLE and exc.reason == "unexpected end of data"
+            encoding = "utf-8" if cut else "cp1252"
     joined = _Joined(start, rest)
     errors = "strict"
     if encoding == "cp1252":
@@ -216,8 +217,8 @@ def records(text: IO[str]) -> Iterator[tuple[int, list[str]]]:
             raise NotCsv(f"line {before + 1}: {exc}") from exc
         start = before + 1
         before = reader.line_num
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line, or a spreadsheet's row of empty cells: no record
         yield start, row
 
 
