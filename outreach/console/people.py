@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, request, url_for
+from flask_login import current_user
 from marshmallow import ValidationError
 
 from outreach.console.base import bp, config, render, requires, store
@@ -148,9 +149,11 @@ def opportunity_page(opp_id: str) -> Any:
 @bp.route("/opportunities/<opp_id>", methods=["POST"])
 @requires("opportunities", "write")
 def opportunity_edit(opp_id: str) -> Any:
-    data = _non_empty("topic", "estimated_revenue", "estimated_close_date", "probability", "status")
+    data = _non_empty("topic", "estimated_revenue", "estimated_close_date", "probability", "status",
+                      "owner", "actual_revenue", "lost_reason", "competitor", "stage")
     try:
-        crm.update_opportunity(store(), opp_id, OpportunityPatch().load(data))
+        crm.update_opportunity(store(), opp_id, OpportunityPatch().load(data),
+                               by=current_user.email)
     except ValidationError as exc:
         return _opportunity_page(opp_id, 422, exc.messages)
     except ServiceError as exc:

@@ -562,3 +562,56 @@ def test_account_lists_mail_the_accounts_contacts_once(cenv, check_error, accoun
     assert env.messenger.counts() == expected  # c@ has no consent; a@ once across both lists
     check_error(env.post("/api/v1/lists", {"name": "x", "member_type": "account",
                                            "account_contacts": "some"}), 422)
+
+
+# ------------------------------------------------------------------ console
+
+def _console_token(page: bytes) -> str:
+    import re
+
+    found = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    assert found, page[:300]
+    return found.group(1).decode()
+
+
+def test_console_timeline_activity_box_tasks_and_pipeline(env):
+    create_user(env.store, "mark@example.com", "sales", "correct horse battery")
+    ids = _qualified(env)
+    client = env.client
+    login = client.get("/console/login")
+    client.post("/console/login", data={"email": "mark@example.com",
+                                        "password": "correct horse battery",
+                                        "csrf_token": _console_token(login.data)})
+    lead_page = client.get(f"/console/leads/{ids['lead_id']}")
+    assert lead_page.status_code == 200 and b'id="timeline"' in lead_page.data
+    assert b"Qualified" in lead_page.data  # the system event
+    csrf = _console_token(lead_page.data)
+    opp = f"/console/opportunities/{ids['opportunity_id']}"
+    made = client.post(f"{opp}/activities", data={
+        "csrf_token": csrf, "type": "call", "subject": "Called Christine", "body": "200 seats"})
+    assert made.status_code == 302
+    client.post(f"{opp}/activities", data={"csrf_token": csrf, "type": "task",
+                                           "subject": "Send proposal",
+                                           "due_at": "2030-01-02T09:30"})
+    page = client.get(opp).data.decode()
+    assert "Called Christine" in page and "Send proposal" in page and "mark@example.com" in page
+    (task,) = env.get("/api/v1/tasks?owner=mark@example.com").get_json()["items"]
+    assert task["due_at"] == "2030-01-02T09:30:00Z" and task["by"] == "mark@example.com"
+    tasks_page = client.get("/console/tasks").data.decode()
+    assert "Send proposal" in tasks_page
+    client.post(f"/console/tasks/{task['id']}/done", data={"csrf_token": csrf})
+    assert env.get(f"/api/v1/activities/{task['id']}").get_json()["done_by"] == "mark@example.com"
+    pipeline = client.get("/console/pipeline")
+    assert pipeline.status_code == 200 and b'id="stage-qualify"' in pipeline.data
+    client.post(f"{opp}/stage", data={"csrf_token": csrf, "stage": "propose",
+                                      "next": "/console/pipeline"})
+    moved = env.get(f"/api/v1/opportunities/{ids['opportunity_id']}").get_json()
+    assert moved["stage"] == "propose" and moved["stage_history"][-1]["by"] == "mark@example.com"
+    refused = client.post(opp, data={"csrf_token": csrf, "status": "lost"})
+    assert refused.status_code == 422 and b"Closing as lost needs a reason" in refused.data
+    client.post(opp, data={"csrf_token": csrf, "status": "lost", "lost_reason": "outsold",
+                           "competitor": "Fabrikam"})
+    lost = env.get(f"/api/v1/opportunities/{ids['opportunity_id']}").get_json()
+    assert lost["status"] == "lost" and lost["competitor"] == "Fabrikam"
+    for path in (f"/console/contacts/{ids['contact_id']}", f"/console/accounts/{ids['account_id']}"):
+        assert b'id="timeline"' in client.get(path).data
