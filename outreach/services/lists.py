@@ -202,8 +202,10 @@ def find_list_pairs(store: Store, *, limit: int = 25, cursor: str | None = None)
             if found["member_type"] == "lead":
                 other = parallels.get(found["parallel_list_id"] or "")
                 out.append({"lead": found, "contact": other, "asset": found["asset"]})
-            else:  # another member type, or a list without a parallel
+            elif found["member_type"] == "contact":  # a contact list without a parallel
                 out.append({"lead": None, "contact": found, "asset": found["asset"]})
+            else:  # an account list stands alone
+                out.append({"lead": None, "contact": None, "other": found, "asset": found["asset"]})
         return out
 
     return page(store, store.keys.lists, limit, cursor, load)
@@ -217,6 +219,8 @@ def find_list_member(store: Store, list_id: str, email: str) -> list[dict[str, A
         normal = checked_email(email)
     except InvalidEmail:
         return []
+    if meta["member_type"] not in ("lead", "contact"):
+        return []  # an account list's members have no address of their own
     is_lead = meta["member_type"] == "lead"
     person_id = store.r.hget(keys.lead_by_email if is_lead else keys.contact_by_email, normal)
     if not person_id or store.r.zscore(keys.list_members(list_id), person_id) is None:

@@ -332,3 +332,20 @@ def test_bad_input_on_every_action_is_never_a_500(people: Any, junk: dict[str, s
             path = rule.build(ids, append_unknown=False)[1]
             response = people.client.post(path, data={**junk, "csrf_token": csrf})
             assert response.status_code < 500, (path, response.status_code, response.data[-400:])
+
+
+def test_account_lists_show_alone_with_their_accounts(people: Any) -> None:
+    made = people.post("/api/v1/lists", json={"name": "Key accounts", "member_type": "account"})
+    assert made.status_code == 201, made.get_json()
+    list_id = made.get_json()["id"]
+    sign_in(people, "marketer@example.com")
+    csrf = csrf_of(people)
+    added = people.client.post(f"/console/lists/{list_id}/members",
+                               data={"csrf_token": csrf, "emails": "bob@example.com"})
+    assert added.status_code == 302
+    assert "Added 1" in people.client.get(added.headers["Location"]).data.decode()
+    page = people.client.get(f"/console/lists/{list_id}").data.decode()
+    assert "/console/accounts/ac1" in page and "Acme" in page
+    assert people.client.get(f"/console/lists/{list_id}?q=bob@example.com").status_code == 200
+    lists_page = people.client.get("/console/lists").data.decode()
+    assert re.search(r'colspan="2"><a href="/console/lists/' + list_id, lists_page)
