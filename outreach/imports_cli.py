@@ -13,15 +13,16 @@ from outreach.config import Config
 
 
 def _store_and_config() -> tuple[Any, Config]:
-    from outreach import create_app
+    """The configured store alone: an import needs neither the web app nor Celery (a smaller
+    process)."""
+    from outreach.store import from_config
 
     config = Config.from_env()
     if config.embedded:
         click.echo("OUTREACH_REDIS_URL is not set: an import would go to a throwaway store.",
                    err=True)
         sys.exit(2)
-    app = create_app(config)
-    return app.extensions["outreach.store"], config
+    return from_config(config), config
 
 
 @click.command("import")
