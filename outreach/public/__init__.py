@@ -45,7 +45,8 @@ def form_context(asset: dict[str, Any], values: dict[str, Any] | None = None,
 def render_form_page(asset: dict[str, Any], values: dict[str, Any],
                      errors: dict[str, list[str]], status: int) -> tuple[str, int]:
     """The hosted page again, with the values posted and an error next to each field."""
-    return render_template("forms/hosted.html", **form_context(asset, values, errors)), status
+    return render_template("forms/hosted.html", **form_context(
+        asset, values, errors, action="/api/v1/registrations")), status
 
 
 def snippet(asset: dict[str, Any]) -> str:
@@ -62,7 +63,9 @@ def snippet(asset: dict[str, Any]) -> str:
            tag="forms")
 def hosted_form(slug: str) -> Any:
     asset = _asset_or_404(slug)
-    response = Response(render_template("forms/hosted.html", **form_context(asset)))
+    # same origin, whatever name the service is reached by
+    response = Response(render_template("forms/hosted.html",
+                                        **form_context(asset, action="/api/v1/registrations")))
     response.headers["Cache-Control"] = "no-store"  # carries its render time (_t)
     return response
 

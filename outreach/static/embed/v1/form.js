@@ -33,7 +33,7 @@
 
   function build(box, def) {
     var slug = def.slug;
-    var form = el("form", { "class": "outreach-form", method: "post", action: def.action, novalidate: "" });
+    var form = el("form", { "class": "outreach-form", method: "post", action: base + "/api/v1/registrations", novalidate: "" });
     var hidden = { kind: def.kind, asset: slug, _t: String(def.started) };
     if (def.redirect_to) hidden.redirect_to = def.redirect_to;
     for (var h in hidden) form.appendChild(el("input", { type: "hidden", name: h, value: hidden[h] }));
@@ -109,8 +109,32 @@
     });
   }
 
+  // a few default rules (low specificity: the host site's own CSS wins)
+  var CSS = ".outreach-form{max-width:32rem;font:inherit}" +
+    ".outreach-form .of-field{margin:0 0 .9rem}" +
+    ".outreach-form .of-field label{display:block;font-weight:600;margin-bottom:.2rem}" +
+    ".outreach-form .of-field input[type=text],.outreach-form .of-field input[type=email]," +
+    ".outreach-form .of-field input[type=tel]{box-sizing:border-box;width:100%;padding:.45rem .5rem;" +
+    "font:inherit;border:1px solid #8a93a6;border-radius:4px}" +
+    ".outreach-form [aria-invalid=true]{border-color:#b00020}" +
+    ".outreach-form .of-consent{display:flex;gap:.5rem;align-items:flex-start;flex-wrap:wrap}" +
+    ".outreach-form .of-consent label{font-weight:400;flex:1}" +
+    ".outreach-form .of-consent .of-error{flex-basis:100%}" +
+    ".outreach-form .of-error{color:#b00020;margin:.2rem 0 0}" +
+    ".outreach-form button{font:inherit;padding:.55rem 1.2rem;background:#1f4fd1;color:#fff;" +
+    "border:0;border-radius:4px;cursor:pointer}" +
+    ".of-thanks{padding:1rem;border:1px solid #9ccc9c;background:#eef7ee;border-radius:4px}";
+
+  function style() {
+    if (document.querySelector("style[data-outreach]")) return;
+    var node = el("style", { "data-outreach": "" });
+    node.textContent = CSS;
+    (document.head || document.documentElement).appendChild(node);
+  }
+
   function start(box) {
     if (box.getAttribute("data-outreach-ready")) return;
+    style();
     box.setAttribute("data-outreach-ready", "1");
     var slug = box.getAttribute("data-outreach-form");
     fetch(base + "/f/" + encodeURIComponent(slug) + ".json", { mode: "cors" })
