@@ -41,11 +41,14 @@ def operation(
     auth: bool = True,
     tag: str | None = None,
     form: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``extra``: more members of the operation object (e.g. ``callbacks``)."""
+
     def mark(view: Callable[..., Any]) -> Callable[..., Any]:
         view._openapi = dict(  # type: ignore[attr-defined]
             summary=summary, body=body, query=query, responses=responses or {200: None},
-            errors=errors, auth=auth, tag=tag, form=form,
+            errors=errors, auth=auth, tag=tag, form=form, extra=extra or {},
         )
         return view
 
@@ -120,4 +123,5 @@ def _operation(meta: dict[str, Any], arguments: set[str]) -> dict[str, Any]:
             "description": _ERRORS[status],
             "content": {"application/json": {"schema": "Error"}},
         }
+    op.update(meta.get("extra") or {})
     return op

@@ -24,6 +24,7 @@ from outreach.schemas.sales import (
     Timeline,
     TimelineQuery,
     Webhook,
+    WebhookEvent,
     WebhookIn,
     WebhookPatch,
 )
@@ -133,9 +134,30 @@ def patch_contact(contact_id: str) -> Any:
 
 # ------------------------------------------------------------------ webhooks
 
+_DELIVERY = {
+    "post": {
+        "summary": "An event delivered to the subscribed URL (retried after 5 s, 30 s, 2 min, "
+                   "10 min, then hourly until a 2xx)",
+        "parameters": [
+            {"in": "header", "name": "Outreach-Signature", "required": True,
+             "description": 't=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>',
+             "schema": {"type": "string"}},
+            {"in": "header", "name": "Outreach-Event-Id", "required": True,
+             "description": "the event's id (the same on every attempt): deduplicate on it",
+             "schema": {"type": "string"}},
+            {"in": "header", "name": "Outreach-Event", "schema": {"type": "string"}},
+        ],
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": WebhookEvent}}},
+        "responses": {"2XX": {"description": "Received; anything else is retried"}},
+    },
+}
+
+
 @bp.post("/api/v1/webhooks")
 @operation("Subscribe a URL to events (signed deliveries); the secret is shown in this answer",
-           body=WebhookIn, responses={201: Webhook}, errors=(422,), tag="webhooks")
+           body=WebhookIn, responses={201: Webhook}, errors=(422,), tag="webhooks",
+           extra={"callbacks": {"event": {"{$request.body#/url}": _DELIVERY}}})
 def post_webhook() -> Any:
     data = load_body(WebhookIn())
     return jsonify(Webhook().dump(webhooks.create_webhook(store(), config(), data, caller()))), 201

@@ -150,7 +150,14 @@ class Redelivered(Schema):
 
 
 class WebhookEvent(Schema):
-    """The body of every webhook request (signed; ``id`` is the ``Outreach-Event-Id``)."""
+    """The body of every webhook request (signed; ``id`` is the ``Outreach-Event-Id``).
+
+    ``data`` by ``type``: ``lead.qualified`` {lead_id, contact_id, account_id,
+    opportunity_id, by}; ``lead.disqualified`` {lead_id, reason, note, by};
+    ``opportunity.created`` / ``opportunity.won`` / ``opportunity.lost`` {opportunity (as
+    GET /api/v1/opportunities/<id>), by}; ``opportunity.stage_changed`` {opportunity, from,
+    to, by}; ``task.due`` {task (as GET /api/v1/activities/<id>)}.
+    """
 
     id = fields.String()
     type = fields.String(validate=validate.OneOf(WEBHOOK_EVENTS))

@@ -615,3 +615,18 @@ def test_console_timeline_activity_box_tasks_and_pipeline(env):
     assert lost["status"] == "lost" and lost["competitor"] == "Fabrikam"
     for path in (f"/console/contacts/{ids['contact_id']}", f"/console/accounts/{ids['account_id']}"):
         assert b'id="timeline"' in client.get(path).data
+
+
+def test_openapi_documents_sales_endpoints_and_webhook_payloads(env):
+    spec = env.client.get("/api/openapi.json").get_json()
+    for path in ("/api/v1/pipeline", "/api/v1/tasks", "/api/v1/tasks/{task_id}/done",
+                 "/api/v1/activities/{activity_id}", "/api/v1/webhooks/{webhook_id}/deliveries",
+                 "/api/v1/{plural}/{record_id}/activities", "/api/v1/{plural}/{record_id}/timeline"):
+        assert path in spec["paths"], path
+    callback = spec["paths"]["/api/v1/webhooks"]["post"]["callbacks"]["event"]
+    delivery = callback["{$request.body#/url}"]["post"]
+    assert {p["name"] for p in delivery["parameters"]} >= {"Outreach-Signature", "Outreach-Event-Id"}
+    ref = delivery["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    event = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert "opportunity.stage_changed" in event["properties"]["type"]["enum"]
+    assert "403" in spec["paths"]["/api/v1/activities/{activity_id}"]["patch"]["responses"]
