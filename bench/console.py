@@ -89,7 +89,9 @@ def time_pages(app, ids: dict[str, str], requests: int) -> list[tuple[str, float
     pages = [
         ("dashboard", "/console/", {}),
         ("leads (first page)", "/console/leads", {}),
-        ("lead search (?q=)", f"/console/leads?q={ids['email']}", {}),
+        ("lead search, full address", f"/console/leads?q={ids['email']}", {}),
+        ("lead search, name prefix", "/console/leads?q=first12", {}),
+        ("lead search, rare company", "/console/leads?q=company%204999", {}),
         ("leads, status filter", "/console/leads?status=qualified", {}),
         ("lead page", f"/console/leads/{ids['lead']}", {}),
         ("lists", "/console/lists", {}),

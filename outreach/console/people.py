@@ -9,7 +9,7 @@ from flask_login import current_user
 from marshmallow import ValidationError
 
 from outreach.console.base import bp, config, render, requires, store
-from outreach.errors import Conflict, ServiceError
+from outreach.errors import Conflict, PossibleDuplicates, ServiceError
 from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
 from outreach.schemas.people import LeadPatch
 from outreach.services import conversion, crm, people
@@ -30,16 +30,20 @@ def leads_page() -> Any:
     status = request.args.get("status", "")
     if status not in LEAD_STATUSES:
         status = ""
-    found = people.find_leads(store(), limit=_PAGE, cursor=request.args.get("cursor") or None,
-                              status=status or None, email=q or None)
+    cursor = request.args.get("cursor") or None
+    if q:
+        found = people.search_leads(store(), q, status=status or None, limit=_PAGE, cursor=cursor)
+    else:
+        found = people.find_leads(store(), limit=_PAGE, cursor=cursor, status=status or None)
     return render("leads.html", found=found, q=q, status=status, statuses=LEAD_STATUSES)
 
 
-def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = None) -> Any:
+def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = None,
+               **extra: Any) -> Any:
     s = store()
     lead = people.get_lead(s, lead_id)
     return render("lead.html", status, lead=lead, events=people.person_events(s, f"l:{lead_id}"),
-                  fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS, errors=errors or {})
+                  fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS, errors=errors or {}, **extra)
 
 
 @bp.route("/leads/<lead_id>")
@@ -66,14 +70,21 @@ def lead_edit(lead_id: str) -> Any:
     return redirect(url_for("console.lead_page", lead_id=lead_id))
 
 
+_QUALIFY_FIELDS = ("estimated_revenue", "estimated_close_date", "probability", "account_id",
+                   "on_duplicate")
+
+
 @bp.route("/leads/<lead_id>/qualify", methods=["POST"])
 @requires("people", "write")
 def lead_qualify(lead_id: str) -> Any:
+    form = _non_empty(*_QUALIFY_FIELDS)
     try:
-        body = QualifyIn().load(_non_empty("estimated_revenue", "estimated_close_date", "probability"))
-        result = conversion.qualify(store(), config(), lead_id, **body)
+        body = QualifyIn().load(form)
+        result = conversion.qualify(store(), config(), lead_id, **body, by=current_user.email)
     except ValidationError as exc:
         return _lead_page(lead_id, 422, exc.messages)
+    except PossibleDuplicates as exc:  # the person picks: link to one of them, or a new account
+        return _lead_page(lead_id, 409, duplicates=exc.extra["possible_duplicates"], qualify_form=form)
     except Conflict as exc:
         flash(f"Not qualified: {exc.message}", "error")
         return redirect(url_for("console.lead_page", lead_id=lead_id))
@@ -86,7 +97,7 @@ def lead_qualify(lead_id: str) -> Any:
 def lead_disqualify(lead_id: str) -> Any:
     try:
         body = DisqualifyIn().load(_non_empty("reason", "note"))
-        conversion.disqualify(store(), lead_id, body["reason"], body.get("note"))
+        conversion.disqualify(store(), lead_id, body["reason"], body.get("note"), by=current_user.email)
     except ValidationError as exc:
         return _lead_page(lead_id, 422, exc.messages)
     except Conflict as exc:
@@ -100,7 +111,7 @@ def lead_disqualify(lead_id: str) -> Any:
 @requires("people", "write")
 def lead_reactivate(lead_id: str) -> Any:
     try:
-        conversion.reactivate(store(), lead_id)
+        conversion.reactivate(store(), lead_id, by=current_user.email)
     except Conflict as exc:
         flash(f"Not reactivated: {exc.message}", "error")
     else:

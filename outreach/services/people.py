@@ -277,3 +277,76 @@ def person_events(store: Store, ref: str, limit: int = 50) -> list[dict[str, Any
                     "at": iso(int(at)) if at.isdigit() else None,
                     "detail": "|".join(parts[3:]) or None})
     return out
+
+
+def fold(text: str | None) -> str:
+    """Case- and accent-insensitive form for search: NFKD, combining marks dropped, casefolded."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+_SEARCH_FIELDS = ("email", "first_name", "last_name", "company", "status")
+
+
+def search_leads(
+    store: Store, q: str, *, status: str | None = None, limit: int = 25, cursor: str | None = None,
+    chunk: int = 1000, budget_seconds: float = 0.03,
+) -> dict[str, Any]:
+    """Leads whose email, first name, last name, full name or company starts with ``q``
+    (case- and accent-insensitive), oldest first.
+
+    A full address is one index lookup. Otherwise leads are read in creation order, ``chunk``
+    at a time, until ``limit`` match or ``budget_seconds`` is spent: a request never scans
+    everything, and ``next_cursor`` continues where it stopped (``scanned`` and ``total``
+    say how far that was). No search index: nothing to keep in step, no memory per lead.
+    """
+    import time as _time
+
+    from outreach.services.paging import decode_cursor, encode_cursor
+
+    keys = store.keys
+    needle = fold(q.strip())
+    if not needle:
+        return {"items": [], "next_cursor": None, "scanned": 0, "total": 0}
+    if "@" in needle:
+        exact = find_leads(store, email=q.strip(), status=status)
+        if exact["items"]:
+            return {**exact, "scanned": 0, "total": 0}
+    source = keys.leads_by_status(status) if status in ("qualified", "disqualified") else keys.leads
+    after = decode_cursor(cursor)
+    total = store.r.zcard(source)
+    scanned = int(store.r.zcount(source, "-inf", after)) if after else 0
+    deadline = _time.perf_counter() + budget_seconds
+    found: list[str] = []
+    while len(found) < limit:
+        rows = store.r.zrangebyscore(source, f"({after}", "+inf", start=0, num=chunk, withscores=True)
+        if not rows:
+            after = 0
+            break
+        pipe = store.r.pipeline(transaction=False)
+        for lead_id, _ in rows:
+            pipe.hmget(keys.lead(lead_id), _SEARCH_FIELDS)
+        for (lead_id, seq), (email, first, last, company, lead_status) in zip(
+                rows, pipe.execute(), strict=True):
+            after = int(seq)
+            scanned += 1
+            if not email or (status and (lead_status or "new") != status):
+                continue
+            names = (email, first, last, f"{first or ''} {last or ''}", company)
+            if any(fold(value).startswith(needle) for value in names if value):
+                found.append(lead_id)
+                if len(found) == limit:
+                    break
+        if len(rows) < chunk and len(found) < limit:
+            after = 0
+            break
+        if _time.perf_counter() > deadline:
+            break
+    more = bool(after) and bool(store.r.zrangebyscore(source, f"({after}", "+inf", start=0, num=1))
+    rows = load_leads(store, found)
+    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    items = [lead_view(lead_id, h, slugs) for lead_id, h in zip(found, rows, strict=True) if h]
+    return {"items": items, "next_cursor": encode_cursor(after) if more else None,
+            "scanned": scanned, "total": total}

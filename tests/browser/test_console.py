@@ -152,7 +152,7 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
     person.press("Leads")
     person.heading("Leads")
     person.check("leads")
-    person.fill("Email address", "bob@example.com")
+    person.fill("Search", "bob@example.com")
     person.press("Search")
     person.wait(lambda d: "q=bob" in d.current_url)
     person.d.find_element(By.LINK_TEXT, "bob@example.com").click()

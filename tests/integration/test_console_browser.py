@@ -81,7 +81,7 @@ def test_marketer_and_sales_on_a_real_worker_and_smtp(make_service: Any, browser
 
     person.sign_in("sales@example.com")
     person.press("Leads")
-    person.fill("Email address", "bob@example.com")
+    person.fill("Search", "bob@example.com")
     person.press("Search")
     person.d.find_element(By.LINK_TEXT, "bob@example.com").click()
     person.heading("Bob")

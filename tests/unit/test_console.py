@@ -349,3 +349,62 @@ def test_account_lists_show_alone_with_their_accounts(people: Any) -> None:
     assert people.client.get(f"/console/lists/{list_id}?q=bob@example.com").status_code == 200
     lists_page = people.client.get("/console/lists").data.decode()
     assert re.search(r'colspan="2"><a href="/console/lists/' + list_id, lists_page)
+
+
+def test_lead_search_by_prefix_of_email_name_or_company_ignoring_case_and_accents(env: Any) -> None:
+    from outreach.services.people import search_leads
+
+    for email, first, last, company in (("zoe@acme.com", "Zoë", "Ångström", "Åcme Corp"),
+                                        ("bo@initech.com", "Bo", "Lee", "Initech"),
+                                        ("al@acme.com", "Al", "Acker", "Globex")):
+        assert env.register(email, first_name=first, last_name=last, company=company).status_code == 202
+    env.drain()
+
+    def emails(q: str, **kw: Any) -> list[str]:
+        return [lead["email"] for lead in search_leads(env.store, q, **kw)["items"]]
+
+    assert emails("ACME") == ["zoe@acme.com"]           # company Åcme, accent-insensitive
+    assert emails("ac") == ["zoe@acme.com", "al@acme.com"]  # company or last name
+    assert emails("zoe") == ["zoe@acme.com"]            # first name Zoë, and the email
+    assert emails("zoe angs") == ["zoe@acme.com"]       # full name
+    assert emails("bo@initech.com") == ["bo@initech.com"]
+    assert emails("nobody") == [] and emails("  ") == []
+    assert emails("a", status="qualified") == []
+    # bounded: one lead per chunk and no time budget still finds them all, page by page
+    seen, cursor = [], None
+    while True:
+        page = search_leads(env.store, "a", limit=1, chunk=1, budget_seconds=0, cursor=cursor)
+        seen += [lead["email"] for lead in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ["zoe@acme.com", "al@acme.com"]
+    users.create_user(env.store, "s@example.com", "sales", PASSWORD)
+    sign_in(env, "s@example.com")
+    page = env.client.get("/console/leads?q=%C3%A5cme").data.decode()
+    assert "zoe@acme.com" in page and "bo@initech.com" not in page
+
+
+def test_qualify_with_a_likely_duplicate_account_lets_sales_link_or_create(env: Any) -> None:
+    for email, company in (("a@one.example", "Contoso"), ("b@two.example", "Contoso Pharmaceuticals")):
+        assert env.register(email, company=company, consent=True).status_code == 202
+    env.drain()
+    users.create_user(env.store, "s@example.com", "sales", PASSWORD)
+    sign_in(env, "s@example.com")
+    csrf = csrf_of(env)
+    first = env.client.post("/console/leads/ld1/qualify", data={"csrf_token": csrf})
+    assert first.status_code == 302
+    account = env.get("/api/v1/leads/ld1").get_json()
+    asked = env.client.post("/console/leads/ld2/qualify", data={"csrf_token": csrf,
+                                                               "estimated_revenue": "700"})
+    assert asked.status_code == 409
+    page = asked.data.decode()
+    assert "Accounts with a similar name exist" in page and "Create a new account" in page
+    account_id = re.search(r'name="account_id" value="([^"]+)"', page).group(1)
+    linked = env.client.post("/console/leads/ld2/qualify", data={
+        "csrf_token": csrf, "estimated_revenue": "700", "account_id": account_id})
+    assert linked.status_code == 302
+    opp_id = linked.headers["Location"].rsplit("/", 1)[1]
+    opp = env.get(f"/api/v1/opportunities/{opp_id}").get_json()
+    assert opp["account_id"] == account_id and opp["estimated_revenue"] == 700
+    assert account["status"] == "qualified"
