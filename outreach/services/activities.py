@@ -285,5 +285,63 @@ def timeline(store: Store, kind: str, record_id: str, limit: int = 100) -> dict[
                               "subject": f"{event['type']} (campaign {event['campaign_id']})",
                               "by": email, "campaign_id": event["campaign_id"],
                               "detail": event["detail"]}))
+    emails = sorted({email for _, email in person_refs if email})
+    rows += _messages(store, emails)
     rows.sort(key=lambda row: row[0], reverse=True)
     return {"items": [item for _, item in rows[:limit]]}
+
+
+_MESSAGE_STATES = {"S": "message", "f": "message_failed", "u": "message_unknown"}
+
+
+def _messages(store: Store, emails: list[str], campaigns: int = 500
+              ) -> list[tuple[float, dict[str, Any]]]:
+    """Campaign messages to these addresses, from the ledgers of the latest ``campaigns``
+    campaigns (one round trip): sent, failed, or of unknown outcome."""
+    keys = store.keys
+    if not emails:
+        return []
+    campaign_ids = store.r.zrevrange(keys.campaigns, 0, campaigns - 1)
+    if not campaign_ids:
+        return []
+    pipe = store.r.pipeline(transaction=False)
+    for campaign_id in campaign_ids:
+        pipe.hmget(keys.campaign_ledger(campaign_id), emails)
+        pipe.hget(keys.campaign(campaign_id), "name")
+    replies = pipe.execute()
+    out: list[tuple[float, dict[str, Any]]] = []
+    for n, campaign_id in enumerate(campaign_ids):
+        values, name = replies[2 * n], replies[2 * n + 1]
+        for email, value in zip(emails, values, strict=True):
+            parts = (value or "").split("|")
+            kind = _MESSAGE_STATES.get(parts[0]) if parts else None
+            if not kind or len(parts) < 3 or not parts[-1].replace(".", "", 1).isdigit():
+                continue
+            at = float(parts[-1])
+            out.append((at, {"at": iso(at), "kind": "event", "type": kind,
+                             "subject": f"Campaign {name or campaign_id}", "by": "system",
+                             "campaign_id": campaign_id, "to": email}))
+    return out
+
+
+def erase_person_activities(store: Store, lead_id: str | None, contact_id: str | None) -> int:
+    """Right to erasure: every activity logged on the person's lead or contact goes, from
+    every record it was carried to (the opportunity stays, without them), and so do the
+    lead's and contact's audit trails. How many activities went."""
+    keys = store.keys
+    refs = [ref for ref in (f"lead:{lead_id}" if lead_id else "",
+                            f"contact:{contact_id}" if contact_id else "") if ref]
+    erased = 0
+    for ref in refs:
+        for activity_id in store.r.zrange(keys.record_activities(ref), 0, -1):
+            h = store.r.hgetall(keys.activity(activity_id))
+            pipe = store.r.pipeline(transaction=True)
+            for other in (r for r in (h.get("refs") or "").split(",") if r):
+                pipe.zrem(keys.record_activities(other), activity_id)
+            if h.get("type") == "task":
+                _unindex_task(pipe, store, activity_id, h)
+            pipe.delete(keys.activity(activity_id))
+            pipe.execute()
+            erased += 1 if h else 0
+        store.r.delete(keys.record_activities(ref), keys.record_audit(ref))
+    return erased

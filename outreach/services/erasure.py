@@ -54,6 +54,12 @@ def erase_person(store: Store, raw_email: str,
     pipe.hdel(keys.suppression_info, email)
     pipe.execute()
     _unlink_opportunities(store, lead_id, contact_id)
+    from outreach.services import activities, webhooks
+
+    activities.erase_person_activities(store, lead_id, contact_id)
+    if lead_id or contact_id:
+        webhooks.emit(store, "person.erased", {"email_sha256": digest, "lead_id": lead_id,
+                                               "contact_id": contact_id})
     campaigns = _scrub_ledgers(store, email, digest)
     queued = _drop_queued_registrations(store, email, status_days * 86_400)
     return {"erased": bool(lead_id or contact_id or campaigns or queued), "lead_id": lead_id,

@@ -630,3 +630,41 @@ def test_openapi_documents_sales_endpoints_and_webhook_payloads(env):
     event = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert "opportunity.stage_changed" in event["properties"]["type"]["enum"]
     assert "403" in spec["paths"]["/api/v1/activities/{activity_id}"]["patch"]["responses"]
+
+
+def test_timeline_shows_campaign_messages_and_carries_them_to_the_opportunity(cenv):
+    env = cenv
+    list_id = env.leads("christine@contoso.com", company="Contoso")
+    campaign = env.launched([list_id], name="November news")
+    env.run(campaign)
+    lead = env.lead_of("christine@contoso.com")
+    items = env.get(f"/api/v1/leads/{lead['id']}/timeline").get_json()["items"]
+    (message,) = [i for i in items if i["type"] == "message"]
+    assert message["campaign_id"] == campaign and message["subject"] == "Campaign November news"
+    ids = env.post(f"/api/v1/leads/{lead['id']}/qualify").get_json()
+    opp_items = env.get(f"/api/v1/opportunities/{ids['opportunity_id']}/timeline").get_json()["items"]
+    assert [i["campaign_id"] for i in opp_items if i["type"] == "message"] == [campaign]
+
+
+def test_erasure_removes_the_persons_activities_everywhere_and_tells_webhooks(make_env):
+    with make_env(webhook_allow_private=True) as env:
+        mark = _user(env, "mark@example.com")
+        env.post("/api/v1/webhooks", {"url": "http://127.0.0.1:9/h", "events": ["person.erased"]})
+        lead = _lead(env, "christine@contoso.com", company="Contoso", consent=True)
+        call = env.client.post(f"/api/v1/leads/{lead['id']}/activities", headers=mark,
+                               json={"type": "call", "subject": "Private details"}).get_json()
+        ids = env.post(f"/api/v1/leads/{lead['id']}/qualify").get_json()
+        task = _task(env, mark, f"/api/v1/contacts/{ids['contact_id']}", "Call her", time.time() + 60)
+        deal = env.client.post(f"/api/v1/opportunities/{ids['opportunity_id']}/activities",
+                               headers=mark, json={"type": "note", "subject": "Deal note"}).get_json()
+        assert env.client.delete("/api/v1/people/christine@contoso.com",
+                                 headers=env.auth).status_code == 200
+        for gone in (call["id"], task["id"]):
+            assert env.get(f"/api/v1/activities/{gone}").status_code == 404
+        left = env.get(f"/api/v1/opportunities/{ids['opportunity_id']}/activities").get_json()
+        assert [a["id"] for a in left["items"]] == [deal["id"]]
+        assert env.get("/api/v1/tasks").get_json()["items"] == []
+        (delivery,) = webhooks.claim_due(env.store, now=time.time() + 1)
+        body = json.loads(env.store.r.hget(env.store.keys.webhook_delivery(delivery), "body"))
+        assert body["type"] == "person.erased" and "christine" not in json.dumps(body)
+        assert body["data"]["email_sha256"] == hashlib.sha256(b"christine@contoso.com").hexdigest()
