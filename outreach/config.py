@@ -74,6 +74,7 @@ class Config:
     send_session_retries: int = 3  # relay/sender refusals (535, 553, TLS) before pausing
     send_breaker_refusals: int = 10  # same-kind refusals in a row (no delivery) that pause
     send_soft_retries: int = 8  # temporary refusals of one recipient before it is failed
+    send_heartbeat_seconds: float = 10.0  # a send run whose heartbeat is older is dead
     default_rate_per_second: float = 0.0  # 0: unlimited
     template_max_source_bytes: int = 256 * 1024
     template_max_output_bytes: int = 1024 * 1024

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from typing import Any
 
 from celery import Celery, shared_task
+from celery.signals import worker_process_init, worker_shutting_down
 from flask import current_app
 
 from outreach.services import campaigns, sending
@@ -43,13 +47,14 @@ def dispatch(campaign_id: str) -> int:
 
 @shared_task(name="outreach.send.batch", acks_late=True, ignore_result=True)
 def send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> int:
+    _cooperative_stop_in_child()
     store, config, jobs = _deps()
     messenger = current_app.extensions["outreach.messenger"]
     result = sending.send_batch(store, config, messenger, jobs, campaign_id, batch_no, attempt)
     if result.retry_in is not None:
         limit = config.visibility_timeout_seconds / 2
         jobs.send_batch(campaign_id, batch_no, countdown=min(result.retry_in, limit),
-                        attempt=attempt + 1)
+                        attempt=attempt + 1 if result.retry_in else attempt)
     return result.sent
 
 
@@ -66,3 +71,49 @@ def watch(campaign_id: str, token: str) -> None:
 def tick(force: bool = False) -> int:
     store, config, jobs = _deps()
     return campaigns.watch_all(store, config, jobs, force=force)
+
+
+# ---------------------------------------------------------------- rolling restarts
+# SIGTERM (a deploy) reaches the main worker process, or with ``kill -- -pgid`` every
+# process of the worker. Either way a send batch in hand stops before its next recipient
+# and hands the rest back (sending.STOP); Celery's warm shutdown then waits only for that.
+
+
+def _stop_sending(_signum: int = 0, _frame: Any = None) -> None:
+    sending.STOP.set()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if sending.busy():
+        sending.STOP.set()  # finish the transaction in hand, then stop
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing in hand: as Celery would
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+_child = {"pool": False, "installed": False}
+
+
+@worker_process_init.connect
+def _in_pool_child(**_kwargs: Any) -> None:
+    _child["pool"] = True  # billiard resets the signals after this: install them later
+
+
+def _cooperative_stop_in_child() -> None:
+    """In a prefork pool process, at the first send batch (the main process keeps Celery's
+    own handlers): SIGTERM or the main process's SIGUSR2 stops the batch in hand."""
+    if _child["pool"] and not _child["installed"]:
+        signal.signal(signal.SIGUSR2, _stop_sending)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _child["installed"] = True
+
+
+@worker_shutting_down.connect
+def _stop_batches(**_kwargs: Any) -> None:
+    sending.STOP.set()  # solo and thread pools run tasks in this process
+    with contextlib.suppress(Exception):
+        import billiard.process
+
+        for child in billiard.process.active_children():
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGUSR2)

@@ -142,8 +142,9 @@ class FakeMessenger:
         self.smtputf8 = True  # whether the "relay" advertises SMTPUTF8
         self.envelopes: list[Any] = []  # the envelope of each delivered message
 
-    def send(self, msg: Any, mail_from: str, rcpt_to: str) -> str:
-        from outreach.mail.smtp import _dot_stuffed, envelope_for
+    def send(self, msg: Any, mail_from: str, rcpt_to: str,
+             before_data: Callable[[], bool] | None = None) -> str:
+        from outreach.mail.smtp import ClaimLost, _dot_stuffed, envelope_for
 
         self.attempts.append(rcpt_to)
         if self.before_send is not None:
@@ -153,6 +154,8 @@ class FakeMessenger:
         if exc is not None:
             raise exc
         envelope = envelope_for(mail_from, rcpt_to, self.smtputf8)  # as SmtpMessenger does
+        if before_data is not None and not before_data():
+            raise ClaimLost(rcpt_to)
         self.envelopes.append(envelope)
         # kept as a mail server would see it: the DATA bytes, and parsed back from them
 

@@ -28,6 +28,7 @@ import re
 import smtplib
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
@@ -181,6 +182,11 @@ class AmbiguousFailure(DeliveryError):
     pass
 
 
+class ClaimLost(Exception):
+    """``before_data`` said no: the recipient's claim was taken over by another worker (this
+    one was thought dead), so this transaction stopped before DATA and sent nothing."""
+
+
 NO_SMTPUTF8 = "relay does not support SMTPUTF8"
 
 
@@ -332,8 +338,13 @@ class SmtpMessenger:
         """Whether the relay advertises SMTPUTF8 (connects when not connected)."""
         return bool(self._connection().has_extn("smtputf8"))
 
-    def send(self, msg: Message, mail_from: str, rcpt_to: str) -> str:
-        """Deliver ``msg`` to one recipient; returns the server's 250 reply text."""
+    def send(self, msg: Message, mail_from: str, rcpt_to: str,
+             before_data: Callable[[], bool] | None = None) -> str:
+        """Deliver ``msg`` to one recipient; returns the server's 250 reply text.
+
+        ``before_data`` runs once the recipient is accepted, just before DATA: until then
+        nothing can have been delivered. When it returns False the transaction is reset
+        and ``ClaimLost`` raised."""
         reused = getattr(self._local, "conn", None) is not None
         conn = self._connection()
         envelope = envelope_for(mail_from, rcpt_to, bool(conn.has_extn("smtputf8")))
@@ -359,11 +370,14 @@ class SmtpMessenger:
             if code not in (250, 251):
                 self._reset(conn, code)
                 raise _refusal("rcpt", code, reply)
+            if before_data is not None and not before_data():
+                self._reset(conn, 250)
+                raise ClaimLost(f"the claim of {rcpt_to} was taken over before DATA")
             code, reply = conn.docmd("data")
             if code != 354:
                 self._reset(conn, code)
                 raise _refusal("data", code, reply)
-        except DeliveryError:
+        except (DeliveryError, ClaimLost):
             raise
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()

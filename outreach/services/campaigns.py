@@ -30,9 +30,9 @@ from outreach.store import Store
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
 STAT_FIELDS = ("targeted", "sent", "failed", "suppressed", "unknown", "opened", "clicked",
                "unsubscribed")
-LEDGER_STATES = {"q": "queued", "s": "sending", "S": "sent", "f": "failed", "u": "unknown",
-                 "x": "suppressed"}
-STATE_CODES = {v: k for k, v in LEDGER_STATES.items()}
+LEDGER_STATES = {"q": "queued", "s": "sending", "d": "sending", "S": "sent", "f": "failed",
+                 "u": "unknown", "x": "suppressed"}
+STATE_CODES = {v: k for k, v in LEDGER_STATES.items() if k != "d"}
 
 
 def _now() -> float:
@@ -403,10 +403,11 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
         if status != "paused":
             store.r.srem(keys.active_campaigns, campaign_id)
         return None
+    live = _restart_dead_batches(store, jobs, campaign_id, now)
     _expire_stale_claims(store, config, campaign_id, now)
     batches = store.r.hgetall(keys.campaign_batches(campaign_id))
     for batch_no, since in batches.items():
-        if now - float(since) > config.send_batch_stale_seconds:
+        if batch_no not in live and now - float(since) > config.send_batch_stale_seconds:
             store.r.hset(keys.campaign_batches(campaign_id), batch_no, str(int(now)))
             jobs.send_batch(campaign_id, int(batch_no))
     if not h.get("dispatched"):
@@ -429,22 +430,67 @@ def finish_keys(store: Store, campaign_id: str) -> list[str]:
             keys.campaign_sending(campaign_id), keys.suppressed,
             keys.campaign_errors(campaign_id), keys.campaign_soft(campaign_id),
             keys.campaign_streak(campaign_id), keys.suppression_info,
-            keys.campaign_batches(campaign_id)]
+            keys.campaign_batches(campaign_id), keys.campaign_claims(campaign_id)]
 
 
 def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: float) -> None:
-    """Claims older than the claim timeout belong to a dead worker: report them as unknown."""
+    """Claims of a dead worker. A claim held by a send run whose heartbeat is gone: back to
+    the queue when it never reached DATA (provably not delivered), ``unknown`` when it did.
+    A claim from before heartbeats (no run recorded): ``unknown`` after the claim timeout."""
     keys = store.keys
-    stale = store.r.zrangebyscore(keys.campaign_sending(campaign_id), "-inf",
-                                  now - config.send_claim_timeout_seconds)
-    if not stale:
+    claimed = store.r.zrange(keys.campaign_sending(campaign_id), 0, -1, withscores=True)
+    if not claimed:
         return
-    error = (f"claimed more than {config.send_claim_timeout_seconds:g} s ago by a worker that "
-             "never reported (stopped while sending?): may or may not be delivered")
-    for email in stale:
+    emails = [email for email, _ in claimed]
+    owners = store.r.hmget(keys.campaign_claims(campaign_id), emails)
+    runs = sorted({o for o in owners if o})
+    alive = dict(zip(runs, [bool(n) for n in _exist_each(store, runs)], strict=True))
+    states = store.r.hmget(keys.campaign_ledger(campaign_id), emails)
+    for (email, since), owner, state in zip(claimed, owners, states, strict=True):
+        if owner and alive[owner]:
+            continue
+        if owner is None and now - since <= config.send_claim_timeout_seconds:
+            continue
+        if owner and (state or "")[:1] == "s":
+            outcome, error = "requeue", ""
+        else:
+            outcome = "unknown"
+            error = ("the worker sending it stopped after the content went out and never "
+                     "reported: may or may not be delivered" if owner else
+                     f"claimed more than {config.send_claim_timeout_seconds:g} s ago by a "
+                     "worker that never reported: may or may not be delivered")
         store.run("finish_send", keys=finish_keys(store, campaign_id),
-                  args=[email, "unknown", str(int(now)), "", error, "", 0, 0, "",
-                        keys.campaign_batch(campaign_id, ""), "", ""])
+                  args=[email, outcome, str(int(now)), "", error, "", 0, 0, "",
+                        keys.campaign_batch(campaign_id, ""), "", "", owner or ""])
+
+
+def _exist_each(store: Store, runs: list[str]) -> list[int]:
+    pipe = store.r.pipeline(transaction=False)
+    for run in runs:
+        pipe.exists(store.keys.send_run(run))
+    return pipe.execute()
+
+
+def _restart_dead_batches(store: Store, jobs: Jobs, campaign_id: str, now: float) -> set[str]:
+    """Batches whose send run's heartbeat is gone (its worker was killed) are sent again at
+    once, not after ``send_batch_stale_seconds``. Returns the batches with a live run."""
+    keys = store.keys
+    working = store.r.hgetall(keys.campaign_batch_runs(campaign_id))
+    if not working:
+        return set()
+    items = sorted(working.items())
+    live: set[str] = set()
+    for (batch_no, run), exists in zip(items, _exist_each(store, [r for _, r in items]),
+                                       strict=True):
+        if exists:
+            live.add(batch_no)
+            continue
+        store.run("forget_run", keys=[keys.campaign_batch_runs(campaign_id)],
+                  args=[batch_no, run])
+        if store.r.hexists(keys.campaign_batches(campaign_id), batch_no):
+            store.r.hset(keys.campaign_batches(campaign_id), batch_no, str(int(now)))
+            jobs.send_batch(campaign_id, int(batch_no))
+    return live
 
 
 def watch_all(store: Store, config: Config, jobs: Jobs, force: bool = False) -> int:
@@ -489,7 +535,7 @@ def recipients(
         next_scan, rows = store.r.hscan(keys.campaign_ledger(campaign_id), scan,
                                         count=max(limit, 100))
         matches = [(email, value) for email, value in rows.items()
-                   if not code or value[:1] == code][skip:]
+                   if not code or value[:1] == code or (code == "s" and value[:1] == "d")][skip:]
         room = limit - len(items)
         page = matches[:room]
         undelivered = [email for email, value in page if value[:1] in "fu"]

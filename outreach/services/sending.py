@@ -22,12 +22,18 @@ whose content went out without a final reply, is reported ``unknown`` and never 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html as html_lib
 import json
 import logging
+import os
 import re
+import secrets
+import socket
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +41,7 @@ from outreach.config import Config
 from outreach.mail.message import build_message
 from outreach.mail.smtp import (
     AmbiguousFailure,
+    ClaimLost,
     ConnectionFailure,
     DeliveryError,
     PermanentFailure,
@@ -58,7 +65,64 @@ _PERSON_FIELDS = ("email", "first_name", "last_name", "job_title", "company", "p
 
 
 class Messenger(Protocol):
-    def send(self, msg: Any, mail_from: str, rcpt_to: str) -> str: ...
+    def send(self, msg: Any, mail_from: str, rcpt_to: str,
+             before_data: Callable[[], bool] | None = None) -> str: ...
+
+
+# Set when this process is asked to stop (SIGTERM on a deploy): the batch in hand stops
+# before its next recipient and hands the rest back (tasks/campaigns.py wires the signals).
+STOP = threading.Event()
+
+
+class _Heartbeats:
+    """Keeps each running batch's heartbeat key alive from a daemon thread, so a long SMTP
+    transaction never looks like a dead worker; a killed process stops refreshing and its
+    runs are seen dead after ``send_heartbeat_seconds``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.runs: dict[str, tuple[Store, float]] = {}
+        self.thread: threading.Thread | None = None
+
+    def beat(self, store: Store, run: str, seconds: float) -> None:
+        store.r.set(store.keys.send_run(run), "1", px=max(1, int(seconds * 1000)))
+
+    def add(self, store: Store, run: str, seconds: float) -> None:
+        self.beat(store, run, seconds)
+        with self.lock:
+            self.runs[run] = (store, seconds)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="send-heartbeat",
+                                               daemon=True)
+                self.thread.start()
+
+    def remove(self, store: Store, run: str) -> None:
+        with self.lock:
+            self.runs.pop(run, None)
+        with contextlib.suppress(Exception):
+            store.r.delete(store.keys.send_run(run))
+
+    def busy(self) -> bool:
+        with self.lock:
+            return bool(self.runs)
+
+    def _loop(self) -> None:
+        while True:
+            with self.lock:
+                runs = list(self.runs.items())
+            interval = min([seconds for _, (_, seconds) in runs] or [3.0]) / 3
+            for run, (store, seconds) in runs:
+                with contextlib.suppress(Exception):  # the next beat or the claim refreshes it
+                    self.beat(store, run, seconds)
+            time.sleep(max(0.2, interval))
+
+
+HEARTBEATS = _Heartbeats()
+
+
+def busy() -> bool:
+    """Whether this process is in the middle of a send batch."""
+    return HEARTBEATS.busy()
 
 
 @dataclass
@@ -74,6 +138,9 @@ def send_batch(
 ) -> BatchResult:
     keys = store.keys
     result = BatchResult()
+    if STOP.is_set():  # this worker is stopping: hand the batch straight back
+        result.retry_in = 0.0
+        return result
     h = store.r.hgetall(keys.campaign(campaign_id))
     if h.get("status") != "sending":
         return result
@@ -82,6 +149,25 @@ def send_batch(
         store.r.hdel(keys.campaign_batches(campaign_id), str(batch_no))
         result.finished = True
         return result
+    run = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    HEARTBEATS.add(store, run, config.send_heartbeat_seconds)  # before the first claim
+    try:
+        store.r.hset(keys.campaign_batch_runs(campaign_id), str(batch_no), run)
+        return _send_batch(store, config, messenger, jobs, campaign_id, batch_no, attempt, h,
+                           emails, run, result)
+    finally:
+        with contextlib.suppress(Exception):
+            store.run("forget_run", keys=[keys.campaign_batch_runs(campaign_id)],
+                      args=[str(batch_no), run])
+        HEARTBEATS.remove(store, run)
+
+
+def _send_batch(
+    store: Store, config: Config, messenger: Messenger, jobs: Jobs, campaign_id: str,
+    batch_no: int, attempt: int, h: dict[str, str], emails: list[str], run: str,
+    result: BatchResult,
+) -> BatchResult:
+    keys = store.keys
     store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
     context = _Context(store, config, campaign_id, h)
     ledger = store.r.hmget(keys.campaign_ledger(campaign_id), emails)
@@ -90,28 +176,33 @@ def send_batch(
     claim_keys = [keys.campaign(campaign_id), keys.campaign_ledger(campaign_id),
                   keys.campaign_sending(campaign_id), keys.suppressed,
                   keys.campaign_bucket(campaign_id), keys.erased,
-                  keys.campaign_errors(campaign_id)]
+                  keys.campaign_errors(campaign_id), keys.campaign_claims(campaign_id),
+                  keys.send_run(run)]
     soft_run = 0  # soft refusals in a row in this run: the relay asks us to slow down
     requeued = False
     for i, email in enumerate(emails):
         if i and i % 20 == 0:
             store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
         while True:
+            if STOP.is_set():  # stop before the next recipient; the rest goes back
+                result.retry_in = 0.0
+                return result
             outcome, detail = store.run("claim_send", keys=claim_keys, args=[
-                email, repr(time.time()), config.send_claim_timeout_seconds, rate, email_hash(email)])
+                email, repr(time.time()), config.send_claim_timeout_seconds, rate, email_hash(email),
+                run, config.send_heartbeat_seconds, keys.send_run("")])
             if outcome != "wait":
                 break
             wait = int(detail) / 1000.0
             if wait > 5:
                 result.retry_in = wait
                 return result
-            time.sleep(wait)
+            STOP.wait(wait)
         if outcome == "stopped":
             return result
         if outcome != "claimed":
             continue
         person = people.get(detail) or {}
-        verdict = _deliver(store, config, messenger, context, email, detail, person)
+        verdict = _deliver(store, config, messenger, context, email, detail, person, run)
         if verdict == "sent":
             result.sent += 1
         soft_run = soft_run + 1 if verdict == "soft" else 0
@@ -143,7 +234,7 @@ def _batch_done(store: Store, campaign_id: str, emails: list[str]) -> bool:
     """No recipient of the batch is queued or in flight (a dead worker's claim turns
     into ``unknown`` after the claim timeout, so this always ends)."""
     states = store.r.hmget(store.keys.campaign_ledger(campaign_id), emails)
-    return not any(s and s[0] in "qs" for s in states)
+    return not any(s and s[0] in "qsd" for s in states)
 
 
 def _load_people(store: Store, refs: list[str]) -> dict[str, dict[str, str]]:
@@ -213,15 +304,27 @@ class _Context:
 
 
 def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, email: str,
-             ref: str, person: dict[str, str | None]) -> str:
+             ref: str, person: dict[str, str | None], run: str = "") -> str:
     """One claimed recipient, start to finish. Returns ``sent``, ``failed``, ``soft`` (back
     in the queue for later), ``session`` (handed back: the relay or the settings are at
     fault), ``connection`` (the same, from the network), ``unknown`` or ``tripped`` (the
     circuit breaker paused the campaign)."""
-    outcome = Outcome(store, config, ctx.campaign_id, email)
+    outcome = Outcome(store, config, ctx.campaign_id, email, run)
+
+    def before_data() -> bool:
+        """From DATA on the message may be delivered: record it, or learn the claim is lost."""
+        if not run:
+            return True
+        return bool(store.run("mark_data", keys=[store.keys.campaign_ledger(ctx.campaign_id),
+                                                 store.keys.campaign_claims(ctx.campaign_id)],
+                              args=[email, run, str(int(time.time()))]))
+
     try:
         msg = _message(ctx, email, ref, person)
-        messenger.send(msg, ctx.from_email, email)
+        messenger.send(msg, ctx.from_email, email, before_data=before_data)
+    except ClaimLost:
+        log.warning("campaign %s: the claim of %s was taken over; not sent", ctx.campaign_id, ref)
+        return "lost"
     except SessionFailure as exc:
         outcome.finish("requeue")
         _session_failure(store, config, ctx.campaign_id, exc)
@@ -275,8 +378,10 @@ def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None])
 class Outcome:
     """Records what became of one claimed recipient (``finish_send``)."""
 
-    def __init__(self, store: Store, config: Config, campaign_id: str, email: str) -> None:
+    def __init__(self, store: Store, config: Config, campaign_id: str, email: str,
+                 run: str = "") -> None:
         self.store, self.config, self.campaign_id, self.email = store, config, campaign_id, email
+        self.run = run
 
     def finish(self, outcome: str, *, error: str = "", suppress: str = "", breaker: str = "",
                info: str = "", pause_reason: str = "") -> int:
@@ -284,7 +389,7 @@ class Outcome:
         return int(self.store.run("finish_send", keys=campaigns.finish_keys(self.store, cid), args=[
             self.email, outcome, str(int(time.time())), suppress, error[:500], breaker,
             self.config.send_breaker_refusals, self.config.send_soft_retries, info,
-            keys.campaign_batch(cid, ""), f"bounced:{cid}", pause_reason[:500]]))
+            keys.campaign_batch(cid, ""), f"bounced:{cid}", pause_reason[:500], self.run]))
 
     def refused(self, exc: PermanentFailure) -> str:
         """A permanent refusal: failed; suppressed only for a hard bounce; counted by the

@@ -236,6 +236,18 @@ class Keys:
         """addresses refused in a row with the same kind of answer (the circuit breaker)"""
         return self._k("camp", campaign_id, "streak")
 
+    def campaign_claims(self, campaign_id: str) -> str:
+        """address -> the send run holding its claim (see ``send_run``)"""
+        return self._k("camp", campaign_id, "claims")
+
+    def campaign_batch_runs(self, campaign_id: str) -> str:
+        """batch number -> the send run working on it"""
+        return self._k("camp", campaign_id, "runs")
+
+    def send_run(self, run: str) -> str:
+        """A send run's heartbeat: exists (with a short TTL) while the run is alive."""
+        return self._k("run", run)
+
     def campaign_lock(self, campaign_id: str, purpose: str) -> str:
         return self._k("camp", campaign_id, "lock", purpose)
 

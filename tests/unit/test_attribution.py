@@ -428,12 +428,13 @@ def test_a_refusal_in_flight_when_the_breaker_trips_goes_back_to_the_queue(make_
         claim_keys = [keys.campaign(campaign_id), keys.campaign_ledger(campaign_id),
                       keys.campaign_sending(campaign_id), keys.suppressed,
                       keys.campaign_bucket(campaign_id), keys.erased,
-                      keys.campaign_errors(campaign_id)]
+                      keys.campaign_errors(campaign_id), keys.campaign_claims(campaign_id),
+                      keys.send_run("t")]
         import time as _time
 
         for address in emails[:4]:  # four transactions in flight at once (several workers)
             assert env.store.run("claim_send", keys=claim_keys, args=[
-                address, repr(_time.time()), 60, 0, "h"])[0] == "claimed"
+                address, repr(_time.time()), 60, 0, "h", "", 10, keys.send_run("")])[0] == "claimed"
         refusal = PermanentFailure("550 5.1.1 User unknown in local recipient table", 550)
         verdicts = [sending.Outcome(env.store, env.config, campaign_id, a).refused(refusal)
                     for a in emails[:4]]

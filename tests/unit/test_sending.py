@@ -38,13 +38,15 @@ def claim_keys(env, campaign_id):
     keys = env.store.keys
     return [keys.campaign(campaign_id), keys.campaign_ledger(campaign_id),
             keys.campaign_sending(campaign_id), keys.suppressed, keys.campaign_bucket(campaign_id),
-            keys.erased, keys.campaign_errors(campaign_id)]
+            keys.erased, keys.campaign_errors(campaign_id), keys.campaign_claims(campaign_id),
+            keys.send_run("test")]
 
 
 def claim(env, campaign_id, address, now, rate=0.0):
     """The claim_send script called as ``sending.send_batch`` calls it, with a chosen ``now``."""
     return env.store.run("claim_send", keys=claim_keys(env, campaign_id), args=[
-        address, repr(now), env.config.send_claim_timeout_seconds, rate, email_hash(address)])
+        address, repr(now), env.config.send_claim_timeout_seconds, rate, email_hash(address),
+        "", 10, env.store.keys.send_run("")])
 
 
 # ---------------------------------------------------------------- exactly once

@@ -1,17 +1,22 @@
 -- Record the outcome of a claimed recipient. Only a 'sending' entry changes (compare-and-set).
 -- KEYS: 1 campaign hash, 2 ledger hash, 3 'sending' zset, 4 suppressed hash,
 --       5 recipient errors hash, 6 soft-refusal counts hash, 7 breaker streak set,
---       8 suppression info hash, 9 outstanding batches hash
+--       8 suppression info hash, 9 outstanding batches hash, 10 claims hash
 -- ARGV: 1 email, 2 outcome (sent | failed | requeue | soft | unknown), 3 now,
 --       4 suppression reason for failed ('' = do not suppress), 5 error (reply or reason),
 --       6 breaker kind ('' = this outcome says nothing about the relay's attitude),
 --       7 breaker threshold, 8 soft limit, 9 suppression info (JSON),
---       10 batch key prefix, 11 this campaign's bounce reason, 12 pause reason
+--       10 batch key prefix, 11 this campaign's bounce reason, 12 pause reason,
+--       13 the run holding the claim ('' = do not check)
 -- Returns 0 (not claimed), 1 (recorded), 2 (recorded; the breaker tripped and paused the
 -- campaign), 3 (a soft refusal too many: recorded as failed).
 local email, outcome, now, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local entry = redis.call('HGET', KEYS[2], email)
-if not entry or string.sub(entry, 1, 1) ~= 's' then return 0 end
+if not entry then return 0 end
+local held = string.sub(entry, 1, 1)
+if held ~= 's' and held ~= 'd' then return 0 end
+if (ARGV[13] or '') ~= '' and redis.call('HGET', KEYS[10], email) ~= ARGV[13] then return 0 end
+redis.call('HDEL', KEYS[10], email)
 local bar = string.find(entry, '|', 3, true)
 local ref = string.sub(entry, 3, bar - 1)
 redis.call('ZREM', KEYS[3], email)
