@@ -146,13 +146,16 @@ def send_digests(store: Store, config: Config, messenger: Any, now: float | None
     today = datetime.fromtimestamp(now, UTC)
     if today.hour < config.task_digest_hour:
         return 0
+    day = today.strftime("%Y-%m-%d")
+    finished = f"{day}|*"  # set once every owner's digest of the day was claimed
+    if store.r.hexists(keys.task_digests, finished):
+        return 0
     ids = store.r.zrangebyscore(keys.tasks_open(), "-inf", f"({now}")
     by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for task_id, h in zip(ids, load_hashes(store, keys.activity, ids), strict=True):
         if h and h.get("owner") and h.get("status") == "open":
             by_owner[h["owner"]].append({**activity_view(task_id, h), "_url": _record_url(config, h)})
     sent = 0
-    day = today.strftime("%Y-%m-%d")
     for owner, tasks in sorted(by_owner.items()):
         if not store.r.hsetnx(keys.task_digests, f"{day}|{owner}", str(int(now))):
             continue
@@ -164,5 +167,6 @@ def send_digests(store: Store, config: Config, messenger: Any, now: float | None
             sent += 1
         except Exception as exc:  # noqa: BLE001 - claimed for the day: not retried
             log.warning("task digest to %s not sent: %s", owner, exc)
+    store.r.hset(keys.task_digests, finished, str(int(now)))
     return sent
 
