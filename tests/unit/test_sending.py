@@ -484,3 +484,93 @@ def test_every_message_has_its_own_id_and_tokens(cenv) -> None:
     assert a["Message-ID"] != b["Message-ID"]
     assert a["To"] == "a@example.com" and b["To"] == "b@example.com"
     assert a["List-Unsubscribe"] != b["List-Unsubscribe"]
+
+
+# ---------------------------------------------------------------- heartbeats and stopping
+
+def _claim_as(env, campaign_id, address, run, alive=True):
+    """Claim ``address`` for send run ``run`` (alive: its heartbeat key exists)."""
+    keys = env.store.keys
+    k = claim_keys(env, campaign_id)[:-1] + [keys.send_run(run)]
+    result = env.store.run("claim_send", keys=k, args=[
+        address, repr(time.time()), env.config.send_claim_timeout_seconds, 0,
+        email_hash(address), run, 10, keys.send_run("")])
+    if not alive:
+        env.store.r.delete(keys.send_run(run))
+    return result
+
+
+def test_a_dead_runs_claim_before_data_is_sent_again_after_data_is_unknown(cenv) -> None:
+    campaign_id, batches = started(cenv)
+    keys = cenv.store.keys
+    assert _claim_as(cenv, campaign_id, "p0@example.com", "dead-run", alive=False)[0] == "claimed"
+    assert _claim_as(cenv, campaign_id, "p1@example.com", "dead-run", alive=False)[0] == "claimed"
+    assert cenv.store.run("mark_data", keys=[keys.campaign_ledger(campaign_id),
+                                             keys.campaign_claims(campaign_id)],
+                          args=["p1@example.com", "dead-run", "1"]) == 1
+    assert _claim_as(cenv, campaign_id, "p2@example.com", "live-run")[0] == "claimed"
+    requeue(cenv, campaign_id, batches)
+    cenv.pump()
+    ledger = cenv.ledger(campaign_id)
+    assert ledger["p0@example.com"] == "sent"  # never reached DATA: sent now
+    assert ledger["p1@example.com"] == "unknown"  # DATA began: never resent
+    assert ledger["p2@example.com"] == "sending"  # its worker is alive: left alone
+    assert "p1@example.com" not in cenv.messenger.attempts
+    assert "p2@example.com" not in cenv.messenger.attempts
+    (item,) = cenv.get(f"/api/v1/campaigns/{campaign_id}/recipients?status=unknown"
+                       ).get_json()["items"]
+    assert "after the content went out" in item["error"]
+
+
+def test_the_watch_restarts_a_dead_runs_batch_at_once(cenv) -> None:
+    campaign_id, batches = started(cenv)
+    keys = cenv.store.keys
+    cenv.store.r.hset(keys.campaign_batch_runs(campaign_id), str(batches[0]), "gone")
+    assert _claim_as(cenv, campaign_id, "p0@example.com", "gone", alive=False)[0] == "claimed"
+    cenv.pending()
+    cenv.watch(campaign_id)  # long before send_batch_stale_seconds
+    assert ("send_batch", (campaign_id, batches[0])) in cenv.pending()
+    assert cenv.ledger(campaign_id)["p0@example.com"] == "queued"
+    assert cenv.store.r.hget(keys.campaign_batch_runs(campaign_id), str(batches[0])) is None
+    requeue(cenv, campaign_id, batches)
+    assert cenv.run(campaign_id)["status"] == "sent"
+    assert cenv.messenger.counts() == dict.fromkeys(EMAILS, 1)
+
+
+def test_a_claim_taken_over_stops_the_old_transaction_before_data(cenv) -> None:
+    campaign_id, batches = started(cenv)
+
+    def taken_over(rcpt: str) -> None:
+        if rcpt == "p1@example.com":  # this worker stalls; another one takes p1 over
+            keys = cenv.store.keys
+            cenv.store.r.hset(keys.campaign_claims(campaign_id), rcpt, "other-run")
+
+    cenv.messenger.before_send = taken_over
+    result = cenv.send_batch(campaign_id, batches[0])
+    assert result.sent == 2
+    assert "p1@example.com" not in cenv.messenger.recipients
+    assert cenv.ledger(campaign_id)["p1@example.com"] == "sending"  # the other run's claim
+
+
+def test_a_stopping_worker_hands_the_batch_back_before_the_next_recipient(cenv) -> None:
+    campaign_id, batches = started(cenv)
+
+    def stop_after_first(rcpt: str) -> None:
+        sending.STOP.set()  # SIGTERM arrives during the first transaction
+
+    cenv.messenger.before_send = stop_after_first
+    try:
+        result = cenv.send_batch(campaign_id, batches[0])
+        assert (result.sent, result.retry_in) == (1, 0.0)  # handed straight back
+        assert cenv.messenger.attempts == ["p0@example.com"]
+        assert cenv.send_batch(campaign_id, batches[1]).retry_in == 0.0
+        assert len(cenv.messenger.attempts) == 1
+        shown = cenv.show(campaign_id)
+        assert shown["stats"]["unknown"] == 0
+        assert cenv.store.r.zcard(cenv.store.keys.campaign_sending(campaign_id)) == 0
+    finally:
+        sending.STOP.clear()
+        cenv.messenger.before_send = None
+    requeue(cenv, campaign_id, batches)
+    assert cenv.run(campaign_id)["status"] == "sent"
+    assert cenv.messenger.counts() == dict.fromkeys(EMAILS, 1)
