@@ -292,7 +292,7 @@ _SEARCH_FIELDS = ("email", "first_name", "last_name", "company", "status")
 
 def search_leads(
     store: Store, q: str, *, status: str | None = None, limit: int = 25, cursor: str | None = None,
-    chunk: int = 1000, budget_seconds: float = 0.03,
+    chunk: int = 500, budget_seconds: float = 0.02,
 ) -> dict[str, Any]:
     """Leads whose email, first name, last name, full name or company starts with ``q``
     (case- and accent-insensitive), oldest first.
