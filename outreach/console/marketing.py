@@ -87,9 +87,13 @@ def templates_page() -> Any:
 @bp.route("/templates/new")
 @requires("templates", "write")
 def template_new() -> Any:
-    start = request.args.get("builtin", "")
-    values = next((b for b in templates.builtin_templates() if b["name"] == start),
-                  {"name": "", "subject": "", "html": "", "text": ""})
+    start, copy_of = request.args.get("builtin", ""), request.args.get("from", "")
+    if copy_of:  # templates are kept as saved: editing one means saving a changed copy
+        values = dict(templates.get_template(store(), copy_of))
+        values["name"] = f"{values['name']} (edited)"
+    else:
+        values = next((b for b in templates.builtin_templates() if b["name"] == start),
+                      {"name": "", "subject": "", "html": "", "text": ""})
     return render("template_form.html", values=values, errors={})
 
 

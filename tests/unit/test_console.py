@@ -408,3 +408,10 @@ def test_qualify_with_a_likely_duplicate_account_lets_sales_link_or_create(env: 
     opp = env.get(f"/api/v1/opportunities/{opp_id}").get_json()
     assert opp["account_id"] == account_id and opp["estimated_revenue"] == 700
     assert account["status"] == "qualified"
+
+
+def test_editing_a_template_saves_a_changed_copy(people: Any) -> None:
+    sign_in(people, "marketer@example.com")
+    form = people.client.get("/console/templates/new?from=tp1").data.decode()
+    assert 'value="t (edited)"' in form and "Hi {{ first_name }}" in form
+    assert people.client.get("/console/templates/new?from=tp404").status_code == 404
