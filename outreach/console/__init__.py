@@ -12,11 +12,11 @@ from flask import Flask, redirect
 
 
 def register_console(app: Flask) -> None:
-    from outreach.console import auth, marketing, people, sales, settings, views
+    from outreach.console import auth, forms, marketing, people, sales, settings, views
     from outreach.console.base import bp
 
     auth.init_app(app)
-    for module in (views, marketing, people, settings, sales):  # routes are added on import
+    for module in (views, marketing, people, settings, sales, forms):  # routes are added on import
         assert module.bp is bp
     app.register_blueprint(bp)
     # a newcomer opening the service in a browser lands on the console (not a JSON 404)
