@@ -25,6 +25,7 @@ from outreach.store import Store
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
 STAGES = ("qualify", "develop", "propose", "close")
 LOST_REASONS = ("outsold", "cancelled", "no_decision", "price", "other")
+REBUILD_CHUNK = 2000  # opportunities per pipeline_rebuild.lua call (a few ms each)
 
 
 def account_view(account_id: str, h: dict[str, str]) -> dict[str, Any]:
@@ -225,7 +226,8 @@ def pipeline(store: Store) -> dict[str, Any]:
     keys = store.keys
     h = store.r.hgetall(keys.pipeline)
     if "v" not in h:
-        store.run("pipeline_rebuild", args=[keys.tag])
+        while not store.run("pipeline_rebuild", args=[keys.tag, REBUILD_CHUNK]):
+            pass
         h = store.r.hgetall(keys.pipeline)
 
     def money(value: str | None) -> float:

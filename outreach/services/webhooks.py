@@ -4,7 +4,9 @@
 per subscribed webhook, due at once, in a schedule (a sorted set). The beat's tick takes
 the due deliveries atomically (``claim_due.lua``) and queues one Celery task each; a
 failed attempt is put back in the schedule 5 s, 30 s, 2 min, 10 min, then hourly later,
-so no task ever waits in the broker (no countdown near the visibility timeout).
+so no task ever waits in the broker (no countdown near the visibility timeout). A claim
+is a lease: the delivery stays scheduled ``LEASE_SECONDS`` later until its attempt ends, so
+a worker killed mid-delivery delays it by the lease, not by the visibility timeout.
 ``webhook_max_failures`` consecutive failed attempts disable the webhook, with the reason.
 
 Each request carries ``Outreach-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
@@ -241,10 +243,17 @@ def emit(store: Store, event: str, data: dict[str, Any], when: float | None = No
     return event_id
 
 
+LEASE_SECONDS = 120  # a claimed delivery not finished by then (dead worker) is taken again
+
+
 def claim_due(store: Store, now: float | None = None, limit: int = 200) -> list[str]:
-    """The deliveries due now, each returned to one caller only."""
+    """The deliveries due now, each returned to one caller only; each stays in the schedule
+    ``LEASE_SECONDS`` later until its attempt reschedules or finishes it, so a delivery
+    whose worker died (its broker message waits for the visibility timeout) is attempted
+    again after the lease (the receiver deduplicates on the event id)."""
     now = time.time() if now is None else now
-    return store.run("claim_due", keys=[store.keys.webhook_due, ""], args=[now, limit, int(now)])
+    return store.run("claim_due", keys=[store.keys.webhook_due, ""],
+                     args=[now, limit, int(now), LEASE_SECONDS])
 
 
 def schedule_again(store: Store, delivery_ids: list[str], now: float | None = None) -> None:
@@ -265,12 +274,16 @@ def deliver(store: Store, config: Config, delivery_id: str, post: Poster = _post
     key = keys.webhook_delivery(delivery_id)
     h = store.r.hgetall(key)
     if not h or h.get("status") in ("delivered", "failed", "skipped"):
+        store.r.zrem(keys.webhook_due, delivery_id)
         return h.get("status", "missing") if h else "missing"
     webhook_id = h["webhook_id"]
     hook = store.r.hgetall(keys.webhook(webhook_id))
     if not hook or hook.get("active") != "1":
-        store.r.hset(key, "status", "skipped")
-        store.r.expire(key, DELIVERY_TTL)
+        pipe = store.r.pipeline(transaction=True)
+        pipe.hset(key, "status", "skipped")
+        pipe.expire(key, DELIVERY_TTL)
+        pipe.zrem(keys.webhook_due, delivery_id)
+        pipe.execute()
         return "skipped"
     attempt = int(h.get("attempt") or 0) + 1
     now = time.time() if now is None else now
@@ -299,6 +312,7 @@ def deliver(store: Store, config: Config, delivery_id: str, post: Poster = _post
     if error is None:
         pipe.hset(key, mapping={"status": "delivered", "attempt": str(attempt)})
         pipe.expire(key, DELIVERY_TTL)
+        pipe.zrem(keys.webhook_due, delivery_id)
         pipe.hset(keys.webhook(webhook_id), "failures", "0")
         pipe.execute()
         return "delivered"
@@ -309,8 +323,11 @@ def deliver(store: Store, config: Config, delivery_id: str, post: Poster = _post
             "active": "0",
             "disabled_reason": f"{failures} consecutive failed deliveries; last: {error}"})
     if attempt >= config.webhook_max_attempts or failures >= config.webhook_max_failures:
-        store.r.hset(key, mapping={"status": "failed", "attempt": str(attempt)})
-        store.r.expire(key, DELIVERY_TTL)
+        pipe = store.r.pipeline(transaction=True)
+        pipe.hset(key, mapping={"status": "failed", "attempt": str(attempt)})
+        pipe.expire(key, DELIVERY_TTL)
+        pipe.zrem(keys.webhook_due, delivery_id)
+        pipe.execute()
         return "failed"
     pipe = store.r.pipeline(transaction=True)
     pipe.hset(key, mapping={"status": "retrying", "attempt": str(attempt)})

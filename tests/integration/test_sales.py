@@ -204,7 +204,16 @@ def _story(service: Any, receiver: Receiver) -> None:
                 and len(receiver.events("lead.qualified")) == 1
                 and len(receiver.events("task.due")) == 2)
 
-    wait_for(all_arrived, 90, interval=0.5, message="every webhook event")
+    try:
+        wait_for(all_arrived, 120, interval=0.5, message="every webhook event")
+    except AssertionError:
+        with receiver.lock:
+            got = Counter(e["type"] for e in receiver.accepted)
+            tries = Counter(h.get("Outreach-Event") for h, _ in receiver.attempts)
+        due = store.r.zrange(store.keys.webhook_due, 0, -1, withscores=True)
+        logs = [w.log.read_text(errors="replace")[-3000:] for w in service.workers]
+        raise AssertionError(f"accepted {got}, attempts {tries}, due {due}, now {time.time()}, "
+                             f"worker logs: {logs}") from None
     assert sorted(e["data"]["to"] for e in receiver.events("opportunity.stage_changed")) == [
         "close", "develop", "propose"]
     assert receiver.events("lead.qualified")[0]["data"]["opportunity_id"] == ids["opportunity_id"]

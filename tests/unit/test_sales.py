@@ -668,3 +668,34 @@ def test_erasure_removes_the_persons_activities_everywhere_and_tells_webhooks(ma
         body = json.loads(env.store.r.hget(env.store.keys.webhook_delivery(delivery), "body"))
         assert body["type"] == "person.erased" and "christine" not in json.dumps(body)
         assert body["data"]["email_sha256"] == hashlib.sha256(b"christine@contoso.com").hexdigest()
+
+
+def test_pipeline_built_in_chunks_while_opportunities_change(env):
+    ids = [_qualified(env, f"p{n}@c{n}.io", estimated_revenue=100 * (n + 1),
+                      probability=10 * n, estimated_close_date="2027-05-01")["opportunity_id"]
+           for n in range(8)]
+    keys = env.store.keys
+    env.store.r.delete(keys.pipeline)  # as if the opportunities predated the aggregates
+    assert env.store.run("pipeline_rebuild", args=[keys.tag, 3]) == 0  # 3 of 8 counted
+    env.patch(f"/api/v1/opportunities/{ids[0]}", {"stage": "develop"})  # passed already
+    env.patch(f"/api/v1/opportunities/{ids[6]}", {"status": "won"})  # not yet
+    _qualified(env, "late@late.io", estimated_revenue=999, probability=50,
+               estimated_close_date="2027-05-01")  # created during the build
+    while not env.store.run("pipeline_rebuild", args=[keys.tag, 3]):
+        pass
+    built = env.get("/api/v1/pipeline").get_json()
+    env.store.r.delete(keys.pipeline)
+    assert env.get("/api/v1/pipeline").get_json() == built
+    assert built["won"]["count"] == 1 and sum(s["count"] for s in built["stages"]) == 8
+
+
+def test_a_delivery_whose_worker_died_is_taken_again_after_the_lease(make_env):
+    with make_env(webhook_allow_private=True) as env:
+        env.post("/api/v1/webhooks", {"url": "http://127.0.0.1:9/h", "events": ["lead.qualified"]})
+        _qualified(env)
+        t0 = time.time()
+        (delivery,) = webhooks.claim_due(env.store, now=t0 + 1)  # ... and the worker dies
+        assert webhooks.claim_due(env.store, now=t0 + 1 + webhooks.LEASE_SECONDS - 1) == []
+        assert webhooks.claim_due(env.store, now=t0 + 2 + webhooks.LEASE_SECONDS) == [delivery]
+        assert webhooks.deliver(env.store, env.config, delivery, lambda *_: 204) == "delivered"
+        assert webhooks.claim_due(env.store, now=t0 + 10_000) == []

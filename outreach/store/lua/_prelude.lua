@@ -44,10 +44,15 @@ end
 -- the pipeline aggregates (hash 'pipeline'): what one opportunity hash ``h`` (a table)
 -- contributes, added (sign 1) or taken away (sign -1). Open: its stage and its expected
 -- close month (count, estimated, probability-weighted revenue); won: count and revenue
--- (actual, else estimated); lost: count per reason. Only once the hash is built ('v').
-local function pipeline_apply(h, sign)
+-- (actual, else estimated); lost: count per reason. Only once the hash is built ('v'), or
+-- while it is being built (pipeline_rebuild.lua, in chunks) for the opportunities whose
+-- sequence number ``seq`` the build has passed ('built').
+local function pipeline_apply(h, sign, seq)
   local p = k('pipeline')
-  if redis.call('HEXISTS', p, 'v') == 0 then return end
+  if redis.call('HEXISTS', p, 'v') == 0 then
+    local built = tonumber(redis.call('HGET', p, 'built') or '-1')
+    if built < 0 or tonumber(seq or '0') > built then return end
+  end
   local status = h.status or 'open'
   local est = tonumber(h.estimated_revenue or '0') or 0
   if status == 'open' then

@@ -64,12 +64,12 @@ for name, value in pairs(new) do
 end
 local gone = {}
 for name, _ in pairs(old) do if new[name] == nil then gone[#gone + 1] = name end end
-pipeline_apply(old, -1)
+local seq = redis.call('ZSCORE', k('opps'), opp_id) or 0
+pipeline_apply(old, -1, seq)
 if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
 if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
-pipeline_apply(new, 1)
+pipeline_apply(new, 1, seq)
 
-local seq = redis.call('ZSCORE', k('opps'), opp_id) or 0
 local ref = 'opportunity:' .. opp_id
 if new_status ~= old_status then
   redis.call('ZREM', k('opps', 'st', old_status), opp_id)

@@ -161,7 +161,7 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
     redis.call('ZADD', k('opps', 'st', 'open'), on, opp_id)
     if owner ~= '' then redis.call('ZADD', k('opps', 'owner', owner), on, opp_id) end
     redis.call('HSET', k('opp', 'by-lead'), lead_id, opp_id)
-    pipeline_apply(hash_table(okey), 1)
+    pipeline_apply(hash_table(okey), 1, on)
     audit('opportunity:' .. opp_id, 'created', now, by, {lead_id = lead_id, owner = owner})
   end
 
