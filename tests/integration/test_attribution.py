@@ -81,6 +81,16 @@ class _Script:
         self.received: list[Received] = []
         self.refused: list[str] = []
         self.rcpt = None
+        self.mail = None  # mail_from -> a reply line to refuse MAIL FROM with, or None
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        answer = self.mail(address) if self.mail else None
+        if answer:
+            return answer
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -506,3 +516,74 @@ def test_through_postfix_with_smtputf8(make_service, postfix):
     assert set(service.store.r.hgetall(service.store.keys.suppressed)) == set(failed)
     assert campaign["stats"]["unknown"] == 0
     assert campaign["stats"]["sent"] == len(people)
+
+
+# ---------------------------------------------------------------- the messenger, stage by stage
+
+
+def _messenger(port: int, **settings: Any):
+    from outreach.config import Config
+    from outreach.mail.smtp import SmtpMessenger
+
+    return SmtpMessenger(Config(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=5,
+                                **settings))
+
+
+def _a_message(to: str):
+    from outreach.mail.message import build_message
+
+    return build_message(from_email="news@outreach.example", to_email=to, subject="Grüße",
+                         text="t", html="<p>h</p>", unsubscribe_url="https://x.example/u/1",
+                         unsubscribe_mailto="mailto:u@outreach.example", campaign_id="c1")
+
+
+def test_the_messenger_blames_each_stage_on_the_right_party(relays):
+    from outreach.mail import smtp
+
+    def raised(messenger, to: str = "ann@example.com"):
+        try:
+            messenger.send(_a_message(to), "news@outreach.example", to)
+        except Exception as exc:  # noqa: BLE001 - the class is what is checked
+            return exc
+        finally:
+            messenger.close()
+        return None
+
+    login = relays(auth=True)
+    login.password_ok = False
+    exc = raised(_messenger(login.port, smtp_user="u", smtp_password="secret"))
+    assert isinstance(exc, smtp.SessionFailure) and exc.fatal
+    assert str(exc).startswith("relay refused login: 535 5.7.8 Authentication credentials invalid")
+
+    sender = relays()
+    sender.script.mail = lambda address: f"553 5.1.8 <{address}>: Sender address rejected"
+    exc = raised(_messenger(sender.port))
+    assert isinstance(exc, smtp.SessionFailure) and exc.fatal
+    assert str(exc).startswith("relay refused the sender: 553 5.1.8")
+
+    tls = relays()
+    exc = raised(_messenger(tls.port, smtp_tls="starttls"))
+    assert isinstance(exc, smtp.SessionFailure) and exc.fatal and "STARTTLS" in str(exc)
+
+    exc = raised(_messenger(_free_port()))
+    assert isinstance(exc, smtp.ConnectionFailure) and not exc.fatal
+
+    policy = relays()
+    policy.script.rcpt = lambda address: "554 5.7.1 Relay access denied"
+    exc = raised(_messenger(policy.port))
+    assert isinstance(exc, smtp.PermanentFailure) and exc.kind == smtp.BLOCKED
+    assert not exc.suppress
+
+    full = relays()
+    full.script.rcpt = lambda address: "452 4.2.2 Mailbox full"
+    assert isinstance(raised(_messenger(full.port)), smtp.TemporaryFailure)
+
+    plain = relays(smtputf8=False)
+    exc = raised(_messenger(plain.port), "zoë@people.example")
+    assert isinstance(exc, smtp.UnsupportedAddress) and str(exc) == smtp.NO_SMTPUTF8
+    assert plain.script.received == []
+    assert raised(_messenger(plain.port), "anna@bücher.example") is None
+    (msg,) = plain.script.received
+    assert (msg.rcpt_tos, msg.smtputf8) == (["anna@xn--bcher-kva.example"], False)
+    for relay in (login, sender, tls, policy, full):
+        assert relay.script.received == []
