@@ -11,8 +11,9 @@ from marshmallow import ValidationError
 from outreach.console.base import bp, config, render, requires, store
 from outreach.errors import Conflict, PossibleDuplicates, ServiceError
 from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
+from outreach.schemas.intake import SOURCES
 from outreach.schemas.people import LeadPatch
-from outreach.services import conversion, crm, people
+from outreach.services import conversion, crm, lists, people
 from outreach.services.conversion import DISQUALIFY_REASONS
 from outreach.services.people import EDITABLE_FIELDS, LEAD_STATUSES
 
@@ -23,19 +24,39 @@ def _non_empty(*names: str) -> dict[str, str]:
     return {n: request.form[n].strip() for n in names if request.form.get(n, "").strip()}
 
 
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    return int(value) if value.lstrip("-").isdigit() and len(value) < 10 else None
+
+
 @bp.route("/leads")
 @requires("people")
 def leads_page() -> Any:
-    q = request.args.get("q", "").strip()
-    status = request.args.get("status", "")
-    if status not in LEAD_STATUSES:
-        status = ""
-    cursor = request.args.get("cursor") or None
-    if q:
-        found = people.search_leads(store(), q, status=status or None, limit=_PAGE, cursor=cursor)
+    args = request.args
+    q = args.get("q", "").strip()
+    status = args.get("status", "") if args.get("status", "") in LEAD_STATUSES else ""
+    source = args.get("source", "") if args.get("source", "") in SOURCES else ""
+    list_id = args.get("list", "").strip()[:32]
+    min_score, max_score = _int_arg("min_score"), _int_arg("max_score")
+    sort = "score" if args.get("sort") == "score" else "created"
+    cursor = args.get("cursor") or None
+    filters = {"q": q, "status": status, "source": source, "list": list_id, "sort": sort,
+               "min_score": "" if min_score is None else min_score,
+               "max_score": "" if max_score is None else max_score}
+    if q or source or list_id or min_score is not None or max_score is not None:
+        found = people.search_leads(store(), q, status=status or None, source=source or None,
+                                    min_score=min_score, max_score=max_score,
+                                    list_id=list_id or None, limit=_PAGE, cursor=cursor)
+        searched = True
+    elif sort == "score" and not status:
+        found, searched = people.leads_by_score(store(), limit=_PAGE, cursor=cursor), False
     else:
         found = people.find_leads(store(), limit=_PAGE, cursor=cursor, status=status or None)
-    return render("leads.html", found=found, q=q, status=status, statuses=LEAD_STATUSES)
+        searched = False
+    lead_lists = [pair["lead"] for pair in lists.find_list_pairs(store(), limit=200)["items"]
+                  if pair.get("lead")]
+    return render("leads.html", found=found, filters=filters, searched=searched, q=q,
+                  status=status, statuses=LEAD_STATUSES, sources=SOURCES, lead_lists=lead_lists)
 
 
 def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = None,

@@ -287,20 +287,23 @@ def fold(text: str | None) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-_SEARCH_FIELDS = ("email", "first_name", "last_name", "company", "status")
+_SEARCH_FIELDS = ("email", "first_name", "last_name", "company", "status", "source", "score")
 
 
 def search_leads(
-    store: Store, q: str, *, status: str | None = None, limit: int = 25, cursor: str | None = None,
-    chunk: int = 500, budget_seconds: float = 0.02,
+    store: Store, q: str = "", *, status: str | None = None, source: str | None = None,
+    min_score: int | None = None, max_score: int | None = None, list_id: str | None = None,
+    limit: int = 25, cursor: str | None = None, chunk: int = 500, budget_seconds: float = 0.02,
 ) -> dict[str, Any]:
     """Leads whose email, first name, last name, full name or company starts with ``q``
-    (case- and accent-insensitive), oldest first.
+    (case- and accent-insensitive; empty: every lead) and that pass the filters (status,
+    first ``source``, score range, membership of the lead list ``list_id``), oldest first.
 
-    A full address is one index lookup. Otherwise leads are read in creation order, ``chunk``
-    at a time, until ``limit`` match or ``budget_seconds`` is spent: a request never scans
-    everything, and ``next_cursor`` continues where it stopped (``scanned`` and ``total``
-    say how far that was). No search index: nothing to keep in step, no memory per lead.
+    A full address is one index lookup. Otherwise leads are read in creation (or list)
+    order, ``chunk`` at a time, until ``limit`` match or ``budget_seconds`` is spent: a
+    request never scans everything, and ``next_cursor`` continues where it stopped
+    (``scanned`` and ``total`` say how far that was). No search index: nothing to keep in
+    step, no memory per lead.
     """
     import time as _time
 
@@ -308,34 +311,44 @@ def search_leads(
 
     keys = store.keys
     needle = fold(q.strip())
-    if not needle:
-        return {"items": [], "next_cursor": None, "scanned": 0, "total": 0}
-    if "@" in needle:
-        exact = find_leads(store, email=q.strip(), status=status)
+    if "@" in needle and not (source or min_score is not None or max_score is not None):
+        exact = find_leads(store, email=q.strip(), status=status, list_id=list_id)
         if exact["items"]:
             return {**exact, "scanned": 0, "total": 0}
-    source = keys.leads_by_status(status) if status in ("qualified", "disqualified") else keys.leads
+    if list_id:
+        meta = existing_hash(store, keys.list(list_id), "list", list_id)
+        if meta.get("member_type") != "lead":
+            return {"items": [], "next_cursor": None, "scanned": 0, "total": 0}
+        zset = keys.list_members(list_id)
+    elif status in ("qualified", "disqualified"):
+        zset = keys.leads_by_status(status)
+    else:
+        zset = keys.leads
     after = decode_cursor(cursor)
-    total = store.r.zcard(source)
-    scanned = int(store.r.zcount(source, "-inf", after)) if after else 0
+    total = store.r.zcard(zset)
+    scanned = int(store.r.zcount(zset, "-inf", after)) if after else 0
     deadline = _time.perf_counter() + budget_seconds
     found: list[str] = []
     while len(found) < limit:
-        rows = store.r.zrangebyscore(source, f"({after}", "+inf", start=0, num=chunk, withscores=True)
+        rows = store.r.zrangebyscore(zset, f"({after}", "+inf", start=0, num=chunk, withscores=True)
         if not rows:
             after = 0
             break
         pipe = store.r.pipeline(transaction=False)
         for lead_id, _ in rows:
             pipe.hmget(keys.lead(lead_id), _SEARCH_FIELDS)
-        for (lead_id, seq), (email, first, last, company, lead_status) in zip(
+        for (lead_id, seq), (email, first, last, company, lead_status, first_source, score) in zip(
                 rows, pipe.execute(), strict=True):
             after = int(seq)
             scanned += 1
-            if not email or (status and (lead_status or "new") != status):
+            points = int(score or 0)
+            if (not email or (status and (lead_status or "new") != status)
+                    or (source and (first_source or "web_form") != source)
+                    or (min_score is not None and points < min_score)
+                    or (max_score is not None and points > max_score)):
                 continue
             names = (email, first, last, f"{first or ''} {last or ''}", company)
-            if any(fold(value).startswith(needle) for value in names if value):
+            if not needle or any(fold(value).startswith(needle) for value in names if value):
                 found.append(lead_id)
                 if len(found) == limit:
                     break
@@ -344,9 +357,22 @@ def search_leads(
             break
         if _time.perf_counter() > deadline:
             break
-    more = bool(after) and bool(store.r.zrangebyscore(source, f"({after}", "+inf", start=0, num=1))
+    more = bool(after) and bool(store.r.zrangebyscore(zset, f"({after}", "+inf", start=0, num=1))
     rows = load_leads(store, found)
     slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
     items = [lead_view(lead_id, h, slugs) for lead_id, h in zip(found, rows, strict=True) if h]
     return {"items": items, "next_cursor": encode_cursor(after) if more else None,
             "scanned": scanned, "total": total}
+
+
+def leads_by_score(store: Store, *, limit: int = 25, cursor: str | None = None) -> dict[str, Any]:
+    """Leads with an engagement score, highest first (ties newest first); the cursor is an
+    offset (``?cursor=`` of the previous page)."""
+    from outreach.services.paging import decode_cursor, encode_cursor
+
+    offset = decode_cursor(cursor)
+    ids = store.r.zrevrange(store.keys.lead_scores, offset, offset + limit)
+    rows = load_leads(store, ids[:limit])
+    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    items = [lead_view(lead_id, h, slugs) for lead_id, h in zip(ids[:limit], rows, strict=True) if h]
+    return {"items": items, "next_cursor": encode_cursor(offset + limit) if len(ids) > limit else None}

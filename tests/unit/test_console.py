@@ -368,8 +368,16 @@ def test_lead_search_by_prefix_of_email_name_or_company_ignoring_case_and_accent
     assert emails("zoe") == ["zoe@acme.com"]            # first name Zoë, and the email
     assert emails("zoe angs") == ["zoe@acme.com"]       # full name
     assert emails("bo@initech.com") == ["bo@initech.com"]
-    assert emails("nobody") == [] and emails("  ") == []
+    assert emails("nobody") == []
     assert emails("a", status="qualified") == []
+    # filters, with or without a search term
+    env.store.r.hset(env.store.keys.lead("ld2"), mapping={"score": "30", "source": "trade_show"})
+    assert emails("", min_score=10) == ["bo@initech.com"]
+    assert emails("", max_score=0) == ["zoe@acme.com", "al@acme.com"]
+    assert emails("", source="trade_show") == ["bo@initech.com"]
+    assert emails("", source="web_form") == ["zoe@acme.com", "al@acme.com"]
+    assert emails("ac", list_id="ls1") == ["zoe@acme.com", "al@acme.com"]
+    assert emails("", list_id="ls2") == []  # the contact list of that asset
     # bounded: one lead per chunk and no time budget still finds them all, page by page
     seen, cursor = [], None
     while True:
@@ -383,6 +391,13 @@ def test_lead_search_by_prefix_of_email_name_or_company_ignoring_case_and_accent
     sign_in(env, "s@example.com")
     page = env.client.get("/console/leads?q=%C3%A5cme").data.decode()
     assert "zoe@acme.com" in page and "bo@initech.com" not in page
+    page = env.client.get("/console/leads?source=trade_show&min_score=5").data.decode()
+    assert "bo@initech.com" in page and "zoe@acme.com" not in page
+    env.store.r.zadd(env.store.keys.lead_scores, {"ld2": 30, "ld3": 45})
+    page = env.client.get("/console/leads?sort=score").data.decode()
+    assert page.index("al@acme.com") < page.index("bo@initech.com") and "zoe@acme.com" not in page
+    assert env.client.get("/console/leads?min_score=abc&max_score=9999999999&sort=x").status_code == 200
+    assert env.client.get("/console/leads?list=nope").status_code == 404  # an unknown list
 
 
 def test_qualify_with_a_likely_duplicate_account_lets_sales_link_or_create(env: Any) -> None:
