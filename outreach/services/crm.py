@@ -25,7 +25,7 @@ from outreach.store import Store
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
 STAGES = ("qualify", "develop", "propose", "close")
 LOST_REASONS = ("outsold", "cancelled", "no_decision", "price", "other")
-REBUILD_CHUNK = 2000  # opportunities per pipeline_rebuild.lua call (a few ms each)
+REBUILD_CHUNK = 500  # opportunities per pipeline_rebuild.lua call (~10-40 ms each)
 
 
 def account_view(account_id: str, h: dict[str, str]) -> dict[str, Any]:
