@@ -76,12 +76,17 @@ class PacedLoad:
             if delay > 0:
                 time.sleep(min(delay, interval))
                 continue
+            kind, asset = "event", "soak-summit"
             if rng.random() < self.repeat_share:
+                # an engaged lead registers for another asset: its score rises (a new asset,
+                # an event after a white paper) until the conversion pass promotes it
                 email = rng.choice(self.engaged)
+                kind = "event" if rng.random() < 0.3 else "white_paper"
+                asset = f"soak-{kind.replace('_', '-')}-{rng.randrange(10)}"
             else:
                 email = f"soak.{n}.{i}@example.net"
-            body = json.dumps({"kind": "event", "asset": "soak-summit", "email": email,
-                               "first_name": "Soak", "company": "Soak Testing Ltd",
+            body = json.dumps({"kind": kind, "asset": asset, "email": email,
+                               "first_name": "Soak", "company": f"Soak Testing {n}",
                                "consent": True})
             i += 1
             began = time.monotonic()
@@ -260,6 +265,8 @@ def main() -> int:
                         failures.append(f"{left} leads above the threshold not converted")
                     if not beat_runs:
                         failures.append("the conversion pass never ran")
+                    if not ids:
+                        failures.append("no lead reached the threshold: the pass had no work")
                     print(f"# RSS slope (MiB/min, first 20 % left out): API {slope(api_rss):+.2f} "
                           f"({api_rss[0][1]:.1f} -> {api_rss[-1][1]:.1f} MiB), worker "
                           f"{slope(worker_rss):+.2f} ({worker_rss[0][1]:.1f} -> "
