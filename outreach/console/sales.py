@@ -1,5 +1,6 @@
 """Console pages for sales: the activity box and timeline on record pages, my tasks,
-the pipeline board by stage (stage change buttons) with my opportunities."""
+the pipeline board by stage (stage change buttons) with my opportunities; the webhooks
+page for admins."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from marshmallow import ValidationError
 
-from outreach.console.base import bp, can, render, requires, store
+from outreach.console.base import bp, can, config, render, requires, store
 from outreach.errors import ServiceError
-from outreach.schemas.sales import ACTIVITY_TYPES, ActivityIn
-from outreach.services import activities, crm, followups
+from outreach.schemas.sales import ACTIVITY_TYPES, WEBHOOK_EVENTS, ActivityIn, WebhookIn
+from outreach.services import activities, crm, followups, webhooks
 from outreach.services.owners import PLURALS
 
 _PAGES = {"lead": ("console.lead_page", "lead_id"), "contact": ("console.contact_page", "contact_id"),
@@ -103,3 +104,56 @@ def opportunity_stage(opp_id: str) -> Any:
         crm.update_opportunity(store(), opp_id, {"stage": stage}, by=current_user.email)
         flash(f"Moved to {stage}.")
     return _back(url_for("console.opportunity_page", opp_id=opp_id))
+
+
+# ------------------------------------------------------------------ webhooks (admins)
+
+@bp.route("/webhooks")
+@requires("settings")
+def webhooks_page() -> Any:
+    s = store()
+    hooks = webhooks.find_webhooks(s, limit=100)["items"]
+    logs = {h["id"]: webhooks.deliveries(s, h["id"], 10)["items"] for h in hooks}
+    return render("webhooks.html", hooks=hooks, logs=logs, events=WEBHOOK_EVENTS,
+                  created=None)
+
+
+@bp.route("/webhooks", methods=["POST"])
+@requires("settings", "write")
+def webhook_create() -> Any:
+    data: dict[str, Any] = {"url": request.form.get("url", "").strip(),
+                            "events": request.form.getlist("events")}
+    if request.form.get("secret", "").strip():
+        data["secret"] = request.form["secret"].strip()
+    try:
+        made = webhooks.create_webhook(store(), config(), WebhookIn().load(data), current_user.email)
+    except ValidationError as exc:
+        flash("Not created: " + "; ".join(f"{k}: {' '.join(map(str, v))}"
+                                          for k, v in exc.messages.items()), "error")
+        return redirect(url_for("console.webhooks_page"))
+    except ServiceError as exc:
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.fields or {}).items())
+        flash(f"Not created: {detail or exc.message}", "error")
+        return redirect(url_for("console.webhooks_page"))
+    flash(f"Webhook created. Its signing secret (shown once): {made['secret']}")
+    return redirect(url_for("console.webhooks_page"))
+
+
+@bp.route("/webhooks/<webhook_id>/<any(enable,disable,delete):verb>", methods=["POST"])
+@requires("settings", "write")
+def webhook_action(webhook_id: str, verb: str) -> Any:
+    if verb == "delete":
+        webhooks.delete_webhook(store(), webhook_id)
+        flash("Webhook deleted.")
+    else:
+        webhooks.update_webhook(store(), config(), webhook_id, {"active": verb == "enable"})
+        flash(f"Webhook {verb}d.")
+    return redirect(url_for("console.webhooks_page"))
+
+
+@bp.route("/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver", methods=["POST"])
+@requires("settings", "write")
+def webhook_redeliver(webhook_id: str, delivery_id: str) -> Any:
+    webhooks.redeliver(store(), webhook_id, delivery_id)
+    flash("Delivery queued again.")
+    return redirect(url_for("console.webhooks_page"))

@@ -699,3 +699,35 @@ def test_a_delivery_whose_worker_died_is_taken_again_after_the_lease(make_env):
         assert webhooks.claim_due(env.store, now=t0 + 2 + webhooks.LEASE_SECONDS) == [delivery]
         assert webhooks.deliver(env.store, env.config, delivery, lambda *_: 204) == "delivered"
         assert webhooks.claim_due(env.store, now=t0 + 10_000) == []
+
+
+def test_console_webhooks_page_for_admins(make_env):
+    with make_env(webhook_allow_private=True) as env:
+        create_user(env.store, "boss@example.com", "admin", "correct horse battery")
+        create_user(env.store, "mark@example.com", "sales", "correct horse battery")
+        client = env.client
+
+        def sign_in(email: str) -> str:
+            login = client.get("/console/login")
+            client.post("/console/login", data={"email": email, "password": "correct horse battery",
+                                                "csrf_token": _console_token(login.data)})
+            return _console_token(client.get("/console/").data)
+
+        csrf = sign_in("mark@example.com")
+        assert client.get("/console/webhooks").status_code == 403
+        client.post("/console/logout", data={"csrf_token": csrf})
+        csrf = sign_in("boss@example.com")
+        made = client.post("/console/webhooks", data={
+            "csrf_token": csrf, "url": "http://127.0.0.1:9/in", "events": ["lead.qualified",
+                                                                          "opportunity.won"]},
+            follow_redirects=True)
+        assert b"shown once" in made.data and b"http://127.0.0.1:9/in" in made.data
+        (hook,) = env.get("/api/v1/webhooks").get_json()["items"]
+        assert hook["events"] == ["lead.qualified", "opportunity.won"]
+        bad = client.post("/console/webhooks", data={"csrf_token": csrf, "url": "ftp://x",
+                                                     "events": ["task.due"]}, follow_redirects=True)
+        assert b"Not created" in bad.data and len(env.get("/api/v1/webhooks").get_json()["items"]) == 1
+        client.post(f"/console/webhooks/{hook['id']}/disable", data={"csrf_token": csrf})
+        assert env.get(f"/api/v1/webhooks/{hook['id']}").get_json()["active"] is False
+        client.post(f"/console/webhooks/{hook['id']}/delete", data={"csrf_token": csrf})
+        assert env.get("/api/v1/webhooks").get_json()["items"] == []
