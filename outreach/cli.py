@@ -89,6 +89,9 @@ main.add_command(_import_command)
 from outreach.imports_cli import export_group as _export_group  # noqa: E402
 
 main.add_command(_export_group)
+from outreach.deliverability_cli import dkim_group as _dkim_group  # noqa: E402
+
+main.add_command(_dkim_group)
 
 
 def _celery():  # type: ignore[no-untyped-def]

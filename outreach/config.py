@@ -59,6 +59,24 @@ class Config:
     smtp_tls: str = "none"  # none | starttls | ssl
     smtp_timeout: float = 30.0
     from_email: str = "marketing@example.com"
+    # deliverability (outreach/mail/dkim.py, verp.py, outreach/services/bounces.py)
+    dkim_domain: str = ""  # DKIM signing when domain, selector and key file are all set
+    dkim_selector: str = ""
+    dkim_private_key_file: str = ""  # PEM, PKCS#1 or PKCS#8; RSA 2048+ or Ed25519
+    bounce_domain: str = ""  # envelope sender b-<token>@<bounce domain> (VERP)
+    bounce_mailbox: str = ""  # imaps://user:pass@host/INBOX polled for bounces
+    bounce_mailbox_poll_seconds: float = 60.0
+    inbound_max_message_bytes: int = 10 * 1024 * 1024
+    inbound_max_connections_per_client: int = 10
+    soft_bounce_limit: int = 3  # soft bounces of one address within 30 days that suppress it
+    max_bounce_rate: float = 0.05  # hard bounces / delivered that pause a campaign (after 200)
+    max_complaint_rate: float = 0.003
+    sendgrid_webhook_public_key: str = ""  # base64 DER (ECDSA P-256), as SendGrid shows it
+    mailgun_signing_key: str = ""
+    postmark_webhook_user: str = ""
+    postmark_webhook_password: str = ""
+    ses_topic_arns: tuple[str, ...] = ()  # SNS topics whose notifications are believed
+    postal_address: str = ""  # the sender's postal address, in the built-in templates' footer
     # ingest
     ingest_batch_size: int = 250
     ingest_claim_idle_ms: int = 30_000  # pending entries of a dead consumer are taken over after this

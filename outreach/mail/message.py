@@ -17,6 +17,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 
+from outreach.mail.dkim import DkimSigner
 from outreach.mail.smtp import needs_smtputf8, wire_address
 
 _UTF8_QP = email_charset.Charset("utf-8")
@@ -43,11 +44,18 @@ def build_message(
     unsubscribe_mailto: str,
     campaign_id: str,
     smtputf8: bool | None = None,
+    message_id: str | None = None,
+    list_id: str | None = None,
+    dkim: DkimSigner | None = None,
 ) -> Message:
     """``smtputf8``: the message travels with SMTPUTF8, so address and subject headers are
     RFC 6532 UTF-8 (an RFC 2047 encoded-word is not allowed in an address). By default it
     does exactly when an address has a non-ASCII local part; otherwise the addresses are
-    written with A-label domains, as the envelope carries them (``outreach.mail.smtp``)."""
+    written with A-label domains, as the envelope carries them (``outreach.mail.smtp``).
+
+    ``message_id``: one that identifies the recipient (``outreach.mail.verp``); by default a
+    random one. ``list_id`` defaults to ``<campaign id>.<from domain>``. With ``dkim`` the
+    finished message is signed (its ``DKIM-Signature`` first)."""
     if smtputf8 is None:
         smtputf8 = needs_smtputf8(from_email) or needs_smtputf8(to_email)
     from_email, to_email = wire_address(from_email, smtputf8), wire_address(to_email, smtputf8)
@@ -59,10 +67,13 @@ def build_message(
     msg["To"] = _header(to_email, smtputf8)
     msg["Subject"] = _header(subject, smtputf8)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = make_msgid(idstring=campaign_id, domain=domain)
+    msg["Message-ID"] = message_id or make_msgid(idstring=campaign_id, domain=domain)
+    msg["List-Id"] = list_id or f"<{campaign_id}.{domain}>"
     msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{unsubscribe_mailto}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["X-Outreach-Campaign"] = campaign_id
     msg.attach(MIMEText(text, "plain", _UTF8_QP))
     msg.attach(MIMEText(html, "html", _UTF8_QP))
+    if dkim is not None:
+        dkim.sign_message(msg)
     return msg

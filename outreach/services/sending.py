@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from outreach.config import Config
+from outreach.mail import dkim, verp
 from outreach.mail.message import build_message
 from outreach.mail.smtp import (
     AmbiguousFailure,
@@ -276,6 +277,8 @@ class _Context:
             self.ascii_domain = ascii_domain(self.domain)
         except InvalidEmail:
             self.ascii_domain = self.domain
+        self.dkim = dkim.from_config(config)  # deliverability: signing and VERP (issue 11)
+        self.bounce_domain = config.bounce_domain
 
     def link_id(self, url: str) -> str:
         """The stored id of ``url`` (HTML-escaped as it appears in the message)."""
@@ -321,7 +324,9 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
 
     try:
         msg = _message(ctx, email, ref, person)
-        messenger.send(msg, ctx.from_email, email, before_data=before_data)
+        mail_from = (verp.return_path(ctx.config.secret_key, ctx.bounce_domain, ctx.campaign_id, ref)
+                     if ctx.bounce_domain else ctx.from_email)
+        messenger.send(msg, mail_from, email, before_data=before_data)
     except ClaimLost:
         log.warning("campaign %s: the claim of %s was taken over; not sent", ctx.campaign_id, ref)
         return "lost"
@@ -371,7 +376,8 @@ def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None])
         subject=subject, text=text, html=ctx.track(html, ref), unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=f"mailto:unsubscribe@{ctx.ascii_domain}?subject=unsubscribe%20"
                            f"{unsubscribe_token}",
-        campaign_id=ctx.campaign_id,
+        campaign_id=ctx.campaign_id, dkim=ctx.dkim,
+        message_id=verp.message_id(ctx.config.secret_key, ctx.ascii_domain, ctx.campaign_id, ref),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from outreach.config import Config
 from outreach.errors import Invalid
+from outreach.mail import dkim
 from outreach.mail.message import build_message
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.services.paging import existing_hash
@@ -45,7 +46,8 @@ def send_test(store: Store, config: Config, messenger: Any, campaign_id: str,
         msg = build_message(
             from_email=from_email, to_email=address, subject=f"[TEST] {shown['subject']}",
             text=shown["text"], html=shown["html"], unsubscribe_url=f"{base}/u/test",
-            unsubscribe_mailto=f"mailto:{from_email}?subject=test", campaign_id=campaign_id)
+            unsubscribe_mailto=f"mailto:{from_email}?subject=test", campaign_id=campaign_id,
+            dkim=dkim.from_config(config))
         msg[TEST_HEADER] = "yes"
         try:
             messenger.send(msg, from_email, address)
