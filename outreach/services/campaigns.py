@@ -415,9 +415,14 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
             jobs.dispatch(campaign_id)
         return config.campaign_watch_seconds
     if not batches and store.r.zcard(keys.campaign_sending(campaign_id)) == 0:
-        with contextlib.suppress(Conflict):
-            _transition(store, campaign_id, ("sending",), "sent",
-                        {"finished_at": str(int(now))})
+        try:
+            _transition(store, campaign_id, ("sending",), "sent", {"finished_at": str(int(now))})
+        except Conflict:
+            pass
+        else:  # the one watcher that made it "sent" tells the webhooks
+            from outreach.services import webhooks
+
+            webhooks.emit(store, "campaign.finished", {"campaign": get_campaign(store, campaign_id)})
         store.r.srem(keys.active_campaigns, campaign_id)
         return None
     return config.campaign_watch_seconds

@@ -81,7 +81,7 @@ def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
         pipe.hset(keys.suppressed, email, "unsubscribed")
         pipe.hget(keys.lead_by_email, email)
         pipe.hget(keys.contact_by_email, email)
-        _, lead_id, contact_id = pipe.execute()
+        newly, lead_id, contact_id = pipe.execute()
         pipe = store.r.pipeline(transaction=True)
         now = str(int(time.time()))
         # consent withdrawn, with its evidence (services/consent.py)
@@ -91,6 +91,12 @@ def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
                 pipe.hset(key, mapping={"consent": "w", "updated_at": now})
                 record_event(store, ref, how="unsubscribe", status="withdrawn", pipe=pipe)
         pipe.execute()
+        if newly:
+            from outreach.services import webhooks
+
+            webhooks.emit(store, "person.unsubscribed", {
+                "email": email, "lead_id": lead_id, "contact_id": contact_id,
+                "campaign_id": target["campaign_id"]})
     if store.r.exists(keys.campaign(target["campaign_id"])):
         _record(store, target["campaign_id"], target["ref"], f"u|{target['ref']}", "",
                 "unsubscribed", 0, f"unsubscribe|{target['campaign_id']}|{int(time.time())}|")

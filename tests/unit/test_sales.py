@@ -731,3 +731,30 @@ def test_console_webhooks_page_for_admins(make_env):
         assert env.get(f"/api/v1/webhooks/{hook['id']}").get_json()["active"] is False
         client.post(f"/console/webhooks/{hook['id']}/delete", data={"csrf_token": csrf})
         assert env.get("/api/v1/webhooks").get_json()["items"] == []
+
+
+def test_campaign_finished_and_person_unsubscribed_events(make_cenv):
+    import re
+
+    with make_cenv(webhook_allow_private=True) as env:
+        env.post("/api/v1/webhooks", {"url": "http://127.0.0.1:9/h",
+                                      "events": ["campaign.finished", "person.unsubscribed"]})
+        list_id = env.leads("ann@example.com", "bob@example.com")
+        campaign = env.launched([list_id])
+        env.run(campaign)
+        env.watch(campaign)  # a second look: still one event
+        msg = env.messenger.to("ann@example.com")
+        url = re.search(r"<(https?://[^>]+/u/[^>]+)>", msg["List-Unsubscribe"]).group(1)
+        path = "/" + url.split("/", 3)[3]
+        for _ in range(2):  # idempotent: one event
+            assert env.client.post(path, data="List-Unsubscribe=One-Click",
+                                   content_type="application/x-www-form-urlencoded").status_code == 200
+        bodies = [json.loads(env.store.r.hget(env.store.keys.webhook_delivery(d), "body"))
+                  for d in webhooks.claim_due(env.store, now=time.time() + 1)]
+        assert sorted(b["type"] for b in bodies) == ["campaign.finished", "person.unsubscribed"]
+        finished = next(b for b in bodies if b["type"] == "campaign.finished")
+        assert finished["data"]["campaign"]["id"] == campaign
+        assert finished["data"]["campaign"]["status"] == "sent"
+        unsubscribed = next(b for b in bodies if b["type"] == "person.unsubscribed")
+        assert unsubscribed["data"]["email"] == "ann@example.com"
+        assert unsubscribed["data"]["campaign_id"] == campaign
