@@ -14,7 +14,7 @@ from outreach.console.base import bp, can, config, render, requires, store
 from outreach.errors import ServiceError
 from outreach.schemas.sales import ACTIVITY_TYPES, WEBHOOK_EVENTS, ActivityIn, WebhookIn
 from outreach.services import activities, crm, followups, webhooks
-from outreach.services.owners import PLURALS
+from outreach.services.owners import PLURALS, require_record, set_owner
 
 _PAGES = {"lead": ("console.lead_page", "lead_id"), "contact": ("console.contact_page", "contact_id"),
           "account": ("console.account_page", "account_id"),
@@ -36,7 +36,10 @@ def _sales_helpers() -> dict[str, Any]:
     def timeline_of(kind: str, record_id: str, limit: int = 50) -> list[dict[str, Any]]:
         return activities.timeline(store(), kind, record_id, limit)["items"]
 
-    return {"timeline_of": timeline_of, "activity_types": ACTIVITY_TYPES,
+    def owner_of(kind: str, record_id: str) -> str | None:
+        return require_record(store(), kind, record_id).get("owner") or None
+
+    return {"timeline_of": timeline_of, "owner_of": owner_of, "activity_types": ACTIVITY_TYPES,
             "stages": crm.STAGES, "lost_reasons": crm.LOST_REASONS}
 
 
@@ -157,3 +160,26 @@ def webhook_redeliver(webhook_id: str, delivery_id: str) -> Any:
     webhooks.redeliver(store(), webhook_id, delivery_id)
     flash("Delivery queued again.")
     return redirect(url_for("console.webhooks_page"))
+
+
+@bp.route("/<any(leads,contacts,accounts,opportunities):plural>/<record_id>/owner",
+          methods=["POST"])
+@requires("people", "write")
+def owner_set(plural: str, record_id: str) -> Any:
+    kind = PLURALS[plural]
+    if kind == "opportunity" and not can("opportunities", "write"):
+        abort(403)
+    owner = request.form.get("owner", "").strip()
+    try:
+        if kind == "opportunity":
+            crm.update_opportunity(store(), record_id, {"owner": owner}, by=current_user.email)
+        else:
+            set_owner(store(), kind, record_id, owner, current_user.email)
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise
+        flash(f"Not reassigned: {' '.join((exc.fields or {}).get('owner', [exc.message]))}",
+              "error")
+    else:
+        flash(f"Owner: {owner}.")
+    return redirect(_record_url(kind, record_id))

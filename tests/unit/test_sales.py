@@ -758,3 +758,27 @@ def test_campaign_finished_and_person_unsubscribed_events(make_cenv):
         unsubscribed = next(b for b in bodies if b["type"] == "person.unsubscribed")
         assert unsubscribed["data"]["email"] == "ann@example.com"
         assert unsubscribed["data"]["campaign_id"] == campaign
+
+
+def test_console_reassigns_every_kind_of_record(env):
+    create_user(env.store, "mark@example.com", "sales", "correct horse battery")
+    create_user(env.store, "sam@example.com", "sales", "correct horse battery")
+    ids = _qualified(env)
+    client = env.client
+    login = client.get("/console/login")
+    client.post("/console/login", data={"email": "mark@example.com",
+                                        "password": "correct horse battery",
+                                        "csrf_token": _console_token(login.data)})
+    csrf = _console_token(client.get("/console/").data)
+    for plural, record_id in (("leads", ids["lead_id"]), ("contacts", ids["contact_id"]),
+                              ("accounts", ids["account_id"]),
+                              ("opportunities", ids["opportunity_id"])):
+        bad = client.post(f"/console/{plural}/{record_id}/owner",
+                          data={"csrf_token": csrf, "owner": "nobody@example.com"},
+                          follow_redirects=True)
+        assert b"Not reassigned" in bad.data
+        client.post(f"/console/{plural}/{record_id}/owner",
+                    data={"csrf_token": csrf, "owner": "sam@example.com"})
+        assert env.get(f"/api/v1/{plural}/{record_id}").get_json()["owner"] == "sam@example.com"
+        assert b'id="record-owner">sam@example.com' in client.get(
+            f"/console/{plural}/{record_id}").data
