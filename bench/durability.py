@@ -35,6 +35,53 @@ SETUPS = {
 }
 
 
+def round_trips(args: argparse.Namespace, names: list[str]) -> None:
+    """The store's share alone: one connection, the intake's write (``XADD``, and ``WAIT``
+    in the same round trip with min replicas), one at a time — latency-bound, so it moves
+    less with the machine's load than req/s does."""
+    import json
+    import time
+
+    from outreach.store import connect
+
+    body = json.dumps({"kind": "white_paper", "asset": "bench", "email": "a@example.com"})
+    print()
+    print(f"store round trip of the intake write, {args.round_trips} sequential writes per setup:")
+    print("| setup | median µs | p99 µs | vs default (median) |")
+    print("|---|---:|---:|---:|")
+    medians: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-durability-rt-") as tmp:
+        for name in names:
+            label, aof, replicas = SETUPS[name]
+            servers = [RedisServer(Path(tmp) / name / "master", aof=aof).start()]
+            try:
+                if replicas:
+                    servers.append(RedisServer(Path(tmp) / name / "replica", aof=aof,
+                                               replica_of=servers[0].port).start())
+                    wait(lambda r=servers[1]: r.client().info("replication").get(
+                        "master_link_status") == "up", 60, "the replica to sync")
+                store = connect(servers[0].url, KEY_PREFIX)
+                stream = store.keys.intake_stream
+                timings = []
+                for _ in range(args.round_trips):
+                    began = time.perf_counter()
+                    if replicas:
+                        _, acked = store.durable(replicas, 1000, "XADD", stream, "*", "d", body)
+                        if acked < replicas:
+                            raise RuntimeError(f"{name}: WAIT returned {acked}")
+                    else:
+                        store.direct("XADD", stream, "*", "d", body)
+                    timings.append((time.perf_counter() - began) * 1e6)
+                timings.sort()
+                medians[name] = median(timings)
+                p99 = timings[int(len(timings) * 0.99) - 1]
+                vs = f"{medians[name] / medians['default']:.1f}x" if "default" in medians else "-"
+                print(f"| {label} | {medians[name]:.0f} | {p99:.0f} | {vs} |", flush=True)
+            finally:
+                for server in servers:
+                    server.kill()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0)
@@ -50,6 +97,8 @@ def main() -> int:
     parser.add_argument("--max-foreign", type=float, default=0.1)
     parser.add_argument("--attempts", type=int, default=2)
     parser.add_argument("--quiet-timeout", type=float, default=20.0)
+    parser.add_argument("--round-trips", type=int, default=2000,
+                        help="sequential intake writes per setup, timed one by one (0: skip)")
     args = parser.parse_args()
     if not shutil.which(args.wrk):
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
@@ -118,10 +167,14 @@ def main() -> int:
             for server in servers:
                 server.kill()
     print(f"# end: {load_note()}")
+    if args.round_trips:
+        round_trips(args, names)
 
     def rate(name: str) -> float:
         return median(clean_or_all([s.result.rate for s in slices[name]], slices[name]))
 
+    if not args.rounds:
+        return 0
     reference = rate("default") if "default" in slices else None
     print()
     print("| setup | req/s (median) | undisturbed slices | vs default |")
