@@ -72,8 +72,15 @@ class Person:
         By = self.by()
         xpath = (f"//button[normalize-space()='{text}'] | //a[normalize-space()='{text}'] | "
                  f"//summary[normalize-space()='{text}']")
-        found = [el for el in self.d.find_elements(By.XPATH, xpath) if el.is_displayed()]
-        assert found, f"no button or link {text!r} on {self.d.current_url}"
+
+        def shown(driver: Any) -> list[Any]:
+            return [el for el in driver.find_elements(By.XPATH, xpath) if el.is_displayed()]
+
+        try:  # the page may still be loading: wait for it to show the button
+            found = self.wait(shown)
+        except Exception as exc:  # noqa: BLE001 - say what the page shows instead
+            raise AssertionError(f"no button or link {text!r} on {self.d.current_url}: "
+                                 f"{self.text()[:800]}") from exc
         found[0].click()
 
     def sign_in(self, email: str) -> None:

@@ -63,6 +63,7 @@ def test_marketer_and_sales_on_a_real_worker_and_smtp(make_service: Any, browser
     test = service.smtp.messages[0].message
     assert test["Subject"].startswith("[TEST] ") and test["X-Outreach-Test"] == "yes"
     person.press("Launch")
+    person.heading("Launch")
     person.press("Yes, launch")
     person.heading("Field guide mailing")
     # the worker sends; the page refreshes itself (htmx, every 2 s) until it is done
