@@ -9,7 +9,8 @@ and here for confirmations, withdrawals and edits.
 
 from __future__ import annotations
 
-import json
+import base64
+import hashlib
 import time
 from typing import Any
 
@@ -30,14 +31,29 @@ def consent_status(value: str | None) -> str:
     return STATUSES.get(value or "", "none")
 
 
+def _ua_id(user_agent: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha1(user_agent.encode()).digest()[:9]).decode()
+
+
+def evidence_entry(at: int, how: str, asset: str | None, version: int | None, ip: str | None,
+                   user_agent: str | None, status: str) -> str:
+    """One piece of evidence as stored: ``at|how|asset|version|ip|ua id|status``, then a
+    newline and the user agent (the ingest script keeps user agents once, by id)."""
+    ua = (user_agent or "").replace("\n", " ").replace("\r", " ")[:200]
+    fields = (str(at), how, asset or "", "" if version is None else str(version),
+              (ip or "").replace("|", ""), _ua_id(ua) if ua else "", status)
+    return "|".join(f.replace("|", "") for f in fields) + ("\n" + ua if ua else "")
+
+
 def record_event(store: Store, ref: str, *, how: str, status: str, asset: str | None = None,
                  text_version: int | None = None, ip: str | None = None,
                  user_agent: str | None = None, pipe: Any = None) -> None:
     """Append one piece of evidence to ``ref``'s trail (``l:<id>`` or ``c:<id>``)."""
-    entry = json.dumps({"at": int(time.time()), "how": how, "asset": asset,
-                        "text_version": text_version, "ip": ip, "user_agent": user_agent,
-                        "status": status}, separators=(",", ":"))
+    entry, _, ua = evidence_entry(int(time.time()), how, asset, text_version, ip, user_agent,
+                                  status).partition("\n")
     target = pipe if pipe is not None else store.r.pipeline(transaction=True)
+    if ua:
+        target.hsetnx(store.keys.consent_user_agents, _ua_id(ua), ua)
     target.rpush(store.keys.consent_events(ref), entry)
     target.ltrim(store.keys.consent_events(ref), -50, -1)
     if pipe is None:
@@ -45,11 +61,27 @@ def record_event(store: Store, ref: str, *, how: str, status: str, asset: str | 
 
 
 def consent_items(store: Store, ref: str) -> list[dict[str, Any]]:
+    """The evidence, oldest first: the person hash's ``ce`` (the first entry, kept there by the
+    ingest script) and then the list."""
+    kind, _, person_id = ref.partition(":")
+    person_key = store.keys.lead(person_id) if kind == "l" else store.keys.contact(person_id)
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hget(person_key, "ce")
+    pipe.lrange(store.keys.consent_events(ref), 0, -1)
+    first, rest = pipe.execute()
+    rows = [entry.split("|") for entry in ([first] if first else []) + rest]
+    ua_ids = sorted({row[5] for row in rows if len(row) == 7 and row[5]})
+    agents = dict(zip(ua_ids, store.r.hmget(store.keys.consent_user_agents, ua_ids),
+                      strict=True)) if ua_ids else {}
     out = []
-    for raw in store.r.lrange(store.keys.consent_events(ref), 0, -1):
-        item = json.loads(raw)
-        item["at"] = iso(item.get("at"))
-        out.append(item)
+    for row in rows:
+        if len(row) != 7:
+            continue
+        at, how, asset, version, ip, ua_id, status = row
+        out.append({"at": iso(int(at)) if at.isdigit() else None, "how": how,
+                    "asset": asset or None, "text_version": int(version) if version else None,
+                    "ip": ip or None, "user_agent": agents.get(ua_id) if ua_id else None,
+                    "status": status})
     return out
 
 

@@ -39,6 +39,8 @@ def erase_person(store: Store, raw_email: str,
         for list_id in list_ids:
             pipe.zrem(keys.list_members(list_id), person_id)
         pipe.delete(keys.person_events(f"{ref}:{person_id}"))
+        pipe.delete(keys.consent_events(f"{ref}:{person_id}"))  # IPs and user agents too
+        pipe.delete(keys.consent_resend(email))
     if lead_id:
         pipe.delete(keys.lead(lead_id))
         pipe.zrem(keys.leads, lead_id)

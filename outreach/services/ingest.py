@@ -177,10 +177,10 @@ def _flat_record(entry_id: str, email: str, kind: str, asset: str, at: int,
     evidence = ""
     proof = data.get("ev")
     if consent != "0" and isinstance(proof, dict):
-        evidence = json.dumps({
-            "at": at, "how": proof.get("how") or "form", "asset": asset,
-            "text_version": proof.get("v"), "ip": proof.get("ip"), "user_agent": proof.get("ua"),
-            "status": "pending" if consent == "p" else "given",
-        }, separators=(",", ":"))
+        from outreach.services.consent import evidence_entry
+
+        evidence = evidence_entry(at, proof.get("how") or "form", asset, proof.get("v"),
+                                  proof.get("ip"), proof.get("ua"),
+                                  "pending" if consent == "p" else "given")
     return [entry_id, email, kind, asset, consent, at, source, evidence, len(profile) // 2,
             *profile]

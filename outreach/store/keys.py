@@ -159,6 +159,12 @@ class Keys:
         """A person's consent evidence, newest last (JSON entries)."""
         return self._k("consent", person_ref)
 
+    @property
+    def consent_user_agents(self) -> str:
+        """user agent id -> user agent, shared by every person's consent evidence
+        (ingest.lua builds the same name)"""
+        return self._k("consent", "ua")
+
     def consent_resend(self, email: str) -> str:
         """Set while a confirmation email to this address may not be sent again."""
         return self._k("consent", "resend", email)

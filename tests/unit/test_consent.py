@@ -121,3 +121,32 @@ def test_unsubscribe_withdraws_consent_with_evidence(cenv) -> None:
     items = cenv.get(f"/api/v1/leads/{lead['id']}/consent").get_json()["items"]
     assert [(i["how"], i["status"]) for i in items][-1] == ("unsubscribe", "withdrawn")
     assert campaign_id
+
+
+def test_evidence_is_compact_and_erased_with_the_person(cenv) -> None:
+    ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120"
+    for email in ("fay@example.com", "gus@example.com"):
+        cenv.registered(email, consent=True, headers={"User-Agent": ua})
+    fay = cenv.lead_of("fay@example.com")
+    keys = cenv.store.keys
+    # the first piece of evidence lives in the lead's hash; the user agent once for everyone
+    assert len(cenv.store.r.hget(keys.lead(fay["id"]), "ce")) <= 64
+    assert not cenv.store.r.exists(keys.consent_events(f"l:{fay['id']}"))
+    assert list(cenv.store.r.hvals(keys.consent_user_agents)) == [ua]
+    (item,) = cenv.get(f"/api/v1/leads/{fay['id']}/consent").get_json()["items"]
+    assert item["user_agent"] == ua and item["how"] == "api" and item["status"] == "given"
+    # a second change goes to the list, after the first
+    cenv.registered("gus@example.com")
+    list_id = cenv.asset_list("guide", "lead")
+    campaign_id = cenv.run(cenv.launched([list_id]))["id"]
+    assert campaign_id
+    msg = cenv.messenger.to("fay@example.com")
+    url = re.search(r"<(https://mail\.example\.com/u/[^>]+)>", msg["List-Unsubscribe"]).group(1)
+    cenv.client.post("/u/" + url.rsplit("/u/", 1)[1], data={"List-Unsubscribe": "One-Click"})
+    items = cenv.get(f"/api/v1/leads/{fay['id']}/consent").get_json()["items"]
+    assert [(i["how"], i["status"]) for i in items] == [("api", "given"),
+                                                       ("unsubscribe", "withdrawn")]
+    response = cenv.client.delete("/api/v1/people/fay@example.com", headers=cenv.auth)
+    assert response.status_code == 200
+    assert not cenv.store.r.exists(keys.lead(fay["id"]))
+    assert not cenv.store.r.exists(keys.consent_events(f"l:{fay['id']}"))

@@ -103,9 +103,26 @@ local function consent_value(old, new)
   return nil
 end
 
--- consent evidence: the last 50 changes of a person's consent
-local function keep_evidence(ref, evidence)
+-- consent evidence: the last 50 changes of a person's consent. An entry is
+-- 'at|how|asset|version|ip|ua id|status' and, after a newline, the user agent, which is kept
+-- once in a shared hash (ua id -> user agent): many people share a few browsers
+local function keep_evidence(ref, person_key, evidence)
+  local newline = string.find(evidence, '\n', 1, true)
+  if newline then
+    local entry = string.sub(evidence, 1, newline - 1)
+    local ua = string.sub(evidence, newline + 1)
+    local parts = {}
+    for part in string.gmatch(entry .. '|', '([^|]*)|') do parts[#parts + 1] = part end
+    if parts[6] and parts[6] ~= '' then redis.call('HSETNX', k('consent', 'ua'), parts[6], ua) end
+    evidence = entry
+  end
   local key = k('consent', ref)
+  -- the first entry lives in the person's hash (field 'ce', short enough for its compact
+  -- encoding); later ones in the list
+  if string.len(evidence) <= 64 and redis.call('EXISTS', key) == 0
+      and redis.call('HSETNX', person_key, 'ce', evidence) == 1 then
+    return
+  end
   redis.call('RPUSH', key, evidence)
   redis.call('LTRIM', key, -50, -1)
 end
@@ -164,7 +181,7 @@ for _ = 1, count do
           redis.call('HSET', ckey, unpack(fields))
           add_member(contact_list, contact_id, ckey)
         end
-        if evidence ~= '' and outcome ~= 'n' then keep_evidence('c:' .. contact_id, evidence) end
+        if evidence ~= '' and outcome ~= 'n' then keep_evidence('c:' .. contact_id, ckey, evidence) end
         if import then
           outcomes[#outcomes + 1] = outcome
           outcomes[#outcomes + 1] = 'c:' .. contact_id
@@ -233,7 +250,9 @@ for _ = 1, count do
           redis.call('ZADD', k('leads'), n, lead_id)
           redis.call('ZADD', k('list', lead_list, 'm'), redis.call('HINCRBY', seq, 'member', 1), lead_id)
         end
-        if evidence ~= '' and outcome ~= 'n' then keep_evidence('l:' .. lead_id, evidence) end
+        if evidence ~= '' and outcome ~= 'n' then
+          keep_evidence('l:' .. lead_id, k('lead', lead_id), evidence)
+        end
         if import then
           outcomes[#outcomes + 1] = outcome
           outcomes[#outcomes + 1] = 'l:' .. lead_id
