@@ -92,6 +92,9 @@ main.add_command(_export_group)
 from outreach.deliverability_cli import dkim_group as _dkim_group  # noqa: E402
 
 main.add_command(_dkim_group)
+from outreach.deliverability_cli import inbound as _inbound  # noqa: E402
+
+main.add_command(_inbound)
 
 
 def _celery():  # type: ignore[no-untyped-def]

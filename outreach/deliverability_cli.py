@@ -41,3 +41,29 @@ def keygen(selector: str, domain: str, out: str | None, algorithm: str, bits: in
     click.echo(f"private key: {path.resolve()}")
     click.echo(f"publish this TXT record at {signer.record_name}:")
     click.echo(signer.dns_record())
+
+
+@click.command("inbound")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", type=int, default=25, show_default=True)
+def inbound(host: str, port: int) -> None:
+    """SMTP server for bounces and complaints sent to OUTREACH_BOUNCE_DOMAIN."""
+    import logging
+
+    from outreach.config import Config, ConfigError
+    from outreach.mail.inbound.server import serve
+    from outreach.store import from_config
+
+    config = Config.from_env()
+    try:
+        from outreach.startup import check_startup
+    except ImportError:  # pragma: no cover - older checkouts
+        check_startup = None
+    if check_startup is not None:
+        check_startup(config)
+    if not config.bounce_domain:
+        raise ConfigError("OUTREACH_BOUNCE_DOMAIN is not set: outreach inbound takes mail for it")
+    if config.embedded:
+        raise ConfigError("OUTREACH_REDIS_URL is not set: reports would go to a throwaway store")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    serve(from_config(config), config, host, port)

@@ -51,6 +51,10 @@ class CampaignStats(Schema):
     opened = fields.Integer()
     clicked = fields.Integer()
     unsubscribed = fields.Integer()
+    bounced = fields.Integer()  # deliverability: hard bounces reported after delivery
+    soft_bounced = fields.Integer()
+    blocked = fields.Integer()  # 5.7.x policy refusals reported by DSN
+    complained = fields.Integer()
 
 
 class Campaign(Schema):
@@ -74,7 +78,8 @@ class Campaign(Schema):
 
 class RecipientQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(
-        ("queued", "sending", "sent", "failed", "unknown", "suppressed")))
+        ("queued", "sending", "sent", "failed", "unknown", "suppressed", "bounced",
+         "complained")))
 
 
 class RecipientPerson(Schema):

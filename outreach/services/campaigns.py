@@ -29,9 +29,9 @@ from outreach.store import Store
 
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
 STAT_FIELDS = ("targeted", "sent", "failed", "suppressed", "unknown", "opened", "clicked",
-               "unsubscribed")
+               "unsubscribed", "bounced", "soft_bounced", "blocked", "complained")
 LEDGER_STATES = {"q": "queued", "s": "sending", "d": "sending", "S": "sent", "f": "failed",
-                 "u": "unknown", "x": "suppressed"}
+                 "u": "unknown", "x": "suppressed", "B": "bounced", "C": "complained"}
 STATE_CODES = {v: k for k, v in LEDGER_STATES.items() if k != "d"}
 
 

@@ -264,6 +264,15 @@ class Keys:
     def person_events(self, person_id: str) -> str:
         return self._k("events", person_id)
 
+    # deliverability: bounce and complaint reports (services/bounces.py)
+    def bounce_seen(self, report_id: str) -> str:
+        """set while a processed report is remembered (the same report twice counts once)"""
+        return self._k("bounce", "seen", report_id)
+
+    def soft_bounces(self, email_hash: str) -> str:
+        """zset report id -> at: an address's soft bounces within the window"""
+        return self._k("bounce", "soft", email_hash)
+
     @property
     def conversion_lock(self) -> str:
         return self._k("conversion", "lock")

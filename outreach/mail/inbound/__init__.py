@@ -1,0 +1,1 @@
+"""Bounce and complaint intake: report parsing (``reports``) and the SMTP door (``server``)."""

@@ -1,0 +1,54 @@
+-- Apply one bounce or complaint report to a campaign recipient, once.
+-- KEYS: 1 campaign hash, 2 ledger hash, 3 suppressed hash, 4 suppression info hash,
+--       5 this report's 'seen' key, 6 the person's events list, 7 the address's soft-bounce
+--       zset, 8 recipient errors hash
+-- ARGV: 1 email, 2 ref, 3 kind (hard | soft | blocked | complaint), 4 now, 5 soft limit,
+--       6 suppression value, 7 suppression info (JSON), 8 event entry, 9 error text,
+--       10 soft window seconds, 11 seen TTL seconds, 12 report id
+-- Returns 0 (already processed), -1 (not a recipient of this campaign), 1 (recorded),
+-- 2 (recorded and the address is now suppressed).
+if redis.call('SET', KEYS[5], '1', 'NX', 'EX', tonumber(ARGV[11])) == false then return 0 end
+local email, ref, kind, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local entry = redis.call('HGET', KEYS[2], email)
+if not entry then return -1 end
+local bar = string.find(entry, '|', 3, true)
+if not bar or string.sub(entry, 3, bar - 1) ~= ref then return -1 end
+local state = string.sub(entry, 1, 1)
+redis.call('LPUSH', KEYS[6], ARGV[8])
+redis.call('LTRIM', KEYS[6], 0, 199)
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[8], email, ARGV[9]) end
+local suppress = false
+if kind == 'hard' then
+  redis.call('HINCRBY', KEYS[1], 'bounced', 1)
+  if state ~= 'C' then redis.call('HSET', KEYS[2], email, 'B|' .. ref .. '|' .. now) end
+  suppress = true
+elseif kind == 'soft' then
+  redis.call('HINCRBY', KEYS[1], 'soft_bounced', 1)
+  redis.call('ZADD', KEYS[7], tonumber(now), ARGV[12])
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', tonumber(now) - tonumber(ARGV[10]))
+  redis.call('EXPIRE', KEYS[7], tonumber(ARGV[10]))
+  if redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[5]) then
+    suppress = true
+    if state ~= 'C' then redis.call('HSET', KEYS[2], email, 'B|' .. ref .. '|' .. now) end
+  end
+elseif kind == 'blocked' then
+  redis.call('HINCRBY', KEYS[1], 'blocked', 1)
+elseif kind == 'complaint' then
+  if state ~= 'C' then
+    redis.call('HINCRBY', KEYS[1], 'complained', 1)
+    redis.call('HSET', KEYS[2], email, 'C|' .. ref .. '|' .. now)
+  end
+  -- a complaint outranks every other reason (it cannot be lifted)
+  local current = redis.call('HGET', KEYS[3], email)
+  if not current or string.sub(current, 1, 9) ~= 'complaint' then
+    redis.call('HSET', KEYS[3], email, ARGV[6])
+    redis.call('HSET', KEYS[4], email, ARGV[7])
+    return 2
+  end
+  return 1
+end
+if suppress and redis.call('HSETNX', KEYS[3], email, ARGV[6]) == 1 then
+  redis.call('HSET', KEYS[4], email, ARGV[7])
+  return 2
+end
+return 1
