@@ -52,7 +52,7 @@ def service_env(db: int = SEND_DB, **overrides: str) -> dict[str, str]:
         "OUTREACH_SMTP_TIMEOUT": "30",
         "OUTREACH_INTAKE_RATE_LIMIT": "0",
         "OUTREACH_BASE_URL": "https://outreach.example.com",
-        "OUTREACH_SECRET_KEY": "bench-secret",
+        "OUTREACH_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnop",
         "OUTREACH_FROM_EMAIL": FROM_EMAIL,
     }
     env.update(overrides)

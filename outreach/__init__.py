@@ -9,7 +9,7 @@ from flask import Flask
 from flask.sessions import NullSession, SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from outreach.config import Config
+from outreach.config import Config, ConfigError
 
 __version__ = "0.1.0"
 
@@ -30,7 +30,20 @@ class NoSessions(SessionInterface):
 
 
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
-    """Application factory. Without ``config`` everything comes from ``OUTREACH_*``."""
+    """Application factory. Without ``config`` everything comes from ``OUTREACH_*``.
+
+    Raises ``ConfigError`` (one line naming the setting) for a malformed setting or, outside
+    ``outreach dev``, a forgeable secret key (``outreach/startup.py``).
+    """
+    from outreach.startup import for_gunicorn
+
+    try:
+        return _create_app(config)
+    except ConfigError as exc:
+        raise for_gunicorn(exc) from None
+
+
+def _create_app(config: Config | dict[str, Any] | None) -> Flask:
     from outreach import store as store_module
     from outreach.api import register_blueprints
     from outreach.api.cors import register_cors
@@ -44,6 +57,9 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         config = Config.from_env()
     elif isinstance(config, dict):
         config = Config.from_env().with_overrides(**config)
+    from outreach.startup import check_startup
+
+    check_startup(config)
 
     app = Flask(__name__)
     # outreach has no browser sessions; opening a signed-cookie session on every request

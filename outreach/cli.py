@@ -6,10 +6,21 @@ import sys
 
 import click
 
-from outreach.config import Config
+from outreach.config import Config, ConfigError
 
 
-@click.group()
+class _Main(click.Group):
+    """A malformed setting or a refused start-up is one line on stderr and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """outreach: marketing intake, lists, campaigns and lead conversion."""
 
@@ -44,7 +55,8 @@ def worker(ctx: click.Context, queues: str, concurrency: int | None, loglevel: s
 def beat(ctx: click.Context, loglevel: str) -> None:
     """Celery beat: periodic ingest safety net, campaign watch, conversion pass."""
     celery_app = _celery()
-    celery_app.start(["beat", "-l", loglevel, "-s", "/tmp/outreach-beat-schedule", *ctx.args])
+    celery_app.start(["beat", "-l", loglevel, "-s", "/tmp/outreach-beat-schedule",
+                      "-S", "outreach.health_cli:HeartbeatScheduler", *ctx.args])
 
 
 @main.group("api-key")
@@ -95,6 +107,11 @@ main.add_command(_dkim_group)
 from outreach.deliverability_cli import inbound as _inbound  # noqa: E402
 
 main.add_command(_inbound)
+from outreach.health_cli import beat_ping as _beat_ping  # noqa: E402
+from outreach.health_cli import worker_ping as _worker_ping  # noqa: E402
+
+main.add_command(_worker_ping)
+main.add_command(_beat_ping)
 
 
 def _celery():  # type: ignore[no-untyped-def]

@@ -5,11 +5,21 @@ No other module reads the environment: everything else receives a ``Config``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; its message is one line naming the variable."""
+
+
+DEV_SECRET_KEY = "dev-secret-change-me"
+MIN_SECRET_KEY_BYTES = 32
+SMTP_TLS_MODES = ("none", "starttls", "ssl")
 
 
 def _bool(value: str) -> bool:
@@ -39,7 +49,7 @@ class Config:
     intake_min_replicas: int = 0
     intake_replica_timeout_ms: int = 1000
     # HTTP
-    secret_key: str = "dev-secret-change-me"
+    secret_key: str = DEV_SECRET_KEY  # outside `outreach dev`: >= 32 bytes (outreach/startup.py)
     base_url: str = "http://localhost:8000"
     cors_origins: tuple[str, ...] = ()
     redirect_allow_list: tuple[str, ...] = ()  # allowed redirect_to prefixes; CORS origins count
@@ -158,17 +168,39 @@ class Config:
             if raw is None:
                 continue
             default = f.default
+            name = "OUTREACH_" + f.name.upper()
             if isinstance(default, bool):
                 values[f.name] = _bool(raw)
             elif isinstance(default, int):
-                values[f.name] = int(raw)
+                values[f.name] = _number(int, name, raw, "an integer")
             elif isinstance(default, float):
-                values[f.name] = float(raw)
+                values[f.name] = _number(float, name, raw, "a number")
             elif isinstance(default, tuple):
                 values[f.name] = _list(raw)
             else:
                 values[f.name] = raw
+        if "smtp_tls" in values:
+            values["smtp_tls"] = values["smtp_tls"].strip().lower()
+            if values["smtp_tls"] not in SMTP_TLS_MODES:
+                raise ConfigError(f"OUTREACH_SMTP_TLS={env['OUTREACH_SMTP_TLS']!r} is not one of "
+                                  + ", ".join(SMTP_TLS_MODES))
+        if "intake_rate_limit" in values:
+            try:
+                parse_rate(values["intake_rate_limit"])
+            except ValueError:
+                raise ConfigError(f"OUTREACH_INTAKE_RATE_LIMIT={values['intake_rate_limit']!r} is not "
+                                  "a rate like 30/minute (second, minute, hour, day) or 0") from None
         return cls(**values)
+
+
+def _number(kind: type, name: str, raw: str, what: str) -> Any:
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not {what}") from None
+    if kind is float and not math.isfinite(value):  # nan, inf
+        raise ConfigError(f"{name}={raw!r} is not {what}")
+    return value
 
 
 def parse_rate(spec: str) -> tuple[int, int] | None:
@@ -181,4 +213,7 @@ def parse_rate(spec: str) -> tuple[int, int] | None:
     n = int(count)
     if n <= 0:
         return None
-    return n, seconds.get(unit.strip().lower() or "minute", 60)
+    unit = unit.strip().lower() or "minute"
+    if unit not in seconds:
+        raise ValueError(f"unknown rate unit {unit!r}")
+    return n, seconds[unit]

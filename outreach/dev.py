@@ -17,15 +17,28 @@ from outreach.config import Config
 from outreach.mail.capture import SmtpCapture
 
 
-def build_dev_app(config: Config) -> tuple[Flask, SmtpCapture]:
+def served_base_url(config: Config, host: str, port: int) -> str:
+    """The base of tracking and unsubscribe links: ``OUTREACH_BASE_URL`` when it is set (not
+    the default), else the address ``outreach dev`` serves."""
+    if config.base_url != Config.base_url:
+        return config.base_url
+    shown = "localhost" if host in ("", "0.0.0.0", "::") else host
+    if ":" in shown:  # an IPv6 address
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def build_dev_app(config: Config, host: str = "127.0.0.1", port: int = 8000) -> tuple[Flask, SmtpCapture]:
     from outreach import create_app
+    from outreach.startup import dev_config
 
     capture = SmtpCapture().start()
     overrides: dict[str, Any] = dict(
         redis_url="", broker_url="memory://", smtp_host=capture.host, smtp_port=capture.port,
         smtp_tls="none", smtp_user="", smtp_password="", intake_rate_limit="0",
+        base_url=served_base_url(config, host, port),
     )
-    app = create_app(config.with_overrides(**overrides))
+    app = create_app(dev_config(config.with_overrides(**overrides)))
     bp = Blueprint("dev", __name__)
 
     @bp.get("/dev/mail")
@@ -57,7 +70,7 @@ def run_dev(config: Config, host: str, port: int) -> None:
     from outreach.services.apikeys import create_api_key
 
     logging.basicConfig(level=logging.INFO)
-    app, capture = build_dev_app(config)
+    app, capture = build_dev_app(config, host, port)
     start_in_process_worker(app)
     key = create_api_key(app.extensions["outreach.store"], "dev")
     url = f"http://{host}:{port}"

@@ -21,6 +21,9 @@ from outreach.services import ingest
 from outreach.services.apikeys import create_api_key
 
 _serial = itertools.count(1)
+# the service refuses the built-in or a short secret outside `outreach dev` (outreach/startup.py)
+TEST_SECRET_KEY = "unit-test-secret-key-0123456789-abcdefghijklmnop"
+os.environ.setdefault("OUTREACH_SECRET_KEY", TEST_SECRET_KEY)
 
 
 class Env:
@@ -186,7 +189,7 @@ class CampaignEnv(Env):
     defaults: dict[str, Any] = {
         "base_url": "https://mail.example.com",
         "from_email": "news@outreach.example",
-        "secret_key": "unit-test-secret",
+        "secret_key": TEST_SECRET_KEY,
         "send_batch_size": 3,
         "send_window_batches": 2,
     }

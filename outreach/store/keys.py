@@ -165,6 +165,10 @@ class Keys:
         (ingest.lua builds the same name)"""
         return self._k("consent", "ua")
 
+    def pow_used(self, signature: str) -> str:
+        """Set while a solved proof-of-work challenge may not be used again."""
+        return self._k("pow", signature)
+
     def consent_resend(self, email: str) -> str:
         """Set while a confirmation email to this address may not be sent again."""
         return self._k("consent", "resend", email)
@@ -280,6 +284,11 @@ class Keys:
     @property
     def metrics(self) -> str:
         return self._k("metrics")
+
+    @property
+    def beat_heartbeat(self) -> str:
+        """Unix time of the beat scheduler's last tick (``outreach beat-ping``)."""
+        return self._k("beat", "heartbeat")
 
     # sales: activities, tasks, audit trail, pipeline, owners, webhooks (services/activities.py,
     # tasks.py, pipeline.py, webhooks.py)

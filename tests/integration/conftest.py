@@ -101,7 +101,7 @@ class Service:
             "OUTREACH_SMTP_TIMEOUT": "5",
             "OUTREACH_INTAKE_RATE_LIMIT": "0",
             "OUTREACH_BASE_URL": "http://outreach.test",
-            "OUTREACH_SECRET_KEY": "integration-secret",
+            "OUTREACH_SECRET_KEY": "integration-secret-key-0123456789-abcdefghijkl",
             "OUTREACH_INGEST_CLAIM_IDLE_MS": "1500",
             "OUTREACH_SEND_CLAIM_TIMEOUT_SECONDS": "3",
             "OUTREACH_SEND_BATCH_STALE_SECONDS": "4",

@@ -1,0 +1,60 @@
+"""Start-up checks every entry point runs before it serves anything.
+
+``create_app()`` calls :func:`check_startup` (``outreach dev`` marks its config as dev and
+is exempt), so the gunicorn workers, ``outreach worker``, ``outreach beat``,
+``outreach api-key create`` and any other command that builds the app refuse to start on a
+forgeable secret. Commands that do not build an app call :func:`check_startup` themselves.
+Every failure is a :class:`~outreach.config.ConfigError` whose message is one line naming
+the setting; the CLI (``outreach.cli``) and gunicorn print just that line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from outreach.config import DEV_SECRET_KEY, MIN_SECRET_KEY_BYTES, Config, ConfigError
+
+_HOW = "set it to a random value of at least 32 bytes, e.g. `python -c 'import secrets; " \
+       "print(secrets.token_urlsafe(32))'`"
+
+
+def check_startup(config: Config) -> None:
+    """Raise ConfigError when this config must not serve outside ``outreach dev``."""
+    if is_dev(config):
+        return
+    secret = config.secret_key
+    if secret == DEV_SECRET_KEY:
+        raise ConfigError("OUTREACH_SECRET_KEY is the built-in development value (tokens would be "
+                          f"forgeable): {_HOW}")
+    if len(secret.encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(f"OUTREACH_SECRET_KEY is {len(secret.encode())} bytes, shorter than "
+                          f"{MIN_SECRET_KEY_BYTES} (tokens would be forgeable): {_HOW}")
+
+
+def dev_config(config: Config) -> Config:
+    """``config`` marked as ``outreach dev``'s (exempt from the secret check); not settable by env."""
+    return config.with_overrides(dev_mode=True)
+
+
+def is_dev(config: Config) -> bool:
+    return bool(config.extra.get("dev_mode"))
+
+
+def for_gunicorn(exc: ConfigError) -> BaseException:
+    """What the app factory raises for ``exc``: under gunicorn, the one line on stderr and
+    ``SystemExit(4)``; elsewhere the ConfigError itself.
+
+    Gunicorn logs any other exception from the factory with a traceback. With ``--preload``
+    the master loads the app, and SystemExit ends it before it logs anything; without, each
+    worker exits 4 (gunicorn's "App failed to load" status) and the master halts with that
+    status instead of respawning workers.
+    """
+    if not _under_gunicorn():
+        return exc
+    print(f"outreach: error: {exc}", file=sys.stderr, flush=True)
+    return SystemExit(4)
+
+
+def _under_gunicorn() -> bool:
+    argv0 = sys.argv[0] if sys.argv else ""
+    return "gunicorn.arbiter" in sys.modules and "gunicorn" in argv0.replace("\\", "/").lower()
