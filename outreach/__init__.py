@@ -83,7 +83,10 @@ def _create_app(config: Config | dict[str, Any] | None) -> Flask:
 
     def publish_drain() -> None:
         try:
-            celery_app.send_task("outreach.ingest.drain", queue="ingest")
+            # bounded: at most two tries, each within the broker's socket timeout, so a hung
+            # broker cannot hold a registration's answer past the request timeout
+            celery_app.send_task("outreach.ingest.drain", queue="ingest",
+                                 retry_policy={"max_retries": 1, "interval_start": 0})
         except Exception:  # noqa: BLE001 - stored already; the periodic drain picks it up
             log.warning("could not ask for an ingest run; the periodic drain will", exc_info=True)
 

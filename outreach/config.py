@@ -43,7 +43,7 @@ class Config:
     redis_sentinel_master: str = "mymaster"
     redis_socket_timeout: float = 5.0  # a store command that hangs longer fails (503 on the API)
     redis_connect_timeout: float = 2.0
-    broker_socket_timeout: float = 10.0  # Redis broker: publish and BRPOP sockets
+    broker_socket_timeout: float = 5.0  # Redis broker: publish and BRPOP sockets
     broker_health_check_seconds: int = 10
     # durability: intake waits for this many replicas (WAIT) before answering 202
     intake_min_replicas: int = 0
