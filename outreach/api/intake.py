@@ -14,7 +14,7 @@ from outreach.api.http import config, raw_body, store
 from outreach.api.openapi import operation
 from outreach.errors import Invalid, NotFound
 from outreach.schemas.intake import RegistrationAccepted, RegistrationIn, load_registration
-from outreach.services.assets import check_form_rules, looks_like_a_bot
+from outreach.services.assets import check_form_rules, looks_like_a_bot, pow_solved
 from outreach.services.intake import accept_registration, check_redirect, count_dropped
 
 bp = Blueprint("intake", __name__)
@@ -44,6 +44,9 @@ def post_registration() -> Any:
         if not rules.trivial:
             if looks_like_a_bot(rules, data, time.time(), from_form):
                 return _dropped(cfg, data, from_form, "too_fast")
+            if rules.proof_of_work and not pow_solved(store(), cfg.secret_key,
+                                                      data.get("altcha")):
+                return _dropped(cfg, data, from_form, "proof_of_work")
             check_form_rules(rules, registration, data)
     except (ValidationError, Invalid) as exc:
         if from_form and "thanks" in data:  # our own form, posted without its script

@@ -96,6 +96,7 @@ def form_definition(slug: str) -> Any:
         "thank_you_message": form["thank_you_message"] or "Thank you! We have your registration.",
         "double_opt_in": form["double_opt_in"], "redirect_to": form["redirect_to"],
         "submit": "Register" if asset["kind"] == "event" else "Download",
+        "proof_of_work": bool(form.get("proof_of_work")),
         "started": int(time.time()),
     }
     from flask import jsonify
@@ -103,6 +104,18 @@ def form_definition(slug: str) -> Any:
     response = jsonify(body)
     # short: a changed form shows within a minute; ``started`` is the fill-time clock's start
     response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@bp.get("/f/<slug>/challenge")
+@operation("A proof-of-work challenge (ALTCHA v1) for the asset's form", responses={200: "Challenge"},
+           errors=(404,), auth=False, tag="forms")
+def pow_challenge(slug: str) -> Any:
+    from flask import jsonify
+
+    _asset_or_404(slug)
+    response = jsonify(assets.pow_challenge(config().secret_key))
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

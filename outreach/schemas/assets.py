@@ -24,6 +24,7 @@ class FormSettingsIn(InputSchema):
     double_opt_in = f.Boolean()
     thank_you_message = f.String(allow_none=True, validate=validate.Length(max=2000))
     redirect_to = f.Url(allow_none=True, schemes={"http", "https"}, require_tld=False)
+    proof_of_work = f.Boolean(metadata={"description": "ALTCHA proof of work (needs JavaScript)."})
     min_fill_seconds = f.Integer(validate=validate.Range(min=0, max=600),
                                       metadata={"description": "Bot check: faster form posts are dropped."})
 
@@ -60,6 +61,7 @@ class FormSettings(Schema):
     thank_you_message = f.String(allow_none=True)
     redirect_to = f.String(allow_none=True)
     min_fill_seconds = f.Integer()
+    proof_of_work = f.Boolean()
 
 
 class Asset(Schema):

@@ -9,11 +9,14 @@ the thank-you message or ``redirect_to``, and the bot checks (minimum fill time)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -36,6 +39,7 @@ _RECORD_FIELDS = ("title", "description", "starts_at", "location")
 _FORM_DEFAULTS: dict[str, Any] = {
     "fields": ["first_name", "last_name", "company"], "required": [], "double_opt_in": False,
     "thank_you_message": None, "redirect_to": None, "min_fill_seconds": 0,
+    "proof_of_work": False,
 }
 
 
@@ -47,10 +51,12 @@ class FormRules:
     double_opt_in: bool = False
     consent_version: int | None = None
     min_fill_seconds: int = 0
+    proof_of_work: bool = False
 
     @property
     def trivial(self) -> bool:
-        return not (self.required or self.double_opt_in or self.min_fill_seconds)
+        return not (self.required or self.double_opt_in or self.min_fill_seconds
+                    or self.proof_of_work)
 
 
 NO_RULES = FormRules()
@@ -203,6 +209,7 @@ def load_rules(store: Store, slug: str) -> FormRules:
         double_opt_in=bool(form.get("double_opt_in")),
         consent_version=int(h[1]) if h[1] else None,
         min_fill_seconds=int(form.get("min_fill_seconds") or 0),
+        proof_of_work=bool(form.get("proof_of_work")),
     )
 
 
@@ -256,3 +263,43 @@ def looks_like_a_bot(rules: FormRules, raw: dict[str, Any], now: float, from_for
         return now - float(started) < rules.min_fill_seconds
     except (TypeError, ValueError):
         return True
+
+
+# ---------------------------------------------------------------- proof of work (ALTCHA)
+
+POW_MAX_NUMBER = 50_000  # about a second of SHA-256 in a browser at worst, ~0.3 s on average
+POW_SECONDS = 600
+
+
+def _pow_key(secret_key: str) -> str:
+    return hashlib.sha256(f"outreach.altcha:{secret_key}".encode()).hexdigest()
+
+
+def pow_challenge(secret_key: str) -> dict[str, Any]:
+    """A signed ALTCHA (v1) challenge that expires: what the widget's ``challengeurl`` gives."""
+    from altcha import ChallengeOptionsV1, create_challenge_v1
+
+    expires = datetime.now(UTC) + timedelta(seconds=POW_SECONDS)
+    challenge = create_challenge_v1(ChallengeOptionsV1(
+        hmac_key=_pow_key(secret_key), max_number=POW_MAX_NUMBER, expires=expires))
+    return {"algorithm": challenge.algorithm, "challenge": challenge.challenge,
+            "maxnumber": challenge.max_number, "salt": challenge.salt,
+            "signature": challenge.signature}
+
+
+def pow_solved(store: Store, secret_key: str, payload: Any) -> bool:
+    """Whether ``payload`` (the form's ``altcha`` field) solves a challenge of ours that has not
+    expired and was not used before (each solution counts once)."""
+    from altcha import verify_solution_v1
+
+    if not isinstance(payload, str) or not payload or len(payload) > 2000:
+        return False
+    try:
+        ok, _ = verify_solution_v1(payload, _pow_key(secret_key), check_expires=True)
+        if not ok:
+            return False
+        decoded = json.loads(base64.b64decode(payload))
+    except (ValueError, TypeError, KeyError):
+        return False
+    return bool(store.r.set(store.keys.pow_used(str(decoded.get("signature"))), "1", nx=True,
+                            ex=POW_SECONDS))

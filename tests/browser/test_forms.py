@@ -255,3 +255,19 @@ def test_embed_without_javascript_still_posts(no_js_browser, sites, shots) -> No
     assert "Thanks! See you in Lyon." in browser.find_element(By.TAG_NAME, "body").text
     browser.save_screenshot(str(shots / "nojs-thanks.png"))
     assert _leads(env) == ["carla@example.com"]
+
+
+def test_embed_solves_the_proof_of_work(browser, sites, shots) -> None:
+    from selenium.webdriver.common.by import By
+
+    env, b = sites["env"], sites["b"]
+    # before any registration: the intake's rules cache has not read the asset yet
+    env.patch("/api/v1/assets/summit", json={"form": {"proof_of_work": True}})
+    browser.get(f"{b}/")
+    _wait(browser, lambda d: d.execute_script("return performance.getEntriesByType('resource')"
+                                              ".some(e => e.name.endsWith('/f/summit.json'))"))
+    _fill(browser, {"email": "pow@example.com", "company": "Solvers"})
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".of-thanks"))
+    assert env.store.r.hget(env.store.keys.metrics, "registrations_dropped_proof_of_work") is None
+    assert _leads(env) == ["pow@example.com"]

@@ -238,3 +238,41 @@ def test_embed_script_is_small_cached_and_conditional(env) -> None:
     etag = response.headers["ETag"]
     again = env.client.get("/embed/v1/form.js", headers={"If-None-Match": etag})
     assert again.status_code == 304
+
+
+def test_proof_of_work_altcha(env) -> None:
+    import base64
+    import json
+
+    from altcha import solve_challenge_v1
+
+    env.post("/api/v1/assets", json={"slug": "guide", "kind": "white_paper",
+                                     "form": {"proof_of_work": True}})
+    assert env.get("/api/v1/assets/guide").get_json()["form"]["proof_of_work"] is True
+    assert env.client.get("/f/guide.json").get_json()["proof_of_work"] is True
+    challenge = env.client.get("/f/guide/challenge")
+    assert challenge.status_code == 200 and challenge.headers["Cache-Control"] == "no-store"
+    c = challenge.get_json()
+    assert set(c) == {"algorithm", "challenge", "maxnumber", "salt", "signature"}
+    solution = solve_challenge_v1(c["challenge"], c["salt"], c["algorithm"], c["maxnumber"])
+    payload = base64.b64encode(json.dumps({
+        "algorithm": c["algorithm"], "challenge": c["challenge"], "number": solution.number,
+        "salt": c["salt"], "signature": c["signature"]}).encode()).decode()
+    base = {"kind": "white_paper", "asset": "guide"}
+    assert env.client.post(URL, json={**base, "email": "none@example.com"}).status_code == 202
+    wrong = base64.b64encode(json.dumps({**json.loads(base64.b64decode(payload)),
+                                         "number": solution.number + 1}).encode()).decode()
+    assert env.client.post(URL, json={**base, "email": "wrong@example.com",
+                                      "altcha": wrong}).status_code == 202
+    assert env.client.post(URL, json={**base, "email": "ok@example.com",
+                                      "altcha": payload}).status_code == 202
+    assert env.client.post(URL, json={**base, "email": "replay@example.com",
+                                      "altcha": payload}).status_code == 202
+    env.drain()
+    assert [lead["email"] for lead in env.get("/api/v1/leads").get_json()["items"]] == [
+        "ok@example.com"]
+    assert _metric(env, "registrations_dropped_proof_of_work") == 3
+    # the hosted page of such an asset carries the script that solves it
+    page = env.client.get("/f/guide").get_data(as_text=True)
+    assert '<script src="/embed/v1/form.js" async></script>' in page
+    assert env.client.get("/f/nope/challenge").status_code == 404

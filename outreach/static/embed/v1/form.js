@@ -70,7 +70,44 @@
     if (input) { input.setAttribute("aria-invalid", "true"); input.setAttribute("aria-describedby", p.id || ""); }
   }
 
-  function enhance(box, form, thanks) {
+  function hex(buffer) {
+    return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  // ALTCHA (v1) proof of work: find n <= maxnumber with sha256(salt + n) == challenge
+  function solve(c) {
+    if (!window.crypto || !crypto.subtle) return Promise.reject(new Error("insecure page"));
+    var encoder = new TextEncoder();
+    var next = 0;
+    function round() {
+      var tries = [];
+      for (var i = 0; i < 500 && next <= c.maxnumber; i++, next++) tries.push(next);
+      return Promise.all(tries.map(function (n) {
+        return crypto.subtle.digest("SHA-256", encoder.encode(c.salt + n)).then(function (h) {
+          return hex(h) === c.challenge ? n : -1;
+        });
+      })).then(function (found) {
+        for (var j = 0; j < found.length; j++) if (found[j] >= 0) return found[j];
+        if (next > c.maxnumber) throw new Error("unsolved");
+        return round();
+      });
+    }
+    return round().then(function (n) {
+      return btoa(JSON.stringify({ algorithm: c.algorithm, challenge: c.challenge, number: n,
+        salt: c.salt, signature: c.signature }));
+    });
+  }
+
+  function proof(def) {
+    if (!def.proof_of_work) return Promise.resolve(null);
+    return fetch(base + "/f/" + encodeURIComponent(def.slug) + "/challenge", { mode: "cors" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(solve);
+  }
+
+  function enhance(box, form, thanks, def) {
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       clear(form);
@@ -82,7 +119,11 @@
       });
       var button = form.querySelector("button");
       button.disabled = true;
-      fetch(form.action, { method: "POST", mode: "cors", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      proof(def)
+        .then(function (solution) {
+          if (solution) body.altcha = solution;
+          return fetch(form.action, { method: "POST", mode: "cors", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+        })
         .then(function (response) {
           return response.json().catch(function () { return {}; }).then(function (data) {
             button.disabled = false;
@@ -142,7 +183,10 @@
       .then(function (def) {
         var form = box.querySelector("form");
         if (!form) form = build(box, def);
-        enhance(box, form, def.thank_you_message);
+        // the fill-time clock starts now (a pasted snippet carries the time it was made)
+        var started = form.querySelector('[name="_t"]');
+        if (started) started.value = String(def.started);
+        enhance(box, form, def.thank_you_message, def);
       })
       .catch(function () {
         var form = box.querySelector("form");
