@@ -128,6 +128,7 @@ class Config:
     webhook_max_failures: int = 20  # consecutive failed attempts that disable a webhook
     webhook_max_attempts: int = 30  # attempts of one delivery (5 s, 30 s, 2 min, 10 min, hourly)
     webhook_tick_seconds: float = 1.0
+    webhook_lease_seconds: float = 120.0  # a claimed delivery not finished by then is retaken
 
     @property
     def effective_broker_url(self) -> str:

@@ -26,8 +26,8 @@ def remind() -> int:
 
 @shared_task(name="outreach.webhooks.tick", acks_late=True, ignore_result=True)
 def tick() -> int:
-    store = current_app.extensions["outreach.store"]
-    due = webhooks.claim_due(store)
+    store, config = current_app.extensions["outreach.store"], current_app.extensions["outreach.config"]
+    due = webhooks.claim_due(store, lease=config.webhook_lease_seconds)
     for n, delivery_id in enumerate(due):
         try:
             deliver.apply_async(args=[delivery_id], queue="default")

@@ -243,17 +243,19 @@ def emit(store: Store, event: str, data: dict[str, Any], when: float | None = No
     return event_id
 
 
-LEASE_SECONDS = 120  # a claimed delivery not finished by then (dead worker) is taken again
+LEASE_SECONDS = Config.webhook_lease_seconds
 
 
-def claim_due(store: Store, now: float | None = None, limit: int = 200) -> list[str]:
+def claim_due(store: Store, now: float | None = None, limit: int = 200,
+              lease: float = LEASE_SECONDS) -> list[str]:
     """The deliveries due now, each returned to one caller only; each stays in the schedule
-    ``LEASE_SECONDS`` later until its attempt reschedules or finishes it, so a delivery
+    ``lease`` seconds later (``OUTREACH_WEBHOOK_LEASE_SECONDS``, above the request timeout)
+    until its attempt reschedules or finishes it, so a delivery
     whose worker died (its broker message waits for the visibility timeout) is attempted
     again after the lease (the receiver deduplicates on the event id)."""
     now = time.time() if now is None else now
     return store.run("claim_due", keys=[store.keys.webhook_due, ""],
-                     args=[now, limit, int(now), LEASE_SECONDS])
+                     args=[now, limit, int(now), lease])
 
 
 def schedule_again(store: Store, delivery_ids: list[str], now: float | None = None) -> None:

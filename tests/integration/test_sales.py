@@ -115,8 +115,10 @@ def _reminders_to(service: Any, address: str) -> list[str]:
 
 
 def test_sales_story_reminders_and_signed_webhooks(make_service):
+    # a delivery claimed by the worker this test kills comes back after the lease (15 s)
     service = make_service(webhook_allow_private=1, task_reminder_seconds=1,
-                           webhook_tick_seconds=0.5, from_email="crm@outreach.example")
+                           webhook_tick_seconds=0.5, webhook_timeout_seconds=5,
+                           webhook_lease_seconds=15, from_email="crm@outreach.example")
     receiver = Receiver()
     try:
         _story(service, receiver)
