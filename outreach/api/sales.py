@@ -55,7 +55,7 @@ def post_activity(plural: str, record_id: str) -> Any:
 def get_activities(plural: str, record_id: str) -> Any:
     q = load_query(ActivityQuery())
     result = activities.record_activities(store(), PLURALS[plural], record_id, limit=q["limit"],
-                                          type_=q.get("type"))
+                                          type_=q.get("type"), cursor=q["cursor"])
     return jsonify(ActivityPage().dump(result))
 
 

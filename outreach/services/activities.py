@@ -23,7 +23,7 @@ from outreach.errors import Forbidden, Invalid, NotFound
 from outreach.schemas.common import iso
 from outreach.services import users
 from outreach.services.owners import audit_entries, checked_owner, require_record
-from outreach.services.paging import load_hashes
+from outreach.services.paging import decode_cursor, encode_cursor, load_hashes
 from outreach.services.people import asset_slugs, person_events, registrations_of
 from outreach.store import Store
 
@@ -118,17 +118,25 @@ def create_activity(store: Store, kind: str, record_id: str, data: dict[str, Any
 
 
 def record_activities(store: Store, kind: str, record_id: str, *, limit: int = 50,
-                      type_: str | None = None) -> dict[str, Any]:
-    """A record's activities, newest first."""
+                      type_: str | None = None, cursor: str | None = None) -> dict[str, Any]:
+    """A record's activities, newest first, a page at a time (read in chunks)."""
     require_record(store, kind, record_id)
-    ids = store.r.zrevrange(store.keys.record_activities(f"{kind}:{record_id}"), 0, -1)
-    items = []
-    for activity_id, h in zip(ids, load_hashes(store, store.keys.activity, ids), strict=True):
-        if h and (type_ is None or h.get("type") == type_):
-            items.append(activity_view(activity_id, h))
-            if len(items) == limit:
-                break
-    return {"items": items, "next_cursor": None}
+    source = store.keys.record_activities(f"{kind}:{record_id}")
+    position = decode_cursor(cursor)
+    items: list[dict[str, Any]] = []
+    chunk = max(limit, 50)
+    while len(items) < limit:
+        ids = store.r.zrevrange(source, position, position + chunk - 1)
+        if not ids:
+            return {"items": items, "next_cursor": None}
+        for activity_id, h in zip(ids, load_hashes(store, store.keys.activity, ids), strict=True):
+            position += 1
+            if h and (type_ is None or h.get("type") == type_):
+                items.append(activity_view(activity_id, h))
+                if len(items) == limit:
+                    break
+    more = bool(store.r.zrevrange(source, position, position))
+    return {"items": items, "next_cursor": encode_cursor(position) if more else None}
 
 
 def _may_change(store: Store, h: dict[str, str], by: str, me: str | None) -> None:

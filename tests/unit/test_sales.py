@@ -782,3 +782,21 @@ def test_console_reassigns_every_kind_of_record(env):
         assert env.get(f"/api/v1/{plural}/{record_id}").get_json()["owner"] == "sam@example.com"
         assert b'id="record-owner">sam@example.com' in client.get(
             f"/console/{plural}/{record_id}").data
+
+
+def test_record_activities_page_by_cursor(env):
+    ids = _qualified(env)
+    path = f"/api/v1/accounts/{ids['account_id']}/activities"
+    made = [env.post(path, {"type": "note" if n % 2 else "call", "subject": f"n{n}",
+                            "at": f"2026-11-{n + 1:02d}T10:00:00Z"}).get_json()["id"]
+            for n in range(7)]
+    seen, cursor = [], None
+    while True:
+        page = env.get(f"{path}?limit=3" + (f"&cursor={cursor}" if cursor else "")).get_json()
+        seen += [a["id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(made))
+    calls = env.get(f"{path}?type=call&limit=2").get_json()
+    assert [a["subject"] for a in calls["items"]] == ["n6", "n4"] and calls["next_cursor"]
