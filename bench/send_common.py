@@ -245,7 +245,7 @@ class Api:
         class Capture:
             msg: Any = None
 
-            def send(self, msg: Any, mail_from: str, rcpt_to: str) -> str:
+            def send(self, msg: Any, mail_from: str, rcpt_to: str, before_data: Any = None) -> str:
                 self.msg = msg
                 return "250 ok"
 
