@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
 import shutil
 import statistics
 import sys
@@ -97,6 +98,8 @@ def time_pages(app, ids: dict[str, str], requests: int) -> list[tuple[str, float
         ("lead search, name prefix", "/console/leads?q=first12", {}),
         ("lead search, rare company", "/console/leads?q=company%204999", {}),
         ("leads, status filter", "/console/leads?status=qualified", {}),
+        ("leads, source+score filter", "/console/leads?source=web_form&min_score=0", {}),
+        ("leads by score", "/console/leads?sort=score", {}),
         ("lead page", f"/console/leads/{ids['lead']}", {}),
         ("lists", "/console/lists", {}),
         ("list members", f"/console/lists/{ids['list']}", {}),
@@ -145,7 +148,7 @@ def main() -> None:
                 time.sleep(0.05)
         try:
             app = outreach.create_app({"redis_url": f"redis://127.0.0.1:{port}/0", "key_prefix": "bench",
-                                       "intake_rate_limit": "0"})
+                                       "intake_rate_limit": "0", "secret_key": secrets.token_urlsafe(32)})
             store, config = app.extensions["outreach.store"], app.extensions["outreach.config"]
             ids = seed(store, config, args.leads, args.opportunities, args.campaigns)
             memory = int(client.info("memory")["used_memory"])

@@ -283,7 +283,9 @@ def fold(text: str | None) -> str:
     """Case- and accent-insensitive form for search: NFKD, combining marks dropped, casefolded."""
     import unicodedata
 
-    decomposed = unicodedata.normalize("NFKD", text or "")
+    if not text or text.isascii():  # the common case, ~20x cheaper than normalising
+        return (text or "").lower()
+    decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
