@@ -14,6 +14,9 @@ def register_blueprints(app: Flask) -> None:
     from outreach.api import assets as assets_api
 
     app.register_blueprint(assets_api.bp)
+    from outreach.api import provider_webhooks  # deliverability: public, verified
+
+    app.register_blueprint(provider_webhooks.bp)
     assets_api.init_app(app)
     from outreach.public import register_public
 

@@ -1,0 +1,45 @@
+"""Public provider webhooks for bounces and complaints (verified in the service)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from outreach.api.http import config, store
+from outreach.api.openapi import operation
+from outreach.services import provider_webhooks as hooks
+
+bp = Blueprint("provider_webhooks", __name__)
+
+
+@bp.post("/webhooks/ses")
+@operation("Amazon SES bounce/complaint notifications through SNS (signature v1/v2)", responses={200: "application/json"}, errors=(401, 403, 422),
+           auth=False, tag="webhooks")
+def ses() -> Any:
+    return jsonify(hooks.handle_ses(store(), config(), request.get_data()))
+
+
+@bp.post("/webhooks/sendgrid")
+@operation("SendGrid event webhook (ECDSA signed)", responses={200: "application/json"}, errors=(401, 403, 422),
+           auth=False, tag="webhooks")
+def sendgrid() -> Any:
+    return jsonify(hooks.handle_sendgrid(
+        store(), config(), request.get_data(),
+        request.headers.get("X-Twilio-Email-Event-Webhook-Signature", ""),
+        request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", "")))
+
+
+@bp.post("/webhooks/mailgun")
+@operation("Mailgun webhook (HMAC signed)", responses={200: "application/json"}, errors=(401, 403, 422),
+           auth=False, tag="webhooks")
+def mailgun() -> Any:
+    return jsonify(hooks.handle_mailgun(store(), config(), request.get_data()))
+
+
+@bp.post("/webhooks/postmark")
+@operation("Postmark bounce/spam-complaint webhook (HTTP Basic)", responses={200: "application/json"}, errors=(401, 403, 422),
+           auth=False, tag="webhooks")
+def postmark() -> Any:
+    return jsonify(hooks.handle_postmark(store(), config(), request.get_data(),
+                                         request.headers.get("Authorization", "")))
