@@ -11,18 +11,18 @@ from outreach.api.openapi import operation
 from outreach.services import provider_webhooks as hooks
 
 bp = Blueprint("provider_webhooks", __name__)
+_PUBLIC: dict[str, Any] = {"responses": {200: "application/json"}, "errors": (401, 403, 422),
+                           "auth": False, "tag": "webhooks"}
 
 
 @bp.post("/webhooks/ses")
-@operation("Amazon SES bounce/complaint notifications through SNS (signature v1/v2)", responses={200: "application/json"}, errors=(401, 403, 422),
-           auth=False, tag="webhooks")
+@operation("Amazon SES bounces/complaints through SNS (signature v1/v2)", **_PUBLIC)
 def ses() -> Any:
     return jsonify(hooks.handle_ses(store(), config(), request.get_data()))
 
 
 @bp.post("/webhooks/sendgrid")
-@operation("SendGrid event webhook (ECDSA signed)", responses={200: "application/json"}, errors=(401, 403, 422),
-           auth=False, tag="webhooks")
+@operation("SendGrid event webhook (ECDSA signed)", **_PUBLIC)
 def sendgrid() -> Any:
     return jsonify(hooks.handle_sendgrid(
         store(), config(), request.get_data(),
@@ -31,15 +31,13 @@ def sendgrid() -> Any:
 
 
 @bp.post("/webhooks/mailgun")
-@operation("Mailgun webhook (HMAC signed)", responses={200: "application/json"}, errors=(401, 403, 422),
-           auth=False, tag="webhooks")
+@operation("Mailgun webhook (HMAC signed)", **_PUBLIC)
 def mailgun() -> Any:
     return jsonify(hooks.handle_mailgun(store(), config(), request.get_data()))
 
 
 @bp.post("/webhooks/postmark")
-@operation("Postmark bounce/spam-complaint webhook (HTTP Basic)", responses={200: "application/json"}, errors=(401, 403, 422),
-           auth=False, tag="webhooks")
+@operation("Postmark bounce/spam-complaint webhook (Basic auth)", **_PUBLIC)
 def postmark() -> Any:
     return jsonify(hooks.handle_postmark(store(), config(), request.get_data(),
                                          request.headers.get("Authorization", "")))
