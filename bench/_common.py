@@ -31,7 +31,7 @@ ROOT = BENCH_DIR.parent
 VENV_BIN = Path(sys.executable).parent
 REDIS_HOST = os.environ.get("BENCH_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6379"))
-BENCH_DBS = {"memory": 15, "intake": 14, "ingest": 13, "send": 12, "import": 11}
+BENCH_DBS = {"memory": 15, "intake": 14, "ingest": 13, "send": 12}
 KEY_PREFIX = "bench"  # every outreach key is then "{bench}:..."; the tests use other prefixes
 
 _children: list[subprocess.Popen[bytes]] = []

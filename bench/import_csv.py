@@ -8,7 +8,9 @@ as a child process: rows/s from start to exit, and the child's peak RSS (VmHWM, 
 The store is checked afterwards (leads == distinct addresses, every row counted).
 
 Run: .venv/bin/python bench/import_csv.py [--rows 1000000] [--registrations 50000] [--rounds 1]
-Redis db 11 is used (and flushed) for the import, db 13 for the ingest reference.
+Both run on a private redis-server of this benchmark (free port, no persistence; db 0 for
+the import, db 1 for the reference's store and broker), so that no other benchmark's
+FLUSHDB can touch them and both meet the same server.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from pathlib import Path
 
 import ingest as ingest_bench
 from _common import (
-    BENCH_DBS,
     COMPANIES,
     COUNTRIES,
     FIRST_NAMES,
@@ -38,13 +39,12 @@ from _common import (
     load_note,
     make_registrations,
     median,
-    own_db,
-    redis_url,
 )
+from _redis import RedisServer
 
 from outreach.store import connect
 
-DB = BENCH_DBS["import"]
+DB, REF_DB = 0, 1
 TARGET = 0.8
 RSS_LIMIT_MB = 150
 
@@ -69,9 +69,9 @@ def write_csv(path: Path, rows: int, duplicates: float, seed: int = 11) -> int:
     return len(seen)
 
 
-def run_import(path: Path, logdir: str) -> tuple[float, float, str]:
+def run_import(path: Path, logdir: str, url: str) -> tuple[float, float, str]:
     """Seconds, peak RSS (MB) of the importing process, and its summary line."""
-    env = {**os.environ, "OUTREACH_REDIS_URL": redis_url(DB), "OUTREACH_KEY_PREFIX": KEY_PREFIX}
+    env = {**os.environ, "OUTREACH_REDIS_URL": url, "OUTREACH_KEY_PREFIX": KEY_PREFIX}
     log = Path(logdir) / "import.log"
     with open(log, "wb") as out:
         t0 = time.monotonic()
@@ -119,9 +119,10 @@ def main() -> int:
 
     header(f"import: CSV rows/s through `outreach import` vs ingest registrations/s "
            f"(target >= {TARGET}x, <= {RSS_LIMIT_MB} MB RSS)")
-    print(f"# setup: {args.rows:,} CSV rows ({args.duplicates:.0%} repeats) into Redis db {DB}; "
-          f"reference: bench/ingest.py run_ingest, {args.registrations:,} registrations, "
-          f"outreach worker -c {args.concurrency}, db {ingest_bench.DB}")
+    print(f"# setup: {args.rows:,} CSV rows ({args.duplicates:.0%} repeats), private "
+          f"redis-server db {DB}; reference: bench/ingest.py run_ingest, "
+          f"{args.registrations:,} registrations, outreach worker -c {args.concurrency}, "
+          f"same server db {REF_DB}")
     payloads = make_registrations(args.registrations, args.duplicates)
     distinct_regs = len({str(p["email"]).lower() for p in payloads})
     ratios, rates, refs, rss = [], [], [], []
@@ -131,18 +132,24 @@ def main() -> int:
         distinct = write_csv(path, args.rows, args.duplicates)
         size_mb = path.stat().st_size / 1e6
         print(f"# file: {size_mb:.0f} MB, {distinct:,} distinct addresses")
-        store = connect(redis_url(DB), KEY_PREFIX)
+        server = RedisServer(Path(tmp) / "redis").start()
+        url = f"redis://127.0.0.1:{server.port}"
+        # the reference's worker, broker and store on the same private server
+        ingest_bench.redis_url = lambda _db: f"{url}/{REF_DB}"
+        store = connect(f"{url}/{DB}", KEY_PREFIX)
         for round_no in range(1, args.rounds + 1):
-            with own_db(ingest_bench.DB):
-                app = ingest_bench.client_app()
-                ref_store = connect(redis_url(ingest_bench.DB), KEY_PREFIX)
-                ref, check, foreign = ingest_bench.run_ingest(
-                    app, ref_store, payloads, distinct_regs, args, tmp, 1)
-                app.close()
-            with own_db(DB):
-                seconds, peak, summary = run_import(path, tmp)
-                leads = store.r.hlen(store.keys.lead_by_email)
-                members = store.r.zcard(store.keys.list_members("ls1"))
+            ref_store = connect(f"{url}/{REF_DB}", KEY_PREFIX)
+            ref_store.r.flushdb()
+            app = ingest_bench.client_app()
+            ref, check, foreign = ingest_bench.run_ingest(
+                app, ref_store, payloads, distinct_regs, args, tmp, 1)
+            app.close()
+            ref_store.r.flushdb()
+            store.r.flushdb()
+            seconds, peak, summary = run_import(path, tmp, f"{url}/{DB}")
+            leads = store.r.hlen(store.keys.lead_by_email)
+            members = store.r.zcard(store.keys.list_members("ls1"))
+            store.r.flushdb()
             rate = args.rows / seconds
             consistent = leads == distinct and members == distinct
             ok = ok and consistent and "MISMATCH" not in check
@@ -154,6 +161,7 @@ def main() -> int:
                   f"{fmt_rate(rate)} rows/s ({seconds:.1f}s), peak RSS {peak:.0f} MB, ratio "
                   f"{rate / ref:.2f}x; {leads:,} leads, {members:,} list members"
                   f"{'' if consistent else '  MISMATCH'}; CLI: {summary}", flush=True)
+        server.kill()
     print(f"# end: {load_note()}")
     ratio = median(ratios)
     print()
