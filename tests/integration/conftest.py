@@ -39,9 +39,54 @@ def _ping() -> bool:
         return False
 
 
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... under pytest -n
+
+
+def broker_url_for_this_run() -> str | None:
+    """``OUTREACH_BROKER_URL`` for this pytest process: under xdist, an AMQP URL's vhost gets
+    the worker's suffix (``outreach-ci-gw1``) so that parallel workers never share queues;
+    the vhost is created with rabbitmqctl when it is missing (.ci/run creates them too)."""
+    url = os.environ.get("OUTREACH_BROKER_URL")
+    if not url or not url.startswith(("amqp://", "pyamqp://")) or not XDIST_WORKER:
+        return url
+    base, _, vhost = url.rpartition("/")
+    vhost = f"{vhost or 'outreach-ci'}-{XDIST_WORKER}"
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl:
+        listed = subprocess.run([rabbitmqctl, "-q", "list_vhosts"], capture_output=True, text=True,
+                                timeout=60).stdout.split()
+        if vhost not in listed:
+            subprocess.run([rabbitmqctl, "-q", "add_vhost", vhost], check=False, timeout=60)
+            subprocess.run([rabbitmqctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+                           check=False, timeout=60)
+    return f"{base}/{vhost}"
+
+
+BROKER_URL = broker_url_for_this_run()
+AMQP = bool(BROKER_URL and BROKER_URL.startswith(("amqp://", "pyamqp://")))
+
+
 @pytest.fixture(scope="session")
-def redis_server() -> str:
-    """A real Redis: the one running, or one started here; skip only when neither is possible."""
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis: the one running, or one started here; skip only when neither is possible.
+
+    Under pytest-xdist the first worker (gw0) uses database ``OUTREACH_TEST_REDIS_DB`` of that
+    Redis; every other worker starts a private redis-server (own port and directory), so
+    parallel workers never flush each other's data and never touch another database."""
+    if XDIST_WORKER and XDIST_WORKER != "gw0":
+        from .redis_procs import RedisProcess
+
+        private = RedisProcess(tmp_path_factory.mktemp(f"redis-{XDIST_WORKER}"), aof=False)
+        private.start()
+        try:
+            yield private.url
+        finally:
+            private.kill()
+        return
+    yield _shared_redis()
+
+
+def _shared_redis() -> str:
     if not _ping():
         binary = shutil.which("redis-server")
         if binary is None:
@@ -107,13 +152,17 @@ class Service:
             "OUTREACH_SEND_BATCH_STALE_SECONDS": "4",
             "OUTREACH_CAMPAIGN_WATCH_SECONDS": "0.5",
         }
+        if BROKER_URL:  # the second CI pass: RabbitMQ (this xdist worker's own vhost)
+            self.env["OUTREACH_BROKER_URL"] = BROKER_URL
         for key, value in overrides.items():
             self.env["OUTREACH_" + key.upper()] = str(value)
         self._apply_env()
         self.app = outreach.create_app()
         self.store = self.app.extensions["outreach.store"]
         self.config = self.app.extensions["outreach.config"]
-        self.store.r.flushdb()
+        self.store.r.flushdb()  # the store, and a Redis broker's queues
+        if AMQP:  # RabbitMQ keeps its queues: drop what an earlier test left in them
+            self.app.extensions["celery"].control.purge()
         self.client = self.app.test_client()
         self.auth = {"Authorization": f"Bearer {create_api_key(self.store, 'it')}"}
         self.workers: list[Worker] = []
