@@ -87,6 +87,7 @@ class Config:
     postmark_webhook_password: str = ""
     ses_topic_arns: tuple[str, ...] = ()  # SNS topics whose notifications are believed
     postal_address: str = ""  # the sender's postal address, in the built-in templates' footer
+    track_opens: bool = True  # the open pixel (SpamAssassin scores any <img> in short mail >= 1.0)
     # ingest
     ingest_batch_size: int = 250
     ingest_claim_idle_ms: int = 30_000  # pending entries of a dead consumer are taken over after this
