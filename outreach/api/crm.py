@@ -125,7 +125,7 @@ def get_funnel() -> Any:
 
 @bp.delete("/api/v1/people/<path:email>")
 @operation("Erase everything held about an address; keep only a hashed suppression",
-           responses={200: Erased}, tag="people")
+           responses={200: Erased}, errors=(422,), tag="people")
 def erase(email: str) -> Any:
     erased = erasure.erase_person(store(), email, config().registration_status_days)
     return jsonify(Erased().dump(erased))

@@ -42,19 +42,22 @@ def operation(
     tag: str | None = None,
     form: bool = False,
     extra: dict[str, Any] | None = None,
+    html: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``extra``: more members of the operation object (e.g. ``callbacks``)."""
+    """``extra``: more members of the operation object (e.g. ``callbacks``); ``html``: a page
+    for people, whose answers (errors included) are ``text/html``."""
 
     def mark(view: Callable[..., Any]) -> Callable[..., Any]:
         view._openapi = dict(  # type: ignore[attr-defined]
             summary=summary, body=body, query=query, responses=responses or {200: None},
-            errors=errors, auth=auth, tag=tag, form=form, extra=extra or {},
+            errors=errors, auth=auth, tag=tag, form=form, extra=extra or {}, html=html,
         )
         return view
 
     return mark
 
 
+_HTML = {"text/html": {"schema": {"type": "string"}}}
 _RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -101,7 +104,9 @@ def _operation(meta: dict[str, Any], arguments: set[str]) -> dict[str, Any]:
             content["multipart/form-data"] = {"schema": meta["body"]}
         op["requestBody"] = {"required": True, "content": content}
     for status, schema in meta["responses"].items():
-        if isinstance(schema, str):
+        if isinstance(schema, str) and meta.get("html"):
+            op["responses"][str(status)] = {"description": schema, "content": _HTML}
+        elif isinstance(schema, str):
             op["responses"][str(status)] = {"description": schema}
         elif schema is None:
             op["responses"][str(status)] = {"description": "OK"}
@@ -115,13 +120,13 @@ def _operation(meta: dict[str, Any], arguments: set[str]) -> dict[str, Any]:
         codes.add(401)
         op["security"] = [{"bearer": []}]
     if meta["body"] is not None:
-        codes.update((400, 415, 422))
+        codes.update((400, 413, 415, 422))  # 413: over OUTREACH_MAX_CONTENT_LENGTH
     if meta["query"] is not None:
         codes.add(422)
     for status in sorted(codes):
         op["responses"][str(status)] = {
             "description": _ERRORS[status],
-            "content": {"application/json": {"schema": "Error"}},
+            "content": _HTML if meta.get("html") else {"application/json": {"schema": "Error"}},
         }
     op.update(meta.get("extra") or {})
     return op

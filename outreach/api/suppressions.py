@@ -30,7 +30,7 @@ def list_suppressions() -> Any:
 
 
 @bp.get("/api/v1/suppressions/<path:email>")
-@operation("Why one address is suppressed", responses={200: Suppression}, errors=(404,),
+@operation("Why one address is suppressed", responses={200: Suppression}, errors=(404, 422),
            tag="people")
 def get_suppression(email: str) -> Any:
     found = suppressions.get_suppression(store(), email)
@@ -41,6 +41,6 @@ def get_suppression(email: str) -> Any:
 
 @bp.delete("/api/v1/suppressions/<path:email>")
 @operation("Lift a bounce suppression (never an unsubscribe, complaint or erasure)",
-           responses={200: LiftedSuppression}, errors=(404, 409), tag="people")
+           responses={200: LiftedSuppression}, errors=(404, 409, 422), tag="people")
 def delete_suppression(email: str) -> Any:
     return jsonify(LiftedSuppression().dump(suppressions.lift_suppression(store(), email)))

@@ -37,7 +37,7 @@ def click(token: str) -> Any:
 
 @bp.get("/u/<token>")
 @operation("Unsubscribe confirm page", responses={200: "HTML page"}, errors=(404,), auth=False,
-           tag="tracking")
+           tag="tracking", html=True)
 def unsubscribe_page(token: str) -> Any:
     try:
         target = tracking.unsubscribe_target(store(), config(), token)
@@ -48,7 +48,7 @@ def unsubscribe_page(token: str) -> Any:
 
 @bp.post("/u/<token>")
 @operation("Unsubscribe at once (RFC 8058 one-click)", responses={200: "Unsubscribed"},
-           errors=(404,), auth=False, tag="tracking")
+           errors=(404,), auth=False, tag="tracking", html=True)
 def unsubscribe(token: str) -> Any:
     try:
         target = tracking.unsubscribe(store(), config(), token)

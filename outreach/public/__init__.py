@@ -139,7 +139,7 @@ def embed_script() -> Any:
 
 @bp.get("/c/<token>")
 @operation("Double opt-in: the confirm page (a GET never confirms)", responses={200: "HTML"},
-           errors=(400, 404), auth=False, tag="forms")
+           errors=(400, 404), auth=False, tag="forms", html=True)
 def confirm_page(token: str) -> Any:
     found, state = consent.read_confirmation(config(), token)
     return _confirm_answer(found, state, "ask")
@@ -147,7 +147,7 @@ def confirm_page(token: str) -> Any:
 
 @bp.post("/c/<token>")
 @operation("Double opt-in: confirm", responses={200: "HTML"}, errors=(400, 404), auth=False,
-           tag="forms")
+           tag="forms", html=True)
 def confirm(token: str) -> Any:
     found, state = consent.confirm(store(), config(), token, request.remote_addr,
                                    request.headers.get("User-Agent"))
