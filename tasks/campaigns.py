@@ -39,6 +39,8 @@ def _deps() -> tuple[Any, Any, Any]:
     return ext["outreach.store"], ext["outreach.config"], ext["outreach.jobs"]
 
 
+MAX_COUNTDOWN_SECONDS = 600.0  # re-deferring after this is harmless (the batch re-checks)
+
 @shared_task(name="outreach.campaigns.dispatch", acks_late=True, ignore_result=True)
 def dispatch(campaign_id: str) -> int:
     store, config, jobs = _deps()
@@ -52,7 +54,9 @@ def send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> int:
     messenger = current_app.extensions["outreach.messenger"]
     result = sending.send_batch(store, config, messenger, jobs, campaign_id, batch_no, attempt)
     if result.retry_in is not None:
-        limit = config.visibility_timeout_seconds / 2
+        # a countdown task is held unacknowledged by a worker until due: stay well below the
+        # Redis visibility timeout and RabbitMQ's consumer_timeout (30 min by default)
+        limit = min(config.visibility_timeout_seconds / 2, MAX_COUNTDOWN_SECONDS)
         jobs.send_batch(campaign_id, batch_no, countdown=min(result.retry_in, limit),
                         attempt=attempt + 1 if result.retry_in else attempt)
     return result.sent

@@ -28,3 +28,12 @@ def test_redis_only_transport_options_are_not_sent_to_amqp() -> None:
     # visibility_timeout means nothing to RabbitMQ (unacked deliveries come back when the
     # channel closes); the Redis socket options must not reach py-amqp
     assert not {"socket_timeout", "health_check_interval", "master_name"} & set(options)
+
+
+def test_countdowns_stay_below_rabbitmqs_consumer_timeout() -> None:
+    from tasks.campaigns import MAX_COUNTDOWN_SECONDS
+
+    rabbitmq_default_consumer_timeout = 30 * 60
+    longest = MAX_COUNTDOWN_SECONDS
+    assert longest <= rabbitmq_default_consumer_timeout / 2
+    assert longest <= Config().visibility_timeout_seconds / 2
