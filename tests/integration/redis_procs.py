@@ -117,7 +117,7 @@ class RedisProcess:
 class SentinelGroup:
     """One master, one replica, three sentinels (quorum 2), all on free local ports."""
 
-    def __init__(self, folder: Path, name: str = "outreach-it", down_after_ms: int = 1000) -> None:
+    def __init__(self, folder: Path, name: str = "outreach-it", down_after_ms: int = 2000) -> None:
         self.name = name
         self.master = RedisProcess(folder / "a")
         self.replica = RedisProcess(folder / "b", replica_of=self.master.port)
