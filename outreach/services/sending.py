@@ -299,6 +299,8 @@ class _Context:
             return f'href="{self.base}/t/c/{token}"'
 
         tracked = _HREF.sub(rewrite, html)
+        if not self.config.track_opens:  # no pixel: any <img> in short mail is HTML_IMAGE_ONLY_*
+            return tracked
         pixel_token = self.tokens.sign("open", [self.campaign_id, ref])
         pixel = f'<img src="{self.base}/t/o/{pixel_token}" width="1" height="1" alt="">'
         lower = tracked.lower()
@@ -368,6 +370,7 @@ def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None])
     variables: dict[str, Any] = {k: v for k, v in person.items()}
     variables.update(email=email, person=dict(person), unsubscribe_url=unsubscribe_url,
                      asset=ctx.asset, campaign=ctx.campaign)
+    variables["postal_address"] = ctx.config.postal_address  # the built-in templates' footer
     subject, html, text = ctx.template.render(variables)
     # headers show the addresses as they travel: UTF-8 with SMTPUTF8 (RFC 6532) when a
     # local part needs it, otherwise with A-label domains (build_message decides)

@@ -114,6 +114,7 @@ def preview(store: Store, config: Config, template_id: str, email: str | None = 
     variables: dict[str, Any] = dict(person)
     variables.update(person=dict(person), unsubscribe_url="#unsubscribe-preview", asset=None,
                      campaign={"id": "preview", "name": "Preview"})
+    variables["postal_address"] = config.postal_address
     try:
         subject, html, text = template.render(variables)
     except RenderError as exc:
