@@ -136,6 +136,8 @@ def _load_plain(data: dict[str, Any]) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {"kind": kind, "asset": asset, "consent": False}
     source, referred_by = data.get("source"), data.get("referred_by")
+    if (source is None and "source" in data) or (referred_by is None and "referred_by" in data):
+        return None  # null: the schema says "Field may not be null."
     if source is not None:
         if type(source) is not str or source not in SOURCES:
             return None
