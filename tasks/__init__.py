@@ -32,7 +32,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     # importing registers the @shared_task functions with this app
-    from tasks import campaigns, conversion, ingest, sales  # noqa: F401
+    from tasks import bounces, campaigns, conversion, ingest, sales  # noqa: F401
 
     return celery_app
 
@@ -74,6 +74,8 @@ def celery_settings(config: Config) -> dict[str, Any]:
                                "schedule": config.task_reminder_seconds},
             "webhook-deliveries": {"task": "outreach.webhooks.tick",
                                    "schedule": config.webhook_tick_seconds},
+            "bounce-mailbox": {"task": "outreach.bounces.poll_mailbox",
+                               "schedule": config.bounce_mailbox_poll_seconds},
         },
     }
 

@@ -196,3 +196,69 @@ def test_dsn_parsing_survives_dkim_signed_originals() -> None:
     assert dkim.verify(wire, dnsfunc=lambda name, timeout=5: signer.dns_record().encode())
     parsed = parse(dsn(wire, "d@example.org", "5.1.1", "550 5.1.1 unknown"), "k" * 32, [])
     assert (parsed.reports[0].campaign_id, parsed.reports[0].ref) == ("cp1", "l:ld1")
+
+
+class FakeImap:
+    """An IMAP server's side of the conversation imaplib has (UID SEARCH/FETCH/STORE)."""
+
+    def __init__(self, messages: dict[bytes, bytes], fail_on: bytes | None = None) -> None:
+        self.messages, self.deleted, self.expunged = dict(messages), set(), False
+        self.logged_in = None
+
+    def login(self, user: str, password: str) -> tuple[str, list[bytes]]:
+        self.logged_in = (user, password)
+        return "OK", [b"logged in"]
+
+    def select(self, mailbox: str) -> tuple[str, list[bytes]]:
+        self.mailbox = mailbox
+        return "OK", [str(len(self.messages)).encode()]
+
+    def uid(self, command: str, *args: Any) -> tuple[str, list[Any]]:
+        if command == "SEARCH":
+            return "OK", [b" ".join(sorted(self.messages))]
+        if command == "FETCH":
+            return "OK", [(args[0] + b" (RFC822 {n}", self.messages[args[0]]), b")"]
+        if command == "STORE":
+            self.deleted.add(args[0])
+            return "OK", []
+        raise AssertionError(command)
+
+    def expunge(self) -> tuple[str, list[bytes]]:
+        self.expunged = True
+        for uid in self.deleted:
+            self.messages.pop(uid, None)
+        return "OK", []
+
+    def logout(self) -> None:
+        pass
+
+
+def test_the_mailbox_door_processes_then_deletes(sent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from outreach.mail.inbound import mailbox
+
+    raw, _ = sent.by_rcpt["ann@example.org"]
+    fake = FakeImap({b"7": dsn(raw, "ann@example.org", "5.1.1", "550 5.1.1 user unknown"),
+                     b"8": arf(sent.by_rcpt["bob@example.org"][0], "bob@example.org")})
+    config = sent.config.with_overrides(bounce_mailbox="imaps://bounces%40x:p%3Ass@imap.example/Bounces")
+    seen: list[dict[str, Any]] = []
+    counts = mailbox.poll(sent.store, config, connect=lambda s: seen.append(s) or fake)
+    assert seen[0] == {"ssl": True, "host": "imap.example", "port": 993, "user": "bounces@x",
+                       "password": "p:ss", "mailbox": "Bounces"}
+    assert counts == {"messages": 2, "reports": 2, "failed": 0}
+    assert fake.messages == {} and fake.expunged
+    assert sent.ledger(sent.campaign_id)["ann@example.org"] == "bounced"
+    assert sent.ledger(sent.campaign_id)["bob@example.org"] == "complained"
+
+
+def test_the_mailbox_keeps_what_could_not_be_processed(sent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from outreach.mail.inbound import mailbox
+
+    fake = FakeImap({b"1": dsn(sent.by_rcpt["ann@example.org"][0], "ann@example.org", "5.1.1", "x")})
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("store down")
+
+    monkeypatch.setattr(bounces, "process_message", broken)
+    config = sent.config.with_overrides(bounce_mailbox="imap://u:p@127.0.0.1/INBOX")
+    assert mailbox.poll(sent.store, config, connect=lambda s: fake)["failed"] == 1
+    assert b"1" in fake.messages and not fake.deleted
