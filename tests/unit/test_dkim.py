@@ -156,3 +156,28 @@ def test_keygen_writes_the_key_and_prints_the_record_last(tmp_path, monkeypatch,
     out = CliRunner().invoke(main, ["dkim", "keygen", "--selector", "x", "--domain", "example.com",
                                     "--out", str(tmp_path / "k.pem")])
     assert out.exit_code == 0 and (tmp_path / "k.pem").exists()
+
+
+def test_authheaders_reports_dkim_and_dmarc_pass_for_an_aligned_from() -> None:
+    import authheaders
+
+    signer = DkimSigner.from_pem("example.com", "sel", generate_key("rsa"))
+    wire = _wire(_message(signer))  # From: news@example.com, d=example.com
+
+    def dnsfunc(name: bytes | str, timeout: int = 5) -> bytes | str | None:
+        name = (name.decode() if isinstance(name, bytes) else name).rstrip(".")
+        if name == signer.record_name:
+            return signer.dns_record().encode()
+        if name == "_dmarc.example.com":
+            return "v=DMARC1; p=reject"  # authheaders' DMARC lookup takes text
+        return None
+
+    result = authheaders.authenticate_message(wire, "mx.example.org", spf=False, dkim=True,
+                                              dmarc=True, dnsfunc=dnsfunc)
+    assert "dkim=pass header.d=example.com" in result
+    assert "dmarc=pass" in result and "header.from=example.com" in result
+    tampered = wire.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+                            b"List-Unsubscribe-Post: List-Unsubscribe=One-Clack")
+    failed = authheaders.authenticate_message(tampered, "mx.example.org", spf=False, dkim=True,
+                                              dmarc=True, dnsfunc=dnsfunc)
+    assert "dkim=fail" in failed and "dmarc=fail" in failed
