@@ -87,6 +87,7 @@ class Config:
     postmark_webhook_password: str = ""
     ses_topic_arns: tuple[str, ...] = ()  # SNS topics whose notifications are believed
     postal_address: str = ""  # the sender's postal address, in the built-in templates' footer
+    domain_limits: str = ""  # gmail.com=20/s;yahoo.com=10/s;*=50/s (outreach/mail/domains.py)
     track_opens: bool = True  # the open pixel (SpamAssassin scores any <img> in short mail >= 1.0)
     # ingest
     ingest_batch_size: int = 250

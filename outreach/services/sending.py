@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from outreach.config import Config
-from outreach.mail import dkim, verp
+from outreach.mail import dkim, domains, verp
 from outreach.mail.message import build_message
 from outreach.mail.smtp import (
     AmbiguousFailure,
@@ -181,9 +181,15 @@ def _send_batch(
                   keys.send_run(run)]
     soft_run = 0  # soft refusals in a row in this run: the relay asks us to slow down
     requeued = False
+    deferred = 0  # ms until the soonest token of a throttled domain (OUTREACH_DOMAIN_LIMITS)
     for i, email in enumerate(emails):
         if i and i % 20 == 0:
             store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
+        if config.domain_limits and (ledger[i] or "")[:1] == "q":  # per-domain bucket (issue 11)
+            wait_ms = domains.take(store, config.domain_limits, email)
+            if wait_ms:  # deferred, not failed: stays queued for this batch's next run
+                deferred = min(deferred or wait_ms, wait_ms)
+                continue
         while True:
             if STOP.is_set():  # stop before the next recipient; the rest goes back
                 result.retry_in = 0.0
@@ -213,6 +219,9 @@ def _send_batch(
             return result
         if verdict == "tripped":
             return result
+    if deferred:
+        result.retry_in = max(0.05, deferred / 1000.0)
+        return result
     if requeued:
         result.retry_in = _backoff(config, attempt)
         return result
@@ -337,6 +346,8 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
         _session_failure(store, config, ctx.campaign_id, exc)
         return "connection" if isinstance(exc, ConnectionFailure) else "session"
     except TemporaryFailure as exc:
+        if config.domain_limits and domains.is_deferral(exc.code, exc.reply):
+            domains.slow_down(store, email)  # this domain alone backs off
         gave_up = outcome.finish("soft", error=exc.reply) == 3
         _note_error(store, ctx.campaign_id, f"{email}: {exc}")
         return "failed" if gave_up else "soft"

@@ -277,6 +277,14 @@ class Keys:
         """zset report id -> at: an address's soft bounces within the window"""
         return self._k("bounce", "soft", email_hash)
 
+    def domain_bucket(self, domain: str) -> str:
+        """hash {tokens, ts, level}: a receiving domain's global token bucket"""
+        return self._k("domain", domain, "bucket")
+
+    def domain_backoff(self, domain: str) -> str:
+        """set (with a TTL) while a receiving domain is backed off after a deferral"""
+        return self._k("domain", domain, "backoff")
+
     @property
     def conversion_lock(self) -> str:
         return self._k("conversion", "lock")

@@ -1,0 +1,68 @@
+"""Per-receiving-domain throttling (OUTREACH_DOMAIN_LIMITS): global buckets in Redis."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from outreach.config import ConfigError
+from outreach.mail import domains
+from outreach.mail.smtp import TemporaryFailure
+
+
+def test_parse_limits() -> None:
+    assert domains.parse_limits("gmail.com=20/s;yahoo.com=10/s;*=50/s") == {
+        "gmail.com": 20.0, "yahoo.com": 10.0, "*": 50.0}
+    assert domains.parse_limits("Example.org=120/m") == {"example.org": 2.0}
+    for bad in ("gmail.com=fast", "gmail.com=0/s", "=3/s"):
+        with pytest.raises(ConfigError, match="OUTREACH_DOMAIN_LIMITS"):
+            domains.parse_limits(bad)
+
+
+def test_the_bucket_is_per_domain(env: Any) -> None:
+    limits = "slow.example=2/s;*=1000/s"
+    assert [domains.take(env.store, limits, "a@slow.example") for _ in range(2)] == [0, 0]
+    wait = domains.take(env.store, limits, "c@slow.example")
+    assert 0 < wait <= 500
+    assert domains.take(env.store, limits, "x@fast.example") == 0  # the others keep their pace
+    assert domains.take(env.store, "slow.example=2/s", "x@other.example") == 0  # no default: free
+    assert domains.slow_down(env.store, "z@fast.example") == 1.0
+    assert domains.slow_down(env.store, "z@fast.example") == 2.0
+    assert 1000 < domains.take(env.store, limits, "x@fast.example") <= 2000
+
+
+def test_a_throttled_domain_is_deferred_not_failed(make_cenv: Any) -> None:
+    with make_cenv(domain_limits="slow.example=1/s;*=1000/s", send_batch_size=10) as env:
+        emails = ["a@slow.example", "b@slow.example", "c@fast.example", "d@fast.example"]
+        list_id = env.leads(*emails)
+        campaign_id = env.launched([list_id])
+        env.dispatch(campaign_id)
+        (batch,) = [args for name, args in env.pending() if name == "send_batch"]
+        first = env.send_batch(campaign_id, int(batch[1]))
+        assert first.retry_in is not None and 0 < first.retry_in <= 1.0
+        ledger = env.ledger(campaign_id)
+        assert sorted(e for e, s in ledger.items() if s == "sent") == [
+            "a@slow.example", "c@fast.example", "d@fast.example"]
+        assert ledger["b@slow.example"] == "queued"
+        time.sleep(first.retry_in + 0.05)
+        second = env.send_batch(campaign_id, int(batch[1]), 1)
+        assert second.retry_in is None and second.finished
+        assert sorted(env.messenger.attempts) == sorted(emails)  # each once: 0 lost, 0 duplicates
+
+
+def test_a_deferral_backs_that_domain_off(make_cenv: Any) -> None:
+    with make_cenv(domain_limits="*=1000/s", send_batch_size=10) as env:
+        list_id = env.leads("a@busy.example", "b@busy.example", "c@calm.example")
+        env.messenger.fail["a@busy.example"] = [TemporaryFailure("450 4.7.28 rate limited", 450), None]
+        campaign_id = env.launched([list_id])
+        env.dispatch(campaign_id)
+        (batch,) = [args for name, args in env.pending() if name == "send_batch"]
+        result = env.send_batch(campaign_id, int(batch[1]))
+        ledger = env.ledger(campaign_id)
+        assert ledger["c@calm.example"] == "sent"
+        assert ledger["a@busy.example"] == "queued" and ledger["b@busy.example"] == "queued"
+        assert "b@busy.example" not in env.messenger.attempts  # backed off, not tried
+        assert result.retry_in is not None
+        assert env.store.r.pttl(env.store.keys.domain_backoff("busy.example")) > 0
