@@ -218,7 +218,7 @@ def no_js_browser(chrome) -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    from tests.browser.conftest import CHROMEDRIVER, CHROMIUM
+    from .conftest import CHROMEDRIVER, CHROMIUM
 
     profile = tempfile.mkdtemp(prefix="outreach-nojs-")
     options = webdriver.ChromeOptions()
