@@ -90,9 +90,13 @@ def shots(tmp_path) -> Path:
 
 
 def _wait(driver: Any, condition: Callable[[Any], Any]) -> Any:
+    """Until ``condition``; an element of the page being left (a form post) is looked up
+    again on the next poll."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, TIMEOUT).until(condition)
+    return WebDriverWait(driver, TIMEOUT, ignored_exceptions=(
+        StaleElementReferenceException, NoSuchElementException)).until(condition)
 
 
 def _leads(env: Any) -> list[str]:
