@@ -13,7 +13,7 @@ from outreach.errors import Conflict, PossibleDuplicates, ServiceError
 from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
 from outreach.schemas.intake import SOURCES
 from outreach.schemas.people import LeadPatch
-from outreach.services import conversion, crm, lists, people
+from outreach.services import conversion, crm, lists, people, suppressions
 from outreach.services.conversion import DISQUALIFY_REASONS
 from outreach.services.people import EDITABLE_FIELDS, LEAD_STATUSES
 
@@ -64,7 +64,9 @@ def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = 
     s = store()
     lead = people.get_lead(s, lead_id)
     return render("lead.html", status, lead=lead, events=people.person_events(s, f"l:{lead_id}"),
-                  fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS, errors=errors or {}, **extra)
+                  suppression=suppressions.get_suppression(s, lead["email"]),
+                  person_ref=f"l:{lead_id}", fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS,
+                  errors=errors or {}, **extra)
 
 
 @bp.route("/leads/<lead_id>")
@@ -145,7 +147,27 @@ def lead_reactivate(lead_id: str) -> Any:
 def contact_page(contact_id: str) -> Any:
     s = store()
     contact = people.get_contact(s, contact_id)
-    return render("contact.html", contact=contact, events=people.person_events(s, f"c:{contact_id}"))
+    return render("contact.html", contact=contact, events=people.person_events(s, f"c:{contact_id}"),
+                  suppression=suppressions.get_suppression(s, contact["email"]),
+                  person_ref=f"c:{contact_id}")
+
+
+@bp.route("/suppressions/lift", methods=["POST"])
+@requires("campaigns", "write")
+def suppression_lift() -> Any:
+    """Lift a bounce or manual suppression from the person's page, then go back to it."""
+    try:
+        suppressions.lift_suppression(store(), request.form.get("email", ""))
+    except ServiceError as exc:
+        flash(f"Not lifted: {exc.message}", "error")
+    else:
+        flash("Suppression lifted: the address can be mailed again.")
+    kind, _, person_id = request.form.get("person", "").partition(":")
+    if kind == "l" and person_id:
+        return redirect(url_for("console.lead_page", lead_id=person_id))
+    if kind == "c" and person_id:
+        return redirect(url_for("console.contact_page", contact_id=person_id))
+    return redirect(url_for("console.leads_page"))
 
 
 @bp.route("/accounts/<account_id>")

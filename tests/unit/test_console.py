@@ -431,3 +431,49 @@ def test_editing_a_template_saves_a_changed_copy(people: Any) -> None:
     form = people.client.get("/console/templates/new?from=tp1").data.decode()
     assert 'value="t (edited)"' in form and "Hi {{ first_name }}" in form
     assert people.client.get("/console/templates/new?from=tp404").status_code == 404
+
+
+def _suppress(env: Any, email: str, value: str, reply: str | None = None) -> None:
+    keys = env.store.keys
+    env.store.r.hset(keys.suppressed, email, value)
+    if reply:
+        env.store.r.hset(keys.suppression_info, email,
+                         f'{{"at": 1796000000, "campaign_id": "cp1", "reply": "{reply}"}}')
+
+
+def test_the_person_page_says_why_mail_is_suppressed_and_a_marketer_can_lift_a_bounce(
+        people: Any) -> None:
+    _suppress(people, "ann@example.com", "bounced:cp1", "550 5.1.1 <ann@example.com>: no such user")
+    sign_in(people, "sales@example.com")
+    page = people.client.get("/console/leads/ld1")
+    assert b"Not mailed: hard bounce" in page.data and b"550 5.1.1" in page.data
+    assert b"Lift suppression" not in page.data  # sales does not manage deliverability
+    forbidden = people.client.post("/console/suppressions/lift", data={
+        "email": "ann@example.com", "person": "l:ld1", "csrf_token": token(page.data)})
+    assert forbidden.status_code == 403
+    assert people.store.r.hget(people.store.keys.suppressed, "ann@example.com")
+
+    marketer = people.app.test_client()
+    sign_in(people, "marketer@example.com", client=marketer)
+    page = marketer.get("/console/leads/ld1")
+    assert b"Lift suppression" in page.data
+    lifted = marketer.post("/console/suppressions/lift", data={
+        "email": "ann@example.com", "person": "l:ld1", "csrf_token": token(page.data)},
+        follow_redirects=True)
+    assert lifted.status_code == 200 and b"Suppression lifted" in lifted.data
+    assert b"Not mailed" not in lifted.data
+    assert people.store.r.hget(people.store.keys.suppressed, "ann@example.com") is None
+
+
+def test_an_unsubscribe_is_shown_on_the_contact_page_and_cannot_be_lifted(people: Any) -> None:
+    contact_email = people.get("/api/v1/contacts/ct1").get_json()["email"]
+    _suppress(people, contact_email, "unsubscribed")
+    marketer = people.app.test_client()
+    sign_in(people, "marketer@example.com", client=marketer)
+    page = marketer.get("/console/contacts/ct1")
+    assert b"Not mailed: unsubscribed" in page.data and b"Lift suppression" not in page.data
+    refused = marketer.post("/console/suppressions/lift", data={
+        "email": contact_email, "person": "c:ct1", "csrf_token": token(page.data)},
+        follow_redirects=True)
+    assert b"Not lifted" in refused.data
+    assert people.store.r.hget(people.store.keys.suppressed, contact_email) == "unsubscribed"
