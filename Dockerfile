@@ -15,4 +15,5 @@ USER outreach
 WORKDIR /home/outreach
 # OUTREACH_SECRET_KEY must be set (>= 32 bytes): every entry point refuses the built-in value
 EXPOSE 8000
-CMD ["gunicorn", "-w", "4", "-b", "0.0.0.0:8000", "outreach:create_app()"]
+# --preload: the master builds the app once, so a refused start is one line from the master
+CMD ["gunicorn", "--preload", "-w", "4", "-b", "0.0.0.0:8000", "outreach:create_app()"]

@@ -47,7 +47,9 @@ def for_gunicorn(exc: ConfigError) -> BaseException:
     Gunicorn logs any other exception from the factory with a traceback. With ``--preload``
     the master loads the app, and SystemExit ends it before it logs anything; without, each
     worker exits 4 (gunicorn's "App failed to load" status) and the master halts with that
-    status instead of respawning workers.
+    status instead of respawning workers. (With several workers and no --preload, gunicorn
+    27 may add its own HaltServer traceback when two workers fail at once: the image runs
+    with --preload.)
     """
     if not _under_gunicorn():
         return exc
