@@ -116,6 +116,8 @@ def _operation(meta: dict[str, Any], arguments: set[str]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": schema}},
             }
     codes = set(meta["errors"])
+    if arguments:  # a path that names nothing (or that the router cannot match) is a 404
+        codes.add(404)
     if meta["auth"]:
         codes.add(401)
         op["security"] = [{"bearer": []}]
