@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 from celery.beat import PersistentScheduler
+from kombu.exceptions import OperationalError
 
 
 class HeartbeatScheduler(PersistentScheduler):
@@ -57,7 +58,15 @@ def worker_ping(node: str | None, timeout: float) -> None:
     """Exit 0 when the worker node answers a control ping, else 1."""
     celery_app = _app().extensions["celery"]
     node = node or f"celery@{socket.gethostname()}"
-    replies = celery_app.control.ping(destination=[node], timeout=timeout)
+    replies = None
+    for attempt in (1, 2):  # a broker connection reset mid-ping (seen on RabbitMQ): once more
+        try:
+            replies = celery_app.control.ping(destination=[node], timeout=timeout)
+            break
+        except (OSError, OperationalError) as exc:
+            if attempt == 2:
+                click.echo(f"error: the broker did not answer the ping: {exc}", err=True)
+                sys.exit(1)
     if any(node in reply for reply in replies or ()):
         click.echo(f"{node}: pong")
         return
