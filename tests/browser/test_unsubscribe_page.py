@@ -36,11 +36,15 @@ def sent(cenv, serve) -> dict[str, Any]:
 
 
 def _wait_heading(driver: Any, text: str) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, TIMEOUT).until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), text))
+    # the h1 looked up while the form post navigates away can belong to the old document
+    # ("Node with given id does not belong to the document"): look again until the timeout
+    WebDriverWait(driver, TIMEOUT, ignored_exceptions=(StaleElementReferenceException, WebDriverException)
+                  ).until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), text))
 
 
 def _status(driver: Any) -> int:
