@@ -132,6 +132,14 @@ class Worker:
                 self.kill()
 
 
+def _purge_amqp(celery_app: Any) -> None:
+    """Purge the task queues on a fresh connection: a pooled one left idle by an earlier test
+    may have been closed by RabbitMQ (seen in CI: ConnectionResetError on the first write)."""
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=5)
+        celery_app.amqp.TaskConsumer(conn).purge()
+
+
 class Service:
     """The service as an operator runs it: API app, worker processes, SMTP server."""
 
@@ -162,7 +170,7 @@ class Service:
         self.config = self.app.extensions["outreach.config"]
         self.store.r.flushdb()  # the store, and a Redis broker's queues
         if AMQP:  # RabbitMQ keeps its queues: drop what an earlier test left in them
-            self.app.extensions["celery"].control.purge()
+            _purge_amqp(self.app.extensions["celery"])
         self.client = self.app.test_client()
         self.auth = {"Authorization": f"Bearer {create_api_key(self.store, 'it')}"}
         self.workers: list[Worker] = []
