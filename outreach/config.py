@@ -118,9 +118,6 @@ class Config:
     default_estimated_revenue: float = 10_000.0
     default_close_days: int = 90
     default_probability: int = 20
-    # broker safety
-    visibility_timeout_seconds: int = 3600
-    extra: dict[str, Any] = field(default_factory=dict)
     # sales (services/owners.py, followups.py, webhooks.py)
     opportunity_owner: str = ""  # automatic opportunities' owner; empty: round-robin over sales
     task_digest_hour: int = 7  # UTC hour from which each owner's daily overdue digest goes out
@@ -131,6 +128,9 @@ class Config:
     webhook_max_attempts: int = 30  # attempts of one delivery (5 s, 30 s, 2 min, 10 min, hourly)
     webhook_tick_seconds: float = 1.0
     webhook_lease_seconds: float = 120.0  # a claimed delivery not finished by then is retaken
+    # broker safety
+    visibility_timeout_seconds: int = 3600
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def effective_broker_url(self) -> str:
