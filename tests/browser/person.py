@@ -73,15 +73,18 @@ class Person:
         xpath = (f"//button[normalize-space()='{text}'] | //a[normalize-space()='{text}'] | "
                  f"//summary[normalize-space()='{text}']")
 
-        def shown(driver: Any) -> list[Any]:
-            return [el for el in driver.find_elements(By.XPATH, xpath) if el.is_displayed()]
+        def clicked(driver: Any) -> bool:
+            shown = [el for el in driver.find_elements(By.XPATH, xpath) if el.is_displayed()]
+            if not shown:
+                return False
+            shown[0].click()  # a node that left the document meanwhile: wait() tries again
+            return True
 
         try:  # the page may still be loading: wait for it to show the button
-            found = self.wait(shown)
+            self.wait(clicked)
         except Exception as exc:  # noqa: BLE001 - say what the page shows instead
             raise AssertionError(f"no button or link {text!r} on {self.d.current_url}: "
                                  f"{self.text()[:800]}") from exc
-        found[0].click()
 
     def sign_in(self, email: str) -> None:
         self.open("/console/login")

@@ -155,7 +155,7 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
     person.fill("Search", "bob@example.com")
     person.press("Search")
     person.wait(lambda d: "q=bob" in d.current_url)
-    person.d.find_element(By.LINK_TEXT, "bob@example.com").click()
+    person.press("bob@example.com")
     person.heading("Ann Lee")
     history = person.text()
     assert "Clicked a link in" in history and "Registered for white paper" in history
@@ -178,7 +178,7 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
     person.wait(lambda d: "/console/accounts/" in d.current_url)
     person.sees("Acme Corp")
     person.check("account")
-    person.d.find_element(By.LINK_TEXT, "bob@example.com").click()
+    person.press("bob@example.com")
     person.wait(lambda d: "/console/contacts/" in d.current_url)
     person.check("contact")
     person.press("Dashboard")
