@@ -14,7 +14,8 @@ from outreach.services.settings import effective_settings
 
 def _settings(status: int = 200, **extra: Any) -> Any:
     return render("settings.html", status, users=users.find_users(store()), roles=users.ROLES,
-                  settings=effective_settings(config()), **extra)
+                  api_keys=apikeys.find_api_keys(store()), settings=effective_settings(config()),
+                  **extra)
 
 
 @bp.route("/settings")
@@ -53,3 +54,14 @@ def api_key_create() -> Any:
     if not name or len(name) > 100:
         return _settings(422, key_errors={"name": ["A name of 1 to 100 characters."]})
     return _settings(200, new_key=apikeys.create_api_key(store(), name), new_key_name=name)
+
+
+@bp.route("/settings/api-keys/revoke", methods=["POST"])
+@requires("settings", "write")
+def api_key_revoke() -> Any:
+    name = apikeys.revoke_api_key_by_id(store(), request.form.get("id", ""))
+    if name is None:
+        flash("No such API key (already revoked?).", "error")
+    else:
+        flash(f"API key {name} is revoked: requests with it now get 401.")
+    return redirect(url_for("console.settings_page"))

@@ -14,6 +14,7 @@ import secrets
 import time
 from typing import Any
 
+from outreach.schemas.common import iso
 from outreach.store import Store
 
 
@@ -65,3 +66,37 @@ def check_api_key(store: Store, key: str) -> bool:
 
 def revoke_api_key(store: Store, key: str) -> bool:
     return bool(store.r.hdel(store.keys.api_keys, _digest(key)))
+
+
+def find_api_keys(store: Store) -> list[dict[str, Any]]:
+    """Every key as ``{"id", "name", "user", "created_at"}`` (ISO time), newest first; ``id`` is the
+    first 12 hex digits of the stored digest (names a key without revealing it)."""
+    found = []
+    for digest, raw in store.r.hscan_iter(store.keys.api_keys):
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            record = {}
+        if not isinstance(record, dict):
+            record = {}
+        found.append({"id": digest[:12], "name": record.get("name") or "key",
+                      "user": record.get("user") or None,
+                      "created": int(record.get("created_at") or 0)})
+    found.sort(key=lambda k: (-k["created"], k["name"]))
+    return [{**k, "created_at": iso(k.pop("created"))} for k in found]
+
+
+def revoke_api_key_by_id(store: Store, key_id: str) -> str | None:
+    """Revokes the key whose digest starts with ``key_id`` (12 hex digits); its name, or
+    None when no single key matches."""
+    if len(key_id) != 12 or any(c not in "0123456789abcdef" for c in key_id):
+        return None
+    matches = [(d, raw) for d, raw in store.r.hscan_iter(store.keys.api_keys, match=f"{key_id}*")]
+    if len(matches) != 1:
+        return None
+    digest, raw = matches[0]
+    store.r.hdel(store.keys.api_keys, digest)
+    try:
+        return str(json.loads(raw).get("name") or "key")
+    except (ValueError, AttributeError):
+        return "key"

@@ -275,7 +275,14 @@ def test_admin_creates_a_user_and_an_api_key_shown_once(people: Any) -> None:
                                                                   "name": "zapier"}).data.decode()
     key = re.search(r'id="new-key">([^<]+)<', page).group(1)
     assert people.client.get("/api/v1/leads", headers={"Authorization": f"Bearer {key}"}).status_code == 200
-    assert key not in people.client.get("/console/settings").data.decode()
+    page = people.client.get("/console/settings").data.decode()
+    assert key not in page and "<title>Settings" in page
+    key_id = re.search(r'name="id" value="([0-9a-f]{12})"', page).group(1)
+    assert re.search(r"<td>zapier</td>", page)
+    people.client.post("/console/settings/api-keys/revoke", data={"csrf_token": csrf, "id": key_id})
+    assert people.client.get("/api/v1/leads", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    page = people.client.get("/console/settings").data.decode()
+    assert "is revoked" in page and key_id not in page
 
 
 def test_template_preview_for_a_person_in_the_sandbox(people: Any) -> None:
