@@ -20,12 +20,13 @@ import logging
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
-from email.mime.text import MIMEText
-from email.utils import formatdate, make_msgid
+from email.message import Message
 from typing import Any
 
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound
+from outreach.mail import dkim
+from outreach.mail.notice import build_notice
 from outreach.services import webhooks
 from outreach.services.activities import activity_view
 from outreach.services.paging import decode_cursor, encode_cursor, load_hashes
@@ -94,15 +95,9 @@ def complete_task(store: Store, task_id: str, by: str) -> dict[str, Any]:
     return activity_view(task_id, {**h, **done})
 
 
-def _message(config: Config, to: str, subject: str, text: str) -> MIMEText:
-    msg = MIMEText(text, "plain", "utf-8")
-    msg["From"] = config.from_email
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=config.from_email.rpartition("@")[2] or "localhost")
-    msg["Auto-Submitted"] = "auto-generated"
-    return msg
+def _message(config: Config, to: str, subject: str, text: str) -> Message:
+    return build_notice(from_email=config.from_email, to_email=to, subject=subject, text=text,
+                        dkim=dkim.from_config(config))
 
 
 def _record_url(config: Config, h: dict[str, str]) -> str:

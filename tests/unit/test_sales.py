@@ -800,3 +800,19 @@ def test_record_activities_page_by_cursor(env):
     assert seen == list(reversed(made))
     calls = env.get(f"{path}?type=call&limit=2").get_json()
     assert [a["subject"] for a in calls["items"]] == ["n6", "n4"] and calls["next_cursor"]
+
+
+def test_notices_follow_the_address_rules_of_campaign_mail():
+    """Reminders and digests: an IDN domain goes out as its A-label (no SMTPUTF8 needed);
+    a non-ASCII local part makes the headers raw UTF-8 (RFC 6532), never an encoded-word."""
+    from outreach.mail.notice import build_notice
+
+    ascii_local = build_notice(from_email="crm@outreach.example", to_email="mark@bücher.example",
+                               subject="Task due: Grüße", text="t")
+    assert ascii_local["To"] == "mark@xn--bcher-kva.example"
+    assert ascii_local["Auto-Submitted"] == "auto-generated"
+    assert b"Subject: =?utf-8?" in ascii_local.as_bytes()
+    utf8 = build_notice(from_email="crm@outreach.example", to_email="zoë@bücher.example",
+                        subject="Task due: Grüße", text="t")
+    raw = utf8.as_bytes()
+    assert "To: zoë@bücher.example".encode() in raw and b"=?" not in raw.split(b"\n\n")[0]
