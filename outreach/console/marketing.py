@@ -169,7 +169,7 @@ def campaign_create() -> Any:
 @bp.route("/campaigns/<campaign_id>")
 @requires("campaigns")
 def campaign_page(campaign_id: str) -> Any:
-    found = campaigns.get_campaign(store(), campaign_id)
+    found = campaigns.campaign_live(store(), campaign_id)
     template = "campaign_live.html" if request.headers.get("HX-Request") else "campaign.html"
     return render(template, found=found)
 

@@ -110,6 +110,45 @@ def find_campaigns(store: Store, *, limit: int = 50, cursor: str | None = None) 
                           cursor)
 
 
+RATE_BUCKET_SECONDS = 10
+
+
+def send_rate(store: Store, campaign_id: str, *, bars: int = 60, now: float | None = None
+              ) -> dict[str, Any]:
+    """Messages sent over the campaign's sending time, for the live page's chart: the
+    10-second counts ``finish_send.lua`` keeps, merged into at most ``bars`` equal steps
+    (10 s, 20 s, 1 min, ...) from the first message sent to the last (to now while the
+    campaign is sending). ``{"step_seconds", "points": [{"at", "count", "per_minute"}],
+    "peak_per_minute", "average_per_minute", "sent"}``; no points before the first send."""
+    keys = store.keys
+    raw = store.r.hgetall(keys.campaign_sent_per_10s(campaign_id))
+    counts = {int(at): int(n) for at, n in raw.items()}
+    if not counts:
+        return {"step_seconds": RATE_BUCKET_SECONDS, "points": [], "peak_per_minute": 0.0,
+                "average_per_minute": 0.0, "sent": 0}
+    first, last = min(counts), max(counts)
+    if store.r.hget(keys.campaign(campaign_id), "status") == "sending":
+        moment = int(_now() if now is None else now)
+        last = max(last, moment - moment % RATE_BUCKET_SECONDS)
+    buckets = (last - first) // RATE_BUCKET_SECONDS + 1
+    step = RATE_BUCKET_SECONDS * -(-buckets // bars)
+    merged = [0] * (-(-(last - first + RATE_BUCKET_SECONDS) // step))
+    for at, n in counts.items():
+        merged[(at - first) // step] += n
+    points = [{"at": iso(first + i * step), "count": n, "per_minute": round(n * 60 / step, 1)}
+              for i, n in enumerate(merged)]
+    sent = sum(merged)
+    span = last - first + RATE_BUCKET_SECONDS
+    return {"step_seconds": step, "points": points,
+            "peak_per_minute": max(p["per_minute"] for p in points),
+            "average_per_minute": round(sent * 60 / span, 1), "sent": sent}
+
+
+def campaign_live(store: Store, campaign_id: str) -> dict[str, Any]:
+    """The campaign as the live page shows it: its view plus ``send_rate``."""
+    return {**get_campaign(store, campaign_id), "send_rate": send_rate(store, campaign_id)}
+
+
 # ---------------------------------------------------------------- lifecycle
 
 def _transition(
@@ -435,7 +474,8 @@ def finish_keys(store: Store, campaign_id: str) -> list[str]:
             keys.campaign_sending(campaign_id), keys.suppressed,
             keys.campaign_errors(campaign_id), keys.campaign_soft(campaign_id),
             keys.campaign_streak(campaign_id), keys.suppression_info,
-            keys.campaign_batches(campaign_id), keys.campaign_claims(campaign_id)]
+            keys.campaign_batches(campaign_id), keys.campaign_claims(campaign_id),
+            keys.campaign_sent_per_10s(campaign_id)]
 
 
 def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: float) -> None:

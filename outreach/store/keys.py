@@ -234,6 +234,11 @@ class Keys:
     def campaign_bucket(self, campaign_id: str) -> str:
         return self._k("camp", campaign_id, "bucket")
 
+    def campaign_sent_per_10s(self, campaign_id: str) -> str:
+        """bucket start (unix seconds, a multiple of 10) -> messages sent in those 10 s (the
+        live page's send-rate chart); kept as long as the campaign, like its other keys"""
+        return self._k("camp", campaign_id, "sent10s")
+
     def campaign_errors(self, campaign_id: str) -> str:
         """address -> the last reply or reason for a recipient that was not delivered"""
         return self._k("camp", campaign_id, "errors")

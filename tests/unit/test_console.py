@@ -484,3 +484,33 @@ def test_an_unsubscribe_is_shown_on_the_contact_page_and_cannot_be_lifted(people
         follow_redirects=True)
     assert b"Not lifted" in refused.data
     assert people.store.r.hget(people.store.keys.suppressed, contact_email) == "unsubscribed"
+
+
+# ------------------------------------------------------------ the audit's gaps (console)
+
+def test_the_live_campaign_page_charts_the_send_rate(cenv: Any) -> None:
+    from outreach.services import campaigns
+
+    users.create_user(cenv.store, "marketer@example.com", "marketer", PASSWORD)
+    list_id = cenv.leads("a@example.com", "b@example.com", "c@example.com")
+    campaign_id = cenv.launched([list_id])
+    sign_in(cenv, "marketer@example.com")
+    before = cenv.client.get(f"/console/campaigns/{campaign_id}").data.decode()
+    assert "Nothing sent yet" in before
+    assert cenv.run(campaign_id)["stats"]["sent"] == 3
+    buckets = cenv.store.r.hgetall(cenv.store.keys.campaign_sent_per_10s(campaign_id))
+    assert sum(map(int, buckets.values())) == 3 and all(int(at) % 10 == 0 for at in buckets)
+    live = cenv.client.get(f"/console/campaigns/{campaign_id}", headers={"HX-Request": "true"})
+    page = live.data.decode()
+    assert live.status_code == 200 and "<svg" in page and "Messages sent per minute" in page
+    assert "3 sent" in page  # the column's title
+
+    # many buckets are merged into at most 60 equal steps; gaps count as zero
+    key = cenv.store.keys.campaign_sent_per_10s(campaign_id)
+    cenv.store.r.delete(key)
+    cenv.store.r.hset(key, mapping={"1000": 6, "1010": 3, "2190": 1})  # 120 buckets of 10 s
+    rate = campaigns.send_rate(cenv.store, campaign_id)
+    assert rate["step_seconds"] == 20 and len(rate["points"]) == 60
+    assert rate["points"][0]["count"] == 9 and rate["points"][0]["per_minute"] == 27.0
+    assert rate["points"][-1]["count"] == 1 and sum(p["count"] for p in rate["points"]) == 10
+    assert rate["peak_per_minute"] == 27.0 and rate["average_per_minute"] == 0.5
