@@ -138,7 +138,8 @@ def lift_suppression(store: Store, raw_email: str) -> dict[str, Any]:
     pipe = store.r.pipeline(transaction=True)
     pipe.hdel(keys.suppressed, email)
     pipe.hdel(keys.suppression_info, email)
-    pipe.execute()
+    pipe.delete(keys.soft_bounces(email_hash(email)))  # a fresh start: one more soft bounce
+    pipe.execute()                                      # does not suppress it again at once
     if value and reason_of(value) not in LIFTABLE:  # changed meanwhile: put it back
         store.r.hsetnx(keys.suppressed, email, value)
         raise Conflict(f"A suppression for {reason_of(value)} cannot be lifted.")

@@ -262,3 +262,16 @@ def test_the_mailbox_keeps_what_could_not_be_processed(sent: Any, monkeypatch: p
     config = sent.config.with_overrides(bounce_mailbox="imap://u:p@127.0.0.1/INBOX")
     assert mailbox.poll(sent.store, config, connect=lambda s: fake)["failed"] == 1
     assert b"1" in fake.messages and not fake.deleted
+
+
+def test_lifting_a_soft_bounce_suppression_starts_the_count_afresh(sent: Any) -> None:
+    raw, mail_from = sent.by_rcpt["bob@example.org"]
+    for n, status in enumerate(("5.2.2", "4.2.2")):
+        report = dsn(raw, "bob@example.org", status, f"452 {status} Mailbox full", msgid=f"<s{n}@mx>")
+        _process(sent, report, mail_from)
+    assert sent.store.r.hget(sent.store.keys.suppressed, "bob@example.org")
+    lifted = sent.client.delete("/api/v1/suppressions/bob@example.org", headers=sent.auth)
+    assert lifted.status_code == 200
+    again = dsn(raw, "bob@example.org", "4.4.1", "connect timed out", action="delayed")
+    assert _process(sent, again, mail_from)["reports"][0]["outcome"] == "recorded"
+    assert sent.store.r.hget(sent.store.keys.suppressed, "bob@example.org") is None
