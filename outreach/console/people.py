@@ -183,10 +183,9 @@ def account_page(account_id: str) -> Any:
 @bp.route("/opportunities")
 @requires("opportunities")
 def opportunities_page() -> Any:
-    s = store()
-    columns = {status: crm.find_opportunities(s, status=status, limit=_PAGE)
-               for status in crm.OPPORTUNITY_STATUSES}
-    return render("opportunities.html", columns=columns)
+    cursors = {status: request.args.get(status) or None for status in crm.OPPORTUNITY_STATUSES}
+    return render("opportunities.html", columns=crm.opportunity_board(store(), cursors, _PAGE),
+                  cursors=cursors)
 
 
 def _opportunity_page(opp_id: str, status: int = 200, errors: dict[str, Any] | None = None) -> Any:

@@ -90,8 +90,10 @@ def get_opportunity(store: Store, opp_id: str) -> dict[str, Any]:
 def find_opportunities(
     store: Store, *, limit: int = 50, cursor: str | None = None, status: str | None = None,
     account_id: str | None = None, owner: str | None = None, stage: str | None = None,
+    newest_first: bool = False,
 ) -> dict[str, Any]:
-    """``owner``: one owner's (their index, filtered by ``status``); else by ``status``."""
+    """``owner``: one owner's (their index, filtered by ``status``); else by ``status``.
+    Oldest first, or ``newest_first``."""
     keys = store.keys
     if owner:
         source = keys.opportunities_by_owner(owner)
@@ -107,7 +109,26 @@ def find_opportunities(
             out.append(opportunity_view(opp_id, h) if keep else None)
         return out
 
-    return page(store, source, limit, cursor, load)
+    return page(store, source, limit, cursor, load, newest_first)
+
+
+def opportunity_board(store: Store, cursors: dict[str, str | None], limit: int = 25
+                      ) -> dict[str, dict[str, Any]]:
+    """The board's columns by status, newest first, each a page (``cursors[status]``) with
+    the column's totals from the pipeline aggregates (every opportunity, not the page):
+    ``count``, ``estimated_revenue`` and ``weighted_revenue`` (open), ``revenue`` (won)."""
+    report = pipeline(store)
+    totals: dict[str, dict[str, Any]] = {
+        "open": {"count": sum(s["count"] for s in report["stages"]),
+                 "estimated_revenue": round(sum(s["estimated_revenue"] for s in report["stages"]), 2),
+                 "weighted_revenue": round(sum(s["weighted_revenue"] for s in report["stages"]), 2)},
+        "won": {"count": report["won"]["count"], "revenue": report["won"]["revenue"]},
+        "lost": {"count": report["lost"]["count"], "by_reason": report["lost"]["by_reason"]},
+    }
+    return {status: {**find_opportunities(store, status=status, limit=limit,
+                                           cursor=cursors.get(status), newest_first=True),
+                     **totals[status]}
+            for status in OPPORTUNITY_STATUSES}
 
 
 def update_opportunity(store: Store, opp_id: str, changes: dict[str, Any],

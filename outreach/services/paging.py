@@ -32,14 +32,24 @@ def page(
     limit: int,
     cursor: str | None,
     load: Callable[[list[str]], Iterable[T | None]],
+    newest_first: bool = False,
 ) -> dict[str, Any]:
-    """Walk ``zset_key`` after ``cursor``; ``load`` turns ids into items or ``None`` (skipped)."""
+    """Walk ``zset_key`` after ``cursor``; ``load`` turns ids into items or ``None`` (skipped).
+    ``newest_first``: highest score first (the cursor then continues below its score)."""
     after = decode_cursor(cursor)
     items: list[T] = []
     last_score: float | None = None
     chunk = max(limit, 50)
+
+    def rows_after(bound: int, num: int) -> list[Any]:
+        if newest_first:
+            return store.r.zrevrangebyscore(zset_key, f"({bound}" if bound else "+inf", "-inf",
+                                            start=0, num=num, withscores=True)
+        return store.r.zrangebyscore(zset_key, f"({bound}", "+inf", start=0, num=num,
+                                     withscores=True)
+
     while len(items) < limit:
-        rows = store.r.zrangebyscore(zset_key, f"({after}", "+inf", start=0, num=chunk, withscores=True)
+        rows = rows_after(after, chunk)
         if not rows:
             return {"items": items, "next_cursor": None}
         ids = [member for member, _ in rows]
@@ -53,7 +63,7 @@ def page(
                 break
         if len(rows) < chunk and len(items) < limit:
             return {"items": items, "next_cursor": None}
-    more = store.r.zrangebyscore(zset_key, f"({int(last_score)}", "+inf", start=0, num=1)
+    more = rows_after(int(last_score), 1)  # type: ignore[arg-type]
     return {"items": items, "next_cursor": encode_cursor(last_score) if more else None}
 
 
@@ -76,6 +86,7 @@ def load_hashes(store: Store, key_for: Callable[[str], str], ids: list[str]) -> 
 def page_of_hashes(
     store: Store, zset_key: str, key_for: Callable[[str], str],
     view: Callable[[str, dict[str, str]], T], limit: int, cursor: str | None,
+    newest_first: bool = False,
 ) -> dict[str, Any]:
     """``page`` over ids whose records are hashes: ``view(id, hash)`` for each that exists."""
 
@@ -83,4 +94,4 @@ def page_of_hashes(
         rows = load_hashes(store, key_for, ids)
         return [view(i, h) if h else None for i, h in zip(ids, rows, strict=True)]
 
-    return page(store, zset_key, limit, cursor, load)
+    return page(store, zset_key, limit, cursor, load, newest_first)

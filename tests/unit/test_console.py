@@ -514,3 +514,37 @@ def test_the_live_campaign_page_charts_the_send_rate(cenv: Any) -> None:
     assert rate["points"][0]["count"] == 9 and rate["points"][0]["per_minute"] == 27.0
     assert rate["points"][-1]["count"] == 1 and sum(p["count"] for p in rate["points"]) == 10
     assert rate["peak_per_minute"] == 27.0 and rate["average_per_minute"] == 0.5
+
+
+def test_the_opportunity_board_totals_every_opportunity_newest_first_with_a_pager(env: Any) -> None:
+    users.create_user(env.store, "sales@example.com", "sales", PASSWORD)
+    emails = [f"p{i:02d}@example.com" for i in range(30)]
+    for email in emails:
+        assert env.register(email, consent=True, company=f"Co {email[:3]}").status_code == 202
+    env.drain()
+    opp_ids = []
+    for i in range(30):
+        lead_id = env.get("/api/v1/leads", query_string={"email": emails[i]}).get_json()["items"][0]["id"]
+        made = env.post(f"/api/v1/leads/{lead_id}/qualify",
+                        json={"estimated_revenue": 1000, "probability": 50})
+        assert made.status_code == 200, made.get_json()
+        opp_ids.append(made.get_json()["opportunity_id"])
+    sign_in(env, "sales@example.com")
+    board = env.client.get("/console/opportunities").data.decode()
+    assert re.search(r'id="count-open">30<', board)  # all of them, not the 25 shown
+    assert "30,000 estimated · 15,000 weighted" in board
+    assert board.index(f"/console/opportunities/{opp_ids[-1]}") < board.index(
+        f"/console/opportunities/{opp_ids[-2]}")  # newest first
+    assert f"/console/opportunities/{opp_ids[0]}\"" not in board
+    older = re.search(r'href="(/console/opportunities\?open=[^"]+)">Older open', board)
+    assert older
+    second = env.client.get(older.group(1).replace("&amp;", "&")).data.decode()
+    assert f"/console/opportunities/{opp_ids[0]}\"" in second
+    assert f"/console/opportunities/{opp_ids[-1]}\"" not in second
+    assert ">Newest</a>" in second
+    # an old opportunity won shows in the won column at once, with the won totals
+    assert env.patch(f"/api/v1/opportunities/{opp_ids[0]}", json={"status": "won"}).status_code == 200
+    board = env.client.get("/console/opportunities").data.decode()
+    won = board[board.index('id="col-won"'):board.index('id="col-lost"')]
+    assert f"/console/opportunities/{opp_ids[0]}\"" in won and 'id="count-won">1<' in won
+    assert "1,000 won revenue" in won and re.search(r'id="count-open">29<', board)
