@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
 class ConfigError(ValueError):
@@ -68,6 +68,10 @@ class Config:
     smtp_password: str = ""
     smtp_tls: str = "none"  # none | starttls | ssl
     smtp_timeout: float = 30.0
+    # several relays, in order of preference: smtp://[user:pass@]host:port (add ?tls=starttls),
+    # smtps://... (TLS from the first byte); when set, the OUTREACH_SMTP_HOST/... are unused
+    smtp_urls: tuple[str, ...] = ()
+    smtp_relay_cooldown_seconds: float = 30.0  # a relay that failed is not tried for this long
     from_email: str = "marketing@example.com"
     # deliverability (outreach/mail/dkim.py, verp.py, outreach/services/bounces.py)
     dkim_domain: str = ""  # DKIM signing when domain, selector and key file are all set
@@ -143,6 +147,15 @@ class Config:
             return ";".join(f"sentinel://{auth}{address}/{db}" for address in self.redis_sentinels)
         return self.redis_url
 
+    @cached_property
+    def relays(self) -> tuple[Relay, ...]:
+        """The SMTP relays in order of preference: ``smtp_urls``, else the single
+        ``smtp_host``/``smtp_port``/... relay."""
+        if self.smtp_urls:
+            return tuple(parse_smtp_url(url) for url in self.smtp_urls)
+        return (Relay(self.smtp_host, self.smtp_port, self.smtp_tls, self.smtp_user,
+                      self.smtp_password),)
+
     @property
     def embedded(self) -> bool:
         return not self.redis_url and not self.redis_sentinels
@@ -187,6 +200,11 @@ class Config:
             if values["smtp_tls"] not in SMTP_TLS_MODES:
                 raise ConfigError(f"OUTREACH_SMTP_TLS={env['OUTREACH_SMTP_TLS']!r} is not one of "
                                   + ", ".join(SMTP_TLS_MODES))
+        for url in values.get("smtp_urls", ()):
+            try:
+                parse_smtp_url(url)
+            except ValueError as exc:
+                raise ConfigError(f"OUTREACH_SMTP_URLS={_redacted(url)!r} {exc}") from None
         if "intake_rate_limit" in values:
             try:
                 parse_rate(values["intake_rate_limit"])
@@ -194,6 +212,56 @@ class Config:
                 raise ConfigError(f"OUTREACH_INTAKE_RATE_LIMIT={values['intake_rate_limit']!r} is not "
                                   "a rate like 30/minute (second, minute, hour, day) or 0") from None
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Relay:
+    """One SMTP relay: where, how (``none|starttls|ssl``) and the optional login."""
+
+    host: str
+    port: int
+    tls: str = "none"
+    user: str = ""
+    password: str = field(default="", repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+_SMTP_SCHEMES = {"smtp": ("none", 25), "smtps": ("ssl", 465)}
+_URL_FORM = "is not smtp://[user:pass@]host:port[?tls=starttls] or smtps://[user:pass@]host:port"
+
+
+def parse_smtp_url(url: str) -> Relay:
+    """``smtp://user:pass@host:587?tls=starttls`` -> a Relay; ValueError when malformed."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(_URL_FORM) from None
+    scheme = parts.scheme.lower()
+    if scheme not in _SMTP_SCHEMES or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(_URL_FORM)
+    tls, default_port = _SMTP_SCHEMES[scheme]
+    query = dict(pair.partition("=")[::2] for pair in parts.query.split("&") if pair)
+    if set(query) - {"tls"}:
+        raise ValueError(_URL_FORM)
+    if "tls" in query:
+        tls = query["tls"].lower()
+        if tls not in SMTP_TLS_MODES or (scheme == "smtps" and tls != "ssl"):
+            raise ValueError(f"has tls={query['tls']!r}: " + ", ".join(SMTP_TLS_MODES)
+                             + " (smtps:// is always ssl)")
+    return Relay(parts.hostname, port or default_port, tls, unquote(parts.username or ""),
+                 unquote(parts.password or ""))
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password (error messages end up in logs)."""
+    scheme, sep, rest = url.strip().partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in auth:
+        return url.strip()
+    return f"{scheme}://{auth.partition(':')[0]}:***@{host}"
 
 
 def _number(kind: type, name: str, raw: str, what: str) -> Any:
