@@ -138,11 +138,21 @@ def campaigns_page() -> Any:
                   found=campaigns.find_campaigns(store(), limit=_PAGE, cursor=_cursor()))
 
 
-def _new_form(values: dict[str, Any], errors: dict[str, Any], status: int = 200) -> Any:
+def _new_form(values: dict[str, Any], errors: dict[str, Any], status: int = 200,
+              counts: dict[str, int] | None = None) -> Any:
     return render("campaign_form.html", status, values=values, errors=errors,
                   templates=templates.find_templates(store(), limit=200)["items"],
                   pairs=lists.find_list_pairs(store(), limit=200)["items"],
-                  default_from=config().from_email)
+                  default_from=config().from_email, counts=counts)
+
+
+@bp.route("/campaigns/audience")
+@requires("campaigns")
+def campaign_form_audience() -> Any:
+    """The deduplicated audience of the lists ticked on the new-campaign form (htmx)."""
+    list_ids = request.args.getlist("list_ids")[:500]
+    counts = audience.audience_of_lists(store(), list_ids) if list_ids else None
+    return render("audience.html", counts=counts)
 
 
 @bp.route("/campaigns/new")
@@ -156,6 +166,8 @@ def campaign_new() -> Any:
 def campaign_create() -> Any:
     values: dict[str, Any] = form_data("name", "template_id", "from_email", "send_at", "rate_per_second")
     values["list_ids"] = request.form.getlist("list_ids")
+    if request.form.get("action") == "count":  # the form without JavaScript: count, save nothing
+        return _new_form(values, {}, counts=audience.audience_of_lists(store(), values["list_ids"][:500]))
     try:
         created = campaigns.create_campaign(store(), config(), CampaignIn().load(values))
     except ValidationError as exc:

@@ -548,3 +548,30 @@ def test_the_opportunity_board_totals_every_opportunity_newest_first_with_a_page
     won = board[board.index('id="col-won"'):board.index('id="col-lost"')]
     assert f"/console/opportunities/{opp_ids[0]}\"" in won and 'id="count-won">1<' in won
     assert "1,000 won revenue" in won and re.search(r'id="count-open">29<', board)
+
+
+def test_the_new_campaign_form_counts_the_deduplicated_audience_before_saving(people: Any) -> None:
+    from outreach.services.audience import audience_of_lists
+
+    sign_in(people, "marketer@example.com")
+    form = people.client.get("/console/campaigns/new").data.decode()
+    assert 'hx-get="/console/campaigns/audience"' in form and "Count audience" in form
+    pair = [i for i in people.get("/api/v1/lists").get_json()["items"] if i["id"] == "ls1"][0]
+    both = ["ls1", pair["parallel_list_id"]]
+    people.post("/api/v1/lists/ls1/members", json={"emails": ["ann@example.com"]})
+    expected = audience_of_lists(people.store, both)
+    assert expected["sendable"] >= 1
+    # htmx: the lists ticked so far
+    part = people.client.get("/console/campaigns/audience?list_ids=ls1&list_ids=" + both[1],
+                             headers={"HX-Request": "true"}).data.decode()
+    assert f'id="audience-size">{expected["sendable"]}<' in part and "<html" not in part
+    assert "Tick lists" in people.client.get("/console/campaigns/audience").data.decode()
+    # without JavaScript: the "Count audience" button re-renders the form, saving nothing
+    campaigns_before = people.get("/api/v1/campaigns").get_json()["items"]
+    counted = people.client.post("/console/campaigns", data={
+        "csrf_token": csrf_of(people), "name": "Spring", "template_id": "tp1",
+        "list_ids": both, "action": "count"})
+    page = counted.data.decode()
+    assert counted.status_code == 200 and f'id="audience-size">{expected["sendable"]}<' in page
+    assert 'value="Spring"' in page and page.count("checked") == 2
+    assert people.get("/api/v1/campaigns").get_json()["items"] == campaigns_before
