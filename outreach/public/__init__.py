@@ -149,6 +149,11 @@ def confirm_page(token: str) -> Any:
 @operation("Double opt-in: confirm", responses={200: "HTML"}, errors=(400, 404), auth=False,
            tag="forms", html=True)
 def confirm(token: str) -> Any:
+    if request.form.get("confirm") != "yes":
+        # only the page's own button confirms: a mail client's RFC 8058 one-click POST
+        # (``List-Unsubscribe=One-Click``) or any other POST shows the question again
+        found, state = consent.read_confirmation(config(), token)
+        return _confirm_answer(found, state, "ask")
     found, state = consent.confirm(store(), config(), token, request.remote_addr,
                                    request.headers.get("User-Agent"))
     return _confirm_answer(found, state, "done")

@@ -120,7 +120,14 @@ def send_confirmation(store: Store, config: Config, messenger: Any, email: str, 
     msg = build_message(from_email=config.from_email, to_email=email,
                         subject=f"Please confirm: {title}", text=text, html=html,
                         unsubscribe_url=url, unsubscribe_mailto=f"mailto:{config.from_email}",
-                        campaign_id="consent", dkim=dkim.from_config(config))
+                        campaign_id="consent")
+    # a transactional mail, not a list: no List-Unsubscribe. A mail client's RFC 8058
+    # one-click POST to the confirmation URL would otherwise be taken as the person's click.
+    del msg["List-Unsubscribe"]
+    del msg["List-Unsubscribe-Post"]
+    signer = dkim.from_config(config)
+    if signer is not None:
+        signer.sign_message(msg)
     try:
         messenger.send(msg, config.from_email, email)
     except Exception:

@@ -84,7 +84,12 @@ def test_double_opt_in_with_a_real_smtp_server(make_service):
     # the scanner's GET confirms nothing; the button's POST does
     assert service.client.get(path).status_code == 200
     assert service.all_items("/api/v1/leads")[0]["consent_status"] == "pending"
-    assert service.client.post(path, headers={"User-Agent": "Firefox"}).status_code == 200
+    # a mail client's one-click POST confirms nothing either
+    assert service.client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert service.all_items("/api/v1/leads")[0]["consent_status"] == "pending"
+    assert message.message["List-Unsubscribe"] is None
+    assert service.client.post(path, data={"confirm": "yes"},
+                               headers={"User-Agent": "Firefox"}).status_code == 200
     (lead,) = service.all_items("/api/v1/leads")
     assert lead["consent_status"] == "given"
     evidence = service.get(f"/api/v1/leads/{lead['id']}/consent")["items"]

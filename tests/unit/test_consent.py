@@ -55,7 +55,8 @@ def test_double_opt_in_end_to_end_with_campaigns(doi) -> None:
     page = env.client.get(f"/c/{_token(url)}")
     assert page.status_code == 200 and "Confirm my subscription" in page.get_data(as_text=True)
     assert env.lead_of("ann@example.com")["consent_status"] == "pending"
-    done = env.client.post(f"/c/{_token(url)}", headers={"User-Agent": "Browser/2.0"})
+    done = env.client.post(f"/c/{_token(url)}", data={"confirm": "yes"},
+                           headers={"User-Agent": "Browser/2.0"})
     assert done.status_code == 200 and "you are subscribed" in done.get_data(as_text=True)
     lead = env.lead_of("ann@example.com")
     assert lead["consent"] is True and lead["consent_status"] == "given"
@@ -66,7 +67,7 @@ def test_double_opt_in_end_to_end_with_campaigns(doi) -> None:
     assert items[0]["asset"] == "guide" and items[0]["ip"] == "127.0.0.1"
     assert items[1]["user_agent"] == "Browser/2.0" and items[1]["at"].endswith("Z")
     # confirming twice changes nothing
-    env.client.post(f"/c/{_token(url)}")
+    env.client.post(f"/c/{_token(url)}", data={"confirm": "yes"})
     assert len(env.get(f"/api/v1/leads/{lead['id']}/consent").get_json()["items"]) == 2
     second = env.run(env.launched([list_id]))
     assert second["stats"]["sent"] == 1
@@ -79,19 +80,41 @@ def test_tampered_and_expired_links_say_so(doi, monkeypatch) -> None:
     token = _token(url)
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     for method in (env.client.get, env.client.post):
-        bad = method(f"/c/{tampered}")
+        bad = method(f"/c/{tampered}", data={"confirm": "yes"})
         assert bad.status_code == 400 and "not valid" in bad.get_data(as_text=True)
     real_time = itsdangerous.timed.time.time
     monkeypatch.setattr(itsdangerous.timed.time, "time",
                         lambda: real_time() + 8 * 86_400)  # past the 7 days
     for method in (env.client.get, env.client.post):
-        old = method(f"/c/{token}")
+        old = method(f"/c/{token}", data={"confirm": "yes"})
         assert old.status_code == 410 and "expired" in old.get_data(as_text=True)
     assert env.lead_of("bea@example.com")["consent_status"] == "pending"
     # an unsubscribe link's token is not a confirmation
     from outreach.tokens import Tokens
     other = Tokens(env.config.secret_key).sign("unsubscribe", ["c1", "l:ld1"])
-    assert env.client.post(f"/c/{other}").status_code == 400
+    assert env.client.post(f"/c/{other}", data={"confirm": "yes"}).status_code == 400
+
+
+def test_one_click_unsubscribe_of_the_confirmation_mail_never_gives_consent(doi) -> None:
+    env = doi
+    env.registered("ivy@example.com", consent=True)
+    assert send_confirmation(env.store, env.config, env.messenger, "ivy@example.com", "guide", 1)
+    (raw,) = env.messenger.raw  # the DATA bytes with SMTP's dot-stuffing undone
+    msg = message_from_bytes(raw[:-3].replace(b"\r\n..", b"\r\n."), policy=default_policy)
+    # a transactional mail: nothing for a mail client's unsubscribe button to post to
+    assert msg["List-Unsubscribe"] is None and msg["List-Unsubscribe-Post"] is None
+    text = msg.get_body(("plain",)).get_content()
+    token = _token(re.search(r"https://mail\.example\.com/c/\S+", text).group(0))
+    # an RFC 8058 one-click POST, an empty POST or a wrong value show the question again
+    for body in ({"List-Unsubscribe": "One-Click"}, {}, {"confirm": "no"}):
+        page = env.client.post(f"/c/{token}", data=body)
+        assert page.status_code == 200 and "Confirm my subscription" in page.get_data(as_text=True)
+        assert env.lead_of("ivy@example.com")["consent_status"] == "pending"
+    # the page's own form carries the field that confirms
+    page = env.client.get(f"/c/{token}").get_data(as_text=True)
+    assert '<input type="hidden" name="confirm" value="yes">' in page
+    assert env.client.post(f"/c/{token}", data={"confirm": "yes"}).status_code == 200
+    assert env.lead_of("ivy@example.com")["consent_status"] == "given"
 
 
 def test_without_double_opt_in_consent_is_given_with_evidence(cenv) -> None:
