@@ -183,22 +183,43 @@ class CompiledTemplate:
         return subject, html, text
 
 
-def compile_template(
-    subject: str, html: str, text: str, *, max_source: int, max_output: int
-) -> CompiledTemplate:
-    """Compile the three sources or raise ``Invalid`` (422) saying which and why."""
-    errors: dict[str, list[str]] = {}
+@dataclass(frozen=True)
+class SourceError:
+    """Why one source does not compile: the message the API shows, and the line (1-based)
+    when the compiler named one."""
+
+    message: str
+    line: int | None
+
+
+def _compile_each(subject: str, html: str, text: str, max_source: int
+                  ) -> tuple[dict[str, Any], dict[str, SourceError]]:
+    errors: dict[str, SourceError] = {}
     compiled: dict[str, Any] = {}
     for name, source, env in (("subject", subject, _text_env), ("html", html, _html_env),
                               ("text", text, _text_env)):
         if len(source.encode()) > max_source:
-            errors[name] = [f"Longer than {max_source} bytes."]
+            errors[name] = SourceError(f"Longer than {max_source} bytes.", None)
             continue
         try:
             compiled[name] = env.from_string(source)
         except TemplateError as exc:
             line = getattr(exc, "lineno", None)
-            errors[name] = [f"Does not compile{f' (line {line})' if line else ''}: {exc}"]
+            errors[name] = SourceError(f"Does not compile{f' (line {line})' if line else ''}: {exc}",
+                                       line)
+    return compiled, errors
+
+
+def source_errors(subject: str, html: str, text: str, *, max_source: int) -> dict[str, SourceError]:
+    """What ``compile_template`` would refuse, per source, with the line (the editor marks it)."""
+    return _compile_each(subject, html, text, max_source)[1]
+
+
+def compile_template(
+    subject: str, html: str, text: str, *, max_source: int, max_output: int
+) -> CompiledTemplate:
+    """Compile the three sources or raise ``Invalid`` (422) saying which and why."""
+    compiled, errors = _compile_each(subject, html, text, max_source)
     if errors:
-        raise Invalid("Validation failed.", errors)
+        raise Invalid("Validation failed.", {name: [e.message] for name, e in errors.items()})
     return CompiledTemplate(compiled["subject"], compiled["html"], compiled["text"], max_output)

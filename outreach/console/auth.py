@@ -105,7 +105,7 @@ def _guard() -> Any:
 
 @bp.after_request
 def _headers(response: Any) -> Any:
-    if request.endpoint == "console.template_preview_html":
+    if request.endpoint in ("console.template_preview_html", "console.template_draft_html"):
         response.headers["Content-Security-Policy"] = PREVIEW_CSP
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
     else:

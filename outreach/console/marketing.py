@@ -94,21 +94,52 @@ def template_new() -> Any:
     else:
         values = next((b for b in templates.builtin_templates() if b["name"] == start),
                       {"name": "", "subject": "", "html": "", "text": ""})
-    return render("template_form.html", values=values, errors={})
+    return render("template_form.html", values=values, errors={}, draft=None, email="")
+
+
+def _template_values() -> dict[str, str]:
+    return {name: request.form.get(name, "") for name in ("name", "subject", "html", "text")}
 
 
 @bp.route("/templates", methods=["POST"])
 @requires("templates", "write")
 def template_create() -> Any:
-    values = {name: request.form.get(name, "") for name in ("name", "subject", "html", "text")}
+    values, email = _template_values(), request.form.get("preview_email", "").strip()
+    if request.form.get("action") == "preview":  # without JavaScript: preview, save nothing
+        draft = templates.preview_draft(store(), config(), values, email or None)
+        return render("template_form.html", values=values, errors={}, draft=draft, email=email)
     try:
         created = templates.create_template(store(), config(), TemplateIn().load(values))
     except ValidationError as exc:
-        return render("template_form.html", 422, values=values, errors=exc.messages)
-    except Invalid as exc:
-        return render("template_form.html", 422, values=values, errors=exc.fields or {})
+        return render("template_form.html", 422, values=values, errors=exc.messages, draft=None,
+                      email=email)
+    except Invalid as exc:  # the sources do not compile: say where, line by line
+        draft = templates.preview_draft(store(), config(), values, email or None)
+        return render("template_form.html", 422, values=values,
+                      errors=draft["errors"] or exc.fields or {}, draft=draft, email=email)
     flash(f"Template {created['name']!r} saved.")
     return redirect(url_for("console.template_page", template_id=created["id"]))
+
+
+@bp.route("/templates/preview", methods=["POST"])
+@requires("templates")
+def template_draft_preview() -> Any:
+    """The editor's live preview (htmx): the unsaved sources checked and rendered."""
+    email = request.form.get("preview_email", "").strip()
+    return render("_template_preview.html",
+                  draft=templates.preview_draft(store(), config(), _template_values(), email or None),
+                  email=email)
+
+
+@bp.route("/templates/drafts/<token>/preview.html")
+@requires("templates")
+def template_draft_html(token: str) -> Any:
+    """An unsaved template's rendered HTML, for the editor's sandboxed preview frame."""
+    html = templates.draft_html(store(), token[:64])
+    if html is None:
+        return "<p>This preview has expired: preview again.</p>", 404, {
+            "Content-Type": "text/html; charset=utf-8"}
+    return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
 @bp.route("/templates/<template_id>")

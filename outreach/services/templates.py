@@ -85,19 +85,13 @@ SAMPLE_PERSON = {"email": "alex@example.com", "first_name": "Alex", "last_name":
                  "company": "Example Corp", "job_title": "Head of Marketing"}
 
 
-def preview(store: Store, config: Config, template_id: str, email: str | None = None
-            ) -> dict[str, Any]:
-    """The template rendered in the sending sandbox for the lead or contact with ``email``
-    (a sample person when there is none): ``{"subject", "html", "text", "person", "error"}``.
-    Links are not tracked and the unsubscribe link goes nowhere: nothing is recorded."""
+def _person(store: Store, email: str | None) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """The lead or contact with ``email`` as template variables (a sample person when there
+    is none), and ``{"type", "id"}`` of who was found."""
     from outreach.normalize import InvalidEmail, checked_email
-    from outreach.rendering import RenderError
     from outreach.services.people import EDITABLE_FIELDS
 
-    template = compiled(store, config, template_id)
     keys = store.keys
-    person: dict[str, Any] = dict(SAMPLE_PERSON)
-    found = None
     if email:
         try:
             normal = checked_email(email)
@@ -108,9 +102,16 @@ def preview(store: Store, config: Config, template_id: str, email: str | None = 
             person_id = store.r.hget(index, normal) if normal else None
             if person_id:
                 h = store.r.hgetall(key_for(person_id))
-                person = {"email": normal, **{f: h.get(f) for f in EDITABLE_FIELDS}}
-                found = {"type": kind, "id": person_id}
-                break
+                return ({"email": normal, **{f: h.get(f) for f in EDITABLE_FIELDS}},
+                        {"type": kind, "id": person_id})
+    return dict(SAMPLE_PERSON), None
+
+
+def _render_for(store: Store, config: Config, template: CompiledTemplate, email: str | None
+                ) -> dict[str, Any]:
+    from outreach.rendering import RenderError
+
+    person, found = _person(store, email)
     variables: dict[str, Any] = dict(person)
     variables.update(person=dict(person), unsubscribe_url="#unsubscribe-preview", asset=None,
                      campaign={"id": "preview", "name": "Preview"})
@@ -122,3 +123,61 @@ def preview(store: Store, config: Config, template_id: str, email: str | None = 
                 "error": str(exc)}
     return {"subject": subject, "html": html, "text": text, "person": found,
             "email": person["email"], "error": None}
+
+
+def preview(store: Store, config: Config, template_id: str, email: str | None = None
+            ) -> dict[str, Any]:
+    """The template rendered in the sending sandbox for the lead or contact with ``email``
+    (a sample person when there is none): ``{"subject", "html", "text", "person", "error"}``.
+    Links are not tracked and the unsubscribe link goes nowhere: nothing is recorded."""
+    return _render_for(store, config, compiled(store, config, template_id), email)
+
+
+DRAFT_PREVIEW_SECONDS = 600
+_CONTEXT_LINES = 2
+
+
+def _listing(source: str, line: int | None) -> list[dict[str, Any]]:
+    """The lines around ``line`` (numbered from 1), the offending one marked."""
+    if not line:
+        return []
+    lines = source.split("\n")
+    first = max(1, line - _CONTEXT_LINES)
+    last = min(len(lines), line + _CONTEXT_LINES)
+    return [{"number": n, "text": lines[n - 1], "bad": n == line} for n in range(first, last + 1)]
+
+
+def preview_draft(store: Store, config: Config, data: dict[str, str], email: str | None = None
+                  ) -> dict[str, Any]:
+    """An unsaved template (``subject``, ``html``, ``text``) checked and rendered as sending
+    would: ``{"errors": {source: {"message", "line", "listing"}}, "preview": ...}``. With no
+    compile error, ``preview`` is what ``preview`` gives plus ``frame``: a token under which
+    the rendered HTML is kept for ``DRAFT_PREVIEW_SECONDS`` for the sandboxed preview frame
+    (``draft_html``); nothing else is stored."""
+    import secrets
+
+    from outreach.rendering import source_errors
+
+    sources = {name: data.get(name) or "" for name in ("subject", "html", "text")}
+    problems = source_errors(sources["subject"], sources["html"], sources["text"],
+                             max_source=config.template_max_source_bytes)
+    if problems:
+        return {"errors": {name: {"message": p.message, "line": p.line,
+                                  "listing": _listing(sources[name], p.line)}
+                           for name, p in problems.items()},
+                "preview": None}
+    template = compile_template(sources["subject"], sources["html"], sources["text"],
+                                max_source=config.template_max_source_bytes,
+                                max_output=config.template_max_output_bytes)
+    shown = _render_for(store, config, template, email)
+    shown["frame"] = None
+    if not shown["error"]:
+        shown["frame"] = secrets.token_urlsafe(16)
+        store.r.set(store.keys.template_draft_preview(shown["frame"]), shown["html"],
+                    ex=DRAFT_PREVIEW_SECONDS)
+    return {"errors": {}, "preview": shown}
+
+
+def draft_html(store: Store, token: str) -> str | None:
+    """The rendered HTML ``preview_draft`` kept under ``token`` (``None`` once expired)."""
+    return store.r.get(store.keys.template_draft_preview(token))

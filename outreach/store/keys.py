@@ -206,6 +206,10 @@ class Keys:
     def templates(self) -> str:
         return self._k("tpls")
 
+    def template_draft_preview(self, token: str) -> str:
+        """an unsaved template's rendered HTML for the editor's preview frame (short TTL)"""
+        return self._k("tpldraft", token)
+
     def campaign(self, campaign_id: str) -> str:
         return self._k("camp", campaign_id)
 

@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery"
 IDS = {"list_id": "ls1", "lead_id": "ld1", "contact_id": "ct1", "account_id": "ac1",
        "opp_id": "op1", "template_id": "tp1", "campaign_id": "cp1", "action": "pause",
        "filename": "console.css", "plural": "leads", "record_id": "ld1", "task_id": "av1",
-       "webhook_id": "wh1", "delivery_id": "d1", "verb": "disable"}
+       "webhook_id": "wh1", "delivery_id": "d1", "verb": "disable", "token": "tk1"}
 
 
 def token(page: bytes) -> str:
@@ -575,3 +575,37 @@ def test_the_new_campaign_form_counts_the_deduplicated_audience_before_saving(pe
     assert counted.status_code == 200 and f'id="audience-size">{expected["sendable"]}<' in page
     assert 'value="Spring"' in page and page.count("checked") == 2
     assert people.get("/api/v1/campaigns").get_json()["items"] == campaigns_before
+
+
+def test_the_template_editor_previews_unsaved_sources_and_marks_the_failing_line(people: Any) -> None:
+    sign_in(people, "marketer@example.com")
+    csrf = csrf_of(people, "/console/templates/new")
+    form = people.client.get("/console/templates/new").data.decode()
+    assert 'hx-post="/console/templates/preview"' in form and "Preview for" in form
+    fields = {"csrf_token": csrf, "name": "Draft", "subject": "Hello {{ email }}",
+              "html": "<p style=\"color: red\">Hi {{ email }} of {{ company }}</p>",
+              "text": "Hi {{ email }}", "preview_email": "ann@example.com"}
+    templates_before = people.get("/api/v1/templates").get_json()["items"]
+    # htmx: the unsaved sources rendered for Ann in the sandbox, nothing saved
+    part = people.client.post("/console/templates/preview", data=fields,
+                              headers={"HX-Request": "true"}).data.decode()
+    assert 'id="preview-subject">Hello ann@example.com<' in part and "<html" not in part
+    frame = re.search(r'src="(/console/templates/drafts/[^"]+/preview.html)"', part).group(1)
+    shown = people.client.get(frame)
+    assert shown.data.decode() == '<p style="color: red">Hi ann@example.com of Acme</p>'
+    assert "sandbox" in shown.headers["Content-Security-Policy"]
+    assert people.get("/api/v1/templates").get_json()["items"] == templates_before
+    assert people.client.get("/console/templates/drafts/nope/preview.html").status_code == 404
+    # a compile error: the message and the lines around it, the failing one marked
+    broken = {**fields, "html": "<p>one</p>\n<p>two</p>\n<p>{% if %}</p>\n<p>four</p>"}
+    part = people.client.post("/console/templates/preview", data=broken).data.decode()
+    assert 'id="preview-html-error"' in part and "line 3" in part
+    assert re.search(r'<li class="bad"><code>&lt;p&gt;{% if %}&lt;/p&gt;</code>', part)
+    assert '<ol class="listing" start="1"' in part
+    saved = people.client.post("/console/templates", data=broken)
+    page = saved.data.decode()
+    assert saved.status_code == 422 and 'id="html-error"' in page and "← line 3" in page
+    # without JavaScript: the Preview button re-renders the form with the preview
+    plain = people.client.post("/console/templates", data={**fields, "action": "preview"})
+    assert plain.status_code == 200 and 'id="preview-subject">Hello ann@' in plain.data.decode()
+    assert people.get("/api/v1/templates").get_json()["items"] == templates_before
