@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 from outreach.console.base import bp, config, form_data, jobs, render, requires, store
 from outreach.errors import Conflict, Invalid
 from outreach.schemas.campaigns import CampaignIn, TemplateIn
-from outreach.services import audience, campaigns, lists, templates, test_send
+from outreach.services import audience, campaign_form, campaigns, lists, templates, test_send
 
 _PAGE = 25
 
@@ -25,7 +25,8 @@ def _cursor() -> str | None:
 @bp.route("/lists")
 @requires("lists")
 def lists_page() -> Any:
-    return render("lists.html", pairs=lists.find_list_pairs(store(), limit=_PAGE, cursor=_cursor()))
+    return render("lists.html", pairs=lists.find_list_pairs(store(), limit=_PAGE, cursor=_cursor(),
+                                                            newest_first=True))
 
 
 @bp.route("/lists", methods=["POST"])
@@ -80,7 +81,8 @@ def list_add_members(list_id: str) -> Any:
 @requires("templates")
 def templates_page() -> Any:
     return render("templates.html",
-                  found=templates.find_templates(store(), limit=_PAGE, cursor=_cursor()),
+                  found=templates.find_templates(store(), limit=_PAGE, cursor=_cursor(),
+                                                 newest_first=True),
                   builtins=templates.builtin_templates())
 
 
@@ -166,15 +168,18 @@ def template_preview_html(template_id: str) -> Any:
 @requires("campaigns")
 def campaigns_page() -> Any:
     return render("campaigns.html",
-                  found=campaigns.find_campaigns(store(), limit=_PAGE, cursor=_cursor()))
+                  found=campaigns.find_campaigns(store(), limit=_PAGE, cursor=_cursor(),
+                                                 newest_first=True))
 
 
 def _new_form(values: dict[str, Any], errors: dict[str, Any], status: int = 200,
-              counts: dict[str, int] | None = None) -> Any:
-    return render("campaign_form.html", status, values=values, errors=errors,
-                  templates=templates.find_templates(store(), limit=200)["items"],
-                  pairs=lists.find_list_pairs(store(), limit=200)["items"],
-                  default_from=config().from_email, counts=counts)
+              count: bool = False) -> Any:
+    q = (request.form.get("q") if request.method == "POST" else request.args.get("q")) or ""
+    choices = campaign_form.form_choices(store(), q=q.strip()[:100],
+                                         template_id=values.get("template_id") or "",
+                                         list_ids=values["list_ids"], count=count)
+    return render("campaign_form.html", status, values=values, errors=errors, q=q.strip()[:100],
+                  default_from=config().from_email, **choices)
 
 
 @bp.route("/campaigns/audience")
@@ -197,8 +202,8 @@ def campaign_new() -> Any:
 def campaign_create() -> Any:
     values: dict[str, Any] = form_data("name", "template_id", "from_email", "send_at", "rate_per_second")
     values["list_ids"] = request.form.getlist("list_ids")
-    if request.form.get("action") == "count":  # the form without JavaScript: count, save nothing
-        return _new_form(values, {}, counts=audience.audience_of_lists(store(), values["list_ids"][:500]))
+    if request.form.get("action") in ("count", "find"):  # without JavaScript: save nothing
+        return _new_form(values, {}, count=request.form["action"] == "count")
     try:
         created = campaigns.create_campaign(store(), config(), CampaignIn().load(values))
     except ValidationError as exc:

@@ -105,9 +105,10 @@ def get_campaign(store: Store, campaign_id: str) -> dict[str, Any]:
     return campaign_view(campaign_id, h)
 
 
-def find_campaigns(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+def find_campaigns(store: Store, *, limit: int = 50, cursor: str | None = None,
+                   newest_first: bool = False) -> dict[str, Any]:
     return page_of_hashes(store, store.keys.campaigns, store.keys.campaign, campaign_view, limit,
-                          cursor)
+                          cursor, newest_first)
 
 
 RATE_BUCKET_SECONDS = 10

@@ -11,6 +11,7 @@ from outreach.services.paging import existing_hash, load_hashes, page
 from outreach.services.people import (
     asset_slugs,
     contact_view,
+    fold,
     lead_view,
     load_contacts,
     load_leads,
@@ -185,9 +186,19 @@ def _remember_list(store: Store, person_key: str, list_id: str) -> None:
     store.run("remember_list", keys=[person_key], args=[store.keys.tag, list_id])
 
 
-def find_list_pairs(store: Store, *, limit: int = 25, cursor: str | None = None) -> dict[str, Any]:
+def _pair_matches(pair: dict[str, Any], needle: str) -> bool:
+    sides = [pair.get(side) for side in ("lead", "contact", "other")]
+    names = [side["name"] for side in sides if side] + [
+        (pair.get("asset") or {}).get("slug") or ""]
+    return any(needle in fold(name or "") for name in names)
+
+
+def find_list_pairs(store: Store, *, limit: int = 25, cursor: str | None = None,
+                    newest_first: bool = False, q: str = "") -> dict[str, Any]:
     """Lists as parallel pairs ``{"lead": list, "contact": list|None, "asset"}``, one item per
-    pair (keyed by its lead list; a list whose parallel is a lead list is shown with it)."""
+    pair (keyed by its lead list; a list whose parallel is a lead list is shown with it).
+    ``q``: only pairs whose list name or asset slug contains it (case- and accent-insensitive)."""
+    needle = fold(q.strip())
 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
         lists = _load_lists(store, ids)
@@ -206,9 +217,11 @@ def find_list_pairs(store: Store, *, limit: int = 25, cursor: str | None = None)
                 out.append({"lead": None, "contact": found, "asset": found["asset"]})
             else:  # an account list stands alone
                 out.append({"lead": None, "contact": None, "other": found, "asset": found["asset"]})
+            if needle and out[-1] is not None and not _pair_matches(out[-1], needle):
+                out[-1] = None
         return out
 
-    return page(store, store.keys.lists, limit, cursor, load)
+    return page(store, store.keys.lists, limit, cursor, load, newest_first)
 
 
 def find_list_member(store: Store, list_id: str, email: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from outreach.errors import NotFound
 from outreach.paths import EMAIL_TEMPLATES_DIR
 from outreach.rendering import CompiledTemplate, compile_template
 from outreach.schemas.common import iso
-from outreach.services.paging import existing_hash, page_of_hashes
+from outreach.services.paging import existing_hash, load_hashes, page, page_of_hashes
 from outreach.store import Store
 
 _SUBJECT_LINE = re.compile(r"^\{#\s*subject:\s*(.*?)\s*#\}\s*\n", re.S)
@@ -55,9 +55,23 @@ def get_template(store: Store, template_id: str) -> dict[str, Any]:
     return template_view(template_id, h)
 
 
-def find_templates(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-    return page_of_hashes(store, store.keys.templates, store.keys.template, template_view, limit,
-                          cursor)
+def find_templates(store: Store, *, limit: int = 50, cursor: str | None = None,
+                   newest_first: bool = False, q: str = "") -> dict[str, Any]:
+    """Templates oldest (or newest) first; ``q``: only those whose name contains it (case-
+    and accent-insensitive)."""
+    from outreach.services.people import fold
+
+    if not q.strip():
+        return page_of_hashes(store, store.keys.templates, store.keys.template, template_view,
+                              limit, cursor, newest_first)
+    needle = fold(q.strip())
+
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        rows = load_hashes(store, store.keys.template, ids)
+        return [template_view(i, h) if h and needle in fold(h.get("name")) else None
+                for i, h in zip(ids, rows, strict=True)]
+
+    return page(store, store.keys.templates, limit, cursor, load, newest_first)
 
 
 _COMPILED: dict[tuple[int, str, str], CompiledTemplate] = {}

@@ -609,3 +609,42 @@ def test_the_template_editor_previews_unsaved_sources_and_marks_the_failing_line
     plain = people.client.post("/console/templates", data={**fields, "action": "preview"})
     assert plain.status_code == 200 and 'id="preview-subject">Hello ann@' in plain.data.decode()
     assert people.get("/api/v1/templates").get_json()["items"] == templates_before
+
+
+def test_listings_are_newest_first_and_the_campaign_form_finds_beyond_the_newest_200(
+        people: Any) -> None:
+    from outreach.services import lists
+
+    older_tpl = people.post("/api/v1/templates", json={
+        "name": "Older welcome", "subject": "s", "html": "<p>h</p>", "text": "t"}).get_json()["id"]
+    newer_tpl = people.post("/api/v1/templates", json={
+        "name": "Newer welcome", "subject": "s", "html": "<p>h</p>", "text": "t"}).get_json()["id"]
+    first = lists.create_list_pair(people.store, "Önce Customers", "lead")["id"]
+    for i in range(201):
+        lists.create_list_pair(people.store, f"Bulk {i:03d}", "lead")
+    newer_camp = people.post("/api/v1/campaigns", json={
+        "name": "Newest campaign", "template_id": newer_tpl, "list_ids": ["ls1"]}).get_json()["id"]
+    sign_in(people, "marketer@example.com")
+    page = people.client.get("/console/templates").data.decode()
+    assert page.index(f"/console/templates/{newer_tpl}\"") < page.index(
+        f"/console/templates/{older_tpl}\"")
+    page = people.client.get("/console/campaigns").data.decode()
+    assert page.index(f"/console/campaigns/{newer_camp}\"") < page.index("/console/campaigns/cp1\"")
+    page = people.client.get("/console/lists").data.decode()
+    assert "Bulk 200" in page and "Bulk 000" not in page  # the newest 25 pairs
+    # the form shows the newest 200 lists and says so; older ones are found by name
+    form = people.client.get("/console/campaigns/new").data.decode()
+    assert "Bulk 200" in form and "Önce Customers" not in form and "Only the newest 200" in form
+    assert form.index(f'value="{newer_tpl}"') < form.index(f'value="{older_tpl}"')
+    found = people.client.post("/console/campaigns", data={
+        "csrf_token": csrf_of(people), "name": "Old list", "template_id": older_tpl,
+        "list_ids": ["ls1"], "q": "once", "action": "find"}).data.decode()
+    assert f'value="{first}"' in found and "Bulk 200" not in found  # accents and case ignored
+    assert 'id="l-ls1"' in found and found.count("checked") == 1  # the ticked list stays
+    assert f'value="{older_tpl}" selected' in found and f'value="{newer_tpl}"' not in found
+    made = people.client.post("/console/campaigns", data={
+        "csrf_token": csrf_of(people), "name": "Old list", "template_id": older_tpl,
+        "list_ids": ["ls1", first]})
+    assert made.status_code == 302
+    assert people.client.get("/console/campaigns/new?q=bulk%20199").data.decode().count(
+        'name="list_ids"') == 2  # the pair: its lead list and its contact list
