@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from outreach.api.auth import caller, require_api_key
 from outreach.api.http import load_body, load_query, store
@@ -56,18 +56,24 @@ def patch_lead(lead_id: str) -> Any:
     owner = changes.pop("owner", None)
     if owner:  # checked first: a bad owner changes nothing
         checked_owner(store(), owner)
-    lead = people.update_lead(store(), lead_id, changes)
+    lead = people.update_lead(store(), lead_id, changes, how="api", **_client())
     if owner:
         set_owner(store(), "lead", lead_id, owner, caller())
         lead = people.get_lead(store(), lead_id)
     return jsonify(_lead.dump(lead))
 
 
+def _client() -> dict[str, str | None]:
+    """Who made a consent change, for its evidence."""
+    return {"ip": request.remote_addr, "user_agent": request.headers.get("User-Agent")}
+
+
 @bp.post("/api/v1/contacts")
 @operation("Create or update a contact by email", body=ContactIn,
            responses={201: Contact, 200: Contact}, tag="people")
 def post_contact() -> Any:
-    contact, created = people.upsert_contact(store(), load_body(ContactIn()))
+    contact, created = people.upsert_contact(store(), load_body(ContactIn()), how="api",
+                                             **_client())
     return jsonify(_contact.dump(contact)), 201 if created else 200
 
 

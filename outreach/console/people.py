@@ -82,9 +82,14 @@ def lead_edit(lead_id: str) -> Any:
                             if name in request.form}
     if request.form.get("email"):
         data["email"] = request.form["email"]
-    data["consent"] = request.form.get("consent") == "on"
+    # the form always shows the box: only a box changed from what the page showed is a
+    # consent change (a pending or withdrawn lead shows it unticked)
+    ticked = request.form.get("consent") == "on"
+    if ticked != people.get_lead(store(), lead_id)["consent"]:
+        data["consent"] = ticked
     try:
-        people.update_lead(store(), lead_id, LeadPatch().load(data))
+        people.update_lead(store(), lead_id, LeadPatch().load(data), how="console",
+                           ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
     except ValidationError as exc:
         return _lead_page(lead_id, 422, exc.messages)
     except Conflict as exc:

@@ -94,7 +94,7 @@ def _withdraw_consent(store: Store, email: str) -> None:
                      (f"c:{contact_id}", keys.contact(contact_id) if contact_id else None)):
         if key:
             pipe.hset(key, mapping={"consent": "w", "updated_at": now})
-            record_event(store, ref, how="complaint", status="withdrawn", pipe=pipe)
+            record_event(store, ref, how="unsubscribe", status="withdrawn", pipe=pipe)
     pipe.execute()
 
 

@@ -60,6 +60,39 @@ def record_event(store: Store, ref: str, *, how: str, status: str, asset: str | 
         target.execute()
 
 
+def edited_consent(current: str | None, given: bool) -> str | None:
+    """The value an explicit edit (API, console, import) turns the stored ``current`` into,
+    or None when it changes nothing. Given: '1'. Not given: given or pending consent is
+    withdrawn ('w'); none and withdrawn stay as they are (never silently '0')."""
+    if given:
+        return None if current == "1" else "1"
+    return "w" if current in ("1", "p") else None
+
+
+def change_consent(store: Store, ref: str, given: bool, *, how: str, current: str | None,
+                   asset: str | None = None, text_version: int | None = None,
+                   ip: str | None = None, user_agent: str | None = None,
+                   pipe: Any = None) -> str | None:
+    """The one way an edit changes a person's consent (``ref`` ``l:<id>`` or ``c:<id>``,
+    whose stored value is ``current``): the new value and its evidence are written together
+    (on ``pipe`` when given, which the caller executes), and only when the value changes.
+    Returns the new value, or None when nothing changed."""
+    if how not in HOWS:
+        raise ValueError(f"unknown consent change {how!r}")
+    value = edited_consent(current, given)
+    if value is None:
+        return None
+    kind, _, person_id = ref.partition(":")
+    key = store.keys.lead(person_id) if kind == "l" else store.keys.contact(person_id)
+    target = pipe if pipe is not None else store.r.pipeline(transaction=True)
+    target.hset(key, mapping={"consent": value, "updated_at": str(int(time.time()))})
+    record_event(store, ref, how=how, status=STATUSES[value], asset=asset,
+                 text_version=text_version, ip=ip, user_agent=user_agent, pipe=target)
+    if pipe is None:
+        target.execute()
+    return value
+
+
 def consent_items(store: Store, ref: str) -> list[dict[str, Any]]:
     """The evidence, oldest first: the person hash's ``ce`` (the first entry, kept there by the
     ingest script) and then the list."""

@@ -430,7 +430,9 @@ class _Applier:
             fields = {k: v for k, v in row.items() if k not in ("kind", "asset", "source", "evidence")}
             if not row.get("consent"):
                 fields.pop("consent", None)  # an import never withdraws consent
-            after, created = upsert_contact(self.store, fields)
+            # consent given here keeps its evidence (how=import); the ingest script below
+            # then finds it unchanged and adds none
+            after, created = upsert_contact(self.store, fields, how="import", asset=row["asset"])
             outcome = "created" if created else (
                 "unchanged" if _same(before, after) else "updated")
             memberships.append((row, outcome))

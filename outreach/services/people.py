@@ -10,7 +10,7 @@ from outreach.errors import Conflict, Invalid
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.schemas.common import iso
 from outreach.schemas.intake import PROFILE_FIELDS
-from outreach.services.consent import consent_status
+from outreach.services.consent import change_consent, consent_status
 from outreach.services.paging import existing_hash, load_hashes, page
 from outreach.store import Store
 
@@ -155,8 +155,11 @@ def find_leads(
     return page(store, source, limit, cursor, load)
 
 
-def update_lead(store: Store, lead_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Edit a lead's profile. Empty strings clear a field here (an explicit edit)."""
+def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str = "api",
+                ip: str | None = None, user_agent: str | None = None) -> dict[str, Any]:
+    """Edit a lead's profile. Empty strings clear a field here (an explicit edit). A
+    ``consent`` change goes through ``consent.change_consent`` with its evidence (``how``,
+    ``ip``, ``user_agent``)."""
     keys = store.keys
     key = keys.lead(lead_id)
     current = existing_hash(store, key, "lead", lead_id)
@@ -169,10 +172,11 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any]) -> dict[str
                 to_set[name] = value
             else:
                 to_clear.append(name)
-    if "consent" in changes:
-        to_set["consent"] = "1" if changes["consent"] else "0"
     new_email = changes.get("email")
     pipe = store.r.pipeline(transaction=True)
+    if changes.get("consent") is not None:
+        change_consent(store, f"l:{lead_id}", bool(changes["consent"]), how=how,
+                       current=current.get("consent"), ip=ip, user_agent=user_agent, pipe=pipe)
     if new_email and new_email != current.get("email"):
         if not store.r.hsetnx(keys.lead_by_email, new_email, lead_id):
             raise Conflict(f"Another lead already has the address {new_email}.")
@@ -219,8 +223,11 @@ def find_contacts(
     return page(store, keys.contacts, limit, cursor, load)
 
 
-def upsert_contact(store: Store, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Create the contact for ``data['email']`` or update it. Returns (contact, created)."""
+def upsert_contact(store: Store, data: dict[str, Any], *, how: str = "api",
+                   asset: str | None = None, ip: str | None = None,
+                   user_agent: str | None = None) -> tuple[dict[str, Any], bool]:
+    """Create the contact for ``data['email']`` or update it. Returns (contact, created).
+    A ``consent`` change goes through ``consent.change_consent`` with its evidence."""
     keys = store.keys
     email = data["email"]
     account_id = data.get("account_id")
@@ -243,13 +250,16 @@ def upsert_contact(store: Store, data: dict[str, Any]) -> tuple[dict[str, Any], 
     # as in ingest, a blank value never erases: "   " is as empty as ""
     fields = {name: data[name].strip() for name in EDITABLE_FIELDS
               if data.get(name) and data[name].strip()}
-    if "consent" in data and data["consent"] is not None:
-        fields["consent"] = "1" if data["consent"] else "0"
     if account_id:
         fields["account_id"] = account_id
     fields["updated_at"] = now
-    previous = store.r.hget(keys.contact(contact_id), "account_id")
-    store.r.hset(keys.contact(contact_id), mapping=fields)
+    previous, consent = store.r.hmget(keys.contact(contact_id), "account_id", "consent")
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(keys.contact(contact_id), mapping=fields)
+    if data.get("consent") is not None:
+        change_consent(store, f"c:{contact_id}", bool(data["consent"]), how=how, current=consent,
+                       asset=asset, ip=ip, user_agent=user_agent, pipe=pipe)
+    pipe.execute()
     if account_id and previous != account_id:
         from outreach.services.crm import link_contact
 
