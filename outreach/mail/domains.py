@@ -1,10 +1,15 @@
-"""Per-receiving-domain throttling (``OUTREACH_DOMAIN_LIMITS``), global in Redis.
+"""Per-receiving-domain pacing, global in Redis.
 
-``gmail.com=20/s;yahoo.com=10/s;*=50/s``: a token bucket per domain shared by every worker
-(``domain_take.lua``; burst = one second's worth). A recipient whose domain is out of
-tokens is deferred (left queued, the batch comes back when a token is due), never failed.
-A deferral from a domain (``421``, ``450``, ``4.7.x``) backs that domain alone off,
-exponentially (1 s, 2 s, 4 s ... capped at 300 s); other domains keep their pace.
+``OUTREACH_DOMAIN_LIMITS`` (``gmail.com=20/s;yahoo.com=10/s;*=50/s``): a token bucket per
+domain shared by every worker (``domain_take.lua``; burst = one second's worth). A recipient
+whose domain is out of tokens is deferred (left queued, the batch comes back when a token is
+due), never failed.
+
+Back-off, with or without limits: a deferral from a domain (``421``/``4xx`` with ``4.7.x``,
+``450``, ``451``) backs that domain alone off, exponentially (1 s, 2 s, 4 s ... capped at
+300 s); other domains keep their pace. Backed-off domains are listed in one hash that a send
+batch reads once (``backoffs``), so without limits the pace costs nothing per recipient; the
+first delivery to a domain after its back-off resets the level (``recovered``).
 """
 
 from __future__ import annotations
@@ -58,10 +63,30 @@ def take(store: Store, limits_text: str, email: str) -> int:
 def slow_down(store: Store, email: str) -> float:
     """The domain answered with a deferral: back it off; returns the back-off in seconds."""
     domain = domain_of(email)
-    level = int(store.r.hincrby(store.keys.domain_bucket(domain), "level", 1))
+    keys = store.keys
+    level = int(store.r.hincrby(keys.domain_bucket(domain), "level", 1))
     seconds = min(float(2 ** min(level - 1, 16)), float(MAX_BACKOFF_SECONDS))
-    store.r.set(store.keys.domain_backoff(domain), "1", px=int(seconds * 1000))
+    until = int((time.time() + seconds) * 1000)
+    pipe = store.r.pipeline(transaction=False)
+    pipe.pexpire(keys.domain_bucket(domain), 600_000 + int(seconds * 1000))
+    pipe.set(keys.domain_backoff(domain), "1", px=int(seconds * 1000))
+    pipe.hset(keys.domain_backoffs, domain, str(until))
+    pipe.execute()
     return seconds
+
+
+def backoffs(store: Store) -> dict[str, int]:
+    """``{domain: back-off end in epoch ms}`` of the domains backed off and not recovered
+    since (the end may be past: the level stays until a delivery succeeds)."""
+    return {domain: int(until) for domain, until in store.r.hgetall(store.keys.domain_backoffs).items()}
+
+
+def recovered(store: Store, domain: str) -> None:
+    """A delivery to ``domain`` succeeded: the next deferral starts again at 1 s."""
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hdel(store.keys.domain_bucket(domain), "level")
+    pipe.hdel(store.keys.domain_backoffs, domain)
+    pipe.execute()
 
 
 def is_deferral(code: int | None, reply: str) -> bool:

@@ -3,12 +3,13 @@
 Every refusal is attributed to the party at fault (``classify``):
 
 - ``SessionFailure``: the relay or the sender's settings (connect, greeting, EHLO,
-  STARTTLS/TLS, AUTH, MAIL FROM, a ``421`` anywhere, a sender rejected at RCPT). Never a
+  STARTTLS/TLS, AUTH, MAIL FROM, a ``421`` without ``4.7.x``, a sender rejected at RCPT). Never a
   recipient's: the claim is handed back. ``fatal`` ones (5xx, TLS failures) need an
   operator (the campaign pauses after a few tries), the others are transient.
   ``ConnectionFailure`` is the transient kind for network errors.
 - ``TemporaryFailure``: the recipient's soft refusal (every 4xx, ``5.2.2`` mailbox full):
-  not delivered, try again later.
+  not delivered, try again later. Its ``DEFERRED`` kind (``421``/``4xx`` with ``4.7.x`` at
+  RCPT or after DATA) is the receiving domain asking to slow down: that domain backs off.
 - ``PermanentFailure``: the recipient's permanent refusal; ``suppress`` is true only for
   a hard bounce (``5.1.x`` no such mailbox or domain, ``5.2.1`` disabled). ``5.7.x``
   (policy), ``5.3.x``, ``5.4.x`` and the rest fail the recipient without suppressing.
@@ -39,6 +40,8 @@ from outreach.normalize import InvalidEmail, ascii_domain
 # kinds of answer (the classifier's verdicts)
 HARD = "hard"  # the address does not exist or is disabled: fail and suppress
 SOFT = "soft"  # try this recipient again later
+DEFERRED = "deferred"  # 421/4xx with 4.7.x at RCPT or after DATA: the receiving domain says
+#                        "slow down": back that domain off; not the recipient's refusal
 BLOCKED = "blocked"  # 5.7.x policy: not the address's fault; fail, never suppress
 REFUSED = "refused"  # any other permanent refusal that is not the address's fault
 SESSION_TRANSIENT = "session_transient"  # the relay, for now: hand the claim back
@@ -83,15 +86,17 @@ def classify(stage: str, code: int, text: str) -> str:
     """
     if stage not in RECIPIENT_STAGES:
         return SESSION_TRANSIENT if 400 <= code < 500 else SESSION_FATAL
-    if code == 421:  # the relay is closing the session
-        return SESSION_TRANSIENT
     if _SENDER_REJECTED.search(text):  # smtpd_delay_reject: the sender, told at RCPT
         return SESSION_TRANSIENT if 400 <= code < 500 else SESSION_FATAL
+    status = enhanced_code(code, text)
+    if 400 <= code < 500 and status is not None and status[1] == 7:
+        return DEFERRED  # e.g. Gmail's "421 4.7.28 ... rate limited": that domain, not the relay
+    if code == 421:  # the relay is closing the session
+        return SESSION_TRANSIENT
     if code < 400:
         return SOFT  # not an answer SMTP allows here: try again later
     if code < 500:
         return SOFT
-    status = enhanced_code(code, text)
     if status is None or status[1:] == (0, 0):
         return _fallback(code, text)
     _, subject, detail = status
@@ -239,7 +244,7 @@ def _refusal(stage: str, code: int, reply: bytes | str, what: str = "") -> Deliv
     if kind in (SESSION_FATAL, SESSION_TRANSIENT):
         prefix = what or _STAGE_WORDS.get(stage, "relay refused")
         return SessionFailure(f"{prefix}: {message}", code, kind, stage)
-    if kind == SOFT:
+    if kind in (SOFT, DEFERRED):
         return TemporaryFailure(message, code, kind, stage)
     return PermanentFailure(message, code, kind, stage)
 

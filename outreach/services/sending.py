@@ -41,6 +41,7 @@ from outreach.config import Config
 from outreach.mail import dkim, domains, verp
 from outreach.mail.message import build_message
 from outreach.mail.smtp import (
+    DEFERRED,
     AmbiguousFailure,
     ClaimLost,
     ConnectionFailure,
@@ -181,12 +182,12 @@ def _send_batch(
                   keys.send_run(run)]
     soft_run = 0  # soft refusals in a row in this run: the relay asks us to slow down
     requeued = False
-    deferred = 0  # ms until the soonest token of a throttled domain (OUTREACH_DOMAIN_LIMITS)
+    deferred = 0  # ms until the soonest token or back-off end of a domain that had to wait
     for i, email in enumerate(emails):
         if i and i % 20 == 0:
             store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
-        if config.domain_limits and (ledger[i] or "")[:1] == "q":  # per-domain bucket (issue 11)
-            wait_ms = domains.take(store, config.domain_limits, email)
+        if (ledger[i] or "")[:1] == "q":  # per-domain pace and back-off (issue 11)
+            wait_ms = context.domain_wait(email)
             if wait_ms:  # deferred, not failed: stays queued for this batch's next run
                 deferred = min(deferred or wait_ms, wait_ms)
                 continue
@@ -212,6 +213,10 @@ def _send_batch(
         verdict = _deliver(store, config, messenger, context, email, detail, person, run)
         if verdict == "sent":
             result.sent += 1
+        if verdict == "deferred":  # that domain backs off; the others go on
+            wait_ms = context.domain_wait(email)
+            deferred = min(deferred or wait_ms, wait_ms) if wait_ms else deferred
+            continue
         soft_run = soft_run + 1 if verdict == "soft" else 0
         requeued = requeued or verdict == "soft"
         if verdict in ("session", "connection", "unknown") or soft_run >= 3:
@@ -221,6 +226,9 @@ def _send_batch(
             return result
     if deferred:
         result.retry_in = max(0.05, deferred / 1000.0)
+        # waiting on purpose: not stale (the watch would start it again) before it is due
+        store.r.hset(keys.campaign_batches(campaign_id), str(batch_no),
+                     str(int(time.time() + result.retry_in)))
         return result
     if requeued:
         result.retry_in = _backoff(config, attempt)
@@ -288,6 +296,31 @@ class _Context:
             self.ascii_domain = self.domain
         self.dkim = dkim.from_config(config)  # deliverability: signing and VERP (issue 11)
         self.bounce_domain = config.bounce_domain
+        self.backoffs = domains.backoffs(store)  # domain -> back-off end (ms), once per batch
+
+    def domain_wait(self, email: str) -> int:
+        """Milliseconds before ``email``'s domain may get a message (0: now): its back-off
+        after a deferral, else its token bucket when OUTREACH_DOMAIN_LIMITS is set."""
+        until = self.backoffs.get(domains.domain_of(email))
+        if until is not None:
+            wait = until - int(time.time() * 1000)
+            if wait > 0:
+                return wait
+        if self.config.domain_limits:
+            return domains.take(self.store, self.config.domain_limits, email)
+        return 0
+
+    def deferred(self, email: str) -> None:
+        """``email``'s domain deferred a message: back that domain alone off."""
+        seconds = domains.slow_down(self.store, email)
+        self.backoffs[domains.domain_of(email)] = int((time.time() + seconds) * 1000)
+
+    def delivered(self, email: str) -> None:
+        """A delivery succeeded: a domain that had backed off has recovered (level reset)."""
+        if self.backoffs:
+            domain = domains.domain_of(email)
+            if self.backoffs.pop(domain, None) is not None:
+                domains.recovered(self.store, domain)
 
     def link_id(self, url: str) -> str:
         """The stored id of ``url`` (HTML-escaped as it appears in the message)."""
@@ -320,7 +353,8 @@ class _Context:
 def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, email: str,
              ref: str, person: dict[str, str | None], run: str = "") -> str:
     """One claimed recipient, start to finish. Returns ``sent``, ``failed``, ``soft`` (back
-    in the queue for later), ``session`` (handed back: the relay or the settings are at
+    in the queue for later), ``deferred`` (back in the queue: the domain backs off),
+    ``session`` (handed back: the relay or the settings are at
     fault), ``connection`` (the same, from the network), ``unknown`` or ``tripped`` (the
     circuit breaker paused the campaign)."""
     outcome = Outcome(store, config, ctx.campaign_id, email, run)
@@ -346,10 +380,14 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
         _session_failure(store, config, ctx.campaign_id, exc)
         return "connection" if isinstance(exc, ConnectionFailure) else "session"
     except TemporaryFailure as exc:
-        if config.domain_limits and domains.is_deferral(exc.code, exc.reply):
-            domains.slow_down(store, email)  # this domain alone backs off
-        gave_up = outcome.finish("soft", error=exc.reply) == 3
         _note_error(store, ctx.campaign_id, f"{email}: {exc}")
+        if exc.kind == DEFERRED:  # the domain asks to slow down: not this recipient's refusal,
+            ctx.deferred(email)   # never a bounce, not counted against it; back in the queue
+            outcome.finish("requeue", error=exc.reply)
+            return "deferred"
+        if config.domain_limits and domains.is_deferral(exc.code, exc.reply):
+            ctx.deferred(email)  # this domain alone backs off
+        gave_up = outcome.finish("soft", error=exc.reply) == 3
         return "failed" if gave_up else "soft"
     except PermanentFailure as exc:
         verdict = outcome.refused(exc)
@@ -372,6 +410,7 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
         _note_error(store, ctx.campaign_id, f"{ref}: {error}")
         return "failed"
     outcome.finish("sent")
+    ctx.delivered(email)
     return "sent"
 
 

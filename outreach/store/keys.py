@@ -295,6 +295,12 @@ class Keys:
         return self._k("domain", domain, "backoff")
 
     @property
+    def domain_backoffs(self) -> str:
+        """hash domain -> back-off end (epoch ms): every domain backed off and not yet
+        recovered (read once per send batch; with or without OUTREACH_DOMAIN_LIMITS)"""
+        return self._k("domain", "backoffs")
+
+    @property
     def conversion_lock(self) -> str:
         return self._k("conversion", "lock")
 

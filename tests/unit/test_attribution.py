@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from outreach.mail import smtp
 from outreach.mail.smtp import (
     BLOCKED,
+    DEFERRED,
     HARD,
     REFUSED,
     SESSION_FATAL,
@@ -39,7 +40,7 @@ from outreach.services import campaigns, sending, suppressions
     ("end", 550, "5.2.1 The email account that you tried to reach is disabled", HARD),
     ("rcpt", 552, "5.2.2 Mailbox full", SOFT),
     ("rcpt", 452, "4.2.2 Over quota", SOFT),
-    ("rcpt", 450, "4.7.1 Greylisted, try again", SOFT),
+    ("rcpt", 450, "4.7.1 Greylisted, try again", DEFERRED),  # that domain backs off
     ("rcpt", 451, "Temporary local problem", SOFT),
     ("rcpt", 554, "5.7.1 <a@b.example>: Relay access denied", BLOCKED),
     ("rcpt", 550, "5.7.1 Daily sending quota exceeded", BLOCKED),
@@ -48,7 +49,13 @@ from outreach.services import campaigns, sending, suppressions
     ("rcpt", 554, "5.3.4 Message too big for system", REFUSED),
     ("rcpt", 554, "5.4.4 Unable to route", REFUSED),
     ("rcpt", 550, "5.2.3 Message length exceeds administrative limit", REFUSED),
-    ("rcpt", 421, "4.7.0 Closing connection", SESSION_TRANSIENT),
+    ("rcpt", 421, "4.7.0 Closing connection", DEFERRED),
+    ("rcpt", 421, "4.7.28 Our system has detected an unusual rate of mail", DEFERRED),
+    ("end", 421, "4.7.28 Rate limited, try again later", DEFERRED),
+    ("rcpt", 421, "4.3.2 Service shutting down", SESSION_TRANSIENT),
+    ("end", 421, "Closing connection", SESSION_TRANSIENT),
+    ("rcpt", 450, "4.7.1 <news@x.example>: Sender address rejected: try later",
+     SESSION_TRANSIENT),
     ("rcpt", 553, "5.1.8 <news@x.example>: Sender address rejected: Domain not found",
      SESSION_FATAL),
     ("rcpt", 550, "5.1.0 <news@x.example>: Sender address rejected: User unknown",
@@ -100,7 +107,7 @@ def test_policy_system_and_network_codes_never_suppress(stage: str, subject: int
 @given(st.sampled_from(smtp.RECIPIENT_STAGES), st.integers(400, 499), _texts)
 @settings(deadline=None)
 def test_temporary_codes_never_suppress(stage: str, code: int, text: str) -> None:
-    assert classify(stage, code, text) in (SOFT, SESSION_TRANSIENT, SESSION_FATAL)
+    assert classify(stage, code, text) in (SOFT, DEFERRED, SESSION_TRANSIENT, SESSION_FATAL)
 
 
 # ---------------------------------------------------------------- international addresses

@@ -66,3 +66,47 @@ def test_a_deferral_backs_that_domain_off(make_cenv: Any) -> None:
         assert "b@busy.example" not in env.messenger.attempts  # backed off, not tried
         assert result.retry_in is not None
         assert env.store.r.pttl(env.store.keys.domain_backoff("busy.example")) > 0
+
+
+def test_a_421_4_7_deferral_backs_off_that_domain_without_limits(make_cenv: Any) -> None:
+    from outreach.mail.smtp import DEFERRED
+
+    with make_cenv(send_batch_size=10) as env:  # no OUTREACH_DOMAIN_LIMITS
+        assert not env.config.domain_limits
+        emails = ["a@slow.example", "b@slow.example", "c@fast.example", "d@fast.example"]
+        list_id = env.leads(*emails)
+        env.messenger.fail["a@slow.example"] = [
+            TemporaryFailure("421 4.7.28 rate limited, try again later", 421, DEFERRED), None]
+        campaign_id = env.launched([list_id])
+        env.dispatch(campaign_id)
+        (batch,) = [args for name, args in env.pending() if name == "send_batch"]
+        first = env.send_batch(campaign_id, int(batch[1]))
+        ledger = env.ledger(campaign_id)
+        assert ledger["c@fast.example"] == ledger["d@fast.example"] == "sent"  # the others go on
+        assert ledger["a@slow.example"] == ledger["b@slow.example"] == "queued"
+        assert "b@slow.example" not in env.messenger.attempts  # backed off, not tried
+        assert first.retry_in is not None and 0 < first.retry_in <= 1.0  # the back-off: 1 s
+        keys = env.store.keys
+        assert env.store.r.hget(keys.campaign_soft(campaign_id), "a@slow.example") is None
+        assert env.store.r.hget(keys.domain_bucket("slow.example"), "level") == "1"
+        time.sleep(first.retry_in + 0.05)
+        second = env.send_batch(campaign_id, int(batch[1]), 1)
+        assert second.finished and second.retry_in is None
+        assert sorted(m[2] for m in env.messenger.messages) == sorted(emails)  # 0 lost, 0 dup
+        shown = env.get(f"/api/v1/campaigns/{campaign_id}").get_json()["stats"]
+        assert (shown["sent"], shown["failed"], shown["bounced"], shown["soft_bounced"]) == (4, 0, 0, 0)
+        # recovered: the level is reset, the next deferral starts again at 1 s
+        assert env.store.r.hget(keys.domain_bucket("slow.example"), "level") is None
+        assert domains.backoffs(env.store) == {}
+        assert domains.slow_down(env.store, "x@slow.example") == 1.0
+
+
+def test_a_recovered_domain_starts_its_back_off_again(env: Any) -> None:
+    assert [domains.slow_down(env.store, "a@d.example") for _ in range(3)] == [1.0, 2.0, 4.0]
+    assert set(domains.backoffs(env.store)) == {"d.example"}
+    domains.recovered(env.store, "d.example")
+    assert domains.backoffs(env.store) == {}
+    assert domains.slow_down(env.store, "a@d.example") == 1.0
+    for _ in range(20):
+        seconds = domains.slow_down(env.store, "a@d.example")
+    assert seconds == domains.MAX_BACKOFF_SECONDS  # capped
