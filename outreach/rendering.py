@@ -17,6 +17,7 @@ from jinja2.filters import do_center, do_format, do_indent, do_replace
 from jinja2.sandbox import SandboxedEnvironment
 
 from outreach.errors import Invalid
+from outreach.mail.html_text import html_to_text
 
 # The largest string or sequence one expression may build. The output limit is checked
 # while rendering, but ``'x' * 10**10`` or ``'x'.rjust(10**10)`` would exhaust memory
@@ -174,6 +175,8 @@ class CompiledTemplate:
             subject = " ".join(render(self.subject).split())
             html = render(self.html)
             text = render(self.text)
+            if not text.strip():  # no text part written: the HTML's, as text (issue 11)
+                text = html_to_text(html)
         except RenderError:
             raise
         except TemplateError as exc:
