@@ -29,6 +29,12 @@ def _int_arg(name: str) -> int | None:
     return int(value) if value.lstrip("-").isdigit() and len(value) < 10 else None
 
 
+# ?sort=: oldest / newest first by creation date, or highest score first ("created" and
+# "date" as the page called them before)
+_SORTS = {"oldest": "oldest", "created": "oldest", "newest": "newest", "date": "newest",
+          "score": "score"}
+
+
 @bp.route("/leads")
 @requires("people")
 def leads_page() -> Any:
@@ -38,22 +44,17 @@ def leads_page() -> Any:
     source = args.get("source", "") if args.get("source", "") in SOURCES else ""
     list_id = args.get("list", "").strip()[:32]
     min_score, max_score = _int_arg("min_score"), _int_arg("max_score")
-    sort = "score" if args.get("sort") == "score" else "created"
+    sort = _SORTS.get(args.get("sort", ""), "oldest")
     cursor = args.get("cursor") or None
     filters = {"q": q, "status": status, "source": source, "list": list_id, "sort": sort,
                "min_score": "" if min_score is None else min_score,
                "max_score": "" if max_score is None else max_score}
-    if q or source or list_id or min_score is not None or max_score is not None:
-        found = people.search_leads(store(), q, status=status or None, source=source or None,
-                                    min_score=min_score, max_score=max_score,
-                                    list_id=list_id or None, limit=_PAGE, cursor=cursor)
-        searched = True
-    elif sort == "score" and not status:
-        found, searched = people.leads_by_score(store(), limit=_PAGE, cursor=cursor), False
-    else:
-        found = people.find_leads(store(), limit=_PAGE, cursor=cursor, status=status or None)
-        searched = False
-    lead_lists = [pair["lead"] for pair in lists.find_list_pairs(store(), limit=200)["items"]
+    found = people.browse_leads(store(), q, status=status or None, source=source or None,
+                                min_score=min_score, max_score=max_score, list_id=list_id or None,
+                                sort=sort, limit=_PAGE, cursor=cursor)
+    searched = found["searched"]
+    lead_lists = [pair["lead"] for pair in lists.find_list_pairs(store(), limit=200,
+                                                                 newest_first=True)["items"]
                   if pair.get("lead")]
     return render("leads.html", found=found, filters=filters, searched=searched, q=q,
                   status=status, statuses=LEAD_STATUSES, sources=SOURCES, lead_lists=lead_lists)

@@ -648,3 +648,61 @@ def test_listings_are_newest_first_and_the_campaign_form_finds_beyond_the_newest
     assert made.status_code == 302
     assert people.client.get("/console/campaigns/new?q=bulk%20199").data.decode().count(
         'name="list_ids"') == 2  # the pair: its lead list and its contact list
+
+
+def test_leads_sort_by_score_or_date_either_way_together_with_search_and_filters(env: Any) -> None:
+    from outreach.services.people import search_leads
+
+    people_ = [("ann@acme.com", "Acme", 20), ("ben@acme.com", "Acme", 50),
+               ("cy@initech.com", "Initech", 40), ("di@acme.com", "Acme", 0),
+               ("ed@acme.com", "Acme", 35)]
+    for email, company, _ in people_:
+        assert env.register(email, company=company).status_code == 202
+    env.drain()
+    ids = {lead["email"]: lead["id"] for lead in env.get("/api/v1/leads").get_json()["items"]}
+    for email, _, score in people_:
+        if score:
+            env.store.r.hset(env.store.keys.lead(ids[email]), "score", str(score))
+            env.store.r.zadd(env.store.keys.lead_scores, {ids[email]: score})
+    env.store.r.hset(env.store.keys.lead(ids["ed@acme.com"]), "status", "disqualified")
+    env.store.r.zadd(env.store.keys.leads_by_status("disqualified"), {ids["ed@acme.com"]: 5})
+
+    def emails(**kw: Any) -> list[str]:
+        return [lead["email"] for lead in search_leads(env.store, **kw)["items"]]
+
+    assert emails(q="acme", sort="newest") == ["ed@acme.com", "di@acme.com", "ben@acme.com",
+                                               "ann@acme.com"]
+    assert emails(q="acme", sort="score") == ["ben@acme.com", "ed@acme.com", "ann@acme.com"]
+    assert emails(q="acme", sort="score", status="new") == ["ben@acme.com", "ann@acme.com"]
+    assert emails(sort="score", min_score=25, max_score=45) == ["cy@initech.com", "ed@acme.com"]
+    assert emails(q="a", sort="score", list_id="ls1") == ["ben@acme.com", "ed@acme.com",
+                                                          "ann@acme.com"]
+    for sort, expected in (("score", ["ben@acme.com", "cy@initech.com", "ed@acme.com",
+                                      "ann@acme.com"]),
+                           ("newest", ["ed@acme.com", "di@acme.com", "cy@initech.com",
+                                       "ben@acme.com", "ann@acme.com"])):
+        seen, cursor = [], None  # one lead per chunk and no time budget: page by page
+        while True:
+            page = search_leads(env.store, "", sort=sort, limit=1, chunk=1, budget_seconds=0,
+                                cursor=cursor, min_score=0)
+            seen += [lead["email"] for lead in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == [e for e in expected if sort == "newest" or e != "di@acme.com"], sort
+    users.create_user(env.store, "s@example.com", "sales", PASSWORD)
+    sign_in(env, "s@example.com")
+
+    def shown(query: str) -> list[str]:
+        page = env.client.get(f"/console/leads?{query}").data.decode()
+        return re.findall(r'<a href="/console/leads/ld\d+">([^<]+)</a>', page)
+
+    assert shown("sort=newest")[:2] == ["ed@acme.com", "di@acme.com"]
+    assert shown("sort=oldest")[:2] == ["ann@acme.com", "ben@acme.com"]
+    assert shown("sort=date") == shown("sort=newest")
+    assert shown("sort=score&status=new") == ["ben@acme.com", "cy@initech.com", "ann@acme.com"]
+    assert shown("sort=newest&status=disqualified") == ["ed@acme.com"]
+    assert shown("q=acme&sort=score&min_score=30") == ["ben@acme.com", "ed@acme.com"]
+    page = env.client.get("/console/leads?q=acme&sort=score").data.decode()
+    assert "only leads with a score" in page and 'value="score" selected' in page
+    assert '<input type="hidden" name="sort" value="score">' in page  # kept by a new search
