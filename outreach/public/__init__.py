@@ -18,10 +18,7 @@ from outreach.services import assets, consent
 
 bp = Blueprint("public", __name__)
 
-_AUTOCOMPLETE = {"first_name": "given-name", "last_name": "family-name", "company": "organization",
-                 "job_title": "organization-title", "phone": "tel", "mobile_phone": "tel",
-                 "street": "street-address", "city": "address-level2", "state": "address-level1",
-                 "postal_code": "postal-code", "country": "country-name"}
+_AUTOCOMPLETE = assets.FIELD_AUTOCOMPLETE
 _EMBED = STATIC_DIR / "embed" / "v1" / "form.js"
 
 
@@ -50,12 +47,9 @@ def render_form_page(asset: dict[str, Any], values: dict[str, Any],
 
 
 def snippet(asset: dict[str, Any]) -> str:
-    """The copy-paste embed for another site: the script, and inside the div the plain form
-    it enhances (so the form still posts when the script is blocked)."""
-    base = config().base_url.rstrip("/")
-    form = render_template("forms/_form.html", **form_context(asset)).strip()
-    return (f'<div data-outreach-form="{asset["slug"]}">\n{form}\n</div>\n'
-            f'<script src="{base}/embed/v1/form.js" async></script>')
+    """The copy-paste embed for another site: the asset view's ``embed_snippet`` (made by
+    ``assets.embed_snippet``, the one source, with the base URL the view was read with)."""
+    return str(asset["embed_snippet"])
 
 
 @bp.get("/f/<slug>")

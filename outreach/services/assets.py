@@ -34,6 +34,11 @@ FIELD_LABELS = {
     "street": "Street", "city": "City", "state": "State or region", "postal_code": "Postal code",
     "country": "Country", "consent": "Consent",
 }
+FIELD_AUTOCOMPLETE = {
+    "first_name": "given-name", "last_name": "family-name", "company": "organization",
+    "job_title": "organization-title", "phone": "tel", "mobile_phone": "tel",
+    "street": "street-address", "city": "address-level2", "state": "address-level1",
+    "postal_code": "postal-code", "country": "country-name"}
 DEFAULT_CONSENT_TEXT = "Yes, send me news and offers by email. I can unsubscribe at any time."
 _RECORD_FIELDS = ("title", "description", "starts_at", "location")
 _FORM_DEFAULTS: dict[str, Any] = {
@@ -75,7 +80,7 @@ def _form_of(h: dict[str, str]) -> dict[str, Any]:
 def asset_view(store: Store, slug: str, h: dict[str, str], lists: str | None,
                base_url: str = "") -> dict[str, Any]:
     lead_list, _, contact_list = (lists or "").partition(",")
-    return {
+    view: dict[str, Any] = {
         "slug": slug,
         "kind": h.get("kind"),
         "title": h.get("title") or slug,
@@ -86,17 +91,45 @@ def asset_view(store: Store, slug: str, h: dict[str, str], lists: str | None,
         "lead_list_id": lead_list or None,
         "contact_list_id": contact_list or None,
         "form_url": f"{base_url.rstrip('/')}/f/{slug}",
-        "embed_snippet": embed_snippet(base_url, slug),
         "created_at": iso(h.get("created_at")),
         "updated_at": iso(h.get("updated_at") or h.get("created_at")),
     }
+    made = str(h.get("updated_at") or h.get("created_at") or "0")
+    view["embed_snippet"] = embed_snippet(view, base_url, int(made) if made.isdigit() else 0)
+    return view
 
 
-def embed_snippet(base_url: str, slug: str) -> str:
-    """The copy-paste HTML that renders this asset's form on another site."""
-    base = escape(base_url.rstrip("/"), quote=True)
-    return (f'<div data-outreach-form="{escape(slug, quote=True)}"></div>\n'
-            f'<script src="{base}/embed/v1/form.js" async></script>')
+_FORM_TEMPLATE: list[Any] = []
+
+
+def form_html(asset: dict[str, Any], *, action: str, values: dict[str, Any] | None = None,
+              errors: dict[str, list[str]] | None = None, started: int | None = None) -> str:
+    """The plain HTML form of an asset (``forms/_form.html``): the hosted page's form, the
+    embed snippet's no-script fallback, and the form shown again with per-field errors."""
+    if not _FORM_TEMPLATE:
+        from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+        from outreach.paths import TEMPLATES_DIR
+
+        env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
+                          autoescape=select_autoescape(["html"]))
+        _FORM_TEMPLATE.append(env.get_template("forms/_form.html"))
+    return str(_FORM_TEMPLATE[0].render(
+        asset=asset, values=values or {}, errors=errors or {}, labels=FIELD_LABELS,
+        autocomplete=FIELD_AUTOCOMPLETE, action=action,
+        started=int(time.time()) if started is None else started))
+
+
+def embed_snippet(asset: dict[str, Any], base_url: str, started: int) -> str:
+    """The copy-paste HTML that renders this asset's form on another site: the script, and
+    inside the div the plain form it enhances, so the form still posts when the script is
+    blocked. The one source of the snippet (the API's asset view, which the console's forms
+    page shows). ``started`` (the form's ``_t``) is when the asset last changed, so the
+    snippet is the same on every read; the script resets it when it runs."""
+    base = base_url.rstrip("/")
+    form = form_html(asset, action=f"{base}/api/v1/registrations", started=started).strip()
+    return (f'<div data-outreach-form="{escape(asset["slug"], quote=True)}">\n{form}\n</div>\n'
+            f'<script src="{escape(base, quote=True)}/embed/v1/form.js" async></script>')
 
 
 def _load(store: Store, slugs: list[str], base_url: str) -> list[dict[str, Any] | None]:
