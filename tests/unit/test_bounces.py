@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from outreach.mail import verp
 from outreach.mail.dkim import DkimSigner, generate_key
-from outreach.mail.inbound.reports import classify_status, parse
+from outreach.mail.inbound.reports import Report, classify_status, parse
 from outreach.services import bounces
 
 BOUNCE_DOMAIN = "bounces.outreach.example"
@@ -65,6 +65,24 @@ def test_a_hard_bounce_suppresses_and_is_counted_once(sent: Any) -> None:
     assert "5.1.1" in item["reply"]
     bounced = sent.get(f"/api/v1/campaigns/{sent.campaign_id}/recipients?status=bounced").get_json()
     assert [i["email"] for i in bounced["items"]] == ["ann@example.org"]
+
+
+def test_a_second_hard_bounce_report_for_a_bounced_recipient_is_not_counted_again(sent: Any) -> None:
+    """Two reports with two report ids about one recipient (e.g. the relay's DSN and a
+    provider's webhook): one bounced recipient in the stats; both reach the timeline."""
+    ref = "l:" + sent.lead_of("ann@example.org")["id"]
+    outcomes = [bounces.apply_report(sent.store, sent.config, Report(
+        kind="hard", recipient="ann@example.org", status="5.1.1", diagnostic="550 5.1.1 User unknown",
+        campaign_id=sent.campaign_id, ref=ref, report_id=report_id)) for report_id in ("r1", "r2")]
+    assert outcomes == ["suppressed", "recorded"]  # the second is no duplicate: another report
+    shown = sent.show(sent.campaign_id)
+    assert shown["stats"]["bounced"] == 1 and shown["stats"]["sent"] == 3
+    assert sent.ledger(sent.campaign_id)["ann@example.org"] == "bounced"
+    events = sent.store.r.lrange(sent.store.keys.person_events(ref), 0, -1)
+    assert len([e for e in events if e.startswith("bounce|")]) == 2
+    bob_raw, bob_from = sent.by_rcpt["bob@example.org"]  # another recipient still counts
+    _process(sent, dsn(bob_raw, "bob@example.org", "5.1.1", "550 5.1.1 User unknown"), bob_from)
+    assert sent.show(sent.campaign_id)["stats"]["bounced"] == 2
 
 
 def test_the_message_id_identifies_a_dsn_sent_elsewhere(sent: Any) -> None:

@@ -19,7 +19,9 @@ redis.call('LTRIM', KEYS[6], 0, 199)
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[8], email, ARGV[9]) end
 local suppress = false
 if kind == 'hard' then
-  redis.call('HINCRBY', KEYS[1], 'bounced', 1)
+  -- `bounced` counts recipients: another report (another id) for one already bounced adds
+  -- its event and error, never a second count
+  if state ~= 'B' then redis.call('HINCRBY', KEYS[1], 'bounced', 1) end
   if state ~= 'C' then redis.call('HSET', KEYS[2], email, 'B|' .. ref .. '|' .. now) end
   suppress = true
 elseif kind == 'soft' then
