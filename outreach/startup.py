@@ -19,7 +19,8 @@ _HOW = "set it to a random value of at least 32 bytes, e.g. `python -c 'import s
 
 
 def check_startup(config: Config) -> None:
-    """Raise ConfigError when this config must not serve outside ``outreach dev``."""
+    """Raise ConfigError when this config must not serve (the secret: outside ``outreach dev``)."""
+    check_deliverability(config)
     if is_dev(config):
         return
     secret = config.secret_key
@@ -29,6 +30,31 @@ def check_startup(config: Config) -> None:
     if len(secret.encode()) < MIN_SECRET_KEY_BYTES:
         raise ConfigError(f"OUTREACH_SECRET_KEY is {len(secret.encode())} bytes, shorter than "
                           f"{MIN_SECRET_KEY_BYTES} (tokens would be forgeable): {_HOW}")
+
+
+_DKIM = {"dkim_domain": "OUTREACH_DKIM_DOMAIN", "dkim_selector": "OUTREACH_DKIM_SELECTOR",
+         "dkim_private_key_file": "OUTREACH_DKIM_PRIVATE_KEY_FILE"}
+
+
+def check_deliverability(config: Config) -> None:
+    """DKIM and per-domain limits that cannot work refuse the start, not the first campaign
+    (which would stay ``sending`` with every message failing): a DKIM setting without the
+    other two, an unreadable, malformed or weak key (RSA < 2048 bits), a bad selector or
+    domain, a malformed ``OUTREACH_DOMAIN_LIMITS``."""
+    from outreach.mail import dkim, domains
+
+    given = {name for name in _DKIM if getattr(config, name)}
+    if given and len(given) < len(_DKIM):
+        missing = ", ".join(_DKIM[name] for name in _DKIM if name not in given)
+        raise ConfigError(f"{missing} not set: DKIM signing needs "
+                          "OUTREACH_DKIM_DOMAIN, OUTREACH_DKIM_SELECTOR and "
+                          "OUTREACH_DKIM_PRIVATE_KEY_FILE together")
+    try:
+        dkim.from_config(config)
+    except dkim.DkimError as exc:
+        value = {v: getattr(config, k) for k, v in _DKIM.items()}[exc.setting]
+        raise ConfigError(f"{exc.setting}={value!r}: {exc}") from None
+    domains.parse_limits(config.domain_limits)  # ConfigError naming OUTREACH_DOMAIN_LIMITS
 
 
 def dev_config(config: Config) -> Config:

@@ -37,7 +37,11 @@ _SELECTOR = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-
 
 
 class DkimError(ValueError):
-    """A key or setting that cannot sign."""
+    """A key or setting that cannot sign; ``setting`` is the variable at fault."""
+
+    def __init__(self, message: str, setting: str = "OUTREACH_DKIM_PRIVATE_KEY_FILE") -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 def relaxed_header(name: bytes, value: bytes) -> bytes:
@@ -99,12 +103,12 @@ class DkimSigner:
         elif not isinstance(key, ed25519.Ed25519PrivateKey):
             raise DkimError("the key is neither RSA nor Ed25519")
         if not _SELECTOR.match(selector or ""):
-            raise DkimError(f"not a DKIM selector: {selector!r}")
+            raise DkimError(f"not a DKIM selector: {selector!r}", "OUTREACH_DKIM_SELECTOR")
         if not domain or not domain.isascii():
             try:
                 domain = domain.encode("idna").decode("ascii")
             except UnicodeError as exc:
-                raise DkimError(f"not a domain: {domain!r}") from exc
+                raise DkimError(f"not a domain: {domain!r}", "OUTREACH_DKIM_DOMAIN") from exc
         return cls(domain.lower().rstrip("."), selector, key)
 
     @classmethod
