@@ -444,8 +444,10 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
             store.r.srem(keys.active_campaigns, campaign_id)
         return None
     live = _restart_dead_batches(store, jobs, campaign_id, now)
-    _expire_stale_claims(store, config, campaign_id, now)
+    requeued = _expire_stale_claims(store, config, campaign_id, now)
     batches = store.r.hgetall(keys.campaign_batches(campaign_id))
+    if requeued:
+        live |= _restart_batches_of(store, jobs, campaign_id, requeued, batches, live, now)
     for batch_no, since in batches.items():
         if batch_no not in live and now - float(since) > config.send_batch_stale_seconds:
             store.r.hset(keys.campaign_batches(campaign_id), batch_no, str(int(now)))
@@ -479,14 +481,16 @@ def finish_keys(store: Store, campaign_id: str) -> list[str]:
             keys.campaign_sent_per_10s(campaign_id)]
 
 
-def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: float) -> None:
+def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: float) -> set[str]:
     """Claims of a dead worker. A claim held by a send run whose heartbeat is gone: back to
     the queue when it never reached DATA (provably not delivered), ``unknown`` when it did.
-    A claim from before heartbeats (no run recorded): ``unknown`` after the claim timeout."""
+    A claim from before heartbeats (no run recorded): ``unknown`` after the claim timeout.
+    Returns the addresses put back in the queue."""
     keys = store.keys
+    requeued: set[str] = set()
     claimed = store.r.zrange(keys.campaign_sending(campaign_id), 0, -1, withscores=True)
     if not claimed:
-        return
+        return requeued
     emails = [email for email, _ in claimed]
     owners = store.r.hmget(keys.campaign_claims(campaign_id), emails)
     runs = sorted({o for o in owners if o})
@@ -505,9 +509,30 @@ def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: fl
                      "reported: may or may not be delivered" if owner else
                      f"claimed more than {config.send_claim_timeout_seconds:g} s ago by a "
                      "worker that never reported: may or may not be delivered")
-        store.run("finish_send", keys=finish_keys(store, campaign_id),
-                  args=[email, outcome, str(int(now)), "", error, "", 0, 0, "",
-                        keys.campaign_batch(campaign_id, ""), "", "", owner or ""])
+        recorded = store.run("finish_send", keys=finish_keys(store, campaign_id),
+                             args=[email, outcome, str(int(now)), "", error, "", 0, 0, "",
+                                   keys.campaign_batch(campaign_id, ""), "", "", owner or ""])
+        if recorded and outcome == "requeue":
+            requeued.add(email)
+    return requeued
+
+
+def _restart_batches_of(store: Store, jobs: Jobs, campaign_id: str, emails: set[str],
+                        batches: dict[str, str], live: set[str], now: float) -> set[str]:
+    """Sends again, at once, the batches holding addresses a dead worker's claim gave back.
+    Its batch may already have run again meanwhile (RabbitMQ redelivers a killed worker's
+    task at once) and ended with those claims still held: nothing else would look before
+    the stale timer. Returns the batches sent again."""
+    keys = store.keys
+    restarted = set()
+    for batch_no in batches:
+        if batch_no in live:
+            continue
+        if emails & set(store.r.lrange(keys.campaign_batch(campaign_id, int(batch_no)), 0, -1)):
+            store.r.hset(keys.campaign_batches(campaign_id), batch_no, str(int(now)))
+            jobs.send_batch(campaign_id, int(batch_no))
+            restarted.add(batch_no)
+    return restarted
 
 
 def _exist_each(store: Store, runs: list[str]) -> list[int]:

@@ -7,9 +7,7 @@ import re
 import signal
 from collections import Counter
 
-import pytest
-
-from .conftest import AMQP, wait_for
+from .conftest import wait_for
 from .test_campaigns import TEMPLATE, _lead_list, _wait_status
 
 PEOPLE = [
@@ -146,8 +144,6 @@ def test_two_workers_converting_the_same_leads_create_exactly_one_of_each(make_s
     _assert_exactly_one_conversion_each(service, 300)
 
 
-@pytest.mark.skipif(AMQP, reason="recovery after SIGKILL does not complete on RabbitMQ "
-                    "yet (CI: 1050 of 2800 leads converted); issue 8 stays open on it")
 def test_worker_killed_mid_conversion_leaves_nothing_half_converted(make_service):
     service = make_service(promotion_threshold=20, score_event_after_white_paper=0)
     worker = service.start_worker()
@@ -168,5 +164,9 @@ def test_worker_killed_mid_conversion_leaves_nothing_half_converted(make_service
         lead = store.r.hgetall(keys.lead(lead_id))
         assert store.r.exists(keys.contact(lead["contact_id"]), keys.opportunity(lead["opportunity_id"])) == 2
     service.start_worker()
-    assert service.post("/api/v1/conversions/run", status=200)["promoted"] == 3000 - done
+    # RabbitMQ hands the killed worker's unacknowledged pass to the new worker at once (a
+    # Redis broker only after its visibility timeout): this pass and that one share the rest
+    assert service.post("/api/v1/conversions/run", status=200)["promoted"] <= 3000 - done
+    wait_for(lambda: store.r.zcard(keys.leads_by_status("qualified")) == 3000, timeout=60,
+             message="every engaged lead converted")
     _assert_exactly_one_conversion_each(service, 3000)

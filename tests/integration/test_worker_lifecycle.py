@@ -14,9 +14,7 @@ import os
 import signal
 import time
 
-import pytest
-
-from .conftest import AMQP, wait_for
+from .conftest import wait_for
 from .test_campaigns import _audience, _campaign, _lead_list, _recipients, _wait_status
 
 # the production timers: recovery must not come from short test settings
@@ -72,8 +70,6 @@ def test_sigterm_mid_campaign_hands_the_batch_back_and_loses_nothing(make_servic
     assert "Traceback" not in logs, logs[-3000:]
 
 
-@pytest.mark.skipif(AMQP, reason="recovery after SIGKILL does not complete on RabbitMQ "
-                    "yet (CI: the campaign was not sent within 90 s); issue 8 stays open on it")
 def test_sigkill_of_every_worker_recovers_within_60_s_without_duplicates(make_service):
     service = make_service(**DEFAULT_TIMERS)
     service.start_worker(concurrency=2)

@@ -537,6 +537,28 @@ def test_the_watch_restarts_a_dead_runs_batch_at_once(cenv) -> None:
     assert cenv.messenger.counts() == dict.fromkeys(EMAILS, 1)
 
 
+def test_a_batch_redelivered_while_a_dead_run_still_holds_a_claim_is_sent_again(cenv) -> None:
+    """RabbitMQ redelivers a killed worker's batch at once: the new run finds a claim of
+    the dead run whose heartbeat has not lapsed yet, skips it and ends. Once it lapses the
+    watch gives the claim back and sends that batch again (not after the stale timer)."""
+    campaign_id, batches = started(cenv)
+    keys = cenv.store.keys
+    assert _claim_as(cenv, campaign_id, "p0@example.com", "killed")[0] == "claimed"
+    requeue(cenv, campaign_id, batches)
+    cenv.pump()  # the redelivered batches: everyone else is sent, p0 is still held
+    assert cenv.ledger(campaign_id)["p0@example.com"] == "sending"
+    assert "p0@example.com" not in cenv.messenger.attempts
+    cenv.store.r.delete(keys.send_run("killed"))  # its heartbeat lapses
+    cenv.pending()
+    cenv.watch(campaign_id)  # long before send_batch_stale_seconds
+    assert cenv.ledger(campaign_id)["p0@example.com"] == "queued"
+    (restarted,) = [args for name, args in cenv.pending() if name == "send_batch"]
+    assert "p0@example.com" in cenv.store.r.lrange(keys.campaign_batch(campaign_id, restarted[1]), 0, -1)
+    requeue(cenv, campaign_id, [restarted[1]])
+    assert cenv.run(campaign_id)["status"] == "sent"
+    assert cenv.messenger.counts() == dict.fromkeys(EMAILS, 1)
+
+
 def test_a_claim_taken_over_stops_the_old_transaction_before_data(cenv) -> None:
     campaign_id, batches = started(cenv)
 
