@@ -152,7 +152,8 @@ class Redelivered(Schema):
 class WebhookEvent(Schema):
     """The body of every webhook request (signed; ``id`` is the ``Outreach-Event-Id``).
 
-    ``data`` by ``type``: ``lead.qualified`` {lead_id, contact_id, account_id,
+    ``data`` by ``type``: ``lead.created`` {lead (as GET /api/v1/leads/<id>)};
+    ``lead.qualified`` {lead_id, contact_id, account_id,
     opportunity_id, by}; ``lead.disqualified`` {lead_id, reason, note, by};
     ``opportunity.created`` / ``opportunity.won`` / ``opportunity.lost`` {opportunity (as
     GET /api/v1/opportunities/<id>), by}; ``opportunity.stage_changed`` {opportunity, from,

@@ -19,6 +19,7 @@ from typing import Any
 from outreach.config import Config
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.schemas.intake import ASSET_PATTERN, KINDS, PROFILE_FIELDS, SOURCES
+from outreach.services import webhooks
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -82,11 +83,33 @@ def _take_over_stale(store: Store, config: Config, consumer: str) -> int:
 
 
 def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str, str]]]) -> int:
-    """Apply stream entries in one atomic, idempotent Lua call. Returns how many were acked."""
-    args = _script_args(store, config, len(entries), "stream")
+    """Apply stream entries in one atomic, idempotent Lua call. Returns how many were acked.
+
+    When a webhook wants ``lead.created`` (one cheap look per batch), the script also names
+    the leads it created, and each gets its event once (a redelivered entry creates nothing).
+    """
+    wanted = webhooks.subscribers(store, "lead.created")
+    args = _script_args(store, config, len(entries), "stream+created" if wanted else "stream")
     for entry_id, fields in entries:
         args.extend(_record(entry_id, fields))
-    return int(store.run("ingest", args=args))
+    reply = store.run("ingest", args=args)
+    if not wanted:
+        return int(reply)
+    announce_created(store, reply[1:], wanted)
+    return int(reply[0])
+
+
+def announce_created(store: Store, lead_ids: list[str], wanted: list[str]) -> None:
+    """``lead.created`` for each new lead, ``data`` ``{"lead": <as GET /api/v1/leads/<id>>}``."""
+    if not lead_ids:
+        return
+    from outreach.services.people import asset_slugs, lead_view, load_leads
+
+    rows = load_leads(store, lead_ids)
+    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    webhooks.emit_many(store, "lead.created", [
+        {"lead": lead_view(lead_id, h, slugs)} for lead_id, h in zip(lead_ids, rows, strict=True)
+        if h], wanted=wanted)
 
 
 def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -105,9 +128,14 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list
         # already validated and normalised by the intake schema: no JSON round trip
         args.extend(_flat_record("0-0", data["email"], data["kind"], data["asset"], now,
                                  registration_payload(data, now)))
+    wanted = webhooks.subscribers(store, "lead.created")
     reply = store.run("ingest", args=args)
     names = {"c": "created", "u": "updated", "n": "unchanged", "x": "rejected"}
-    return [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
+    outcomes = [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
+    if wanted:
+        announce_created(store, [person[2:] for outcome, person in outcomes
+                                 if outcome == "created" and person.startswith("l:")], wanted)
+    return outcomes
 
 
 def registration_payload(data: dict[str, Any], at: int) -> dict[str, Any]:

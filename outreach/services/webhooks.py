@@ -215,32 +215,64 @@ def redeliver(store: Store, webhook_id: str, delivery_id: str) -> dict[str, Any]
 
 # ------------------------------------------------------------------ events and deliveries
 
-def emit(store: Store, event: str, data: dict[str, Any], when: float | None = None) -> str | None:
-    """Record ``event`` for every active webhook that wants it; its event id (None: nobody)."""
+def subscribers(store: Store, event: str) -> list[str]:
+    """The active webhooks that want ``event``: one round trip when there are none (the
+    check hot paths make before building any event, e.g. ``lead.created`` from ingest)."""
     keys = store.keys
     ids = store.r.zrange(keys.webhooks, 0, -1)
     if not ids:
-        return None
+        return []
     pipe = store.r.pipeline(transaction=False)
     for webhook_id in ids:
         pipe.hmget(keys.webhook(webhook_id), "events", "active")
-    wanted = [webhook_id for webhook_id, (events, active) in zip(ids, pipe.execute(), strict=True)
-              if active == "1" and event in (events or "").split(",")]
-    if not wanted:
-        return None
+    return [webhook_id for webhook_id, (events, active) in zip(ids, pipe.execute(), strict=True)
+            if active == "1" and event in (events or "").split(",")]
+
+
+def emit(store: Store, event: str, data: dict[str, Any], when: float | None = None) -> str | None:
+    """Record ``event`` for every active webhook that wants it; its event id (None: nobody)."""
+    ids = emit_many(store, event, [data], when)
+    return ids[0] if ids else None
+
+
+def emit_many(store: Store, event: str, items: list[dict[str, Any]], when: float | None = None,
+              wanted: list[str] | None = None) -> list[str]:
+    """Record one ``event`` per item of ``items`` (its ``data``) for every active webhook
+    that wants it (``wanted``: as ``subscribers`` gave them), ids reserved in one round trip
+    and written in one transaction per chunk; the event ids (empty: nobody listens)."""
+    if wanted is None:
+        wanted = subscribers(store, event)
+    if not wanted or not items:
+        return []
+    from outreach.store import to_base36
+
+    keys = store.keys
     now = time.time() if when is None else when
-    event_id = "evt_" + store.next_id("webhook_event", "")[0] + secrets.token_hex(4)
-    body = json.dumps({"id": event_id, "type": event, "created_at": iso(now), "data": data},
-                      separators=(",", ":"), sort_keys=True)
-    pipe = store.r.pipeline(transaction=True)
-    for webhook_id in wanted:
-        delivery_id = store.next_id("webhook_delivery", "d")[0]
-        pipe.hset(keys.webhook_delivery(delivery_id), mapping={
-            "webhook_id": webhook_id, "event_id": event_id, "event": event, "body": body,
-            "attempt": "0", "status": "pending", "created_at": str(int(now))})
-        pipe.zadd(keys.webhook_due, {delivery_id: now})
-    pipe.execute()
-    return event_id
+    event_ids = []
+    for start in range(0, len(items), 500):
+        chunk = items[start:start + 500]
+        pipe = store.r.pipeline(transaction=False)
+        pipe.hincrby(keys.sequences, "webhook_event", len(chunk))
+        pipe.hincrby(keys.sequences, "webhook_delivery", len(chunk) * len(wanted))
+        last_event, last_delivery = (int(n) for n in pipe.execute())
+        event_n, delivery_n = last_event - len(chunk), last_delivery - len(chunk) * len(wanted)
+        pipe = store.r.pipeline(transaction=True)
+        for data in chunk:
+            event_n += 1
+            event_id = "evt_" + to_base36(event_n) + secrets.token_hex(4)
+            event_ids.append(event_id)
+            body = json.dumps({"id": event_id, "type": event, "created_at": iso(now),
+                               "data": data}, separators=(",", ":"), sort_keys=True)
+            for webhook_id in wanted:
+                delivery_n += 1
+                delivery_id = "d" + to_base36(delivery_n)
+                pipe.hset(keys.webhook_delivery(delivery_id), mapping={
+                    "webhook_id": webhook_id, "event_id": event_id, "event": event,
+                    "body": body, "attempt": "0", "status": "pending",
+                    "created_at": str(int(now))})
+                pipe.zadd(keys.webhook_due, {delivery_id: now})
+        pipe.execute()
+    return event_ids
 
 
 LEASE_SECONDS = Config.webhook_lease_seconds

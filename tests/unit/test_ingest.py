@@ -489,3 +489,41 @@ def test_results_written_before_per_day_hashes_still_answer(env) -> None:
     env.store.r.hset(env.store.keys.registrations_before_days, "1790000000000-0", "l|ld9|ls1")
     status = env.get("/api/v1/registrations/1790000000000-0").get_json()
     assert status["status"] == "processed" and status["person"] == {"type": "lead", "id": "ld9"}
+
+
+def test_lead_created_once_per_new_lead_only_when_subscribed(env) -> None:
+    import io
+
+    from outreach.services import webhooks
+    from outreach.services.imports import Options, run_import
+
+    def events() -> list[dict]:
+        keys = env.store.keys
+        out = []
+        for delivery_id in env.store.r.zrange(keys.webhook_due, 0, -1):
+            h = env.store.r.hgetall(keys.webhook_delivery(delivery_id))
+            out.append({**json.loads(h["body"]), "webhook_id": h["webhook_id"]})
+        return out
+
+    regs = [{"kind": "white_paper", "asset": "guide", "email": e}
+            for e in ("ann@example.com", "bob@example.com", "ANN@example.com")]
+    # nobody subscribed: the script answers a count, no event is made
+    entries = _queue(env, regs[:1])
+    assert apply_batch(env.store, env.config, entries) == 1 and events() == []
+    hook = env.post("/api/v1/webhooks", json={"url": "https://93.184.215.14/in",
+                                              "events": ["lead.created"]})
+    env.post("/api/v1/webhooks", json={"url": "https://93.184.215.14/x", "events": ["lead.qualified"]})
+    assert hook.status_code == 201, hook.get_json()  # a literal public address: no DNS
+    entries = _queue(env, regs)
+    assert apply_batch(env.store, env.config, entries) == 3
+    apply_batch(env.store, env.config, entries)  # redelivered: creates nothing, announces nothing
+    got = events()
+    assert [e["data"]["lead"]["email"] for e in got] == ["bob@example.com"]
+    assert got[0]["type"] == "lead.created" and got[0]["webhook_id"] == hook.get_json()["id"]
+    assert got[0]["data"]["lead"]["registrations"][0]["asset"] == "guide"
+    # an import announces the leads it creates, not the ones it updates
+    csv = b"Email\nbob@example.com\ncy@example.com\n"
+    run_import(env.store, env.config, io.BytesIO(csv), Options(asset="fair"))
+    assert [e["data"]["lead"]["email"] for e in events()] == ["bob@example.com", "cy@example.com"]
+    assert len({e["id"] for e in events()}) == 2
+    assert webhooks.subscribers(env.store, "lead.created") == [hook.get_json()["id"]]

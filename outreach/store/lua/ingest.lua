@@ -13,7 +13,8 @@
 -- count. mode 'import': records are CSV rows (nothing kept per id, nothing acked, a repeat
 -- registration for an asset already in the history adds no history entry); returns one
 -- outcome per record: 'c' created, 'u' updated, 'n' unchanged, 'x' rejected, then the
--- person ('l:<id>' or 'c:<id>').
+-- person ('l:<id>' or 'c:<id>'). mode 'stream+created': as 'stream', and returns
+-- {count, id of each lead this call created...} (for the lead.created webhook event).
 --@prelude
 local group = ARGV[2]
 local now = ARGV[3]
@@ -22,6 +23,8 @@ local w_event = tonumber(ARGV[5])
 local keep_seconds = tonumber(ARGV[6])
 local count = tonumber(ARGV[7])
 local import = ARGV[8] == 'import'
+local report_created = ARGV[8] == 'stream+created'
+local created = {}
 local stream = k('intake')
 local assets = k('assets')
 local email_lead = k('email', 'lead')
@@ -249,6 +252,7 @@ for _ = 1, count do
           redis.call('HSET', email_lead, email, lead_id)
           redis.call('ZADD', k('leads'), n, lead_id)
           redis.call('ZADD', k('list', lead_list, 'm'), redis.call('HINCRBY', seq, 'member', 1), lead_id)
+          if report_created then created[#created + 1] = lead_id end
         end
         if evidence ~= '' and outcome ~= 'n' then
           keep_evidence('l:' .. lead_id, k('lead', lead_id), evidence)
@@ -274,5 +278,9 @@ for first = 1, #acked, 500 do
   local last = math.min(first + 499, #acked)
   redis.call('XACK', stream, group, unpack(acked, first, last))
   redis.call('XDEL', stream, unpack(acked, first, last))
+end
+if report_created then
+  table.insert(created, 1, #acked)
+  return created
 end
 return #acked
