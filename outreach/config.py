@@ -61,6 +61,7 @@ class Config:
     asset_rules_cache_seconds: float = 5.0  # intake's per-process cache of assets' form rules
     consent_token_days: int = 7  # a double opt-in confirmation link expires after this
     import_max_bytes: int = 50 * 1024 * 1024  # POST /api/v1/imports upload limit (larger: the CLI)
+    import_lease_seconds: float = 60.0  # a running import not heard from for this long is rerun
     # mail
     smtp_host: str = "localhost"
     smtp_port: int = 25

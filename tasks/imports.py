@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from celery import Celery, shared_task
+from celery import Celery, Task, shared_task
 from flask import current_app
 
-from outreach.services.imports import run_job
+from outreach.services.imports import lease_left, run_job
 
 
 class CeleryImportJobs:
@@ -16,7 +16,15 @@ class CeleryImportJobs:
         self.celery.send_task("outreach.imports.run", args=[import_id], queue="default")
 
 
-@shared_task(name="outreach.imports.run", acks_late=True, ignore_result=True)
-def run(import_id: str) -> str:
+@shared_task(name="outreach.imports.run", bind=True, acks_late=True, ignore_result=True,
+             max_retries=None)
+def run(self: Task, import_id: str) -> str:
     ext = current_app.extensions
-    return run_job(ext["outreach.store"], ext["outreach.config"], import_id)["status"]
+    store, config = ext["outreach.store"], ext["outreach.config"]
+    status = run_job(store, config, import_id)["status"]
+    left = lease_left(store, import_id) if status == "running" else 0.0
+    if left > 0:
+        # held by another worker (e.g. redelivered while its first worker still runs it, or
+        # is dead and its lease not yet expired): look again when the lease would expire
+        raise self.retry(countdown=min(left + 1, config.import_lease_seconds + 1))
+    return status

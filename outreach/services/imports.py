@@ -473,15 +473,49 @@ def create_job(store: Store, config: Config, content: bytes, options: Options) -
     return import_id
 
 
+def claim_job(store: Store, config: Config, import_id: str, now: float | None = None) -> bool:
+    """Take a job to run: a queued one, or a running one whose lease expired (its worker
+    died: the redelivered task runs it again, the same dedup making that safe). True when
+    this caller holds it now, with a lease of ``import_lease_seconds`` that the run renews
+    with every batch's progress."""
+    import redis
+
+    now = time.time() if now is None else now
+    job_key = store.keys.import_job(import_id)
+    with store.r.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(job_key)
+            status, lease_until = pipe.hmget(job_key, "status", "lease_until")
+            if status != "queued" and not (status == "running"
+                                           and float(lease_until or 0) <= now):
+                pipe.unwatch()
+                return False
+            pipe.multi()
+            pipe.hset(job_key, mapping={"status": "running", "started_at": int(now),
+                                        "lease_until": now + config.import_lease_seconds})
+            pipe.hincrby(job_key, "runs", 1)
+            pipe.execute()
+        except redis.WatchError:
+            return False  # another worker changed it first
+    return True
+
+
+def lease_left(store: Store, import_id: str, now: float | None = None) -> float:
+    """Seconds until a running job's lease expires (0: not running, or expired)."""
+    now = time.time() if now is None else now
+    status, lease_until = store.r.hmget(store.keys.import_job(import_id), "status", "lease_until")
+    return max(0.0, float(lease_until or 0) - now) if status == "running" else 0.0
+
+
 def run_job(store: Store, config: Config, import_id: str) -> dict[str, Any]:
-    """Run a queued import (a worker task). Idempotent: a job not queued is left alone."""
+    """Run a queued import, or rerun one whose worker died (``claim_job``); a job another
+    worker is running, or that is finished, is left alone. Idempotent."""
     import json
 
     keys = store.keys
     job_key = keys.import_job(import_id)
-    if store.r.hget(job_key, "status") != "queued":
+    if not claim_job(store, config, import_id):
         return get_job(store, import_id)
-    store.r.hset(job_key, "status", "running")
     options = Options(**json.loads(store.r.hget(job_key, "options") or "{}"))
     stored = store.r.get(keys.import_file(import_id))
     content = base64.b64decode(stored) if stored else b""
@@ -491,8 +525,10 @@ def run_job(store: Store, config: Config, import_id: str) -> dict[str, Any]:
     raw = _Counting(content or b"")
 
     def progress(report: Report) -> None:
+        # the heartbeat rides on the progress write: the lease is renewed with every batch
         store.r.hset(job_key, mapping={**report.as_dict(),
-                                       "progress": round(min(raw.read_bytes / size, 1.0), 4)})
+                                       "progress": round(min(raw.read_bytes / size, 1.0), 4),
+                                       "lease_until": time.time() + config.import_lease_seconds})
 
     def error(line: int, reason: str, name: str) -> None:
         store.r.rpush(errors_key, json.dumps([line, reason, name]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -329,3 +330,61 @@ def test_export_pages_through_many(env) -> None:
     body = env.get("/api/v1/leads.csv").get_data(as_text=True)
     assert len(body.splitlines()) == 1235
     assert len({line.split(",")[1] for line in body.splitlines()[1:]}) == 1234
+
+
+def test_a_job_whose_worker_died_is_rerun_once_its_lease_expires(env) -> None:
+    from outreach.services import imports
+
+    env.app.extensions["outreach.import_jobs"] = lambda import_id: None
+    response = env.client.post("/api/v1/imports", headers=env.auth, data={
+        "file": (io.BytesIO(MESSY), "expo.csv"), "type": "leads", "asset": "expo",
+        "consent": "column:Opt In"}, content_type="multipart/form-data")
+    import_id = response.get_json()["id"]
+    key = env.store.keys.import_job(import_id)
+    # a worker took it and died after applying part of it (no heartbeat since)
+    now = time.time()
+    assert imports.claim_job(env.store, env.config, import_id, now=now)
+    assert env.store.r.hget(key, "status") == "running"
+    assert float(env.store.r.hget(key, "lease_until")) == now + env.config.import_lease_seconds
+    _import(env, b"E-mail;First Name\nann@example.com;Ann\n", asset="expo")  # what it applied
+    # redelivered while the lease holds: left alone, the task is told how long to wait
+    assert imports.run_job(env.store, env.config, import_id)["status"] == "running"
+    assert 0 < imports.lease_left(env.store, import_id) <= env.config.import_lease_seconds
+    assert not imports.claim_job(env.store, env.config, import_id, now=now + 1)
+    # once the lease has expired, the redelivered task runs it to the end; the same dedup
+    # as intake makes the rows applied before count as known people, never duplicates
+    env.store.r.hset(key, "lease_until", now - 1)
+    job = imports.run_job(env.store, env.config, import_id)
+    assert job["status"] == "done" and job["rows"] == 6 and job["failed"] == 2
+    assert job["created"] + job["updated"] + job["unchanged"] == 4
+    assert env.store.r.hget(key, "runs") == "2"
+    assert imports.lease_left(env.store, import_id) == 0
+    emails = [lead["email"] for lead in env.get("/api/v1/leads").get_json()["items"]]
+    assert len(emails) == len(set(emails)) == 3
+    # finished: a later redelivery changes nothing
+    assert not imports.claim_job(env.store, env.config, import_id, now=now + 10_000)
+
+
+def test_the_lease_is_renewed_with_every_batch(env, monkeypatch) -> None:
+    from outreach.services import imports
+
+    monkeypatch.setattr(imports, "BATCH", 2)
+    env.app.extensions["outreach.import_jobs"] = lambda import_id: None
+    rows = "".join(f"p{i}@example.com\n" for i in range(7))
+    import_id = env.client.post("/api/v1/imports", headers=env.auth, data={
+        "file": (io.BytesIO(f"email\n{rows}".encode()), "x.csv"), "type": "leads"},
+        content_type="multipart/form-data").get_json()["id"]
+    key = env.store.keys.import_job(import_id)
+    leases = []
+    real_hset = env.store.r.hset
+
+    def spy(name, *args, **kwargs):
+        mapping = kwargs.get("mapping") or {}
+        if name == key and "lease_until" in mapping:
+            leases.append(mapping["lease_until"])
+        return real_hset(name, *args, **kwargs)
+
+    monkeypatch.setattr(env.store.r, "hset", spy)
+    assert imports.run_job(env.store, env.config, import_id)["created"] == 7
+    assert len(leases) >= 4  # the claim, then a heartbeat per batch of 2
+    assert leases == sorted(leases)
