@@ -47,6 +47,7 @@ def build_message(
     message_id: str | None = None,
     list_id: str | None = None,
     dkim: DkimSigner | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Message:
     """``smtputf8``: the message travels with SMTPUTF8, so address and subject headers are
     RFC 6532 UTF-8 (an RFC 2047 encoded-word is not allowed in an address). By default it
@@ -55,7 +56,8 @@ def build_message(
 
     ``message_id``: one that identifies the recipient (``outreach.mail.verp``); by default a
     random one. ``list_id`` defaults to ``<campaign id>.<from domain>``. With ``dkim`` the
-    finished message is signed (its ``DKIM-Signature`` first)."""
+    finished message is signed (its ``DKIM-Signature`` first). ``headers``: more (ASCII)
+    headers, e.g. a relay's own instructions."""
     if smtputf8 is None:
         smtputf8 = needs_smtputf8(from_email) or needs_smtputf8(to_email)
     from_email, to_email = wire_address(from_email, smtputf8), wire_address(to_email, smtputf8)
@@ -72,6 +74,8 @@ def build_message(
     msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{unsubscribe_mailto}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["X-Outreach-Campaign"] = campaign_id
+    for name, value in (headers or {}).items():
+        msg[name] = value
     msg.attach(MIMEText(text, "plain", _UTF8_QP))
     msg.attach(MIMEText(html, "html", _UTF8_QP))
     if dkim is not None:

@@ -66,3 +66,17 @@ def message_id(secret_key: str, domain: str, campaign_id: str, ref: str) -> str:
 def read_message_id(secret_key: str, value: str) -> tuple[str, str] | None:
     match = _MSGID.search(value or "")
     return read_token(secret_key, match.group(1)) if match else None
+
+
+_VERP = re.compile(r"\bb-(cp[0-9a-z]{1,20}\.[lc][0-9a-z]{1,24}\.[a-z2-7]{16})@", re.I)
+
+
+def find_token(secret_key: str, text: str) -> tuple[str, str] | None:
+    """``(campaign_id, ref)`` of the first genuine token anywhere in ``text`` (a bounce dump
+    quoting our headers): in a Message-ID of ours or in a VERP return path."""
+    for pattern in (_MSGID, _VERP):
+        for match in pattern.finditer(text or ""):
+            found = read_token(secret_key, match.group(1))
+            if found:
+                return found
+    return None

@@ -65,9 +65,12 @@ _CERTS: dict[str, Any] = {}
 
 
 def apply_event(store: Store, config: Config, *, kind: str, email: str, status: str = "",
-                diagnostic: str = "", message_id: str = "", event_id: str = "") -> str:
-    """One verified provider event."""
-    found = verp.read_message_id(config.secret_key, message_id) if message_id else None
+                diagnostic: str = "", message_id: str = "", event_id: str = "",
+                found: tuple[str, str] | None = None) -> str:
+    """One verified provider event; ``found`` is its (campaign, ref) when known otherwise
+    than by ``message_id``."""
+    if found is None and message_id:
+        found = verp.read_message_id(config.secret_key, message_id)
     report_id = hashlib.sha256(f"{event_id or message_id}|{email.lower()}|{kind}".encode()
                                ).hexdigest()[:32]
     if found:
@@ -345,9 +348,22 @@ def handle_postmark(store: Store, config: Config, body: bytes, authorization: st
         kind = HARD if btype in _POSTMARK_HARD else SOFT if btype in _POSTMARK_SOFT else BLOCKED
     else:
         return {"outcomes": []}
-    metadata = event.get("Metadata") or {}
     outcome = apply_event(store, config, kind=kind, email=str(event.get("Email") or ""),
                           diagnostic=str(event.get("Details") or event.get("Description") or ""),
-                          message_id=str(metadata.get("message_id") or ""),
+                          found=_postmark_recipient(config, event),
                           event_id=str(event.get("ID") or event.get("MessageID") or ""))
     return {"outcomes": [outcome]}
+
+
+def _postmark_recipient(config: Config, event: dict[str, Any]) -> tuple[str, str] | None:
+    """(campaign, ref) of a Postmark event. Its ``MessageID`` is Postmark's own; our signed
+    token comes back in ``Metadata.outreach`` (the ``X-PM-Metadata-outreach`` header the send
+    path adds when a relay is Postmark's), and our headers are quoted in the bounce dump
+    (``Content``, when the webhook includes it): a Message-ID token of ours or a VERP
+    return path there."""
+    metadata = event.get("Metadata")
+    if isinstance(metadata, dict) and metadata.get("outreach"):
+        found = verp.read_token(config.secret_key, str(metadata["outreach"]))
+        if found:
+            return found
+    return verp.find_token(config.secret_key, str(event.get("Content") or ""))

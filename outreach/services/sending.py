@@ -297,6 +297,11 @@ class _Context:
         self.dkim = dkim.from_config(config)  # deliverability: signing and VERP (issue 11)
         self.bounce_domain = config.bounce_domain
         self.backoffs = domains.backoffs(store)  # domain -> back-off end (ms), once per batch
+        # Postmark keeps neither our return path nor (in its webhooks) our Message-ID: it
+        # hands back custom metadata, which its SMTP relay takes from X-PM-Metadata-* headers
+        # (values up to 80 characters: the signed token, not the whole Message-ID)
+        self.postmark = any(r.host.lower().rstrip(".").endswith("postmarkapp.com")
+                            for r in config.relays)
 
     def domain_wait(self, email: str) -> int:
         """Milliseconds before ``email``'s domain may get a message (0: now): its back-off
@@ -422,6 +427,7 @@ def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None])
                      asset=ctx.asset, campaign=ctx.campaign)
     variables["postal_address"] = ctx.config.postal_address  # the built-in templates' footer
     subject, html, text = ctx.template.render(variables)
+    message_id = verp.message_id(ctx.config.secret_key, ctx.ascii_domain, ctx.campaign_id, ref)
     # headers show the addresses as they travel: UTF-8 with SMTPUTF8 (RFC 6532) when a
     # local part needs it, otherwise with A-label domains (build_message decides)
     return build_message(
@@ -429,8 +435,9 @@ def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None])
         subject=subject, text=text, html=ctx.track(html, ref), unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=f"mailto:unsubscribe@{ctx.ascii_domain}?subject=unsubscribe%20"
                            f"{unsubscribe_token}",
-        campaign_id=ctx.campaign_id, dkim=ctx.dkim,
-        message_id=verp.message_id(ctx.config.secret_key, ctx.ascii_domain, ctx.campaign_id, ref),
+        campaign_id=ctx.campaign_id, dkim=ctx.dkim, message_id=message_id,
+        headers={"X-PM-Metadata-outreach": verp.token(ctx.config.secret_key, ctx.campaign_id, ref)}
+        if ctx.postmark else None,
     )
 
 

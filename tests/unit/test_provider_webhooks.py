@@ -92,7 +92,7 @@ def test_ses_bounce_with_a_valid_signature_is_applied(hooks: Any, version: str) 
 @pytest.mark.parametrize("change", [
     lambda b: b.update(Message=b["Message"].replace("5.1.1", "5.1.2", 1)),
     lambda b: b.update(TopicArn=TOPIC + "x"),
-    lambda b: b.update(Signature="A" + b["Signature"][1:]),
+    lambda b: b.update(Signature=("B" if b["Signature"][0] == "A" else "A") + b["Signature"][1:]),
 ])
 def test_ses_tampered_messages_change_nothing(hooks: Any, change: Any) -> None:
     body = sns(_ses_bounce(hooks, "ann@example.org"))
@@ -227,6 +227,75 @@ def test_postmark_basic_auth(hooks: Any) -> None:
     assert _suppressed(hooks, "bob@example.org") == "bounced"
     items = {i["email"]: i for i in hooks.get("/api/v1/suppressions").get_json()["items"]}
     assert items["bob@example.org"]["reason"] == "hard_bounce"
+
+
+_PM_AUTH = {"Authorization": "Basic " + base64.b64encode(b"pm:pm-secret").decode()}
+
+
+def _postmark(hooks: Any, email: str, **fields: Any) -> Any:
+    body = {"RecordType": "Bounce", "Type": "HardBounce", "TypeCode": 1, "ID": 4242,
+            "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",  # Postmark's own id
+            "Email": email, "Details": "smtp; 550 5.1.1 user unknown",
+            "BouncedAt": "2026-12-05T13:28:10Z", **fields}
+    return hooks.client.post("/webhooks/postmark", data=json.dumps(body), headers=_PM_AUTH)
+
+
+def _bounced_through_the_processor(hooks: Any, email: str) -> None:
+    shown = hooks.show(hooks.campaign_id)
+    assert shown["stats"]["bounced"] == 1
+    assert hooks.ledger(hooks.campaign_id)[email] == "bounced"
+    assert _suppressed(hooks, email) == f"bounced:{hooks.campaign_id}"
+    ref = "l:" + hooks.lead_of(email)["id"]
+    events = hooks.store.r.lrange(hooks.store.keys.person_events(ref), 0, -1)
+    assert [e.split("|")[:2] for e in events if e.startswith("bounce|")] == [["bounce", hooks.campaign_id]]
+
+
+def test_a_postmark_bounce_finds_the_campaign_by_its_metadata(hooks: Any) -> None:
+    token = hooks.msgid["bob@example.org"].split(".", 1)[1].split("@")[0]  # as the header has it
+    response = _postmark(hooks, "bob@example.org", Metadata={"outreach": token})
+    assert response.status_code == 200 and response.get_json() == {"outcomes": ["suppressed"]}
+    _bounced_through_the_processor(hooks, "bob@example.org")
+    again = _postmark(hooks, "bob@example.org", Metadata={"outreach": token})
+    assert again.get_json() == {"outcomes": ["duplicate"]}
+    assert hooks.show(hooks.campaign_id)["stats"]["bounced"] == 1
+
+
+def test_a_postmark_bounce_finds_the_campaign_in_the_bounce_dump(hooks: Any) -> None:
+    from bounce_reports import dsn
+
+    (raw,) = [raw for (_, _, rcpt), raw in zip(hooks.messenger.messages, hooks.messenger.raw,
+                                                 strict=True) if rcpt == "ann@example.org"]
+    dump = dsn(raw, "ann@example.org", "5.1.1", "550 5.1.1 user unknown").decode()
+    response = _postmark(hooks, "ann@example.org", Content=dump)  # "Include bounce content"
+    assert response.get_json() == {"outcomes": ["suppressed"]}
+    _bounced_through_the_processor(hooks, "ann@example.org")
+
+
+def test_a_forged_postmark_token_names_only_the_address(hooks: Any) -> None:
+    genuine = hooks.msgid["bob@example.org"]
+    forged = genuine.replace(genuine.split("@")[0][-3:], "aaa")
+    response = _postmark(hooks, "bob@example.org", Metadata={"outreach": forged.split(".", 1)[1]},
+                         Content=f"Message-ID: {forged}")
+    assert response.get_json() == {"outcomes": ["suppressed"]}
+    assert _suppressed(hooks, "bob@example.org") == "bounced"  # by the address alone
+    assert hooks.show(hooks.campaign_id)["stats"]["bounced"] == 0
+
+
+@pytest.mark.parametrize("relay, expected", [
+    ({"smtp_host": "smtp.postmarkapp.com"}, True),
+    ({"smtp_urls": ("smtp://127.0.0.1:2525", "smtp://u:p@smtp-broadcasts.postmarkapp.com:587")}, True),
+    ({"smtp_host": "mx.example.com"}, False),
+])
+def test_the_postmark_metadata_header_only_through_postmark(make_cenv: Any, relay: dict[str, Any],
+                                                            expected: bool) -> None:
+    with make_cenv(**relay) as env:
+        env.run(env.launched([env.leads("ann@example.org")]))
+        ((msg, _, _),) = env.messenger.messages
+        header = msg["X-PM-Metadata-outreach"]
+        if expected:  # the signed token of the Message-ID, short enough for Postmark's 80
+            assert header == msg["Message-ID"].split(".", 1)[1].split("@")[0] and len(header) <= 80
+        else:
+            assert header is None
 
 
 def test_unconfigured_webhooks_refuse(make_cenv: Any) -> None:
