@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from outreach.config import Config
 from outreach.errors import NotFound
 from outreach.mail import dkim
 from outreach.mail.message import build_message
+from outreach.normalize import email_hash
 from outreach.schemas.common import iso
 from outreach.store import Store
 from outreach.tokens import Tokens
@@ -25,6 +27,7 @@ from outreach.tokens import Tokens
 HOWS = ("form", "import", "api", "console", "confirmation", "unsubscribe")
 STATUSES = {"1": "given", "p": "pending", "w": "withdrawn"}
 RESEND_SECONDS = 3600
+log = logging.getLogger(__name__)
 
 
 def consent_status(value: str | None) -> str:
@@ -129,9 +132,36 @@ def confirmation_url(config: Config, email: str, asset: str, version: int) -> st
     return f"{config.base_url.rstrip('/')}/c/{token}"
 
 
+def confirmation_not_needed(store: Store, email: str) -> str | None:
+    """Why no confirmation should be mailed to ``email``: ``"suppressed"`` (unsubscribed,
+    bounced, complained, erased...) or ``"given"`` (the person a registration lands on, the
+    contact if there is one, else the lead, has given consent already); None: mail it.
+    Read on the worker, so intake makes no extra round trip."""
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hget(keys.suppressed, email)
+    pipe.sismember(keys.erased, email_hash(email))
+    pipe.hget(keys.contact_by_email, email)
+    pipe.hget(keys.lead_by_email, email)
+    suppressed, erased, contact_id, lead_id = pipe.execute()
+    if suppressed or erased:
+        return "suppressed"
+    person = keys.contact(contact_id) if contact_id else keys.lead(lead_id) if lead_id else None
+    if person and store.r.hget(person, "consent") == "1":
+        return "given"
+    return None
+
+
 def send_confirmation(store: Store, config: Config, messenger: Any, email: str, asset: str,
                       version: int) -> bool:
-    """Mail the double opt-in link, at most once per hour per address. True when sent."""
+    """Mail the double opt-in link, at most once per hour per address, and only when it is
+    needed (``confirmation_not_needed``). True when sent."""
+    reason = confirmation_not_needed(store, email)
+    if reason is not None:
+        log.info("no confirmation mailed for %s to an address at %s: %s", asset,
+                 email.rpartition("@")[2],
+                 "consent already given" if reason == "given" else "the address is suppressed")
+        return False
     if not store.r.set(store.keys.consent_resend(email), "1", nx=True, ex=RESEND_SECONDS):
         return False
     from outreach.services.assets import get_asset

@@ -173,3 +173,39 @@ def test_evidence_is_compact_and_erased_with_the_person(cenv) -> None:
     assert response.status_code == 200
     assert not cenv.store.r.exists(keys.lead(fay["id"]))
     assert not cenv.store.r.exists(keys.consent_events(f"l:{fay['id']}"))
+
+
+def test_no_confirmation_when_consent_is_given_or_the_address_suppressed(doi) -> None:
+    from outreach.services.consent import confirmation_not_needed
+
+    env = doi
+    s = env.store
+
+    def mailed(email: str) -> bool:
+        return send_confirmation(s, env.config, env.messenger, email, "guide", 1)
+
+    # given before (a form without double opt-in), then registers on the double opt-in form
+    s.r.hset(s.keys.asset("other"), mapping={"slug": "other", "kind": "white_paper"})
+    env.registered("gil@example.com", asset="other", consent=True)
+    env.registered("gil@example.com", consent=True)
+    assert env.lead_of("gil@example.com")["consent_status"] == "given"
+    assert confirmation_not_needed(s, "gil@example.com") == "given"
+    assert not mailed("gil@example.com")
+    # a contact with consent: the registration lands on the contact
+    env.post("/api/v1/contacts", json={"email": "kim@example.com", "consent": True})
+    assert not mailed("kim@example.com")
+    # unsubscribed (suppressed) and erased addresses are never asked
+    s.r.hset(s.keys.suppressed, "una@example.com", "unsubscribed")
+    env.registered("una@example.com", consent=True)
+    assert confirmation_not_needed(s, "una@example.com") == "suppressed"
+    assert not mailed("una@example.com")
+    env.registered("era@example.com", consent=True)
+    assert env.client.delete("/api/v1/people/era@example.com", headers=env.auth).status_code == 200
+    assert not mailed("era@example.com")
+    assert env.messenger.attempts == []
+    # pending, or not yet ingested: mailed (once an hour)
+    env.registered("pia@example.com", consent=True)
+    assert confirmation_not_needed(s, "pia@example.com") is None
+    assert mailed("pia@example.com") and not mailed("pia@example.com")
+    assert mailed("new@example.com")
+    assert env.messenger.recipients == ["pia@example.com", "new@example.com"]
