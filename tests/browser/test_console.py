@@ -206,8 +206,15 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
     person.check("list-search-empty")
 
     # every page again at phone size: axe and a full-page screenshot
+    phone_pass(person, login=True)
+    assert len(person.axe_checked) >= 18
+
+
+def phone_pass(person: Person, login: bool = False) -> None:
+    """Every page checked so far again at phone size: axe, no sideways scrolling, and a
+    full-page screenshot; ``login``: the sign-in page too (signed out)."""
     pages = [(n, u) for n, u in person.pages.items() if n != "login"]
-    for name, url in [*pages, ("login", person.base + "/console/login")]:
+    for name, url in [*pages, *([("login", person.base + "/console/login")] if login else [])]:
         person.d.set_window_size(*VIEWPORTS["phone"])
         if name == "login":
             person.d.delete_all_cookies()
@@ -223,4 +230,140 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
             "  Math.round(e.getBoundingClientRect().right));")
         assert not overflow, f"{name} scrolls sideways at phone width: {overflow}"
         full_page_shot(person.d, shots_dir() / f"{name}-phone.png", VIEWPORTS["phone"][0])
-    assert len(person.axe_checked) >= 18
+
+
+def test_live_preview_audience_send_rate_board_and_sorting(console: Any) -> None:
+    """The parts a marketer and a sales person watch change: the template editor's live
+    preview and its marked compile error, the audience counted while lists are ticked, the
+    form's search, newest-first listings, the send-rate chart, the board's totals, and the
+    leads sorted by score or date with the filters."""
+    from selenium.webdriver.support.ui import Select
+
+    person, env = console
+    By = person.by()
+    older_template = env.template(name="Older template")
+    env.campaign([env.asset_list("spring-guide", "lead")], older_template, name="Older campaign")
+    env.leads("bob@example.com", asset="launch-event", kind="event")  # a repeat: bob scores
+    for email, revenue in (("ann@example.com", 10000), ("cara@example.com", 5000)):
+        lead_id = env.lead_of(email)["id"]
+        made = env.post(f"/api/v1/leads/{lead_id}/qualify",
+                        json={"estimated_revenue": revenue, "probability": 50})
+        assert made.status_code == 200, made.get_json()
+
+    def frame_text(d: Any) -> str:
+        d.switch_to.frame(d.find_element(By.CSS_SELECTOR, "#live-preview iframe"))
+        try:
+            return d.find_element(By.TAG_NAME, "body").text
+        finally:
+            d.switch_to.default_content()
+
+    person.sign_in("marketer@example.com")
+    person.press("Lists")
+    person.heading("Marketing lists")
+    rows = [tr.text for tr in person.d.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert "launch-event" in rows[0], rows  # newest first
+
+    # the editor previews what is typed, for a person chosen by email, before saving
+    person.press("Templates")
+    person.heading("Email templates")
+    person.press("Start from a built-in template")
+    person.press("white paper followup")
+    person.heading("New template")
+    person.wait(lambda d: d.find_element(By.ID, "preview-subject").text.startswith("Your copy of"))
+    person.wait(lambda d: "Hi Alex" in frame_text(d))  # a sample person
+    person.fill("Preview for", "cara@example.com")
+    person.wait(lambda d: "Hi Cara" in frame_text(d))
+    person.fill("Name", "Audit follow-up")
+    good_html = person.field("HTML body").get_attribute("value")
+    person.fill("HTML body", good_html.rstrip("\n") + "\n<p>{% if %}</p>")
+    person.wait(lambda d: d.find_element(By.ID, "preview-html-error").is_displayed())
+    bad_line = len(good_html.rstrip("\n").split("\n")) + 1
+    error = person.d.find_element(By.ID, "preview-html-error").text
+    assert f"line {bad_line}" in error, error
+    marked = person.d.find_element(By.CSS_SELECTOR, "#preview-html-error li.bad")
+    assert "{% if %}" in marked.text and f"line {bad_line}" in marked.text
+    person.check("template-editor-error", revisit=False)
+    person.fill("HTML body", good_html)
+    person.wait(lambda d: "Hi Cara" in frame_text(d))
+    person.check("template-editor")
+    person.press("Save template")
+    person.heading("Audit follow-up")
+    person.press("Templates")
+    person.heading("Email templates")
+    names = [tr.text for tr in person.d.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert names[0].startswith("Audit follow-up") and "Older template" in names[-1], names
+
+    # the audience is counted as lists are ticked; the form's search keeps what is ticked
+    person.press("Campaigns")
+    person.heading("Campaigns")
+    person.press("New campaign")
+    person.heading("New campaign")
+    person.fill("Name", "Audit campaign")
+    Select(person.field("Template")).select_by_visible_text("Audit follow-up")
+
+    def tick(name: str) -> None:
+        (label,) = [el for el in person.d.find_elements(By.CSS_SELECTOR, "fieldset label")
+                    if name in el.text]
+        label.click()
+
+    tick("spring-guide (leads)")
+    person.wait(lambda d: d.find_element(By.ID, "audience-size").text == "1")  # ann qualified
+    tick("spring-guide (contacts)")
+    person.wait(lambda d: d.find_element(By.ID, "audience-size").text == "2")
+    assert "campaigns/new" in person.d.current_url  # nothing saved meanwhile
+    person.d.execute_script("document.getElementById('audience').scrollIntoView({block: 'center'})")
+    person.check("campaign-new-audience", revisit=False)
+    person.fill("Find templates and lists", "launch")
+    person.press("Find")
+    person.wait(lambda d: "contains “launch”" in d.find_element(By.TAG_NAME, "body").text)
+    labels = [el.text for el in person.d.find_elements(By.CSS_SELECTOR, "fieldset label")]
+    assert any("spring-guide (leads)" in t for t in labels)  # ticked, so kept
+    assert any("launch-event (leads)" in t for t in labels), labels
+    assert person.field("Name").get_attribute("value") == "Audit campaign"
+    assert Select(person.field("Template")).first_selected_option.text == "Audit follow-up"
+    person.check("campaign-new-search", revisit=False)
+    person.press("Create draft")
+    person.heading("Audit campaign")
+    campaign_id = urlsplit(person.d.current_url).path.rsplit("/", 1)[1]
+    person.press("Launch")
+    person.press("Yes, launch")
+    person.heading("Audit campaign")
+    env.run(campaign_id)
+    person.wait(lambda d: d.find_element(By.ID, "campaign-status").text == "sent")
+    person.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#send-rate svg rect.bar"))
+    assert "per minute" in person.d.find_element(By.ID, "send-rate").text
+    person.d.execute_script("document.getElementById('send-rate').scrollIntoView()")
+    person.check("campaign-send-rate")
+    person.press("Campaigns")
+    person.heading("Campaigns")
+    rows = [tr.text for tr in person.d.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert rows[0].startswith("Audit campaign") and rows[-1].startswith("Older campaign"), rows
+    person.sign_out()
+
+    # sales: the board's totals count everything, newest first; leads sorted with filters
+    person.sign_in("sales@example.com")
+    person.press("Opportunities")
+    person.heading("Opportunities")
+    assert person.d.find_element(By.ID, "count-open").text == "2"
+    assert "15,000 estimated · 7,500 weighted" in person.d.find_element(By.ID, "totals-open").text
+    person.check("opportunities-board")
+    person.press("Leads")
+    person.heading("Leads")
+    person.press("More filters and sorting")
+    Select(person.field("Order")).select_by_visible_text("newest first")
+    person.press("Apply")
+    person.wait(lambda d: "sort=newest" in d.current_url)
+    emails = [a.text for a in person.d.find_elements(By.CSS_SELECTOR, "tbody td:first-child a")]
+    assert emails == ["cara@example.com", "bob@example.com", "ann@example.com"], emails
+    Select(person.field("Order")).select_by_visible_text("highest score first")
+    person.fill("Score from", "1")
+    person.press("Apply")
+    person.wait(lambda d: "sort=score" in d.current_url)
+    emails = [a.text for a in person.d.find_elements(By.CSS_SELECTOR, "tbody td:first-child a")]
+    assert emails == ["bob@example.com"], emails
+    assert "only leads with a score" in person.text()
+    person.check("leads-sorted")
+    person.sign_out()
+
+    person.sign_in("admin@example.com")  # the phone pass sees every page
+    phone_pass(person)
