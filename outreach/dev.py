@@ -58,6 +58,7 @@ def start_in_process_worker(app: Flask) -> None:
             pool="threads", concurrency=4, queues=["ingest", "send", "default"],
             loglevel="WARNING", without_heartbeat=True, without_mingle=True,
             without_gossip=True, beat=True, schedule_filename="/tmp/outreach-dev-beat",
+            quiet=True,  # no banner: the URLs and sign-ins stay the last thing printed
         )
         worker.start()
 
@@ -70,6 +71,8 @@ def run_dev(config: Config, host: str, port: int) -> None:
     from outreach.services.apikeys import create_api_key
 
     logging.basicConfig(level=logging.INFO)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per connection
+    logging.getLogger("kombu.connection").setLevel(logging.ERROR)  # memory:// has no host
     app, capture = build_dev_app(config, host, port)
     start_in_process_worker(app)
     key = create_api_key(app.extensions["outreach.store"], "dev")
