@@ -22,6 +22,8 @@ class CeleryConsentMail:
 @shared_task(name="outreach.consent.confirm", acks_late=True, ignore_result=True,
              autoretry_for=(Exception,), retry_backoff=30, max_retries=5)
 def confirm(email: str, asset: str, version: int) -> bool:
+    """Retried on transient failures only: a permanent refusal (5.x.x, an address the relay
+    cannot carry) returns False from the service, logged once there."""
     ext = current_app.extensions
     return send_confirmation(ext["outreach.store"], ext["outreach.config"],
                              ext["outreach.messenger"], email, asset, version)

@@ -19,6 +19,7 @@ from outreach.config import Config
 from outreach.errors import NotFound
 from outreach.mail import dkim
 from outreach.mail.message import build_message
+from outreach.mail.smtp import PermanentFailure, SessionFailure
 from outreach.normalize import email_hash
 from outreach.schemas.common import iso
 from outreach.store import Store
@@ -155,7 +156,8 @@ def confirmation_not_needed(store: Store, email: str) -> str | None:
 def send_confirmation(store: Store, config: Config, messenger: Any, email: str, asset: str,
                       version: int) -> bool:
     """Mail the double opt-in link, at most once per hour per address, and only when it is
-    needed (``confirmation_not_needed``). True when sent."""
+    needed (``confirmation_not_needed``). True when sent; False too when the relay refused
+    it for good (logged once); a transient failure raises (the task retries it)."""
     reason = confirmation_not_needed(store, email)
     if reason is not None:
         log.info("no confirmation mailed for %s to an address at %s: %s", asset,
@@ -193,6 +195,19 @@ def send_confirmation(store: Store, config: Config, messenger: Any, email: str, 
         signer.sign_message(msg)
     try:
         messenger.send(msg, config.from_email, email)
+    except (PermanentFailure, SessionFailure) as exc:
+        if isinstance(exc, SessionFailure) and not exc.fatal:
+            store.r.delete(store.keys.consent_resend(email))  # a transient one is retried
+            raise
+        # a permanent refusal (5.x.x, an address the relay cannot carry): trying again
+        # changes nothing, so it is logged once and not retried. The recipient's refusal
+        # keeps the hour's resend mark; the relay's (sender settings) lets the next
+        # registration try again once an operator fixed it.
+        if isinstance(exc, SessionFailure):
+            store.r.delete(store.keys.consent_resend(email))
+        log.warning("confirmation for %s to an address at %s refused for good, not retried: %s",
+                    asset, email.rpartition("@")[2], exc.reply)
+        return False
     except Exception:
         store.r.delete(store.keys.consent_resend(email))  # a failed send may be retried
         raise

@@ -209,3 +209,49 @@ def test_no_confirmation_when_consent_is_given_or_the_address_suppressed(doi) ->
     assert mailed("pia@example.com") and not mailed("pia@example.com")
     assert mailed("new@example.com")
     assert env.messenger.recipients == ["pia@example.com", "new@example.com"]
+
+
+def test_a_permanent_refusal_of_a_confirmation_is_logged_once_and_not_retried(
+        doi, caplog) -> None:
+    from outreach.mail.smtp import (
+        NO_SMTPUTF8,
+        PermanentFailure,
+        SessionFailure,
+        TemporaryFailure,
+        UnsupportedAddress,
+    )
+    from tasks.consent import confirm
+
+    env = doi
+    env.app.extensions["outreach.messenger"] = env.messenger
+    env.messenger.fail.update({
+        "gone@example.com": PermanentFailure("550 5.1.1 no such user", 550),
+        "jürgen@example.com": UnsupportedAddress(NO_SMTPUTF8),
+        "relay@example.com": SessionFailure("535 5.7.8 authentication failed", 535,
+                                            stage="auth"),
+        "busy@example.com": TemporaryFailure("451 4.3.0 try later", 451),
+    })
+
+    def run(email: str) -> object:
+        with env.app.app_context():
+            return confirm.apply(args=[email, "guide", 1])
+
+    caplog.set_level("WARNING", logger="outreach.services.consent")
+    for email, reply in (("gone@example.com", "5.1.1 no such user"),
+                         ("jürgen@example.com", NO_SMTPUTF8),
+                         ("relay@example.com", "5.7.8 authentication failed")):
+        caplog.clear()
+        result = run(email)
+        assert result.successful() and result.result is False, email
+        assert env.messenger.attempts.count(email) == 1, email  # tried once, never again
+        refused = [r.getMessage() for r in caplog.records if "refused for good" in r.getMessage()]
+        assert len(refused) == 1 and reply in refused[0], (email, refused)
+    # the recipient's refusal keeps the hour's mark; the relay's lets a later one try again
+    keys = env.store.keys
+    assert env.store.r.exists(keys.consent_resend("gone@example.com"))
+    assert not env.store.r.exists(keys.consent_resend("relay@example.com"))
+    # a transient refusal is still retried (eagerly here: every retry at once)
+    result = run("busy@example.com")
+    assert not result.successful()
+    assert env.messenger.attempts.count("busy@example.com") == 6  # the first try + 5 retries
+    assert not env.store.r.exists(keys.consent_resend("busy@example.com"))
