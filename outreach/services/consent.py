@@ -73,6 +73,25 @@ def edited_consent(current: str | None, given: bool) -> str | None:
     return "w" if current in ("1", "p") else None
 
 
+def withdraw_consent(store: Store, ref: str, *, how: str, current: str | None,
+                     pipe: Any = None) -> bool:
+    """An unsubscribe's withdrawal: consent becomes 'w' whatever it was, with its evidence,
+    unless it is withdrawn already (a repeated unsubscribe records nothing). True when it
+    changed; written on ``pipe`` when given (the caller executes it)."""
+    if how not in HOWS:
+        raise ValueError(f"unknown consent change {how!r}")
+    if current == "w":
+        return False
+    kind, _, person_id = ref.partition(":")
+    key = store.keys.lead(person_id) if kind == "l" else store.keys.contact(person_id)
+    target = pipe if pipe is not None else store.r.pipeline(transaction=True)
+    target.hset(key, mapping={"consent": "w", "updated_at": str(int(time.time()))})
+    record_event(store, ref, how=how, status="withdrawn", pipe=target)
+    if pipe is None:
+        target.execute()
+    return True
+
+
 def change_consent(store: Store, ref: str, given: bool, *, how: str, current: str | None,
                    asset: str | None = None, text_version: int | None = None,
                    ip: str | None = None, user_agent: str | None = None,

@@ -12,7 +12,7 @@ from typing import Any
 
 from outreach.config import Config
 from outreach.errors import NotFound
-from outreach.services.consent import record_event
+from outreach.services.consent import withdraw_consent
 from outreach.store import Store
 from outreach.tokens import Tokens
 
@@ -82,15 +82,19 @@ def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
         pipe.hget(keys.lead_by_email, email)
         pipe.hget(keys.contact_by_email, email)
         newly, lead_id, contact_id = pipe.execute()
-        pipe = store.r.pipeline(transaction=True)
-        now = str(int(time.time()))
-        # consent withdrawn, with its evidence (services/consent.py)
-        for ref, key in ((f"l:{lead_id}", keys.lead(lead_id) if lead_id else None),
-                         (f"c:{contact_id}", keys.contact(contact_id) if contact_id else None)):
-            if key:
-                pipe.hset(key, mapping={"consent": "w", "updated_at": now})
-                record_event(store, ref, how="unsubscribe", status="withdrawn", pipe=pipe)
-        pipe.execute()
+        people = [(f"l:{lead_id}", keys.lead(lead_id)) if lead_id else None,
+                  (f"c:{contact_id}", keys.contact(contact_id)) if contact_id else None]
+        people = [p for p in people if p]
+        if people:
+            read = store.r.pipeline(transaction=False)
+            for _, key in people:
+                read.hget(key, "consent")
+            currents = read.execute()
+            # consent withdrawn, with its evidence, once (services/consent.py)
+            pipe = store.r.pipeline(transaction=True)
+            for (ref, _), current in zip(people, currents, strict=True):
+                withdraw_consent(store, ref, how="unsubscribe", current=current, pipe=pipe)
+            pipe.execute()
         if newly:
             from outreach.services import webhooks
 

@@ -139,3 +139,16 @@ def test_a_complaint_withdraws_with_the_documented_vocabulary(env) -> None:
     assert all(i["how"] in consent.HOWS for i in items)
     assert people.get_lead(env.store, lead_id)["consent_status"] == "withdrawn"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", items[-1]["at"])
+
+
+def test_a_repeated_unsubscribe_records_its_withdrawal_once(cenv) -> None:
+    list_id = cenv.leads("gus@example.com")
+    cenv.run(cenv.launched([list_id]))
+    msg = cenv.messenger.to("gus@example.com")
+    url = re.search(r"<(https://mail\.example\.com/u/[^>]+)>", msg["List-Unsubscribe"]).group(1)
+    token = url.rsplit("/u/", 1)[1]
+    for _ in range(2):  # the mail client's one-click POST, then the person's own click
+        assert cenv.client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    lead = cenv.lead_of("gus@example.com")
+    assert lead["consent_status"] == "withdrawn"
+    assert _trail(cenv, f"l:{lead['id']}") == [("api", "given"), ("unsubscribe", "withdrawn")]
