@@ -24,6 +24,7 @@ from outreach.store import Store
 
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
 STAGES = ("qualify", "develop", "propose", "close")
+PIPELINE_VERSION = "2"  # of the aggregates and the stage index (_prelude.lua's PIPELINE_VERSION)
 LOST_REASONS = ("outsold", "cancelled", "no_decision", "price", "other")
 REBUILD_CHUNK = 500  # opportunities per pipeline_rebuild.lua call (~10-40 ms each)
 
@@ -97,6 +98,9 @@ def find_opportunities(
     keys = store.keys
     if owner:
         source = keys.opportunities_by_owner(owner)
+    elif stage and status == "open":
+        pipeline(store)  # the stage index is built with the aggregates
+        source = keys.open_opportunities_by_stage(stage)
     else:
         source = keys.opportunities_by_status(status) if status else keys.opportunities
 
@@ -246,7 +250,7 @@ def pipeline(store: Store) -> dict[str, Any]:
     installation's opportunities predate them)."""
     keys = store.keys
     h = store.r.hgetall(keys.pipeline)
-    if "v" not in h:
+    if h.get("v") != PIPELINE_VERSION:
         while not store.run("pipeline_rebuild", args=[keys.tag, REBUILD_CHUNK]):
             pass
         h = store.r.hgetall(keys.pipeline)

@@ -108,6 +108,11 @@ class Keys:
     def opportunities_by_status(self, status: str) -> str:
         return self._k("opps", "st", status)
 
+    def open_opportunities_by_stage(self, stage: str) -> str:
+        """Open opportunities in ``stage``, scored like ``opportunities`` (kept with the
+        pipeline aggregates: ``pipeline_apply`` in _prelude.lua)."""
+        return self._k("opps", "stage", stage)
+
     @property
     def opportunity_by_lead(self) -> str:
         return self._k("opp", "by-lead")

@@ -816,3 +816,31 @@ def test_notices_follow_the_address_rules_of_campaign_mail():
                         subject="Task due: Grüße", text="t")
     raw = utf8.as_bytes()
     assert "To: zoë@bücher.example".encode() in raw and b"=?" not in raw.split(b"\n\n")[0]
+
+
+def test_open_opportunities_by_stage_follow_every_change_and_an_older_build(env):
+    ids = [_qualified(env, f"s{n}@st{n}.io")["opportunity_id"] for n in range(5)]
+    keys = env.store.keys
+
+    def column(stage):
+        found = crm.find_opportunities(env.store, status="open", stage=stage, limit=50)["items"]
+        return sorted(o["id"] for o in found)
+
+    def indexed(stage):
+        return sorted(env.store.r.zrange(keys.open_opportunities_by_stage(stage), 0, -1))
+
+    assert column("qualify") == indexed("qualify") == sorted(ids)
+    env.patch(f"/api/v1/opportunities/{ids[0]}", {"stage": "develop"})
+    env.patch(f"/api/v1/opportunities/{ids[1]}", {"stage": "close"})
+    env.patch(f"/api/v1/opportunities/{ids[1]}", {"status": "won"})  # closed: in no column
+    env.patch(f"/api/v1/opportunities/{ids[2]}", {"status": "lost", "lost_reason": "price"})
+    env.patch(f"/api/v1/opportunities/{ids[2]}", {"status": "open"})  # reopened
+    expected = {"qualify": sorted(ids[2:]), "develop": [ids[0]], "propose": [], "close": []}
+    assert {s: indexed(s) for s in crm.STAGES} == expected
+    assert {s: column(s) for s in crm.STAGES} == expected
+    # an installation whose aggregates predate the stage index: built again on first read
+    env.store.r.hset(keys.pipeline, "v", "1")
+    env.store.r.delete(*[keys.open_opportunities_by_stage(s) for s in crm.STAGES])
+    assert column("develop") == [ids[0]]
+    assert {s: indexed(s) for s in crm.STAGES} == expected
+    assert sum(s["count"] for s in crm.pipeline(env.store)["stages"]) == 4

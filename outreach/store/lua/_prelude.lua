@@ -46,10 +46,14 @@ end
 -- close month (count, estimated, probability-weighted revenue); won: count and revenue
 -- (actual, else estimated); lost: count per reason. Only once the hash is built ('v'), or
 -- while it is being built (pipeline_rebuild.lua, in chunks) for the opportunities whose
--- sequence number ``seq`` the build has passed ('built').
-local function pipeline_apply(h, sign, seq)
+-- sequence number ``seq`` the build has passed ('built'). The same goes for the index of
+-- open opportunities by stage ('opps:stage:<stage>', scored by ``seq``): the console's
+-- pipeline columns page through it instead of filtering every open opportunity.
+-- 'v' is the aggregates' version: PIPELINE_VERSION; an older one is built again.
+local PIPELINE_VERSION = '2'
+local function pipeline_apply(h, sign, seq, opp_id)
   local p = k('pipeline')
-  if redis.call('HEXISTS', p, 'v') == 0 then
+  if redis.call('HGET', p, 'v') ~= PIPELINE_VERSION then
     local built = tonumber(redis.call('HGET', p, 'built') or '-1')
     if built < 0 or tonumber(seq or '0') > built then return end
   end
@@ -58,6 +62,11 @@ local function pipeline_apply(h, sign, seq)
   if status == 'open' then
     local w = est * (tonumber(h.probability or '0') or 0) / 100
     local stage = h.stage or 'qualify'
+    if sign > 0 then
+      redis.call('ZADD', k('opps', 'stage', stage), seq, opp_id)
+    else
+      redis.call('ZREM', k('opps', 'stage', stage), opp_id)
+    end
     redis.call('HINCRBY', p, 's|' .. stage .. '|n', sign)
     redis.call('HINCRBYFLOAT', p, 's|' .. stage .. '|e', sign * est)
     redis.call('HINCRBYFLOAT', p, 's|' .. stage .. '|w', sign * w)

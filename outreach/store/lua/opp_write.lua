@@ -65,10 +65,10 @@ end
 local gone = {}
 for name, _ in pairs(old) do if new[name] == nil then gone[#gone + 1] = name end end
 local seq = redis.call('ZSCORE', k('opps'), opp_id) or 0
-pipeline_apply(old, -1, seq)
+pipeline_apply(old, -1, seq, opp_id)
 if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
 if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
-pipeline_apply(new, 1, seq)
+pipeline_apply(new, 1, seq, opp_id)
 
 local ref = 'opportunity:' .. opp_id
 if new_status ~= old_status then

@@ -6,10 +6,11 @@
 -- ARGV: 1 key tag, 2 chunk size. Returns 1 when the aggregates are complete, else 0.
 --@prelude
 local p = k('pipeline')
-if redis.call('HEXISTS', p, 'v') == 1 then return 1 end
+if redis.call('HGET', p, 'v') == PIPELINE_VERSION then return 1 end
 local built = redis.call('HGET', p, 'built')
-if not built then
-  redis.call('DEL', p)
+if not built or redis.call('HEXISTS', p, 'v') == 1 then  -- none, or an older version
+  redis.call('DEL', p, k('opps', 'stage', 'qualify'), k('opps', 'stage', 'develop'),
+             k('opps', 'stage', 'propose'), k('opps', 'stage', 'close'))
   built = '0'
   redis.call('HSET', p, 'built', '0')
 end
@@ -18,10 +19,10 @@ local rows = redis.call('ZRANGEBYSCORE', k('opps'), '(' .. built, '+inf', 'WITHS
 for i = 1, #rows, 2 do
   redis.call('HSET', p, 'built', rows[i + 1])
   local h = hash_table(k('opp', rows[i]))
-  if next(h) ~= nil then pipeline_apply(h, 1, rows[i + 1]) end
+  if next(h) ~= nil then pipeline_apply(h, 1, rows[i + 1], rows[i]) end
 end
 if #rows < 2 * tonumber(ARGV[2]) then
-  redis.call('HSET', p, 'v', '1')
+  redis.call('HSET', p, 'v', PIPELINE_VERSION)
   redis.call('HDEL', p, 'built')
   return 1
 end

@@ -17,7 +17,7 @@ local now, auto, threshold = ARGV[2], ARGV[3], ARGV[4]
 local pool = {}
 local pool_size = tonumber(ARGV[6])
 for n = 1, pool_size do pool[n] = ARGV[6 + n] end
-if redis.call('ZCARD', k('opps')) == 0 then redis.call('HSETNX', k('pipeline'), 'v', '1') end
+if redis.call('ZCARD', k('opps')) == 0 then redis.call('HSET', k('pipeline'), 'v', PIPELINE_VERSION) end
 
 -- an account's contacts (account lists mail them); the first one is its primary contact
 local function link_contact(account_id, contact_id)
@@ -161,7 +161,7 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
     redis.call('ZADD', k('opps', 'st', 'open'), on, opp_id)
     if owner ~= '' then redis.call('ZADD', k('opps', 'owner', owner), on, opp_id) end
     redis.call('HSET', k('opp', 'by-lead'), lead_id, opp_id)
-    pipeline_apply(hash_table(okey), 1, on)
+    pipeline_apply(hash_table(okey), 1, on, opp_id)
     audit('opportunity:' .. opp_id, 'created', now, by, {lead_id = lead_id, owner = owner})
   end
 
