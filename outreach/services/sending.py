@@ -299,7 +299,8 @@ class _Context:
         self.backoffs = domains.backoffs(store)  # domain -> back-off end (ms), once per batch
         # Postmark keeps neither our return path nor (in its webhooks) our Message-ID: it
         # hands back custom metadata, which its SMTP relay takes from X-PM-Metadata-* headers
-        # (values up to 80 characters: the signed token, not the whole Message-ID)
+        # (the signed token, not the whole Message-ID: short, so the header never folds and
+        # stays within the small value size metadata allows)
         self.postmark = any(r.host.lower().rstrip(".").endswith("postmarkapp.com")
                             for r in config.relays)
 
