@@ -156,7 +156,8 @@ class FakeMessenger:
         exc = (plan.pop(0) if plan else None) if isinstance(plan, list) else plan
         if exc is not None:
             raise exc
-        envelope = envelope_for(mail_from, rcpt_to, self.smtputf8)  # as SmtpMessenger does
+        envelope = envelope_for(mail_from, rcpt_to, self.smtputf8,  # as SmtpMessenger does
+                                str(msg.get("From") or ""))
         if before_data is not None and not before_data():
             raise ClaimLost(rcpt_to)
         self.envelopes.append(envelope)

@@ -224,10 +224,18 @@ def wire_address(address: str, smtputf8: bool) -> str:
         raise UnsupportedAddress(str(exc)) from exc
 
 
-def envelope_for(mail_from: str, rcpt_to: str, relay_smtputf8: bool) -> Envelope:
+def envelope_for(mail_from: str, rcpt_to: str, relay_smtputf8: bool,
+                 header_from: str = "") -> Envelope:
     """The envelope of one transaction: SMTPUTF8 only when an address needs it and the
-    relay offers it; refused (``UnsupportedAddress``) when one needs it and the relay does not."""
-    utf8 = needs_smtputf8(mail_from) or needs_smtputf8(rcpt_to)
+    relay offers it. When the relay does not: a recipient that needs it is refused
+    (``UnsupportedAddress``: that recipient fails with the reason); a sender that needs it
+    (the envelope sender, or the ``From`` header as written, ``header_from``) is the
+    sender's settings, not anybody's address: ``SessionFailure`` (the campaign pauses)."""
+    sender_utf8 = needs_smtputf8(mail_from) or not header_from.isascii()
+    if sender_utf8 and not relay_smtputf8:
+        raise SessionFailure(f"the sender address needs SMTPUTF8 and the {NO_SMTPUTF8}",
+                             stage="mail")
+    utf8 = sender_utf8 or needs_smtputf8(rcpt_to)
     if utf8 and not relay_smtputf8:
         raise UnsupportedAddress(NO_SMTPUTF8)
     return Envelope(wire_address(mail_from, utf8), wire_address(rcpt_to, utf8), utf8)
@@ -342,12 +350,14 @@ class SmtpMessenger:
         reused = getattr(self._local, "conn", None) is not None
         # before any command: a message that cannot be written fails here, with nothing sent
         data = _dot_stuffed(msg)
+        header_from = str(msg.get("From") or "")  # as written: UTF-8 only with SMTPUTF8
         tries = len(self.relays)
         while True:
             conn = self._connection()
             accepted: list[bool] = []  # set when the recipient is accepted: no failover after
             try:
-                conn = self._start(conn, data, mail_from, rcpt_to, before_data, reused, accepted)
+                conn = self._start(conn, data, mail_from, rcpt_to, before_data, reused, accepted,
+                                   header_from)
                 break
             except SessionFailure as exc:
                 tries -= 1
@@ -374,9 +384,9 @@ class SmtpMessenger:
 
     def _start(self, conn: smtplib.SMTP, data: bytes, mail_from: str, rcpt_to: str,
                before_data: Callable[[], bool] | None, reused: bool,
-               accepted: list[bool]) -> smtplib.SMTP:
+               accepted: list[bool], header_from: str = "") -> smtplib.SMTP:
         """MAIL, RCPT, ``before_data``, DATA: up to the relay's 354 (nothing sent yet)."""
-        envelope = envelope_for(mail_from, rcpt_to, bool(conn.has_extn("smtputf8")))
+        envelope = envelope_for(mail_from, rcpt_to, bool(conn.has_extn("smtputf8")), header_from)
         options: list[str] = []
         if envelope.smtputf8:
             options.append("SMTPUTF8")

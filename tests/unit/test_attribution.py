@@ -329,6 +329,28 @@ def test_international_addresses_through_a_relay_with_and_without_smtputf8(make_
                 assert env.store.r.hlen(env.store.keys.suppressed) == 0
 
 
+@pytest.mark.parametrize("bounce_domain", ["", "bounces.outreach.example"])
+def test_a_sender_address_the_relay_cannot_carry_pauses_and_fails_nobody(make_cenv,
+                                                                         bounce_domain) -> None:
+    """A non-ASCII local part in the sender's address (the envelope's, or only the From
+    header's when VERP makes the envelope ASCII) through a relay without SMTPUTF8 is the
+    sender's settings: the campaign pauses with the reason; no recipient is failed."""
+    with make_cenv(bounce_domain=bounce_domain) as env:
+        env.messenger.smtputf8 = False
+        campaign_id = env.launched([env.leads(*EMAILS)], from_email="zoë@outreach.example")
+        env.pump()
+        shown = env.show(campaign_id)
+        assert shown["status"] == "paused"
+        assert "sender address needs SMTPUTF8" in shown["status_reason"]
+        assert shown["stats"]["failed"] == shown["stats"]["suppressed"] == 0
+        assert set(env.ledger(campaign_id).values()) == {"queued"}
+        env.messenger.smtputf8 = True  # a relay that carries it
+        assert env.post(f"/api/v1/campaigns/{campaign_id}/resume").status_code == 200
+        assert env.run(campaign_id)["status"] == "sent"
+        assert env.messenger.counts() == dict.fromkeys(EMAILS, 1)
+        assert all(e.smtputf8 for e in env.messenger.envelopes)
+
+
 def test_unknown_recipients_carry_the_reason(make_cenv) -> None:
     from outreach.mail.smtp import AmbiguousFailure
 
