@@ -202,6 +202,11 @@ def update_asset(store: Store, slug: str, changes: dict[str, Any],
         raise NotFound(f"No asset {slug!r}.")
     if "kind" in changes and changes["kind"] != h.get("kind"):
         raise Invalid("Validation failed.", {"kind": ["An asset's kind cannot change."]})
+    if h.get("kind") != "event":  # the schema checks this only when the body names the kind
+        wrong = {name: ["Only events have this."] for name in ("starts_at", "location")
+                 if changes.get(name)}
+        if wrong:
+            raise Invalid("Validation failed.", wrong)
     mapping: dict[str, str] = {"updated_at": str(int(time.time()))}
     to_clear = []
     for name in _RECORD_FIELDS:

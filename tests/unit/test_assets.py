@@ -48,6 +48,13 @@ def test_create_read_list_patch(env, check_error) -> None:
     check_error(env.patch("/api/v1/assets/nope", json={"title": "x"}), 404)
     check_error(env.get("/api/v1/assets/nope"), 404)
     check_error(env.patch("/api/v1/assets/summit", json={"kind": "white_paper"}), 422)
+    # a white paper has no date or place, whether or not the PATCH names its kind
+    assert env.post("/api/v1/assets", json={"slug": "paper", "kind": "white_paper"}).status_code == 201
+    for body in ({"location": "Paris"}, {"starts_at": "2027-03-01T08:00:00Z"}):
+        refused = env.patch("/api/v1/assets/paper", json=body)
+        check_error(refused, 422)
+        assert list(refused.get_json()["error"]["fields"]) == list(body)
+    assert env.get("/api/v1/assets/paper").get_json()["location"] is None
 
 
 @pytest.mark.parametrize("body, field", [
