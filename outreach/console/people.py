@@ -13,7 +13,7 @@ from outreach.errors import Conflict, PossibleDuplicates, ServiceError
 from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
 from outreach.schemas.intake import SOURCES
 from outreach.schemas.people import LeadPatch
-from outreach.services import conversion, crm, lists, people, suppressions
+from outreach.services import conversion, crm, lists, people, scoring, suppressions
 from outreach.services.conversion import DISQUALIFY_REASONS
 from outreach.services.people import EDITABLE_FIELDS, LEAD_STATUSES
 
@@ -65,6 +65,7 @@ def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = 
     s = store()
     lead = people.get_lead(s, lead_id)
     return render("lead.html", status, lead=lead, events=people.person_events(s, f"l:{lead_id}"),
+                  score=scoring.score_breakdown(s, config(), lead),
                   suppression=suppressions.get_suppression(s, lead["email"]),
                   person_ref=f"l:{lead_id}", fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS,
                   errors=errors or {}, **extra)

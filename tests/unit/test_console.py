@@ -706,3 +706,50 @@ def test_leads_sort_by_score_or_date_either_way_together_with_search_and_filters
     page = env.client.get("/console/leads?q=acme&sort=score").data.decode()
     assert "only leads with a score" in page and 'value="score" selected' in page
     assert '<input type="hidden" name="sort" value="score">' in page  # kept by a new search
+
+
+def test_the_lead_page_shows_what_made_the_score(cenv: Any) -> None:
+    from outreach.services import people as people_service
+    from outreach.services import scoring
+
+    env = cenv
+    users.create_user(env.store, "sales@example.com", "sales", PASSWORD)
+    list_id = env.leads("bob@example.com", asset="guide")  # a white paper: no points yet
+    env.leads("bob@example.com", asset="guide")  # the same asset again: none either
+    env.leads("bob@example.com", asset="summit", kind="event")  # another asset, an event
+    campaign_id = env.launched([list_id])
+    assert env.run(campaign_id)["stats"]["sent"] == 1
+    html = env.messenger.to("bob@example.com").get_body(preferencelist=("html",)).get_content()
+    click = re.search(r'href="https?://[^"/]+(/t/c/[^"]+)"', html)
+    assert click and env.client.get(click.group(1)).status_code == 302
+    assert env.client.get(click.group(1)).status_code == 302  # the same link again: no points
+    lead = env.lead_of("bob@example.com")
+    w = env.config
+    assert lead["score"] == (w.score_repeat_registration + w.score_event_after_white_paper
+                             + w.score_click + w.score_open)
+
+    found = scoring.score_breakdown(env.store, env.config,
+                                    people_service.get_lead(env.store, lead["id"]))
+    assert {p["key"]: (p["count"], p["points"]) for p in found["parts"]} == {
+        "opens": (1, w.score_open), "clicks": (1, w.score_click),
+        "repeat_registrations": (1, w.score_repeat_registration),
+        "event_after_white_paper": (1, w.score_event_after_white_paper)}
+    assert found["explained"] == lead["score"] and found["other"] == 0
+
+    sign_in(env, "sales@example.com")
+    page = env.client.get(f"/console/leads/{lead['id']}").data.decode()
+    assert f"Score {lead['score']}" in page
+    clicks = re.search(r'<tr id="score-clicks">(.*?)</tr>', page, re.S).group(1)
+    assert "Clicked a link" in clicks and f"1 × {w.score_click}" in clicks
+    assert 'id="score-other"' not in page
+
+    # history trimmed away (only the newest 200 events are kept): said, not hidden
+    env.store.r.delete(env.store.keys.person_events(f"l:{lead['id']}"))
+    page = env.client.get(f"/console/leads/{lead['id']}").data.decode()
+    other = re.search(r'<tr id="score-other">(.*?)</tr>', page, re.S).group(1)
+    assert f"+{w.score_click + w.score_open}" in other and 'id="score-clicks"' not in page
+
+    # a lead with no engagement says so
+    fresh = env.lead_of(env.leads("cy@example.com", asset="guide") and "cy@example.com")
+    page = env.client.get(f"/console/leads/{fresh['id']}").data.decode()
+    assert "Score 0" in page and "No opens, clicks or repeat registrations yet." in page
