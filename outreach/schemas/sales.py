@@ -152,12 +152,18 @@ class Redelivered(Schema):
 class WebhookEvent(Schema):
     """The body of every webhook request (signed; ``id`` is the ``Outreach-Event-Id``).
 
-    ``data`` by ``type``: ``lead.created`` {lead (as GET /api/v1/leads/<id>)};
-    ``lead.qualified`` {lead_id, contact_id, account_id,
-    opportunity_id, by}; ``lead.disqualified`` {lead_id, reason, note, by};
-    ``opportunity.created`` / ``opportunity.won`` / ``opportunity.lost`` {opportunity (as
-    GET /api/v1/opportunities/<id>), by}; ``opportunity.stage_changed`` {opportunity, from,
-    to, by}; ``task.due`` {task (as GET /api/v1/activities/<id>)}.
+    ``data`` by ``type`` (records as the API's GET of that record answers them):
+
+    - ``lead.created``: {lead}
+    - ``lead.qualified``: {lead_id, contact_id, account_id, opportunity_id, by}
+      (ids null for what the qualification did not create or link)
+    - ``lead.disqualified``: {lead_id, reason, note, by}
+    - ``opportunity.created``, ``opportunity.won``, ``opportunity.lost``: {opportunity, by}
+    - ``opportunity.stage_changed``: {opportunity, from, to, by}
+    - ``task.due``: {task (as GET /api/v1/activities/<id>)}
+    - ``campaign.finished``: {campaign (as GET /api/v1/campaigns/<id>, with its stats)}
+    - ``person.unsubscribed``: {email, lead_id, contact_id, campaign_id}
+    - ``person.erased``: {email_sha256, lead_id, contact_id} (the address itself is gone)
     """
 
     id = fields.String()
