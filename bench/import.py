@@ -7,7 +7,7 @@ ingest benchmark's registrations) imported with ``outreach import leads FILE --a
 as a child process: rows/s from start to exit, and the child's peak RSS (VmHWM, polled).
 The store is checked afterwards (leads == distinct addresses, every row counted).
 
-Run: .venv/bin/python bench/import_csv.py [--rows 1000000] [--registrations 50000] [--rounds 1]
+Run: .venv/bin/python bench/import.py [--rows 1000000] [--registrations 50000] [--rounds 1]
 Both run on a private redis-server of this benchmark (free port, no persistence; db 0 for
 the import, db 1 for the reference's store and broker), so that no other benchmark's
 FLUSHDB can touch them and both meet the same server.
