@@ -48,7 +48,8 @@ def list_page(list_id: str) -> Any:
     found = lists.get_list(store(), list_id)
     q = request.args.get("q", "").strip()
     if q:
-        members = {"items": lists.find_list_member(store(), list_id, q), "next_cursor": None}
+        members = lists.search_list_members(store(), list_id, q[:320], limit=_PAGE,
+                                            cursor=_cursor())
     else:
         members = lists.list_members(store(), list_id, limit=_PAGE, cursor=_cursor())
     return render("list.html", found=found, members=members, q=q)

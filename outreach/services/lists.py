@@ -7,7 +7,7 @@ from typing import Any
 
 from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email
-from outreach.services.paging import existing_hash, load_hashes, page
+from outreach.services.paging import decode_cursor, encode_cursor, existing_hash, load_hashes, page
 from outreach.services.people import (
     asset_slugs,
     contact_view,
@@ -243,3 +243,72 @@ def find_list_member(store: Store, list_id: str, email: str) -> list[dict[str, A
         return []
     view = lead_view if is_lead else contact_view
     return [dict(view(person_id, h, asset_slugs(store, [h.get("regs")])), type=meta["member_type"])]
+
+
+def _member_views(store: Store, member_type: str, ids: list[str]) -> list[dict[str, Any]]:
+    """The members ``ids`` of a list of ``member_type`` as ``list_members`` shows them."""
+    if member_type == "account":
+        from outreach.services.crm import account_view
+
+        rows = load_hashes(store, store.keys.account, ids)
+        return [dict(account_view(i, h), type="account") for i, h in zip(ids, rows, strict=True) if h]
+    is_lead = member_type == "lead"
+    rows = load_leads(store, ids) if is_lead else load_contacts(store, ids)
+    view = lead_view if is_lead else contact_view
+    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    return [dict(view(pid, h, slugs), type=member_type) for pid, h in zip(ids, rows, strict=True) if h]
+
+
+def search_list_members(
+    store: Store, list_id: str, q: str, *, limit: int = 25, cursor: str | None = None,
+    chunk: int = 500, max_scan: int = 5000,
+) -> dict[str, Any]:
+    """Members of ``list_id`` whose address starts with ``q`` (case-insensitive; an account
+    list: the account's name or domain), in list order, paged.
+
+    The member set holds person ids, not addresses, so neither ZSCAN's MATCH nor a lex
+    range can find an address in it: the members are read in list order, ``chunk`` ids a
+    round trip, each one's address with it, and one request reads at most ``max_scan`` of
+    them. ``next_cursor`` continues after the last member read (a page with fewer than
+    ``limit`` matches and a cursor means the search stopped there, not that nothing is
+    left); ``scanned`` and ``total`` say how far it got. A full address is first looked up
+    in the address index (one member, no walk)."""
+    keys = store.keys
+    meta = existing_hash(store, keys.list(list_id), "list", list_id)
+    member_type = meta["member_type"]
+    members = keys.list_members(list_id)
+    total = int(store.r.zcard(members))
+    needle = fold(q.strip())
+    if "@" in needle and not cursor and member_type != "account":
+        exact = find_list_member(store, list_id, needle)
+        if exact:
+            return {"items": exact, "next_cursor": None, "scanned": 0, "total": total}
+    if member_type == "account":
+        key_for, fields = keys.account, ("name", "domain")
+    else:
+        key_for, fields = (keys.lead if member_type == "lead" else keys.contact), ("email",)
+    after = decode_cursor(cursor)
+    scanned = int(store.r.zcount(members, "-inf", after)) if after else 0
+    found: list[str] = []
+    read = 0
+    while len(found) < limit and read < max_scan:
+        want = min(chunk, max_scan - read)
+        rows = store.r.zrangebyscore(members, f"({after}", "+inf", start=0, num=want,
+                                     withscores=True)
+        if not rows:
+            break
+        pipe = store.r.pipeline(transaction=False)
+        for person_id, _ in rows:
+            pipe.hmget(key_for(person_id), fields)
+        for (person_id, seq), values in zip(rows, pipe.execute(), strict=True):
+            after, read = int(seq), read + 1
+            if any(value and fold(value).startswith(needle) for value in values):
+                found.append(person_id)
+                if len(found) == limit:
+                    break
+        if len(rows) < want and len(found) < limit:
+            break
+    more = bool(store.r.zrangebyscore(members, f"({after}", "+inf", start=0, num=1))
+    return {"items": _member_views(store, member_type, found),
+            "next_cursor": encode_cursor(after) if more else None,
+            "scanned": scanned + read, "total": total}

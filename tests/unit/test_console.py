@@ -753,3 +753,43 @@ def test_the_lead_page_shows_what_made_the_score(cenv: Any) -> None:
     fresh = env.lead_of(env.leads("cy@example.com", asset="guide") and "cy@example.com")
     page = env.client.get(f"/console/leads/{fresh['id']}").data.decode()
     assert "Score 0" in page and "No opens, clicks or repeat registrations yet." in page
+
+
+def test_list_members_found_by_the_start_of_their_address_ignoring_case_paged(cenv: Any) -> None:
+    from outreach.services import lists
+
+    env = cenv
+    users.create_user(env.store, "marketer@example.com", "marketer", PASSWORD)
+    list_id = env.leads("ann@example.com", "bob@example.com", "Anna.K@example.org",
+                        "annie@example.net", "carl@ann.example", asset="guide")
+
+    def emails(found: dict[str, Any]) -> list[str]:
+        return [p["email"] for p in found["items"]]
+
+    found = lists.search_list_members(env.store, list_id, "ANN")
+    assert emails(found) == ["ann@example.com", "anna.k@example.org", "annie@example.net"]
+    assert found["next_cursor"] is None and found["scanned"] == found["total"] == 5
+    # paged: a page holds at most ``limit``, the cursor continues after it
+    first = lists.search_list_members(env.store, list_id, "ann", limit=2)
+    assert emails(first) == ["ann@example.com", "anna.k@example.org"] and first["next_cursor"]
+    rest = lists.search_list_members(env.store, list_id, "ann", limit=2, cursor=first["next_cursor"])
+    assert emails(rest) == ["annie@example.net"] and rest["next_cursor"] is None
+    # bounded: one request reads at most max_scan members, and says how far it got
+    part = lists.search_list_members(env.store, list_id, "annie", max_scan=2, chunk=1)
+    assert emails(part) == [] and part["scanned"] == 2 and part["next_cursor"]
+    on = lists.search_list_members(env.store, list_id, "annie", max_scan=2, chunk=1,
+                                   cursor=part["next_cursor"])
+    assert emails(on) == ["annie@example.net"] and on["scanned"] == 4
+    # a full address is one index lookup; a prefix that is not an address walks
+    exact = lists.search_list_members(env.store, list_id, "Bob@Example.com")
+    assert emails(exact) == ["bob@example.com"] and exact["scanned"] == 0
+    assert emails(lists.search_list_members(env.store, list_id, "bob@exa")) == ["bob@example.com"]
+    assert emails(lists.search_list_members(env.store, list_id, "zed")) == []
+
+    sign_in(env, "marketer@example.com")
+    page = env.client.get(f"/console/lists/{list_id}?q=An").data.decode()
+    assert "anna.k@example.org" in page and "annie@example.net" in page
+    assert "bob@example.com" not in page and "carl@ann.example" not in page
+    assert "Searched all 5 members." in page
+    none = env.client.get(f"/console/lists/{list_id}?q=zed").data.decode()
+    assert "No member starts with “zed”." in none
