@@ -85,23 +85,27 @@ def _take_over_stale(store: Store, config: Config, consumer: str) -> int:
 def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str, str]]]) -> int:
     """Apply stream entries in one atomic, idempotent Lua call. Returns how many were acked.
 
-    When a webhook wants ``lead.created`` (one cheap look per batch), the script also names
-    the leads it created, and each gets its event once (a redelivered entry creates nothing).
+    While any webhook exists the script also names the leads it created (it looks itself: no
+    extra round trip), and when one wants ``lead.created`` each of them gets its event once
+    (a redelivered entry creates nothing).
     """
-    wanted = webhooks.subscribers(store, "lead.created")
-    args = _script_args(store, config, len(entries), "stream+created" if wanted else "stream")
+    args = _script_args(store, config, len(entries), "stream")
     for entry_id, fields in entries:
         args.extend(_record(entry_id, fields))
     reply = store.run("ingest", args=args)
-    if not wanted:
+    if not isinstance(reply, list):
         return int(reply)
-    announce_created(store, reply[1:], wanted)
+    announce_created(store, reply[1:])
     return int(reply[0])
 
 
-def announce_created(store: Store, lead_ids: list[str], wanted: list[str]) -> None:
-    """``lead.created`` for each new lead, ``data`` ``{"lead": <as GET /api/v1/leads/<id>>}``."""
+def announce_created(store: Store, lead_ids: list[str]) -> None:
+    """``lead.created`` for each new lead, ``data`` ``{"lead": <as GET /api/v1/leads/<id>>}``,
+    when some webhook wants it."""
     if not lead_ids:
+        return
+    wanted = webhooks.subscribers(store, "lead.created")
+    if not wanted:
         return
     from outreach.services.people import asset_slugs, lead_view, load_leads
 
@@ -128,13 +132,11 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list
         # already validated and normalised by the intake schema: no JSON round trip
         args.extend(_flat_record("0-0", data["email"], data["kind"], data["asset"], now,
                                  registration_payload(data, now)))
-    wanted = webhooks.subscribers(store, "lead.created")
     reply = store.run("ingest", args=args)
     names = {"c": "created", "u": "updated", "n": "unchanged", "x": "rejected"}
     outcomes = [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
-    if wanted:
-        announce_created(store, [person[2:] for outcome, person in outcomes
-                                 if outcome == "created" and person.startswith("l:")], wanted)
+    announce_created(store, [person[2:] for outcome, person in outcomes
+                             if outcome == "created" and person.startswith("l:")])
     return outcomes
 
 

@@ -13,8 +13,9 @@
 -- count. mode 'import': records are CSV rows (nothing kept per id, nothing acked, a repeat
 -- registration for an asset already in the history adds no history entry); returns one
 -- outcome per record: 'c' created, 'u' updated, 'n' unchanged, 'x' rejected, then the
--- person ('l:<id>' or 'c:<id>'). mode 'stream+created': as 'stream', and returns
--- {count, id of each lead this call created...} (for the lead.created webhook event).
+-- person ('l:<id>' or 'c:<id>'). In 'stream' mode while any webhook exists (Keys.webhooks,
+-- 'whs', not empty: looked at here, so intake's drain makes no extra round trip for it), the
+-- script returns {count, id of each lead it created...} instead (for lead.created).
 --@prelude
 local group = ARGV[2]
 local now = ARGV[3]
@@ -23,7 +24,7 @@ local w_event = tonumber(ARGV[5])
 local keep_seconds = tonumber(ARGV[6])
 local count = tonumber(ARGV[7])
 local import = ARGV[8] == 'import'
-local report_created = ARGV[8] == 'stream+created'
+local report_created = not import and redis.call('ZCARD', k('whs')) > 0
 local created = {}
 local stream = k('intake')
 local assets = k('assets')
