@@ -32,6 +32,7 @@ def erase_person(store: Store, raw_email: str,
     lead_id = store.r.hget(keys.lead_by_email, email)
     contact_id = store.r.hget(keys.contact_by_email, email)
     list_ids = store.r.zrange(keys.lists, 0, -1)
+    source = (store.r.hget(keys.lead(lead_id), "source") or "web_form") if lead_id else None
     pipe = store.r.pipeline(transaction=True)
     for ref, person_id in (("l", lead_id), ("c", contact_id)):
         if not person_id:
@@ -48,6 +49,8 @@ def erase_person(store: Store, raw_email: str,
             pipe.zrem(keys.leads_by_status(status), lead_id)
         pipe.zrem(keys.lead_scores, lead_id)
         pipe.hdel(keys.lead_by_email, email)
+        # counted once: the same transaction removes the address a re-run would find it by
+        pipe.hincrby(keys.leads_by_source, source, -1)
     if contact_id:
         pipe.delete(keys.contact(contact_id))
         pipe.zrem(keys.contacts, contact_id)

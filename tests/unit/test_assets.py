@@ -139,8 +139,26 @@ def test_funnel_by_source_counts_qualified_and_engaged(env) -> None:
     env.registered(source="business_card", consent=True)
     lead_id = env.get("/api/v1/leads").get_json()["items"][0]["id"]
     assert env.post(f"/api/v1/leads/{lead_id}/qualify").status_code == 200
+    env.registered(email="bo@example.com", source="business_card", consent=True)
+    env.registered(email="cy@example.com", source="trade_show", consent=True)
     rows = {r["source"]: r for r in env.get("/api/v1/funnel?by=source").get_json()["items"]}
     assert rows["business_card"]["qualified"] == 1 and rows["web_form"]["qualified"] == 0
+    card = rows["business_card"]
+    assert card["leads"] == 2 and card["opportunities"] == {"open": 1, "won": 0, "lost": 0}
+    assert card["rates"]["lead_to_qualified"] == 0.5
+    opp_id = env.get(f"/api/v1/leads/{lead_id}").get_json()["opportunity_id"]
+    env.patch(f"/api/v1/opportunities/{opp_id}", json={"status": "won"})
+    card = {r["source"]: r for r in env.get("/api/v1/funnel?by=source").get_json()["items"]}[
+        "business_card"]
+    assert card["opportunities"] == {"open": 0, "won": 1, "lost": 0}
+    assert card["rates"]["opportunity_win"] == 1.0
+    # an erased person leaves the counts
+    assert env.client.delete("/api/v1/people/cy@example.com", headers=env.auth).status_code == 200
+    rows = {r["source"]: r for r in env.get("/api/v1/funnel?by=source").get_json()["items"]}
+    assert rows["trade_show"]["leads"] == 0
+    assert env.client.delete("/api/v1/people/cy@example.com", headers=env.auth).status_code in (200, 404)
+    rows = {r["source"]: r for r in env.get("/api/v1/funnel?by=source").get_json()["items"]}
+    assert rows["trade_show"]["leads"] == 0  # erasing again counts nothing twice
 
 
 def test_origin_outside_the_allow_list_is_refused(make_env, check_error) -> None:
