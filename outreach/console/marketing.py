@@ -251,19 +251,22 @@ def campaign_send_test(campaign_id: str) -> Any:
     return redirect(url_for("console.campaign_page", campaign_id=campaign_id))
 
 
-RECIPIENT_STATUSES = ("sent", "failed", "unknown", "suppressed", "queued", "sending")
+RECIPIENT_STATUSES = ("sent", "failed", "unknown", "suppressed", "bounced", "complained",
+                      "queued", "sending")
 
 
 @bp.route("/campaigns/<campaign_id>/recipients")
 @requires("campaigns")
 def campaign_recipients(campaign_id: str) -> Any:
     status = request.args.get("status", "")
-    if status not in RECIPIENT_STATUSES:
-        status = ""
+    status = status if status in RECIPIENT_STATUSES else ""
+    engagement = request.args.get("engagement", "")
+    engagement = engagement if engagement in campaigns.ENGAGEMENTS else ""
     found = campaigns.recipients(store(), campaign_id, status=status or None, limit=_PAGE,
-                                 cursor=_cursor())
+                                 cursor=_cursor(), engagement=engagement or None)
     return render("recipients.html", campaign_id=campaign_id, found=found, status=status,
-                  statuses=RECIPIENT_STATUSES)
+                  statuses=RECIPIENT_STATUSES, engagement=engagement,
+                  engagements=tuple(campaigns.ENGAGEMENTS))
 
 
 @bp.route("/campaigns/<campaign_id>/<action>", methods=["POST"])

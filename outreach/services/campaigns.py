@@ -587,11 +587,18 @@ def watch_all(store: Store, config: Config, jobs: Jobs, force: bool = False) -> 
 
 # ---------------------------------------------------------------- recipients
 
+# what a recipient did with the message: the field track_event.lua sets once per person in
+# the campaign's 'seen' hash ('o|<ref>' opened, 'C|<ref>' clicked some link, 'u|<ref>'
+# unsubscribed; '<ref>' is l:<lead id> or c:<contact id>)
+ENGAGEMENTS = {"opened": "o", "clicked": "C", "unsubscribed": "u"}
+
+
 def recipients(
     store: Store, campaign_id: str, *, status: str | None = None, limit: int = 50,
-    cursor: str | None = None,
+    cursor: str | None = None, engagement: str | None = None,
 ) -> dict[str, Any]:
-    """Per-recipient outcomes, optionally of one status, paged with HSCAN.
+    """Per-recipient outcomes, optionally of one status, paged with HSCAN; ``engagement``
+    (one of ``ENGAGEMENTS``): only the recipients who opened, clicked or unsubscribed.
 
     The cursor is ``<scan cursor>.<matches of that scan step already returned>``, so a
     page never holds more than ``limit`` items even when one HSCAN step returns many
@@ -599,6 +606,9 @@ def recipients(
     keys = store.keys
     if not store.r.exists(keys.campaign(campaign_id)):
         raise NotFound(f"No campaign {campaign_id!r}.")
+    if engagement:
+        return _engaged_recipients(store, campaign_id, ENGAGEMENTS[engagement], status, limit,
+                                   cursor)
     code = STATE_CODES.get(status) if status else None
     scan, skip = _recipients_cursor(cursor)
     items: list[dict[str, Any]] = []
@@ -621,6 +631,54 @@ def recipients(
                 "status": LEDGER_STATES.get(state, state),
                 "at": iso(at) if at else None,
                 "error": errors.get(email) or None,
+            })
+        if len(matches) > room:
+            return {"items": items, "next_cursor": f"{scan}.{skip + room}"}
+        scan, skip = int(next_scan), 0
+        if scan == 0:
+            return {"items": items, "next_cursor": None}
+        if len(items) >= limit:
+            return {"items": items, "next_cursor": f"{scan}.0"}
+
+
+def _engaged_recipients(store: Store, campaign_id: str, mark: str, status: str | None,
+                        limit: int, cursor: str | None) -> dict[str, Any]:
+    """``recipients`` of those the 'seen' hash marks with ``mark``: HSCAN with MATCH over
+    that hash (it holds only people who did something), each one's address from their
+    record and their outcome from the ledger under it, in one round trip per scan step."""
+    keys = store.keys
+    code = STATE_CODES.get(status) if status else None
+    ledger = keys.campaign_ledger(campaign_id)
+    scan, skip = _recipients_cursor(cursor)
+    items: list[dict[str, Any]] = []
+    while True:
+        next_scan, fields = store.r.hscan(keys.campaign_seen(campaign_id), scan,
+                                          match=f"{mark}|*", count=max(limit, 100))
+        refs = sorted(field.split("|", 2)[1] for field in fields)
+        pipe = store.r.pipeline(transaction=False)
+        for ref in refs:
+            kind, _, person_id = ref.partition(":")
+            pipe.hget(keys.lead(person_id) if kind == "l" else keys.contact(person_id), "email")
+        emails = pipe.execute()
+        outcomes = store.r.hmget(ledger, [e for e in emails if e]) if any(emails) else []
+        by_email = dict(zip([e for e in emails if e], outcomes, strict=True))
+        rows = []
+        for ref, email in zip(refs, emails, strict=True):
+            value = by_email.get(email) if email else None
+            state, _, at = ((value or "").split("|") + ["", ""])[:3]
+            if code and not (state == code or (code == "s" and state == "d")):
+                continue
+            rows.append((ref, email, state, at))
+        matches = rows[skip:]
+        room = limit - len(items)
+        for ref, email, state, at in matches[:room]:
+            kind, _, person_id = ref.partition(":")
+            items.append({
+                "email": email or "",
+                "person": {"type": "lead" if kind == "l" else "contact", "id": person_id},
+                "status": LEDGER_STATES.get(state, state) if state else None,
+                "at": iso(at) if at else None,
+                "error": None,
             })
         if len(matches) > room:
             return {"items": items, "next_cursor": f"{scan}.{skip + room}"}

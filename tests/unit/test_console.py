@@ -793,3 +793,57 @@ def test_list_members_found_by_the_start_of_their_address_ignoring_case_paged(ce
     assert "Searched all 5 members." in page
     none = env.client.get(f"/console/lists/{list_id}?q=zed").data.decode()
     assert "No member starts with “zed”." in none
+
+
+def test_campaign_recipients_filtered_by_opened_clicked_or_unsubscribed(cenv: Any) -> None:
+    from outreach.services import campaigns
+
+    env = cenv
+    users.create_user(env.store, "marketer@example.com", "marketer", PASSWORD)
+    list_id = env.leads("ann@example.com", "bob@example.com", "cara@example.com",
+                        "dan@example.com")
+    campaign_id = env.launched([list_id])
+    assert env.run(campaign_id)["stats"]["sent"] == 4
+
+    def visit(email: str, pattern: str) -> None:
+        message = env.messenger.to(email)
+        html = message.get_body(preferencelist=("html",)).get_content()
+        found = re.search(pattern, html + str(message["List-Unsubscribe"]))
+        assert found, html[:500]
+        path = found.group(1)
+        response = env.client.post(path) if path.startswith("/u/") else env.client.get(path)
+        assert response.status_code in (200, 302), path
+
+    visit("bob@example.com", r'href="https?://[^"/]+(/t/c/[^"]+)"')  # a click is an open too
+    visit("cara@example.com", r'src="https?://[^"/]+(/t/o/[^"]+)"')
+    visit("dan@example.com", r"<https?://[^/>]+(/u/[^>]+)>")
+
+    def shown(**args: Any) -> list[str]:
+        found = campaigns.recipients(env.store, campaign_id, **args)
+        return sorted(r["email"] for r in found["items"])
+
+    assert shown(engagement="opened") == ["bob@example.com", "cara@example.com"]
+    assert shown(engagement="clicked") == ["bob@example.com"]
+    assert shown(engagement="unsubscribed") == ["dan@example.com"]
+    assert shown(engagement="opened", status="sent") == ["bob@example.com", "cara@example.com"]
+    assert shown(engagement="opened", status="failed") == []
+    (bob,) = campaigns.recipients(env.store, campaign_id, engagement="clicked")["items"]
+    assert bob["status"] == "sent" and bob["person"]["type"] == "lead" and bob["at"]
+    # paged like the outcome filter: never more than ``limit`` a page, nobody twice
+    first = campaigns.recipients(env.store, campaign_id, engagement="opened", limit=1)
+    rest = campaigns.recipients(env.store, campaign_id, engagement="opened", limit=1,
+                                cursor=first["next_cursor"])
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    assert sorted(r["email"] for r in first["items"] + rest["items"]) == [
+        "bob@example.com", "cara@example.com"]
+
+    sign_in(env, "marketer@example.com")
+    page = env.client.get(f"/console/campaigns/{campaign_id}/recipients?engagement=clicked"
+                          ).data.decode()
+    assert "bob@example.com" in page and "cara@example.com" not in page
+    assert '<option value="clicked" selected>' in page
+    none = env.client.get(f"/console/campaigns/{campaign_id}/recipients?engagement=clicked"
+                          "&status=failed").data.decode()
+    assert "No recipient with that outcome who clicked yet." in none
+    odd = env.client.get(f"/console/campaigns/{campaign_id}/recipients?engagement=bogus")
+    assert odd.status_code == 200 and "dan@example.com" in odd.data.decode()
