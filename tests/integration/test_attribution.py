@@ -15,15 +15,11 @@ import email
 import email.policy
 import os
 import random
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +27,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from .conftest import wait_for
+from .postfix_proc import running_postfix
 
 TEMPLATE = {
     "name": "hello",
@@ -362,118 +359,12 @@ def test_ten_percent_dead_mailboxes_are_exactly_the_ones_failed_and_suppressed(m
 # ---------------------------------------------------------------- Postfix
 
 
-class Postfix:
-    """Its own Postfix instance: config, queue and maildir in a temp dir, SMTP on a free
-    port, every recipient delivered to one maildir unless it starts with ``dead``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root, self.port = root, _free_port()
-        self.etc, self.maildir = root / "etc", root / "mail"
-        for d in (self.etc, root / "queue", root / "data", self.maildir):
-            d.mkdir(parents=True)
-        shutil.chown(root / "data", "postfix")
-        shutil.chown(self.maildir, "postfix")
-        for name in ("dynamicmaps.cf",):
-            if Path("/etc/postfix", name).exists():
-                shutil.copy(Path("/etc/postfix", name), self.etc / name)
-        if Path("/etc/postfix/dynamicmaps.cf.d").is_dir():
-            shutil.copytree("/etc/postfix/dynamicmaps.cf.d", self.etc / "dynamicmaps.cf.d")
-        (self.etc / "mailboxes").write_text("if !/^dead/\n/^[^@]+@/ inbox/\nendif\n")
-        import pwd
-
-        pw = pwd.getpwnam("postfix")
-        (self.etc / "main.cf").write_text(f"""\
-compatibility_level = 3.6
-queue_directory = {root}/queue
-data_directory = {root}/data
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = relay.test
-mydomain = relay.test
-mydestination =
-mynetworks = 127.0.0.0/8
-smtputf8_enable = yes
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-virtual_mailbox_domains = static:all
-virtual_mailbox_base = {self.maildir}
-virtual_mailbox_maps = regexp:{self.etc}/mailboxes
-virtual_minimum_uid = 1
-virtual_uid_maps = static:{pw.pw_uid}
-virtual_gid_maps = static:{pw.pw_gid}
-alias_maps =
-alias_database =
-local_recipient_maps =
-maillog_file_prefixes = {root}
-maillog_file = {root}/maillog
-smtpd_banner = relay.test ESMTP
-biff = no
-""")
-        lines = []
-        for line in Path("/etc/postfix/master.cf").read_text().splitlines():
-            fields = line.split()
-            if fields[:2] == ["smtp", "inet"]:
-                line = f"127.0.0.1:{self.port} inet n - n - - smtpd"
-            elif len(fields) >= 8 and not line.startswith((" ", "#")) and fields[4] == "y":
-                fields[4] = "n"  # no chroot
-                line = " ".join(fields)
-            lines.append(line)
-        (self.etc / "master.cf").write_text("\n".join(lines) + "\n")
-
-    def _postfix(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["postfix", "-c", str(self.etc), *args], capture_output=True,
-                              text=True, timeout=60, check=False)
-
-    def start(self) -> None:
-        self._postfix("check")
-        started = self._postfix("start")
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    log = (self.root / "maillog").read_text(errors="replace")[-2000:] if (
-                        self.root / "maillog").exists() else ""
-                    raise RuntimeError(f"postfix did not start: {started.stderr} {log}") from None
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        self._postfix("stop")
-
-    def delivered(self) -> list[bytes]:
-        new = self.maildir / "inbox" / "new"
-        return [p.read_bytes() for p in new.iterdir()] if new.is_dir() else []
-
-
 @pytest.fixture
 def postfix():
-    if shutil.which("postfix") is None or not Path("/etc/postfix/master.cf").exists():
-        pytest.skip("Postfix is not installed (Debian package postfix)")
-    if os.geteuid() != 0:
-        pytest.skip("a Postfix instance's master process must be started as root")
-    try:
-        import pwd
-
-        pwd.getpwnam("postfix")
-    except KeyError:
-        pytest.skip("no postfix user (the Debian package was not fully installed)")
-    # Postfix's daemons run as the postfix user: its directories must be reachable by it
-    # (pytest's tmp_path is private to root)
-    root = Path(tempfile.mkdtemp(prefix="outreach-postfix-"))
-    root.chmod(0o755)
-    instance = Postfix(root / "postfix")
-    try:
-        instance.start()
-    except RuntimeError as exc:
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(str(exc))
-    yield instance
-    instance.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    """Its own Postfix instance (tests/integration/postfix_proc.py): every recipient is
+    delivered to one maildir unless it starts with ``dead``."""
+    with running_postfix() as instance:
+        yield instance
 
 
 def _delivered_to(raw: bytes) -> str:

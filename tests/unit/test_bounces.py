@@ -221,6 +221,7 @@ class FakeImap:
 
     def __init__(self, messages: dict[bytes, bytes], fail_on: bytes | None = None) -> None:
         self.messages, self.deleted, self.expunged = dict(messages), set(), False
+        self.keywords: dict[bytes, set[str]] = {}
         self.logged_in = None
 
     def login(self, user: str, password: str) -> tuple[str, list[bytes]]:
@@ -232,12 +233,18 @@ class FakeImap:
         return "OK", [str(len(self.messages)).encode()]
 
     def uid(self, command: str, *args: Any) -> tuple[str, list[Any]]:
-        if command == "SEARCH":
-            return "OK", [b" ".join(sorted(self.messages))]
+        if command == "SEARCH":  # UNDELETED UNKEYWORD $OutreachKept
+            assert args[1:] == ("UNDELETED", "UNKEYWORD", "$OutreachKept"), args
+            return "OK", [b" ".join(sorted(uid for uid in self.messages if uid not in self.deleted
+                                           and "$OutreachKept" not in self.keywords.get(uid, ())))]
         if command == "FETCH":
-            return "OK", [(args[0] + b" (RFC822 {n}", self.messages[args[0]]), b")"]
+            assert args[1] == "(BODY.PEEK[])", args  # read without marking \Seen
+            return "OK", [(args[0] + b" (BODY[] {n}", self.messages[args[0]]), b")"]
         if command == "STORE":
-            self.deleted.add(args[0])
+            if args[2] == "(\\Deleted)":
+                self.deleted.add(args[0])
+            else:
+                self.keywords.setdefault(args[0], set()).update(args[2].strip("()").split())
             return "OK", []
         raise AssertionError(command)
 
@@ -262,7 +269,7 @@ def test_the_mailbox_door_processes_then_deletes(sent: Any, monkeypatch: pytest.
     counts = mailbox.poll(sent.store, config, connect=lambda s: seen.append(s) or fake)
     assert seen[0] == {"ssl": True, "host": "imap.example", "port": 993, "user": "bounces@x",
                        "password": "p:ss", "mailbox": "Bounces"}
-    assert counts == {"messages": 2, "reports": 2, "failed": 0}
+    assert counts == {"messages": 2, "reports": 2, "failed": 0, "kept": 0}
     assert fake.messages == {} and fake.expunged
     assert sent.ledger(sent.campaign_id)["ann@example.org"] == "bounced"
     assert sent.ledger(sent.campaign_id)["bob@example.org"] == "complained"
@@ -280,6 +287,22 @@ def test_the_mailbox_keeps_what_could_not_be_processed(sent: Any, monkeypatch: p
     config = sent.config.with_overrides(bounce_mailbox="imap://u:p@127.0.0.1/INBOX")
     assert mailbox.poll(sent.store, config, connect=lambda s: fake)["failed"] == 1
     assert b"1" in fake.messages and not fake.deleted
+
+
+def test_the_mailbox_keeps_what_is_not_a_report_for_a_human(sent: Any) -> None:
+    from outreach.mail.inbound import mailbox
+
+    human = (b"From: Ann <ann@example.org>\r\nTo: bounces@x\r\nSubject: Re: your mail\r\n"
+             b"Message-ID: <h1@example.org>\r\n\r\nPlease call me.\r\n")
+    ooo = b"From: b@example.org\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nx\r\n"
+    fake = FakeImap({b"1": human, b"2": ooo})
+    config = sent.config.with_overrides(bounce_mailbox="imap://u:p@127.0.0.1/INBOX")
+    counts = mailbox.poll(sent.store, config, connect=lambda s: fake)
+    assert counts == {"messages": 1, "reports": 0, "failed": 0, "kept": 1}
+    assert set(fake.messages) == {b"1"} and fake.keywords == {b"1": {"$OutreachKept"}}
+    again = mailbox.poll(sent.store, config, connect=lambda s: fake)  # passed over from now on
+    assert again == {"messages": 0, "reports": 0, "failed": 0, "kept": 0}
+    assert set(fake.messages) == {b"1"}
 
 
 def test_lifting_a_soft_bounce_suppression_starts_the_count_afresh(sent: Any) -> None:

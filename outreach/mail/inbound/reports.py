@@ -27,6 +27,10 @@ from outreach.mail import smtp, verp
 HARD, SOFT, BLOCKED, COMPLAINT = "hard", "soft", "blocked", "complaint"
 
 _STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+# a mailbox over its quota, said in words beside a status without detail (5.0.0)
+_MAILBOX_FULL = re.compile(r"(disk|mailbox|storage|over) ?quota|mailbox (is )?full|"
+                           r"storage (space|allocation)|out of (disk |storage )?space|"
+                           r"insufficient (disk |system )?(space|storage)", re.I)
 _AUTO_SUBJECT = re.compile(r"out of (the )?office|auto(matic)?[- ]?(reply|response)|abwesenheit|"
                            r"absence|vacation|away from", re.I)
 
@@ -113,9 +117,12 @@ def classify_status(status: str, diagnostic: str = "", action: str = "failed") -
     match = _STATUS.search(status or "")
     diag = re.sub(r"^\s*smtp\s*;\s*", "", diagnostic or "", flags=re.I)
     if match:
+        if match.group(2, 3) == ("0", "0") and _MAILBOX_FULL.search(f"{status} {diag}"):
+            return SOFT  # "Status: 5.0.0 (recipient reached disk quota)": 5.2.2 in words
         code = 550 if match.group(1) == "5" else 450
         kind = smtp.classify("rcpt", code, f"{match.group(0)} {diag}")
     else:
+        diag = diag or (status or "").strip()  # "Status: 553 Exceeded maximum message size"
         number = re.match(r"\s*([45]\d\d)", diag)
         code = int(number.group(1)) if number else 550
         kind = smtp.classify("rcpt", code, diag[number.end():] if number else diag)
@@ -143,7 +150,9 @@ def parse(raw: bytes, secret_key: str, envelope_rcpts: list[str] | None = None) 
         ctype = part.get_content_type()
         if ctype in ("message/delivery-status", "message/global-delivery-status"):
             blocks = _field_blocks(part)
-            for block in blocks[1:] or blocks:
+            # the per-recipient groups: a blank line holding a space merges the first with the
+            # per-message group (seen in the wild), so they are told apart by their fields
+            for block in blocks:
                 recipient = _addr(block.get("Original-Recipient")) or _addr(block.get("Final-Recipient"))
                 if not recipient and not block.get("Status"):
                     continue
