@@ -113,19 +113,25 @@ def reference_rate(connections: int, per_connection: int,
 # ------------------------------------------------------------------------------ profiling
 
 # what a pool process's samples are spent on: the first rule (in this order) with a frame
-# of that function in a sample's stack names it; frames are "function (file)"
+# of that function in a sample's stack names it; frames are "function (file)". py-spy 0.4
+# names a method without its class ("send (smtp.py", not "SmtpMessenger.send (smtp.py"),
+# so the markers leave the class out (a marker matches either spelling).
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+    ("send-run heartbeat thread (asleep between beats)", ("_loop (sending.py",)),
     ("message to wire bytes (as_bytes + dot-stuffing)", ("_dot_stuffed (smtp.py",)),
-    ("SMTP round trips (MAIL, RCPT, DATA, body + reply)", ("SmtpMessenger.send (smtp.py",)),
-    ("build_message (EmailMessage headers + parts)", ("build_message (message.py",)),
-    ("template render (Jinja2 sandbox)", ("CompiledTemplate.render (rendering.py",)),
-    ("link tracking + token signing", ("_Context.track (sending.py", "Tokens.sign (tokens.py")),
-    ("finish_send Lua (1 round trip per message)", ("_deliver.<locals>.finish (sending.py",)),
+    ("ledger mark before DATA, in the SMTP dialogue (mark_data Lua)", ("before_data (sending.py",)),
+    ("SMTP round trips (MAIL, RCPT, DATA, body + reply)", ("send (smtp.py",)),
+    ("DKIM: signing (OpenSSL)", ("_sign (dkim.py",)),
+    ("DKIM: serialise once + canonicalise + hash", ("sign_message (dkim.py",)),
+    ("build_message (headers + parts)", ("build_message (message.py",)),
+    ("template render (Jinja2 sandbox)", ("render (rendering.py",)),
+    ("link tracking + token signing", ("track (sending.py", "sign (tokens.py")),
+    ("finish_send Lua (1 round trip per message)", ("finish (sending.py",)),
     ("rest of _deliver", ("_deliver (sending.py",)),
     ("batch setup (campaign, ledger, people, context)", ("_load_people (sending.py",
-                                                          "_Context.__init__ (sending.py")),
+                                                          "__init__ (sending.py")),
     ("batch completion check + cleanup", ("_batch_done (sending.py",)),
-    ("claim_send Lua (1 round trip per message)", ("Store.run (__init__.py",)),
+    ("claim_send Lua (1 round trip per message)", ("run (__init__.py",)),
     ("rest of send_batch (heartbeat HSET every 20, ...)", ("send_batch (sending.py",)),
     ("dispatch task (audience pages)", ("dispatch (campaigns.py",)),
     ("watch task", ("watch (campaigns.py",)),
@@ -161,9 +167,9 @@ def summarise_profile(paths: list[Path]) -> str:
                          "pool loop: waiting for / receiving the next task")
             totals[label] += count
             if label.startswith("SMTP round trips"):
-                step = next((f.split(" (")[0] for f in frames
-                             if f.startswith(("SMTP.mail", "SMTP.rcpt", "SMTP.docmd", "SMTP.send",
-                                              "SMTP.getreply"))), "other")
+                step = next((f.split(" (")[0].rpartition(".")[2] for f in frames
+                             if f.endswith("(smtplib.py") and f.split(" (")[0].rpartition(".")[2]
+                             in ("mail", "rcpt", "docmd", "send", "getreply")), "other")
                 smtp_steps[step] += count
     if not samples:
         return "(no samples)"

@@ -24,14 +24,17 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from outreach.mail import wire
+
 SIGNED_HEADERS = ("from", "to", "cc", "reply-to", "subject", "date", "message-id",
                   "mime-version", "content-type", "content-transfer-encoding", "list-id",
                   "list-unsubscribe", "list-unsubscribe-post", "in-reply-to", "references")
 OVERSIGNED = ("from", "subject", "list-unsubscribe", "list-unsubscribe-post")
 MIN_RSA_BITS = 2048
 
-_WSP = re.compile(rb"[ \t]+")
-_TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
+# a run of WSP that is not a single SP (a lone SP, most of them, is left alone: matching
+# and replacing each one by itself was most of the time canonicalising a body took)
+_WSP = re.compile(rb" [ \t]+|\t[ \t]*")
 _SELECTOR = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*"
                        r"[A-Za-z0-9])?)*$")
 
@@ -58,9 +61,9 @@ def relaxed_body(body: bytes) -> bytes:
     if not body:
         return b""
     body = _WSP.sub(b" ", body)
-    body = _TRAILING_WSP.sub(b"\r\n", body)
-    if body.endswith(b" ") or body.endswith(b"\t"):
-        body = body.rstrip(b" \t")
+    body = body.replace(b" \r\n", b"\r\n")  # WSP runs are single SPs by now
+    if body.endswith(b" "):
+        body = body[:-1]
     body = body.rstrip(b"\r\n")
     return body + b"\r\n" if body else b""
 
@@ -156,12 +159,15 @@ class DkimSigner:
 
     def sign_message(self, msg: Message) -> Message:
         """Adds the ``DKIM-Signature`` header as the first field of ``msg`` (compat32),
-        signing the bytes ``msg`` serialises to. Serialising again gives the same bytes
-        (the multipart boundary is fixed by the first pass); the signature header itself
-        may be re-folded at its whitespace, which relaxed canonicalisation ignores."""
-        data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+        signing the bytes ``msg`` serialises to, and keeps those bytes with the signature
+        in front as what the message travels as (``outreach.mail.wire``): the send path
+        does not serialise it again. (Serialising it again would give the same bytes, the
+        multipart boundary being fixed by the first pass, but for the signature header,
+        which compat32 may re-fold at its whitespace: relaxed canonicalisation ignores it.)"""
+        data = wire.serialise(msg)
         value = self.signature_header(data)
         msg._headers.insert(0, ("DKIM-Signature", value))  # first: it signs what follows
+        wire.remember(msg, b"DKIM-Signature: " + value.encode() + b"\r\n" + data)
         return msg
 
     def dns_record(self) -> str:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from email.message import Message
 
 from outreach.config import Config, Relay
+from outreach.mail.wire import wire_bytes
 from outreach.normalize import InvalidEmail, ascii_domain
 
 # kinds of answer (the classifier's verdicts)
@@ -497,8 +498,9 @@ def _close(conn: smtplib.SMTP | None) -> None:
 
 
 def _dot_stuffed(msg: Message) -> bytes:
-    """The message as SMTP DATA: CRLF lines, leading dots doubled, ending with CRLF.CRLF."""
-    data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    """The message as SMTP DATA: CRLF lines, leading dots doubled, ending with CRLF.CRLF
+    (a signed message's bytes as they were signed: ``outreach.mail.wire``)."""
+    data = wire_bytes(msg)
     if data.startswith(b"."):
         data = b"." + data
     data = data.replace(b"\r\n.", b"\r\n..")

@@ -47,8 +47,7 @@ def send_test(store: Store, config: Config, messenger: Any, campaign_id: str,
             from_email=from_email, to_email=address, subject=f"[TEST] {shown['subject']}",
             text=shown["text"], html=shown["html"], unsubscribe_url=f"{base}/u/test",
             unsubscribe_mailto=f"mailto:{from_email}?subject=test", campaign_id=campaign_id,
-            dkim=dkim.from_config(config))
-        msg[TEST_HEADER] = "yes"
+            dkim=dkim.from_config(config), headers={TEST_HEADER: "yes"})
         try:
             messenger.send(msg, from_email, address)
         except Exception as exc:  # noqa: BLE001 - reported to the marketer, per address

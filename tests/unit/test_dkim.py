@@ -181,3 +181,33 @@ def test_authheaders_reports_dkim_and_dmarc_pass_for_an_aligned_from() -> None:
     failed = authheaders.authenticate_message(tampered, "mx.example.org", spf=False, dkim=True,
                                               dmarc=True, dnsfunc=dnsfunc)
     assert "dkim=fail" in failed and "dmarc=fail" in failed
+
+
+_WSP_TEXT = st.text(alphabet=st.sampled_from(["a", "b", " ", "\t", "\n", ".", "="]), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_WSP_TEXT, value=_WSP_TEXT)
+def test_canonical_forms_agree_with_dkimpy(body: str, value: str) -> None:
+    from dkim.canonicalization import Relaxed
+
+    data = (body.encode() + b"\n").replace(b"\n", b"\r\n")  # as our messages end: with CRLF
+    assert relaxed_body(data) == Relaxed.canonicalize_body(data)
+    folded = value.encode().replace(b"\n", b"\r\n\t")  # a folded field value
+    ((name, canon),) = Relaxed.canonicalize_headers([(b"Subject", folded)])
+    assert relaxed_header(b"Subject", folded) == name + b":" + canon
+
+
+def test_the_send_path_sends_the_bytes_that_were_signed() -> None:
+    from outreach.mail.smtp import _dot_stuffed
+    from outreach.mail.wire import wire_bytes
+
+    signer = SIGNERS["rsa"]
+    msg = _message(signer)
+    kept = wire_bytes(msg)  # what was signed, the signature in front: not serialised again
+    assert kept.startswith(b"DKIM-Signature: ") and _verify(kept, signer)
+    assert _dot_stuffed(msg) == kept.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    # a field added after signing: serialised afresh (never stale bytes), still verifies
+    msg["X-Outreach-Test"] = "yes"
+    again = wire_bytes(msg)
+    assert b"\r\nX-Outreach-Test: yes\r\n" in again and _verify(again, signer)
