@@ -92,7 +92,7 @@ class Config:
     postmark_webhook_password: str = ""
     ses_topic_arns: tuple[str, ...] = ()  # SNS topics whose notifications are believed
     postal_address: str = ""  # the sender's postal address, in the built-in templates' footer
-    domain_limits: str = ""  # gmail.com=20/s;yahoo.com=10/s;*=50/s (outreach/mail/domains.py)
+    domain_limits: str = ""  # gmail.com=20/s,5c;yahoo.com=10/s;*=50/s (outreach/mail/domains.py)
     track_opens: bool = True  # the open pixel (an <img> in < 3,200 bytes of HTML: HTML_IMAGE_ONLY_*)
     # ingest
     ingest_batch_size: int = 250

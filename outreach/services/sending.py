@@ -186,31 +186,39 @@ def _send_batch(
     for i, email in enumerate(emails):
         if i and i % 20 == 0:
             store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
-        if (ledger[i] or "")[:1] == "q":  # per-domain pace and back-off (issue 11)
-            wait_ms = context.domain_wait(email)
+        state = (ledger[i] or "")[:1]
+        # per-domain pace and back-off for a queued recipient; a slot of the domain's
+        # concurrency limit for any that may be claimed and sent (a dead run's claim too)
+        pace, slot = state == "q", state in ("q", "s", "d") and context.has_slots(email)
+        if pace or slot:  # (issue 11)
+            wait_ms = context.domain_wait(email, run if slot else "", pace)
             if wait_ms:  # deferred, not failed: stays queued for this batch's next run
                 deferred = min(deferred or wait_ms, wait_ms)
                 continue
-        while True:
-            if STOP.is_set():  # stop before the next recipient; the rest goes back
-                result.retry_in = 0.0
+        try:
+            while True:
+                if STOP.is_set():  # stop before the next recipient; the rest goes back
+                    result.retry_in = 0.0
+                    return result
+                outcome, detail = store.run("claim_send", keys=claim_keys, args=[
+                    email, repr(time.time()), config.send_claim_timeout_seconds, rate,
+                    email_hash(email), run, config.send_heartbeat_seconds, keys.send_run("")])
+                if outcome != "wait":
+                    break
+                wait = int(detail) / 1000.0
+                if wait > 5:
+                    result.retry_in = wait
+                    return result
+                STOP.wait(wait)
+            if outcome == "stopped":
                 return result
-            outcome, detail = store.run("claim_send", keys=claim_keys, args=[
-                email, repr(time.time()), config.send_claim_timeout_seconds, rate, email_hash(email),
-                run, config.send_heartbeat_seconds, keys.send_run("")])
-            if outcome != "wait":
-                break
-            wait = int(detail) / 1000.0
-            if wait > 5:
-                result.retry_in = wait
-                return result
-            STOP.wait(wait)
-        if outcome == "stopped":
-            return result
-        if outcome != "claimed":
-            continue
-        person = people.get(detail) or {}
-        verdict = _deliver(store, config, messenger, context, email, detail, person, run)
+            if outcome != "claimed":
+                continue
+            person = people.get(detail) or {}
+            verdict = _deliver(store, config, messenger, context, email, detail, person, run)
+        finally:
+            if slot:  # the transaction is over (or never started): the slot is free
+                domains.release(store, email, run)
         if verdict == "sent":
             result.sent += 1
         if verdict == "deferred":  # that domain backs off; the others go on
@@ -304,17 +312,25 @@ class _Context:
         self.postmark = any(r.host.lower().rstrip(".").endswith("postmarkapp.com")
                             for r in config.relays)
 
-    def domain_wait(self, email: str) -> int:
-        """Milliseconds before ``email``'s domain may get a message (0: now): its back-off
-        after a deferral, else its token bucket when OUTREACH_DOMAIN_LIMITS is set."""
-        until = self.backoffs.get(domains.domain_of(email))
-        if until is not None:
-            wait = until - int(time.time() * 1000)
-            if wait > 0:
-                return wait
+    def domain_wait(self, email: str, run: str = "", pace: bool = True) -> int:
+        """Milliseconds before ``email``'s domain may get a message (0: now). ``pace``: its
+        back-off after a deferral, else its token bucket when OUTREACH_DOMAIN_LIMITS is set.
+        With ``run``: a slot of the domain's concurrency limit is taken for ``run`` too when
+        the answer is 0 (``domains.release`` gives it back)."""
+        if pace:
+            until = self.backoffs.get(domains.domain_of(email))
+            if until is not None:
+                wait = until - int(time.time() * 1000)
+                if wait > 0:
+                    return wait
         if self.config.domain_limits:
-            return domains.take(self.store, self.config.domain_limits, email)
+            return domains.take(self.store, self.config.domain_limits, email, run, pace)
         return 0
+
+    def has_slots(self, email: str) -> bool:
+        """Whether ``email``'s domain has a concurrency limit (OUTREACH_DOMAIN_LIMITS ``Nc``)."""
+        return bool(self.config.domain_limits
+                    and domains.concurrency_for(self.config.domain_limits, email))
 
     def deferred(self, email: str) -> None:
         """``email``'s domain deferred a message: back that domain alone off."""

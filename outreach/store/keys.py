@@ -299,6 +299,12 @@ class Keys:
         """set (with a TTL) while a receiving domain is backed off after a deferral"""
         return self._k("domain", domain, "backoff")
 
+    def domain_slots(self, domain: str) -> str:
+        """hash send run -> since (epoch ms): the runs in an SMTP transaction with a receiving
+        domain now (its concurrency limit; a run whose ``send_run`` heartbeat is gone holds
+        nothing)"""
+        return self._k("domain", domain, "slots")
+
     @property
     def domain_backoffs(self) -> str:
         """hash domain -> back-off end (epoch ms): every domain backed off and not yet

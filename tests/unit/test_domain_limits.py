@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -13,12 +14,17 @@ from outreach.mail.smtp import TemporaryFailure
 
 
 def test_parse_limits() -> None:
-    assert domains.parse_limits("gmail.com=20/s;yahoo.com=10/s;*=50/s") == {
-        "gmail.com": 20.0, "yahoo.com": 10.0, "*": 50.0}
-    assert domains.parse_limits("Example.org=120/m") == {"example.org": 2.0}
-    for bad in ("gmail.com=fast", "gmail.com=0/s", "=3/s"):
-        with pytest.raises(ConfigError, match="OUTREACH_DOMAIN_LIMITS"):
+    limit = domains.DomainLimit
+    assert domains.parse_limits("gmail.com=20/s;yahoo.com=10/s;*=50/s") == {  # API.md's example
+        "gmail.com": limit(20.0), "yahoo.com": limit(10.0), "*": limit(50.0)}
+    assert domains.parse_limits("Example.org=120/m") == {"example.org": limit(2.0)}
+    assert domains.parse_limits("gmail.com=20/s,5c; yahoo.com = 3c ;*=50/s, 10C") == {
+        "gmail.com": limit(20.0, 5), "yahoo.com": limit(None, 3), "*": limit(50.0, 10)}
+    for bad in ("gmail.com=fast", "gmail.com=0/s", "=3/s", "gmail.com=20/s,0c", "gmail.com=5c,6c",
+                "gmail.com=20/s,5", "gmail.com=20/s,", "gmail.com=", "gmail.com=1/s,2/s"):
+        with pytest.raises(ConfigError, match="OUTREACH_DOMAIN_LIMITS") as caught:
             domains.parse_limits(bad)
+        assert "\n" not in str(caught.value)
 
 
 def test_the_bucket_is_per_domain(env: Any) -> None:
@@ -110,3 +116,83 @@ def test_a_recovered_domain_starts_its_back_off_again(env: Any) -> None:
     for _ in range(20):
         seconds = domains.slow_down(env.store, "a@d.example")
     assert seconds == domains.MAX_BACKOFF_SECONDS  # capped
+
+
+def _alive(env: Any, *runs: str) -> None:
+    for run in runs:  # the heartbeat a live send run keeps (sending.HEARTBEATS)
+        env.store.r.set(env.store.keys.send_run(run), "1", px=60_000)
+
+
+def test_a_slot_per_transaction_and_a_dead_runs_slot_is_freed(env: Any) -> None:
+    limits, keys = "busy.example=1/s,1c;*=1000/s", env.store.keys
+    _alive(env, "run-a", "run-b")
+    assert domains.take(env.store, limits, "a@busy.example", "run-a") == 0
+    tokens = env.store.r.hget(keys.domain_bucket("busy.example"), "tokens")
+    # full: run-b waits for a slot, and takes no token while it waits
+    assert domains.take(env.store, limits, "b@busy.example", "run-b") == domains.SLOT_WAIT_MS
+    assert env.store.r.hget(keys.domain_bucket("busy.example"), "tokens") == tokens
+    assert domains.take(env.store, limits, "c@calm.example", "run-b") == 0  # no limit there
+    assert env.store.r.hkeys(keys.domain_slots("calm.example")) == []
+    domains.release(env.store, "a@busy.example", "run-a")
+    env.store.r.delete(keys.domain_bucket("busy.example"))  # a token again, without waiting
+    assert domains.take(env.store, limits, "b@busy.example", "run-b") == 0
+    # run-b's worker is killed in its transaction: its heartbeat lapses, and the next run
+    # that finds the domain full frees the slot
+    assert domains.take(env.store, "busy.example=1c", "d@busy.example", "run-a") > 0
+    env.store.r.delete(keys.send_run("run-b"))
+    assert domains.take(env.store, "busy.example=1c", "d@busy.example", "run-a") == 0
+    assert env.store.r.hkeys(keys.domain_slots("busy.example")) == ["run-a"]
+
+
+def test_two_concurrent_runs_keep_to_the_concurrency_limit(make_cenv: Any) -> None:
+    """Campaign A's run is inside a transaction with busy.example (limit 1) when campaign B's
+    run sends its batch: B's busy.example recipients stay queued, its others go out; B's
+    batch comes back shortly and sends them. Nobody is lost, nobody gets two."""
+    with make_cenv(domain_limits="busy.example=1c", send_batch_size=10) as env:
+        emails = ["a@busy.example", "b@busy.example", "c@calm.example"]
+        list_id = env.leads(*emails)
+        first, second = env.launched([list_id]), env.launched([list_id])
+        for campaign_id in (first, second):
+            env.dispatch(campaign_id)
+        batches = {str(args[0]): int(args[1]) for name, args in env.pending()
+                   if name == "send_batch"}
+        inflight: Counter[str] = Counter()
+        peak: Counter[str] = Counter()
+        nested: list[Any] = []
+        deliver = env.messenger.send
+
+        def send(msg: Any, mail_from: str, rcpt_to: str, before_data: Any = None) -> str:
+            domain = domains.domain_of(rcpt_to)
+            inflight[domain] += 1
+            peak[domain] = max(peak[domain], inflight[domain])
+            try:
+                if msg["X-Outreach-Campaign"] == first and domain == "busy.example" and not nested:
+                    nested.append(env.send_batch(second, batches[second]))  # B, meanwhile
+                return deliver(msg, mail_from, rcpt_to, before_data)
+            finally:
+                inflight[domain] -= 1
+
+        env.messenger.send = send  # type: ignore[method-assign]
+        assert env.send_batch(first, batches[first]).finished
+        (meanwhile,) = nested
+        assert meanwhile.retry_in is not None and meanwhile.retry_in <= 1.0  # back shortly
+        assert env.ledger(second) == {"a@busy.example": "queued", "b@busy.example": "queued",
+                                      "c@calm.example": "sent"}
+        again = env.send_batch(second, batches[second], 1)
+        assert again.finished
+        assert peak["busy.example"] == 1 and peak["calm.example"] == 1
+        assert Counter(env.messenger.recipients) == {email: 2 for email in emails}  # once each
+        assert env.store.r.hlen(env.store.keys.domain_slots("busy.example")) == 0
+
+
+def test_a_slot_left_by_a_killed_worker_does_not_block_the_domain(make_cenv: Any) -> None:
+    with make_cenv(domain_limits="busy.example=1c", send_batch_size=10) as env:
+        keys = env.store.keys
+        env.store.r.hset(keys.domain_slots("busy.example"), "host:1:dead", "1")  # no heartbeat
+        list_id = env.leads("a@busy.example", "b@busy.example")
+        campaign_id = env.launched([list_id])
+        env.dispatch(campaign_id)
+        (batch,) = [args for name, args in env.pending() if name == "send_batch"]
+        assert env.send_batch(campaign_id, int(batch[1])).finished
+        assert sorted(env.messenger.recipients) == ["a@busy.example", "b@busy.example"]
+        assert env.store.r.hlen(keys.domain_slots("busy.example")) == 0

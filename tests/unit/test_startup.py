@@ -165,17 +165,20 @@ def test_good_dkim_settings_start(tmp_path: Path, algorithm: str) -> None:
         tmp_path, algorithm))))
 
 
-@pytest.mark.parametrize("limits", ["gmail.com=fast", "gmail.com=0/s", "=3/s", "gmail.com 20/s"])
+@pytest.mark.parametrize("limits", ["gmail.com=fast", "gmail.com=0/s", "=3/s", "gmail.com 20/s",
+                                    "gmail.com=20/s,0c", "gmail.com=20/s,5", "gmail.com=5c,5c"])
 def test_malformed_domain_limits_refuse_the_start(limits: str) -> None:
     config = Config(secret_key=LONG, domain_limits=limits)
     with pytest.raises(ConfigError) as caught:
         check_startup(config)
     assert str(caught.value).startswith("OUTREACH_DOMAIN_LIMITS") and "\n" not in str(caught.value)
     check_startup(Config(secret_key=LONG, domain_limits="gmail.com=20/s;*=50/s"))
+    check_startup(Config(secret_key=LONG, domain_limits="gmail.com=20/s,5c;yahoo.com=3c;*=50/s"))
 
 
 @pytest.mark.parametrize("env, setting", [
     ({"OUTREACH_DOMAIN_LIMITS": "gmail.com=fast"}, "OUTREACH_DOMAIN_LIMITS"),
+    ({"OUTREACH_DOMAIN_LIMITS": "gmail.com=20/s,many"}, "OUTREACH_DOMAIN_LIMITS"),
     ({"OUTREACH_DKIM_DOMAIN": "outreach.example", "OUTREACH_DKIM_SELECTOR": "s1",
       "OUTREACH_DKIM_PRIVATE_KEY_FILE": "/nonexistent/k.pem"}, "OUTREACH_DKIM_PRIVATE_KEY_FILE"),
     ({"OUTREACH_SMTP_URLS": "smtp://h.example:x"}, "OUTREACH_SMTP_URLS"),
