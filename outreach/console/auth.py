@@ -132,8 +132,10 @@ def _csrf_failed(exc: CSRFError) -> Any:
 
 @bp.errorhandler(403)
 def _forbidden(exc: Any) -> Any:
+    role = getattr(current_user, "role", None)
     return render("error.html", 403, title="Not allowed",
-                  message="Your role does not allow this.")
+                  message=f"Your role ({role}) does not allow this." if role
+                  else "Your role does not allow this.")
 
 
 @bp.errorhandler(404)
@@ -166,9 +168,10 @@ def login() -> Any:
         user = authenticate(store(), email, request.form.get("password", ""),
                             request.remote_addr or "unknown")
     except RateLimited as exc:
+        minutes = max(1, -(-exc.retry_after // 60))  # rounded up: never sooner than said
         page, status = render("login.html", 429, email=email, next=next_url,
                               error="Too many failed sign-ins. Try again in "
-                                    f"{max(1, exc.retry_after // 60)} minutes.")
+                                    f"{minutes} minute{'' if minutes == 1 else 's'}.")
         return page, status, {"Retry-After": str(exc.retry_after)}
     except Invalid:
         return render("login.html", 200, email=email, next=next_url,

@@ -221,15 +221,25 @@ def phone_pass(person: Person, login: bool = False) -> None:
         person.d.get(url)
         violations = axe_violations(person.d)
         assert not violations, (name, violations)
-        overflow = person.d.execute_script(
-            "if (document.documentElement.scrollWidth <= window.innerWidth + 1) return [];"
-            "return [...document.querySelectorAll('body *')].filter(e => {"
-            "  const r = e.getBoundingClientRect();"
-            "  return r.right > window.innerWidth + 1 && !e.closest('.table-wrap, pre');"
-            "}).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + "
-            "  Math.round(e.getBoundingClientRect().right));")
+        overflow = sideways(person)
         assert not overflow, f"{name} scrolls sideways at phone width: {overflow}"
         full_page_shot(person.d, shots_dir() / f"{name}-phone.png", VIEWPORTS["phone"][0])
+
+
+def sideways(person: Person) -> list[str]:
+    """What sticks out to the right when the page scrolls sideways (a table in its
+    scrolling box does not count). The page's width is its layout width (clientWidth:
+    the window without its scroll bar), which is what a wider element overflows."""
+    return person.d.execute_script(
+        "const width = document.documentElement.clientWidth;"
+        "if (document.documentElement.scrollWidth <= width + 1) return [];"
+        "const out = [...document.querySelectorAll('body *')].filter(e => {"
+        "  const r = e.getBoundingClientRect();"
+        "  return r.right > width + 1 && !e.closest('.table-wrap, pre') && !e.querySelector('*');"
+        "}).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + "
+        "  Math.round(e.getBoundingClientRect().right) + ' > ' + width);"
+        "return out.length ? out : ['the page is ' + document.documentElement.scrollWidth +"
+        "  ' px wide in ' + width];")
 
 
 def test_live_preview_audience_send_rate_board_and_sorting(console: Any) -> None:
@@ -367,3 +377,162 @@ def test_live_preview_audience_send_rate_board_and_sorting(console: Any) -> None
 
     person.sign_in("admin@example.com")  # the phone pass sees every page
     phone_pass(person)
+
+
+# a value for every URL variable of a console route (without a session none is looked up)
+ROUTE_ARGS = {"list_id": "ls1", "lead_id": "ld1", "contact_id": "ct1", "account_id": "ac1",
+              "opp_id": "op1", "template_id": "tp1", "campaign_id": "cp1", "action": "pause",
+              "filename": "console.css", "plural": "leads", "record_id": "ld1", "task_id": "av1",
+              "webhook_id": "wh1", "delivery_id": "d1", "verb": "disable", "token": "tk1"}
+
+
+def status_of(person: Person) -> int:
+    """The HTTP status of the page the browser shows (the navigation's response)."""
+    return int(person.d.execute_script(
+        "return performance.getEntriesByType('navigation')[0].responseStatus"))
+
+
+def post_form(person: Person, path: str, fields: dict[str, str]) -> None:
+    """Submit a form the page does not offer, as a crafted page would: built in the page,
+    with the page's own CSRF token (the sign-out form's) unless ``fields`` says otherwise."""
+    person.d.execute_script(
+        "const [action, fields] = arguments;"
+        "const token = document.querySelector('input[name=csrf_token]').value;"
+        "const form = document.createElement('form');"
+        "form.method = 'post'; form.action = action;"
+        "for (const [name, value] of Object.entries({csrf_token: token, ...fields})) {"
+        "  const input = document.createElement('input');"
+        "  input.type = 'hidden'; input.name = name; input.value = value;"
+        "  form.appendChild(input); }"
+        "document.body.appendChild(form); form.submit();", path, fields)
+
+
+def both_sizes(person: Person, name: str, again: Any) -> None:
+    """axe and a screenshot of an answer to a POST at 1280x800, then ``again()`` (which
+    repeats the POST) at 390x844: axe, no sideways scrolling, a full-page screenshot."""
+    person.check(name, revisit=False)
+    person.d.set_window_size(*VIEWPORTS["phone"])
+    try:
+        again()
+        violations = axe_violations(person.d)
+        assert not violations, (name, violations)
+        overflow = sideways(person)
+        assert not overflow, f"{name} scrolls sideways at phone width: {overflow}"
+        full_page_shot(person.d, shots_dir() / f"{name}-phone.png", VIEWPORTS["phone"][0])
+    finally:
+        person.d.set_window_size(*VIEWPORTS["desktop"])
+
+
+def clear_error_page(person: Person, title: str, status: int) -> None:
+    person.heading(title)
+    assert status_of(person) == status
+    body = person.text()
+    assert "Traceback" not in body and "Internal Server Error" not in body
+    assert person.d.find_elements(person.by().LINK_TEXT, "Back to the dashboard")
+
+
+def test_access_rules_hold_in_the_browser(console: Any) -> None:
+    """Without a session every console page sends you to sign in; sales posting a launch
+    anyway gets a clear 403 page; a form without its CSRF token gets a clear 400 page; a
+    missing record a 404 page; six wrong passwords and the page says to wait, and then
+    even the right password waits."""
+    person, env = console
+    By = person.by()
+    campaign_id = env.campaign([env.asset_list("spring-guide", "lead")], name="Spring mailing")
+    lead_id = env.lead_of("ann@example.com")["id"]
+
+    # every GET route of the console, from Flask's URL map, without a session
+    walked = []
+    for rule in env.app.url_map.iter_rules():
+        if (not rule.endpoint.startswith("console.") or "GET" not in rule.methods
+                or rule.endpoint in ("console.login", "console.static")):
+            continue
+        path = rule.build(ROUTE_ARGS, append_unknown=False)[1]
+        person.open(path)
+        person.heading("Sign in")
+        assert urlsplit(person.d.current_url).path == "/console/login", path
+        assert person.d.find_elements(By.ID, "password"), path
+        walked.append(path)
+    assert len(walked) >= 25, walked
+    person.open("/")
+    person.heading("Sign in")
+
+    # sales may read a campaign but not launch it: no button, and the POST itself is 403
+    person.sign_in("sales@example.com")
+    person.open(f"/console/campaigns/{campaign_id}")
+    person.heading("Spring mailing")
+    assert not person.d.find_elements(By.XPATH, "//button[normalize-space()='Launch']")
+    launch = f"/console/campaigns/{campaign_id}/launch"
+    post_form(person, launch, {"confirm": "yes"})
+    clear_error_page(person, "Not allowed", 403)
+    person.sees("Your role (sales) does not allow this.")
+    assert env.show(campaign_id)["status"] == "draft"
+
+    def post_launch_again() -> None:
+        person.open(f"/console/campaigns/{campaign_id}")
+        person.heading("Spring mailing")
+        post_form(person, launch, {"confirm": "yes"})
+        clear_error_page(person, "Not allowed", 403)
+
+    both_sizes(person, "error-403", post_launch_again)
+    assert env.show(campaign_id)["status"] == "draft"
+
+    # a form whose CSRF token was removed: a clear 400 page, nothing changed
+    def disqualify_without_token() -> None:
+        person.open(f"/console/leads/{lead_id}")
+        person.heading("Ann Lee")
+        person.d.execute_script(
+            "document.querySelector('form[action$=\"/disqualify\"] input[name=csrf_token]')"
+            ".remove()")
+        person.press("Disqualify lead")
+        clear_error_page(person, "Form expired", 400)
+        person.sees("missing its security token")
+
+    disqualify_without_token()
+    assert env.lead_of("ann@example.com")["status"] == "new"
+    both_sizes(person, "error-400", disqualify_without_token)
+    assert env.lead_of("ann@example.com")["status"] == "new"
+    # with its token the same form works
+    person.open(f"/console/leads/{lead_id}")
+    person.press("Disqualify lead")
+    person.wait(lambda d: d.find_element(By.ID, "lead-status").text == "disqualified")
+
+    # a record that does not exist
+    person.open("/console/leads/ld999999")
+    clear_error_page(person, "Not found", 404)
+    person.check("error-404")
+    phone_pass(person)  # the 404 page again at phone size
+    person.d.set_window_size(*VIEWPORTS["desktop"])
+    person.open("/console/")
+    person.sign_out()
+
+    # wrong passwords are throttled per account and client: the sixth attempt waits, and
+    # then the right password waits too
+    def attempt(password: str) -> None:
+        person.fill("Email", "sales@example.com")
+        person.fill("Password", password)
+        person.press("Sign in")
+
+    for n in range(5):
+        attempt(f"wrong password {n}")
+        person.sees("Wrong email or password.")
+        assert status_of(person) == 200
+    attempt("wrong password 5")
+    person.sees("Too many failed sign-ins. Try again in")
+    assert status_of(person) == 429
+    attempt(PASSWORD)
+    person.sees("Too many failed sign-ins. Try again in")
+    assert status_of(person) == 429
+    assert not person.d.find_elements(By.XPATH, "//button[normalize-space()='Sign out']")
+
+    def throttled_again() -> None:
+        person.open("/console/login")
+        attempt(PASSWORD)
+        person.sees("Too many failed sign-ins. Try again in")
+
+    both_sizes(person, "login-throttled", throttled_again)
+    person.open("/console/leads")
+    person.heading("Sign in")  # still no session
+    # another account from the same browser is not held up
+    person.sign_in("marketer@example.com")
+
