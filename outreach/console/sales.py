@@ -72,11 +72,8 @@ def activity_add(plural: str, record_id: str) -> Any:
 @bp.route("/tasks")
 @requires("people")
 def tasks_page() -> Any:
-    s = store()
-    mine = current_user.email
-    return render("tasks.html",
-                  open_tasks=followups.find_tasks(s, owner=mine, status="open", limit=100),
-                  done_tasks=followups.find_tasks(s, owner=mine, status="done", limit=20))
+    found = followups.tasks_of(store(), current_user.email)
+    return render("tasks.html", open_tasks=found["open"], done_tasks=found["done"])
 
 
 @bp.route("/tasks/<task_id>/done", methods=["POST"])

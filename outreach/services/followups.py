@@ -69,6 +69,28 @@ def find_tasks(store: Store, *, owner: str | None = None, status: str = "open",
     return {"items": items, "next_cursor": encode_cursor(position) if more else None}
 
 
+def tasks_of(store: Store, owner: str, *, open_limit: int = 100, done_limit: int = 20
+             ) -> dict[str, Any]:
+    """The console's "my tasks": ``owner``'s open tasks (soonest due first) and the latest
+    done ones, each task's record named (``record["name"]``: a person's name or address, an
+    account's name, an opportunity's topic; ``None`` when the record is gone)."""
+    from outreach.services.owners import record_key
+
+    found = {"open": find_tasks(store, owner=owner, status="open", limit=open_limit),
+             "done": find_tasks(store, owner=owner, status="done", limit=done_limit)}
+    tasks = found["open"]["items"] + found["done"]["items"]
+    if tasks:
+        pipe = store.r.pipeline(transaction=False)
+        for task in tasks:
+            record = task["record"]
+            pipe.hmget(record_key(store, record["kind"], record["id"]),
+                       ("first_name", "last_name", "email", "name", "topic"))
+        for task, (first, last, email, name, topic) in zip(tasks, pipe.execute(), strict=True):
+            person = " ".join(part for part in (first, last) if part)
+            task["record"] = {**task["record"], "name": person or email or name or topic or None}
+    return found
+
+
 def complete_task(store: Store, task_id: str, by: str) -> dict[str, Any]:
     """Mark a task done, recording who and when; done again: as it was."""
     keys = store.keys

@@ -195,6 +195,9 @@ def test_marketer_launches_a_campaign_and_sales_closes_the_deal(console: Any) ->
     person.press("Settings")
     person.heading("Settings")
     person.fill("Email", "newcomer@example.com")
+    from selenium.webdriver.support.ui import Select
+
+    Select(person.field("Role")).select_by_visible_text("marketer")
     person.press("Create user")
     person.wait(lambda d: d.find_elements(By.ID, "new-password"))
     assert "newcomer@example.com" in person.text()
@@ -536,3 +539,110 @@ def test_access_rules_hold_in_the_browser(console: Any) -> None:
     # another account from the same browser is not held up
     person.sign_in("marketer@example.com")
 
+
+def test_the_remaining_pages_at_both_sizes(console: Any) -> None:
+    """Forms, my tasks, the pipeline, webhooks, a campaign's audience page, and the answers
+    to a POST that the first test sees at desktop size only (a template that does not
+    compile, the launch confirmation, a user just created), each at 1280x800 and 390x844
+    with axe-core and a screenshot."""
+    import dataclasses
+
+    from selenium.webdriver.support.ui import Select
+
+    from outreach.schemas.sales import WebhookIn
+    from outreach.services import webhooks
+
+    person, env = console
+    By = person.by()
+    allow_private = dataclasses.replace(env.config, webhook_allow_private=True)
+    webhooks.create_webhook(env.store, allow_private, WebhookIn().load(
+        {"url": "http://127.0.0.1:9/outreach-hook", "events": ["lead.qualified", "opportunity.won"]}),
+        "admin@example.com")
+    for email, revenue in (("ann@example.com", 12000), ("cara@example.com", 4000)):
+        lead_id = env.lead_of(email)["id"]
+        made = env.post(f"/api/v1/leads/{lead_id}/qualify",
+                        json={"estimated_revenue": revenue, "probability": 40})
+        assert made.status_code == 200, made.get_json()
+    campaign_id = env.campaign([env.asset_list("spring-guide", "lead")], name="Spring mailing")
+    bob = env.lead_of("bob@example.com")["id"]
+
+    person.sign_in("admin@example.com")
+    person.press("Forms")
+    person.heading("Forms")
+    person.sees("spring-guide")
+    person.check("forms")
+
+    # a task for me, added from the lead's page, shows on my tasks
+    person.open(f"/console/leads/{bob}")
+    person.press("Add note · log call · add task")
+    Select(person.field("Type")).select_by_visible_text("Task")
+    person.fill("Subject", "Call Ann's colleague about the guide")
+    # a date-time picker: typed keys depend on the browser's locale, so set its value
+    person.d.execute_script("arguments[0].value = '2031-03-14T09:30'", person.field("Due"))
+    person.press("Save")
+    person.sees("Task added.")
+    person.press("My tasks")
+    person.heading("My tasks")
+    person.sees("Call Ann's colleague about the guide")
+    assert "Ann Lee" in person.d.find_element(By.ID, "open-tasks").text  # named, not an id
+    person.check("tasks")
+
+    person.press("Pipeline")
+    person.heading("Pipeline")
+    assert person.d.find_element(By.ID, "pipeline-stages").text
+    person.check("pipeline")
+
+    person.press("Webhooks")
+    person.heading("Webhooks")
+    person.sees("http://127.0.0.1:9/outreach-hook")
+    person.sees("lead.qualified")
+    person.check("webhooks")
+
+    person.open(f"/console/campaigns/{campaign_id}/audience")
+    person.heading("Audience")
+    person.check("campaign-audience")
+
+    # answers to a POST, at both sizes: each is made again at phone size
+    def template_that_does_not_compile() -> None:
+        person.open("/console/templates")
+        person.press("Start from a built-in template")
+        person.press("white paper followup")
+        person.heading("New template")
+        person.fill("Name", "Broken follow-up")
+        html = person.field("HTML body").get_attribute("value")
+        person.fill("HTML body", html + "{% if %}")
+        person.press("Save template")
+        person.wait(lambda d: "not saved" in d.find_element(By.TAG_NAME, "body").text)
+        assert person.d.find_element(By.ID, "html-error").text
+
+    template_that_does_not_compile()
+    both_sizes(person, "template-form-error", template_that_does_not_compile)
+
+    def launch_confirmation() -> None:
+        person.open(f"/console/campaigns/{campaign_id}")
+        person.heading("Spring mailing")
+        person.press("Launch")
+        person.heading("Launch")
+        assert person.d.find_elements(By.XPATH, "//button[normalize-space()='Yes, launch']")
+
+    launch_confirmation()
+    both_sizes(person, "campaign-confirm", launch_confirmation)
+    assert env.show(campaign_id)["status"] == "draft"  # only asked, never confirmed
+
+    made = iter(("newcomer@example.com", "second.newcomer@example.com"))
+
+    def user_created() -> None:
+        person.open("/console/settings")
+        person.heading("Settings")
+        email = next(made)
+        person.fill("Email", email)
+        Select(person.field("Role")).select_by_visible_text("sales")
+        person.press("Create user")
+        person.wait(lambda d: d.find_elements(By.ID, "new-password"))
+        person.sees(email)
+
+    user_created()
+    both_sizes(person, "settings-user-created", user_created)
+
+    phone_pass(person)
+    assert {"forms", "tasks", "pipeline", "webhooks", "campaign-audience"} <= set(person.pages)
