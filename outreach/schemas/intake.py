@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.schemas.common import SURROGATE, InputSchema
@@ -81,6 +81,23 @@ class RegistrationIn(InputSchema):
     def _referral(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data.get("referred_by") and data.get("source", "referral") != "referral":
             raise ValidationError("Only with source referral.", "referred_by")
+
+    @post_load(pass_original=True)
+    def _spelling(self, data: dict[str, Any], original: Any, **_kwargs: Any) -> dict[str, Any]:
+        if isinstance(original, dict):
+            given = email_as_given(original.get("email"), data["email"])
+            if given:
+                data["email_given"] = given
+        return data
+
+
+def email_as_given(raw: Any, email: str) -> str | None:
+    """The address as the person wrote it (trimmed), when that differs from its normal
+    form: mail shows it in ``To:`` (dedup, lists and the envelope use the normal form)."""
+    if type(raw) is not str:
+        return None
+    given = raw.strip()
+    return given if given != email else None
 
 
 _ASSET = re.compile(ASSET_PATTERN.removeprefix("^").removesuffix("$"))
@@ -176,6 +193,9 @@ def _load_plain(data: dict[str, Any]) -> dict[str, Any] | None:
         out["email"] = checked_email(email)
     except InvalidEmail:
         return None
+    given = email_as_given(email, out["email"])
+    if given:
+        out["email_given"] = given
     return out
 
 

@@ -157,6 +157,8 @@ def registration_payload(data: dict[str, Any], at: int) -> dict[str, Any]:
             payload[name] = value.strip()
     if payload.get("consent") and data.get("evidence"):
         payload["ev"] = data["evidence"]  # {how, v (text version), ip, ua}
+    if data.get("email_given"):
+        payload["email_given"] = data["email_given"]
     return payload
 
 
@@ -189,6 +191,14 @@ def _record(entry_id: str, fields: dict[str, str] | None) -> list[Any]:
     return _flat_record(entry_id, email, kind, asset, at, data)
 
 
+def _spells(given: str, email: str) -> bool:
+    """``given`` is a spelling of ``email`` (a stream entry cannot point To: elsewhere)."""
+    try:
+        return checked_email(given) == email
+    except InvalidEmail:
+        return False
+
+
 def _flat_record(entry_id: str, email: str, kind: str, asset: str, at: int,
                  data: dict[str, Any]) -> list[Any]:
     profile: list[str] = []
@@ -202,6 +212,9 @@ def _flat_record(entry_id: str, email: str, kind: str, asset: str, at: int,
     referred_by = data.get("referred_by")
     if isinstance(referred_by, str) and referred_by:
         profile.extend(("referred_by", referred_by))
+    given = data.get("email_given")
+    if isinstance(given, str) and given and _spells(given, email):
+        profile.extend(("email_given", given))  # the To: spelling; the person is ``email``
     consent = data.get("consent")
     consent = "p" if consent == "p" else ("1" if consent else "0")
     evidence = ""

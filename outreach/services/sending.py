@@ -63,7 +63,8 @@ log = logging.getLogger(__name__)
 
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.I)
 _PERSON_FIELDS = ("email", "first_name", "last_name", "job_title", "company", "phone",
-                  "mobile_phone", "street", "city", "state", "postal_code", "country", "topic")
+                  "mobile_phone", "street", "city", "state", "postal_code", "country", "topic",
+                  "email_given")
 
 
 class Messenger(Protocol):
@@ -439,7 +440,7 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
 def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None]) -> Any:
     unsubscribe_token = ctx.tokens.sign("unsubscribe", [ctx.campaign_id, ref])
     unsubscribe_url = f"{ctx.base}/u/{unsubscribe_token}"
-    variables: dict[str, Any] = {k: v for k, v in person.items()}
+    variables: dict[str, Any] = {k: v for k, v in person.items() if k != "email_given"}
     variables.update(email=email, person=dict(person), unsubscribe_url=unsubscribe_url,
                      asset=ctx.asset, campaign=ctx.campaign)
     variables["postal_address"] = ctx.config.postal_address  # the built-in templates' footer
@@ -447,8 +448,8 @@ def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None])
     message_id = verp.message_id(ctx.config.secret_key, ctx.ascii_domain, ctx.campaign_id, ref)
     # headers show the addresses as they travel: UTF-8 with SMTPUTF8 (RFC 6532) when a
     # local part needs it, otherwise with A-label domains (build_message decides)
-    return build_message(
-        from_email=ctx.from_email, to_email=email,
+    return build_message(  # To: as the person wrote it (checked at ingest), else as stored
+        from_email=ctx.from_email, to_email=person.get("email_given") or email,
         subject=subject, text=text, html=ctx.track(html, ref), unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=f"mailto:unsubscribe@{ctx.ascii_domain}?subject=unsubscribe%20"
                            f"{unsubscribe_token}",

@@ -351,6 +351,30 @@ def test_a_sender_address_the_relay_cannot_carry_pauses_and_fails_nobody(make_ce
         assert all(e.smtputf8 for e in env.messenger.envelopes)
 
 
+def test_to_shows_the_address_as_the_person_wrote_it(make_cenv) -> None:
+    """Dedup, lists and the envelope use the normal form; To: shows the person's spelling
+    (with SMTPUTF8 as written, else with the domain's A-label, as the envelope has it)."""
+    given = ["Søren@People.Example", "Ann@Bücher.Example", " Bob@EXAMPLE.com "]
+    with make_cenv() as env:
+        list_id = env.leads(*given)
+        env.leads("ann@bücher.example")  # a later registration in the normal form
+        env.leads("ANN@xn--bcher-kva.example")  # ... or another spelling: the same person
+        assert len(env.get("/api/v1/leads").get_json()["items"]) == 3
+        assert env.run(env.launched([list_id]))["stats"]["sent"] == 3
+        to = {rcpt: msg["To"] for msg, _, rcpt in env.messenger.messages}
+        assert to == {"søren@people.example": "Søren@People.Example",
+                      "ann@bücher.example": "ANN@xn--bcher-kva.example",
+                      "bob@example.com": "Bob@EXAMPLE.com"}
+        envelopes = {e.rcpt_to for e in env.messenger.envelopes}
+        assert envelopes == {"søren@people.example", "ann@xn--bcher-kva.example", "bob@example.com"}
+        # a forged stream entry cannot point To: at somebody else
+        from outreach.services.ingest import _flat_record
+
+        record = _flat_record("1-0", "eve@example.com", "white_paper", "guide", 0,
+                              {"email_given": "boss@example.com"})
+        assert "email_given" not in record
+
+
 def test_unknown_recipients_carry_the_reason(make_cenv) -> None:
     from outreach.mail.smtp import AmbiguousFailure
 

@@ -87,14 +87,15 @@ local function results_of(rid)
   return key
 end
 
--- import: whether writing ``fields`` to the hash ``key`` would change any of them
+-- import: whether writing ``fields`` to the hash ``key`` would change any of them (another
+-- spelling of the address alone, 'email_given', is not a change: the same person)
 local function changes(key, fields)
   if #fields == 0 then return false end
   local names = {}
   for f = 1, #fields, 2 do names[#names + 1] = fields[f] end
   local old = redis.call('HMGET', key, unpack(names))
   for f = 1, #fields, 2 do
-    if old[(f + 1) / 2] ~= fields[f + 1] then return true end
+    if fields[f] ~= 'email_given' and old[(f + 1) / 2] ~= fields[f + 1] then return true end
   end
   return false
 end
