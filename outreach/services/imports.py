@@ -139,16 +139,13 @@ def open_text(raw: IO[bytes]) -> tuple[IO[str], str]:
         encoding = "utf-16"
     elif start.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig"
-    else:
-        if b"\x00" in start:
+    elif b"\x00" in start:
+        found = _utf16_without_bom(start)
+        if found is None:
             raise NotCsv("the file is binary (NUL bytes), not CSV text")
-        try:
-            start.decode("utf-8")
-            encoding = "utf-8"
-        except UnicodeDecodeError as exc:
-            # a multi-byte character cut at the end of the sample is still UTF-8
-            cut = len(start) == SAMPLE and exc.reason == "unexpected end of data"
-            encoding = "utf-8" if cut else "cp1252"
+        encoding = found
+    else:
+        encoding = _utf8_or_cp1252(start)
     joined = _Joined(start, rest)
     errors = "strict"
     if encoding == "cp1252":
@@ -156,6 +153,33 @@ def open_text(raw: IO[bytes]) -> tuple[IO[str], str]:
         errors = "latin1fallback"
     text = io.TextIOWrapper(joined, encoding=encoding, errors=errors, newline="")  # type: ignore[arg-type]
     return text, {"cp1252": "latin-1 (windows-1252)"}.get(encoding, encoding)
+
+
+def _utf8_or_cp1252(start: bytes) -> str:
+    try:
+        start.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut at the end of the sample is still UTF-8
+        cut = len(start) == SAMPLE and exc.reason == "unexpected end of data"
+        return "utf-8" if cut else "cp1252"
+
+
+def _utf16_without_bom(start: bytes) -> str | None:
+    """UTF-16 saved without a byte-order mark: a text of mostly Latin characters has a NUL
+    in every other byte (odd positions: little-endian, even: big-endian). None: binary."""
+    pairs = len(start) // 2
+    if pairs < 2:
+        return None
+    for encoding, zeros in (("utf-16-le", start[1:2 * pairs:2]), ("utf-16-be", start[0:2 * pairs:2])):
+        if zeros.count(0) >= 0.9 * pairs:
+            try:  # a surrogate pair cut at the end of the sample is not an error
+                text = codecs.getincrementaldecoder(encoding)().decode(start, final=False)
+            except UnicodeDecodeError:
+                continue
+            if "\x00" not in text:
+                return encoding
+    return None
 
 
 def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:

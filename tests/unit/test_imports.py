@@ -95,6 +95,8 @@ def test_a_row_is_a_registration_like_intake(env) -> None:
 
 @pytest.mark.parametrize("content, encoding, name", [
     ("email;first_name\nzoe@example.com;Zoë\n".encode("utf-16"), "utf-16", "Zoë"),
+    ("email;first_name\nzoe@example.com;Zoë\n".encode("utf-16-le"), "utf-16-le", "Zoë"),
+    ("email\tfirst_name\nzoe@example.com\tZoë 😀\n".encode("utf-16-be"), "utf-16-be", "Zoë 😀"),
     ("email,first_name\nzoe@example.com,Zoë\n".encode("latin-1"), "latin-1 (windows-1252)",
      "Zoë"),
     ("email\tFirst Name\nzoe@example.com\tZoë\n".encode(), "utf-8", "Zoë"),
