@@ -1,8 +1,9 @@
 """The console as people use it, on the real thing: real Redis, an ``outreach worker``
 process sending to a real SMTP server (aiosmtpd), the app served over HTTP, headless
 Chromium. A marketer finds the lists registrations made, makes a template from a
-built-in, creates and launches a campaign and watches the progress bar reach 100 %; the
-mail arrives; a recipient clicks; sales sees the click on the lead's history, qualifies
+built-in and previews it for a person, creates and launches a campaign and watches the
+progress bar reach 100 %; the mail arrives; a recipient clicks; sales sees the message
+sent and the click on the lead's timeline, qualifies
 the lead, closes the opportunity as won and sees the funnel change on the dashboard."""
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def test_marketer_and_sales_on_a_real_worker_and_smtp(make_service: Any, browser
     person.fill("Name", "Field guide follow-up")
     person.press("Save template")
     person.heading("Field guide follow-up")
+    # previewed for a real person, rendered in the sending sandbox
+    person.fill("Preview for", "bob@example.com")
+    person.press("Preview")
+    person.wait(lambda d: "email=bob" in d.current_url)
+    assert person.d.find_element(By.ID, "preview-subject").text.startswith("Your copy of")
+    person.d.switch_to.frame(person.d.find_element(By.CSS_SELECTOR, "iframe.preview"))
+    person.sees("Hi Bob")
+    person.d.switch_to.default_content()
     person.press("New campaign with this template")
     person.heading("New campaign")
     person.fill("Name", "Field guide mailing")
@@ -87,7 +96,13 @@ def test_marketer_and_sales_on_a_real_worker_and_smtp(make_service: Any, browser
     person.wait(lambda d: "q=bob" in d.current_url)
     person.press("bob@example.com")
     person.heading("Bob")
+    # the lead's timeline: the message the worker sent, and the click on it
     person.sees("Clicked a link in")
+    sent = person.d.find_elements(By.CSS_SELECTOR, "#timeline-items li.tl-message")
+    assert len(sent) == 1 and "Message sent" in sent[0].text, person.text()[-1500:]
+    assert "Field guide mailing" in sent[0].text and "bob@example.com" in sent[0].text
+    clicked = person.d.find_elements(By.CSS_SELECTOR, "#timeline-items li.tl-click")
+    assert len(clicked) == 1 and "Clicked a link" in clicked[0].text, clicked
     person.fill("Estimated revenue", "40000")
     person.press("Qualify lead")
     person.wait(lambda d: "/console/opportunities/" in d.current_url)
