@@ -31,7 +31,7 @@ from marshmallow import ValidationError
 
 from outreach.config import Config
 from outreach.errors import Invalid
-from outreach.schemas.intake import KINDS, SOURCES, load_registration
+from outreach.schemas.intake import KINDS, PROFILE_FIELDS, SOURCES, load_registration
 from outreach.services.ingest import apply_rows
 from outreach.store import Store
 
@@ -386,7 +386,7 @@ class _Applier:
         self.rejected: list[tuple[int, str]] = []
         self._queue: queue.Queue[list[tuple[int, dict[str, Any]]] | None] = queue.Queue(2)
         self._error: BaseException | None = None
-        self._seen: set[str] = set()  # dry run: addresses met earlier in the file
+        self._seen: dict[str, dict[str, str]] = {}  # dry run: met earlier in the file: values
         self._thread = threading.Thread(target=self._run, name="import-apply", daemon=True)
         self._thread.start()
 
@@ -430,18 +430,52 @@ class _Applier:
                 setattr(report, outcome, getattr(report, outcome) + 1)
 
     def _dry(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        """What the import would do, read without writing: a new address is created; a
+        known person is unchanged when they are on the asset's list already and every value
+        the row brings (profile fields, consent given) is what they have, else updated. A
+        person met earlier in the file is compared with what that row would have left."""
         keys = self.store.keys
         emails = [row["email"] for _, row in batch]
         pipe = self.store.r.pipeline(transaction=False)
         pipe.hmget(keys.lead_by_email, emails)
         pipe.hmget(keys.contact_by_email, emails)
-        leads, contacts = pipe.execute()
-        for email, lead, contact in zip(emails, leads, contacts, strict=True):
-            if lead or contact or email in self._seen:
-                self.report.updated += 1  # would be updated or unchanged
+        kinds = sorted({f"{row['kind']}:{row['asset']}" for _, row in batch})
+        pipe.hmget(keys.assets, kinds)
+        leads, contacts, pairs = pipe.execute()
+        lists = {kind: (pair or ",").split(",") for kind, pair in zip(kinds, pairs, strict=True)}
+        pipe = self.store.r.pipeline(transaction=False)
+        rows = []
+        asked = set(self._seen)  # read once per person: at their first row in the file
+        for (_, row), lead, contact in zip(batch, leads, contacts, strict=True):
+            brings = {n: row[n].strip() for n in PROFILE_FIELDS if (row.get(n) or "").strip()}
+            if row.get("consent"):
+                brings["consent"] = "1"
+            person = contact or lead
+            if person and row["email"] not in asked:
+                asked.add(row["email"])
+                names = [*brings, "consent"]
+                pipe.hmget(keys.contact(person) if contact else keys.lead(person), names)
+                lead_list, contact_list = lists[f"{row['kind']}:{row['asset']}"]
+                member_list = contact_list if contact else lead_list
+                pipe.zscore(keys.list_members(member_list or "-"), person)
+            rows.append((row["email"], brings, bool(person)))
+            asked.add(row["email"])
+        replies = iter(pipe.execute())
+        for email, brings, known in rows:
+            before = self._seen.get(email)
+            if before is None and known:
+                stored = dict(zip([*brings, "consent"], next(replies), strict=True))
+                listed = next(replies) is not None
+                if stored.get("consent") in ("1", "p"):
+                    stored["consent"] = "1"  # given or pending: an import gives nothing new
+                before = stored if listed else None
+            if before is None:
+                outcome = "updated" if known or email in self._seen else "created"
             else:
-                self.report.created += 1
-            self._seen.add(email)
+                same = all(before.get(n) == v for n, v in brings.items())
+                outcome = "unchanged" if same else "updated"
+            setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+            self._seen[email] = {**(before or {}), **brings}
 
     def _contacts(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
         from outreach.services.people import get_contact, upsert_contact

@@ -140,6 +140,27 @@ def test_explicit_mapping_and_dry_run(env) -> None:
     assert real.created == 2 and _leads(env)["ann@example.com"]["company"] == "Acme"
 
 
+def test_a_dry_run_predicts_the_real_import(env) -> None:
+    first = b"email,first_name,company,consent\nann@example.com,Ann,Acme,yes\nbob@example.com,Bob,B,no\n"
+    _import(env, first, asset="fair", consent="column:consent")
+    again = (b"email,first_name,company,consent\n"
+             b"ANN@example.com , Ann ,Acme,yes\n"  # the same person and values: unchanged
+             b"bob@example.com,Bob,Bee,no\n"  # a new company: updated
+             b"bob@example.com,Bob,Bee,yes\n"  # consent given now: updated
+             b"cy@example.com,Cy,C,no\n"  # new: created
+             b"dee@example.com,,D,no\n")  # new, but a lead already (another asset): updated
+    _import(env, b"email\ndee@example.com\n", asset="other")
+    dry = _import(env, again, asset="fair", consent="column:consent", dry_run=True)
+    real = _import(env, again, asset="fair", consent="column:consent")
+    assert dry.as_dict() == real.as_dict() == {"rows": 5, "created": 1, "updated": 3,
+                                               "unchanged": 1, "failed": 0}
+    # once applied, the same file changes nothing, and its dry run says so
+    dry = _import(env, again, asset="fair", consent="column:consent", dry_run=True)
+    real = _import(env, again, asset="fair", consent="column:consent")
+    assert dry.as_dict() == real.as_dict()
+    assert real.unchanged == 5
+
+
 def test_bad_options_are_422(env) -> None:
     from outreach.errors import Invalid
 
