@@ -624,14 +624,7 @@ def recipients(
                                                      undelivered), strict=True)) if undelivered else {}
         for email, value in page:
             state, ref, at = (value.split("|") + ["", ""])[:3]
-            kind, _, person_id = ref.partition(":")
-            items.append({
-                "email": email,
-                "person": {"type": "lead" if kind == "l" else "contact", "id": person_id},
-                "status": LEDGER_STATES.get(state, state),
-                "at": iso(at) if at else None,
-                "error": errors.get(email) or None,
-            })
+            items.append(_recipient_item(email, ref, state, at, errors.get(email)))
         if len(matches) > room:
             return {"items": items, "next_cursor": f"{scan}.{skip + room}"}
         scan, skip = int(next_scan), 0
@@ -672,14 +665,7 @@ def _engaged_recipients(store: Store, campaign_id: str, mark: str, status: str |
         matches = rows[skip:]
         room = limit - len(items)
         for ref, email, state, at in matches[:room]:
-            kind, _, person_id = ref.partition(":")
-            items.append({
-                "email": email or "",
-                "person": {"type": "lead" if kind == "l" else "contact", "id": person_id},
-                "status": LEDGER_STATES.get(state, state) if state else None,
-                "at": iso(at) if at else None,
-                "error": None,
-            })
+            items.append(_recipient_item(email or "", ref, state, at, None))
         if len(matches) > room:
             return {"items": items, "next_cursor": f"{scan}.{skip + room}"}
         scan, skip = int(next_scan), 0
@@ -687,6 +673,17 @@ def _engaged_recipients(store: Store, campaign_id: str, mark: str, status: str |
             return {"items": items, "next_cursor": None}
         if len(items) >= limit:
             return {"items": items, "next_cursor": f"{scan}.0"}
+
+
+def _recipient_item(email: str, ref: str, state: str, at: str, error: str | None
+                    ) -> dict[str, Any]:
+    """One item of ``recipients``: ``ref`` is the ledger's ``l:<id>``/``c:<id>``."""
+    kind, _, person_id = ref.partition(":")
+    return {"email": email,
+            "person": {"type": "lead" if kind == "l" else "contact", "id": person_id},
+            "status": LEDGER_STATES.get(state, state) if state else None,
+            "at": iso(at) if at else None,
+            "error": error or None}
 
 
 def _recipients_cursor(cursor: str | None) -> tuple[int, int]:
