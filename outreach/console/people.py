@@ -11,11 +11,10 @@ from marshmallow import ValidationError
 from outreach.console.base import bp, config, render, requires, store
 from outreach.errors import Conflict, PossibleDuplicates, ServiceError
 from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
-from outreach.schemas.intake import SOURCES
 from outreach.schemas.people import LeadPatch
 from outreach.services import conversion, crm, lists, people, scoring, suppressions
-from outreach.services.conversion import DISQUALIFY_REASONS
 from outreach.services.people import EDITABLE_FIELDS, LEAD_STATUSES
+from outreach.vocabulary import DISQUALIFY_REASONS, SOURCES
 
 _PAGE = 25
 

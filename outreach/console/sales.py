@@ -12,9 +12,10 @@ from marshmallow import ValidationError
 
 from outreach.console.base import bp, can, config, render, requires, store
 from outreach.errors import ServiceError
-from outreach.schemas.sales import ACTIVITY_TYPES, WEBHOOK_EVENTS, ActivityIn, WebhookIn
+from outreach.schemas.sales import ActivityIn, WebhookIn
 from outreach.services import activities, crm, followups, webhooks
 from outreach.services.owners import PLURALS, require_record, set_owner
+from outreach.vocabulary import ACTIVITY_TYPES, WEBHOOK_EVENTS
 
 _PAGES = {"lead": ("console.lead_page", "lead_id"), "contact": ("console.contact_page", "contact_id"),
           "account": ("console.account_page", "account_id"),

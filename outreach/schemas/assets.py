@@ -8,8 +8,8 @@ from marshmallow import Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as f
 
 from outreach.schemas.common import InputSchema
-from outreach.schemas.intake import _ASSET_ERROR, ASSET_PATTERN, KINDS, _no_trailing_newline
-from outreach.services.assets import FORM_FIELDS
+from outreach.schemas.intake import _ASSET_ERROR, _no_trailing_newline
+from outreach.vocabulary import ASSET_PATTERN, FORM_FIELDS, KINDS
 
 _REQUIRABLE = (*FORM_FIELDS, "consent")
 

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def iso(epoch: str | int | float | None) -> str | None:
-    """Epoch seconds as stored -> ISO 8601 UTC, ``2026-11-22T10:00:00Z``."""
-    if epoch in (None, ""):
-        return None
-    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class InputSchema(Schema):

@@ -5,13 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from outreach.schemas.common import InputSchema, PageQuery
-
-DISQUALIFY_REASONS = ("no_budget", "too_far", "not_target_market", "not_interested",
-                      "bad_timing", "other")
-
-
-STAGES = ("qualify", "develop", "propose", "close")
-LOST_REASONS = ("outsold", "cancelled", "no_decision", "price", "other")
+from outreach.vocabulary import DISQUALIFY_REASONS, LOST_REASONS, STAGES
 
 
 class QualifyIn(InputSchema):

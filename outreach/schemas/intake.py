@@ -9,11 +9,8 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.schemas.common import SURROGATE, InputSchema
+from outreach.vocabulary import ASSET_PATTERN, KINDS, SOURCES
 
-KINDS = ("white_paper", "event")
-SOURCES = ("web_form", "event", "trade_show", "business_card", "referral", "import", "api",
-           "manual")
-ASSET_PATTERN = r"^[a-z0-9-]{1,80}$"
 _ASSET_ERROR = "Must match [a-z0-9-]{{1,80}}."
 
 
@@ -23,11 +20,6 @@ def _no_trailing_newline(value: str) -> None:
         raise ValidationError(_ASSET_ERROR.format())
 
 
-PROFILE_FIELDS = (
-    "first_name", "last_name", "job_title", "company", "phone", "mobile_phone", "street",
-    "city", "state", "postal_code", "country", "topic", "utm_source", "utm_medium",
-    "utm_campaign",
-)
 
 
 class Email(fields.String):

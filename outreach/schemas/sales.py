@@ -7,11 +7,7 @@ from datetime import UTC
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from outreach.schemas.common import InputSchema, PageQuery
-
-ACTIVITY_TYPES = ("note", "call", "meeting", "email", "task")
-WEBHOOK_EVENTS = ("lead.created", "lead.qualified", "lead.disqualified", "opportunity.created",
-                  "opportunity.stage_changed", "opportunity.won", "opportunity.lost", "task.due",
-                  "campaign.finished", "person.unsubscribed", "person.erased")
+from outreach.vocabulary import ACTIVITY_TYPES, WEBHOOK_EVENTS
 
 
 def _when(**kwargs: object) -> fields.AwareDateTime:

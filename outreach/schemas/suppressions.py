@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from outreach.schemas.common import PageQuery
-from outreach.services.suppressions import REASONS
+from outreach.vocabulary import SUPPRESSION_REASONS as REASONS
 
 
 class SuppressionQuery(PageQuery):

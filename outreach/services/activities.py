@@ -20,14 +20,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from outreach.errors import Forbidden, Invalid, NotFound
-from outreach.schemas.common import iso
 from outreach.services import users
 from outreach.services.owners import audit_entries, checked_owner, require_record
 from outreach.services.paging import decode_cursor, encode_cursor, load_hashes
 from outreach.services.people import asset_slugs, person_events, registrations_of
 from outreach.store import Store
+from outreach.vocabulary import ACTIVITY_TYPES, iso
 
-TYPES = ("note", "call", "meeting", "email", "task")
+TYPES = ACTIVITY_TYPES
 
 
 def _epoch(value: datetime | float | int | None) -> float | None:

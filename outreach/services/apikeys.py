@@ -14,8 +14,8 @@ import secrets
 import time
 from typing import Any
 
-from outreach.schemas.common import iso
 from outreach.store import Store
+from outreach.vocabulary import iso
 
 
 def _digest(key: str) -> str:

@@ -21,13 +21,11 @@ from html import escape
 from typing import Any
 
 from outreach.errors import Conflict, Invalid, NotFound
-from outreach.schemas.common import iso
 from outreach.services.paging import page
 from outreach.store import Store
+from outreach.vocabulary import FORM_FIELDS, iso
 
 # profile fields a form may ask for (in the order a form shows them)
-FORM_FIELDS = ("first_name", "last_name", "company", "job_title", "phone", "mobile_phone",
-               "street", "city", "state", "postal_code", "country")
 FIELD_LABELS = {
     "email": "Email", "first_name": "First name", "last_name": "Last name", "company": "Company",
     "job_title": "Job title", "phone": "Phone", "mobile_phone": "Mobile phone",

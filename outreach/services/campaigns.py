@@ -22,10 +22,10 @@ import redis
 from outreach.config import Config
 from outreach.errors import Conflict, Invalid, NotFound
 from outreach.normalize import email_hash
-from outreach.schemas.common import iso
 from outreach.services.jobs import Jobs
 from outreach.services.paging import existing_hash, page_of_hashes
 from outreach.store import Store
+from outreach.vocabulary import iso
 
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
 STAT_FIELDS = ("targeted", "sent", "failed", "suppressed", "unknown", "opened", "clicked",

@@ -21,9 +21,9 @@ from outreach.mail import dkim
 from outreach.mail.message import build_message
 from outreach.mail.smtp import PermanentFailure, SessionFailure
 from outreach.normalize import email_hash
-from outreach.schemas.common import iso
 from outreach.store import Store
 from outreach.tokens import Tokens
+from outreach.vocabulary import iso
 
 HOWS = ("form", "import", "api", "console", "confirmation", "unsubscribe")
 STATUSES = {"1": "given", "p": "pending", "w": "withdrawn"}

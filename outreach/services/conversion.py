@@ -23,8 +23,6 @@ from outreach.store import Store
 
 AUTO = "system:conversion"  # the ``by`` of the automatic pass
 
-DISQUALIFY_REASONS = ("no_budget", "too_far", "not_target_market", "not_interested",
-                      "bad_timing", "other")
 
 
 def _account_keys(company: str | None, email: str) -> tuple[str, str, str]:

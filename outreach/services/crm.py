@@ -16,16 +16,14 @@ import time
 from typing import Any
 
 from outreach.errors import Invalid, NotFound
-from outreach.schemas.common import iso
 from outreach.services import webhooks
 from outreach.services.owners import checked_owner
 from outreach.services.paging import existing_hash, load_hashes, page, page_of_hashes
 from outreach.store import Store
+from outreach.vocabulary import LOST_REASONS, STAGES, iso
 
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
-STAGES = ("qualify", "develop", "propose", "close")
 PIPELINE_VERSION = "2"  # of the aggregates and the stage index (_prelude.lua's PIPELINE_VERSION)
-LOST_REASONS = ("outsold", "cancelled", "no_decision", "price", "other")
 REBUILD_CHUNK = 500  # opportunities per pipeline_rebuild.lua call (~10-40 ms each)
 
 

@@ -31,9 +31,10 @@ from marshmallow import ValidationError
 
 from outreach.config import Config
 from outreach.errors import Invalid
-from outreach.schemas.intake import KINDS, PROFILE_FIELDS, SOURCES, load_registration
+from outreach.schemas.intake import load_registration  # the intake's own validation: one path
 from outreach.services.ingest import apply_rows
 from outreach.store import Store
+from outreach.vocabulary import KINDS, PROFILE_FIELDS, SOURCES
 
 TYPES = ("leads", "contacts")
 BATCH = 1000

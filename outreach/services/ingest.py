@@ -18,9 +18,9 @@ from typing import Any
 
 from outreach.config import Config
 from outreach.normalize import InvalidEmail, checked_email
-from outreach.schemas.intake import ASSET_PATTERN, KINDS, PROFILE_FIELDS, SOURCES
 from outreach.services import webhooks
 from outreach.store import Store
+from outreach.vocabulary import ASSET_PATTERN, KINDS, PROFILE_FIELDS, SOURCES
 
 log = logging.getLogger(__name__)
 _ASSET = re.compile(ASSET_PATTERN)

@@ -8,11 +8,10 @@ from typing import Any
 
 from outreach.errors import Conflict, Invalid
 from outreach.normalize import InvalidEmail, checked_email
-from outreach.schemas.common import iso
-from outreach.schemas.intake import PROFILE_FIELDS
 from outreach.services.consent import change_consent, consent_status
 from outreach.services.paging import existing_hash, load_hashes, page
 from outreach.store import Store
+from outreach.vocabulary import PROFILE_FIELDS, iso
 
 LEAD_STATUSES = ("new", "qualified", "disqualified")
 EDITABLE_FIELDS = tuple(f for f in PROFILE_FIELDS if not f.startswith("utm_"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from outreach.config import Config
-from outreach.schemas.intake import SOURCES
 from outreach.store import Store
+from outreach.vocabulary import SOURCES
 
 _CHUNK = 1000
 

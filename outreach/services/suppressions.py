@@ -16,10 +16,10 @@ from typing import Any
 
 from outreach.errors import Conflict, Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email, email_hash
-from outreach.schemas.common import iso
 from outreach.store import Store
+from outreach.vocabulary import SUPPRESSION_REASONS, iso
 
-REASONS = ("unsubscribed", "hard_bounce", "complaint", "erased", "manual")
+REASONS = SUPPRESSION_REASONS
 LIFTABLE = ("hard_bounce", "manual")
 
 

@@ -10,9 +10,9 @@ from outreach.config import Config
 from outreach.errors import NotFound
 from outreach.paths import EMAIL_TEMPLATES_DIR
 from outreach.rendering import CompiledTemplate, compile_template
-from outreach.schemas.common import iso
 from outreach.services.paging import existing_hash, load_hashes, page, page_of_hashes
 from outreach.store import Store
+from outreach.vocabulary import iso
 
 _SUBJECT_LINE = re.compile(r"^\{#\s*subject:\s*(.*?)\s*#\}\s*\n", re.S)
 

@@ -21,8 +21,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from outreach.errors import Conflict, Invalid, NotFound, RateLimited
 from outreach.normalize import InvalidEmail, checked_email
-from outreach.schemas.common import iso
 from outreach.store import Store
+from outreach.vocabulary import iso
 
 ROLES = ("admin", "marketer", "sales")
 OWNER_ROLES = ("admin", "sales")

@@ -33,13 +33,11 @@ from urllib.parse import urlsplit
 
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound
-from outreach.schemas.common import iso
 from outreach.services.paging import existing_hash, page_of_hashes
 from outreach.store import Store
+from outreach.vocabulary import WEBHOOK_EVENTS, iso
 
-EVENTS = ("lead.created", "lead.qualified", "lead.disqualified", "opportunity.created",
-          "opportunity.stage_changed", "opportunity.won", "opportunity.lost", "task.due",
-          "campaign.finished", "person.unsubscribed", "person.erased")
+EVENTS = WEBHOOK_EVENTS
 RETRY_DELAYS = (5, 30, 120, 600)  # then hourly
 HOURLY = 3600
 LOG_KEEP = 1000
