@@ -93,6 +93,9 @@ class Config:
     ses_topic_arns: tuple[str, ...] = ()  # SNS topics whose notifications are believed
     postal_address: str = ""  # the sender's postal address, in the built-in templates' footer
     domain_limits: str = ""  # gmail.com=20/s,5c;yahoo.com=10/s;*=50/s (outreach/mail/domains.py)
+    # a recipient whose domain keeps deferring it is failed (never suppressed) after this long,
+    # as an MTA gives up after its queue lifetime: the campaign can finish
+    domain_defer_max_seconds: float = 86_400.0
     track_opens: bool = True  # the open pixel (an <img> in < 3,200 bytes of HTML: HTML_IMAGE_ONLY_*)
     # ingest
     ingest_batch_size: int = 250

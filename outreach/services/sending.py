@@ -406,6 +406,11 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
         _note_error(store, ctx.campaign_id, f"{email}: {exc}")
         if exc.kind == DEFERRED:  # the domain asks to slow down: not this recipient's refusal,
             ctx.deferred(email)   # never a bounce, not counted against it; back in the queue
+            if _deferred_too_long(store, config, ctx.campaign_id, email):
+                outcome.finish("failed", error=(
+                    f"the receiving domain deferred it for more than "
+                    f"{config.domain_defer_max_seconds:g} s; last reply: {exc.reply}"))
+                return "failed"
             outcome.finish("requeue", error=exc.reply)
             return "deferred"
         if config.domain_limits and domains.is_deferral(exc.code, exc.reply):
@@ -435,6 +440,16 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
     outcome.finish("sent")
     ctx.delivered(email)
     return "sent"
+
+
+def _deferred_too_long(store: Store, config: Config, campaign_id: str, email: str) -> bool:
+    """Whether ``email``'s domain has been deferring it for longer than an MTA keeps trying
+    (``domain_defer_max_seconds``), counted from its first deferral in this campaign."""
+    key = store.keys.campaign_deferred(campaign_id)
+    now = time.time()
+    store.r.hsetnx(key, email, repr(now))
+    since = float(store.r.hget(key, email) or now)
+    return now - since > config.domain_defer_max_seconds
 
 
 def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None]) -> Any:

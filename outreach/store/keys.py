@@ -256,6 +256,10 @@ class Keys:
         """address -> how many temporary refusals it got in this campaign"""
         return self._k("camp", campaign_id, "soft")
 
+    def campaign_deferred(self, campaign_id: str) -> str:
+        """address -> when its domain first deferred it in this campaign (epoch seconds)"""
+        return self._k("camp", campaign_id, "deferred")
+
     def campaign_streak(self, campaign_id: str) -> str:
         """addresses refused in a row with the same kind of answer (the circuit breaker)"""
         return self._k("camp", campaign_id, "streak")

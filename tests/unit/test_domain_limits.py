@@ -196,3 +196,29 @@ def test_a_slot_left_by_a_killed_worker_does_not_block_the_domain(make_cenv: Any
         assert env.send_batch(campaign_id, int(batch[1])).finished
         assert sorted(env.messenger.recipients) == ["a@busy.example", "b@busy.example"]
         assert env.store.r.hlen(keys.domain_slots("busy.example")) == 0
+
+
+def test_a_domain_deferring_past_the_queue_lifetime_fails_the_recipient_unsuppressed(
+        make_cenv: Any) -> None:
+    """As an MTA gives up after its queue lifetime: the recipient is failed with the reason
+    (never suppressed, never a bounce) and the campaign can finish."""
+    from outreach.mail.smtp import DEFERRED
+
+    with make_cenv(send_batch_size=10, domain_defer_max_seconds=0.5) as env:
+        list_id = env.leads("a@stuck.example", "c@fast.example")
+        deferral = TemporaryFailure("421 4.7.28 try again later", 421, DEFERRED)
+        env.messenger.fail["a@stuck.example"] = [deferral] * 10
+        campaign_id = env.launched([list_id])
+        env.dispatch(campaign_id)
+        (batch,) = [args for name, args in env.pending() if name == "send_batch"]
+        first = env.send_batch(campaign_id, int(batch[1]))
+        assert env.ledger(campaign_id)["a@stuck.example"] == "queued"  # within the lifetime
+        time.sleep(max(first.retry_in or 0, 0.6) + 0.05)
+        env.send_batch(campaign_id, int(batch[1]), 1)
+        assert env.ledger(campaign_id) == {"a@stuck.example": "failed", "c@fast.example": "sent"}
+        (item,) = env.get(f"/api/v1/campaigns/{campaign_id}/recipients?status=failed"
+                          ).get_json()["items"]
+        assert item["error"].startswith("the receiving domain deferred it for more than 0.5 s")
+        assert "421 4.7.28" in item["error"]
+        assert env.store.r.hlen(env.store.keys.suppressed) == 0
+        assert env.run(campaign_id)["status"] == "sent"
