@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -610,28 +611,24 @@ def recipients(
         return _engaged_recipients(store, campaign_id, ENGAGEMENTS[engagement], status, limit,
                                    cursor)
     code = STATE_CODES.get(status) if status else None
-    scan, skip = _recipients_cursor(cursor)
-    items: list[dict[str, Any]] = []
-    while True:
+
+    def step(scan: int) -> tuple[int, list[tuple[str, str]]]:
         next_scan, rows = store.r.hscan(keys.campaign_ledger(campaign_id), scan,
                                         count=max(limit, 100))
-        matches = [(email, value) for email, value in rows.items()
-                   if not code or value[:1] == code or (code == "s" and value[:1] == "d")][skip:]
-        room = limit - len(items)
-        page = matches[:room]
+        return next_scan, [(email, value) for email, value in rows.items()
+                           if _in_state(value[:1], code)]
+
+    def build(page: list[tuple[str, str]]) -> list[dict[str, Any]]:
         undelivered = [email for email, value in page if value[:1] in "fu"]
         errors = dict(zip(undelivered, store.r.hmget(keys.campaign_errors(campaign_id),
                                                      undelivered), strict=True)) if undelivered else {}
+        items = []
         for email, value in page:
             state, ref, at = (value.split("|") + ["", ""])[:3]
             items.append(_recipient_item(email, ref, state, at, errors.get(email)))
-        if len(matches) > room:
-            return {"items": items, "next_cursor": f"{scan}.{skip + room}"}
-        scan, skip = int(next_scan), 0
-        if scan == 0:
-            return {"items": items, "next_cursor": None}
-        if len(items) >= limit:
-            return {"items": items, "next_cursor": f"{scan}.0"}
+        return items
+
+    return _scan_pages(step, build, limit, cursor)
 
 
 def _engaged_recipients(store: Store, campaign_id: str, mark: str, status: str | None,
@@ -642,9 +639,8 @@ def _engaged_recipients(store: Store, campaign_id: str, mark: str, status: str |
     keys = store.keys
     code = STATE_CODES.get(status) if status else None
     ledger = keys.campaign_ledger(campaign_id)
-    scan, skip = _recipients_cursor(cursor)
-    items: list[dict[str, Any]] = []
-    while True:
+
+    def step(scan: int) -> tuple[int, list[dict[str, Any]]]:
         next_scan, fields = store.r.hscan(keys.campaign_seen(campaign_id), scan,
                                           match=f"{mark}|*", count=max(limit, 100))
         refs = sorted(field.split("|", 2)[1] for field in fields)
@@ -655,17 +651,35 @@ def _engaged_recipients(store: Store, campaign_id: str, mark: str, status: str |
         emails = pipe.execute()
         outcomes = store.r.hmget(ledger, [e for e in emails if e]) if any(emails) else []
         by_email = dict(zip([e for e in emails if e], outcomes, strict=True))
-        rows = []
+        items = []
         for ref, email in zip(refs, emails, strict=True):
             value = by_email.get(email) if email else None
             state, _, at = ((value or "").split("|") + ["", ""])[:3]
-            if code and not (state == code or (code == "s" and state == "d")):
-                continue
-            rows.append((ref, email, state, at))
-        matches = rows[skip:]
+            if _in_state(state, code):
+                items.append(_recipient_item(email or "", ref, state, at, None))
+        return next_scan, items
+
+    return _scan_pages(step, lambda page: page, limit, cursor)
+
+
+def _in_state(state: str, code: str | None) -> bool:
+    """A ledger state matches a wanted one (``sent`` includes ``d``, data sent)."""
+    return not code or state == code or (code == "s" and state == "d")
+
+
+def _scan_pages(step: Callable[[int], tuple[int, list[Any]]],
+                build: Callable[[list[Any]], list[dict[str, Any]]], limit: int,
+                cursor: str | None) -> dict[str, Any]:
+    """One page of an HSCAN walk: ``step(scan)`` gives the next scan cursor and the matches
+    of that step, ``build(page)`` the items of the matches kept. The cursor is
+    ``<scan cursor>.<matches of that scan step already returned>``."""
+    scan, skip = _recipients_cursor(cursor)
+    items: list[dict[str, Any]] = []
+    while True:
+        next_scan, matches = step(scan)
+        matches = matches[skip:]
         room = limit - len(items)
-        for ref, email, state, at in matches[:room]:
-            items.append(_recipient_item(email or "", ref, state, at, None))
+        items.extend(build(matches[:room]))
         if len(matches) > room:
             return {"items": items, "next_cursor": f"{scan}.{skip + room}"}
         scan, skip = int(next_scan), 0
