@@ -22,9 +22,9 @@ from email.utils import formatdate, make_msgid
 from outreach.mail.dkim import DkimSigner
 from outreach.mail.smtp import needs_smtputf8, wire_address
 
-_UTF8_QP = email_charset.Charset("utf-8")
-_UTF8_QP.body_encoding = email_charset.QP
-_UTF8_QP.header_encoding = email_charset.QP
+UTF8_QP = email_charset.Charset("utf-8")
+UTF8_QP.body_encoding = email_charset.QP
+UTF8_QP.header_encoding = email_charset.QP
 
 
 def _header(value: str, utf8: bool = False) -> str | Header:
@@ -42,6 +42,28 @@ def _boundary() -> str:
     return f"==============={random.randrange(sys.maxsize):019d}=="
 
 
+def address(msg: Message, *, from_email: str, to_email: str, subject: str,
+            smtputf8: bool | None = None, message_id: str | None = None,
+            idstring: str | None = None) -> str:
+    """From, To, Subject, Date and Message-ID of any message outreach sends, with the
+    address rules: with ``smtputf8`` (by default: an address has a non-ASCII local part)
+    raw UTF-8 (RFC 6532), else A-label domains as the envelope carries them; an address is
+    never an RFC 2047 encoded-word. Raises ``UnsupportedAddress`` for an address that
+    cannot be written. Returns the sender's domain (ASCII)."""
+    if smtputf8 is None:
+        smtputf8 = needs_smtputf8(from_email) or needs_smtputf8(to_email)
+    from_email, to_email = wire_address(from_email, smtputf8), wire_address(to_email, smtputf8)
+    domain = from_email.rpartition("@")[2] or "localhost"
+    if not domain.isascii():  # a Message-ID is ASCII: the domain's A-label
+        domain = domain.encode("idna").decode("ascii")
+    msg["From"] = _header(from_email, smtputf8)
+    msg["To"] = _header(to_email, smtputf8)
+    msg["Subject"] = _header(subject, smtputf8)
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id or make_msgid(idstring=idstring, domain=domain)
+    return domain
+
+
 def build_message(
     *,
     from_email: str,
@@ -49,8 +71,8 @@ def build_message(
     subject: str,
     text: str,
     html: str,
-    unsubscribe_url: str,
-    unsubscribe_mailto: str,
+    unsubscribe_url: str | None,
+    unsubscribe_mailto: str | None,
     campaign_id: str,
     smtputf8: bool | None = None,
     message_id: str | None = None,
@@ -66,27 +88,21 @@ def build_message(
     ``message_id``: one that identifies the recipient (``outreach.mail.verp``); by default a
     random one. ``list_id`` defaults to ``<campaign id>.<from domain>``. With ``dkim`` the
     finished message is signed (its ``DKIM-Signature`` first). ``headers``: more (ASCII)
-    headers, e.g. a relay's own instructions."""
-    if smtputf8 is None:
-        smtputf8 = needs_smtputf8(from_email) or needs_smtputf8(to_email)
-    from_email, to_email = wire_address(from_email, smtputf8), wire_address(to_email, smtputf8)
-    domain = from_email.rpartition("@")[2] or "localhost"
-    if not domain.isascii():  # a Message-ID is ASCII: the domain's A-label
-        domain = domain.encode("idna").decode("ascii")
+    headers, e.g. a relay's own instructions. Without ``unsubscribe_url`` the message is
+    transactional, not a list's: no List-Id, List-Unsubscribe or List-Unsubscribe-Post (a
+    mail client's RFC 8058 one-click POST would go to whatever URL stood there)."""
     msg = MIMEMultipart("alternative", boundary=_boundary())
-    msg["From"] = _header(from_email, smtputf8)
-    msg["To"] = _header(to_email, smtputf8)
-    msg["Subject"] = _header(subject, smtputf8)
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = message_id or make_msgid(idstring=campaign_id, domain=domain)
-    msg["List-Id"] = list_id or f"<{campaign_id}.{domain}>"
-    msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{unsubscribe_mailto}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    domain = address(msg, from_email=from_email, to_email=to_email, subject=subject,
+                     smtputf8=smtputf8, message_id=message_id, idstring=campaign_id)
+    if unsubscribe_url is not None:
+        msg["List-Id"] = list_id or f"<{campaign_id}.{domain}>"
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{unsubscribe_mailto}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["X-Outreach-Campaign"] = campaign_id
     for name, value in (headers or {}).items():
         msg[name] = value
-    msg.attach(MIMEText(text, "plain", _UTF8_QP))
-    msg.attach(MIMEText(html, "html", _UTF8_QP))
+    msg.attach(MIMEText(text, "plain", UTF8_QP))
+    msg.attach(MIMEText(html, "html", UTF8_QP))
     if dkim is not None:
         dkim.sign_message(msg)
     return msg

@@ -82,13 +82,7 @@ def withdraw_consent(store: Store, ref: str, *, how: str, current: str | None,
         raise ValueError(f"unknown consent change {how!r}")
     if current == "w":
         return False
-    kind, _, person_id = ref.partition(":")
-    key = store.keys.lead(person_id) if kind == "l" else store.keys.contact(person_id)
-    target = pipe if pipe is not None else store.r.pipeline(transaction=True)
-    target.hset(key, mapping={"consent": "w", "updated_at": str(int(time.time()))})
-    record_event(store, ref, how=how, status="withdrawn", pipe=target)
-    if pipe is None:
-        target.execute()
+    _write(store, ref, "w", how=how, pipe=pipe)
     return True
 
 
@@ -103,17 +97,22 @@ def change_consent(store: Store, ref: str, given: bool, *, how: str, current: st
     if how not in HOWS:
         raise ValueError(f"unknown consent change {how!r}")
     value = edited_consent(current, given)
-    if value is None:
-        return None
+    if value is not None:
+        _write(store, ref, value, how=how, pipe=pipe, asset=asset, text_version=text_version,
+               ip=ip, user_agent=user_agent)
+    return value
+
+
+def _write(store: Store, ref: str, value: str, *, how: str, pipe: Any, **evidence: Any) -> None:
+    """The person's consent ``value`` and its evidence, in one transaction (``pipe``'s,
+    which its owner executes, or one of its own)."""
     kind, _, person_id = ref.partition(":")
     key = store.keys.lead(person_id) if kind == "l" else store.keys.contact(person_id)
     target = pipe if pipe is not None else store.r.pipeline(transaction=True)
     target.hset(key, mapping={"consent": value, "updated_at": str(int(time.time()))})
-    record_event(store, ref, how=how, status=STATUSES[value], asset=asset,
-                 text_version=text_version, ip=ip, user_agent=user_agent, pipe=target)
+    record_event(store, ref, how=how, status=STATUSES[value], pipe=target, **evidence)
     if pipe is None:
         target.execute()
-    return value
 
 
 def consent_items(store: Store, ref: str) -> list[dict[str, Any]]:
@@ -201,17 +200,12 @@ def send_confirmation(store: Store, config: Config, messenger: Any, email: str, 
             f'<p><a href="{escape(url, quote=True)}">Confirm my subscription</a></p>'
             "<p>If this was not you, ignore this message: without your confirmation we will not "
             "send you marketing email.</p>")
+    # transactional, not a list's: no List-Unsubscribe (a mail client's RFC 8058 one-click
+    # POST to the confirmation URL would otherwise be taken as the person's click)
     msg = build_message(from_email=config.from_email, to_email=email,
                         subject=f"Please confirm: {title}", text=text, html=html,
-                        unsubscribe_url=url, unsubscribe_mailto=f"mailto:{config.from_email}",
-                        campaign_id="consent")
-    # a transactional mail, not a list: no List-Unsubscribe. A mail client's RFC 8058
-    # one-click POST to the confirmation URL would otherwise be taken as the person's click.
-    del msg["List-Unsubscribe"]
-    del msg["List-Unsubscribe-Post"]
-    signer = dkim.from_config(config)
-    if signer is not None:
-        signer.sign_message(msg)
+                        unsubscribe_url=None, unsubscribe_mailto=None, campaign_id="consent",
+                        dkim=dkim.from_config(config))
     try:
         messenger.send(msg, config.from_email, email)
     except (PermanentFailure, SessionFailure) as exc:
