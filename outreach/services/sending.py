@@ -447,7 +447,8 @@ def _deferred_too_long(store: Store, config: Config, campaign_id: str, email: st
     (``domain_defer_max_seconds``), counted from its first deferral in this campaign."""
     key = store.keys.campaign_deferred(campaign_id)
     now = time.time()
-    store.r.hsetnx(key, email, repr(now))
+    if store.r.hsetnx(key, email, repr(now)):  # its first deferral: the clock starts now
+        return False
     since = float(store.r.hget(key, email) or now)
     return now - since > config.domain_defer_max_seconds
 
