@@ -213,16 +213,23 @@ def _compile_each(subject: str, html: str, text: str, max_source: int
     return compiled, errors
 
 
-def source_errors(subject: str, html: str, text: str, *, max_source: int) -> dict[str, SourceError]:
-    """What ``compile_template`` would refuse, per source, with the line (the editor marks it)."""
-    return _compile_each(subject, html, text, max_source)[1]
+def try_compile(
+    subject: str, html: str, text: str, *, max_source: int, max_output: int
+) -> tuple[CompiledTemplate | None, dict[str, SourceError]]:
+    """The compiled template, or None and why each source does not compile, with the line
+    (the console's editor marks it)."""
+    compiled, errors = _compile_each(subject, html, text, max_source)
+    if errors:
+        return None, errors
+    return CompiledTemplate(compiled["subject"], compiled["html"], compiled["text"], max_output), {}
 
 
 def compile_template(
     subject: str, html: str, text: str, *, max_source: int, max_output: int
 ) -> CompiledTemplate:
     """Compile the three sources or raise ``Invalid`` (422) saying which and why."""
-    compiled, errors = _compile_each(subject, html, text, max_source)
-    if errors:
+    template, errors = try_compile(subject, html, text, max_source=max_source,
+                                   max_output=max_output)
+    if template is None:
         raise Invalid("Validation failed.", {name: [e.message] for name, e in errors.items()})
-    return CompiledTemplate(compiled["subject"], compiled["html"], compiled["text"], max_output)
+    return template

@@ -170,19 +170,17 @@ def preview_draft(store: Store, config: Config, data: dict[str, str], email: str
     (``draft_html``); nothing else is stored."""
     import secrets
 
-    from outreach.rendering import source_errors
+    from outreach.rendering import try_compile
 
     sources = {name: data.get(name) or "" for name in ("subject", "html", "text")}
-    problems = source_errors(sources["subject"], sources["html"], sources["text"],
-                             max_source=config.template_max_source_bytes)
-    if problems:
+    template, problems = try_compile(sources["subject"], sources["html"], sources["text"],
+                                     max_source=config.template_max_source_bytes,
+                                     max_output=config.template_max_output_bytes)
+    if template is None:
         return {"errors": {name: {"message": p.message, "line": p.line,
                                   "listing": _listing(sources[name], p.line)}
                            for name, p in problems.items()},
                 "preview": None}
-    template = compile_template(sources["subject"], sources["html"], sources["text"],
-                                max_source=config.template_max_source_bytes,
-                                max_output=config.template_max_output_bytes)
     shown = _render_for(store, config, template, email)
     shown["frame"] = None
     if not shown["error"]:
