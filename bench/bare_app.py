@@ -41,7 +41,7 @@ def create_app() -> Flask:
         schema = load_registration
     if variant in ("lua", "full"):
         from outreach.config import Config
-        from outreach.services.intake import accept_registration
+        from outreach.people.intake import accept_registration
         from outreach.store import connect
 
         config = Config.from_env()

@@ -35,11 +35,11 @@ PASSWORD = "bench console password"
 
 
 def seed(store, config, leads: int, opportunities: int, campaigns: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    from outreach.services import campaigns as campaign_service
-    from outreach.services.conversion import qualify
-    from outreach.services.ingest import apply_batch
-    from outreach.services.templates import create_template
-    from outreach.services.users import create_user
+    from outreach.campaigns import legacy as campaign_service
+    from outreach.campaigns.templates import create_template
+    from outreach.people.ingest import apply_batch
+    from outreach.platform.users import create_user
+    from outreach.sales.qualify import qualify
 
     now_ms = int(time.time() * 1000)
     batch: list[tuple[str, dict[str, str]]] = []

@@ -19,8 +19,8 @@ import time
 import redis
 
 from outreach.config import Config
-from outreach.services.conversion import run_conversion
-from outreach.services.ingest import apply_batch
+from outreach.people.ingest import apply_batch
+from outreach.sales.qualify import run_conversion
 from outreach.store import connect
 
 URL = "redis://127.0.0.1:6379/11"

@@ -34,7 +34,7 @@ from _common import (
 )
 
 from outreach.config import Config
-from outreach.services.ingest import drain
+from outreach.people.ingest import drain
 from outreach.store import connect
 
 DB = BENCH_DBS["memory"]

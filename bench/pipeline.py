@@ -119,9 +119,9 @@ def main() -> None:
     os.environ.update({"OUTREACH_REDIS_URL": redis_url(DB), "OUTREACH_KEY_PREFIX": KEY_PREFIX,
                        "OUTREACH_SECRET_KEY": "bench-secret-" + "x" * 32})
     import outreach
-    from outreach.services import crm
-    from outreach.services.apikeys import create_api_key
-    from outreach.services.users import create_user
+    from outreach.platform.apikeys import create_api_key
+    from outreach.platform.users import create_user
+    from outreach.sales import crm
 
     header(f"pipeline and tasks: {args.opportunities:,} opportunities, "
            f"{args.activities:,} activities")

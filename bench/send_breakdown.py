@@ -1,6 +1,6 @@
 """What one campaign message costs, step by step, in one process (no Celery, no pool).
 
-The product's per-message steps (``outreach.services.sending``) are timed on their own
+The product's per-message steps (``outreach.campaigns.sending.legacy``) are timed on their own
 against the reference loop's (``EmailMessage`` + ``smtplib.send_message``), so that the
 gap measured by ``send.py`` can be attributed: rendering, link tracking and token
 signing, building the message, turning it into wire bytes, the two Lua round trips
@@ -60,11 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = args.messages
 
+    from outreach.campaigns import legacy as campaigns
+    from outreach.campaigns.sending import legacy as sending
     from outreach.mail import smtp
     from outreach.mail.message import build_message
     from outreach.mail.smtp import SmtpMessenger
-    from outreach.services import campaigns, sending
-    from outreach.services.jobs import NoJobs
+    from outreach.platform.jobs import NoJobs
 
     print(f"# send breakdown: per-message steps, one process | {load_note()}", flush=True)
     rows: list[tuple[str, str, str]] = []

@@ -114,7 +114,7 @@ def worker(env: dict[str, str], concurrency: int = 2, queues: str = "send,defaul
            loglevel: str = "INFO") -> Iterator[Worker]:
     """A real ``outreach worker`` subprocess (prefork pool), ready when yielded."""
     log = Path(tempfile.mkstemp(prefix="bench-send-worker-", suffix=".log")[1])
-    argv = [sys.executable, "-m", "outreach.cli", "worker", "-c", str(concurrency), "-Q", queues,
+    argv = [sys.executable, "-m", "outreach.cli.main", "worker", "-c", str(concurrency), "-Q", queues,
             "-l", loglevel, "-n", f"bench-send-{os.getpid()}@%h", "--without-mingle",
             "--without-gossip", "--without-heartbeat"]
     with log.open("wb") as out:
@@ -190,7 +190,7 @@ class Api:
     def __init__(self, env: dict[str, str]) -> None:
         os.environ.update(env)
         import outreach
-        from outreach.services.apikeys import create_api_key
+        from outreach.platform.apikeys import create_api_key
 
         self.app = outreach.create_app()
         self.store = self.app.extensions["outreach.store"]
@@ -239,8 +239,8 @@ class Api:
     def sample_message(self, campaign_id: str) -> tuple[dict[str, str], bytes]:
         """One message of the campaign as the worker builds it, for someone outside its
         audience (nothing is claimed or counted): its parts and headers, and its wire bytes."""
+        from outreach.campaigns.sending import legacy as sending
         from outreach.mail import smtp
-        from outreach.services import sending
 
         class Capture:
             msg: Any = None
@@ -276,7 +276,7 @@ def create_audience(store: Any, config: Any, count: int, chunk: int = 1000,
                     start: int = 0) -> float:
     """``count`` consenting leads in the white paper's lead list, written by the product's
     ingest (``apply_batch``) from synthetic stream entries. Returns the seconds it took."""
-    from outreach.services.ingest import apply_batch
+    from outreach.people.ingest import apply_batch
 
     store.ensure_ingest_group()
     began = time.perf_counter()

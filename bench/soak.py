@@ -160,7 +160,7 @@ def main() -> int:
                 processed_before = int(store.r.hget(metrics, "registrations_processed") or 0)
                 with worker(env, concurrency=2, queues="ingest,send,default") as w:
                     beat_log = open(Path(tmp) / "beat.log", "wb")  # noqa: SIM115 - closed below
-                    beat = start([sys.executable, "-m", "outreach.cli", "beat", "-l", "INFO",
+                    beat = start([sys.executable, "-m", "outreach.cli.main", "beat", "-l", "INFO",
                                   "-s", str(Path(tmp) / "beat-schedule")], env=env, log=beat_log,
                                  cwd=Path(tmp))
                     api_port = free_port()
@@ -245,7 +245,7 @@ def main() -> int:
                         failures.append(f"ledger {dict(ledger)}")
                     # conversion: the passes ran; one more finds only what crossed the
                     # threshold since the last one, and then nothing is left above it
-                    from outreach.services.conversion import run_conversion
+                    from outreach.sales.qualify import run_conversion
 
                     last = run_conversion(store, config)["promoted"]
                     left = 0

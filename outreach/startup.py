@@ -5,7 +5,7 @@ is exempt), so the gunicorn workers, ``outreach worker``, ``outreach beat``,
 ``outreach api-key create`` and any other command that builds the app refuse to start on a
 forgeable secret. Commands that do not build an app call :func:`check_startup` themselves.
 Every failure is a :class:`~outreach.config.ConfigError` whose message is one line naming
-the setting; the CLI (``outreach.cli``) and gunicorn print just that line and exit non-zero.
+the setting; the CLI (``outreach.cli.main``) and gunicorn print just that line and exit non-zero.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def check_deliverability(config: Config) -> None:
     (which would stay ``sending`` with every message failing): a DKIM setting without the
     other two, an unreadable, malformed or weak key (RSA < 2048 bits), a bad selector or
     domain, a malformed ``OUTREACH_DOMAIN_LIMITS``."""
-    from outreach.mail import dkim, domains
+    from outreach.campaigns import pacing as domains
+    from outreach.mail import dkim
 
     given = {name for name in _DKIM if getattr(config, name)}
     if given and len(given) < len(_DKIM):

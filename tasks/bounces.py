@@ -8,7 +8,7 @@ from flask import current_app
 
 @shared_task(name="outreach.bounces.poll_mailbox", ignore_result=True)
 def poll_mailbox() -> dict[str, int] | None:
-    from outreach.mail.inbound.mailbox import poll
+    from outreach.campaigns.bounces.mailbox import poll
 
     ext = current_app.extensions
     config = ext["outreach.config"]

@@ -11,12 +11,13 @@ from celery import Celery, shared_task
 from celery.signals import worker_process_init, worker_shutting_down
 from flask import current_app
 
-from outreach.services import campaigns, sending
+from outreach.campaigns import legacy as campaigns
+from outreach.campaigns.sending import legacy as sending
 from tasks.ingest import STORE_ERRORS
 
 
 class CeleryJobs:
-    """``outreach.services.jobs.Jobs`` on Celery: countdowns stay far below the visibility timeout."""
+    """``outreach.platform.jobs.Jobs`` on Celery: countdowns stay far below the visibility timeout."""
 
     def __init__(self, celery_app: Celery) -> None:
         self.celery = celery_app

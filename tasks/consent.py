@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery, shared_task
 from flask import current_app
 
-from outreach.services.consent import send_confirmation
+from outreach.people.consent import send_confirmation
 
 
 class CeleryConsentMail:

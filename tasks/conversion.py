@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from flask import current_app
 
-from outreach.services.conversion import run_conversion
+from outreach.sales.qualify import run_conversion
 
 
 @shared_task(name="outreach.conversion.run", acks_late=True, ignore_result=True)

@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from flask import current_app
 
-from outreach.services.ingest import drain as drain_stream
+from outreach.people.ingest import drain as drain_stream
 
 
 def consumer_name() -> str:

@@ -11,7 +11,8 @@ import logging
 from celery import shared_task
 from flask import current_app
 
-from outreach.services import followups, webhooks
+from outreach.platform import webhooks
+from outreach.sales import tasks as followups
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 import outreach
-from outreach.services import ingest
-from outreach.services.apikeys import create_api_key
+from outreach.people import ingest
+from outreach.platform.apikeys import create_api_key
 
 _serial = itertools.count(1)
 # the service refuses the built-in or a short secret outside `outreach dev` (outreach/startup.py)
@@ -196,7 +196,7 @@ class CampaignEnv(Env):
     }
 
     def __init__(self, **overrides: Any) -> None:
-        from outreach.services.jobs import NoJobs
+        from outreach.platform.jobs import NoJobs
 
         super().__init__(**{**self.defaults, **overrides})
         self.jobs = NoJobs()
@@ -266,18 +266,18 @@ class CampaignEnv(Env):
         return calls
 
     def dispatch(self, campaign_id: str) -> int:
-        from outreach.services import campaigns
+        from outreach.campaigns import legacy as campaigns
 
         return campaigns.dispatch(self.store, self.config, self.jobs, campaign_id)
 
     def send_batch(self, campaign_id: str, batch_no: int, attempt: int = 0) -> Any:
-        from outreach.services import sending
+        from outreach.campaigns.sending import legacy as sending
 
         return sending.send_batch(self.store, self.config, self.messenger, self.jobs,
                                   campaign_id, batch_no, attempt)
 
     def watch(self, campaign_id: str) -> float | None:
-        from outreach.services import campaigns
+        from outreach.campaigns import legacy as campaigns
 
         return campaigns.watch(self.store, self.config, self.jobs, campaign_id)
 
@@ -311,7 +311,7 @@ class CampaignEnv(Env):
         return self.show(campaign_id)
 
     def ledger(self, campaign_id: str) -> dict[str, str]:
-        from outreach.services.campaigns import LEDGER_STATES
+        from outreach.campaigns.legacy import LEDGER_STATES
 
         raw = self.store.r.hgetall(self.store.keys.campaign_ledger(campaign_id))
         return {email: LEDGER_STATES[value[0]] for email, value in raw.items()}

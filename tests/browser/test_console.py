@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from outreach.services import users
+from outreach.platform import users
 
 from .person import PASSWORD, VIEWPORTS, Person, axe_violations, full_page_shot, shots_dir
 
@@ -549,8 +549,8 @@ def test_the_remaining_pages_at_both_sizes(console: Any) -> None:
 
     from selenium.webdriver.support.ui import Select
 
+    from outreach.platform import webhooks
     from outreach.schemas.sales import WebhookIn
-    from outreach.services import webhooks
 
     person, env = console
     By = person.by()

@@ -70,8 +70,8 @@ def sites(make_env, live) -> Iterator[dict[str, Any]]:
         assert env.post("/api/v1/assets", json=ASSET).status_code == 201
         live(env.app, port_a)
         with env.app.test_request_context():
-            from outreach.public import snippet
-            from outreach.services.assets import get_asset
+            from outreach.people.assets import get_asset
+            from outreach.web.public.pages import snippet
 
             embed = snippet(get_asset(env.store, "summit", a))
         page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Partner site"

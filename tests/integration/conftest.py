@@ -23,7 +23,7 @@ import redis
 
 import outreach
 from outreach.mail.capture import SmtpCapture
-from outreach.services.apikeys import create_api_key
+from outreach.platform.apikeys import create_api_key
 
 REDIS_HOST = os.environ.get("OUTREACH_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("OUTREACH_TEST_REDIS_PORT", "6379"))
@@ -183,7 +183,7 @@ class Service:
         n = len(self.workers) + 1
         log = self.tmp / f"worker{n}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "outreach.cli", "worker", "-c", str(concurrency), "-Q", queues,
+            [sys.executable, "-m", "outreach.cli.main", "worker", "-c", str(concurrency), "-Q", queues,
              "-l", "INFO", "-n", f"it{n}-{os.getpid()}@%h", "--without-mingle", "--without-gossip"],
             env={**os.environ, **self.env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True, cwd=self.tmp,  # `-m` would put a checkout in cwd on sys.path

@@ -214,7 +214,7 @@ def test_international_addresses_through_a_relay_with_smtputf8(make_service, rel
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(
-        "import outreach.services.sending as s\n"
+        "import outreach.campaigns.sending.legacy as s\n"
         "_real = s.build_message\n"
         "def build_message(**kw):\n"
         "    if kw['to_email'] == 'r7@example.org':\n"

@@ -48,8 +48,8 @@ from bounce_reports import BOUNCE_DOMAIN
 
 from outreach.mail import verp
 from outreach.mail.capture import SmtpCapture
-from outreach.mail.inbound.reports import parse
-from outreach.services.people import person_events
+from outreach.mail.reports import parse
+from outreach.people.records import person_events
 
 from .conftest import Service, wait_for
 from .dovecot_proc import running_dovecot
@@ -142,7 +142,7 @@ def _fill_the_full_mailbox(postfix: Postfix) -> None:
 @contextmanager
 def _outreach_inbound(service: Service, tmp_path: Path, port: int) -> Iterator[None]:
     log = (tmp_path / "inbound.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "outreach.cli", "inbound", "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "outreach.cli.main", "inbound", "--host", "127.0.0.1",
                              "--port", str(port)], env={**os.environ, **service.env}, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
     try:

@@ -16,7 +16,7 @@ import pytest
 from browser.conftest import browser, chrome, serve  # noqa: F401 - fixtures
 from browser.person import PASSWORD, Person
 
-from outreach.services import users
+from outreach.platform import users
 
 from .conftest import wait_for
 

@@ -62,7 +62,7 @@ def test_campaign_signed_and_a_dsn_through_outreach_inbound_suppresses(make_serv
 
     port = _free_port()
     log = (tmp_path / "inbound.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "outreach.cli", "inbound", "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "outreach.cli.main", "inbound", "--host", "127.0.0.1",
                              "--port", str(port)], env={**os.environ, **service.env}, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
     try:
@@ -110,7 +110,7 @@ def test_inbound_refuses_to_start_without_a_bounce_domain(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     env.update({"OUTREACH_REDIS_URL": "redis://127.0.0.1:6379/9",
                 "OUTREACH_SECRET_KEY": "integration-secret-key-0123456789-abcdefghijkl"})
-    done = subprocess.run([sys.executable, "-m", "outreach.cli", "inbound", "--port", str(_free_port())],
+    done = subprocess.run([sys.executable, "-m", "outreach.cli.main", "inbound", "--port", str(_free_port())],
                           env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode != 0
     assert "OUTREACH_BOUNCE_DOMAIN" in done.stderr

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from outreach.config import Config
-from outreach.services.intake import accept_registration
+from outreach.people.intake import accept_registration
 from outreach.store import DirectConnection, Store, connect
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from outreach.services.apikeys import create_api_key
-from outreach.services.users import create_user
+from outreach.platform.apikeys import create_api_key
+from outreach.platform.users import create_user
 
 from .conftest import Worker, wait_for
 
@@ -90,7 +90,7 @@ def _start_worker_with_beat(service: Any) -> Worker:
     n = len(service.workers) + 1
     log = service.tmp / f"sales-worker{n}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "outreach.cli", "worker", "-c", "2", "-Q", "ingest,send,default",
+        [sys.executable, "-m", "outreach.cli.main", "worker", "-c", "2", "-Q", "ingest,send,default",
          "-l", "INFO", "-n", f"sales{n}-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
          "-B", "-s", str(service.tmp / "beat-schedule")],
         env={**os.environ, **service.env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,

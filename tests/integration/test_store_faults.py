@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from outreach.services.intake import registration_status
+from outreach.people.intake import registration_status
 
 from .conftest import Service, wait_for
 from .redis_procs import RedisProcess, SentinelGroup

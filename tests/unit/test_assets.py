@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from outreach.services.assets import RulesCache, load_rules
+from outreach.people.assets import RulesCache, load_rules
 
 URL = "/api/v1/registrations"
 SUMMIT = {"slug": "summit", "kind": "event", "title": "Summit 2027", "description": "Two days.",
@@ -40,7 +40,7 @@ def test_create_read_list_patch(env, check_error) -> None:
     assert patched["form"]["consent_version"] == 2
     assert patched["form"]["fields"] == ["company", "job_title"]  # kept
     assert patched["form"]["thank_you_message"] == "See you!"
-    from outreach.services.assets import consent_text
+    from outreach.people.assets import consent_text
     assert consent_text(env.store, "summit", 1) == "Mail me about the summit."
     # same wording again: no new version
     again = env.patch("/api/v1/assets/summit", json={"form": {"consent_text": "New wording."}})

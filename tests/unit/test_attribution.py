@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from outreach.campaigns import legacy as campaigns
+from outreach.campaigns.sending import legacy as sending
 from outreach.mail import smtp
 from outreach.mail.smtp import (
     BLOCKED,
@@ -28,7 +30,7 @@ from outreach.mail.smtp import (
     envelope_for,
 )
 from outreach.normalize import InvalidEmail, checked_email, normalise_email
-from outreach.services import campaigns, sending, suppressions
+from outreach.people import suppressions
 
 # ---------------------------------------------------------------- the classifier
 
@@ -272,7 +274,7 @@ def test_an_error_of_our_own_fails_only_that_recipient(cenv, monkeypatch, caplog
         return real(**kwargs)
 
     monkeypatch.setattr(sending, "build_message", broken_for_one)
-    with caplog.at_level(logging.ERROR, logger="outreach.services.sending"):
+    with caplog.at_level(logging.ERROR, logger="outreach.campaigns.sending.legacy"):
         shown = cenv.run(campaign_id)
     assert shown["status"] == "sent"
     assert (shown["stats"]["sent"], shown["stats"]["failed"]) == (8, 1)
@@ -368,7 +370,7 @@ def test_to_shows_the_address_as_the_person_wrote_it(make_cenv) -> None:
         envelopes = {e.rcpt_to for e in env.messenger.envelopes}
         assert envelopes == {"søren@people.example", "ann@xn--bcher-kva.example", "bob@example.com"}
         # a forged stream entry cannot point To: at somebody else
-        from outreach.services.ingest import _flat_record
+        from outreach.people.ingest import _flat_record
 
         record = _flat_record("1-0", "eve@example.com", "white_paper", "guide", 0,
                               {"email_given": "boss@example.com"})

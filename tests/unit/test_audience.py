@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from outreach.services.audience import audience_of_lists, campaign_audience
+from outreach.campaigns.audience import audience_of_lists, campaign_audience
 
 
 def test_count_before_launch_equals_what_is_sent(cenv: Any) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from outreach.mail.inbound.reports import classify_status, parse
+from outreach.mail.reports import classify_status, parse
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bounces"
 

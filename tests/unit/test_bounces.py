@@ -12,10 +12,10 @@ from bounce_reports import arf, dsn  # noqa: E402  (tests/bounce_reports.py)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from outreach.campaigns.bounces import processor as bounces
 from outreach.mail import verp
 from outreach.mail.dkim import DkimSigner, generate_key
-from outreach.mail.inbound.reports import Report, classify_status, parse
-from outreach.services import bounces
+from outreach.mail.reports import Report, classify_status, parse
 
 BOUNCE_DOMAIN = "bounces.outreach.example"
 
@@ -259,7 +259,7 @@ class FakeImap:
 
 
 def test_the_mailbox_door_processes_then_deletes(sent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from outreach.mail.inbound import mailbox
+    from outreach.campaigns.bounces import mailbox
 
     raw, _ = sent.by_rcpt["ann@example.org"]
     fake = FakeImap({b"7": dsn(raw, "ann@example.org", "5.1.1", "550 5.1.1 user unknown"),
@@ -276,7 +276,7 @@ def test_the_mailbox_door_processes_then_deletes(sent: Any, monkeypatch: pytest.
 
 
 def test_the_mailbox_keeps_what_could_not_be_processed(sent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from outreach.mail.inbound import mailbox
+    from outreach.campaigns.bounces import mailbox
 
     fake = FakeImap({b"1": dsn(sent.by_rcpt["ann@example.org"][0], "ann@example.org", "5.1.1", "x")})
 
@@ -290,7 +290,7 @@ def test_the_mailbox_keeps_what_could_not_be_processed(sent: Any, monkeypatch: p
 
 
 def test_the_mailbox_keeps_what_is_not_a_report_for_a_human(sent: Any) -> None:
-    from outreach.mail.inbound import mailbox
+    from outreach.campaigns.bounces import mailbox
 
     human = (b"From: Ann <ann@example.org>\r\nTo: bounces@x\r\nSubject: Re: your mail\r\n"
              b"Message-ID: <h1@example.org>\r\n\r\nPlease call me.\r\n")

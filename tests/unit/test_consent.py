@@ -9,7 +9,7 @@ from email.policy import default as default_policy
 import itsdangerous.timed
 import pytest
 
-from outreach.services.consent import confirmation_url, send_confirmation
+from outreach.people.consent import confirmation_url, send_confirmation
 
 DOI = {"slug": "guide", "kind": "white_paper", "title": "The Guide",
        "form": {"double_opt_in": True, "consent_text": "Send me the newsletter."}}
@@ -176,7 +176,7 @@ def test_evidence_is_compact_and_erased_with_the_person(cenv) -> None:
 
 
 def test_no_confirmation_when_consent_is_given_or_the_address_suppressed(doi) -> None:
-    from outreach.services.consent import confirmation_not_needed
+    from outreach.people.consent import confirmation_not_needed
 
     env = doi
     s = env.store
@@ -236,7 +236,7 @@ def test_a_permanent_refusal_of_a_confirmation_is_logged_once_and_not_retried(
         with env.app.app_context():
             return confirm.apply(args=[email, "guide", 1])
 
-    caplog.set_level("WARNING", logger="outreach.services.consent")
+    caplog.set_level("WARNING", logger="outreach.people.consent")
     for email, reply in (("gone@example.com", "5.1.1 no such user"),
                          ("jürgen@example.com", NO_SMTPUTF8),
                          ("relay@example.com", "5.7.8 authentication failed")):

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from test_console import PASSWORD, csrf_of, sign_in
 
-from outreach.services import bounces, consent, people
-from outreach.services.imports import Options, run_import
+from outreach.campaigns.bounces import processor as bounces
+from outreach.people import consent
+from outreach.people import records as people
+from outreach.people.imports.legacy import Options, run_import
 
 
 def _trail(env: Any, ref: str) -> list[tuple[str, str]]:
@@ -88,7 +90,7 @@ def test_post_contact_records_evidence_and_never_lowers_withdrawn(env) -> None:
 
 
 def test_console_edit_touches_consent_only_when_the_box_changed(env) -> None:
-    from outreach.services import users
+    from outreach.platform import users
 
     users.create_user(env.store, "sales@example.com", "sales", PASSWORD)
     env.registered("eve@example.com", first_name="Eve")

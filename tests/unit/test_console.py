@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from outreach.services import users
-from outreach.services.users import allowed
+from outreach.platform import users
+from outreach.platform.users import allowed
 
 PASSWORD = "correct horse battery"
 IDS = {"list_id": "ls1", "lead_id": "ld1", "contact_id": "ct1", "account_id": "ac1",
@@ -286,7 +286,7 @@ def test_admin_creates_a_user_and_an_api_key_shown_once(people: Any) -> None:
 
 
 def test_template_preview_for_a_person_in_the_sandbox(people: Any) -> None:
-    from outreach.services.templates import preview
+    from outreach.campaigns.templates import preview
 
     tpl = people.post("/api/v1/templates", json={
         "name": "p", "subject": "For {{ first_name or 'you' }} at {{ company }}",
@@ -360,7 +360,7 @@ def test_account_lists_show_alone_with_their_accounts(people: Any) -> None:
 
 
 def test_lead_search_by_prefix_of_email_name_or_company_ignoring_case_and_accents(env: Any) -> None:
-    from outreach.services.people import search_leads
+    from outreach.people.records import search_leads
 
     for email, first, last, company in (("zoe@acme.com", "Zoë", "Ångström", "Åcme Corp"),
                                         ("bo@initech.com", "Bo", "Lee", "Initech"),
@@ -489,7 +489,7 @@ def test_an_unsubscribe_is_shown_on_the_contact_page_and_cannot_be_lifted(people
 # ------------------------------------------------------------ the audit's gaps (console)
 
 def test_the_live_campaign_page_charts_the_send_rate(cenv: Any) -> None:
-    from outreach.services import campaigns
+    from outreach.campaigns import legacy as campaigns
 
     users.create_user(cenv.store, "marketer@example.com", "marketer", PASSWORD)
     list_id = cenv.leads("a@example.com", "b@example.com", "c@example.com")
@@ -551,7 +551,7 @@ def test_the_opportunity_board_totals_every_opportunity_newest_first_with_a_page
 
 
 def test_the_new_campaign_form_counts_the_deduplicated_audience_before_saving(people: Any) -> None:
-    from outreach.services.audience import audience_of_lists
+    from outreach.campaigns.audience import audience_of_lists
 
     sign_in(people, "marketer@example.com")
     form = people.client.get("/console/campaigns/new").data.decode()
@@ -613,7 +613,7 @@ def test_the_template_editor_previews_unsaved_sources_and_marks_the_failing_line
 
 def test_listings_are_newest_first_and_the_campaign_form_finds_beyond_the_newest_200(
         people: Any) -> None:
-    from outreach.services import lists
+    from outreach.people import lists
 
     older_tpl = people.post("/api/v1/templates", json={
         "name": "Older welcome", "subject": "s", "html": "<p>h</p>", "text": "t"}).get_json()["id"]
@@ -651,7 +651,7 @@ def test_listings_are_newest_first_and_the_campaign_form_finds_beyond_the_newest
 
 
 def test_leads_sort_by_score_or_date_either_way_together_with_search_and_filters(env: Any) -> None:
-    from outreach.services.people import search_leads
+    from outreach.people.records import search_leads
 
     people_ = [("ann@acme.com", "Acme", 20), ("ben@acme.com", "Acme", 50),
                ("cy@initech.com", "Initech", 40), ("di@acme.com", "Acme", 0),
@@ -709,8 +709,8 @@ def test_leads_sort_by_score_or_date_either_way_together_with_search_and_filters
 
 
 def test_the_lead_page_shows_what_made_the_score(cenv: Any) -> None:
-    from outreach.services import people as people_service
-    from outreach.services import scoring
+    from outreach.people import records as people_service
+    from outreach.people import scoring
 
     env = cenv
     users.create_user(env.store, "sales@example.com", "sales", PASSWORD)
@@ -756,7 +756,7 @@ def test_the_lead_page_shows_what_made_the_score(cenv: Any) -> None:
 
 
 def test_list_members_found_by_the_start_of_their_address_ignoring_case_paged(cenv: Any) -> None:
-    from outreach.services import lists
+    from outreach.people import lists
 
     env = cenv
     users.create_user(env.store, "marketer@example.com", "marketer", PASSWORD)
@@ -796,7 +796,7 @@ def test_list_members_found_by_the_start_of_their_address_ignoring_case_paged(ce
 
 
 def test_campaign_recipients_filtered_by_opened_clicked_or_unsubscribed(cenv: Any) -> None:
-    from outreach.services import campaigns
+    from outreach.campaigns import legacy as campaigns
 
     env = cenv
     users.create_user(env.store, "marketer@example.com", "marketer", PASSWORD)

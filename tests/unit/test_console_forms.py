@@ -6,7 +6,7 @@ import html
 
 from test_console import PASSWORD, sign_in
 
-from outreach.services import users
+from outreach.platform import users
 
 
 def test_forms_page_shows_link_and_snippet(env) -> None:

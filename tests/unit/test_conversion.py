@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from outreach.campaigns import legacy as campaigns
 from outreach.normalize import email_hash, normalise_company
-from outreach.services import campaigns, conversion, erasure
-from outreach.services.jobs import NoJobs
+from outreach.platform.jobs import NoJobs
+from outreach.privacy import erasure
+from outreach.sales import qualify as conversion
 
 
 def _lead(env, email: str, **fields) -> dict:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach.cli import main
+from outreach.cli.main import main
 from outreach.mail.dkim import DkimError, DkimSigner, generate_key, relaxed_body, relaxed_header
 from outreach.mail.message import build_message
 

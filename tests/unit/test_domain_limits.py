@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from outreach.campaigns import pacing as domains
 from outreach.config import ConfigError
-from outreach.mail import domains
 from outreach.mail.smtp import TemporaryFailure
 
 

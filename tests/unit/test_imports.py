@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach.services.imports import NotCsv, Options, records, run_import
+from outreach.people.imports.legacy import NotCsv, Options, records, run_import
 
 
 def _import(env, content: bytes, **options):
@@ -243,10 +243,10 @@ def test_every_row_is_counted_once(make_env, rows) -> None:
 
 @pytest.fixture
 def cli(env, monkeypatch):
-    import outreach.imports_cli as module
+    import outreach.cli.imports as module
 
     monkeypatch.setattr(module, "_store_and_config", lambda: (env.store, env.config))
-    from outreach.cli import main
+    from outreach.cli.main import main
 
     runner = CliRunner()
     return lambda *args: runner.invoke(main, list(args))
@@ -280,7 +280,7 @@ def test_cli_export_writes_the_same_csv(cli, env, tmp_path) -> None:
 
 
 def test_import_api(env, check_error) -> None:
-    from outreach.services.imports import run_job
+    from outreach.people.imports.legacy import run_job
 
     queued = []
     env.app.extensions["outreach.import_jobs"] = queued.append
@@ -356,7 +356,7 @@ def test_export_pages_through_many(env) -> None:
 
 
 def test_a_job_whose_worker_died_is_rerun_once_its_lease_expires(env) -> None:
-    from outreach.services import imports
+    from outreach.people.imports import legacy as imports
 
     env.app.extensions["outreach.import_jobs"] = lambda import_id: None
     response = env.client.post("/api/v1/imports", headers=env.auth, data={
@@ -389,7 +389,7 @@ def test_a_job_whose_worker_died_is_rerun_once_its_lease_expires(env) -> None:
 
 
 def test_the_lease_is_renewed_with_every_batch(env, monkeypatch) -> None:
-    from outreach.services import imports
+    from outreach.people.imports import legacy as imports
 
     monkeypatch.setattr(imports, "BATCH", 2)
     env.app.extensions["outreach.import_jobs"] = lambda import_id: None

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach.services.ingest import apply_batch
-from outreach.services.intake import accept_registration
+from outreach.people.ingest import apply_batch
+from outreach.people.intake import accept_registration
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 PROFILE = ("first_name", "last_name", "job_title", "company", "phone", "mobile_phone", "street",
@@ -475,7 +475,7 @@ def test_histories_written_in_earlier_formats_still_read_and_score(env) -> None:
 
 
 def test_registrations_of_reads_every_entry_format() -> None:
-    from outreach.services.people import registrations_of
+    from outreach.people.records import registrations_of
 
     history = "white_paper:old:1790000000;e:summit:tlpwu8;w1a:tlpwu8"
     assert registrations_of(history, {"ls1a": "guide"}) == [
@@ -494,8 +494,8 @@ def test_results_written_before_per_day_hashes_still_answer(env) -> None:
 def test_lead_created_once_per_new_lead_only_when_subscribed(env) -> None:
     import io
 
-    from outreach.services import webhooks
-    from outreach.services.imports import Options, run_import
+    from outreach.people.imports.legacy import Options, run_import
+    from outreach.platform import webhooks
 
     def events() -> list[dict]:
         keys = env.store.keys

@@ -288,7 +288,7 @@ def test_every_stored_registration_asks_for_ingest(env) -> None:
 
 
 def test_kicker_publishes_at_most_once_per_interval() -> None:
-    from outreach.services.intake import IngestKicker
+    from outreach.people.intake import IngestKicker
 
     now = [100.0]
     sent: list[float] = []

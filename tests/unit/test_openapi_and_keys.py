@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from outreach.services.apikeys import check_api_key, create_api_key, revoke_api_key
+from outreach.platform.apikeys import check_api_key, create_api_key, revoke_api_key
 
 # Every path of API.md; the ones this build serves must be in the spec.
 API_MD_PATHS = {
@@ -105,7 +105,7 @@ def test_framework_errors_use_the_error_shape(env, check_error, method, path, st
 
 
 def test_a_bug_is_a_500_in_the_error_shape(env, check_error, monkeypatch) -> None:
-    from outreach.services import people
+    from outreach.people import records as people
 
     def boom(*_args, **_kwargs):
         raise RuntimeError("bug")

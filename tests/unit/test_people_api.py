@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach.services.apikeys import revoke_api_key
+from outreach.platform.apikeys import revoke_api_key
 
 MARKETER_GETS = [
     "/api/v1/leads",

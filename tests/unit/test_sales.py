@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from outreach.services import crm, followups, webhooks
-from outreach.services.apikeys import create_api_key
-from outreach.services.users import create_user, disable_user
+from outreach.platform import webhooks
+from outreach.platform.apikeys import create_api_key
+from outreach.platform.users import create_user, disable_user
+from outreach.sales import crm
+from outreach.sales import tasks as followups
 
 
 def _user(env, email: str, role: str = "sales") -> dict[str, str]:

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 import outreach
-from outreach.services.apikeys import create_api_key
+from outreach.platform.apikeys import create_api_key
 
 APP = outreach.create_app({"redis_url": "", "key_prefix": f"schemathesis{os.getpid()}",
                            "intake_rate_limit": "0", "broker_url": "memory://",

@@ -8,14 +8,10 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from outreach.mail.smtp import (
-    AmbiguousFailure,
-    ConnectionFailure,
-    PermanentFailure,
-    TemporaryFailure,
-)
+from outreach.campaigns import legacy as campaigns
+from outreach.campaigns.sending import legacy as sending
+from outreach.mail.smtp import AmbiguousFailure, ConnectionFailure, PermanentFailure, TemporaryFailure
 from outreach.normalize import email_hash
-from outreach.services import campaigns, sending
 
 EMAILS = [f"p{i}@example.com" for i in range(6)]  # two batches of three
 

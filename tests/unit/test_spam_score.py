@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from outreach.campaigns.templates import builtin_templates
 from outreach.mail.dkim import generate_key
-from outreach.rendering import compile_template
-from outreach.services.templates import builtin_templates
+from outreach.mail.rendering import compile_template
 
 FORBIDDEN = ("MISSING_MID", "MISSING_DATE", "MPART_ALT_DIFF", "HTML_IMAGE_ONLY", "INVALID_MSGID",
              "MISSING_HEADERS", "MIME_HTML_ONLY", "EMPTY_MESSAGE")

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 import outreach
-from outreach.cli import main
+from outreach.cli.dev import served_base_url
+from outreach.cli.main import main
 from outreach.config import DEV_SECRET_KEY, Config, ConfigError
-from outreach.dev import served_base_url
 from outreach.startup import check_startup, dev_config
 
 LONG = "x" * 32
@@ -85,7 +85,7 @@ def test_dev_links_follow_the_served_port_unless_base_url_is_set() -> None:
 
 
 def test_dev_app_starts_on_the_default_secret_with_links_for_its_port() -> None:
-    from outreach.dev import build_dev_app
+    from outreach.cli.dev import build_dev_app
 
     app, capture = build_dev_app(Config(), "127.0.0.1", 8765)
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from outreach.campaigns import templates
+from outreach.mail.rendering import compile_template
 from outreach.mail.smtp import _dot_stuffed
-from outreach.rendering import compile_template
-from outreach.services import templates
 
 BROKEN = "{% if %}"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from outreach.campaigns.test_send import send_test
 from outreach.errors import Invalid
-from outreach.services.test_send import send_test
 
 
 def test_a_test_is_marked_rendered_for_the_person_and_not_counted(cenv: Any) -> None:

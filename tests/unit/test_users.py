@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from outreach.errors import Conflict, Invalid, NotFound, RateLimited
-from outreach.services import users
+from outreach.platform import users
 
 
 def test_create_hashes_with_argon2id_and_authenticates(env) -> None:
@@ -75,7 +75,7 @@ def test_five_failures_throttle_that_account_from_that_client(env) -> None:
 
 
 def test_cli_create_list_disable(env, monkeypatch) -> None:
-    from outreach.console import cli
+    from outreach.cli import users as cli
 
     monkeypatch.setattr(cli, "_store", lambda: env.store)
     runner = CliRunner()

@@ -1,0 +1,1 @@
+"""Bounces and complaints: the processor, the mailbox poll and the providers' webhooks."""

@@ -1,0 +1,107 @@
+"""Opens, clicks and unsubscribes from signed links in campaign messages.
+
+Opens count once per (campaign, person) because mail clients prefetch pixels;
+clicks count once per distinct link; both raise a lead's engagement score.
+Clicks redirect only to the link stored for the token, never to a URL in it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from outreach.config import Config
+from outreach.errors import NotFound
+from outreach.people.consent import withdraw_consent
+from outreach.store import Store
+from outreach.tokens import Tokens
+
+
+def _person_key(store: Store, ref: str) -> tuple[str, str]:
+    kind, _, person_id = ref.partition(":")
+    if kind == "l":
+        return store.keys.lead(person_id), person_id
+    return store.keys.contact(person_id), ""
+
+
+def _record(store: Store, campaign_id: str, ref: str, distinct: str, unique_stat: str,
+            stat: str, gain: int, entry: str) -> bool:
+    keys = store.keys
+    person_key, lead_id = _person_key(store, ref)
+    first = store.run("track_event", keys=[
+        keys.campaign(campaign_id), keys.campaign_seen(campaign_id), keys.person_events(ref),
+        person_key, keys.lead_scores,
+    ], args=[distinct, unique_stat, stat, gain, lead_id, entry])
+    return bool(first)
+
+
+def _payload(tokens: Tokens, purpose: str, token: str, size: int) -> list[Any]:
+    payload = tokens.read(purpose, token)
+    if payload is None or len(payload) != size or not all(isinstance(p, str) for p in payload):
+        raise NotFound("This link is not valid.")
+    return payload
+
+
+def record_open(store: Store, config: Config, token: str) -> None:
+    campaign_id, ref = _payload(Tokens(config.secret_key), "open", token, 2)
+    if not store.r.exists(store.keys.campaign(campaign_id)):
+        return
+    _record(store, campaign_id, ref, f"o|{ref}", "", "opened", config.score_open,
+            f"open|{campaign_id}|{int(time.time())}|")
+
+
+def record_click(store: Store, config: Config, token: str) -> str:
+    """The stored URL to redirect to."""
+    campaign_id, ref, link_id = _payload(Tokens(config.secret_key), "click", token, 3)
+    url = store.r.hget(store.keys.campaign_links(campaign_id), link_id)
+    if not url:
+        raise NotFound("This link is not valid.")
+    _record(store, campaign_id, ref, f"c|{ref}|{link_id}", f"C|{ref}", "clicked",
+            config.score_click, f"click|{campaign_id}|{int(time.time())}|{link_id}")
+    # a click proves the message was opened, even when images were blocked
+    _record(store, campaign_id, ref, f"o|{ref}", "", "opened", config.score_open,
+            f"open|{campaign_id}|{int(time.time())}|")
+    return url
+
+
+def unsubscribe_target(store: Store, config: Config, token: str) -> dict[str, Any]:
+    """Who a token would unsubscribe (for the confirm page)."""
+    campaign_id, ref = _payload(Tokens(config.secret_key), "unsubscribe", token, 2)
+    person_key, _ = _person_key(store, ref)
+    return {"campaign_id": campaign_id, "ref": ref, "email": store.r.hget(person_key, "email")}
+
+
+def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
+    """Suppress the address for all future campaigns and withdraw consent. Idempotent."""
+    target = unsubscribe_target(store, config, token)
+    keys = store.keys
+    email = target["email"]
+    if email:
+        pipe = store.r.pipeline(transaction=True)
+        pipe.hset(keys.suppressed, email, "unsubscribed")
+        pipe.hget(keys.lead_by_email, email)
+        pipe.hget(keys.contact_by_email, email)
+        newly, lead_id, contact_id = pipe.execute()
+        people = [(f"l:{lead_id}", keys.lead(lead_id)) if lead_id else None,
+                  (f"c:{contact_id}", keys.contact(contact_id)) if contact_id else None]
+        people = [p for p in people if p]
+        if people:
+            read = store.r.pipeline(transaction=False)
+            for _, key in people:
+                read.hget(key, "consent")
+            currents = read.execute()
+            # consent withdrawn, with its evidence, once (services/consent.py)
+            pipe = store.r.pipeline(transaction=True)
+            for (ref, _), current in zip(people, currents, strict=True):
+                withdraw_consent(store, ref, how="unsubscribe", current=current, pipe=pipe)
+            pipe.execute()
+        if newly:
+            from outreach.platform import webhooks
+
+            webhooks.emit(store, "person.unsubscribed", {
+                "email": email, "lead_id": lead_id, "contact_id": contact_id,
+                "campaign_id": target["campaign_id"]})
+    if store.r.exists(keys.campaign(target["campaign_id"])):
+        _record(store, target["campaign_id"], target["ref"], f"u|{target['ref']}", "",
+                "unsubscribed", 0, f"unsubscribe|{target['campaign_id']}|{int(time.time())}|")
+    return target

@@ -1,0 +1,77 @@
+"""``outreach user ...``: console users (create, list, disable)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from outreach.config import Config
+from outreach.errors import ServiceError
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from outreach import create_app
+
+    config = Config.from_env()
+    if config.embedded:
+        click.echo("OUTREACH_REDIS_URL is not set: the user would live in a throwaway store.",
+                   err=True)
+        sys.exit(2)
+    return create_app(config).extensions["outreach.store"]
+
+
+def _fail(exc: ServiceError) -> None:
+    detail = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in (exc.fields or {}).items())
+    click.echo(f"error: {exc.message}" + (f" ({detail})" if detail else ""), err=True)
+    sys.exit(1)
+
+
+@click.group("user")
+def user() -> None:
+    """Console users (admin, marketer, sales)."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["admin", "marketer", "sales"]))
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of generating one.")
+def user_create(email: str, role: str, password_stdin: bool) -> None:
+    """Create a user; a generated password is printed as the last line."""
+    from outreach.platform.users import create_user
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    try:
+        created, password = create_user(_store(), email, role, password)
+    except ServiceError as exc:
+        _fail(exc)
+        return
+    click.echo(f"User {created['email']} ({created['role']}) created.")
+    if not password_stdin:
+        click.echo("Password (shown once, stored as an Argon2id hash):")
+        click.echo(password)
+
+
+@user.command("list")
+def user_list() -> None:
+    """Every user: email, role, active or disabled."""
+    from outreach.platform.users import find_users
+
+    for found in find_users(_store()):
+        state = "active" if found["active"] else "disabled"
+        click.echo(f"{found['email']}\t{found['role']}\t{state}")
+
+
+@user.command("disable")
+@click.argument("email")
+def user_disable(email: str) -> None:
+    """Disable a user: no more sign-ins, open sessions end."""
+    from outreach.platform.users import disable_user
+
+    try:
+        disabled = disable_user(_store(), email)
+    except ServiceError as exc:
+        _fail(exc)
+        return
+    click.echo(f"User {disabled['email']} disabled.")

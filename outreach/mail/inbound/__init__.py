@@ -1,1 +1,0 @@
-"""Bounce and complaint intake: report parsing (``reports``) and the SMTP door (``server``)."""

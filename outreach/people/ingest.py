@@ -1,0 +1,229 @@
+"""Draining the intake stream into leads, contacts and the assets' lists.
+
+Delivery is at-least-once (a Redis consumer group; entries are acknowledged by the
+same Lua call that applies them) and processing is idempotent (a registration
+already applied is skipped), so a crash at any point loses nothing and applies
+nothing twice. Entries left pending by a dead worker are taken over after
+``ingest_claim_idle_ms``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from outreach.config import Config
+from outreach.normalize import InvalidEmail, checked_email
+from outreach.platform import webhooks
+from outreach.store import Store
+from outreach.vocabulary import ASSET_PATTERN, KINDS, PROFILE_FIELDS, SOURCES
+
+log = logging.getLogger(__name__)
+_ASSET = re.compile(ASSET_PATTERN)
+# one Lua call gets every field of a batch as arguments: keep batches moderate
+MAX_BATCH = 2000
+
+
+@dataclass
+class DrainResult:
+    processed: int = 0
+    more: bool = False  # stopped on the time budget with entries left
+    recheck_in: float = 0.0  # entries pending at another consumer: look again after this
+
+
+def drain(store: Store, config: Config, consumer: str, time_budget: float = 20.0) -> DrainResult:
+    """Apply queued registrations until the stream is empty or the budget is spent."""
+    store.ensure_ingest_group()
+    keys = store.keys
+    result = DrainResult()
+    deadline = time.monotonic() + time_budget
+    result.processed += _take_over_stale(store, config, consumer)
+    while True:
+        if time.monotonic() > deadline:
+            result.more = True
+            return result
+        batch = store.r.xreadgroup(
+            keys.ingest_group, consumer, {keys.intake_stream: ">"},
+            count=min(config.ingest_batch_size, MAX_BATCH),
+        )
+        entries = batch[0][1] if batch else []
+        if not entries:
+            break
+        result.processed += apply_batch(store, config, entries)
+    pending = store.r.xpending(keys.intake_stream, keys.ingest_group)
+    if pending and pending.get("pending"):
+        result.recheck_in = config.ingest_claim_idle_ms / 1000.0
+    return result
+
+
+def _take_over_stale(store: Store, config: Config, consumer: str) -> int:
+    keys = store.keys
+    processed = 0
+    start = "0-0"
+    while True:
+        reply = store.r.xautoclaim(
+            keys.intake_stream,
+            keys.ingest_group,
+            consumer,
+            min_idle_time=config.ingest_claim_idle_ms,
+            start_id=start,
+            count=min(config.ingest_batch_size, MAX_BATCH),
+        )
+        start, entries = reply[0], reply[1]
+        entries = [e for e in entries if e[1] is not None]
+        if entries:
+            log.info("taking over %d registrations left pending by another worker", len(entries))
+            processed += apply_batch(store, config, entries)
+        if start == "0-0" or not entries:
+            return processed
+
+
+def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str, str]]]) -> int:
+    """Apply stream entries in one atomic, idempotent Lua call. Returns how many were acked.
+
+    While any webhook exists the script also names the leads it created (it looks itself: no
+    extra round trip), and when one wants ``lead.created`` each of them gets its event once
+    (a redelivered entry creates nothing).
+    """
+    args = _script_args(store, config, len(entries), "stream")
+    for entry_id, fields in entries:
+        args.extend(_record(entry_id, fields))
+    reply = store.run("ingest", args=args)
+    if not isinstance(reply, list):
+        return int(reply)
+    announce_created(store, reply[1:])
+    return int(reply[0])
+
+
+def announce_created(store: Store, lead_ids: list[str]) -> None:
+    """``lead.created`` for each new lead, ``data`` ``{"lead": <as GET /api/v1/leads/<id>>}``,
+    when some webhook wants it."""
+    if not lead_ids:
+        return
+    wanted = webhooks.subscribers(store, "lead.created")
+    if not wanted:
+        return
+    from outreach.people.records import asset_slugs, lead_view, load_leads
+
+    rows = load_leads(store, lead_ids)
+    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    webhooks.emit_many(store, "lead.created", [
+        {"lead": lead_view(lead_id, h, slugs)} for lead_id, h in zip(lead_ids, rows, strict=True)
+        if h], wanted=wanted)
+
+
+def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Apply validated registrations (``RegistrationIn`` output, e.g. CSV rows) in one call of
+    the same ingest script, without the stream: the same dedup, merge rules and lists.
+
+    Returns one ``(outcome, person)`` per row: outcome ``created``, ``updated``,
+    ``unchanged`` or ``rejected`` (person: ``l:<lead id>``/``c:<contact id>``, or the reason).
+    A repeat of a registration already in the person's history only writes changed fields.
+    """
+    if not rows:
+        return []
+    args = _script_args(store, config, len(rows), "import")
+    now = int(time.time())
+    for data in rows:
+        # already validated and normalised by the intake schema: no JSON round trip
+        args.extend(_flat_record("0-0", data["email"], data["kind"], data["asset"], now,
+                                 registration_payload(data, now)))
+    reply = store.run("ingest", args=args)
+    names = {"c": "created", "u": "updated", "n": "unchanged", "x": "rejected"}
+    outcomes = [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
+    announce_created(store, [person[2:] for outcome, person in outcomes
+                             if outcome == "created" and person.startswith("l:")])
+    return outcomes
+
+
+def registration_payload(data: dict[str, Any], at: int) -> dict[str, Any]:
+    """What the intake stream holds for a validated registration (and what ``_record`` reads)."""
+    payload: dict[str, Any] = {"kind": data["kind"], "asset": data["asset"], "email": data["email"],
+                               "at": at}
+    if data.get("consent"):
+        payload["consent"] = data["consent"] if data["consent"] == "p" else 1
+    if data.get("referred_by"):
+        payload["referred_by"] = data["referred_by"]
+        payload["source"] = data.get("source") or "referral"
+    elif data.get("source") and data["source"] != "web_form":
+        payload["source"] = data["source"]
+    for name in PROFILE_FIELDS:
+        value = data.get(name)
+        if value and value.strip():
+            payload[name] = value.strip()
+    if payload.get("consent") and data.get("evidence"):
+        payload["ev"] = data["evidence"]  # {how, v (text version), ip, ua}
+    if data.get("email_given"):
+        payload["email_given"] = data["email_given"]
+    return payload
+
+
+def _script_args(store: Store, config: Config, count: int, mode: str) -> list[Any]:
+    return [
+        store.keys.tag,
+        store.keys.ingest_group,
+        int(time.time()),
+        config.score_repeat_registration,
+        config.score_event_after_white_paper,
+        max(1, config.registration_status_days) * 86_400,
+        count,
+        mode,
+    ]
+
+
+def _record(entry_id: str, fields: dict[str, str] | None) -> list[Any]:
+    """One registration as the Lua script's flat record; malformed ones are rejected."""
+    try:
+        data = json.loads((fields or {}).get("d", ""))
+        email = checked_email(data["email"])
+        kind, asset = data["kind"], data["asset"]
+        # the asset goes into history entries ("kind:asset:at;..."): keep it to the slug rule
+        if kind not in KINDS or not isinstance(asset, str) or not _ASSET.fullmatch(asset):
+            raise ValueError("bad kind or asset")
+        at = int(data.get("at") or time.time())
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidEmail):
+        log.warning("rejecting malformed registration %s", entry_id)
+        return [entry_id, "", "malformed", "", "0", 0, "web_form", "", 0]
+    return _flat_record(entry_id, email, kind, asset, at, data)
+
+
+def _spells(given: str, email: str) -> bool:
+    """``given`` is a spelling of ``email`` (a stream entry cannot point To: elsewhere)."""
+    try:
+        return checked_email(given) == email
+    except InvalidEmail:
+        return False
+
+
+def _flat_record(entry_id: str, email: str, kind: str, asset: str, at: int,
+                 data: dict[str, Any]) -> list[Any]:
+    profile: list[str] = []
+    for name in PROFILE_FIELDS:
+        value = data.get(name)
+        if isinstance(value, str) and value:
+            profile.extend((name, value))
+    source = data.get("source")
+    if source not in SOURCES:
+        source = "web_form"
+    referred_by = data.get("referred_by")
+    if isinstance(referred_by, str) and referred_by:
+        profile.extend(("referred_by", referred_by))
+    given = data.get("email_given")
+    if isinstance(given, str) and given and _spells(given, email):
+        profile.extend(("email_given", given))  # the To: spelling; the person is ``email``
+    consent = data.get("consent")
+    consent = "p" if consent == "p" else ("1" if consent else "0")
+    evidence = ""
+    proof = data.get("ev")
+    if consent != "0" and isinstance(proof, dict):
+        from outreach.people.consent import evidence_entry
+
+        evidence = evidence_entry(at, proof.get("how") or "form", asset, proof.get("v"),
+                                  proof.get("ip"), proof.get("ua"),
+                                  "pending" if consent == "p" else "given")
+    return [entry_id, email, kind, asset, consent, at, source, evidence, len(profile) // 2,
+            *profile]

@@ -1,0 +1,445 @@
+"""Leads and contacts: reading, editing, creating contacts by email."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from outreach.errors import Conflict, Invalid
+from outreach.normalize import InvalidEmail, checked_email
+from outreach.people.consent import change_consent, consent_status
+from outreach.platform.paging import existing_hash, load_hashes, page
+from outreach.store import Store
+from outreach.vocabulary import PROFILE_FIELDS, iso
+
+LEAD_STATUSES = ("new", "qualified", "disqualified")
+EDITABLE_FIELDS = tuple(f for f in PROFILE_FIELDS if not f.startswith("utm_"))
+
+
+_KIND_CODES = {"w": "white_paper", "e": "event"}
+
+
+def registrations_of(history: str | None, slugs: Mapping[str, str]) -> list[dict[str, str]]:
+    """A stored history as API objects. Entries are ``w<n>:<base36 epoch>`` (kind code and
+    the asset's lead list ``ls<n>``, whose slug ``slugs`` holds: see ``asset_slugs``);
+    older ones ``w:<asset>:<base36 epoch>`` and ``white_paper:<asset>:<epoch>``."""
+    out = []
+    for entry in (history or "").split(";"):
+        if not entry:
+            continue
+        parts = entry.split(":")
+        if len(parts) == 2:
+            asset_code, at = parts
+            kind = _KIND_CODES.get(asset_code[:1], asset_code[:1])
+            list_id = "ls" + asset_code[1:]
+            out.append({"kind": kind, "asset": slugs.get(list_id, list_id), "at": iso(int(at, 36))})
+        else:
+            code, asset, at = parts
+            when = int(at) if code in _KIND_CODES.values() else int(at, 36)
+            out.append({"kind": _KIND_CODES.get(code, code), "asset": asset, "at": iso(when)})
+    return out
+
+
+def asset_slugs(store: Store, histories: Iterable[str | None]) -> dict[str, str]:
+    """The asset slug of every lead list that ``histories`` name, in one round trip."""
+    list_ids = sorted({
+        "ls" + entry.split(":", 1)[0][1:]
+        for history in histories if history
+        for entry in history.split(";") if entry.count(":") == 1
+    })
+    if not list_ids:
+        return {}
+    pipe = store.r.pipeline(transaction=False)
+    for list_id in list_ids:
+        pipe.hget(store.keys.list(list_id), "slug")
+    return {list_id: slug for list_id, slug in zip(list_ids, pipe.execute(), strict=True) if slug}
+
+
+def lead_view(lead_id: str, h: dict[str, str], slugs: Mapping[str, str]) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": lead_id, "email": h.get("email")}
+    for name in EDITABLE_FIELDS:
+        view[name] = h.get(name)
+    view.update(
+        consent=h.get("consent") == "1",
+        consent_status=consent_status(h.get("consent")),
+        source=h.get("source") or "web_form",
+        latest_source=h.get("latest_source") or h.get("source") or "web_form",
+        referred_by=h.get("referred_by"),
+        status=h.get("status", "new"),
+        disqualify_reason=h.get("disqualify_reason"),
+        disqualify_note=h.get("disqualify_note"),
+        score=int(h.get("score") or 0),
+        registrations=registrations_of(h.get("regs"), slugs),
+        contact_id=h.get("contact_id"),
+        opportunity_id=h.get("opportunity_id"),
+        owner=h.get("owner") or None,
+        created_at=iso(h.get("created_at")),
+        updated_at=iso(h.get("updated_at") or h.get("created_at")),
+    )
+    return view
+
+
+def contact_view(contact_id: str, h: dict[str, str], slugs: Mapping[str, str]) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": contact_id, "email": h.get("email")}
+    for name in EDITABLE_FIELDS:
+        view[name] = h.get(name)
+    view.update(
+        consent=h.get("consent") == "1",
+        consent_status=consent_status(h.get("consent")),
+        account_id=h.get("account_id"),
+        lead_id=h.get("lead_id"),
+        owner=h.get("owner") or None,
+        registrations=registrations_of(h.get("regs"), slugs),
+        created_at=iso(h.get("created_at")),
+        updated_at=iso(h.get("updated_at") or h.get("created_at")),
+    )
+    return view
+
+
+def load_leads(store: Store, ids: list[str]) -> list[dict[str, str]]:
+    return load_hashes(store, store.keys.lead, ids)
+
+
+def load_contacts(store: Store, ids: list[str]) -> list[dict[str, str]]:
+    return load_hashes(store, store.keys.contact, ids)
+
+
+def get_lead(store: Store, lead_id: str) -> dict[str, Any]:
+    h = existing_hash(store, store.keys.lead(lead_id), "lead", lead_id)
+    return lead_view(lead_id, h, asset_slugs(store, [h.get("regs")]))
+
+
+def find_leads(
+    store: Store,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    list_id: str | None = None,
+    status: str | None = None,
+    email: str | None = None,
+    newest_first: bool = False,
+) -> dict[str, Any]:
+    keys = store.keys
+    if email:
+        lead_id = store.r.hget(keys.lead_by_email, _normal_or_none(email) or "")
+        if not lead_id:
+            return {"items": [], "next_cursor": None}
+        lead = get_lead(store, lead_id)
+        if (status and lead["status"] != status) or (
+            list_id and store.r.zscore(keys.list_members(list_id), lead_id) is None
+        ):
+            return {"items": [], "next_cursor": None}
+        return {"items": [lead], "next_cursor": None}
+    if list_id:
+        meta = existing_hash(store, keys.list(list_id), "list", list_id)
+        if meta.get("member_type") != "lead":
+            return {"items": [], "next_cursor": None}
+        source = keys.list_members(list_id)
+    elif status in ("qualified", "disqualified"):
+        source = keys.leads_by_status(status)
+    else:
+        source = keys.leads
+
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        out: list[dict[str, Any] | None] = []
+        rows = load_leads(store, ids)
+        slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+        for lead_id, h in zip(ids, rows, strict=True):
+            if not h or (status and h.get("status", "new") != status):
+                out.append(None)
+            else:
+                out.append(lead_view(lead_id, h, slugs))
+        return out
+
+    return page(store, source, limit, cursor, load, newest_first)
+
+
+def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str = "api",
+                ip: str | None = None, user_agent: str | None = None) -> dict[str, Any]:
+    """Edit a lead's profile. Empty strings clear a field here (an explicit edit). A
+    ``consent`` change goes through ``consent.change_consent`` with its evidence (``how``,
+    ``ip``, ``user_agent``)."""
+    keys = store.keys
+    key = keys.lead(lead_id)
+    current = existing_hash(store, key, "lead", lead_id)
+    to_set: dict[str, str] = {}
+    to_clear: list[str] = []
+    for name in EDITABLE_FIELDS:
+        if name in changes:
+            value = (changes[name] or "").strip()
+            if value:
+                to_set[name] = value
+            else:
+                to_clear.append(name)
+    new_email = changes.get("email")
+    pipe = store.r.pipeline(transaction=True)
+    if changes.get("consent") is not None:
+        change_consent(store, f"l:{lead_id}", bool(changes["consent"]), how=how,
+                       current=current.get("consent"), ip=ip, user_agent=user_agent, pipe=pipe)
+    if new_email and new_email != current.get("email"):
+        if not store.r.hsetnx(keys.lead_by_email, new_email, lead_id):
+            raise Conflict(f"Another lead already has the address {new_email}.")
+        pipe.hdel(keys.lead_by_email, current["email"])
+        to_set["email"] = new_email
+    to_set["updated_at"] = str(int(time.time()))
+    pipe.hset(key, mapping=to_set)
+    if to_clear:
+        pipe.hdel(key, *to_clear)
+    pipe.execute()
+    return get_lead(store, lead_id)
+
+
+def get_contact(store: Store, contact_id: str) -> dict[str, Any]:
+    h = existing_hash(store, store.keys.contact(contact_id), "contact", contact_id)
+    return contact_view(contact_id, h, asset_slugs(store, [h.get("regs")]))
+
+
+def find_contacts(
+    store: Store,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    email: str | None = None,
+    account_id: str | None = None,
+) -> dict[str, Any]:
+    keys = store.keys
+    if email:
+        contact_id = store.r.hget(keys.contact_by_email, _normal_or_none(email) or "")
+        items = [get_contact(store, contact_id)] if contact_id else []
+        return {"items": items, "next_cursor": None}
+
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        out: list[dict[str, Any] | None] = []
+        rows = load_contacts(store, ids)
+        slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+        for contact_id, h in zip(ids, rows, strict=True):
+            if not h or (account_id and h.get("account_id") != account_id):
+                out.append(None)
+            else:
+                out.append(contact_view(contact_id, h, slugs))
+        return out
+
+    return page(store, keys.contacts, limit, cursor, load)
+
+
+def upsert_contact(store: Store, data: dict[str, Any], *, how: str = "api",
+                   asset: str | None = None, ip: str | None = None,
+                   user_agent: str | None = None) -> tuple[dict[str, Any], bool]:
+    """Create the contact for ``data['email']`` or update it. Returns (contact, created).
+    A ``consent`` change goes through ``consent.change_consent`` with its evidence."""
+    keys = store.keys
+    email = data["email"]
+    account_id = data.get("account_id")
+    if account_id and not store.r.exists(keys.account(account_id)):
+        raise Invalid("Validation failed.", {"account_id": ["No such account."]})
+    contact_id = store.r.hget(keys.contact_by_email, email)
+    created = False
+    now = str(int(time.time()))
+    if not contact_id:
+        new_id, n = store.next_id("contact", "ct")
+        if store.r.hsetnx(keys.contact_by_email, email, new_id):
+            contact_id, created = new_id, True
+            pipe = store.r.pipeline(transaction=True)
+            pipe.hset(keys.contact(contact_id), mapping={"email": email, "created_at": now,
+                                                         "consent": "0"})
+            pipe.zadd(keys.contacts, {contact_id: n})
+            pipe.execute()
+        else:
+            contact_id = store.r.hget(keys.contact_by_email, email)
+    # as in ingest, a blank value never erases: "   " is as empty as ""
+    fields = {name: data[name].strip() for name in EDITABLE_FIELDS
+              if data.get(name) and data[name].strip()}
+    if account_id:
+        fields["account_id"] = account_id
+    fields["updated_at"] = now
+    previous, consent = store.r.hmget(keys.contact(contact_id), "account_id", "consent")
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(keys.contact(contact_id), mapping=fields)
+    if data.get("consent") is not None:
+        change_consent(store, f"c:{contact_id}", bool(data["consent"]), how=how, current=consent,
+                       asset=asset, ip=ip, user_agent=user_agent, pipe=pipe)
+    pipe.execute()
+    if account_id and previous != account_id:
+        from outreach.sales.crm import link_contact
+
+        link_contact(store, contact_id, account_id, previous)
+    return get_contact(store, contact_id), created
+
+
+def _normal_or_none(email: str) -> str | None:
+    try:
+        return checked_email(email)
+    except InvalidEmail:
+        return None
+
+
+def person_events(store: Store, ref: str, limit: int = 50) -> list[dict[str, Any]]:
+    """A person's recent tracking events, newest first: ``{"type": "open"|"click"|...,
+    "campaign_id", "at", "detail"}``. ``ref`` is ``l:<lead id>`` or ``c:<contact id>``."""
+    out = []
+    for entry in store.r.lrange(store.keys.person_events(ref), 0, limit - 1):
+        parts = entry.split("|")
+        if len(parts) < 3:
+            continue
+        kind, campaign_id, at = parts[0], parts[1], parts[2]
+        out.append({"type": kind, "campaign_id": campaign_id or None,
+                    "at": iso(int(at)) if at.isdigit() else None,
+                    "detail": "|".join(parts[3:]) or None})
+    return out
+
+
+def fold(text: str | None) -> str:
+    """Case- and accent-insensitive form for search: NFKD, combining marks dropped, casefolded."""
+    import unicodedata
+
+    if not text or text.isascii():  # the common case, ~20x cheaper than normalising
+        return (text or "").lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+_SEARCH_FIELDS = ("email", "first_name", "last_name", "company", "status", "source", "score")
+
+
+LEAD_SORTS = ("oldest", "newest", "score")
+
+
+def search_leads(
+    store: Store, q: str = "", *, status: str | None = None, source: str | None = None,
+    min_score: int | None = None, max_score: int | None = None, list_id: str | None = None,
+    limit: int = 25, cursor: str | None = None, chunk: int = 500, budget_seconds: float = 0.02,
+    sort: str = "oldest",
+) -> dict[str, Any]:
+    """Leads whose email, first name, last name, full name or company starts with ``q``
+    (case- and accent-insensitive; empty: every lead) and that pass the filters (status,
+    first ``source``, score range, membership of the lead list ``list_id``), in the order
+    ``sort``: ``oldest`` or ``newest`` first (creation, or list order with ``list_id``), or
+    ``score``, highest first (leads with a score only: the score index is walked, within
+    the score range).
+
+    A full address is one index lookup. Otherwise leads are read in that order, ``chunk``
+    at a time, until ``limit`` match or ``budget_seconds`` is spent: a request never scans
+    everything, and ``next_cursor`` continues where it stopped (``scanned`` and ``total``
+    say how far that was). No search index: nothing to keep in step, no memory per lead.
+    """
+    import time as _time
+
+    from outreach.platform.paging import decode_cursor, encode_cursor
+
+    keys = store.keys
+    needle = fold(q.strip())
+    if "@" in needle and not (source or min_score is not None or max_score is not None):
+        exact = find_leads(store, email=q.strip(), status=status, list_id=list_id)
+        if exact["items"]:
+            return {**exact, "scanned": 0, "total": 0}
+    by_score = sort == "score"
+    members = None
+    if list_id:
+        meta = existing_hash(store, keys.list(list_id), "list", list_id)
+        if meta.get("member_type") != "lead":
+            return {"items": [], "next_cursor": None, "scanned": 0, "total": 0}
+        members = keys.list_members(list_id)
+    if by_score:
+        zset = keys.lead_scores
+    elif members:
+        zset = members
+    elif status in ("qualified", "disqualified"):
+        zset = keys.leads_by_status(status)
+    else:
+        zset = keys.leads
+    after = decode_cursor(cursor)  # a sequence number; with ``score``, an offset
+    top = "+inf" if max_score is None else max_score
+    bottom = "-inf" if min_score is None else min_score
+    newest = sort == "newest"
+
+    def rows_from(position: int, num: int) -> list[tuple[str, float]]:
+        if by_score:
+            found = store.r.zrevrangebyscore(zset, top, bottom, start=position, num=num)
+            return [(lead_id, position + i + 1) for i, lead_id in enumerate(found)]
+        if newest:
+            return store.r.zrevrangebyscore(zset, f"({position}" if position else "+inf", "-inf",
+                                            start=0, num=num, withscores=True)
+        return store.r.zrangebyscore(zset, f"({position}", "+inf", start=0, num=num,
+                                     withscores=True)
+
+    if by_score:
+        total = store.r.zcount(zset, bottom, top)
+        scanned = after
+    else:
+        total = store.r.zcard(zset)
+        scanned = (int(store.r.zcount(zset, f"({after}", "+inf") if newest
+                       else store.r.zcount(zset, "-inf", after)) if after else 0)
+    deadline = _time.perf_counter() + budget_seconds
+    found: list[str] = []
+    while len(found) < limit:
+        rows = rows_from(after, chunk)
+        if not rows:
+            after = 0
+            break
+        pipe = store.r.pipeline(transaction=False)
+        for lead_id, _ in rows:
+            pipe.hmget(keys.lead(lead_id), _SEARCH_FIELDS)
+            if by_score and members:
+                pipe.zscore(members, lead_id)
+        answers = pipe.execute()
+        step = 2 if by_score and members else 1
+        for i, (lead_id, position) in enumerate(rows):
+            email, first, last, company, lead_status, first_source, score = answers[i * step]
+            after = int(position)
+            scanned += 1
+            points = int(score or 0)
+            if (not email or (status and (lead_status or "new") != status)
+                    or (source and (first_source or "web_form") != source)
+                    or (min_score is not None and points < min_score)
+                    or (max_score is not None and points > max_score)
+                    or (step == 2 and answers[i * step + 1] is None)):
+                continue
+            names = (email, first, last, f"{first or ''} {last or ''}", company)
+            if not needle or any(fold(value).startswith(needle) for value in names if value):
+                found.append(lead_id)
+                if len(found) == limit:
+                    break
+        if len(rows) < chunk and len(found) < limit:
+            after = 0
+            break
+        if _time.perf_counter() > deadline:
+            break
+    more = bool(after) and bool(rows_from(after, 1))
+    rows = load_leads(store, found)
+    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    items = [lead_view(lead_id, h, slugs) for lead_id, h in zip(found, rows, strict=True) if h]
+    return {"items": items, "next_cursor": encode_cursor(after) if more else None,
+            "scanned": scanned, "total": total}
+
+
+def browse_leads(
+    store: Store, q: str = "", *, status: str | None = None, source: str | None = None,
+    min_score: int | None = None, max_score: int | None = None, list_id: str | None = None,
+    sort: str = "oldest", limit: int = 25, cursor: str | None = None,
+) -> dict[str, Any]:
+    """The console's leads page: a plain page of an index when that serves the request
+    (no search or filter but the status; ``searched`` false), else ``search_leads`` within
+    its time budget (``searched`` true: ``scanned`` and ``total`` say how far it got)."""
+    if not (q or source or list_id or min_score is not None or max_score is not None):
+        if sort == "score" and not status:
+            return {**leads_by_score(store, limit=limit, cursor=cursor), "searched": False}
+        if sort != "score":
+            return {**find_leads(store, limit=limit, cursor=cursor, status=status,
+                                 newest_first=sort == "newest"), "searched": False}
+    return {**search_leads(store, q, status=status, source=source, min_score=min_score,
+                           max_score=max_score, list_id=list_id, limit=limit, cursor=cursor,
+                           sort=sort), "searched": True}
+
+
+def leads_by_score(store: Store, *, limit: int = 25, cursor: str | None = None) -> dict[str, Any]:
+    """Leads with an engagement score, highest first (ties newest first); the cursor is an
+    offset (``?cursor=`` of the previous page)."""
+    from outreach.platform.paging import decode_cursor, encode_cursor
+
+    offset = decode_cursor(cursor)
+    ids = store.r.zrevrange(store.keys.lead_scores, offset, offset + limit)
+    rows = load_leads(store, ids[:limit])
+    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    items = [lead_view(lead_id, h, slugs) for lead_id, h in zip(ids[:limit], rows, strict=True) if h]
+    return {"items": items, "next_cursor": encode_cursor(offset + limit) if len(ids) > limit else None}

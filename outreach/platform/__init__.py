@@ -1,0 +1,1 @@
+"""Platform: users, API keys and roles, outbound webhooks, health, paging (one cursor walker), refs."""

@@ -1,0 +1,368 @@
+"""Signed outbound webhooks: subscriptions, events, deliveries with retries.
+
+``emit`` records an event once (its id is the receiver's idempotency key) and a delivery
+per subscribed webhook, due at once, in a schedule (a sorted set). The beat's tick takes
+the due deliveries atomically (``claim_due.lua``) and queues one Celery task each; a
+failed attempt is put back in the schedule 5 s, 30 s, 2 min, 10 min, then hourly later,
+so no task ever waits in the broker (no countdown near the visibility timeout). A claim
+is a lease: the delivery stays scheduled ``LEASE_SECONDS`` later until its attempt ends, so
+a worker killed mid-delivery delays it by the lease, not by the visibility timeout.
+``webhook_max_failures`` consecutive failed attempts disable the webhook, with the reason.
+
+Each request carries ``Outreach-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
+"<t>.<body>")>`` and ``Outreach-Event-Id``. URLs must be http(s) and must not resolve to
+loopback, private, link-local or otherwise reserved addresses (unless
+``webhook_allow_private``); the check is repeated at delivery time and the connection is
+made to the address that was checked (no DNS rebinding between check and connect).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from outreach.config import Config
+from outreach.errors import Invalid, NotFound
+from outreach.platform.paging import existing_hash, page_of_hashes
+from outreach.store import Store
+from outreach.vocabulary import WEBHOOK_EVENTS, iso
+
+EVENTS = WEBHOOK_EVENTS
+RETRY_DELAYS = (5, 30, 120, 600)  # then hourly
+HOURLY = 3600
+LOG_KEEP = 1000
+DELIVERY_TTL = 14 * 86_400
+
+
+def retry_delay(attempt: int) -> int:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+    return RETRY_DELAYS[attempt - 1] if attempt <= len(RETRY_DELAYS) else HOURLY
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def _blocked(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+            or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+
+
+def resolve(url: str, allow_private: bool) -> tuple[str, str, int, str]:
+    """(scheme, host, port, address to connect to) of an acceptable URL; else ``Invalid``
+    on ``url``."""
+    def bad(message: str) -> Invalid:
+        return Invalid("Validation failed.", {"url": [message]})
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise bad("Not a valid URL.") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad("Only http and https URLs are allowed.")
+    if parts.username or parts.password:
+        raise bad("Credentials in the URL are not allowed; use the secret.")
+    host = parts.hostname
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise bad(f"The host {host!r} does not resolve.") from exc
+    addresses = [info[4][0] for info in infos]
+    if not addresses:
+        raise bad(f"The host {host!r} does not resolve.")
+    if not allow_private:
+        refused = [a for a in addresses if _blocked(a.split("%")[0])]
+        if refused:
+            raise bad(f"The host resolves to a loopback, private or link-local address "
+                      f"({refused[0]}); not allowed.")
+    return parts.scheme, host, port, addresses[0]
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+          allow_private: bool) -> int:
+    """POST to the checked address of ``url``; the HTTP status code."""
+    scheme, host, port, address = resolve(url, allow_private)
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    sock = socket.create_connection((address, port), timeout=timeout)
+    try:
+        if scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.sock = sock
+        conn.request("POST", target, body=body, headers={
+            **headers, "Host": host if port in (80, 443) else f"{host}:{port}"})
+        response = conn.getresponse()
+        response.read(64 * 1024)
+        return response.status
+    finally:
+        sock.close()
+
+
+# ------------------------------------------------------------------ subscriptions
+
+def webhook_view(webhook_id: str, h: dict[str, str], secret: str | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": webhook_id, "url": h.get("url"),
+        "events": [e for e in (h.get("events") or "").split(",") if e],
+        "active": h.get("active") == "1",
+        "disabled_reason": h.get("disabled_reason") or None,
+        "consecutive_failures": int(h.get("failures") or 0),
+        "created_at": iso(h.get("created_at")), "created_by": h.get("created_by") or None,
+    }
+    if secret is not None:
+        view["secret"] = secret
+    return view
+
+
+def create_webhook(store: Store, config: Config, data: dict[str, Any], by: str) -> dict[str, Any]:
+    resolve(data["url"], config.webhook_allow_private)
+    secret = data.get("secret") or secrets.token_urlsafe(32)
+    webhook_id, n = store.next_id("webhook", "wh")
+    record = {"url": data["url"], "events": ",".join(dict.fromkeys(data["events"])),
+              "secret": secret, "active": "1", "failures": "0",
+              "created_at": str(int(time.time())), "created_by": by}
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(store.keys.webhook(webhook_id), mapping=record)
+    pipe.zadd(store.keys.webhooks, {webhook_id: n})
+    pipe.execute()
+    return webhook_view(webhook_id, record, secret)
+
+
+def get_webhook(store: Store, webhook_id: str) -> dict[str, Any]:
+    return webhook_view(webhook_id, existing_hash(store, store.keys.webhook(webhook_id), "webhook",
+                                                  webhook_id))
+
+
+def find_webhooks(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+    return page_of_hashes(store, store.keys.webhooks, store.keys.webhook, webhook_view, limit,
+                          cursor)
+
+
+def update_webhook(store: Store, config: Config, webhook_id: str, changes: dict[str, Any]
+                   ) -> dict[str, Any]:
+    key = store.keys.webhook(webhook_id)
+    existing_hash(store, key, "webhook", webhook_id)
+    mapping: dict[str, str] = {}
+    if changes.get("url"):
+        resolve(changes["url"], config.webhook_allow_private)
+        mapping["url"] = changes["url"]
+    if changes.get("events"):
+        mapping["events"] = ",".join(dict.fromkeys(changes["events"]))
+    if changes.get("secret"):
+        mapping["secret"] = changes["secret"]
+    if "active" in changes and changes["active"] is not None:
+        mapping["active"] = "1" if changes["active"] else "0"
+        if changes["active"]:  # re-enabled: a fresh start
+            mapping["failures"] = "0"
+            mapping["disabled_reason"] = ""
+    if mapping:
+        store.r.hset(key, mapping=mapping)
+    return get_webhook(store, webhook_id)
+
+
+def delete_webhook(store: Store, webhook_id: str) -> None:
+    key = store.keys.webhook(webhook_id)
+    existing_hash(store, key, "webhook", webhook_id)
+    pipe = store.r.pipeline(transaction=True)
+    pipe.delete(key, store.keys.webhook_deliveries(webhook_id))
+    pipe.zrem(store.keys.webhooks, webhook_id)
+    pipe.execute()
+
+
+def deliveries(store: Store, webhook_id: str, limit: int = 50) -> dict[str, Any]:
+    existing_hash(store, store.keys.webhook(webhook_id), "webhook", webhook_id)
+    items = []
+    for raw in store.r.lrange(store.keys.webhook_deliveries(webhook_id), 0, limit - 1):
+        entry = json.loads(raw)
+        entry["at"] = iso(entry.get("at"))
+        items.append(entry)
+    return {"items": items}
+
+
+def redeliver(store: Store, webhook_id: str, delivery_id: str) -> dict[str, Any]:
+    """Queue one more attempt of a delivery now (whatever happened to it before)."""
+    existing_hash(store, store.keys.webhook(webhook_id), "webhook", webhook_id)
+    key = store.keys.webhook_delivery(delivery_id)
+    h = existing_hash(store, key, "delivery", delivery_id)
+    if h.get("webhook_id") != webhook_id:
+        raise NotFound(f"No delivery {delivery_id!r} of webhook {webhook_id!r}.")
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(key, "status", "pending")
+    pipe.persist(key)
+    pipe.zadd(store.keys.webhook_due, {delivery_id: time.time()})
+    pipe.execute()
+    return {"delivery_id": delivery_id, "event_id": h.get("event_id"), "status": "pending"}
+
+
+# ------------------------------------------------------------------ events and deliveries
+
+def subscribers(store: Store, event: str) -> list[str]:
+    """The active webhooks that want ``event``: one round trip when there are none (the
+    check hot paths make before building any event, e.g. ``lead.created`` from ingest)."""
+    keys = store.keys
+    ids = store.r.zrange(keys.webhooks, 0, -1)
+    if not ids:
+        return []
+    pipe = store.r.pipeline(transaction=False)
+    for webhook_id in ids:
+        pipe.hmget(keys.webhook(webhook_id), "events", "active")
+    return [webhook_id for webhook_id, (events, active) in zip(ids, pipe.execute(), strict=True)
+            if active == "1" and event in (events or "").split(",")]
+
+
+def emit(store: Store, event: str, data: dict[str, Any], when: float | None = None) -> str | None:
+    """Record ``event`` for every active webhook that wants it; its event id (None: nobody)."""
+    ids = emit_many(store, event, [data], when)
+    return ids[0] if ids else None
+
+
+def emit_many(store: Store, event: str, items: list[dict[str, Any]], when: float | None = None,
+              wanted: list[str] | None = None) -> list[str]:
+    """Record one ``event`` per item of ``items`` (its ``data``) for every active webhook
+    that wants it (``wanted``: as ``subscribers`` gave them), ids reserved in one round trip
+    and written in one transaction per chunk; the event ids (empty: nobody listens)."""
+    if wanted is None:
+        wanted = subscribers(store, event)
+    if not wanted or not items:
+        return []
+    from outreach.store import to_base36
+
+    keys = store.keys
+    now = time.time() if when is None else when
+    event_ids = []
+    for start in range(0, len(items), 500):
+        chunk = items[start:start + 500]
+        pipe = store.r.pipeline(transaction=False)
+        pipe.hincrby(keys.sequences, "webhook_event", len(chunk))
+        pipe.hincrby(keys.sequences, "webhook_delivery", len(chunk) * len(wanted))
+        last_event, last_delivery = (int(n) for n in pipe.execute())
+        event_n, delivery_n = last_event - len(chunk), last_delivery - len(chunk) * len(wanted)
+        pipe = store.r.pipeline(transaction=True)
+        for data in chunk:
+            event_n += 1
+            event_id = "evt_" + to_base36(event_n) + secrets.token_hex(4)
+            event_ids.append(event_id)
+            body = json.dumps({"id": event_id, "type": event, "created_at": iso(now),
+                               "data": data}, separators=(",", ":"), sort_keys=True)
+            for webhook_id in wanted:
+                delivery_n += 1
+                delivery_id = "d" + to_base36(delivery_n)
+                pipe.hset(keys.webhook_delivery(delivery_id), mapping={
+                    "webhook_id": webhook_id, "event_id": event_id, "event": event,
+                    "body": body, "attempt": "0", "status": "pending",
+                    "created_at": str(int(now))})
+                pipe.zadd(keys.webhook_due, {delivery_id: now})
+        pipe.execute()
+    return event_ids
+
+
+LEASE_SECONDS = Config.webhook_lease_seconds
+
+
+def claim_due(store: Store, now: float | None = None, limit: int = 200,
+              lease: float = LEASE_SECONDS) -> list[str]:
+    """The deliveries due now, each returned to one caller only; each stays in the schedule
+    ``lease`` seconds later (``OUTREACH_WEBHOOK_LEASE_SECONDS``, above the request timeout)
+    until its attempt reschedules or finishes it, so a delivery
+    whose worker died (its broker message waits for the visibility timeout) is attempted
+    again after the lease (the receiver deduplicates on the event id)."""
+    now = time.time() if now is None else now
+    return store.run("claim_due", keys=[store.keys.webhook_due, ""],
+                     args=[now, limit, int(now), lease])
+
+
+def schedule_again(store: Store, delivery_ids: list[str], now: float | None = None) -> None:
+    """Put claimed deliveries back (their task could not be queued)."""
+    if delivery_ids:
+        now = time.time() if now is None else now
+        store.r.zadd(store.keys.webhook_due, dict.fromkeys(delivery_ids, now))
+
+
+Poster = Callable[[str, bytes, dict[str, str], float, bool], int]
+
+
+def deliver(store: Store, config: Config, delivery_id: str, post: Poster = _post,
+            now: float | None = None) -> str:
+    """One attempt of a delivery; its status afterwards (delivered | retrying | failed |
+    skipped). Idempotent for a delivery already delivered or given up."""
+    keys = store.keys
+    key = keys.webhook_delivery(delivery_id)
+    h = store.r.hgetall(key)
+    if not h or h.get("status") in ("delivered", "failed", "skipped"):
+        store.r.zrem(keys.webhook_due, delivery_id)
+        return h.get("status", "missing") if h else "missing"
+    webhook_id = h["webhook_id"]
+    hook = store.r.hgetall(keys.webhook(webhook_id))
+    if not hook or hook.get("active") != "1":
+        pipe = store.r.pipeline(transaction=True)
+        pipe.hset(key, "status", "skipped")
+        pipe.expire(key, DELIVERY_TTL)
+        pipe.zrem(keys.webhook_due, delivery_id)
+        pipe.execute()
+        return "skipped"
+    attempt = int(h.get("attempt") or 0) + 1
+    now = time.time() if now is None else now
+    stamp = int(now)
+    body = h["body"].encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "outreach-webhooks/1",
+               "Outreach-Event-Id": h["event_id"], "Outreach-Event": h["event"],
+               "Outreach-Signature": sign(hook.get("secret", ""), stamp, body)}
+    status_code: int | None = None
+    error: str | None = None
+    try:
+        status_code = post(hook["url"], body, headers, config.webhook_timeout_seconds,
+                           config.webhook_allow_private)
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except Invalid as exc:
+        error = "; ".join((exc.fields or {}).get("url", [exc.message]))
+    except (OSError, http.client.HTTPException) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    entry = {"delivery_id": delivery_id, "event_id": h["event_id"], "event": h["event"],
+             "attempt": attempt, "at": stamp, "status_code": status_code, "error": error}
+    log = keys.webhook_deliveries(webhook_id)
+    pipe = store.r.pipeline(transaction=True)
+    pipe.lpush(log, json.dumps(entry))
+    pipe.ltrim(log, 0, LOG_KEEP - 1)
+    if error is None:
+        pipe.hset(key, mapping={"status": "delivered", "attempt": str(attempt)})
+        pipe.expire(key, DELIVERY_TTL)
+        pipe.zrem(keys.webhook_due, delivery_id)
+        pipe.hset(keys.webhook(webhook_id), "failures", "0")
+        pipe.execute()
+        return "delivered"
+    pipe.hincrby(keys.webhook(webhook_id), "failures", 1)
+    failures = int(pipe.execute()[-1])
+    if failures >= config.webhook_max_failures:
+        store.r.hset(keys.webhook(webhook_id), mapping={
+            "active": "0",
+            "disabled_reason": f"{failures} consecutive failed deliveries; last: {error}"})
+    if attempt >= config.webhook_max_attempts or failures >= config.webhook_max_failures:
+        pipe = store.r.pipeline(transaction=True)
+        pipe.hset(key, mapping={"status": "failed", "attempt": str(attempt)})
+        pipe.expire(key, DELIVERY_TTL)
+        pipe.zrem(keys.webhook_due, delivery_id)
+        pipe.execute()
+        return "failed"
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(key, mapping={"status": "retrying", "attempt": str(attempt)})
+    pipe.zadd(keys.webhook_due, {delivery_id: now + retry_delay(attempt)})
+    pipe.execute()
+    return "retrying"

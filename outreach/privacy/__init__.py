@@ -1,0 +1,1 @@
+"""Privacy: erasure of a person across every domain."""

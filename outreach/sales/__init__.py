@@ -1,0 +1,1 @@
+"""Sales: qualify, accounts, opportunities, pipeline, activities, timeline, tasks, owners."""

@@ -1,0 +1,271 @@
+"""Accounts and opportunities (the CRM side that qualification feeds), and the pipeline.
+
+An opportunity moves through stages (``qualify -> develop -> propose -> close``, with the
+history of who moved it when) while its status is open; it closes as won (actual revenue,
+close date) or lost (a reason from ``LOST_REASONS``, a competitor) and can be reopened.
+Every change goes through ``opp_write.lua``, which also keeps the status and owner indexes,
+the record's timeline and the pipeline aggregates (one hash: counts and sums per stage, per
+expected close month, won, lost by reason), so ``pipeline()`` reads one hash whatever the
+number of opportunities.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from outreach.errors import Invalid, NotFound
+from outreach.platform import webhooks
+from outreach.platform.paging import existing_hash, load_hashes, page, page_of_hashes
+from outreach.sales.owners import checked_owner
+from outreach.store import Store
+from outreach.vocabulary import LOST_REASONS, STAGES, iso
+
+OPPORTUNITY_STATUSES = ("open", "won", "lost")
+PIPELINE_VERSION = "2"  # of the aggregates and the stage index (_prelude.lua's PIPELINE_VERSION)
+REBUILD_CHUNK = 500  # opportunities per pipeline_rebuild.lua call (~10-40 ms each)
+
+
+def account_view(account_id: str, h: dict[str, str]) -> dict[str, Any]:
+    return {"id": account_id, "name": h.get("name"), "domain": h.get("domain"),
+            "owner": h.get("owner") or None,
+            "primary_contact_id": h.get("primary_contact_id") or None,
+            "created_at": iso(h.get("created_at"))}
+
+
+def get_account(store: Store, account_id: str) -> dict[str, Any]:
+    h = existing_hash(store, store.keys.account(account_id), "account", account_id)
+    return account_view(account_id, h)
+
+
+def find_accounts(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+    return page_of_hashes(store, store.keys.accounts, store.keys.account, account_view, limit, cursor)
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def stage_history(h: dict[str, str]) -> list[dict[str, Any]]:
+    try:
+        entries = json.loads(h.get("stages") or "[]")
+    except ValueError:
+        entries = []
+    if not isinstance(entries, list):  # cjson writes an empty table as {}
+        entries = []
+    return [{"stage": e.get("stage"), "at": iso(e.get("at")), "by": e.get("by")} for e in entries]
+
+
+def opportunity_view(opp_id: str, h: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": opp_id,
+        "topic": h.get("topic"),
+        "lead_id": h.get("lead_id") or None,
+        "contact_id": h.get("contact_id") or None,
+        "account_id": h.get("account_id") or None,
+        "owner": h.get("owner") or None,
+        "estimated_revenue": _float(h.get("estimated_revenue")),
+        "estimated_close_date": h.get("estimated_close_date") or None,
+        "probability": int(h["probability"]) if h.get("probability") else None,
+        "status": h.get("status", "open"),
+        "stage": h.get("stage") or "qualify",
+        "stage_history": stage_history(h),
+        "actual_revenue": _float(h.get("actual_revenue")),
+        "actual_close_date": (iso(h.get("closed_at")) or "")[:10] or None,
+        "lost_reason": h.get("lost_reason") or None,
+        "competitor": h.get("competitor") or None,
+        "created_at": iso(h.get("created_at")),
+        "updated_at": iso(h.get("updated_at")),
+        "closed_at": iso(h.get("closed_at")),
+    }
+
+
+def get_opportunity(store: Store, opp_id: str) -> dict[str, Any]:
+    h = existing_hash(store, store.keys.opportunity(opp_id), "opportunity", opp_id)
+    return opportunity_view(opp_id, h)
+
+
+def find_opportunities(
+    store: Store, *, limit: int = 50, cursor: str | None = None, status: str | None = None,
+    account_id: str | None = None, owner: str | None = None, stage: str | None = None,
+    newest_first: bool = False,
+) -> dict[str, Any]:
+    """``owner``: one owner's (their index, filtered by ``status``); else by ``status``.
+    Oldest first, or ``newest_first``."""
+    keys = store.keys
+    if owner:
+        source = keys.opportunities_by_owner(owner)
+    elif stage and status == "open":
+        pipeline(store)  # the stage index is built with the aggregates
+        source = keys.open_opportunities_by_stage(stage)
+    else:
+        source = keys.opportunities_by_status(status) if status else keys.opportunities
+
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        out: list[dict[str, Any] | None] = []
+        for opp_id, h in zip(ids, load_hashes(store, keys.opportunity, ids), strict=True):
+            keep = (h and (not account_id or h.get("account_id") == account_id)
+                    and (not status or h.get("status", "open") == status)
+                    and (not stage or (h.get("stage") or "qualify") == stage))
+            out.append(opportunity_view(opp_id, h) if keep else None)
+        return out
+
+    return page(store, source, limit, cursor, load, newest_first)
+
+
+def opportunity_board(store: Store, cursors: dict[str, str | None], limit: int = 25
+                      ) -> dict[str, dict[str, Any]]:
+    """The board's columns by status, newest first, each a page (``cursors[status]``) with
+    the column's totals from the pipeline aggregates (every opportunity, not the page):
+    ``count``, ``estimated_revenue`` and ``weighted_revenue`` (open), ``revenue`` (won)."""
+    report = pipeline(store)
+    totals: dict[str, dict[str, Any]] = {
+        "open": {"count": sum(s["count"] for s in report["stages"]),
+                 "estimated_revenue": round(sum(s["estimated_revenue"] for s in report["stages"]), 2),
+                 "weighted_revenue": round(sum(s["weighted_revenue"] for s in report["stages"]), 2)},
+        "won": {"count": report["won"]["count"], "revenue": report["won"]["revenue"]},
+        "lost": {"count": report["lost"]["count"], "by_reason": report["lost"]["by_reason"]},
+    }
+    return {status: {**find_opportunities(store, status=status, limit=limit,
+                                           cursor=cursors.get(status), newest_first=True),
+                     **totals[status]}
+            for status in OPPORTUNITY_STATUSES}
+
+
+def update_opportunity(store: Store, opp_id: str, changes: dict[str, Any],
+                       by: str | None = None) -> dict[str, Any]:
+    """Edit; move the stage; close as won (probability 100, actual revenue: given, else the
+    estimate) or lost (probability 0; ``lost_reason`` required); reopen (``status: open``).
+    Webhook events: ``opportunity.stage_changed``, ``opportunity.won``, ``opportunity.lost``."""
+    keys = store.keys
+    errors: dict[str, list[str]] = {}
+    if changes.get("contact_id") and not store.r.exists(keys.contact(changes["contact_id"])):
+        errors["contact_id"] = ["No such contact."]
+    if changes.get("account_id") and not store.r.exists(keys.account(changes["account_id"])):
+        errors["account_id"] = ["No such account."]
+    if changes.get("owner"):
+        try:
+            changes = {**changes, "owner": checked_owner(store, changes["owner"])}
+        except Invalid as exc:
+            errors.update(exc.fields or {})
+    if errors:
+        raise Invalid("Validation failed.", errors)
+    mapping: dict[str, str] = {}
+    for name in ("topic", "contact_id", "account_id", "owner", "stage", "status", "lost_reason",
+                 "competitor"):
+        if name in changes and changes[name] is not None:
+            mapping[name] = changes[name]
+    for name in ("estimated_revenue", "actual_revenue"):
+        if changes.get(name) is not None:
+            mapping[name] = repr(float(changes[name]))
+    if changes.get("estimated_close_date") is not None:
+        mapping["estimated_close_date"] = changes["estimated_close_date"].isoformat()
+    if changes.get("probability") is not None:
+        mapping["probability"] = str(int(changes["probability"]))
+    deletes = [name for name in ("competitor",) if name in changes and changes[name] is None]
+    now = _now()
+    args: list[Any] = [keys.tag, opp_id, now, by or "", len(mapping)]
+    for name, value in mapping.items():
+        args += [name, value]
+    args += [len(deletes), *deletes]
+    outcome = store.run("opp_write", args=args)
+    if outcome[0] == "not_found":
+        raise NotFound(f"No opportunity {opp_id!r}.")
+    if outcome[0] == "needs_lost_reason":
+        raise Invalid("Validation failed.", {"lost_reason": [
+            f"Closing as lost needs a reason: one of {', '.join(LOST_REASONS)}."]})
+    _, old_stage, new_stage, old_status, new_status, _, _ = outcome
+    view = get_opportunity(store, opp_id)
+    if new_stage != old_stage:
+        webhooks.emit(store, "opportunity.stage_changed",
+                      {"opportunity": view, "from": old_stage, "to": new_stage, "by": by or None})
+    if new_status != old_status and new_status in ("won", "lost"):
+        webhooks.emit(store, f"opportunity.{new_status}", {"opportunity": view, "by": by or None})
+    return view
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def update_account(store: Store, account_id: str, changes: dict[str, Any], by: str) -> dict[str, Any]:
+    from outreach.sales.owners import set_owner
+
+    key = store.keys.account(account_id)
+    existing_hash(store, key, "account", account_id)
+    primary = changes.get("primary_contact_id")
+    if primary and store.r.zscore(store.keys.account_contacts(account_id), primary) is None:
+        raise Invalid("Validation failed.", {"primary_contact_id": [
+            "Not a contact of this account."]})
+    if primary:
+        store.r.hset(key, "primary_contact_id", primary)
+    if changes.get("name"):
+        store.r.hset(key, "name", changes["name"])
+    if changes.get("owner"):
+        set_owner(store, "account", account_id, changes["owner"], by)
+    return get_account(store, account_id)
+
+
+def link_contact(store: Store, contact_id: str, account_id: str, previous: str | None = None
+                 ) -> None:
+    """Keep the account-to-contacts index (account lists) in step with a contact's
+    ``account_id``; the first contact of an account is its primary contact."""
+    keys = store.keys
+    seq = store.r.zscore(keys.contacts, contact_id) or 0
+    pipe = store.r.pipeline(transaction=True)
+    if previous:
+        pipe.zrem(keys.account_contacts(previous), contact_id)
+    pipe.zadd(keys.account_contacts(account_id), {contact_id: seq})
+    pipe.hsetnx(keys.account(account_id), "primary_contact_id", contact_id)
+    pipe.execute()
+
+
+def contacts_of_accounts(store: Store, list_id: str, account_ids: list[str]) -> list[str]:
+    """The contacts an account list's campaign mails for ``account_ids``: every contact of
+    each account, or only its primary contact (the list's ``account_contacts``); consent and
+    suppression are checked by the campaign like for any contact, and the campaign's ledger
+    keeps each address once across all its lists."""
+    keys = store.keys
+    primary_only = store.r.hget(keys.list(list_id), "account_contacts") == "primary"
+    pipe = store.r.pipeline(transaction=False)
+    for account_id in account_ids:
+        if primary_only:
+            pipe.hget(keys.account(account_id), "primary_contact_id")
+        else:
+            pipe.zrange(keys.account_contacts(account_id), 0, -1)
+    out: list[str] = []
+    for found in pipe.execute():
+        if isinstance(found, list):
+            out.extend(found)
+        elif found:
+            out.append(found)
+    return list(dict.fromkeys(out))
+
+
+def pipeline(store: Store) -> dict[str, Any]:
+    """The pipeline report from the aggregates (built once from the opportunities when an
+    installation's opportunities predate them)."""
+    keys = store.keys
+    h = store.r.hgetall(keys.pipeline)
+    if h.get("v") != PIPELINE_VERSION:
+        while not store.run("pipeline_rebuild", args=[keys.tag, REBUILD_CHUNK]):
+            pass
+        h = store.r.hgetall(keys.pipeline)
+
+    def money(value: str | None) -> float:
+        return round(float(value or 0), 2)
+
+    stages = [{"stage": stage, "count": int(h.get(f"s|{stage}|n") or 0),
+               "estimated_revenue": money(h.get(f"s|{stage}|e")),
+               "weighted_revenue": money(h.get(f"s|{stage}|w"))} for stage in STAGES]
+    months = sorted({name.split("|")[1] for name in h if name.startswith("m|")})
+    forecast = [{"month": month, "count": int(h.get(f"m|{month}|n") or 0),
+                 "estimated_revenue": money(h.get(f"m|{month}|e")),
+                 "weighted_revenue": money(h.get(f"m|{month}|w"))} for month in months]
+    forecast = [row for row in forecast if row["count"] > 0]
+    by_reason = {reason: int(h.get(f"lost|r|{reason}") or 0) for reason in LOST_REASONS}
+    return {"stages": stages, "forecast": forecast,
+            "won": {"count": int(h.get("won|n") or 0), "revenue": money(h.get("won|r"))},
+            "lost": {"count": int(h.get("lost|n") or 0),
+                     "by_reason": {r: n for r, n in by_reason.items() if n}}}

@@ -1,0 +1,139 @@
+"""Marketer endpoints: templates and campaigns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from outreach.campaigns import legacy as campaigns
+from outreach.campaigns import templates
+from outreach.schemas.campaigns import (
+    BuiltinTemplate,
+    Campaign,
+    CampaignIn,
+    Recipient,
+    RecipientQuery,
+    RetryResult,
+    Template,
+    TemplateIn,
+)
+from outreach.schemas.common import PageQuery, page_of
+from outreach.web.api.auth import require_api_key
+from outreach.web.common import config, load_body, load_query, store
+from outreach.web.openapi import operation
+
+bp = Blueprint("campaigns", __name__)
+require_api_key(bp)
+
+_campaign = Campaign()
+TemplatePage = page_of(Template)
+CampaignPage = page_of(Campaign)
+RecipientPage = page_of(Recipient)
+
+
+def jobs() -> Any:
+    return current_app.extensions["outreach.jobs"]
+
+
+@bp.before_request
+def _room_for_templates() -> None:
+    """MAX_CONTENT_LENGTH is sized for the public intake; a template body carries three
+    sources of up to ``template_max_source_bytes`` each (JSON-escaped), so allow that."""
+    cfg = config()
+    request.max_content_length = max(cfg.max_content_length,
+                                     6 * cfg.template_max_source_bytes + 64 * 1024)
+
+
+@bp.post("/api/v1/templates")
+@operation("Create an email template (Jinja2, sandboxed)", body=TemplateIn,
+           responses={201: Template}, tag="campaigns")
+def post_template() -> Any:
+    created = templates.create_template(store(), config(), load_body(TemplateIn()))
+    return jsonify(Template().dump(created)), 201
+
+
+@bp.get("/api/v1/templates")
+@operation("Templates", query=PageQuery, responses={200: TemplatePage}, tag="campaigns")
+def get_templates() -> Any:
+    q = load_query(PageQuery())
+    return jsonify(TemplatePage().dump(
+        templates.find_templates(store(), limit=q["limit"], cursor=q["cursor"])))
+
+
+@bp.get("/api/v1/templates/builtin")
+@operation("Built-in templates to start from", responses={200: BuiltinTemplate(many=True)},
+           tag="campaigns")
+def get_builtin_templates() -> Any:
+    return jsonify(BuiltinTemplate(many=True).dump(templates.builtin_templates()))
+
+
+@bp.get("/api/v1/templates/<template_id>")
+@operation("Read a template", responses={200: Template}, errors=(404,), tag="campaigns")
+def get_template(template_id: str) -> Any:
+    return jsonify(Template().dump(templates.get_template(store(), template_id)))
+
+
+@bp.post("/api/v1/campaigns")
+@operation("Create a campaign", body=CampaignIn, responses={201: Campaign}, tag="campaigns")
+def post_campaign() -> Any:
+    created = campaigns.create_campaign(store(), config(), load_body(CampaignIn()))
+    return jsonify(_campaign.dump(created)), 201
+
+
+@bp.get("/api/v1/campaigns")
+@operation("Campaigns", query=PageQuery, responses={200: CampaignPage}, tag="campaigns")
+def get_campaigns() -> Any:
+    q = load_query(PageQuery())
+    return jsonify(CampaignPage().dump(
+        campaigns.find_campaigns(store(), limit=q["limit"], cursor=q["cursor"])))
+
+
+@bp.get("/api/v1/campaigns/<campaign_id>")
+@operation("Read a campaign with stats and progress", responses={200: Campaign}, errors=(404,),
+           tag="campaigns")
+def get_campaign(campaign_id: str) -> Any:
+    return jsonify(_campaign.dump(campaigns.get_campaign(store(), campaign_id)))
+
+
+@bp.post("/api/v1/campaigns/<campaign_id>/launch")
+@operation("Launch now, or at send_at", responses={200: Campaign}, errors=(404, 409),
+           tag="campaigns")
+def launch(campaign_id: str) -> Any:
+    return jsonify(_campaign.dump(campaigns.launch(store(), jobs(), campaign_id)))
+
+
+@bp.post("/api/v1/campaigns/<campaign_id>/pause")
+@operation("Pause sending", responses={200: Campaign}, errors=(404, 409), tag="campaigns")
+def pause(campaign_id: str) -> Any:
+    return jsonify(_campaign.dump(campaigns.pause(store(), campaign_id)))
+
+
+@bp.post("/api/v1/campaigns/<campaign_id>/resume")
+@operation("Resume a paused campaign (never resends)", responses={200: Campaign},
+           errors=(404, 409), tag="campaigns")
+def resume(campaign_id: str) -> Any:
+    return jsonify(_campaign.dump(campaigns.resume(store(), jobs(), campaign_id)))
+
+
+@bp.post("/api/v1/campaigns/<campaign_id>/cancel")
+@operation("Cancel", responses={200: Campaign}, errors=(404, 409), tag="campaigns")
+def cancel(campaign_id: str) -> Any:
+    return jsonify(_campaign.dump(campaigns.cancel(store(), campaign_id)))
+
+
+@bp.get("/api/v1/campaigns/<campaign_id>/recipients")
+@operation("Per-recipient outcomes", query=RecipientQuery, responses={200: RecipientPage},
+           errors=(404,), tag="campaigns")
+def get_recipients(campaign_id: str) -> Any:
+    q = load_query(RecipientQuery())
+    return jsonify(RecipientPage().dump(campaigns.recipients(
+        store(), campaign_id, status=q.get("status"), limit=q["limit"], cursor=q["cursor"])))
+
+
+@bp.post("/api/v1/campaigns/<campaign_id>/retry-failed")
+@operation("Send again only to failed recipients", responses={200: RetryResult},
+           errors=(404, 409), tag="campaigns")
+def retry_failed(campaign_id: str) -> Any:
+    result = campaigns.retry_failed(store(), jobs(), campaign_id, config().send_batch_size)
+    return jsonify(RetryResult().dump(result))

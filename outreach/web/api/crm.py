@@ -1,0 +1,134 @@
+"""Marketer endpoints: qualify/disqualify, accounts, opportunities, conversion, funnel, erase."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from outreach.errors import Invalid
+from outreach.people import records as people
+from outreach.privacy import erasure
+from outreach.sales import crm
+from outreach.sales import qualify as conversion
+from outreach.sales.owners import normal_owner_query
+from outreach.schemas.common import PageQuery, page_of
+from outreach.schemas.crm import (
+    Account,
+    ConversionResult,
+    DisqualifyIn,
+    Erased,
+    Funnel,
+    Opportunity,
+    OpportunityPatch,
+    OpportunityQuery,
+    QualifyIn,
+    QualifyResult,
+)
+from outreach.schemas.people import Lead
+from outreach.web.api.auth import caller, caller_user, require_api_key
+from outreach.web.common import config, load_body, load_query, store
+from outreach.web.openapi import operation
+
+bp = Blueprint("crm", __name__)
+require_api_key(bp)
+
+AccountPage = page_of(Account)
+OpportunityPage = page_of(Opportunity)
+
+
+@bp.post("/api/v1/leads/<lead_id>/qualify")
+@operation("Qualify: account + contact + opportunity (repeating returns the same ids); 409 "
+           "possible_duplicates with error.possible_duplicates [{account_id, name}] when a new "
+           "account would be made while similar ones exist and on_duplicate is absent",
+           body=QualifyIn, responses={200: QualifyResult}, errors=(404, 409, 422), tag="conversion")
+def qualify(lead_id: str) -> Any:
+    data = load_body(QualifyIn())
+    result = conversion.qualify(store(), config(), lead_id, **data, by=caller(), me=caller_user())
+    return jsonify(QualifyResult().dump(result))
+
+
+@bp.post("/api/v1/leads/<lead_id>/disqualify")
+@operation("Disqualify with a reason", body=DisqualifyIn, responses={200: Lead},
+           errors=(404, 409), tag="conversion")
+def disqualify(lead_id: str) -> Any:
+    data = load_body(DisqualifyIn())
+    conversion.disqualify(store(), lead_id, data["reason"], data.get("note"), by=caller())
+    return jsonify(Lead().dump(people.get_lead(store(), lead_id)))
+
+
+@bp.post("/api/v1/leads/<lead_id>/reactivate")
+@operation("Reactivate a disqualified lead", responses={200: Lead}, errors=(404, 409),
+           tag="conversion")
+def reactivate(lead_id: str) -> Any:
+    conversion.reactivate(store(), lead_id, by=caller())
+    return jsonify(Lead().dump(people.get_lead(store(), lead_id)))
+
+
+@bp.get("/api/v1/accounts")
+@operation("Accounts", query=PageQuery, responses={200: AccountPage}, tag="conversion")
+def get_accounts() -> Any:
+    q = load_query(PageQuery())
+    return jsonify(AccountPage().dump(crm.find_accounts(store(), limit=q["limit"], cursor=q["cursor"])))
+
+
+@bp.get("/api/v1/accounts/<account_id>")
+@operation("Read an account", responses={200: Account}, errors=(404,), tag="conversion")
+def get_account(account_id: str) -> Any:
+    return jsonify(Account().dump(crm.get_account(store(), account_id)))
+
+
+@bp.get("/api/v1/opportunities")
+@operation("Opportunities", query=OpportunityQuery, responses={200: OpportunityPage},
+           tag="conversion")
+def get_opportunities() -> Any:
+    q = load_query(OpportunityQuery())
+    owner = normal_owner_query(q.get("owner"), caller_user())
+    result = crm.find_opportunities(store(), limit=q["limit"], cursor=q["cursor"],
+                                    status=q.get("status"), account_id=q.get("account_id"),
+                                    owner=owner, stage=q.get("stage"))
+    return jsonify(OpportunityPage().dump(result))
+
+
+@bp.get("/api/v1/opportunities/<opp_id>")
+@operation("Read an opportunity", responses={200: Opportunity}, errors=(404,), tag="conversion")
+def get_opportunity(opp_id: str) -> Any:
+    return jsonify(Opportunity().dump(crm.get_opportunity(store(), opp_id)))
+
+
+@bp.patch("/api/v1/opportunities/<opp_id>")
+@operation("Edit an opportunity; move its stage; reassign it; close it as won (actual_revenue) "
+           "or lost (lost_reason required, competitor); reopen it (status open)",
+           body=OpportunityPatch, responses={200: Opportunity}, errors=(404, 422), tag="conversion")
+def patch_opportunity(opp_id: str) -> Any:
+    changes = load_body(OpportunityPatch())
+    return jsonify(Opportunity().dump(crm.update_opportunity(store(), opp_id, changes,
+                                                             by=caller())))
+
+
+@bp.post("/api/v1/conversions/run")
+@operation("Promote now every lead whose engagement reached the threshold",
+           responses={200: ConversionResult}, tag="conversion")
+def run_conversion() -> Any:
+    return jsonify(ConversionResult().dump(conversion.run_conversion(store(), config())))
+
+
+@bp.get("/api/v1/funnel")
+@operation("Funnel counts and conversion rates", responses={200: Funnel}, tag="conversion")
+def get_funnel() -> Any:
+    by = request.args.get("by")
+    if by == "source":
+        from outreach.people.funnel import funnel_by_source
+
+        return jsonify(funnel_by_source(store(), config()))
+    if by:
+        raise Invalid("Validation failed.", {"by": ["Must be one of: source."]})
+    return jsonify(Funnel().dump(conversion.funnel(store(), config())))
+
+
+@bp.delete("/api/v1/people/<path:email>")
+@operation("Erase everything held about an address; keep only a hashed suppression",
+           responses={200: Erased}, errors=(422,), tag="people")
+def erase(email: str) -> Any:
+    erased = erasure.erase_person(store(), email, config().registration_status_days)
+    return jsonify(Erased().dump(erased))

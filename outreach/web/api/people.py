@@ -1,0 +1,92 @@
+"""Marketer endpoints: registrations, leads and contacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from outreach.people import records as people
+from outreach.people.intake import registration_status
+from outreach.sales.owners import checked_owner, set_owner
+from outreach.schemas.common import page_of
+from outreach.schemas.intake import RegistrationStatus
+from outreach.schemas.people import Contact, ContactIn, ContactQuery, Lead, LeadPatch, LeadQuery
+from outreach.web.api.auth import caller, require_api_key
+from outreach.web.common import load_body, load_query, store
+from outreach.web.openapi import operation
+
+bp = Blueprint("people", __name__)
+require_api_key(bp)
+
+_lead = Lead()
+_contact = Contact()
+LeadPage = page_of(Lead)
+ContactPage = page_of(Contact)
+
+
+@bp.get("/api/v1/registrations/<registration_id>")
+@operation("Where a registration is", responses={200: RegistrationStatus}, errors=(404,),
+           tag="intake")
+def get_registration(registration_id: str) -> Any:
+    return jsonify(RegistrationStatus().dump(registration_status(store(), registration_id)))
+
+
+@bp.get("/api/v1/leads")
+@operation("Find leads", query=LeadQuery, responses={200: LeadPage}, errors=(404,), tag="people")
+def list_leads() -> Any:
+    q = load_query(LeadQuery())
+    result = people.find_leads(
+        store(), limit=q["limit"], cursor=q["cursor"], list_id=q.get("list"),
+        status=q.get("status"), email=q.get("email"),
+    )
+    return jsonify(LeadPage().dump(result))
+
+
+@bp.get("/api/v1/leads/<lead_id>")
+@operation("Read a lead", responses={200: Lead}, errors=(404,), tag="people")
+def get_lead(lead_id: str) -> Any:
+    return jsonify(_lead.dump(people.get_lead(store(), lead_id)))
+
+
+@bp.patch("/api/v1/leads/<lead_id>")
+@operation("Edit a lead", body=LeadPatch, responses={200: Lead}, errors=(404, 409), tag="people")
+def patch_lead(lead_id: str) -> Any:
+    changes = load_body(LeadPatch())
+    owner = changes.pop("owner", None)
+    if owner:  # checked first: a bad owner changes nothing
+        checked_owner(store(), owner)
+    lead = people.update_lead(store(), lead_id, changes, how="api", **_client())
+    if owner:
+        set_owner(store(), "lead", lead_id, owner, caller())
+        lead = people.get_lead(store(), lead_id)
+    return jsonify(_lead.dump(lead))
+
+
+def _client() -> dict[str, str | None]:
+    """Who made a consent change, for its evidence."""
+    return {"ip": request.remote_addr, "user_agent": request.headers.get("User-Agent")}
+
+
+@bp.post("/api/v1/contacts")
+@operation("Create or update a contact by email", body=ContactIn,
+           responses={201: Contact, 200: Contact}, tag="people")
+def post_contact() -> Any:
+    contact, created = people.upsert_contact(store(), load_body(ContactIn()), how="api",
+                                             **_client())
+    return jsonify(_contact.dump(contact)), 201 if created else 200
+
+
+@bp.get("/api/v1/contacts")
+@operation("Find contacts", query=ContactQuery, responses={200: ContactPage}, tag="people")
+def list_contacts() -> Any:
+    q = load_query(ContactQuery())
+    result = people.find_contacts(store(), limit=q["limit"], cursor=q["cursor"],
+                                  email=q.get("email"), account_id=q.get("account_id"))
+    return jsonify(ContactPage().dump(result))
+
+
+@bp.get("/api/v1/contacts/<contact_id>")
+@operation("Read a contact", responses={200: Contact}, errors=(404,), tag="people")
+def get_contact(contact_id: str) -> Any:
+    return jsonify(_contact.dump(people.get_contact(store(), contact_id)))

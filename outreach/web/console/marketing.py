@@ -1,0 +1,299 @@
+"""Marketing: lists, templates, campaigns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from markupsafe import escape
+from marshmallow import ValidationError
+
+from outreach.campaigns import audience, templates, test_send
+from outreach.campaigns import legacy as campaigns
+from outreach.errors import Conflict, Invalid
+from outreach.people import lists
+from outreach.schemas.campaigns import CampaignIn, TemplateIn
+from outreach.web.console import campaign_form
+from outreach.web.console.base import bp, config, form_data, jobs, render, requires, store
+
+_PAGE = 25
+
+
+def _cursor() -> str | None:
+    return request.args.get("cursor") or None
+
+
+# ---------------------------------------------------------------- lists
+
+@bp.route("/lists")
+@requires("lists")
+def lists_page() -> Any:
+    return render("lists.html", pairs=lists.find_list_pairs(store(), limit=_PAGE, cursor=_cursor(),
+                                                            newest_first=True))
+
+
+@bp.route("/lists", methods=["POST"])
+@requires("lists", "write")
+def lists_create() -> Any:
+    name = request.form.get("name", "").strip()
+    member_type = request.form.get("member_type", "lead")
+    if not name or len(name) > 200 or member_type not in lists.MEMBER_TYPES:
+        flash("A list needs a name (up to 200 characters) and a member type.", "error")
+        return redirect(url_for("console.lists_page"))
+    created = lists.create_list_pair(store(), name, member_type)
+    flash(f"Created the lists {created['name']!r} and its parallel list.")
+    return redirect(url_for("console.list_page", list_id=created["id"]))
+
+
+@bp.route("/lists/<list_id>")
+@requires("lists")
+def list_page(list_id: str) -> Any:
+    found = lists.get_list(store(), list_id)
+    q = request.args.get("q", "").strip()
+    if q:
+        members = lists.search_list_members(store(), list_id, q[:320], limit=_PAGE,
+                                            cursor=_cursor())
+    else:
+        members = lists.list_members(store(), list_id, limit=_PAGE, cursor=_cursor())
+    return render("list.html", found=found, members=members, q=q)
+
+
+@bp.route("/lists/<list_id>/members", methods=["POST"])
+@requires("lists", "write")
+def list_add_members(list_id: str) -> Any:
+    pasted = request.form.get("emails", "")
+    emails = [part for part in pasted.replace(",", "\n").replace(";", "\n").split() if part]
+    if not emails:
+        flash("Paste one or more addresses.", "error")
+        return redirect(url_for("console.list_page", list_id=list_id))
+    try:
+        result = lists.add_members(store(), list_id, emails[:5000])
+    except Invalid as exc:
+        flash("Not added: " + " ".join(exc.fields.get("emails", [exc.message]) if exc.fields
+                                       else [exc.message]), "error")
+        return redirect(url_for("console.list_page", list_id=list_id))
+    message = f"Added {result['added']}; {result['already_members']} were already members."
+    if result["unknown"]:
+        message += f" Not known (register or import them first): {', '.join(result['unknown'][:20])}"
+    flash(message)
+    return redirect(url_for("console.list_page", list_id=list_id))
+
+
+# ---------------------------------------------------------------- templates
+
+@bp.route("/templates")
+@requires("templates")
+def templates_page() -> Any:
+    return render("templates.html",
+                  found=templates.find_templates(store(), limit=_PAGE, cursor=_cursor(),
+                                                 newest_first=True),
+                  builtins=templates.builtin_templates())
+
+
+@bp.route("/templates/new")
+@requires("templates", "write")
+def template_new() -> Any:
+    start, copy_of = request.args.get("builtin", ""), request.args.get("from", "")
+    if copy_of:  # templates are kept as saved: editing one means saving a changed copy
+        values = dict(templates.get_template(store(), copy_of))
+        values["name"] = f"{values['name']} (edited)"
+    else:
+        values = next((b for b in templates.builtin_templates() if b["name"] == start),
+                      {"name": "", "subject": "", "html": "", "text": ""})
+    return render("template_form.html", values=values, errors={}, draft=None, email="")
+
+
+def _template_values() -> dict[str, str]:
+    return {name: request.form.get(name, "") for name in ("name", "subject", "html", "text")}
+
+
+@bp.route("/templates", methods=["POST"])
+@requires("templates", "write")
+def template_create() -> Any:
+    values, email = _template_values(), request.form.get("preview_email", "").strip()
+    if request.form.get("action") == "preview":  # without JavaScript: preview, save nothing
+        draft = templates.preview_draft(store(), config(), values, email or None)
+        return render("template_form.html", values=values, errors={}, draft=draft, email=email)
+    try:
+        created = templates.create_template(store(), config(), TemplateIn().load(values))
+    except ValidationError as exc:
+        return render("template_form.html", 422, values=values, errors=exc.messages, draft=None,
+                      email=email)
+    except Invalid as exc:  # the sources do not compile: say where, line by line
+        draft = templates.preview_draft(store(), config(), values, email or None)
+        return render("template_form.html", 422, values=values,
+                      errors=draft["errors"] or exc.fields or {}, draft=draft, email=email)
+    flash(f"Template {created['name']!r} saved.")
+    return redirect(url_for("console.template_page", template_id=created["id"]))
+
+
+@bp.route("/templates/preview", methods=["POST"])
+@requires("templates")
+def template_draft_preview() -> Any:
+    """The editor's live preview (htmx): the unsaved sources checked and rendered."""
+    email = request.form.get("preview_email", "").strip()
+    return render("_template_preview.html",
+                  draft=templates.preview_draft(store(), config(), _template_values(), email or None),
+                  email=email)
+
+
+@bp.route("/templates/drafts/<token>/preview.html")
+@requires("templates")
+def template_draft_html(token: str) -> Any:
+    """An unsaved template's rendered HTML, for the editor's sandboxed preview frame."""
+    html = templates.draft_html(store(), token[:64])
+    if html is None:
+        return "<p>This preview has expired: preview again.</p>", 404, {
+            "Content-Type": "text/html; charset=utf-8"}
+    return html, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+@bp.route("/templates/<template_id>")
+@requires("templates")
+def template_page(template_id: str) -> Any:
+    email = request.args.get("email", "").strip()
+    return render("template.html", found=templates.get_template(store(), template_id),
+                  preview=templates.preview(store(), config(), template_id, email or None),
+                  email=email)
+
+
+@bp.route("/templates/<template_id>/preview.html")
+@requires("templates")
+def template_preview_html(template_id: str) -> Any:
+    """The rendered HTML alone, for the sandboxed preview frame (its own CSP: no scripts)."""
+    shown = templates.preview(store(), config(), template_id, request.args.get("email") or None)
+    return shown["html"] or f"<p>{escape(shown['error'] or '')}</p>", 200, {
+        "Content-Type": "text/html; charset=utf-8"}
+
+
+# ---------------------------------------------------------------- campaigns
+
+@bp.route("/campaigns")
+@requires("campaigns")
+def campaigns_page() -> Any:
+    return render("campaigns.html",
+                  found=campaigns.find_campaigns(store(), limit=_PAGE, cursor=_cursor(),
+                                                 newest_first=True))
+
+
+def _new_form(values: dict[str, Any], errors: dict[str, Any], status: int = 200,
+              count: bool = False) -> Any:
+    q = (request.form.get("q") if request.method == "POST" else request.args.get("q")) or ""
+    choices = campaign_form.form_choices(store(), q=q.strip()[:100],
+                                         template_id=values.get("template_id") or "",
+                                         list_ids=values["list_ids"], count=count)
+    return render("campaign_form.html", status, values=values, errors=errors, q=q.strip()[:100],
+                  default_from=config().from_email, **choices)
+
+
+@bp.route("/campaigns/audience")
+@requires("campaigns")
+def campaign_form_audience() -> Any:
+    """The deduplicated audience of the lists ticked on the new-campaign form (htmx)."""
+    list_ids = request.args.getlist("list_ids")[:500]
+    counts = audience.audience_of_lists(store(), list_ids) if list_ids else None
+    return render("audience.html", counts=counts)
+
+
+@bp.route("/campaigns/new")
+@requires("campaigns", "write")
+def campaign_new() -> Any:
+    return _new_form({"template_id": request.args.get("template_id", ""), "list_ids": []}, {})
+
+
+@bp.route("/campaigns", methods=["POST"])
+@requires("campaigns", "write")
+def campaign_create() -> Any:
+    values: dict[str, Any] = form_data("name", "template_id", "from_email", "send_at", "rate_per_second")
+    values["list_ids"] = request.form.getlist("list_ids")
+    if request.form.get("action") in ("count", "find"):  # without JavaScript: save nothing
+        return _new_form(values, {}, count=request.form["action"] == "count")
+    try:
+        created = campaigns.create_campaign(store(), config(), CampaignIn().load(values))
+    except ValidationError as exc:
+        return _new_form(values, exc.messages, 422)
+    except Invalid as exc:
+        return _new_form(values, exc.fields or {}, 422)
+    flash(f"Campaign {created['name']!r} created as a draft. Check it, then launch it.")
+    return redirect(url_for("console.campaign_page", campaign_id=created["id"]))
+
+
+@bp.route("/campaigns/<campaign_id>")
+@requires("campaigns")
+def campaign_page(campaign_id: str) -> Any:
+    found = campaigns.campaign_live(store(), campaign_id)
+    template = "campaign_live.html" if request.headers.get("HX-Request") else "campaign.html"
+    return render(template, found=found)
+
+
+@bp.route("/campaigns/<campaign_id>/audience")
+@requires("campaigns")
+def campaign_audience(campaign_id: str) -> Any:
+    counts = audience.campaign_audience(store(), campaign_id)
+    template = "audience.html" if request.headers.get("HX-Request") else "audience_page.html"
+    return render(template, campaign_id=campaign_id, counts=counts)
+
+
+@bp.route("/campaigns/<campaign_id>/send-test", methods=["POST"])
+@requires("campaigns", "write")
+def campaign_send_test(campaign_id: str) -> Any:
+    pasted = request.form.get("emails", "")
+    emails = [part for part in pasted.replace(",", " ").replace(";", " ").split() if part]
+    try:
+        results = test_send.send_test(store(), config(), current_app.extensions["outreach.messenger"],
+                                      campaign_id, emails)
+    except Invalid as exc:
+        flash("Test not sent: " + " ".join((exc.fields or {}).get("emails", [exc.message])), "error")
+    else:
+        failed = {a: r for a, r in results.items() if r != "sent"}
+        sent = [a for a, r in results.items() if r == "sent"]
+        if sent:
+            flash(f"Test sent to {', '.join(sent)} (marked as a test; not counted).")
+        for address, why in failed.items():
+            flash(f"Test to {address} {why}", "error")
+    return redirect(url_for("console.campaign_page", campaign_id=campaign_id))
+
+
+RECIPIENT_STATUSES = ("sent", "failed", "unknown", "suppressed", "bounced", "complained",
+                      "queued", "sending")
+
+
+@bp.route("/campaigns/<campaign_id>/recipients")
+@requires("campaigns")
+def campaign_recipients(campaign_id: str) -> Any:
+    status = request.args.get("status", "")
+    status = status if status in RECIPIENT_STATUSES else ""
+    engagement = request.args.get("engagement", "")
+    engagement = engagement if engagement in campaigns.ENGAGEMENTS else ""
+    found = campaigns.recipients(store(), campaign_id, status=status or None, limit=_PAGE,
+                                 cursor=_cursor(), engagement=engagement or None)
+    return render("recipients.html", campaign_id=campaign_id, found=found, status=status,
+                  statuses=RECIPIENT_STATUSES, engagement=engagement,
+                  engagements=tuple(campaigns.ENGAGEMENTS))
+
+
+@bp.route("/campaigns/<campaign_id>/<action>", methods=["POST"])
+@requires("campaigns", "write")
+def campaign_action(campaign_id: str, action: str) -> Any:
+    s = store()
+    if action not in ("launch", "pause", "resume", "cancel", "retry-failed"):
+        abort(404)
+    if request.form.get("confirm") != "yes":
+        return render("confirm.html", found=campaigns.get_campaign(s, campaign_id), action=action)
+    try:
+        if action == "launch":
+            campaigns.launch(s, jobs(), campaign_id)
+        elif action == "pause":
+            campaigns.pause(s, campaign_id)
+        elif action == "resume":
+            campaigns.resume(s, jobs(), campaign_id)
+        elif action == "retry-failed":
+            campaigns.retry_failed(s, jobs(), campaign_id, config().send_batch_size)
+        else:
+            campaigns.cancel(s, campaign_id)
+    except Conflict as exc:
+        flash(f"Not done: {exc.message}", "error")
+    else:
+        flash({"launch": "Launched.", "pause": "Paused.", "resume": "Resumed.",
+               "cancel": "Cancelled.", "retry-failed": "Failed recipients queued again."}[action])
+    return redirect(url_for("console.campaign_page", campaign_id=campaign_id))
