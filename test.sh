@@ -11,7 +11,9 @@ WHEEL=$(ls dist/outreach-*.whl)
 "${PIP[@]}" "${WHEEL}[test]"
 "${PIP[@]}" --force-reinstall --no-deps "$WHEEL"
 rm -rf build
-.venv/bin/ruff check outreach tasks tests bench
+.venv/bin/ruff check outreach tasks tests bench setup.py
+# imports run one way (pyproject.toml's layers contract, the order in DESIGN.md)
+.venv/bin/lint-imports --no-cache
 # `pytest` (not `python -m pytest`) keeps the source checkout off sys.path, so the tests
 # import the installed package; tests/test_installed.py fails if they do not.
 export OUTREACH_TEST_INSTALLED=1

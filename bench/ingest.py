@@ -164,8 +164,9 @@ def run_ingest(
             stop(proc)
     leads = store.r.hlen(store.keys.lead_by_email)
     left = store.r.xlen(store.keys.intake_stream)
-    rejected = sum(1 for key in store.r.scan_iter(match=store.keys.registrations_pattern)
-                   for v in store.r.hvals(key) if v.startswith("x|"))
+    today = int(time.time() // 86_400)  # the results hashes of the run's days (one per UTC day)
+    rejected = sum(1 for day in (today - 1, today)
+                   for v in store.r.hvals(store.keys.registrations_of_day(day)) if v.startswith("x|"))
     check = (f"{leads} leads for {distinct} distinct addresses, {rejected} rejected, "
              f"{left} left in the stream; worker CPU {cpu_us:.0f} us/registration, "
              f"Redis in EVALSHA {lua:.1f}s of {t1 - t0:.1f}s")

@@ -2,10 +2,18 @@
 
 Tasks are thin: ids in, one service call, retries. Task names are explicit and
 stable (``outreach.<area>.<verb>``) because queued messages outlive deployments.
+
+``app`` (module level) is for Celery's own tools with the ``OUTREACH_*`` settings:
+``celery -A tasks inspect ping|active|stats``, ``celery -A tasks purge``,
+``celery -A tasks events`` and Flower. Its settings are read from the environment when a
+tool first asks for them, never at import. Workers and the beat run with ``outreach worker``
+and ``outreach beat``, whose app ``celery_init_app`` wires to the Flask app (tasks run in its
+context).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import Celery, Task
@@ -15,6 +23,31 @@ from kombu import Exchange, Queue
 from outreach.config import Config
 
 QUEUES = ("ingest", "send", "default")
+
+
+class _SettingsFromEnvironment(Mapping[str, Any]):
+    """``celery_settings`` of ``Config.from_env()``, computed on first use (Celery reads its
+    configuration lazily, so importing ``tasks`` reads no environment and opens nothing)."""
+
+    def __init__(self) -> None:
+        self._settings: dict[str, Any] | None = None
+
+    def _loaded(self) -> dict[str, Any]:
+        if self._settings is None:
+            self._settings = celery_settings(Config.from_env())
+        return self._settings
+
+    def __getitem__(self, key: str) -> Any:
+        return self._loaded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+app = Celery("outreach", config_source=_SettingsFromEnvironment(), set_as_current=False)
 
 
 def celery_init_app(app: Flask, config: Config) -> Celery:

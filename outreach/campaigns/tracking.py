@@ -12,7 +12,8 @@ from typing import Any
 
 from outreach.config import Config
 from outreach.errors import NotFound
-from outreach.people.consent import withdraw_consent
+from outreach.people.consent import withdraw_consent_of
+from outreach.people.suppressions import suppress
 from outreach.store import Store
 from outreach.tokens import Tokens
 
@@ -77,24 +78,12 @@ def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
     keys = store.keys
     email = target["email"]
     if email:
-        pipe = store.r.pipeline(transaction=True)
-        pipe.hset(keys.suppressed, email, "unsubscribed")
-        pipe.hget(keys.lead_by_email, email)
-        pipe.hget(keys.contact_by_email, email)
-        newly, lead_id, contact_id = pipe.execute()
-        people = [(f"l:{lead_id}", keys.lead(lead_id)) if lead_id else None,
-                  (f"c:{contact_id}", keys.contact(contact_id)) if contact_id else None]
-        people = [p for p in people if p]
-        if people:
-            read = store.r.pipeline(transaction=False)
-            for _, key in people:
-                read.hget(key, "consent")
-            currents = read.execute()
-            # consent withdrawn, with its evidence, once (services/consent.py)
-            pipe = store.r.pipeline(transaction=True)
-            for (ref, _), current in zip(people, currents, strict=True):
-                withdraw_consent(store, ref, how="unsubscribe", current=current, pipe=pipe)
-            pipe.execute()
+        # an unsubscribe outranks a bounce, never a complaint (the one precedence rule)
+        newly = suppress(store, email, "unsubscribed",
+                         {"reason": "unsubscribed", "at": int(time.time()),
+                          "campaign_id": target["campaign_id"]})
+        # consent withdrawn, with its evidence, once
+        lead_id, contact_id = withdraw_consent_of(store, email, how="unsubscribe")
         if newly:
             from outreach.platform import webhooks
 

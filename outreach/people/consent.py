@@ -86,6 +86,27 @@ def withdraw_consent(store: Store, ref: str, *, how: str, current: str | None,
     return True
 
 
+def withdraw_consent_of(store: Store, email: str, *, how: str) -> tuple[str | None, str | None]:
+    """``withdraw_consent`` for whoever has ``email`` (its lead and its contact), in one
+    transaction; returns their ids ``(lead_id, contact_id)``."""
+    keys = store.keys
+    lead_id = store.r.hget(keys.lead_by_email, email)
+    contact_id = store.r.hget(keys.contact_by_email, email)
+    people = [(f"l:{lead_id}", keys.lead(lead_id)) if lead_id else None,
+              (f"c:{contact_id}", keys.contact(contact_id)) if contact_id else None]
+    people = [p for p in people if p]
+    if people:
+        read = store.r.pipeline(transaction=False)
+        for _, key in people:
+            read.hget(key, "consent")
+        currents = read.execute()
+        pipe = store.r.pipeline(transaction=True)
+        for (ref, _), current in zip(people, currents, strict=True):
+            withdraw_consent(store, ref, how=how, current=current, pipe=pipe)
+        pipe.execute()
+    return lead_id, contact_id
+
+
 def change_consent(store: Store, ref: str, given: bool, *, how: str, current: str | None,
                    asset: str | None = None, text_version: int | None = None,
                    ip: str | None = None, user_agent: str | None = None,

@@ -144,8 +144,6 @@ def registration_status(store: Store, registration_id: str) -> dict[str, Any]:
         raise NotFound("No such registration.")
     keys = store.keys
     result = store.r.hget(keys.registrations(registration_id), registration_id)
-    if result is None:  # results written before they were kept per day
-        result = store.r.hget(keys.registrations_before_days, registration_id)
     if result is None:
         if store.r.xrange(keys.intake_stream, registration_id, registration_id, count=1):
             return {"id": registration_id, "status": "accepted"}

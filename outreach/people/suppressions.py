@@ -23,6 +23,16 @@ REASONS = SUPPRESSION_REASONS
 LIFTABLE = ("hard_bounce", "manual")
 
 
+def suppress(store: Store, email: str, value: str, info: dict[str, Any] | None = None) -> bool:
+    """The one writer of suppressions from Python (the send and bounce scripts include the
+    same rule, ``store/lua/_suppression.lua``): ``value`` (``unsubscribed``,
+    ``bounced[:<campaign>]``, ``complaint``, ``manual``) replaces a weaker reason and never a
+    stronger one (complaint > unsubscribed = erased > manual > bounced). True when written."""
+    keys = store.keys
+    return bool(store.run("suppress", keys=[keys.suppressed, keys.suppression_info],
+                          args=[email, value, json.dumps(info) if info else ""]))
+
+
 def reason_of(value: str) -> str:
     """The public reason for a stored suppression value."""
     if value.startswith("bounce"):

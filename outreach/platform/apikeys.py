@@ -60,14 +60,6 @@ def api_key_identity(store: Store, key: str) -> dict[str, Any] | None:
     return {"name": record.get("name") or "key", "user": record.get("user") or None}
 
 
-def check_api_key(store: Store, key: str) -> bool:
-    return api_key_identity(store, key) is not None
-
-
-def revoke_api_key(store: Store, key: str) -> bool:
-    return bool(store.r.hdel(store.keys.api_keys, _digest(key)))
-
-
 def find_api_keys(store: Store) -> list[dict[str, Any]]:
     """Every key as ``{"id", "name", "user", "created_at"}`` (ISO time), newest first; ``id`` is the
     first 12 hex digits of the stored digest (names a key without revealing it)."""

@@ -73,10 +73,6 @@ def erase_person(store: Store, raw_email: str,
             "queued_registrations_dropped": queued}
 
 
-def is_erased(store: Store, email: str) -> bool:
-    return bool(store.r.sismember(store.keys.erased, email_hash(email)))
-
-
 def _unlink_opportunities(store: Store, lead_id: str | None, contact_id: str | None) -> None:
     """Opportunities are the company's records: they stay, without the person's ids."""
     keys = store.keys

@@ -7,6 +7,7 @@ This package is the one owner of Redis keys (``keys.py``) and Lua scripts
 from __future__ import annotations
 
 import os
+import re
 import threading
 from importlib import resources
 from typing import Any
@@ -18,19 +19,18 @@ from outreach.store.keys import Keys
 
 _SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "queue_page", "track_event", "qualify",
             "remember_list", "opp_write", "pipeline_rebuild", "claim_due", "mark_data",
-            "forget_run", "bounce", "domain_take")
+            "forget_run", "bounce", "domain_take", "suppress")
+_INCLUDE = re.compile(r"^--@(\w+)\n", re.M)
 
 
 def _load(name: str) -> str | None:
-    """A script's source; a ``--@prelude`` line is replaced by ``_prelude.lua``."""
+    """A script's source; a ``--@<part>`` line is replaced by ``_<part>.lua`` (``--@prelude``:
+    the shared helpers, ``--@suppression``: the one rule of suppression precedence)."""
     folder = resources.files("outreach.store").joinpath("lua")
     path = folder.joinpath(name + ".lua")
     if not path.is_file():
         return None
-    source = path.read_text()
-    if "--@prelude\n" in source:
-        source = source.replace("--@prelude\n", folder.joinpath("_prelude.lua").read_text(), 1)
-    return source
+    return _INCLUDE.sub(lambda m: folder.joinpath(f"_{m[1]}.lua").read_text(), path.read_text())
 
 
 class DirectConnection:

@@ -40,16 +40,6 @@ class Keys:
         return self._k("regs", str(day))
 
     @property
-    def registrations_before_days(self) -> str:
-        """The one results hash of installations before per-day results (read only)."""
-        return self._k("regs")
-
-    @property
-    def registrations_pattern(self) -> str:
-        """Every day's results hash (for SCAN)."""
-        return self._k("regs", "*")
-
-    @property
     def sequences(self) -> str:
         return self._k("seq")
 
@@ -314,10 +304,6 @@ class Keys:
         """hash domain -> back-off end (epoch ms): every domain backed off and not yet
         recovered (read once per send batch; with or without OUTREACH_DOMAIN_LIMITS)"""
         return self._k("domain", "backoffs")
-
-    @property
-    def conversion_lock(self) -> str:
-        return self._k("conversion", "lock")
 
     @property
     def metrics(self) -> str:

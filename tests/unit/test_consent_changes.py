@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from test_console import PASSWORD, csrf_of, sign_in
 
-from outreach.campaigns.bounces import processor as bounces
 from outreach.people import consent
 from outreach.people import records as people
 from outreach.people.imports.legacy import Options, run_import
@@ -135,7 +134,7 @@ def test_contacts_import_keeps_its_consent_evidence(env) -> None:
 def test_a_complaint_withdraws_with_the_documented_vocabulary(env) -> None:
     env.registered("fay@example.com", consent=True)
     lead_id = env.store.r.hget(env.store.keys.lead_by_email, "fay@example.com")
-    bounces._withdraw_consent(env.store, "fay@example.com")
+    consent.withdraw_consent_of(env.store, "fay@example.com", how="unsubscribe")
     items = consent.consent_items(env.store, f"l:{lead_id}")
     assert [(i["how"], i["status"]) for i in items][-1] == ("unsubscribe", "withdrawn")
     assert all(i["how"] in consent.HOWS for i in items)

@@ -485,12 +485,6 @@ def test_registrations_of_reads_every_entry_format() -> None:
     ]
 
 
-def test_results_written_before_per_day_hashes_still_answer(env) -> None:
-    env.store.r.hset(env.store.keys.registrations_before_days, "1790000000000-0", "l|ld9|ls1")
-    status = env.get("/api/v1/registrations/1790000000000-0").get_json()
-    assert status["status"] == "processed" and status["person"] == {"type": "lead", "id": "ld9"}
-
-
 def test_lead_created_once_per_new_lead_only_when_subscribed(env) -> None:
     import io
 

@@ -195,3 +195,18 @@ def test_tracking_needs_no_key_and_knows_no_campaign(cenv, check_error) -> None:
     response = cenv.client.get(f"/t/o/{tokens.sign('open', ['cp404', 'l:ld1'])}")
     assert response.status_code == 200
     check_error(cenv.client.get(f"/t/c/{tokens.sign('click', ['cp404', 'l:ld1', 'abc'])}"), 404)
+
+
+def test_an_unsubscribe_never_overwrites_a_complaint(sent) -> None:
+    """The one precedence rule (people/suppressions.suppress): a complaint stays a complaint
+    when the person later clicks the unsubscribe link; consent is still withdrawn."""
+    from outreach.people.suppressions import suppress
+
+    env, campaign_id, tokens = sent
+    assert suppress(env.store, "ann@example.com", "complaint", {"reason": "complaint", "at": 1})
+    response = env.client.post(f"/u/{tokens['ann@example.com']['unsubscribe']}",
+                               data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert env.store.r.hget(env.store.keys.suppressed, "ann@example.com") == "complaint"
+    assert env.lead_of("ann@example.com")["consent"] is False
+    assert env.show(campaign_id)["stats"]["unsubscribed"] == 1

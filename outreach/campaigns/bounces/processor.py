@@ -25,6 +25,7 @@ from typing import Any
 from outreach.config import Config
 from outreach.mail.reports import BLOCKED, COMPLAINT, HARD, SOFT, Parsed, Report, parse
 from outreach.normalize import InvalidEmail, checked_email, email_hash
+from outreach.people.consent import withdraw_consent_of
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -78,24 +79,10 @@ def apply_report(store: Store, config: Config, report: Report) -> str:
     if result < 0:
         return "unknown"
     if report.kind == COMPLAINT:
-        _withdraw_consent(store, email)
+        withdraw_consent_of(store, email, how="unsubscribe")
     check_rates(store, config, cid)
     return "suppressed" if result == 2 else "recorded"
 
-
-def _withdraw_consent(store: Store, email: str) -> None:
-    from outreach.people.consent import record_event
-
-    keys = store.keys
-    lead_id, contact_id = store.r.hget(keys.lead_by_email, email), store.r.hget(keys.contact_by_email, email)
-    pipe = store.r.pipeline(transaction=True)
-    now = str(int(time.time()))
-    for ref, key in ((f"l:{lead_id}", keys.lead(lead_id) if lead_id else None),
-                     (f"c:{contact_id}", keys.contact(contact_id) if contact_id else None)):
-        if key:
-            pipe.hset(key, mapping={"consent": "w", "updated_at": now})
-            record_event(store, ref, how="unsubscribe", status="withdrawn", pipe=pipe)
-    pipe.execute()
 
 
 def check_rates(store: Store, config: Config, campaign_id: str) -> str | None:

@@ -41,6 +41,8 @@ from outreach.errors import Forbidden, Invalid, ServiceError
 from outreach.mail import verp
 from outreach.mail.reports import BLOCKED, COMPLAINT, HARD, SOFT, Report, classify_status
 from outreach.normalize import InvalidEmail, checked_email, email_hash
+from outreach.people.consent import withdraw_consent_of
+from outreach.people.suppressions import suppress
 from outreach.store import Store
 
 MAX_SKEW_SECONDS = 300
@@ -105,14 +107,10 @@ def _apply_address(store: Store, config: Config, kind: str, raw_email: str, repl
     info = {"reason": "complaint" if kind == COMPLAINT else "hard_bounce", "at": now,
             "campaign_id": None, "reply": reply[:500] or None}
     if kind == COMPLAINT:
-        current = store.r.hget(keys.suppressed, email) or ""
-        if not current.startswith("complaint"):
-            store.r.hset(keys.suppressed, email, "complaint")
-            store.r.hset(keys.suppression_info, email, json.dumps(info))
-        bounces._withdraw_consent(store, email)
+        suppress(store, email, "complaint", info)
+        withdraw_consent_of(store, email, how="unsubscribe")
         return "suppressed"
-    if store.r.hsetnx(keys.suppressed, email, "bounced"):
-        store.r.hset(keys.suppression_info, email, json.dumps(info))
+    suppress(store, email, "bounced", info)
     return "suppressed"
 
 

@@ -7,6 +7,7 @@
 --       10 soft window seconds, 11 seen TTL seconds, 12 report id
 -- Returns 0 (already processed), -1 (not a recipient of this campaign), 1 (recorded),
 -- 2 (recorded and the address is now suppressed).
+--@suppression
 if redis.call('SET', KEYS[5], '1', 'NX', 'EX', tonumber(ARGV[11])) == false then return 0 end
 local email, ref, kind, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local entry = redis.call('HGET', KEYS[2], email)
@@ -17,20 +18,20 @@ local state = string.sub(entry, 1, 1)
 redis.call('LPUSH', KEYS[6], ARGV[8])
 redis.call('LTRIM', KEYS[6], 0, 199)
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[8], email, ARGV[9]) end
-local suppress = false
+local suppress_it = false
 if kind == 'hard' then
   -- `bounced` counts recipients: another report (another id) for one already bounced adds
   -- its event and error, never a second count
   if state ~= 'B' then redis.call('HINCRBY', KEYS[1], 'bounced', 1) end
   if state ~= 'C' then redis.call('HSET', KEYS[2], email, 'B|' .. ref .. '|' .. now) end
-  suppress = true
+  suppress_it = true
 elseif kind == 'soft' then
   redis.call('HINCRBY', KEYS[1], 'soft_bounced', 1)
   redis.call('ZADD', KEYS[7], tonumber(now), ARGV[12])
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', tonumber(now) - tonumber(ARGV[10]))
   redis.call('EXPIRE', KEYS[7], tonumber(ARGV[10]))
   if redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[5]) then
-    suppress = true
+    suppress_it = true
     if state ~= 'C' then redis.call('HSET', KEYS[2], email, 'B|' .. ref .. '|' .. now) end
   end
 elseif kind == 'blocked' then
@@ -40,17 +41,7 @@ elseif kind == 'complaint' then
     redis.call('HINCRBY', KEYS[1], 'complained', 1)
     redis.call('HSET', KEYS[2], email, 'C|' .. ref .. '|' .. now)
   end
-  -- a complaint outranks every other reason (it cannot be lifted)
-  local current = redis.call('HGET', KEYS[3], email)
-  if not current or string.sub(current, 1, 9) ~= 'complaint' then
-    redis.call('HSET', KEYS[3], email, ARGV[6])
-    redis.call('HSET', KEYS[4], email, ARGV[7])
-    return 2
-  end
-  return 1
+  suppress_it = true
 end
-if suppress and redis.call('HSETNX', KEYS[3], email, ARGV[6]) == 1 then
-  redis.call('HSET', KEYS[4], email, ARGV[7])
-  return 2
-end
+if suppress_it and suppress(KEYS[3], KEYS[4], email, ARGV[6], ARGV[7]) then return 2 end
 return 1

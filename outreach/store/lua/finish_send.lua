@@ -11,6 +11,7 @@
 --       13 the run holding the claim ('' = do not check)
 -- Returns 0 (not claimed), 1 (recorded), 2 (recorded; the breaker tripped and paused the
 -- campaign), 3 (a soft refusal too many: recorded as failed).
+--@suppression
 local email, outcome, now, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local entry = redis.call('HGET', KEYS[2], email)
 if not entry then return 0 end
@@ -47,9 +48,7 @@ if outcome == 'sent' then
 elseif outcome == 'failed' then
   redis.call('HSET', KEYS[2], email, 'f|' .. ref .. '|' .. now)
   redis.call('HINCRBY', KEYS[1], 'failed', 1)
-  if ARGV[4] ~= '' and redis.call('HSETNX', KEYS[4], email, ARGV[4]) == 1 then
-    redis.call('HSET', KEYS[8], email, ARGV[9])
-  end
+  if ARGV[4] ~= '' then suppress(KEYS[4], KEYS[8], email, ARGV[4], ARGV[9]) end
 elseif outcome == 'unknown' then
   redis.call('HSET', KEYS[2], email, 'u|' .. ref .. '|' .. now)
   redis.call('HINCRBY', KEYS[1], 'unknown', 1)
