@@ -14,25 +14,18 @@ from outreach.config import Config
 from outreach.errors import NotFound
 from outreach.people.consent import withdraw_consent_of
 from outreach.people.suppressions import suppress
+from outreach.platform import refs
 from outreach.store import Store
 from outreach.tokens import Tokens
-
-
-def _person_key(store: Store, ref: str) -> tuple[str, str]:
-    kind, _, person_id = ref.partition(":")
-    if kind == "l":
-        return store.keys.lead(person_id), person_id
-    return store.keys.contact(person_id), ""
 
 
 def _record(store: Store, campaign_id: str, ref: str, distinct: str, unique_stat: str,
             stat: str, gain: int, entry: str) -> bool:
     keys = store.keys
-    person_key, lead_id = _person_key(store, ref)
     first = store.run("track_event", keys=[
         keys.campaign(campaign_id), keys.campaign_seen(campaign_id), keys.person_events(ref),
-        person_key, keys.lead_scores,
-    ], args=[distinct, unique_stat, stat, gain, lead_id, entry])
+        keys.person(ref), keys.lead_scores,
+    ], args=[distinct, unique_stat, stat, gain, refs.lead_id_of(ref), entry])
     return bool(first)
 
 
@@ -68,8 +61,7 @@ def record_click(store: Store, config: Config, token: str) -> str:
 def unsubscribe_target(store: Store, config: Config, token: str) -> dict[str, Any]:
     """Who a token would unsubscribe (for the confirm page)."""
     campaign_id, ref = _payload(Tokens(config.secret_key), "unsubscribe", token, 2)
-    person_key, _ = _person_key(store, ref)
-    return {"campaign_id": campaign_id, "ref": ref, "email": store.r.hget(person_key, "email")}
+    return {"campaign_id": campaign_id, "ref": ref, "email": store.r.hget(store.keys.person(ref), "email")}
 
 
 def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from outreach.mail import dkim
 from outreach.mail.message import build_message
 from outreach.mail.smtp import PermanentFailure, SessionFailure
 from outreach.normalize import email_hash
+from outreach.platform import refs
 from outreach.store import Store
 from outreach.tokens import Tokens
 from outreach.vocabulary import iso
@@ -92,9 +93,9 @@ def withdraw_consent_of(store: Store, email: str, *, how: str) -> tuple[str | No
     keys = store.keys
     lead_id = store.r.hget(keys.lead_by_email, email)
     contact_id = store.r.hget(keys.contact_by_email, email)
-    people = [(f"l:{lead_id}", keys.lead(lead_id)) if lead_id else None,
-              (f"c:{contact_id}", keys.contact(contact_id)) if contact_id else None]
-    people = [p for p in people if p]
+    people = [(ref, keys.person(ref)) for ref in (refs.lead_ref(lead_id) if lead_id else None,
+                                                  refs.contact_ref(contact_id) if contact_id else None)
+              if ref]
     if people:
         read = store.r.pipeline(transaction=False)
         for _, key in people:
@@ -127,8 +128,7 @@ def change_consent(store: Store, ref: str, given: bool, *, how: str, current: st
 def _write(store: Store, ref: str, value: str, *, how: str, pipe: Any, **evidence: Any) -> None:
     """The person's consent ``value`` and its evidence, in one transaction (``pipe``'s,
     which its owner executes, or one of its own)."""
-    kind, _, person_id = ref.partition(":")
-    key = store.keys.lead(person_id) if kind == "l" else store.keys.contact(person_id)
+    key = store.keys.person(ref)
     target = pipe if pipe is not None else store.r.pipeline(transaction=True)
     target.hset(key, mapping={"consent": value, "updated_at": str(int(time.time()))})
     record_event(store, ref, how=how, status=STATUSES[value], pipe=target, **evidence)
@@ -139,8 +139,7 @@ def _write(store: Store, ref: str, value: str, *, how: str, pipe: Any, **evidenc
 def consent_items(store: Store, ref: str) -> list[dict[str, Any]]:
     """The evidence, oldest first: the person hash's ``ce`` (the first entry, kept there by the
     ingest script) and then the list."""
-    kind, _, person_id = ref.partition(":")
-    person_key = store.keys.lead(person_id) if kind == "l" else store.keys.contact(person_id)
+    person_key = store.keys.person(ref)
     pipe = store.r.pipeline(transaction=False)
     pipe.hget(person_key, "ce")
     pipe.lrange(store.keys.consent_events(ref), 0, -1)

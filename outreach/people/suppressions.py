@@ -11,11 +11,11 @@ erasure cannot.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from outreach.errors import Conflict, Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email, email_hash
+from outreach.platform.paging import bad_cursor, int_position, walk
 from outreach.store import Store
 from outreach.vocabulary import SUPPRESSION_REASONS, iso
 
@@ -74,46 +74,29 @@ def _erased_item(digest: str) -> dict[str, Any]:
 def find_suppressions(store: Store, *, reason: str | None = None, limit: int = 50,
                       cursor: str | None = None) -> dict[str, Any]:
     """Suppressions, optionally of one reason, paged: addresses first (HSCAN), then the
-    erased hashes (SSCAN). The cursor is ``<a|e><scan cursor>.<matches already returned>``."""
+    erased hashes (SSCAN); a step's position is ``a<scan cursor>`` or ``e<scan cursor>``."""
     keys = store.keys
-    phase, scan, skip = _cursor(cursor, reason)
-    items: list[dict[str, Any]] = []
-    while True:
+
+    def step(position: str, size: int) -> tuple[list[tuple[dict[str, Any], None]], str | None, int]:
+        phase, scan = position[:1], int_position(position[1:])
         if phase == "a":
-            next_scan, rows = store.r.hscan(keys.suppressed, scan, count=max(limit, 100))
+            next_scan, rows = store.r.hscan(keys.suppressed, scan, count=size)
             matches = [(e, v) for e, v in rows.items() if not reason or reason_of(v) == reason]
-            matches = matches[skip:]
+            infos = store.r.hmget(keys.suppression_info, [e for e, _ in matches]) if matches else []
+            items = [_item(e, v, i) for (e, v), i in zip(matches, infos, strict=True)]
+        elif phase == "e":
+            next_scan, members = store.r.sscan(keys.erased, scan, count=size)
+            rows, items = members, [_erased_item(d) for d in members]
         else:
-            next_scan, members = store.r.sscan(keys.erased, scan, count=max(limit, 100))
-            matches = [(d, "erased") for d in members][skip:]
-        room = limit - len(items)
-        page = matches[:room]
-        if phase == "a" and page:
-            infos = store.r.hmget(keys.suppression_info, [e for e, _ in page])
-            items += [_item(e, v, i) for (e, v), i in zip(page, infos, strict=True)]
+            raise bad_cursor()
+        if int(next_scan):
+            following: str | None = f"{phase}{int(next_scan)}"
         else:
-            items += [_erased_item(d) for d, _ in page]
-        if len(matches) > room:
-            return {"items": items, "next_cursor": f"{phase}{scan}.{skip + room}"}
-        scan, skip = int(next_scan), 0
-        if scan == 0:
-            if phase == "e" or reason not in (None, "erased"):
-                return {"items": items, "next_cursor": None}
-            phase = "e"
-            if len(items) >= limit:
-                return {"items": items, "next_cursor": "e0.0"}
-            continue
-        if len(items) >= limit:
-            return {"items": items, "next_cursor": f"{phase}{scan}.0"}
+            following = "e0" if phase == "a" and reason in (None, "erased") else None
+        return [(item, None) for item in items], following, len(rows)
 
-
-def _cursor(cursor: str | None, reason: str | None) -> tuple[str, int, int]:
-    if not cursor:
-        return ("e" if reason == "erased" else "a"), 0, 0
-    match = re.fullmatch(r"([ae])([0-9]{1,20})\.([0-9]{1,9})", cursor)
-    if not match:
-        raise Invalid("Validation failed.", {"cursor": ["Not a valid cursor."]})
-    return match.group(1), int(match.group(2)), int(match.group(3))
+    return walk(step, limit=limit, cursor=cursor, start="e0" if reason == "erased" else "a0",
+                size=max(limit, 100))
 
 
 def _address(raw: str) -> str:

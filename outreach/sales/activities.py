@@ -22,7 +22,7 @@ from typing import Any
 from outreach.errors import Forbidden, Invalid, NotFound
 from outreach.people.records import asset_slugs, person_events, registrations_of
 from outreach.platform import users
-from outreach.platform.paging import decode_cursor, encode_cursor, load_hashes
+from outreach.platform.paging import load_hashes, walk_by_rank
 from outreach.sales.owners import audit_entries, checked_owner, require_record
 from outreach.store import Store
 from outreach.vocabulary import ACTIVITY_TYPES, iso
@@ -122,21 +122,14 @@ def record_activities(store: Store, kind: str, record_id: str, *, limit: int = 5
     """A record's activities, newest first, a page at a time (read in chunks)."""
     require_record(store, kind, record_id)
     source = store.keys.record_activities(f"{kind}:{record_id}")
-    position = decode_cursor(cursor)
-    items: list[dict[str, Any]] = []
-    chunk = max(limit, 50)
-    while len(items) < limit:
-        ids = store.r.zrevrange(source, position, position + chunk - 1)
-        if not ids:
-            return {"items": items, "next_cursor": None}
-        for activity_id, h in zip(ids, load_hashes(store, store.keys.activity, ids), strict=True):
-            position += 1
-            if h and (type_ is None or h.get("type") == type_):
-                items.append(activity_view(activity_id, h))
-                if len(items) == limit:
-                    break
-    more = bool(store.r.zrevrange(source, position, position))
-    return {"items": items, "next_cursor": encode_cursor(position) if more else None}
+
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        rows = load_hashes(store, store.keys.activity, ids)
+        return [activity_view(i, h) if h and (type_ is None or h.get("type") == type_) else None
+                for i, h in zip(ids, rows, strict=True)]
+
+    return walk_by_rank(lambda offset, count: store.r.zrevrange(source, offset, offset + count - 1),
+                        load, limit=limit, cursor=cursor, size=max(limit, 50))
 
 
 def _may_change(store: Store, h: dict[str, str], by: str, me: str | None) -> None:

@@ -28,7 +28,7 @@ from outreach.errors import Invalid, NotFound
 from outreach.mail import dkim
 from outreach.mail.notice import build_notice
 from outreach.platform import webhooks
-from outreach.platform.paging import decode_cursor, encode_cursor, load_hashes
+from outreach.platform.paging import load_hashes, walk_by_rank
 from outreach.sales.activities import activity_view
 from outreach.store import Store
 
@@ -43,30 +43,30 @@ def find_tasks(store: Store, *, owner: str | None = None, status: str = "open",
                cursor: str | None = None) -> dict[str, Any]:
     """Open tasks by due time (soonest first) or done ones (latest first)."""
     keys = store.keys
-    offset = decode_cursor(cursor)
     if status == "open":
+        open_key = keys.tasks_open(owner or "")
         high = f"({due_before}" if due_before is not None else "+inf"
-        ids = store.r.zrangebyscore(keys.tasks_open(owner or ""), "-inf", high, start=offset,
-                                    num=limit + 1)
-        rows = load_hashes(store, keys.activity, ids[:limit])
-        items = [activity_view(i, h) for i, h in zip(ids[:limit], rows, strict=True) if h]
-        more = len(ids) > limit
-        return {"items": items, "next_cursor": encode_cursor(offset + limit) if more else None}
-    items: list[dict[str, Any]] = []
-    source = keys.tasks_done(owner or "")
-    position = offset
-    while len(items) < limit:
-        ids = store.r.zrevrange(source, position, position + max(limit, 100) - 1)
-        if not ids:
-            return {"items": items, "next_cursor": None}
-        for task_id, h in zip(ids, load_hashes(store, keys.activity, ids), strict=True):
-            position += 1
-            if h and (due_before is None or float(h.get("due_at") or 0) < due_before):
-                items.append(activity_view(task_id, h))
-                if len(items) == limit:
-                    break
-    more = bool(store.r.zrevrange(source, position, position))
-    return {"items": items, "next_cursor": encode_cursor(position) if more else None}
+
+        def read(offset: int, count: int) -> list[str]:
+            return store.r.zrangebyscore(open_key, "-inf", high, start=offset, num=count)
+
+        def load(ids: list[str]) -> list[dict[str, Any] | None]:
+            rows = load_hashes(store, keys.activity, ids)
+            return [activity_view(i, h) if h else None for i, h in zip(ids, rows, strict=True)]
+    else:
+        done_key = keys.tasks_done(owner or "")
+
+        def read(offset: int, count: int) -> list[str]:
+            return store.r.zrevrange(done_key, offset, offset + count - 1)
+
+        def load(ids: list[str]) -> list[dict[str, Any] | None]:
+            rows = load_hashes(store, keys.activity, ids)
+            return [activity_view(i, h)
+                    if h and (due_before is None or float(h.get("due_at") or 0) < due_before) else None
+                    for i, h in zip(ids, rows, strict=True)]
+
+    return walk_by_rank(read, load, limit=limit, cursor=cursor,
+                        size=limit if status == "open" else max(limit, 100))
 
 
 def tasks_of(store: Store, owner: str, *, open_limit: int = 100, done_limit: int = 20

@@ -273,6 +273,12 @@ class Keys:
     def active_campaigns(self) -> str:
         return self._k("camps", "active")
 
+    def person(self, ref: str) -> str:
+        """The hash of the person ``ref`` names: ``l:<id>`` a lead, ``c:<id>`` a contact
+        (``outreach.platform.refs``)."""
+        kind, _, person_id = ref.partition(":")
+        return self.lead(person_id) if kind == "l" else self.contact(person_id)
+
     def person_events(self, person_id: str) -> str:
         return self._k("events", person_id)
 

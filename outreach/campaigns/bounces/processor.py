@@ -36,9 +36,7 @@ RATE_MIN_DELIVERED = 200
 
 
 def _person_email(store: Store, ref: str) -> str | None:
-    kind, _, person_id = ref.partition(":")
-    key = store.keys.lead(person_id) if kind == "l" else store.keys.contact(person_id)
-    return store.r.hget(key, "email")
+    return store.r.hget(store.keys.person(ref), "email")
 
 
 def apply_report(store: Store, config: Config, report: Report) -> str:
