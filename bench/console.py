@@ -35,7 +35,7 @@ PASSWORD = "bench console password"
 
 
 def seed(store, config, leads: int, opportunities: int, campaigns: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    from outreach.campaigns import legacy as campaign_service
+    from outreach.campaigns.model import create_campaign
     from outreach.campaigns.templates import create_template
     from outreach.people.ingest import apply_batch
     from outreach.platform.users import create_user
@@ -63,7 +63,7 @@ def seed(store, config, leads: int, opportunities: int, campaigns: int) -> dict[
     lists = store.r.zrange(store.keys.lists, 0, 1)
     first_campaign = ""
     for n in range(campaigns):
-        made = campaign_service.create_campaign(store, config, {
+        made = create_campaign(store, config, {
             "name": f"Campaign {n}", "template_id": tpl["id"], "list_ids": [lists[0]]})
         first_campaign = first_campaign or made["id"]
         if n < 10:  # in flight: status and counters as a sending campaign has them

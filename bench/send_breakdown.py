@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = args.messages
 
-    from outreach.campaigns import legacy as campaigns
+    from outreach.campaigns import dispatch, lifecycle
     from outreach.campaigns.sending import legacy as sending
     from outreach.mail import smtp
     from outreach.mail.message import build_message
@@ -125,14 +125,14 @@ def main(argv: list[str] | None = None) -> int:
             dispatch, messages)."""
             jobs = NoJobs()
             cid = api.create_campaign(api.lead_list())
-            campaigns.launch(store, jobs, cid)
+            lifecycle.launch(store, jobs, cid)
             sent = 0
             send_s = dispatch_s = 0.0
             dispatched = 0
             while sent < count:
                 jobs.calls.clear()
                 began = time.perf_counter()
-                campaigns.dispatch(store, config, jobs, cid)
+                dispatch.dispatch(store, config, jobs, cid)
                 dispatch_s += time.perf_counter() - began
                 batches = [args[1] for name, args in jobs.calls if name == "send_batch"]
                 if not batches:

@@ -11,7 +11,8 @@ from celery import Celery, shared_task
 from celery.signals import worker_process_init, worker_shutting_down
 from flask import current_app
 
-from outreach.campaigns import legacy as campaigns
+from outreach.campaigns import dispatch as dispatching
+from outreach.campaigns import watch as watching
 from outreach.campaigns.sending import legacy as sending
 from tasks.ingest import STORE_ERRORS
 
@@ -45,7 +46,7 @@ MAX_COUNTDOWN_SECONDS = 600.0  # re-deferring after this is harmless (the batch 
 @shared_task(name="outreach.campaigns.dispatch", acks_late=True, ignore_result=True)
 def dispatch(campaign_id: str) -> int:
     store, config, jobs = _deps()
-    return campaigns.dispatch(store, config, jobs, campaign_id)
+    return dispatching.dispatch(store, config, jobs, campaign_id)
 
 
 @shared_task(name="outreach.send.batch", acks_late=True, ignore_result=True)
@@ -67,7 +68,7 @@ def send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> int:
              autoretry_for=STORE_ERRORS, retry_backoff=1, retry_backoff_max=30, max_retries=None)
 def watch(campaign_id: str, token: str) -> None:
     store, config, jobs = _deps()
-    next_look = campaigns.watch(store, config, jobs, campaign_id, token)
+    next_look = watching.watch(store, config, jobs, campaign_id, token)
     if next_look is not None:
         jobs.watch(campaign_id, token, countdown=next_look)
 
@@ -75,7 +76,7 @@ def watch(campaign_id: str, token: str) -> None:
 @shared_task(name="outreach.campaigns.tick", acks_late=True, ignore_result=True)
 def tick(force: bool = False) -> int:
     store, config, jobs = _deps()
-    return campaigns.watch_all(store, config, jobs, force=force)
+    return watching.watch_all(store, config, jobs, force=force)
 
 
 # ---------------------------------------------------------------- rolling restarts

@@ -266,9 +266,9 @@ class CampaignEnv(Env):
         return calls
 
     def dispatch(self, campaign_id: str) -> int:
-        from outreach.campaigns import legacy as campaigns
+        from outreach.campaigns import dispatch
 
-        return campaigns.dispatch(self.store, self.config, self.jobs, campaign_id)
+        return dispatch.dispatch(self.store, self.config, self.jobs, campaign_id)
 
     def send_batch(self, campaign_id: str, batch_no: int, attempt: int = 0) -> Any:
         from outreach.campaigns.sending import legacy as sending
@@ -277,9 +277,9 @@ class CampaignEnv(Env):
                                   campaign_id, batch_no, attempt)
 
     def watch(self, campaign_id: str) -> float | None:
-        from outreach.campaigns import legacy as campaigns
+        from outreach.campaigns import watch
 
-        return campaigns.watch(self.store, self.config, self.jobs, campaign_id)
+        return watch.watch(self.store, self.config, self.jobs, campaign_id)
 
     def pump(self, max_steps: int = 500) -> list[Any]:
         """Run recorded dispatch and send_batch jobs (and the retries a send task would
@@ -311,7 +311,7 @@ class CampaignEnv(Env):
         return self.show(campaign_id)
 
     def ledger(self, campaign_id: str) -> dict[str, str]:
-        from outreach.campaigns.legacy import LEDGER_STATES
+        from outreach.campaigns.model import LEDGER_STATES
 
         raw = self.store.r.hgetall(self.store.keys.campaign_ledger(campaign_id))
         return {email: LEDGER_STATES[value[0]] for email, value in raw.items()}

@@ -2,7 +2,7 @@
 
 Each address once across the lists (the ledger is keyed by address), minus suppressed or
 erased addresses, people without consent and disqualified leads: the verdicts come from
-the same function dispatch uses (``campaigns._verdicts``), so the count and the send
+the same function dispatch uses (``dispatch.verdicts``), so the count and the send
 cannot disagree. Members are read in pages; the work is linear in the lists' sizes, so the
 console asks for it on demand rather than on every page view.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from outreach.campaigns.legacy import _verdicts
+from outreach.campaigns.dispatch import verdicts
 from outreach.platform.paging import existing_hash
 from outreach.store import Store
 
@@ -39,7 +39,7 @@ def audience_of_lists(store: Store, list_ids: list[str]) -> dict[str, int]:
                 break
             after = int(rows[-1][1])
             counts["members"] += len(rows)
-            flat = _verdicts(store, member_type, [member for member, _ in rows])
+            flat = verdicts(store, member_type, [member for member, _ in rows])
             for i in range(0, len(flat), 3):
                 email, verdict = flat[i], flat[i + 2]
                 if email in seen:

@@ -163,6 +163,6 @@ def export_leads(list_id: str | None, status: str | None, email: str | None, out
 @click.option("--out", "-o", default="-", show_default=True)
 def export_recipients(campaign_id: str, status: str | None, out: str) -> None:
     """A campaign's recipients (optionally of one status)."""
-    from outreach.people.exports import recipients_csv
+    from outreach.campaigns.recipients import recipients_csv
 
     _exported(lambda store: recipients_csv(store, campaign_id, status), out)

@@ -1,4 +1,5 @@
-"""CSV exports: list members, leads (with the leads filters), campaign recipients.
+"""CSV exports: list members, leads (with the leads filters); ``stream_csv`` streams a
+campaign's recipients too (``outreach.campaigns.recipients``).
 
 Streamed: each is a generator of CSV lines that pages through the store with the same
 services as the JSON endpoints, so memory stays flat whatever the size. Cells that a
@@ -12,7 +13,6 @@ import io
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from outreach.campaigns import legacy as campaigns
 from outreach.people import lists
 from outreach.people import records as people
 from outreach.store import Store
@@ -24,7 +24,6 @@ LEAD_COLUMNS = ("id", "email", "first_name", "last_name", "job_title", "company"
                 "created_at", "updated_at")
 MEMBER_COLUMNS = ("id", "type", "email", "first_name", "last_name", "company", "job_title",
                   "consent", "status", "score", "account_id")
-RECIPIENT_COLUMNS = ("email", "person", "status", "at", "error")
 
 
 def safe_cell(value: Any) -> str:
@@ -39,8 +38,8 @@ def safe_cell(value: Any) -> str:
     return text
 
 
-def _stream(columns: tuple[str, ...],
-            pages: Callable[[str | None], dict[str, Any]]) -> Iterator[str]:
+def stream_csv(columns: tuple[str, ...],
+               pages: Callable[[str | None], dict[str, Any]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
@@ -59,28 +58,13 @@ def _stream(columns: tuple[str, ...],
 
 def list_members_csv(store: Store, list_id: str) -> Iterator[str]:
     lists.get_list(store, list_id)  # 404 before the first byte
-    return _stream(MEMBER_COLUMNS,
-                   lambda cursor: lists.list_members(store, list_id, limit=PAGE, cursor=cursor))
+    return stream_csv(MEMBER_COLUMNS,
+                      lambda cursor: lists.list_members(store, list_id, limit=PAGE, cursor=cursor))
 
 
 def leads_csv(store: Store, *, list_id: str | None = None, status: str | None = None,
               email: str | None = None) -> Iterator[str]:
     if list_id:
         lists.get_list(store, list_id)
-    return _stream(LEAD_COLUMNS, lambda cursor: people.find_leads(
+    return stream_csv(LEAD_COLUMNS, lambda cursor: people.find_leads(
         store, limit=PAGE, cursor=cursor, list_id=list_id, status=status, email=email))
-
-
-def recipients_csv(store: Store, campaign_id: str, status: str | None = None) -> Iterator[str]:
-    campaigns.recipients(store, campaign_id, status=status, limit=1)  # 404 / 422 up front
-
-    def pages(cursor: str | None) -> dict[str, Any]:
-        result = campaigns.recipients(store, campaign_id, status=status, limit=PAGE,
-                                      cursor=cursor)
-        for item in result["items"]:
-            person = item.get("person")
-            if isinstance(person, dict):
-                item["person"] = f"{person.get('type')}:{person.get('id')}"
-        return result
-
-    return _stream(RECIPIENT_COLUMNS, pages)

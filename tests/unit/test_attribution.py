@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach.campaigns import legacy as campaigns
+from outreach.campaigns import model
 from outreach.campaigns.sending import legacy as sending
 from outreach.mail import smtp
 from outreach.mail.smtp import (
@@ -470,7 +470,7 @@ def test_soft_refusal_is_not_a_permanent_failure() -> None:
     assert not isinstance(TemporaryFailure("452 4.2.2 full", 452), PermanentFailure)
     assert PermanentFailure("550 5.1.1 x", 550).suppress
     assert not PermanentFailure("554 5.7.1 x", 554).suppress
-    assert campaigns.LEDGER_STATES["f"] == "failed"
+    assert model.LEDGER_STATES["f"] == "failed"
 
 
 def test_a_refusal_in_flight_when_the_breaker_trips_goes_back_to_the_queue(make_cenv) -> None:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from outreach.campaigns import legacy as campaigns
+from outreach.campaigns import model, recipients, watch
 from outreach.mail.smtp import PermanentFailure
 
 ZERO_STATS = {"targeted": 0, "sent": 0, "failed": 0, "suppressed": 0, "unknown": 0, "opened": 0,
@@ -394,14 +394,14 @@ def test_scheduled_campaign_starts_when_send_at_passes(cenv, monkeypatch) -> Non
                                 send_at="2031-05-04T10:00:00Z")
     cenv.post(f"/api/v1/campaigns/{campaign_id}/launch")
     cenv.pending()
-    send_at = campaigns.utc_from_iso("2031-05-04T10:00:00Z").timestamp()
-    monkeypatch.setattr(campaigns, "_now", lambda: send_at - 30)
+    send_at = model.utc_from_iso("2031-05-04T10:00:00Z").timestamp()
+    monkeypatch.setattr(model, "now", lambda: send_at - 30)
     assert cenv.watch(campaign_id) == 30
     assert cenv.show(campaign_id)["status"] == "scheduled"
-    monkeypatch.setattr(campaigns, "_now", lambda: send_at - 3600)
+    monkeypatch.setattr(model, "now", lambda: send_at - 3600)
     assert cenv.watch(campaign_id) == 60.0  # looks again at least every minute
     assert cenv.pending() == []
-    monkeypatch.setattr(campaigns, "_now", lambda: send_at + 1)
+    monkeypatch.setattr(model, "now", lambda: send_at + 1)
     assert cenv.watch(campaign_id) == cenv.config.campaign_watch_seconds
     shown = cenv.show(campaign_id)
     assert shown["status"] == "sending"
@@ -415,24 +415,24 @@ def test_scheduled_campaign_starts_when_send_at_passes(cenv, monkeypatch) -> Non
 def test_watch_with_an_old_token_stops(cenv) -> None:
     campaign_id = cenv.launched([cenv.leads("a@example.com")])
     (_, (_, token)), = [call for call in cenv.jobs.calls if call[0] == "watch"]
-    assert campaigns.watch(cenv.store, cenv.config, cenv.jobs, campaign_id, token) is not None
+    assert watch.watch(cenv.store, cenv.config, cenv.jobs, campaign_id, token) is not None
     cenv.post(f"/api/v1/campaigns/{campaign_id}/pause")
     cenv.post(f"/api/v1/campaigns/{campaign_id}/resume")  # starts a new watch with a new token
-    assert campaigns.watch(cenv.store, cenv.config, cenv.jobs, campaign_id, token) is None
+    assert watch.watch(cenv.store, cenv.config, cenv.jobs, campaign_id, token) is None
 
 
 def test_watch_all_restarts_a_dead_watch(cenv, monkeypatch) -> None:
     campaign_id = cenv.launched([cenv.leads("a@example.com")])
     cenv.watch(campaign_id)
     cenv.pending()
-    assert campaigns.watch_all(cenv.store, cenv.config, cenv.jobs) == 0
+    assert watch.watch_all(cenv.store, cenv.config, cenv.jobs) == 0
     assert cenv.pending() == []
     later = time.time() + 3600
-    monkeypatch.setattr(campaigns, "_now", lambda: later)
-    assert campaigns.watch_all(cenv.store, cenv.config, cenv.jobs) == 1
+    monkeypatch.setattr(model, "now", lambda: later)
+    assert watch.watch_all(cenv.store, cenv.config, cenv.jobs) == 1
     (call,) = cenv.pending()
     assert call[0] == "watch" and call[1][0] == campaign_id
-    assert campaigns.watch_all(cenv.store, cenv.config, cenv.jobs) == 0
+    assert watch.watch_all(cenv.store, cenv.config, cenv.jobs) == 0
 
 
 def test_a_starting_worker_restarts_a_fresh_looking_watch(cenv) -> None:
@@ -442,11 +442,11 @@ def test_a_starting_worker_restarts_a_fresh_looking_watch(cenv) -> None:
     cenv.watch(campaign_id)
     cenv.pending()
     old_token = cenv.store.r.hget(cenv.store.keys.campaign(campaign_id), "watch_token")
-    assert campaigns.watch_all(cenv.store, cenv.config, cenv.jobs) == 0
-    assert campaigns.watch_all(cenv.store, cenv.config, cenv.jobs, force=True) == 1
+    assert watch.watch_all(cenv.store, cenv.config, cenv.jobs) == 0
+    assert watch.watch_all(cenv.store, cenv.config, cenv.jobs, force=True) == 1
     (call,) = cenv.pending()
     assert call[0] == "watch" and call[1][0] == campaign_id and call[1][1] != old_token
-    assert campaigns.watch(cenv.store, cenv.config, cenv.jobs, campaign_id, old_token) is None
+    assert watch.watch(cenv.store, cenv.config, cenv.jobs, campaign_id, old_token) is None
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7, 50])
@@ -490,8 +490,8 @@ def test_recipients_paging_over_a_large_ledger(cenv) -> None:
         seen: list[str] = []
         cursor = None
         while True:
-            page = campaigns.recipients(cenv.store, campaign_id, status=status, limit=7,
-                                        cursor=cursor)
+            page = recipients.recipients(cenv.store, campaign_id, status=status, limit=7,
+                                         cursor=cursor)
             assert len(page["items"]) <= 7
             seen += [item["email"] for item in page["items"]]
             cursor = page["next_cursor"]

@@ -489,7 +489,7 @@ def test_an_unsubscribe_is_shown_on_the_contact_page_and_cannot_be_lifted(people
 # ------------------------------------------------------------ the audit's gaps (console)
 
 def test_the_live_campaign_page_charts_the_send_rate(cenv: Any) -> None:
-    from outreach.campaigns import legacy as campaigns
+    from outreach.campaigns import model
 
     users.create_user(cenv.store, "marketer@example.com", "marketer", PASSWORD)
     list_id = cenv.leads("a@example.com", "b@example.com", "c@example.com")
@@ -509,7 +509,7 @@ def test_the_live_campaign_page_charts_the_send_rate(cenv: Any) -> None:
     key = cenv.store.keys.campaign_sent_per_10s(campaign_id)
     cenv.store.r.delete(key)
     cenv.store.r.hset(key, mapping={"1000": 6, "1010": 3, "2190": 1})  # 120 buckets of 10 s
-    rate = campaigns.send_rate(cenv.store, campaign_id)
+    rate = model.send_rate(cenv.store, campaign_id)
     assert rate["step_seconds"] == 20 and len(rate["points"]) == 60
     assert rate["points"][0]["count"] == 9 and rate["points"][0]["per_minute"] == 27.0
     assert rate["points"][-1]["count"] == 1 and sum(p["count"] for p in rate["points"]) == 10
@@ -796,7 +796,7 @@ def test_list_members_found_by_the_start_of_their_address_ignoring_case_paged(ce
 
 
 def test_campaign_recipients_filtered_by_opened_clicked_or_unsubscribed(cenv: Any) -> None:
-    from outreach.campaigns import legacy as campaigns
+    from outreach.campaigns import recipients
 
     env = cenv
     users.create_user(env.store, "marketer@example.com", "marketer", PASSWORD)
@@ -819,7 +819,7 @@ def test_campaign_recipients_filtered_by_opened_clicked_or_unsubscribed(cenv: An
     visit("dan@example.com", r"<https?://[^/>]+(/u/[^>]+)>")
 
     def shown(**args: Any) -> list[str]:
-        found = campaigns.recipients(env.store, campaign_id, **args)
+        found = recipients.recipients(env.store, campaign_id, **args)
         return sorted(r["email"] for r in found["items"])
 
     assert shown(engagement="opened") == ["bob@example.com", "cara@example.com"]
@@ -827,12 +827,12 @@ def test_campaign_recipients_filtered_by_opened_clicked_or_unsubscribed(cenv: An
     assert shown(engagement="unsubscribed") == ["dan@example.com"]
     assert shown(engagement="opened", status="sent") == ["bob@example.com", "cara@example.com"]
     assert shown(engagement="opened", status="failed") == []
-    (bob,) = campaigns.recipients(env.store, campaign_id, engagement="clicked")["items"]
+    (bob,) = recipients.recipients(env.store, campaign_id, engagement="clicked")["items"]
     assert bob["status"] == "sent" and bob["person"]["type"] == "lead" and bob["at"]
     # paged like the outcome filter: never more than ``limit`` a page, nobody twice
-    first = campaigns.recipients(env.store, campaign_id, engagement="opened", limit=1)
-    rest = campaigns.recipients(env.store, campaign_id, engagement="opened", limit=1,
-                                cursor=first["next_cursor"])
+    first = recipients.recipients(env.store, campaign_id, engagement="opened", limit=1)
+    rest = recipients.recipients(env.store, campaign_id, engagement="opened", limit=1,
+                                 cursor=first["next_cursor"])
     assert len(first["items"]) == 1 and first["next_cursor"]
     assert sorted(r["email"] for r in first["items"] + rest["items"]) == [
         "bob@example.com", "cara@example.com"]

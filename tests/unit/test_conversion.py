@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from outreach.campaigns import legacy as campaigns
+from outreach.campaigns import dispatch, lifecycle, model
 from outreach.normalize import email_hash, normalise_company
 from outreach.platform.jobs import NoJobs
 from outreach.sales import qualify as conversion
@@ -141,11 +141,11 @@ def test_erase_removes_everything_and_the_address_is_never_mailed_again(env):
     lead_list = next(x["id"] for x in lists if x["asset"]["slug"] == "guide" and x["member_type"] == "lead")
     template = env.post("/api/v1/templates", {"name": "t", "subject": "s", "html": "<p>h</p>",
                                               "text": "t"}).get_json()
-    camp = campaigns.create_campaign(env.store, env.config, {"name": "c", "template_id": template["id"],
-                                                             "list_ids": [lead_list]})
+    camp = model.create_campaign(env.store, env.config, {"name": "c", "template_id": template["id"],
+                                                         "list_ids": [lead_list]})
     jobs = NoJobs()
-    campaigns.launch(env.store, jobs, camp["id"])
-    campaigns.dispatch(env.store, env.config, jobs, camp["id"])  # queued, not yet sent
+    lifecycle.launch(env.store, jobs, camp["id"])
+    dispatch.dispatch(env.store, env.config, jobs, camp["id"])  # queued, not yet sent
 
     result = env.client.delete("/api/v1/people/GONE@example.com", headers=env.auth).get_json()
     assert result["erased"] is True and result["campaigns_scrubbed"] == 1
@@ -160,10 +160,10 @@ def test_erase_removes_everything_and_the_address_is_never_mailed_again(env):
     # they register again: a new lead, but no campaign will mail them
     env.registered("gone@example.com", asset="guide", consent=True)
     assert env.store.r.sismember(env.store.keys.erased, email_hash("gone@example.com"))
-    camp2 = campaigns.create_campaign(env.store, env.config, {"name": "c2", "template_id": template["id"],
-                                                              "list_ids": [lead_list]})
-    campaigns.launch(env.store, jobs, camp2["id"])
-    campaigns.dispatch(env.store, env.config, jobs, camp2["id"])
+    camp2 = model.create_campaign(env.store, env.config, {"name": "c2", "template_id": template["id"],
+                                                          "list_ids": [lead_list]})
+    lifecycle.launch(env.store, jobs, camp2["id"])
+    dispatch.dispatch(env.store, env.config, jobs, camp2["id"])
     ledger2 = env.store.r.hgetall(env.store.keys.campaign_ledger(camp2["id"]))
     assert ledger2["gone@example.com"].startswith("x|")
     assert ledger2["stay@example.com"].startswith("q|")

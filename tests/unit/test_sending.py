@@ -8,7 +8,7 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from outreach.campaigns import legacy as campaigns
+from outreach.campaigns import lifecycle, model
 from outreach.campaigns.sending import legacy as sending
 from outreach.mail.smtp import AmbiguousFailure, ConnectionFailure, PermanentFailure, TemporaryFailure
 from outreach.normalize import email_hash
@@ -68,7 +68,7 @@ def test_pause_midway_then_resume_sends_everyone_once(cenv) -> None:
 
     def pause_after_two(rcpt: str) -> None:
         if len(cenv.messenger.messages) == 2:
-            campaigns.pause(cenv.store, campaign_id)
+            lifecycle.pause(cenv.store, campaign_id)
 
     cenv.messenger.before_send = pause_after_two
     for batch_no in batches:
@@ -99,14 +99,14 @@ def test_pause_and_resume_many_times(cenv) -> None:
 
     def pause_every_third(rcpt: str) -> None:
         if len(cenv.messenger.messages) % 3 == 2:
-            campaigns.pause(cenv.store, campaign_id)
+            lifecycle.pause(cenv.store, campaign_id)
 
     cenv.messenger.before_send = pause_every_third
     for _ in range(30):
         cenv.pump()
         if cenv.show(campaign_id)["status"] != "paused":
             break
-        campaigns.resume(cenv.store, cenv.jobs, campaign_id)
+        lifecycle.resume(cenv.store, cenv.jobs, campaign_id)
     assert cenv.run(campaign_id)["status"] == "sent"
     assert cenv.messenger.counts() == dict.fromkeys(emails, 1)
 
@@ -135,7 +135,7 @@ def test_a_fresh_claim_is_left_alone_until_it_times_out(make_cenv, monkeypatch) 
         assert env.watch(campaign_id) == env.config.campaign_watch_seconds
         assert env.show(campaign_id)["status"] == "sending"
         later = time.time() + 11
-        monkeypatch.setattr(campaigns, "_now", lambda: later)
+        monkeypatch.setattr(model, "now", lambda: later)
         env.watch(campaign_id)  # the watch reports the dead claim
         assert env.ledger(campaign_id)["p1@example.com"] == "unknown"
         assert env.store.r.zcard(env.store.keys.campaign_sending(campaign_id)) == 0
@@ -415,7 +415,7 @@ def test_claim_outcomes(cenv) -> None:
     cenv.store.r.hset(keys.suppressed, "p1@example.com", "unsubscribed")
     assert claim(cenv, campaign_id, "p1@example.com", now)[0] == "suppressed"
     assert claim(cenv, campaign_id, "p1@example.com", now) == ["done", "x"]
-    campaigns.pause(cenv.store, campaign_id)
+    lifecycle.pause(cenv.store, campaign_id)
     assert claim(cenv, campaign_id, "p2@example.com", now) == ["stopped", "paused"]
     shown = cenv.show(campaign_id)
     assert shown["stats"]["suppressed"] == 1

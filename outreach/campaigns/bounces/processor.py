@@ -86,7 +86,7 @@ def apply_report(store: Store, config: Config, report: Report) -> str:
 def check_rates(store: Store, config: Config, campaign_id: str) -> str | None:
     """Pause a sending campaign whose hard-bounce or complaint rate is over its limit (after
     ``RATE_MIN_DELIVERED`` delivered); returns the reason when it did."""
-    from outreach.campaigns import legacy as campaigns
+    from outreach.campaigns import lifecycle
 
     h = store.r.hmget(store.keys.campaign(campaign_id), "status", "sent", "bounced", "complained")
     status, sent, bounced, complained = h[0], int(h[1] or 0), int(h[2] or 0), int(h[3] or 0)
@@ -101,7 +101,7 @@ def check_rates(store: Store, config: Config, campaign_id: str) -> str | None:
                   f"is over OUTREACH_MAX_COMPLAINT_RATE {100 * config.max_complaint_rate:.2f}%")
     if reason:
         log.warning("pausing campaign %s: %s", campaign_id, reason)
-        campaigns.auto_pause(store, campaign_id, reason)
+        lifecycle.auto_pause(store, campaign_id, reason)
     return reason
 
 

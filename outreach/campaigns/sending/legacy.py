@@ -37,9 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from outreach.campaigns import legacy as campaigns
+from outreach.campaigns import lifecycle, templates, watch
 from outreach.campaigns import pacing as domains
-from outreach.campaigns import templates
 from outreach.config import Config
 from outreach.mail import dkim, verp
 from outreach.mail.message import build_message
@@ -488,7 +487,7 @@ class Outcome:
     def finish(self, outcome: str, *, error: str = "", suppress: str = "", breaker: str = "",
                info: str = "", pause_reason: str = "") -> int:
         keys, cid = self.store.keys, self.campaign_id
-        return int(self.store.run("finish_send", keys=campaigns.finish_keys(self.store, cid), args=[
+        return int(self.store.run("finish_send", keys=watch.finish_keys(self.store, cid), args=[
             self.email, outcome, str(int(time.time())), suppress, error[:500], breaker,
             self.config.send_breaker_refusals, self.config.send_soft_retries, info,
             keys.campaign_batch(cid, ""), f"bounced:{cid}", pause_reason[:500], self.run]))
@@ -546,7 +545,7 @@ def _note_error(store: Store, campaign_id: str, message: str, *, count: bool = F
     failures = int(store.r.hincrby(key, "consecutive_failures", 1))
     if failures >= (limit or config.send_max_consecutive_failures):
         log.warning("pausing campaign %s after %d delivery failures", campaign_id, failures)
-        campaigns.auto_pause(
+        lifecycle.auto_pause(
             store, campaign_id,
             f"{message[:400]} (paused after {failures} consecutive delivery failures)",
         )

@@ -6,8 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from outreach.campaigns import legacy as campaigns
-from outreach.campaigns import templates
+from outreach.campaigns import lifecycle, model, recipients, templates
 from outreach.schemas.campaigns import (
     BuiltinTemplate,
     Campaign,
@@ -77,7 +76,7 @@ def get_template(template_id: str) -> Any:
 @bp.post("/api/v1/campaigns")
 @operation("Create a campaign", body=CampaignIn, responses={201: Campaign}, tag="campaigns")
 def post_campaign() -> Any:
-    created = campaigns.create_campaign(store(), config(), load_body(CampaignIn()))
+    created = model.create_campaign(store(), config(), load_body(CampaignIn()))
     return jsonify(_campaign.dump(created)), 201
 
 
@@ -86,40 +85,40 @@ def post_campaign() -> Any:
 def get_campaigns() -> Any:
     q = load_query(PageQuery())
     return jsonify(CampaignPage().dump(
-        campaigns.find_campaigns(store(), limit=q["limit"], cursor=q["cursor"])))
+        model.find_campaigns(store(), limit=q["limit"], cursor=q["cursor"])))
 
 
 @bp.get("/api/v1/campaigns/<campaign_id>")
 @operation("Read a campaign with stats and progress", responses={200: Campaign}, errors=(404,),
            tag="campaigns")
 def get_campaign(campaign_id: str) -> Any:
-    return jsonify(_campaign.dump(campaigns.get_campaign(store(), campaign_id)))
+    return jsonify(_campaign.dump(model.get_campaign(store(), campaign_id)))
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/launch")
 @operation("Launch now, or at send_at", responses={200: Campaign}, errors=(404, 409),
            tag="campaigns")
 def launch(campaign_id: str) -> Any:
-    return jsonify(_campaign.dump(campaigns.launch(store(), jobs(), campaign_id)))
+    return jsonify(_campaign.dump(lifecycle.launch(store(), jobs(), campaign_id)))
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/pause")
 @operation("Pause sending", responses={200: Campaign}, errors=(404, 409), tag="campaigns")
 def pause(campaign_id: str) -> Any:
-    return jsonify(_campaign.dump(campaigns.pause(store(), campaign_id)))
+    return jsonify(_campaign.dump(lifecycle.pause(store(), campaign_id)))
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/resume")
 @operation("Resume a paused campaign (never resends)", responses={200: Campaign},
            errors=(404, 409), tag="campaigns")
 def resume(campaign_id: str) -> Any:
-    return jsonify(_campaign.dump(campaigns.resume(store(), jobs(), campaign_id)))
+    return jsonify(_campaign.dump(lifecycle.resume(store(), jobs(), campaign_id)))
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/cancel")
 @operation("Cancel", responses={200: Campaign}, errors=(404, 409), tag="campaigns")
 def cancel(campaign_id: str) -> Any:
-    return jsonify(_campaign.dump(campaigns.cancel(store(), campaign_id)))
+    return jsonify(_campaign.dump(lifecycle.cancel(store(), campaign_id)))
 
 
 @bp.get("/api/v1/campaigns/<campaign_id>/recipients")
@@ -127,7 +126,7 @@ def cancel(campaign_id: str) -> Any:
            errors=(404,), tag="campaigns")
 def get_recipients(campaign_id: str) -> Any:
     q = load_query(RecipientQuery())
-    return jsonify(RecipientPage().dump(campaigns.recipients(
+    return jsonify(RecipientPage().dump(recipients.recipients(
         store(), campaign_id, status=q.get("status"), limit=q["limit"], cursor=q["cursor"])))
 
 
@@ -135,5 +134,5 @@ def get_recipients(campaign_id: str) -> Any:
 @operation("Send again only to failed recipients", responses={200: RetryResult},
            errors=(404, 409), tag="campaigns")
 def retry_failed(campaign_id: str) -> Any:
-    result = campaigns.retry_failed(store(), jobs(), campaign_id, config().send_batch_size)
+    result = lifecycle.retry_failed(store(), jobs(), campaign_id, config().send_batch_size)
     return jsonify(RetryResult().dump(result))

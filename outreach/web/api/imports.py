@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from werkzeug.exceptions import BadRequest
 
+from outreach.campaigns import recipients
 from outreach.errors import Invalid
 from outreach.people import exports
 from outreach.people.imports import legacy as imports
@@ -113,7 +114,7 @@ def leads_csv() -> Any:
            errors=(404, 422), tag="campaigns")
 def recipients_csv(campaign_id: str) -> Any:
     status = request.args.get("status") or None
-    return _csv(exports.recipients_csv(store(), campaign_id, status), f"recipients-{campaign_id}.csv")
+    return _csv(recipients.recipients_csv(store(), campaign_id, status), f"recipients-{campaign_id}.csv")
 
 
 __all__ = ["bp", "BadRequest"]

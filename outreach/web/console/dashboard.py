@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from outreach.campaigns.legacy import campaign_view
+from outreach.campaigns.model import campaign_view
 from outreach.config import Config
 from outreach.people.records import asset_slugs, lead_view, load_leads
 from outreach.platform.paging import load_hashes

@@ -8,8 +8,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from markupsafe import escape
 from marshmallow import ValidationError
 
-from outreach.campaigns import audience, templates, test_send
-from outreach.campaigns import legacy as campaigns
+from outreach.campaigns import audience, lifecycle, model, recipients, templates, test_send
 from outreach.errors import Conflict, Invalid
 from outreach.people import lists
 from outreach.schemas.campaigns import CampaignIn, TemplateIn
@@ -172,8 +171,8 @@ def template_preview_html(template_id: str) -> Any:
 @requires("campaigns")
 def campaigns_page() -> Any:
     return render("campaigns.html",
-                  found=campaigns.find_campaigns(store(), limit=_PAGE, cursor=_cursor(),
-                                                 newest_first=True))
+                  found=model.find_campaigns(store(), limit=_PAGE, cursor=_cursor(),
+                                             newest_first=True))
 
 
 def _new_form(values: dict[str, Any], errors: dict[str, Any], status: int = 200,
@@ -209,7 +208,7 @@ def campaign_create() -> Any:
     if request.form.get("action") in ("count", "find"):  # without JavaScript: save nothing
         return _new_form(values, {}, count=request.form["action"] == "count")
     try:
-        created = campaigns.create_campaign(store(), config(), CampaignIn().load(values))
+        created = model.create_campaign(store(), config(), CampaignIn().load(values))
     except ValidationError as exc:
         return _new_form(values, exc.messages, 422)
     except Invalid as exc:
@@ -221,7 +220,7 @@ def campaign_create() -> Any:
 @bp.route("/campaigns/<campaign_id>")
 @requires("campaigns")
 def campaign_page(campaign_id: str) -> Any:
-    found = campaigns.campaign_live(store(), campaign_id)
+    found = model.campaign_live(store(), campaign_id)
     template = "campaign_live.html" if request.headers.get("HX-Request") else "campaign.html"
     return render(template, found=found)
 
@@ -264,12 +263,12 @@ def campaign_recipients(campaign_id: str) -> Any:
     status = request.args.get("status", "")
     status = status if status in RECIPIENT_STATUSES else ""
     engagement = request.args.get("engagement", "")
-    engagement = engagement if engagement in campaigns.ENGAGEMENTS else ""
-    found = campaigns.recipients(store(), campaign_id, status=status or None, limit=_PAGE,
-                                 cursor=_cursor(), engagement=engagement or None)
+    engagement = engagement if engagement in recipients.ENGAGEMENTS else ""
+    found = recipients.recipients(store(), campaign_id, status=status or None, limit=_PAGE,
+                                  cursor=_cursor(), engagement=engagement or None)
     return render("recipients.html", campaign_id=campaign_id, found=found, status=status,
                   statuses=RECIPIENT_STATUSES, engagement=engagement,
-                  engagements=tuple(campaigns.ENGAGEMENTS))
+                  engagements=tuple(recipients.ENGAGEMENTS))
 
 
 @bp.route("/campaigns/<campaign_id>/<action>", methods=["POST"])
@@ -279,18 +278,18 @@ def campaign_action(campaign_id: str, action: str) -> Any:
     if action not in ("launch", "pause", "resume", "cancel", "retry-failed"):
         abort(404)
     if request.form.get("confirm") != "yes":
-        return render("confirm.html", found=campaigns.get_campaign(s, campaign_id), action=action)
+        return render("confirm.html", found=model.get_campaign(s, campaign_id), action=action)
     try:
         if action == "launch":
-            campaigns.launch(s, jobs(), campaign_id)
+            lifecycle.launch(s, jobs(), campaign_id)
         elif action == "pause":
-            campaigns.pause(s, campaign_id)
+            lifecycle.pause(s, campaign_id)
         elif action == "resume":
-            campaigns.resume(s, jobs(), campaign_id)
+            lifecycle.resume(s, jobs(), campaign_id)
         elif action == "retry-failed":
-            campaigns.retry_failed(s, jobs(), campaign_id, config().send_batch_size)
+            lifecycle.retry_failed(s, jobs(), campaign_id, config().send_batch_size)
         else:
-            campaigns.cancel(s, campaign_id)
+            lifecycle.cancel(s, campaign_id)
     except Conflict as exc:
         flash(f"Not done: {exc.message}", "error")
     else:
