@@ -1,6 +1,6 @@
 """What one campaign message costs, step by step, in one process (no Celery, no pool).
 
-The product's per-message steps (``outreach.campaigns.sending.legacy``) are timed on their own
+The product's per-message steps (``outreach.campaigns.sending``) are timed on their own
 against the reference loop's (``EmailMessage`` + ``smtplib.send_message``), so that the
 gap measured by ``send.py`` can be attributed: rendering, link tracking and token
 signing, building the message, turning it into wire bytes, the two Lua round trips
@@ -61,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     n = args.messages
 
     from outreach.campaigns import dispatch, lifecycle
-    from outreach.campaigns.sending import legacy as sending
-    from outreach.mail import smtp
+    from outreach.campaigns.sending.batch import send_batch
+    from outreach.campaigns.sending.context import _Context, _load_people
     from outreach.mail.message import build_message
-    from outreach.mail.smtp import SmtpMessenger
+    from outreach.mail.smtp.messenger import SmtpMessenger, _dot_stuffed
     from outreach.platform.jobs import NoJobs
 
     print(f"# send breakdown: per-message steps, one process | {load_note()}", flush=True)
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         campaign_id = api.create_campaign(api.lead_list())
         body, _ = api.sample_message(campaign_id)
         h = store.r.hgetall(keys.campaign(campaign_id))
-        ctx = sending._Context(store, config, campaign_id, h)
-        people = [sending._load_people(store, [f"l:ld{i}"])[f"l:ld{i}"] for i in (1, 2, 3)]
+        ctx = _Context(store, config, campaign_id, h)
+        people = [_load_people(store, [f"l:ld{i}"])[f"l:ld{i}"] for i in (1, 2, 3)]
         person = people[0]
         email = str(person["email"])
         unsubscribe = f"{ctx.base}/u/" + ctx.tokens.sign("unsubscribe", [campaign_id, "l:ld1"])
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                                 subject=subject, text=text, html=body["html"],
                                 unsubscribe_url=unsubscribe, unsubscribe_mailto="mailto:u@x.org",
                                 campaign_id=campaign_id)
-            return smtp._dot_stuffed(msg)
+            return _dot_stuffed(msg)
 
         def ours_build_only(i: int) -> object:
             return build_message(from_email=ctx.from_email, to_email=f"r{i}@example.org",
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             """A messenger that makes the wire bytes and sends nothing."""
 
             def send(self, msg: object, mail_from: str, rcpt_to: str) -> str:
-                smtp._dot_stuffed(msg)  # type: ignore[arg-type]
+                _dot_stuffed(msg)  # type: ignore[arg-type]
                 return "250 ok"
 
         def whole_send_batches(count: int) -> tuple[float, float, int]:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 dispatched += 100 * len(batches)
                 for batch_no in batches:
                     began = time.perf_counter()
-                    result = sending.send_batch(store, config, WireOnly(), jobs, cid, int(batch_no))
+                    result = send_batch(store, config, WireOnly(), jobs, cid, int(batch_no))
                     send_s += time.perf_counter() - began
                     sent += result.sent
             store.r.hset(keys.campaign(cid), "status", "cancelled")

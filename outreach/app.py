@@ -44,7 +44,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
 def _create_app(config: Config | dict[str, Any] | None) -> Flask:
     from outreach import store as store_module
-    from outreach.mail.smtp import SmtpMessenger
+    from outreach.mail.smtp.messenger import SmtpMessenger
     from outreach.people.assets import RulesCache
     from outreach.people.intake import IngestKicker
     from outreach.web.api.cors import register_cors

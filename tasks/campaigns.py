@@ -13,7 +13,7 @@ from flask import current_app
 
 from outreach.campaigns import dispatch as dispatching
 from outreach.campaigns import watch as watching
-from outreach.campaigns.sending import legacy as sending
+from outreach.campaigns.sending import batch, heartbeats
 from tasks.ingest import STORE_ERRORS
 
 
@@ -54,7 +54,7 @@ def send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> int:
     _cooperative_stop_in_child()
     store, config, jobs = _deps()
     messenger = current_app.extensions["outreach.messenger"]
-    result = sending.send_batch(store, config, messenger, jobs, campaign_id, batch_no, attempt)
+    result = batch.send_batch(store, config, messenger, jobs, campaign_id, batch_no, attempt)
     if result.retry_in is not None:
         # a countdown task is held unacknowledged by a worker until due: stay well below the
         # Redis visibility timeout and RabbitMQ's consumer_timeout (30 min by default)
@@ -82,16 +82,16 @@ def tick(force: bool = False) -> int:
 # ---------------------------------------------------------------- rolling restarts
 # SIGTERM (a deploy) reaches the main worker process, or with ``kill -- -pgid`` every
 # process of the worker. Either way a send batch in hand stops before its next recipient
-# and hands the rest back (sending.STOP); Celery's warm shutdown then waits only for that.
+# and hands the rest back (batch.STOP); Celery's warm shutdown then waits only for that.
 
 
 def _stop_sending(_signum: int = 0, _frame: Any = None) -> None:
-    sending.STOP.set()
+    batch.STOP.set()
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    if sending.busy():
-        sending.STOP.set()  # finish the transaction in hand, then stop
+    if heartbeats.busy():
+        batch.STOP.set()  # finish the transaction in hand, then stop
         return
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing in hand: as Celery would
     os.kill(os.getpid(), signal.SIGTERM)
@@ -116,7 +116,7 @@ def _cooperative_stop_in_child() -> None:
 
 @worker_shutting_down.connect
 def _stop_batches(**_kwargs: Any) -> None:
-    sending.STOP.set()  # solo and thread pools run tasks in this process
+    batch.STOP.set()  # solo and thread pools run tasks in this process
     with contextlib.suppress(Exception):
         import billiard.process
 

@@ -147,7 +147,9 @@ class FakeMessenger:
 
     def send(self, msg: Any, mail_from: str, rcpt_to: str,
              before_data: Callable[[], bool] | None = None) -> str:
-        from outreach.mail.smtp import ClaimLost, _dot_stuffed, envelope_for
+        from outreach.mail.smtp.classify import ClaimLost
+        from outreach.mail.smtp.envelope import envelope_for
+        from outreach.mail.smtp.messenger import _dot_stuffed
 
         self.attempts.append(rcpt_to)
         if self.before_send is not None:
@@ -271,10 +273,10 @@ class CampaignEnv(Env):
         return dispatch.dispatch(self.store, self.config, self.jobs, campaign_id)
 
     def send_batch(self, campaign_id: str, batch_no: int, attempt: int = 0) -> Any:
-        from outreach.campaigns.sending import legacy as sending
+        from outreach.campaigns.sending.batch import send_batch
 
-        return sending.send_batch(self.store, self.config, self.messenger, self.jobs,
-                                  campaign_id, batch_no, attempt)
+        return send_batch(self.store, self.config, self.messenger, self.jobs, campaign_id,
+                          batch_no, attempt)
 
     def watch(self, campaign_id: str) -> float | None:
         from outreach.campaigns import watch

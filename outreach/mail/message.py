@@ -20,7 +20,7 @@ from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 
 from outreach.mail.dkim import DkimSigner
-from outreach.mail.smtp import needs_smtputf8, wire_address
+from outreach.mail.smtp.envelope import needs_smtputf8, wire_address
 
 UTF8_QP = email_charset.Charset("utf-8")
 UTF8_QP.body_encoding = email_charset.QP
@@ -83,7 +83,7 @@ def build_message(
     """``smtputf8``: the message travels with SMTPUTF8, so address and subject headers are
     RFC 6532 UTF-8 (an RFC 2047 encoded-word is not allowed in an address). By default it
     does exactly when an address has a non-ASCII local part; otherwise the addresses are
-    written with A-label domains, as the envelope carries them (``outreach.mail.smtp``).
+    written with A-label domains, as the envelope carries them (``outreach.mail.smtp.envelope``).
 
     ``message_id``: one that identifies the recipient (``outreach.mail.verp``); by default a
     random one. ``list_id`` defaults to ``<campaign id>.<from domain>``. With ``dkim`` the

@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
-from outreach.mail import smtp, verp
+from outreach.mail import verp
+from outreach.mail.smtp import classify
 
 HARD, SOFT, BLOCKED, COMPLAINT = "hard", "soft", "blocked", "complaint"
 
@@ -120,15 +121,15 @@ def classify_status(status: str, diagnostic: str = "", action: str = "failed") -
         if match.group(2, 3) == ("0", "0") and _MAILBOX_FULL.search(f"{status} {diag}"):
             return SOFT  # "Status: 5.0.0 (recipient reached disk quota)": 5.2.2 in words
         code = 550 if match.group(1) == "5" else 450
-        kind = smtp.classify("rcpt", code, f"{match.group(0)} {diag}")
+        kind = classify.classify("rcpt", code, f"{match.group(0)} {diag}")
     else:
         diag = diag or (status or "").strip()  # "Status: 553 Exceeded maximum message size"
         number = re.match(r"\s*([45]\d\d)", diag)
         code = int(number.group(1)) if number else 550
-        kind = smtp.classify("rcpt", code, diag[number.end():] if number else diag)
-    if kind == smtp.HARD:
+        kind = classify.classify("rcpt", code, diag[number.end():] if number else diag)
+    if kind == classify.HARD:
         return HARD
-    if kind == smtp.SOFT:
+    if kind == classify.SOFT:
         return SOFT
     return BLOCKED  # 5.7.x policy, the sender's own address, or anything else not the address's
 

@@ -19,7 +19,7 @@ from outreach.config import Config
 from outreach.errors import NotFound
 from outreach.mail import dkim
 from outreach.mail.message import build_message
-from outreach.mail.smtp import PermanentFailure, SessionFailure
+from outreach.mail.smtp.classify import PermanentFailure, SessionFailure
 from outreach.normalize import email_hash
 from outreach.platform import refs
 from outreach.store import Store

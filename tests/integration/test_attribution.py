@@ -214,7 +214,7 @@ def test_international_addresses_through_a_relay_with_smtputf8(make_service, rel
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(
-        "import outreach.campaigns.sending.legacy as s\n"
+        "import outreach.campaigns.sending.deliver as s\n"
         "_real = s.build_message\n"
         "def build_message(**kw):\n"
         "    if kw['to_email'] == 'r7@example.org':\n"
@@ -419,7 +419,7 @@ def test_through_postfix_with_smtputf8(make_service, postfix):
 
 def _messenger(port: int, **settings: Any):
     from outreach.config import Config
-    from outreach.mail.smtp import SmtpMessenger
+    from outreach.mail.smtp.messenger import SmtpMessenger
 
     return SmtpMessenger(Config(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=5,
                                 **settings))
@@ -434,7 +434,7 @@ def _a_message(to: str):
 
 
 def test_the_messenger_blames_each_stage_on_the_right_party(relays):
-    from outreach.mail import smtp
+    from outreach.mail.smtp import classify, envelope
 
     def raised(messenger, to: str = "ann@example.com"):
         try:
@@ -448,35 +448,35 @@ def test_the_messenger_blames_each_stage_on_the_right_party(relays):
     login = relays(auth=True)
     login.password_ok = False
     exc = raised(_messenger(login.port, smtp_user="u", smtp_password="secret"))
-    assert isinstance(exc, smtp.SessionFailure) and exc.fatal
+    assert isinstance(exc, classify.SessionFailure) and exc.fatal
     assert str(exc).startswith("relay refused login: 535 5.7.8 Authentication credentials invalid")
 
     sender = relays()
     sender.script.mail = lambda address: f"553 5.1.8 <{address}>: Sender address rejected"
     exc = raised(_messenger(sender.port))
-    assert isinstance(exc, smtp.SessionFailure) and exc.fatal
+    assert isinstance(exc, classify.SessionFailure) and exc.fatal
     assert str(exc).startswith("relay refused the sender: 553 5.1.8")
 
     tls = relays()
     exc = raised(_messenger(tls.port, smtp_tls="starttls"))
-    assert isinstance(exc, smtp.SessionFailure) and exc.fatal and "STARTTLS" in str(exc)
+    assert isinstance(exc, classify.SessionFailure) and exc.fatal and "STARTTLS" in str(exc)
 
     exc = raised(_messenger(_free_port()))
-    assert isinstance(exc, smtp.ConnectionFailure) and not exc.fatal
+    assert isinstance(exc, classify.ConnectionFailure) and not exc.fatal
 
     policy = relays()
     policy.script.rcpt = lambda address: "554 5.7.1 Relay access denied"
     exc = raised(_messenger(policy.port))
-    assert isinstance(exc, smtp.PermanentFailure) and exc.kind == smtp.BLOCKED
+    assert isinstance(exc, classify.PermanentFailure) and exc.kind == classify.BLOCKED
     assert not exc.suppress
 
     full = relays()
     full.script.rcpt = lambda address: "452 4.2.2 Mailbox full"
-    assert isinstance(raised(_messenger(full.port)), smtp.TemporaryFailure)
+    assert isinstance(raised(_messenger(full.port)), classify.TemporaryFailure)
 
     plain = relays(smtputf8=False)
     exc = raised(_messenger(plain.port), "zoë@people.example")
-    assert isinstance(exc, smtp.UnsupportedAddress) and str(exc) == smtp.NO_SMTPUTF8
+    assert isinstance(exc, classify.UnsupportedAddress) and str(exc) == envelope.NO_SMTPUTF8
     assert plain.script.received == []
     assert raised(_messenger(plain.port), "anna@bücher.example") is None
     (msg,) = plain.script.received

@@ -11,12 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from outreach.campaigns import model
-from outreach.campaigns.sending import legacy as sending
-from outreach.mail import smtp
-from outreach.mail.smtp import (
+from outreach.campaigns.sending import deliver
+from outreach.campaigns.sending.outcome import Outcome
+from outreach.mail.smtp.classify import (
     BLOCKED,
     DEFERRED,
     HARD,
+    RECIPIENT_STAGES,
     REFUSED,
     SESSION_FATAL,
     SESSION_STAGES,
@@ -27,8 +28,8 @@ from outreach.mail.smtp import (
     TemporaryFailure,
     UnsupportedAddress,
     classify,
-    envelope_for,
 )
+from outreach.mail.smtp.envelope import NO_SMTPUTF8, envelope_for
 from outreach.normalize import InvalidEmail, checked_email, normalise_email
 from outreach.people import suppressions
 
@@ -95,7 +96,7 @@ def test_session_replies_never_suppress(stage: str, code: int, text: str) -> Non
     assert classify(stage, code, text) in (SESSION_FATAL, SESSION_TRANSIENT)
 
 
-@given(st.sampled_from(smtp.RECIPIENT_STAGES), st.sampled_from([3, 4, 7]),
+@given(st.sampled_from(RECIPIENT_STAGES), st.sampled_from([3, 4, 7]),
        st.integers(0, 999), st.integers(500, 599), _texts)
 @settings(deadline=None)
 def test_policy_system_and_network_codes_never_suppress(stage: str, subject: int, detail: int,
@@ -106,7 +107,7 @@ def test_policy_system_and_network_codes_never_suppress(stage: str, subject: int
     assert not failure.suppress
 
 
-@given(st.sampled_from(smtp.RECIPIENT_STAGES), st.integers(400, 499), _texts)
+@given(st.sampled_from(RECIPIENT_STAGES), st.integers(400, 499), _texts)
 @settings(deadline=None)
 def test_temporary_codes_never_suppress(stage: str, code: int, text: str) -> None:
     assert classify(stage, code, text) in (SOFT, DEFERRED, SESSION_TRANSIENT, SESSION_FATAL)
@@ -136,7 +137,7 @@ def test_any_accepted_address_is_sendable_or_fails_with_the_reason(raw: str, rel
         envelope = envelope_for("news@outreach.example", email, relay_utf8)
     except UnsupportedAddress as exc:
         assert not relay_utf8
-        assert str(exc) == smtp.NO_SMTPUTF8
+        assert str(exc) == NO_SMTPUTF8
         assert not exc.suppress
         assert not email.partition("@")[0].isascii()
         return
@@ -266,15 +267,15 @@ def test_scattered_dead_mailboxes_are_exactly_the_ones_suppressed(make_cenv) -> 
 def test_an_error_of_our_own_fails_only_that_recipient(cenv, monkeypatch, caplog) -> None:
     emails = [f"e{i}@example.com" for i in range(9)]
     campaign_id = cenv.launched([cenv.leads(*emails)])
-    real = sending.build_message
+    real = deliver.build_message
 
     def broken_for_one(**kwargs):
         if kwargs["to_email"] == "e4@example.com":
             raise UnicodeEncodeError("ascii", "zo\xeb", 2, 3, "ordinal not in range(128)")
         return real(**kwargs)
 
-    monkeypatch.setattr(sending, "build_message", broken_for_one)
-    with caplog.at_level(logging.ERROR, logger="outreach.campaigns.sending.legacy"):
+    monkeypatch.setattr(deliver, "build_message", broken_for_one)
+    with caplog.at_level(logging.ERROR, logger="outreach.campaigns.sending.deliver"):
         shown = cenv.run(campaign_id)
     assert shown["status"] == "sent"
     assert (shown["stats"]["sent"], shown["stats"]["failed"]) == (8, 1)
@@ -326,7 +327,7 @@ def test_international_addresses_through_a_relay_with_and_without_smtputf8(make_
                 assert shown["stats"]["sent"] == 5
             else:
                 assert failed == dict.fromkeys(["zoë.umlaut@people.example",
-                                                "søren@people.example"], smtp.NO_SMTPUTF8)
+                                                "søren@people.example"], NO_SMTPUTF8)
                 assert shown["stats"]["sent"] == 3 and shown["stats"]["unknown"] == 0
                 assert env.store.r.hlen(env.store.keys.suppressed) == 0
 
@@ -378,7 +379,7 @@ def test_to_shows_the_address_as_the_person_wrote_it(make_cenv) -> None:
 
 
 def test_unknown_recipients_carry_the_reason(make_cenv) -> None:
-    from outreach.mail.smtp import AmbiguousFailure
+    from outreach.mail.smtp.classify import AmbiguousFailure
 
     with make_cenv() as env:
         campaign_id = env.launched([env.leads(*EMAILS)])
@@ -491,7 +492,7 @@ def test_a_refusal_in_flight_when_the_breaker_trips_goes_back_to_the_queue(make_
             assert env.store.run("claim_send", keys=claim_keys, args=[
                 address, repr(_time.time()), 60, 0, "h", "", 10, keys.send_run("")])[0] == "claimed"
         refusal = PermanentFailure("550 5.1.1 User unknown in local recipient table", 550)
-        verdicts = [sending.Outcome(env.store, env.config, campaign_id, a).refused(refusal)
+        verdicts = [Outcome(env.store, env.config, campaign_id, a).refused(refusal)
                     for a in emails[:4]]
         assert verdicts == ["failed", "failed", "tripped", "failed"]
         assert env.show(campaign_id)["status"] == "paused"
@@ -505,7 +506,7 @@ def test_a_refusal_in_flight_when_the_breaker_trips_goes_back_to_the_queue(make_
 def test_every_message_follows_the_address_rules_whoever_builds_it() -> None:
     """Confirmation, reminder and campaign mail all go through build_message."""
     from outreach.mail.message import build_message
-    from outreach.mail.smtp import _dot_stuffed
+    from outreach.mail.smtp.messenger import _dot_stuffed
 
     def head(to: str) -> bytes:
         msg = build_message(from_email="news@outreach.example", to_email=to, subject="Grüße",

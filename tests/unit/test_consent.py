@@ -213,13 +213,13 @@ def test_no_confirmation_when_consent_is_given_or_the_address_suppressed(doi) ->
 
 def test_a_permanent_refusal_of_a_confirmation_is_logged_once_and_not_retried(
         doi, caplog) -> None:
-    from outreach.mail.smtp import (
-        NO_SMTPUTF8,
+    from outreach.mail.smtp.classify import (
         PermanentFailure,
         SessionFailure,
         TemporaryFailure,
         UnsupportedAddress,
     )
+    from outreach.mail.smtp.envelope import NO_SMTPUTF8
     from tasks.consent import confirm
 
     env = doi

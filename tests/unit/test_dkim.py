@@ -199,7 +199,7 @@ def test_canonical_forms_agree_with_dkimpy(body: str, value: str) -> None:
 
 
 def test_the_send_path_sends_the_bytes_that_were_signed() -> None:
-    from outreach.mail.smtp import _dot_stuffed
+    from outreach.mail.smtp.messenger import _dot_stuffed
     from outreach.mail.wire import wire_bytes
 
     signer = SIGNERS["rsa"]

@@ -10,7 +10,7 @@ import pytest
 
 from outreach.campaigns import pacing as domains
 from outreach.config import ConfigError
-from outreach.mail.smtp import TemporaryFailure
+from outreach.mail.smtp.classify import TemporaryFailure
 
 
 def test_parse_limits() -> None:
@@ -75,7 +75,7 @@ def test_a_deferral_backs_that_domain_off(make_cenv: Any) -> None:
 
 
 def test_a_421_4_7_deferral_backs_off_that_domain_without_limits(make_cenv: Any) -> None:
-    from outreach.mail.smtp import DEFERRED
+    from outreach.mail.smtp.classify import DEFERRED
 
     with make_cenv(send_batch_size=10) as env:  # no OUTREACH_DOMAIN_LIMITS
         assert not env.config.domain_limits
@@ -202,7 +202,7 @@ def test_a_domain_deferring_past_the_queue_lifetime_fails_the_recipient_unsuppre
         make_cenv: Any) -> None:
     """As an MTA gives up after its queue lifetime: the recipient is failed with the reason
     (never suppressed, never a bounce) and the campaign can finish."""
-    from outreach.mail.smtp import DEFERRED
+    from outreach.mail.smtp.classify import DEFERRED
 
     with make_cenv(send_batch_size=10, domain_defer_max_seconds=0.5) as env:
         list_id = env.leads("a@stuck.example", "c@fast.example")

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from outreach.config import Config, ConfigError, Relay, parse_smtp_url
-from outreach.mail import smtp
 from outreach.mail.capture import SmtpCapture
 from outreach.mail.message import build_message
+from outreach.mail.smtp.classify import ConnectionFailure
+from outreach.mail.smtp.messenger import SmtpMessenger
 
 
 def test_smtp_urls_parse_in_order() -> None:
@@ -54,10 +55,10 @@ def _message(to: str) -> object:
                          unsubscribe_mailto="mailto:u@outreach.example", campaign_id="c1")
 
 
-def _messenger(*ports: int, cooldown: float = 30.0) -> smtp.SmtpMessenger:
+def _messenger(*ports: int, cooldown: float = 30.0) -> SmtpMessenger:
     urls = tuple(f"smtp://127.0.0.1:{port}" for port in ports)
-    return smtp.SmtpMessenger(Config(smtp_urls=urls, smtp_timeout=5,
-                                     smtp_relay_cooldown_seconds=cooldown))
+    return SmtpMessenger(Config(smtp_urls=urls, smtp_timeout=5,
+                                smtp_relay_cooldown_seconds=cooldown))
 
 
 def test_a_relay_that_is_down_passes_to_the_next(relay: SmtpCapture) -> None:
@@ -82,7 +83,7 @@ def test_after_the_cool_down_the_first_relay_is_tried_again(relay: SmtpCapture) 
 
 def test_every_relay_down_is_a_connection_failure() -> None:
     messenger = _messenger(_closed_port(), _closed_port())
-    with pytest.raises(smtp.ConnectionFailure, match="cannot connect"):
+    with pytest.raises(ConnectionFailure, match="cannot connect"):
         messenger.send(_message("a@example.org"), "news@outreach.example", "a@example.org")
 
 

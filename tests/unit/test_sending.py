@@ -9,8 +9,14 @@ import time
 from urllib.parse import urlsplit
 
 from outreach.campaigns import lifecycle, model
-from outreach.campaigns.sending import legacy as sending
-from outreach.mail.smtp import AmbiguousFailure, ConnectionFailure, PermanentFailure, TemporaryFailure
+from outreach.campaigns.sending.batch import STOP
+from outreach.campaigns.sending.outcome import Outcome
+from outreach.mail.smtp.classify import (
+    AmbiguousFailure,
+    ConnectionFailure,
+    PermanentFailure,
+    TemporaryFailure,
+)
 from outreach.normalize import email_hash
 
 EMAILS = [f"p{i}@example.com" for i in range(6)]  # two batches of three
@@ -39,7 +45,7 @@ def claim_keys(env, campaign_id):
 
 
 def claim(env, campaign_id, address, now, rate=0.0):
-    """The claim_send script called as ``sending.send_batch`` calls it, with a chosen ``now``."""
+    """The claim_send script called as ``send_batch`` calls it, with a chosen ``now``."""
     return env.store.run("claim_send", keys=claim_keys(env, campaign_id), args=[
         address, repr(now), env.config.send_claim_timeout_seconds, rate, email_hash(address),
         "", 10, env.store.keys.send_run("")])
@@ -152,7 +158,7 @@ def test_finishing_a_claim_that_was_declared_unknown_changes_nothing(cenv) -> No
     keys = cenv.store.keys
     claim(cenv, campaign_id, "p0@example.com", time.time() - 10_000)
     assert claim(cenv, campaign_id, "p0@example.com", time.time())[0] == "unknown"
-    assert sending.Outcome(cenv.store, cenv.config, campaign_id, "p0@example.com").finish(
+    assert Outcome(cenv.store, cenv.config, campaign_id, "p0@example.com").finish(
         "sent") == 0
     assert cenv.ledger(campaign_id)["p0@example.com"] == "unknown"
     h = cenv.store.r.hgetall(keys.campaign(campaign_id))
@@ -574,7 +580,7 @@ def test_a_stopping_worker_hands_the_batch_back_before_the_next_recipient(cenv) 
     campaign_id, batches = started(cenv)
 
     def stop_after_first(rcpt: str) -> None:
-        sending.STOP.set()  # SIGTERM arrives during the first transaction
+        STOP.set()  # SIGTERM arrives during the first transaction
 
     cenv.messenger.before_send = stop_after_first
     try:
@@ -587,7 +593,7 @@ def test_a_stopping_worker_hands_the_batch_back_before_the_next_recipient(cenv) 
         assert shown["stats"]["unknown"] == 0
         assert cenv.store.r.zcard(cenv.store.keys.campaign_sending(campaign_id)) == 0
     finally:
-        sending.STOP.clear()
+        STOP.clear()
         cenv.messenger.before_send = None
     requeue(cenv, campaign_id, batches)
     assert cenv.run(campaign_id)["status"] == "sent"

@@ -6,7 +6,7 @@ import pytest
 
 from outreach.campaigns import templates
 from outreach.mail.rendering import compile_template
-from outreach.mail.smtp import _dot_stuffed
+from outreach.mail.smtp.messenger import _dot_stuffed
 
 BROKEN = "{% if %}"
 

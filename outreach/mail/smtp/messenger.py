@@ -1,245 +1,34 @@
-"""SMTP delivery, one recipient per transaction, over a connection reused per worker thread.
-
-Every refusal is attributed to the party at fault (``classify``):
-
-- ``SessionFailure``: the relay or the sender's settings (connect, greeting, EHLO,
-  STARTTLS/TLS, AUTH, MAIL FROM, a ``421`` without ``4.7.x``, a sender rejected at RCPT). Never a
-  recipient's: the claim is handed back. ``fatal`` ones (5xx, TLS failures) need an
-  operator (the campaign pauses after a few tries), the others are transient.
-  ``ConnectionFailure`` is the transient kind for network errors.
-- ``TemporaryFailure``: the recipient's soft refusal (every 4xx, ``5.2.2`` mailbox full):
-  not delivered, try again later. Its ``DEFERRED`` kind (``421``/``4xx`` with ``4.7.x`` at
-  RCPT or after DATA) is the receiving domain asking to slow down: that domain backs off.
-- ``PermanentFailure``: the recipient's permanent refusal; ``suppress`` is true only for
-  a hard bounce (``5.1.x`` no such mailbox or domain, ``5.2.1`` disabled). ``5.7.x``
-  (policy), ``5.3.x``, ``5.4.x`` and the rest fail the recipient without suppressing.
-  ``UnsupportedAddress`` (a non-ASCII local part through a relay without SMTPUTF8) is one.
-- ``AmbiguousFailure``: the content was sent but no final reply came back: the message
-  may or may not have been delivered, so it must not be resent blindly.
-
-International addresses: an ASCII local part always goes out with its domain as an
-A-label (no SMTPUTF8 needed); a non-ASCII local part needs the relay's ``SMTPUTF8``
-(``MAIL FROM:<...> SMTPUTF8``) and is refused without it before anything is sent.
-"""
+"""SMTP delivery, one recipient per transaction, over a connection reused per worker thread,
+through one relay or several with failover (``SmtpMessenger``); every refusal is raised as
+the exception ``outreach.mail.smtp.classify`` says it is."""
 
 from __future__ import annotations
 
 import contextlib
-import re
 import smtplib
 import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.message import Message
 
 from outreach.config import Config, Relay
+from outreach.mail.smtp.classify import (
+    DEFERRED,
+    SESSION_FATAL,
+    SESSION_TRANSIENT,
+    SOFT,
+    AmbiguousFailure,
+    ClaimLost,
+    ConnectionFailure,
+    DeliveryError,
+    PermanentFailure,
+    SessionFailure,
+    TemporaryFailure,
+    classify,
+)
+from outreach.mail.smtp.envelope import envelope_for
 from outreach.mail.wire import wire_bytes
-from outreach.normalize import InvalidEmail, ascii_domain
-
-# kinds of answer (the classifier's verdicts)
-HARD = "hard"  # the address does not exist or is disabled: fail and suppress
-SOFT = "soft"  # try this recipient again later
-DEFERRED = "deferred"  # 421/4xx with 4.7.x at RCPT or after DATA: the receiving domain says
-#                        "slow down": back that domain off; not the recipient's refusal
-BLOCKED = "blocked"  # 5.7.x policy: not the address's fault; fail, never suppress
-REFUSED = "refused"  # any other permanent refusal that is not the address's fault
-SESSION_TRANSIENT = "session_transient"  # the relay, for now: hand the claim back
-SESSION_FATAL = "session_fatal"  # the relay or the sender's settings: hand back, pause soon
-
-SESSION_STAGES = ("connect", "greeting", "ehlo", "starttls", "auth", "mail")
-RECIPIENT_STAGES = ("rcpt", "data", "end")
-
-_ENHANCED = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})(?!\d)")
-# Replies without an enhanced code are read conservatively: only these plain "no such
-# mailbox" phrasings are a hard bounce, and only when nothing in the reply speaks of
-# policy, relaying, reputation, quota or the sender.
-_UNKNOWN_MAILBOX = re.compile(
-    r"user unknown|unknown user|no such (?:user|mailbox|recipient|address)|"
-    r"mailbox (?:not found|does not exist|unavailable)|recipient (?:unknown|not found)|"
-    r"(?:address|user|mailbox|recipient) does not exist|invalid (?:mailbox|recipient)|"
-    r"unknown recipient|no mailbox", re.I)
-_NOT_THE_ADDRESS = re.compile(
-    r"relay|spam|policy|block|denied|auth|quota|full|reputation|rate|limit|throttl|"
-    r"sender|blacklist|listed|virus|content|tls|later|temporar|greylist", re.I)
-_SENDER_REJECTED = re.compile(r"sender address rejected|sender (?:is )?(?:not allowed|rejected)",
-                              re.I)
-
-
-def enhanced_code(code: int, text: str) -> tuple[int, int, int] | None:
-    """The RFC 3463 status code at the start of a reply's text, when its class agrees
-    with the basic reply code (``550 5.1.1 ...`` -> ``(5, 1, 1)``)."""
-    match = _ENHANCED.match(text)
-    if not match:
-        return None
-    cls, subject, detail = (int(g) for g in match.groups())
-    if cls != code // 100:
-        return None
-    return cls, subject, detail
-
-
-def classify(stage: str, code: int, text: str) -> str:
-    """Who is at fault for the reply ``code text`` at ``stage``, and what to do about it.
-
-    ``stage`` is one of ``SESSION_STAGES`` (the relay and the sender: never a recipient's
-    fault) or ``RECIPIENT_STAGES`` (RCPT, the DATA command, the reply after the content).
-    """
-    if stage not in RECIPIENT_STAGES:
-        return SESSION_TRANSIENT if 400 <= code < 500 else SESSION_FATAL
-    if _SENDER_REJECTED.search(text):  # smtpd_delay_reject: the sender, told at RCPT
-        return SESSION_TRANSIENT if 400 <= code < 500 else SESSION_FATAL
-    status = enhanced_code(code, text)
-    if 400 <= code < 500 and status is not None and status[1] == 7:
-        return DEFERRED  # e.g. Gmail's "421 4.7.28 ... rate limited": that domain, not the relay
-    if code == 421:  # the relay is closing the session
-        return SESSION_TRANSIENT
-    if code < 400:
-        return SOFT  # not an answer SMTP allows here: try again later
-    if code < 500:
-        return SOFT
-    if status is None or status[1:] == (0, 0):
-        return _fallback(code, text)
-    _, subject, detail = status
-    if subject == 1:
-        if detail in (7, 8):  # the sender's address, not the recipient's
-            return SESSION_FATAL
-        return HARD
-    if subject == 2:
-        if detail == 1:
-            return HARD
-        if detail == 2:
-            return SOFT
-        return REFUSED
-    if subject == 7:
-        return BLOCKED
-    return REFUSED  # 5.3.x system, 5.4.x network/routing, 5.5.x protocol, 5.6.x content
-
-
-def _fallback(code: int, text: str) -> str:
-    """A permanent reply without a usable enhanced code: suppress only the unmistakable."""
-    if _UNKNOWN_MAILBOX.search(text) and not _NOT_THE_ADDRESS.search(text) and code in (550, 551,
-                                                                                        553):
-        return HARD
-    if code == 552:  # RFC 5321: exceeded storage allocation
-        return SOFT
-    return REFUSED
-
-
-class DeliveryError(Exception):
-    kind = SOFT
-
-    def __init__(self, message: str, code: int | None = None, kind: str | None = None,
-                 stage: str = "rcpt") -> None:
-        super().__init__(message)
-        self.code, self.stage = code, stage
-        if kind is not None:
-            self.kind = kind
-
-    @property
-    def reply(self) -> str:
-        return str(self)
-
-
-class SessionFailure(DeliveryError):
-    """The relay or the sender's settings refused: no recipient is at fault."""
-
-    kind = SESSION_FATAL
-
-    @property
-    def fatal(self) -> bool:
-        return self.kind == SESSION_FATAL
-
-
-class ConnectionFailure(SessionFailure):
-    """The relay could not be reached or the connection broke before the content was sent."""
-
-    kind = SESSION_TRANSIENT
-
-
-class TemporaryFailure(DeliveryError):
-    kind = SOFT
-
-
-class PermanentFailure(DeliveryError):
-    """A recipient's permanent refusal; without an explicit ``kind`` the reply is classified."""
-
-    def __init__(self, message: str, code: int | None = None, kind: str | None = None,
-                 stage: str = "rcpt") -> None:
-        if kind is None:
-            number, _, text = message.partition(" ")
-            kind = classify(stage, code or (int(number) if number.isdigit() else 550), text)
-            if kind not in (HARD, BLOCKED, REFUSED):
-                kind = REFUSED
-        super().__init__(message, code, kind, stage)
-
-    @property
-    def suppress(self) -> bool:
-        return self.kind == HARD
-
-
-class UnsupportedAddress(PermanentFailure):
-    """The address cannot be carried by this relay (a non-ASCII local part without SMTPUTF8)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, None, REFUSED, "mail")
-
-
-class AmbiguousFailure(DeliveryError):
-    pass
-
-
-class ClaimLost(Exception):
-    """``before_data`` said no: the recipient's claim was taken over by another worker (this
-    one was thought dead), so this transaction stopped before DATA and sent nothing."""
-
-
-NO_SMTPUTF8 = "relay does not support SMTPUTF8"
-
-
-@dataclass(frozen=True)
-class Envelope:
-    mail_from: str
-    rcpt_to: str
-    smtputf8: bool  # the transaction needs MAIL FROM ... SMTPUTF8
-
-
-def needs_smtputf8(address: str) -> bool:
-    """A non-ASCII local part can only travel with SMTPUTF8 (a domain has its A-label)."""
-    return not address.rpartition("@")[0].isascii()
-
-
-def wire_address(address: str, smtputf8: bool) -> str:
-    """``address`` as written in the envelope: with SMTPUTF8 as it is (UTF-8), otherwise
-    with an A-label domain. Raises ``UnsupportedAddress`` when it cannot be written."""
-    local, at, domain = address.rpartition("@")
-    if not at:
-        return address
-    if not local.isascii() and not smtputf8:
-        raise UnsupportedAddress(NO_SMTPUTF8)
-    if smtputf8:
-        return address
-    try:
-        return f"{local}@{ascii_domain(domain)}"
-    except InvalidEmail as exc:
-        raise UnsupportedAddress(str(exc)) from exc
-
-
-def envelope_for(mail_from: str, rcpt_to: str, relay_smtputf8: bool,
-                 header_from: str = "") -> Envelope:
-    """The envelope of one transaction: SMTPUTF8 only when an address needs it and the
-    relay offers it. When the relay does not: a recipient that needs it is refused
-    (``UnsupportedAddress``: that recipient fails with the reason); a sender that needs it
-    (the envelope sender, or the ``From`` header as written, ``header_from``) is the
-    sender's settings, not anybody's address: ``SessionFailure`` (the campaign pauses)."""
-    sender_utf8 = needs_smtputf8(mail_from) or not header_from.isascii()
-    if sender_utf8 and not relay_smtputf8:
-        raise SessionFailure(f"the sender address needs SMTPUTF8 and the {NO_SMTPUTF8}",
-                             stage="mail")
-    utf8 = sender_utf8 or needs_smtputf8(rcpt_to)
-    if utf8 and not relay_smtputf8:
-        raise UnsupportedAddress(NO_SMTPUTF8)
-    return Envelope(wire_address(mail_from, utf8), wire_address(rcpt_to, utf8), utf8)
 
 
 def _text(reply: bytes | str) -> str:
@@ -336,10 +125,6 @@ class SmtpMessenger:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         _close(conn)
-
-    def supports_smtputf8(self) -> bool:
-        """Whether the relay advertises SMTPUTF8 (connects when not connected)."""
-        return bool(self._connection().has_extn("smtputf8"))
 
     def send(self, msg: Message, mail_from: str, rcpt_to: str,
              before_data: Callable[[], bool] | None = None) -> str:
