@@ -494,7 +494,7 @@ def test_results_written_before_per_day_hashes_still_answer(env) -> None:
 def test_lead_created_once_per_new_lead_only_when_subscribed(env) -> None:
     import io
 
-    from outreach.people.imports.legacy import Options, run_import
+    from outreach.people.imports.run import Options, run_import
     from outreach.platform import webhooks
 
     def events() -> list[dict]:
