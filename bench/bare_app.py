@@ -36,7 +36,7 @@ def create_app() -> Flask:
 
         client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"], decode_responses=True)
     if variant in ("schema", "full"):
-        from outreach.schemas.intake import load_registration
+        from outreach.people.registration import load_registration
 
         schema = load_registration
     if variant in ("lua", "full"):

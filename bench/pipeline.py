@@ -6,7 +6,7 @@ Data is written in the format the services write (opportunity hashes with stage 
 activity hashes in their record's set, tasks in the open-task indexes) with pipelining,
 then the pipeline aggregates are built once by ``pipeline_rebuild.lua`` (the path an
 installation whose opportunities predate them takes), and 2,000 stage/status changes go
-through the real ``crm.update_opportunity`` (``opp_write.lua``) so the aggregates are the
+through the real ``opportunities.update_opportunity`` (``opp_write.lua``) so the aggregates are the
 maintained ones. Redis memory per activity: ``used_memory`` before/after the activities.
 
 Usage: python bench/pipeline.py [--opportunities 100000] [--activities 1000000]
@@ -121,7 +121,8 @@ def main() -> None:
     import outreach
     from outreach.platform.apikeys import create_api_key
     from outreach.platform.users import create_user
-    from outreach.sales import crm
+    from outreach.sales import opportunities
+    from outreach.sales.pipeline import REBUILD_CHUNK
 
     header(f"pipeline and tasks: {args.opportunities:,} opportunities, "
            f"{args.activities:,} activities")
@@ -135,7 +136,7 @@ def main() -> None:
         held = r.zcard(keys.opportunities)
         assert held == args.opportunities, f"only {held} opportunities in db {DB}: flushed?"
         t0 = time.perf_counter()
-        while not store.run("pipeline_rebuild", args=[keys.tag, crm.REBUILD_CHUNK]):
+        while not store.run("pipeline_rebuild", args=[keys.tag, REBUILD_CHUNK]):
             pass
         rebuild_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -144,7 +145,7 @@ def main() -> None:
             change = rng.choice([{"stage": rng.choice(STAGES)},
                                  {"status": "lost", "lost_reason": "price"},
                                  {"status": "won"}, {"status": "open"}])
-            crm.update_opportunity(store, opp_id, change, by="bench")
+            opportunities.update_opportunity(store, opp_id, change, by="bench")
         write_ms = (time.perf_counter() - t0) / 2000 * 1000
         create_user(store, OWNERS[3], "sales", "bench-password-1")
         auth = {"Authorization": f"Bearer {create_api_key(store, 'bench', user=OWNERS[3])}"}

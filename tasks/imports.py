@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery, Task, shared_task
 from flask import current_app
 
-from outreach.people.imports.legacy import lease_left, run_job
+from outreach.people.imports.jobs import lease_left, run_job
 
 
 class CeleryImportJobs:

@@ -67,7 +67,7 @@ def _queue_next_page(
             after = int(rows[-1][1])
             members = [member for member, _ in rows]
             if member_type == "account":  # an account list mails its accounts' contacts
-                from outreach.sales.crm import contacts_of_accounts
+                from outreach.people.affiliation import contacts_of_accounts
 
                 members, member_type = contacts_of_accounts(store, list_id, members), "contact"
             candidates = verdicts(store, member_type, members)

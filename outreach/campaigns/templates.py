@@ -59,7 +59,7 @@ def find_templates(store: Store, *, limit: int = 50, cursor: str | None = None,
                    newest_first: bool = False, q: str = "") -> dict[str, Any]:
     """Templates oldest (or newest) first; ``q``: only those whose name contains it (case-
     and accent-insensitive)."""
-    from outreach.people.records import fold
+    from outreach.people.search import fold
 
     if not q.strip():
         return page_of_hashes(store, store.keys.templates, store.keys.template, template_view,

@@ -41,7 +41,8 @@ def import_command(type_: str, path: str, asset: str | None, kind: str, source: 
                    errors_path: str | None) -> None:
     """Import a CSV file of leads or contacts through the same validation and dedup as intake."""
     from outreach.errors import Invalid
-    from outreach.people.imports.legacy import NotCsv, Options, run_import
+    from outreach.people.imports.csvfile import NotCsv
+    from outreach.people.imports.run import Options, run_import
 
     pairs = {}
     for item in mapping:

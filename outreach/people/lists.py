@@ -7,7 +7,9 @@ from typing import Any
 
 from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email
-from outreach.people.records import asset_slugs, contact_view, fold, lead_view, load_contacts, load_leads
+from outreach.people.affiliation import account_view
+from outreach.people.records import asset_slugs, contact_view, lead_view, load_contacts, load_leads
+from outreach.people.search import fold
 from outreach.platform.paging import decode_cursor, encode_cursor, existing_hash, load_hashes, page
 from outreach.store import Store
 
@@ -88,8 +90,6 @@ def list_members(
     meta = existing_hash(store, store.keys.list(list_id), "list", list_id)
     is_lead = meta["member_type"] == "lead"
     if meta["member_type"] == "account":
-        from outreach.sales.crm import account_view
-
         def load_accounts(ids: list[str]) -> list[dict[str, Any] | None]:
             rows = load_hashes(store, store.keys.account, ids)
             return [dict(account_view(i, h), type="account") if h else None
@@ -241,8 +241,6 @@ def find_list_member(store: Store, list_id: str, email: str) -> list[dict[str, A
 def _member_views(store: Store, member_type: str, ids: list[str]) -> list[dict[str, Any]]:
     """The members ``ids`` of a list of ``member_type`` as ``list_members`` shows them."""
     if member_type == "account":
-        from outreach.sales.crm import account_view
-
         rows = load_hashes(store, store.keys.account, ids)
         return [dict(account_view(i, h), type="account") for i, h in zip(ids, rows, strict=True) if h]
     is_lead = member_type == "lead"

@@ -63,14 +63,14 @@ def _run_qualify(store: Store, config: Config, leads: list[list[Any]], auto: boo
 def _announce(store: Store, lead_id: str, contact_id: str, account_id: str, opportunity_id: str,
               by: str) -> None:
     """The webhook events of a qualification that created something."""
-    from outreach.sales import crm
+    from outreach.sales.opportunities import get_opportunity
 
     webhooks.emit(store, "lead.qualified", {
         "lead_id": lead_id, "contact_id": contact_id or None, "account_id": account_id or None,
         "opportunity_id": opportunity_id or None, "by": by})
     if opportunity_id:
         webhooks.emit(store, "opportunity.created",
-                      {"opportunity": crm.get_opportunity(store, opportunity_id), "by": by})
+                      {"opportunity": get_opportunity(store, opportunity_id), "by": by})
 
 
 def _similar(a: str, b: str) -> bool:

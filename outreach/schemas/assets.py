@@ -7,8 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as f
 
-from outreach.schemas.common import InputSchema
-from outreach.schemas.intake import _ASSET_ERROR, _no_trailing_newline
+from outreach.inputs import ASSET_ERROR, InputSchema, no_trailing_newline
 from outreach.vocabulary import ASSET_PATTERN, FORM_FIELDS, KINDS
 
 _REQUIRABLE = (*FORM_FIELDS, "consent")
@@ -30,8 +29,8 @@ class FormSettingsIn(InputSchema):
 
 
 class AssetIn(InputSchema):
-    slug = f.String(required=True, validate=[validate.Regexp(ASSET_PATTERN, error=_ASSET_ERROR),
-                                                  _no_trailing_newline])
+    slug = f.String(required=True, validate=[validate.Regexp(ASSET_PATTERN, error=ASSET_ERROR),
+                                                  no_trailing_newline])
     kind = f.String(required=True, validate=validate.OneOf(KINDS))
     title = f.String(validate=validate.Length(max=300))
     description = f.String(allow_none=True, validate=validate.Length(max=5000))

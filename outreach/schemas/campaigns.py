@@ -6,8 +6,8 @@ from datetime import UTC
 
 from marshmallow import Schema, fields, validate
 
-from outreach.schemas.common import InputSchema, PageQuery
-from outreach.schemas.intake import Email
+from outreach.inputs import Email, InputSchema
+from outreach.schemas.common import PageQuery
 
 
 class TemplateIn(InputSchema):

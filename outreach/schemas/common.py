@@ -2,35 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from marshmallow import Schema, fields, validate
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
-
-SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class InputSchema(Schema):
-    """Unknown fields are ignored (API.md)."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    @pre_load
-    def _reject_lone_surrogates(self, data: Any, **_kwargs: Any) -> Any:
-        """JSON may carry ``"\\ud800"``: such text can be neither stored nor encoded."""
-        if not isinstance(data, dict):
-            return data
-        bad = {}
-        for name, value in data.items():
-            if name not in self.load_fields:
-                continue
-            values = value if isinstance(value, list) else [value]
-            if any(isinstance(v, str) and SURROGATE.search(v) for v in values):
-                bad[name] = ["Not valid Unicode text."]
-        if bad:
-            raise ValidationError(bad)
-        return data
+from outreach.inputs import InputSchema
 
 
 class ErrorBody(Schema):

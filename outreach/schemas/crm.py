@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from outreach.schemas.common import InputSchema, PageQuery
+from outreach.inputs import InputSchema
+from outreach.schemas.common import PageQuery
 from outreach.vocabulary import DISQUALIFY_REASONS, LOST_REASONS, STAGES
 
 

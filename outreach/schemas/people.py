@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from outreach.schemas.common import InputSchema, PageQuery
-from outreach.schemas.intake import Email
+from outreach.inputs import Email, InputSchema
+from outreach.people.registration import profile_in
+from outreach.schemas.common import PageQuery
 
 LEAD_STATUSES = ("new", "qualified", "disqualified")
 
@@ -69,28 +70,11 @@ Contact = Schema.from_dict(
 )
 
 
-def _profile_in(limit_phone: int = 40) -> dict[str, fields.Field]:
-    out: dict[str, fields.Field] = {}
-    for name in ("first_name", "last_name", "job_title", "company", "street", "city", "state",
-                 "country", "topic"):
-        out[name] = fields.String(allow_none=True, validate=validate.Length(max=200))
-    for name in ("phone", "mobile_phone", "postal_code"):
-        out[name] = fields.String(allow_none=True, validate=validate.Length(max=limit_phone))
-    return out
-
-
 class LeadPatch(InputSchema):
     email = Email()
     consent = fields.Boolean()
     owner = fields.String(validate=validate.Length(min=1, max=320))
-    locals().update(_profile_in())
-
-
-class ContactIn(InputSchema):
-    email = Email(required=True)
-    consent = fields.Boolean(allow_none=True)
-    account_id = fields.String(allow_none=True)
-    locals().update(_profile_in())
+    locals().update(profile_in())
 
 
 class LeadQuery(PageQuery):

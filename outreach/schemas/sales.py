@@ -6,7 +6,8 @@ from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from outreach.schemas.common import InputSchema, PageQuery
+from outreach.inputs import InputSchema
+from outreach.schemas.common import PageQuery
 from outreach.vocabulary import ACTIVITY_TYPES, WEBHOOK_EVENTS
 
 

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from outreach.people.imports import legacy as imports
+from outreach.people.imports import jobs as imports
 
 from .conftest import wait_for
 

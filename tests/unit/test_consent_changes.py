@@ -12,7 +12,7 @@ from test_console import PASSWORD, csrf_of, sign_in
 
 from outreach.people import consent
 from outreach.people import records as people
-from outreach.people.imports.legacy import Options, run_import
+from outreach.people.imports.run import Options, run_import
 
 
 def _trail(env: Any, ref: str) -> list[tuple[str, str]]:

@@ -360,7 +360,7 @@ def test_account_lists_show_alone_with_their_accounts(people: Any) -> None:
 
 
 def test_lead_search_by_prefix_of_email_name_or_company_ignoring_case_and_accents(env: Any) -> None:
-    from outreach.people.records import search_leads
+    from outreach.people.search import search_leads
 
     for email, first, last, company in (("zoe@acme.com", "Zoë", "Ångström", "Åcme Corp"),
                                         ("bo@initech.com", "Bo", "Lee", "Initech"),
@@ -651,7 +651,7 @@ def test_listings_are_newest_first_and_the_campaign_form_finds_beyond_the_newest
 
 
 def test_leads_sort_by_score_or_date_either_way_together_with_search_and_filters(env: Any) -> None:
-    from outreach.people.records import search_leads
+    from outreach.people.search import search_leads
 
     people_ = [("ann@acme.com", "Acme", 20), ("ben@acme.com", "Acme", 50),
                ("cy@initech.com", "Initech", 40), ("di@acme.com", "Acme", 0),

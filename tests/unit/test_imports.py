@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach.people.imports.legacy import NotCsv, Options, records, run_import
+from outreach.people.imports.csvfile import NotCsv, records
+from outreach.people.imports.run import Options, run_import
 
 
 def _import(env, content: bytes, **options):
@@ -280,7 +281,7 @@ def test_cli_export_writes_the_same_csv(cli, env, tmp_path) -> None:
 
 
 def test_import_api(env, check_error) -> None:
-    from outreach.people.imports.legacy import run_job
+    from outreach.people.imports.jobs import run_job
 
     queued = []
     env.app.extensions["outreach.import_jobs"] = queued.append
@@ -356,7 +357,7 @@ def test_export_pages_through_many(env) -> None:
 
 
 def test_a_job_whose_worker_died_is_rerun_once_its_lease_expires(env) -> None:
-    from outreach.people.imports import legacy as imports
+    from outreach.people.imports import jobs as imports
 
     env.app.extensions["outreach.import_jobs"] = lambda import_id: None
     response = env.client.post("/api/v1/imports", headers=env.auth, data={
@@ -389,9 +390,10 @@ def test_a_job_whose_worker_died_is_rerun_once_its_lease_expires(env) -> None:
 
 
 def test_the_lease_is_renewed_with_every_batch(env, monkeypatch) -> None:
-    from outreach.people.imports import legacy as imports
+    from outreach.people.imports import jobs as imports
+    from outreach.people.imports import run
 
-    monkeypatch.setattr(imports, "BATCH", 2)
+    monkeypatch.setattr(run, "BATCH", 2)
     env.app.extensions["outreach.import_jobs"] = lambda import_id: None
     rows = "".join(f"p{i}@example.com\n" for i in range(7))
     import_id = env.client.post("/api/v1/imports", headers=env.auth, data={

@@ -488,7 +488,7 @@ def test_registrations_of_reads_every_entry_format() -> None:
 def test_lead_created_once_per_new_lead_only_when_subscribed(env) -> None:
     import io
 
-    from outreach.people.imports.legacy import Options, run_import
+    from outreach.people.imports.run import Options, run_import
     from outreach.platform import webhooks
 
     def events() -> list[dict]:

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError, fields, validate
 
-from outreach.schemas import intake
-from outreach.schemas.intake import RegistrationIn, load_registration
+from outreach.people import registration as intake
+from outreach.people.registration import RegistrationIn, load_registration
 
 SCHEMA = RegistrationIn()
 TYPICAL = {

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from outreach import vocabulary
 from outreach.platform import webhooks
 from outreach.platform.apikeys import create_api_key
 from outreach.platform.users import create_user, disable_user
-from outreach.sales import crm
+from outreach.sales import opportunities
 from outreach.sales import tasks as followups
+from outreach.sales.pipeline import pipeline
 
 
 def _user(env, email: str, role: str = "sales") -> dict[str, str]:
@@ -368,9 +370,9 @@ def test_pipeline_aggregates_equal_a_rebuild_after_random_changes(env):
     for _ in range(60):
         opp_id = rng.choice(ids)
         change = rng.choice([
-            {"stage": rng.choice(crm.STAGES)}, {"status": "won"},
+            {"stage": rng.choice(vocabulary.STAGES)}, {"status": "won"},
             {"status": "won", "actual_revenue": rng.randint(1, 50) * 10},
-            {"status": "lost", "lost_reason": rng.choice(crm.LOST_REASONS)}, {"status": "open"},
+            {"status": "lost", "lost_reason": rng.choice(vocabulary.LOST_REASONS)}, {"status": "open"},
             {"estimated_revenue": rng.randint(1, 90) * 50, "probability": rng.randint(0, 100)},
             {"estimated_close_date": f"2028-0{rng.randint(1, 9)}-15"}])
         assert env.patch(f"/api/v1/opportunities/{opp_id}", change).status_code == 200
@@ -825,7 +827,7 @@ def test_open_opportunities_by_stage_follow_every_change_and_an_older_build(env)
     keys = env.store.keys
 
     def column(stage):
-        found = crm.find_opportunities(env.store, status="open", stage=stage, limit=50)["items"]
+        found = opportunities.find_opportunities(env.store, status="open", stage=stage, limit=50)["items"]
         return sorted(o["id"] for o in found)
 
     def indexed(stage):
@@ -838,11 +840,11 @@ def test_open_opportunities_by_stage_follow_every_change_and_an_older_build(env)
     env.patch(f"/api/v1/opportunities/{ids[2]}", {"status": "lost", "lost_reason": "price"})
     env.patch(f"/api/v1/opportunities/{ids[2]}", {"status": "open"})  # reopened
     expected = {"qualify": sorted(ids[2:]), "develop": [ids[0]], "propose": [], "close": []}
-    assert {s: indexed(s) for s in crm.STAGES} == expected
-    assert {s: column(s) for s in crm.STAGES} == expected
+    assert {s: indexed(s) for s in vocabulary.STAGES} == expected
+    assert {s: column(s) for s in vocabulary.STAGES} == expected
     # an installation whose aggregates predate the stage index: built again on first read
     env.store.r.hset(keys.pipeline, "v", "1")
-    env.store.r.delete(*[keys.open_opportunities_by_stage(s) for s in crm.STAGES])
+    env.store.r.delete(*[keys.open_opportunities_by_stage(s) for s in vocabulary.STAGES])
     assert column("develop") == [ids[0]]
-    assert {s: indexed(s) for s in crm.STAGES} == expected
-    assert sum(s["count"] for s in crm.pipeline(env.store)["stages"]) == 4
+    assert {s: indexed(s) for s in vocabulary.STAGES} == expected
+    assert sum(s["count"] for s in pipeline(env.store)["stages"]) == 4

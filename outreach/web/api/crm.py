@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 from outreach.errors import Invalid
 from outreach.people import records as people
 from outreach.privacy import erasure
-from outreach.sales import crm
+from outreach.sales import accounts, opportunities
 from outreach.sales import qualify as conversion
 from outreach.sales.owners import normal_owner_query
 from outreach.schemas.common import PageQuery, page_of
@@ -69,13 +69,13 @@ def reactivate(lead_id: str) -> Any:
 @operation("Accounts", query=PageQuery, responses={200: AccountPage}, tag="conversion")
 def get_accounts() -> Any:
     q = load_query(PageQuery())
-    return jsonify(AccountPage().dump(crm.find_accounts(store(), limit=q["limit"], cursor=q["cursor"])))
+    return jsonify(AccountPage().dump(accounts.find_accounts(store(), limit=q["limit"], cursor=q["cursor"])))
 
 
 @bp.get("/api/v1/accounts/<account_id>")
 @operation("Read an account", responses={200: Account}, errors=(404,), tag="conversion")
 def get_account(account_id: str) -> Any:
-    return jsonify(Account().dump(crm.get_account(store(), account_id)))
+    return jsonify(Account().dump(accounts.get_account(store(), account_id)))
 
 
 @bp.get("/api/v1/opportunities")
@@ -84,7 +84,7 @@ def get_account(account_id: str) -> Any:
 def get_opportunities() -> Any:
     q = load_query(OpportunityQuery())
     owner = normal_owner_query(q.get("owner"), caller_user())
-    result = crm.find_opportunities(store(), limit=q["limit"], cursor=q["cursor"],
+    result = opportunities.find_opportunities(store(), limit=q["limit"], cursor=q["cursor"],
                                     status=q.get("status"), account_id=q.get("account_id"),
                                     owner=owner, stage=q.get("stage"))
     return jsonify(OpportunityPage().dump(result))
@@ -93,7 +93,7 @@ def get_opportunities() -> Any:
 @bp.get("/api/v1/opportunities/<opp_id>")
 @operation("Read an opportunity", responses={200: Opportunity}, errors=(404,), tag="conversion")
 def get_opportunity(opp_id: str) -> Any:
-    return jsonify(Opportunity().dump(crm.get_opportunity(store(), opp_id)))
+    return jsonify(Opportunity().dump(opportunities.get_opportunity(store(), opp_id)))
 
 
 @bp.patch("/api/v1/opportunities/<opp_id>")
@@ -102,7 +102,7 @@ def get_opportunity(opp_id: str) -> Any:
            body=OpportunityPatch, responses={200: Opportunity}, errors=(404, 422), tag="conversion")
 def patch_opportunity(opp_id: str) -> Any:
     changes = load_body(OpportunityPatch())
-    return jsonify(Opportunity().dump(crm.update_opportunity(store(), opp_id, changes,
+    return jsonify(Opportunity().dump(opportunities.update_opportunity(store(), opp_id, changes,
                                                              by=caller())))
 
 

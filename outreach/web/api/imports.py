@@ -12,7 +12,8 @@ from werkzeug.exceptions import BadRequest
 from outreach.campaigns import recipients
 from outreach.errors import Invalid
 from outreach.people import exports
-from outreach.people.imports import legacy as imports
+from outreach.people.imports import jobs
+from outreach.people.imports.run import Options
 from outreach.schemas.people import LeadQuery
 from outreach.web.api.auth import require_api_key
 from outreach.web.common import config, load_query, store
@@ -40,12 +41,12 @@ def post_import() -> Any:
         if not sep or not header:
             raise Invalid("Validation failed.", {"map": [f"{item!r}: expected Header=field."]})
         mapping[header] = name.strip()
-    options = imports.Options(
+    options = Options(
         type=form.get("type", "leads"), asset=form.get("asset") or None,
         kind=form.get("kind") or "white_paper", source=form.get("source") or "import",
         consent=form.get("consent") or "no", mapping=mapping,
         dry_run=(form.get("dry_run") or "").lower() in ("1", "true", "yes", "on"))
-    import_id = imports.create_job(store(), config(), upload.read(), options)
+    import_id = jobs.create_job(store(), config(), upload.read(), options)
     current_app.extensions["outreach.import_jobs"](import_id)
     return jsonify({"id": import_id, "status": "queued"}), 202
 
@@ -60,14 +61,14 @@ def _unsupported() -> Any:
 @operation("An import's progress and counts", responses={200: "Import"}, errors=(404,),
            tag="imports")
 def get_import(import_id: str) -> Any:
-    return jsonify(imports.get_job(store(), import_id, config().base_url))
+    return jsonify(jobs.get_job(store(), import_id, config().base_url))
 
 
 @bp.get("/api/v1/imports/<import_id>/errors.csv")
 @operation("An import's error report: line,reason,field", responses={200: "text/csv"},
            errors=(404,), tag="imports")
 def get_import_errors(import_id: str) -> Any:
-    rows = imports.job_errors(store(), import_id)
+    rows = jobs.job_errors(store(), import_id)
     first = next(rows, None)
 
     def lines() -> Any:

@@ -13,7 +13,8 @@ from werkzeug.exceptions import BadRequest
 from outreach.errors import Invalid, NotFound
 from outreach.people.assets import check_form_rules, looks_like_a_bot, pow_solved
 from outreach.people.intake import accept_registration, check_redirect, count_dropped
-from outreach.schemas.intake import RegistrationAccepted, RegistrationIn, load_registration
+from outreach.people.registration import RegistrationIn, load_registration
+from outreach.schemas.intake import RegistrationAccepted
 from outreach.web.common import config, raw_body, store
 from outreach.web.openapi import operation
 

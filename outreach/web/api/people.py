@@ -8,10 +8,11 @@ from flask import Blueprint, jsonify, request
 
 from outreach.people import records as people
 from outreach.people.intake import registration_status
+from outreach.people.registration import ContactIn
 from outreach.sales.owners import checked_owner, set_owner
 from outreach.schemas.common import page_of
 from outreach.schemas.intake import RegistrationStatus
-from outreach.schemas.people import Contact, ContactIn, ContactQuery, Lead, LeadPatch, LeadQuery
+from outreach.schemas.people import Contact, ContactQuery, Lead, LeadPatch, LeadQuery
 from outreach.web.api.auth import caller, require_api_key
 from outreach.web.common import load_body, load_query, store
 from outreach.web.openapi import operation

@@ -8,9 +8,10 @@ from flask import Blueprint, jsonify
 
 from outreach.people import records as people
 from outreach.platform import webhooks
-from outreach.sales import activities, crm
+from outreach.sales import accounts, activities
 from outreach.sales import tasks as followups
 from outreach.sales.owners import PLURALS, normal_owner_query, set_owner
+from outreach.sales.pipeline import pipeline
 from outreach.schemas.common import PageQuery, page_of
 from outreach.schemas.crm import Account, AccountPatch, Pipeline
 from outreach.schemas.people import Contact
@@ -115,7 +116,7 @@ def post_task_done(task_id: str) -> Any:
 @operation("Open opportunities by stage, forecast by expected close month, won, lost by reason",
            responses={200: Pipeline}, tag="sales")
 def get_pipeline() -> Any:
-    return jsonify(Pipeline().dump(crm.pipeline(store())))
+    return jsonify(Pipeline().dump(pipeline(store())))
 
 
 @bp.patch("/api/v1/accounts/<account_id>")
@@ -123,7 +124,7 @@ def get_pipeline() -> Any:
            errors=(404, 422), tag="sales")
 def patch_account(account_id: str) -> Any:
     changes = load_body(AccountPatch())
-    return jsonify(Account().dump(crm.update_account(store(), account_id, changes, caller())))
+    return jsonify(Account().dump(accounts.update_account(store(), account_id, changes, caller())))
 
 
 @bp.patch("/api/v1/contacts/<contact_id>")

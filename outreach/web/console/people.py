@@ -9,10 +9,10 @@ from flask_login import current_user
 from marshmallow import ValidationError
 
 from outreach.errors import Conflict, PossibleDuplicates, ServiceError
-from outreach.people import lists, scoring, suppressions
+from outreach.people import lists, scoring, search, suppressions
 from outreach.people import records as people
 from outreach.people.records import EDITABLE_FIELDS, LEAD_STATUSES
-from outreach.sales import crm
+from outreach.sales import accounts, opportunities
 from outreach.sales import qualify as conversion
 from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
 from outreach.schemas.people import LeadPatch
@@ -51,7 +51,7 @@ def leads_page() -> Any:
     filters = {"q": q, "status": status, "source": source, "list": list_id, "sort": sort,
                "min_score": "" if min_score is None else min_score,
                "max_score": "" if max_score is None else max_score}
-    found = people.browse_leads(store(), q, status=status or None, source=source or None,
+    found = search.browse_leads(store(), q, status=status or None, source=source or None,
                                 min_score=min_score, max_score=max_score, list_id=list_id or None,
                                 sort=sort, limit=_PAGE, cursor=cursor)
     searched = found["searched"]
@@ -183,22 +183,22 @@ def suppression_lift() -> Any:
 @requires("people")
 def account_page(account_id: str) -> Any:
     s = store()
-    account = crm.get_account(s, account_id)
+    account = accounts.get_account(s, account_id)
     contacts = people.find_contacts(s, account_id=account_id, limit=_PAGE)
-    opps = crm.find_opportunities(s, account_id=account_id, limit=_PAGE)
+    opps = opportunities.find_opportunities(s, account_id=account_id, limit=_PAGE)
     return render("account.html", account=account, contacts=contacts, opps=opps)
 
 
 @bp.route("/opportunities")
 @requires("opportunities")
 def opportunities_page() -> Any:
-    cursors = {status: request.args.get(status) or None for status in crm.OPPORTUNITY_STATUSES}
-    return render("opportunities.html", columns=crm.opportunity_board(store(), cursors, _PAGE),
+    cursors = {status: request.args.get(status) or None for status in opportunities.OPPORTUNITY_STATUSES}
+    return render("opportunities.html", columns=opportunities.opportunity_board(store(), cursors, _PAGE),
                   cursors=cursors)
 
 
 def _opportunity_page(opp_id: str, status: int = 200, errors: dict[str, Any] | None = None) -> Any:
-    return render("opportunity.html", status, opp=crm.get_opportunity(store(), opp_id),
+    return render("opportunity.html", status, opp=opportunities.get_opportunity(store(), opp_id),
                   errors=errors or {})
 
 
@@ -214,7 +214,7 @@ def opportunity_edit(opp_id: str) -> Any:
     data = _non_empty("topic", "estimated_revenue", "estimated_close_date", "probability", "status",
                       "owner", "actual_revenue", "lost_reason", "competitor", "stage")
     try:
-        crm.update_opportunity(store(), opp_id, OpportunityPatch().load(data),
+        opportunities.update_opportunity(store(), opp_id, OpportunityPatch().load(data),
                                by=current_user.email)
     except ValidationError as exc:
         return _opportunity_page(opp_id, 422, exc.messages)

@@ -12,11 +12,12 @@ from marshmallow import ValidationError
 
 from outreach.errors import ServiceError
 from outreach.platform import webhooks
-from outreach.sales import activities, crm
+from outreach.sales import activities, opportunities
 from outreach.sales import tasks as followups
 from outreach.sales.owners import PLURALS, require_record, set_owner
+from outreach.sales.pipeline import pipeline
 from outreach.schemas.sales import ActivityIn, WebhookIn
-from outreach.vocabulary import ACTIVITY_TYPES, WEBHOOK_EVENTS
+from outreach.vocabulary import ACTIVITY_TYPES, LOST_REASONS, STAGES, WEBHOOK_EVENTS
 from outreach.web.console.base import bp, can, config, render, requires, store
 
 _PAGES = {"lead": ("console.lead_page", "lead_id"), "contact": ("console.contact_page", "contact_id"),
@@ -43,7 +44,7 @@ def _sales_helpers() -> dict[str, Any]:
         return require_record(store(), kind, record_id).get("owner") or None
 
     return {"timeline_of": timeline_of, "owner_of": owner_of, "activity_types": ACTIVITY_TYPES,
-            "stages": crm.STAGES, "lost_reasons": crm.LOST_REASONS}
+            "stages": STAGES, "lost_reasons": LOST_REASONS}
 
 
 @bp.route("/<any(leads,contacts,accounts,opportunities):plural>/<record_id>/activities",
@@ -91,20 +92,20 @@ def task_done(task_id: str) -> Any:
 @requires("opportunities")
 def pipeline_page() -> Any:
     s = store()
-    columns = {stage: crm.find_opportunities(s, status="open", stage=stage, limit=25)
-               for stage in crm.STAGES}
-    mine = crm.find_opportunities(s, owner=current_user.email, status="open", limit=50)
-    return render("pipeline.html", report=crm.pipeline(s), columns=columns, mine=mine)
+    columns = {stage: opportunities.find_opportunities(s, status="open", stage=stage, limit=25)
+               for stage in STAGES}
+    mine = opportunities.find_opportunities(s, owner=current_user.email, status="open", limit=50)
+    return render("pipeline.html", report=pipeline(s), columns=columns, mine=mine)
 
 
 @bp.route("/opportunities/<opp_id>/stage", methods=["POST"])
 @requires("opportunities", "write")
 def opportunity_stage(opp_id: str) -> Any:
     stage = request.form.get("stage", "")
-    if stage not in crm.STAGES:
+    if stage not in STAGES:
         flash("Unknown stage.", "error")
     else:
-        crm.update_opportunity(store(), opp_id, {"stage": stage}, by=current_user.email)
+        opportunities.update_opportunity(store(), opp_id, {"stage": stage}, by=current_user.email)
         flash(f"Moved to {stage}.")
     return _back(url_for("console.opportunity_page", opp_id=opp_id))
 
@@ -172,7 +173,7 @@ def owner_set(plural: str, record_id: str) -> Any:
     owner = request.form.get("owner", "").strip()
     try:
         if kind == "opportunity":
-            crm.update_opportunity(store(), record_id, {"owner": owner}, by=current_user.email)
+            opportunities.update_opportunity(store(), record_id, {"owner": owner}, by=current_user.email)
         else:
             set_owner(store(), kind, record_id, owner, current_user.email)
     except ServiceError as exc:

@@ -1,12 +1,10 @@
-"""Accounts and opportunities (the CRM side that qualification feeds), and the pipeline.
+"""Opportunities: reading, listing, the board, and every change.
 
 An opportunity moves through stages (``qualify -> develop -> propose -> close``, with the
 history of who moved it when) while its status is open; it closes as won (actual revenue,
 close date) or lost (a reason from ``LOST_REASONS``, a competitor) and can be reopened.
 Every change goes through ``opp_write.lua``, which also keeps the status and owner indexes,
-the record's timeline and the pipeline aggregates (one hash: counts and sums per stage, per
-expected close month, won, lost by reason), so ``pipeline()`` reads one hash whatever the
-number of opportunities.
+the record's timeline and the pipeline aggregates (``pipeline``).
 """
 
 from __future__ import annotations
@@ -17,30 +15,13 @@ from typing import Any
 
 from outreach.errors import Invalid, NotFound
 from outreach.platform import webhooks
-from outreach.platform.paging import existing_hash, load_hashes, page, page_of_hashes
+from outreach.platform.paging import existing_hash, load_hashes, page
 from outreach.sales.owners import checked_owner
+from outreach.sales.pipeline import pipeline
 from outreach.store import Store
-from outreach.vocabulary import LOST_REASONS, STAGES, iso
+from outreach.vocabulary import LOST_REASONS, iso
 
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
-PIPELINE_VERSION = "2"  # of the aggregates and the stage index (_prelude.lua's PIPELINE_VERSION)
-REBUILD_CHUNK = 500  # opportunities per pipeline_rebuild.lua call (~10-40 ms each)
-
-
-def account_view(account_id: str, h: dict[str, str]) -> dict[str, Any]:
-    return {"id": account_id, "name": h.get("name"), "domain": h.get("domain"),
-            "owner": h.get("owner") or None,
-            "primary_contact_id": h.get("primary_contact_id") or None,
-            "created_at": iso(h.get("created_at"))}
-
-
-def get_account(store: Store, account_id: str) -> dict[str, Any]:
-    h = existing_hash(store, store.keys.account(account_id), "account", account_id)
-    return account_view(account_id, h)
-
-
-def find_accounts(store: Store, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-    return page_of_hashes(store, store.keys.accounts, store.keys.account, account_view, limit, cursor)
 
 
 def _float(value: str | None) -> float | None:
@@ -187,85 +168,3 @@ def update_opportunity(store: Store, opp_id: str, changes: dict[str, Any],
 
 def _now() -> int:
     return int(time.time())
-
-
-def update_account(store: Store, account_id: str, changes: dict[str, Any], by: str) -> dict[str, Any]:
-    from outreach.sales.owners import set_owner
-
-    key = store.keys.account(account_id)
-    existing_hash(store, key, "account", account_id)
-    primary = changes.get("primary_contact_id")
-    if primary and store.r.zscore(store.keys.account_contacts(account_id), primary) is None:
-        raise Invalid("Validation failed.", {"primary_contact_id": [
-            "Not a contact of this account."]})
-    if primary:
-        store.r.hset(key, "primary_contact_id", primary)
-    if changes.get("name"):
-        store.r.hset(key, "name", changes["name"])
-    if changes.get("owner"):
-        set_owner(store, "account", account_id, changes["owner"], by)
-    return get_account(store, account_id)
-
-
-def link_contact(store: Store, contact_id: str, account_id: str, previous: str | None = None
-                 ) -> None:
-    """Keep the account-to-contacts index (account lists) in step with a contact's
-    ``account_id``; the first contact of an account is its primary contact."""
-    keys = store.keys
-    seq = store.r.zscore(keys.contacts, contact_id) or 0
-    pipe = store.r.pipeline(transaction=True)
-    if previous:
-        pipe.zrem(keys.account_contacts(previous), contact_id)
-    pipe.zadd(keys.account_contacts(account_id), {contact_id: seq})
-    pipe.hsetnx(keys.account(account_id), "primary_contact_id", contact_id)
-    pipe.execute()
-
-
-def contacts_of_accounts(store: Store, list_id: str, account_ids: list[str]) -> list[str]:
-    """The contacts an account list's campaign mails for ``account_ids``: every contact of
-    each account, or only its primary contact (the list's ``account_contacts``); consent and
-    suppression are checked by the campaign like for any contact, and the campaign's ledger
-    keeps each address once across all its lists."""
-    keys = store.keys
-    primary_only = store.r.hget(keys.list(list_id), "account_contacts") == "primary"
-    pipe = store.r.pipeline(transaction=False)
-    for account_id in account_ids:
-        if primary_only:
-            pipe.hget(keys.account(account_id), "primary_contact_id")
-        else:
-            pipe.zrange(keys.account_contacts(account_id), 0, -1)
-    out: list[str] = []
-    for found in pipe.execute():
-        if isinstance(found, list):
-            out.extend(found)
-        elif found:
-            out.append(found)
-    return list(dict.fromkeys(out))
-
-
-def pipeline(store: Store) -> dict[str, Any]:
-    """The pipeline report from the aggregates (built once from the opportunities when an
-    installation's opportunities predate them)."""
-    keys = store.keys
-    h = store.r.hgetall(keys.pipeline)
-    if h.get("v") != PIPELINE_VERSION:
-        while not store.run("pipeline_rebuild", args=[keys.tag, REBUILD_CHUNK]):
-            pass
-        h = store.r.hgetall(keys.pipeline)
-
-    def money(value: str | None) -> float:
-        return round(float(value or 0), 2)
-
-    stages = [{"stage": stage, "count": int(h.get(f"s|{stage}|n") or 0),
-               "estimated_revenue": money(h.get(f"s|{stage}|e")),
-               "weighted_revenue": money(h.get(f"s|{stage}|w"))} for stage in STAGES]
-    months = sorted({name.split("|")[1] for name in h if name.startswith("m|")})
-    forecast = [{"month": month, "count": int(h.get(f"m|{month}|n") or 0),
-                 "estimated_revenue": money(h.get(f"m|{month}|e")),
-                 "weighted_revenue": money(h.get(f"m|{month}|w"))} for month in months]
-    forecast = [row for row in forecast if row["count"] > 0]
-    by_reason = {reason: int(h.get(f"lost|r|{reason}") or 0) for reason in LOST_REASONS}
-    return {"stages": stages, "forecast": forecast,
-            "won": {"count": int(h.get("won|n") or 0), "revenue": money(h.get("won|r"))},
-            "lost": {"count": int(h.get("lost|n") or 0),
-                     "by_reason": {r: n for r, n in by_reason.items() if n}}}
