@@ -41,7 +41,7 @@ def check_deliverability(config: Config) -> None:
     (which would stay ``sending`` with every message failing): a DKIM setting without the
     other two, an unreadable, malformed or weak key (RSA < 2048 bits), a bad selector or
     domain, a malformed ``OUTREACH_DOMAIN_LIMITS``."""
-    from outreach.campaigns import pacing as domains
+    from outreach.campaigns import pacing
     from outreach.mail import dkim
 
     given = {name for name in _DKIM if getattr(config, name)}
@@ -55,7 +55,7 @@ def check_deliverability(config: Config) -> None:
     except dkim.DkimError as exc:
         value = {v: getattr(config, k) for k, v in _DKIM.items()}[exc.setting]
         raise ConfigError(f"{exc.setting}={value!r}: {exc}") from None
-    domains.parse_limits(config.domain_limits)  # ConfigError naming OUTREACH_DOMAIN_LIMITS
+    pacing.parse_limits(config.domain_limits)  # ConfigError naming OUTREACH_DOMAIN_LIMITS
 
 
 def dev_config(config: Config) -> Config:

@@ -12,7 +12,7 @@ from celery import shared_task
 from flask import current_app
 
 from outreach.platform import webhooks
-from outreach.sales import tasks as followups
+from outreach.sales import tasks as sales_tasks
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 def remind() -> int:
     ext = current_app.extensions
     store, config, messenger = ext["outreach.store"], ext["outreach.config"], ext["outreach.messenger"]
-    sent = followups.send_due_reminders(store, config, messenger)
-    return sent + followups.send_digests(store, config, messenger)
+    sent = sales_tasks.send_due_reminders(store, config, messenger)
+    return sent + sales_tasks.send_digests(store, config, messenger)
 
 
 @shared_task(name="outreach.webhooks.tick", acks_late=True, ignore_result=True)

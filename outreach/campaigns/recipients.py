@@ -4,13 +4,14 @@ one status, or those who opened, clicked or unsubscribed), and the same as CSV.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from outreach.campaigns import model
-from outreach.errors import Invalid, NotFound
+from outreach.errors import NotFound
 from outreach.people.exports import PAGE, stream_csv
+from outreach.platform import refs
+from outreach.platform.paging import int_position, walk
 from outreach.store import Store
 from outreach.vocabulary import iso
 
@@ -29,9 +30,8 @@ def recipients(
     """Per-recipient outcomes, optionally of one status, paged with HSCAN; ``engagement``
     (one of ``ENGAGEMENTS``): only the recipients who opened, clicked or unsubscribed.
 
-    The cursor is ``<scan cursor>.<matches of that scan step already returned>``, so a
-    page never holds more than ``limit`` items even when one HSCAN step returns many
-    (a small hash comes back whole)."""
+    Paged by ``paging.walk`` over HSCAN steps, so a page never holds more than ``limit``
+    items even when one step returns many (a small hash comes back whole)."""
     keys = store.keys
     if not store.r.exists(keys.campaign(campaign_id)):
         raise NotFound(f"No campaign {campaign_id!r}.")
@@ -40,11 +40,12 @@ def recipients(
                                    cursor)
     code = model.STATE_CODES.get(status) if status else None
 
-    def step(scan: int) -> tuple[int, list[tuple[str, str]]]:
-        next_scan, rows = store.r.hscan(keys.campaign_ledger(campaign_id), scan,
-                                        count=max(limit, 100))
-        return next_scan, [(email, value) for email, value in rows.items()
-                           if _in_state(value[:1], code)]
+    def step(position: str, size: int) -> tuple[list[tuple[tuple[str, str], None]], str | None, int]:
+        next_scan, rows = store.r.hscan(keys.campaign_ledger(campaign_id), int_position(position),
+                                        count=size)
+        matches = [((email, value), None) for email, value in rows.items()
+                   if _in_state(value[:1], code)]
+        return matches, (str(next_scan) if int(next_scan) else None), len(rows)
 
     def build(page: list[tuple[str, str]]) -> list[dict[str, Any]]:
         undelivered = [email for email, value in page if value[:1] in "fu"]
@@ -56,7 +57,7 @@ def recipients(
             items.append(_recipient_item(email, ref, state, at, errors.get(email)))
         return items
 
-    return _scan_pages(step, build, limit, cursor)
+    return walk(step, limit=limit, cursor=cursor, build=build)
 
 
 def _engaged_recipients(store: Store, campaign_id: str, mark: str, status: str | None,
@@ -68,26 +69,25 @@ def _engaged_recipients(store: Store, campaign_id: str, mark: str, status: str |
     code = model.STATE_CODES.get(status) if status else None
     ledger = keys.campaign_ledger(campaign_id)
 
-    def step(scan: int) -> tuple[int, list[dict[str, Any]]]:
-        next_scan, fields = store.r.hscan(keys.campaign_seen(campaign_id), scan,
-                                          match=f"{mark}|*", count=max(limit, 100))
-        refs = sorted(field.split("|", 2)[1] for field in fields)
+    def step(position: str, size: int) -> tuple[list[tuple[dict[str, Any], None]], str | None, int]:
+        next_scan, fields = store.r.hscan(keys.campaign_seen(campaign_id), int_position(position),
+                                          match=f"{mark}|*", count=size)
+        seen = sorted(field.split("|", 2)[1] for field in fields)
         pipe = store.r.pipeline(transaction=False)
-        for ref in refs:
-            kind, _, person_id = ref.partition(":")
-            pipe.hget(keys.lead(person_id) if kind == "l" else keys.contact(person_id), "email")
+        for ref in seen:
+            pipe.hget(keys.person(ref), "email")
         emails = pipe.execute()
         outcomes = store.r.hmget(ledger, [e for e in emails if e]) if any(emails) else []
         by_email = dict(zip([e for e in emails if e], outcomes, strict=True))
         items = []
-        for ref, email in zip(refs, emails, strict=True):
+        for ref, email in zip(seen, emails, strict=True):
             value = by_email.get(email) if email else None
             state, _, at = ((value or "").split("|") + ["", ""])[:3]
             if _in_state(state, code):
                 items.append(_recipient_item(email or "", ref, state, at, None))
-        return next_scan, items
+        return [(item, None) for item in items], (str(next_scan) if int(next_scan) else None), len(fields)
 
-    return _scan_pages(step, lambda page: page, limit, cursor)
+    return walk(step, limit=limit, cursor=cursor)
 
 
 def _in_state(state: str, code: str | None) -> bool:
@@ -95,46 +95,15 @@ def _in_state(state: str, code: str | None) -> bool:
     return not code or state == code or (code == "s" and state == "d")
 
 
-def _scan_pages(step: Callable[[int], tuple[int, list[Any]]],
-                build: Callable[[list[Any]], list[dict[str, Any]]], limit: int,
-                cursor: str | None) -> dict[str, Any]:
-    """One page of an HSCAN walk: ``step(scan)`` gives the next scan cursor and the matches
-    of that step, ``build(page)`` the items of the matches kept. The cursor is
-    ``<scan cursor>.<matches of that scan step already returned>``."""
-    scan, skip = _recipients_cursor(cursor)
-    items: list[dict[str, Any]] = []
-    while True:
-        next_scan, matches = step(scan)
-        matches = matches[skip:]
-        room = limit - len(items)
-        items.extend(build(matches[:room]))
-        if len(matches) > room:
-            return {"items": items, "next_cursor": f"{scan}.{skip + room}"}
-        scan, skip = int(next_scan), 0
-        if scan == 0:
-            return {"items": items, "next_cursor": None}
-        if len(items) >= limit:
-            return {"items": items, "next_cursor": f"{scan}.0"}
-
-
 def _recipient_item(email: str, ref: str, state: str, at: str, error: str | None
                     ) -> dict[str, Any]:
     """One item of ``recipients``: ``ref`` is the ledger's ``l:<id>``/``c:<id>``."""
-    kind, _, person_id = ref.partition(":")
+    kind, person_id = refs.parse(ref)
     return {"email": email,
-            "person": {"type": "lead" if kind == "l" else "contact", "id": person_id},
+            "person": {"type": refs.TYPES.get(kind, "contact"), "id": person_id},
             "status": model.LEDGER_STATES.get(state, state) if state else None,
             "at": iso(at) if at else None,
             "error": error or None}
-
-
-def _recipients_cursor(cursor: str | None) -> tuple[int, int]:
-    if not cursor:
-        return 0, 0
-    if not re.fullmatch(r"[0-9]{1,20}(\.[0-9]{1,9})?", cursor):
-        raise Invalid("Validation failed.", {"cursor": ["Not a valid cursor."]})
-    scan, _, skip = cursor.partition(".")
-    return int(scan), int(skip or 0)
 
 
 def recipients_csv(store: Store, campaign_id: str, status: str | None = None) -> Iterator[str]:

@@ -13,8 +13,7 @@ import io
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from outreach.people import lists
-from outreach.people import records as people
+from outreach.people import lists, records
 from outreach.store import Store
 
 PAGE = 500
@@ -66,5 +65,5 @@ def leads_csv(store: Store, *, list_id: str | None = None, status: str | None = 
               email: str | None = None) -> Iterator[str]:
     if list_id:
         lists.get_list(store, list_id)
-    return stream_csv(LEAD_COLUMNS, lambda cursor: people.find_leads(
+    return stream_csv(LEAD_COLUMNS, lambda cursor: records.find_leads(
         store, limit=PAGE, cursor=cursor, list_id=list_id, status=status, email=email))

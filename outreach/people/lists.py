@@ -10,7 +10,7 @@ from outreach.normalize import InvalidEmail, checked_email
 from outreach.people.affiliation import account_view
 from outreach.people.records import asset_slugs, contact_view, lead_view, load_contacts, load_leads
 from outreach.people.search import fold
-from outreach.platform.paging import decode_cursor, encode_cursor, existing_hash, load_hashes, page
+from outreach.platform.paging import cursor_position, existing_hash, int_position, load_hashes, page, walk
 from outreach.store import Store
 
 MEMBER_TYPES = ("lead", "contact", "account")
@@ -278,28 +278,23 @@ def search_list_members(
         key_for, fields = keys.account, ("name", "domain")
     else:
         key_for, fields = (keys.lead if member_type == "lead" else keys.contact), ("email",)
-    after = decode_cursor(cursor)
-    scanned = int(store.r.zcount(members, "-inf", after)) if after else 0
-    found: list[str] = []
-    read = 0
-    while len(found) < limit and read < max_scan:
-        want = min(chunk, max_scan - read)
-        rows = store.r.zrangebyscore(members, f"({after}", "+inf", start=0, num=want,
-                                     withscores=True)
-        if not rows:
-            break
+    def step(position: str, size: int) -> tuple[list[tuple[str, str]], str | None, int]:
+        rows = store.r.zrangebyscore(members, f"({int_position(position)}", "+inf", start=0,
+                                     num=size, withscores=True)
         pipe = store.r.pipeline(transaction=False)
         for person_id, _ in rows:
             pipe.hmget(key_for(person_id), fields)
-        for (person_id, seq), values in zip(rows, pipe.execute(), strict=True):
-            after, read = int(seq), read + 1
-            if any(value and fold(value).startswith(needle) for value in values):
-                found.append(person_id)
-                if len(found) == limit:
-                    break
-        if len(rows) < want and len(found) < limit:
-            break
-    more = bool(store.r.zrangebyscore(members, f"({after}", "+inf", start=0, num=1))
-    return {"items": _member_views(store, member_type, found),
-            "next_cursor": encode_cursor(after) if more else None,
-            "scanned": scanned + read, "total": total}
+        matches = [(person_id, str(int(seq)))
+                   for (person_id, seq), values in zip(rows, pipe.execute(), strict=True)
+                   if any(value and fold(value).startswith(needle) for value in values)]
+        following = str(int(rows[-1][1])) if rows and len(rows) == size else None
+        return matches, following, len(rows)
+
+    def any_left(position: str) -> bool:
+        return bool(store.r.zrangebyscore(members, f"({int_position(position)}", "+inf", start=0, num=1))
+
+    found = walk(step, limit=limit, cursor=cursor, size=chunk, scan_budget=max_scan,
+                 any_left=any_left, build=lambda ids: _member_views(store, member_type, ids))
+    at = int(cursor_position(found["next_cursor"])) if found["next_cursor"] else None
+    scanned = total if at is None else int(store.r.zcount(members, "-inf", at))
+    return {**found, "scanned": scanned, "total": total}

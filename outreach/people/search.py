@@ -9,7 +9,13 @@ import unicodedata
 from typing import Any
 
 from outreach.people.records import asset_slugs, find_leads, lead_view, load_leads
-from outreach.platform.paging import decode_cursor, encode_cursor, existing_hash
+from outreach.platform.paging import (
+    cursor_position,
+    existing_hash,
+    int_position,
+    walk,
+    walk_by_rank,
+)
 from outreach.store import Store
 
 
@@ -41,9 +47,10 @@ def search_leads(
     the score range).
 
     A full address is one index lookup. Otherwise leads are read in that order, ``chunk``
-    at a time, until ``limit`` match or ``budget_seconds`` is spent: a request never scans
-    everything, and ``next_cursor`` continues where it stopped (``scanned`` and ``total``
-    say how far that was). No search index: nothing to keep in step, no memory per lead.
+    at a time (``paging.walk``), until ``limit`` match, ``budget_seconds`` is spent or the
+    walk's scan budget is read: a request never scans everything, and ``next_cursor``
+    continues where it stopped (``scanned`` and ``total`` say how far that was). No search
+    index: nothing to keep in step, no memory per lead.
     """
     keys = store.keys
     needle = fold(q.strip())
@@ -66,12 +73,12 @@ def search_leads(
         zset = keys.leads_by_status(status)
     else:
         zset = keys.leads
-    after = decode_cursor(cursor)  # a sequence number; with ``score``, an offset
     top = "+inf" if max_score is None else max_score
     bottom = "-inf" if min_score is None else min_score
     newest = sort == "newest"
 
     def rows_from(position: int, num: int) -> list[tuple[str, float]]:
+        """``num`` leads after ``position``: a sequence number (with ``score``, an offset)."""
         if by_score:
             found = store.r.zrevrangebyscore(zset, top, bottom, start=position, num=num)
             return [(lead_id, position + i + 1) for i, lead_id in enumerate(found)]
@@ -81,54 +88,47 @@ def search_leads(
         return store.r.zrangebyscore(zset, f"({position}", "+inf", start=0, num=num,
                                      withscores=True)
 
-    if by_score:
-        total = store.r.zcount(zset, bottom, top)
-        scanned = after
-    else:
-        total = store.r.zcard(zset)
-        scanned = (int(store.r.zcount(zset, f"({after}", "+inf") if newest
-                       else store.r.zcount(zset, "-inf", after)) if after else 0)
-    deadline = time.perf_counter() + budget_seconds
-    found: list[str] = []
-    while len(found) < limit:
-        rows = rows_from(after, chunk)
-        if not rows:
-            after = 0
-            break
+    def step(position: str, size: int) -> tuple[list[tuple[str, str]], str | None, int]:
+        rows = rows_from(int_position(position), size)
         pipe = store.r.pipeline(transaction=False)
         for lead_id, _ in rows:
             pipe.hmget(keys.lead(lead_id), _SEARCH_FIELDS)
             if by_score and members:
                 pipe.zscore(members, lead_id)
         answers = pipe.execute()
-        step = 2 if by_score and members else 1
-        for i, (lead_id, position) in enumerate(rows):
-            email, first, last, company, lead_status, first_source, score = answers[i * step]
-            after = int(position)
-            scanned += 1
+        width = 2 if by_score and members else 1
+        matches = []
+        for i, (lead_id, at) in enumerate(rows):
+            email, first, last, company, lead_status, first_source, score = answers[i * width]
             points = int(score or 0)
             if (not email or (status and (lead_status or "new") != status)
                     or (source and (first_source or "web_form") != source)
                     or (min_score is not None and points < min_score)
                     or (max_score is not None and points > max_score)
-                    or (step == 2 and answers[i * step + 1] is None)):
+                    or (width == 2 and answers[i * width + 1] is None)):
                 continue
             names = (email, first, last, f"{first or ''} {last or ''}", company)
             if not needle or any(fold(value).startswith(needle) for value in names if value):
-                found.append(lead_id)
-                if len(found) == limit:
-                    break
-        if len(rows) < chunk and len(found) < limit:
-            after = 0
-            break
-        if time.perf_counter() > deadline:
-            break
-    more = bool(after) and bool(rows_from(after, 1))
-    rows = load_leads(store, found)
-    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-    items = [lead_view(lead_id, h, slugs) for lead_id, h in zip(found, rows, strict=True) if h]
-    return {"items": items, "next_cursor": encode_cursor(after) if more else None,
-            "scanned": scanned, "total": total}
+                matches.append((lead_id, str(int(at))))
+        following = str(int(rows[-1][1])) if rows and len(rows) == size else None
+        return matches, following, len(rows)
+
+    def build(found: list[str]) -> list[dict[str, Any]]:
+        rows = load_leads(store, found)
+        slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+        return [lead_view(lead_id, h, slugs) for lead_id, h in zip(found, rows, strict=True) if h]
+
+    total = int(store.r.zcount(zset, bottom, top) if by_score else store.r.zcard(zset))
+    page = walk(step, limit=limit, cursor=cursor, size=chunk, build=build,
+                deadline=time.perf_counter() + budget_seconds,
+                any_left=lambda position: bool(rows_from(int_position(position), 1)))
+    if page["next_cursor"] is None:
+        scanned = total
+    else:  # every lead before the position the cursor continues from was read
+        at = int(cursor_position(page["next_cursor"]))
+        scanned = (at if by_score else int(store.r.zcount(zset, f"({at}", "+inf") if newest
+                                           else store.r.zcount(zset, "-inf", at)))
+    return {**page, "scanned": scanned, "total": total}
 
 
 def browse_leads(
@@ -153,9 +153,11 @@ def browse_leads(
 def leads_by_score(store: Store, *, limit: int = 25, cursor: str | None = None) -> dict[str, Any]:
     """Leads with an engagement score, highest first (ties newest first); the cursor is an
     offset (``?cursor=`` of the previous page)."""
-    offset = decode_cursor(cursor)
-    ids = store.r.zrevrange(store.keys.lead_scores, offset, offset + limit)
-    rows = load_leads(store, ids[:limit])
-    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-    items = [lead_view(lead_id, h, slugs) for lead_id, h in zip(ids[:limit], rows, strict=True) if h]
-    return {"items": items, "next_cursor": encode_cursor(offset + limit) if len(ids) > limit else None}
+    def load(ids: list[str]) -> list[dict[str, Any] | None]:
+        rows = load_leads(store, ids)
+        slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+        return [lead_view(lead_id, h, slugs) if h else None for lead_id, h in zip(ids, rows, strict=True)]
+
+    scores = store.keys.lead_scores
+    return walk_by_rank(lambda offset, count: store.r.zrevrange(scores, offset, offset + count - 1),
+                        load, limit=limit, cursor=cursor, size=limit)

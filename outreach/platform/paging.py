@@ -9,6 +9,7 @@ gives it a *step* and gets pages, cursors and a bound on the work of one request
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -59,22 +60,31 @@ def _decode_walk(cursor: str | None, start: str) -> tuple[str, int]:
     return position, int(skip or 0)
 
 
-def walk(step: Step[T], *, limit: int, cursor: str | None, start: str = "0",
+def cursor_position(cursor: str | None, start: str = "0") -> str:
+    """The position a ``walk`` cursor continues from (``start`` without one)."""
+    return _decode_walk(cursor, start)[0]
+
+
+def walk(step: Step[Any], *, limit: int, cursor: str | None, start: str = "0",
          size: int | None = None, any_left: Callable[[str], bool] | None = None,
-         scan_budget: int = SCAN_BUDGET) -> dict[str, Any]:
+         scan_budget: int = SCAN_BUDGET, deadline: float | None = None,
+         build: Callable[[list[Any]], list[Any]] | None = None) -> dict[str, Any]:
     """``{"items", "next_cursor"}``: up to ``limit`` items from ``cursor`` (or ``start``).
 
     The cursor is the position of a chunk and how many of its items were already returned.
     At most ``scan_budget`` source rows are read; a page cut short by it still carries a
     cursor. ``any_left(position)``, when given, tells whether anything follows a page that
     ended exactly at a chunk's end (so the last page has no cursor); without it such a page
-    keeps a cursor, whose page may be empty."""
+    keeps a cursor, whose page may be empty. ``deadline`` (``time.perf_counter()``) ends the
+    walk after the chunk that passes it, as the scan budget does. ``build``, when given,
+    turns the matches a page keeps into its items (work for the page only, not for every
+    match of a chunk)."""
     position, skip = _decode_walk(cursor, start)
     size = size or max(limit, 100)
     items: list[T] = []
     scanned = 0
     while True:
-        matches, following, read = step(position, size)
+        matches, following, read = step(position, max(1, min(size, scan_budget - scanned)))
         scanned += read
         matches = matches[skip:]
         room = limit - len(items)
@@ -82,29 +92,16 @@ def walk(step: Step[T], *, limit: int, cursor: str | None, start: str = "0",
             items += [item for item, _ in matches[:room]]
             after = matches[room - 1][1] if room else None
             resume = _encode_walk(after, 0) if after is not None else _encode_walk(position, skip + room)
-            return {"items": items, "next_cursor": resume}
+            return {"items": build(items) if build else items, "next_cursor": resume}
         items += [item for item, _ in matches]
         if following is None:
-            return {"items": items, "next_cursor": None}
+            return {"items": build(items) if build else items, "next_cursor": None}
         position, skip = following, 0
-        if len(items) >= limit or scanned >= scan_budget:
+        if (len(items) >= limit or scanned >= scan_budget
+                or (deadline is not None and time.perf_counter() > deadline)):
             if any_left is not None and not any_left(position):
-                return {"items": items, "next_cursor": None}
-            return {"items": items, "next_cursor": _encode_walk(position, 0)}
-
-
-def encode_cursor(score: float) -> str:
-    return base64.urlsafe_b64encode(repr(int(score)).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return int(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("Validation failed.", {"cursor": ["Not a valid cursor."]}) from exc
+                return {"items": build(items) if build else items, "next_cursor": None}
+            return {"items": build(items) if build else items, "next_cursor": _encode_walk(position, 0)}
 
 
 def page(

@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from outreach.campaigns import pacing as domains
+from outreach.campaigns import pacing
 from outreach.campaigns.sending.context import _Context, _load_people
 from outreach.campaigns.sending.deliver import Messenger, _deliver
 from outreach.campaigns.sending.heartbeats import HEARTBEATS
@@ -135,7 +135,7 @@ def _send_batch(
             verdict = _deliver(store, config, messenger, context, email, detail, person, run)
         finally:
             if slot:  # the transaction is over (or never started): the slot is free
-                domains.release(store, email, run)
+                pacing.release(store, email, run)
         if verdict == "sent":
             result.sent += 1
         if verdict == "deferred":  # that domain backs off; the others go on

@@ -9,8 +9,7 @@ import json
 import re
 import time
 
-from outreach.campaigns import pacing as domains
-from outreach.campaigns import templates
+from outreach.campaigns import pacing, templates
 from outreach.config import Config
 from outreach.mail import dkim
 from outreach.normalize import InvalidEmail, ascii_domain
@@ -64,7 +63,7 @@ class _Context:
             self.ascii_domain = self.domain
         self.dkim = dkim.from_config(config)  # deliverability: signing and VERP (issue 11)
         self.bounce_domain = config.bounce_domain
-        self.backoffs = domains.backoffs(store)  # domain -> back-off end (ms), once per batch
+        self.backoffs = pacing.backoffs(store)  # domain -> back-off end (ms), once per batch
         # Postmark keeps neither our return path nor (in its webhooks) our Message-ID: it
         # hands back custom metadata, which its SMTP relay takes from X-PM-Metadata-* headers
         # (the signed token, not the whole Message-ID: short, so the header never folds and
@@ -76,33 +75,33 @@ class _Context:
         """Milliseconds before ``email``'s domain may get a message (0: now). ``pace``: its
         back-off after a deferral, else its token bucket when OUTREACH_DOMAIN_LIMITS is set.
         With ``run``: a slot of the domain's concurrency limit is taken for ``run`` too when
-        the answer is 0 (``domains.release`` gives it back)."""
+        the answer is 0 (``pacing.release`` gives it back)."""
         if pace:
-            until = self.backoffs.get(domains.domain_of(email))
+            until = self.backoffs.get(pacing.domain_of(email))
             if until is not None:
                 wait = until - int(time.time() * 1000)
                 if wait > 0:
                     return wait
         if self.config.domain_limits:
-            return domains.take(self.store, self.config.domain_limits, email, run, pace)
+            return pacing.take(self.store, self.config.domain_limits, email, run, pace)
         return 0
 
     def has_slots(self, email: str) -> bool:
         """Whether ``email``'s domain has a concurrency limit (OUTREACH_DOMAIN_LIMITS ``Nc``)."""
         return bool(self.config.domain_limits
-                    and domains.concurrency_for(self.config.domain_limits, email))
+                    and pacing.concurrency_for(self.config.domain_limits, email))
 
     def deferred(self, email: str) -> None:
         """``email``'s domain deferred a message: back that domain alone off."""
-        seconds = domains.slow_down(self.store, email)
-        self.backoffs[domains.domain_of(email)] = int((time.time() + seconds) * 1000)
+        seconds = pacing.slow_down(self.store, email)
+        self.backoffs[pacing.domain_of(email)] = int((time.time() + seconds) * 1000)
 
     def delivered(self, email: str) -> None:
         """A delivery succeeded: a domain that had backed off has recovered (level reset)."""
         if self.backoffs:
-            domain = domains.domain_of(email)
+            domain = pacing.domain_of(email)
             if self.backoffs.pop(domain, None) is not None:
-                domains.recovered(self.store, domain)
+                pacing.recovered(self.store, domain)
 
     def link_id(self, url: str) -> str:
         """The stored id of ``url`` (HTML-escaped as it appears in the message)."""

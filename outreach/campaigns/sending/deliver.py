@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from outreach.campaigns import pacing as domains
+from outreach.campaigns import pacing
 from outreach.campaigns.sending.context import _Context
 from outreach.campaigns.sending.outcome import Outcome, _note_error, _session_failure
 from outreach.config import Config
@@ -74,7 +74,7 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
                 return "failed"
             outcome.finish("requeue", error=exc.reply)
             return "deferred"
-        if config.domain_limits and domains.is_deferral(exc.code, exc.reply):
+        if config.domain_limits and pacing.is_deferral(exc.code, exc.reply):
             ctx.deferred(email)  # this domain alone backs off
         gave_up = outcome.finish("soft", error=exc.reply) == 3
         return "failed" if gave_up else "soft"

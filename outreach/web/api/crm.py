@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from outreach.errors import Invalid
-from outreach.people import records as people
+from outreach.people import records
 from outreach.privacy import erasure
 from outreach.sales import accounts, opportunities
-from outreach.sales import qualify as conversion
+from outreach.sales import qualify as qualification
 from outreach.sales.owners import normal_owner_query
 from outreach.schemas.common import PageQuery, page_of
 from outreach.schemas.crm import (
@@ -44,7 +44,7 @@ OpportunityPage = page_of(Opportunity)
            body=QualifyIn, responses={200: QualifyResult}, errors=(404, 409, 422), tag="conversion")
 def qualify(lead_id: str) -> Any:
     data = load_body(QualifyIn())
-    result = conversion.qualify(store(), config(), lead_id, **data, by=caller(), me=caller_user())
+    result = qualification.qualify(store(), config(), lead_id, **data, by=caller(), me=caller_user())
     return jsonify(QualifyResult().dump(result))
 
 
@@ -53,16 +53,16 @@ def qualify(lead_id: str) -> Any:
            errors=(404, 409), tag="conversion")
 def disqualify(lead_id: str) -> Any:
     data = load_body(DisqualifyIn())
-    conversion.disqualify(store(), lead_id, data["reason"], data.get("note"), by=caller())
-    return jsonify(Lead().dump(people.get_lead(store(), lead_id)))
+    qualification.disqualify(store(), lead_id, data["reason"], data.get("note"), by=caller())
+    return jsonify(Lead().dump(records.get_lead(store(), lead_id)))
 
 
 @bp.post("/api/v1/leads/<lead_id>/reactivate")
 @operation("Reactivate a disqualified lead", responses={200: Lead}, errors=(404, 409),
            tag="conversion")
 def reactivate(lead_id: str) -> Any:
-    conversion.reactivate(store(), lead_id, by=caller())
-    return jsonify(Lead().dump(people.get_lead(store(), lead_id)))
+    qualification.reactivate(store(), lead_id, by=caller())
+    return jsonify(Lead().dump(records.get_lead(store(), lead_id)))
 
 
 @bp.get("/api/v1/accounts")
@@ -110,7 +110,7 @@ def patch_opportunity(opp_id: str) -> Any:
 @operation("Promote now every lead whose engagement reached the threshold",
            responses={200: ConversionResult}, tag="conversion")
 def run_conversion() -> Any:
-    return jsonify(ConversionResult().dump(conversion.run_conversion(store(), config())))
+    return jsonify(ConversionResult().dump(qualification.run_conversion(store(), config())))
 
 
 @bp.get("/api/v1/funnel")
@@ -123,7 +123,7 @@ def get_funnel() -> Any:
         return jsonify(funnel_by_source(store(), config()))
     if by:
         raise Invalid("Validation failed.", {"by": ["Must be one of: source."]})
-    return jsonify(Funnel().dump(conversion.funnel(store(), config())))
+    return jsonify(Funnel().dump(qualification.funnel(store(), config())))
 
 
 @bp.delete("/api/v1/people/<path:email>")

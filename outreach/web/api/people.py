@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from outreach.people import records as people
+from outreach.people import records
 from outreach.people.intake import registration_status
 from outreach.people.registration import ContactIn
 from outreach.sales.owners import checked_owner, set_owner
@@ -37,7 +37,7 @@ def get_registration(registration_id: str) -> Any:
 @operation("Find leads", query=LeadQuery, responses={200: LeadPage}, errors=(404,), tag="people")
 def list_leads() -> Any:
     q = load_query(LeadQuery())
-    result = people.find_leads(
+    result = records.find_leads(
         store(), limit=q["limit"], cursor=q["cursor"], list_id=q.get("list"),
         status=q.get("status"), email=q.get("email"),
     )
@@ -47,7 +47,7 @@ def list_leads() -> Any:
 @bp.get("/api/v1/leads/<lead_id>")
 @operation("Read a lead", responses={200: Lead}, errors=(404,), tag="people")
 def get_lead(lead_id: str) -> Any:
-    return jsonify(_lead.dump(people.get_lead(store(), lead_id)))
+    return jsonify(_lead.dump(records.get_lead(store(), lead_id)))
 
 
 @bp.patch("/api/v1/leads/<lead_id>")
@@ -57,10 +57,10 @@ def patch_lead(lead_id: str) -> Any:
     owner = changes.pop("owner", None)
     if owner:  # checked first: a bad owner changes nothing
         checked_owner(store(), owner)
-    lead = people.update_lead(store(), lead_id, changes, how="api", **_client())
+    lead = records.update_lead(store(), lead_id, changes, how="api", **_client())
     if owner:
         set_owner(store(), "lead", lead_id, owner, caller())
-        lead = people.get_lead(store(), lead_id)
+        lead = records.get_lead(store(), lead_id)
     return jsonify(_lead.dump(lead))
 
 
@@ -73,7 +73,7 @@ def _client() -> dict[str, str | None]:
 @operation("Create or update a contact by email", body=ContactIn,
            responses={201: Contact, 200: Contact}, tag="people")
 def post_contact() -> Any:
-    contact, created = people.upsert_contact(store(), load_body(ContactIn()), how="api",
+    contact, created = records.upsert_contact(store(), load_body(ContactIn()), how="api",
                                              **_client())
     return jsonify(_contact.dump(contact)), 201 if created else 200
 
@@ -82,7 +82,7 @@ def post_contact() -> Any:
 @operation("Find contacts", query=ContactQuery, responses={200: ContactPage}, tag="people")
 def list_contacts() -> Any:
     q = load_query(ContactQuery())
-    result = people.find_contacts(store(), limit=q["limit"], cursor=q["cursor"],
+    result = records.find_contacts(store(), limit=q["limit"], cursor=q["cursor"],
                                   email=q.get("email"), account_id=q.get("account_id"))
     return jsonify(ContactPage().dump(result))
 
@@ -90,4 +90,4 @@ def list_contacts() -> Any:
 @bp.get("/api/v1/contacts/<contact_id>")
 @operation("Read a contact", responses={200: Contact}, errors=(404,), tag="people")
 def get_contact(contact_id: str) -> Any:
-    return jsonify(_contact.dump(people.get_contact(store(), contact_id)))
+    return jsonify(_contact.dump(records.get_contact(store(), contact_id)))

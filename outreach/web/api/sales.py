@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from outreach.people import records as people
+from outreach.people import records
 from outreach.platform import webhooks
 from outreach.sales import accounts, activities
-from outreach.sales import tasks as followups
+from outreach.sales import tasks as sales_tasks
 from outreach.sales.owners import PLURALS, normal_owner_query, set_owner
 from outreach.sales.pipeline import pipeline
 from outreach.schemas.common import PageQuery, page_of
@@ -99,7 +99,7 @@ def get_activity(activity_id: str) -> Any:
 def get_tasks() -> Any:
     q = load_query(TaskQuery())
     due_before = q["due_before"].timestamp() if q.get("due_before") else None
-    result = followups.find_tasks(store(), owner=normal_owner_query(q.get("owner"), caller_user()),
+    result = sales_tasks.find_tasks(store(), owner=normal_owner_query(q.get("owner"), caller_user()),
                                   status=q["status"], due_before=due_before, limit=q["limit"],
                                   cursor=q["cursor"])
     return jsonify(ActivityPage().dump(result))
@@ -109,7 +109,7 @@ def get_tasks() -> Any:
 @operation("Complete a task (records who and when)", responses={200: Activity},
            errors=(404, 422), tag="sales")
 def post_task_done(task_id: str) -> Any:
-    return jsonify(Activity().dump(followups.complete_task(store(), task_id, caller())))
+    return jsonify(Activity().dump(sales_tasks.complete_task(store(), task_id, caller())))
 
 
 @bp.get("/api/v1/pipeline")
@@ -133,7 +133,7 @@ def patch_account(account_id: str) -> Any:
 def patch_contact(contact_id: str) -> Any:
     data = load_body(OwnerPatch())
     set_owner(store(), "contact", contact_id, data["owner"], caller())
-    return jsonify(Contact().dump(people.get_contact(store(), contact_id)))
+    return jsonify(Contact().dump(records.get_contact(store(), contact_id)))
 
 
 # ------------------------------------------------------------------ webhooks

@@ -9,11 +9,10 @@ from flask_login import current_user
 from marshmallow import ValidationError
 
 from outreach.errors import Conflict, PossibleDuplicates, ServiceError
-from outreach.people import lists, scoring, search, suppressions
-from outreach.people import records as people
+from outreach.people import lists, records, scoring, search, suppressions
 from outreach.people.records import EDITABLE_FIELDS, LEAD_STATUSES
 from outreach.sales import accounts, opportunities
-from outreach.sales import qualify as conversion
+from outreach.sales import qualify as qualification
 from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
 from outreach.schemas.people import LeadPatch
 from outreach.vocabulary import DISQUALIFY_REASONS, SOURCES
@@ -65,8 +64,8 @@ def leads_page() -> Any:
 def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = None,
                **extra: Any) -> Any:
     s = store()
-    lead = people.get_lead(s, lead_id)
-    return render("lead.html", status, lead=lead, events=people.person_events(s, f"l:{lead_id}"),
+    lead = records.get_lead(s, lead_id)
+    return render("lead.html", status, lead=lead, events=records.person_events(s, f"l:{lead_id}"),
                   score=scoring.score_breakdown(s, config(), lead),
                   suppression=suppressions.get_suppression(s, lead["email"]),
                   person_ref=f"l:{lead_id}", fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS,
@@ -89,10 +88,10 @@ def lead_edit(lead_id: str) -> Any:
     # the form always shows the box: only a box changed from what the page showed is a
     # consent change (a pending or withdrawn lead shows it unticked)
     ticked = request.form.get("consent") == "on"
-    if ticked != people.get_lead(store(), lead_id)["consent"]:
+    if ticked != records.get_lead(store(), lead_id)["consent"]:
         data["consent"] = ticked
     try:
-        people.update_lead(store(), lead_id, LeadPatch().load(data), how="console",
+        records.update_lead(store(), lead_id, LeadPatch().load(data), how="console",
                            ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
     except ValidationError as exc:
         return _lead_page(lead_id, 422, exc.messages)
@@ -112,7 +111,7 @@ def lead_qualify(lead_id: str) -> Any:
     form = _non_empty(*_QUALIFY_FIELDS)
     try:
         body = QualifyIn().load(form)
-        result = conversion.qualify(store(), config(), lead_id, **body, by=current_user.email)
+        result = qualification.qualify(store(), config(), lead_id, **body, by=current_user.email)
     except ValidationError as exc:
         return _lead_page(lead_id, 422, exc.messages)
     except PossibleDuplicates as exc:  # the person picks: link to one of them, or a new account
@@ -129,7 +128,7 @@ def lead_qualify(lead_id: str) -> Any:
 def lead_disqualify(lead_id: str) -> Any:
     try:
         body = DisqualifyIn().load(_non_empty("reason", "note"))
-        conversion.disqualify(store(), lead_id, body["reason"], body.get("note"), by=current_user.email)
+        qualification.disqualify(store(), lead_id, body["reason"], body.get("note"), by=current_user.email)
     except ValidationError as exc:
         return _lead_page(lead_id, 422, exc.messages)
     except Conflict as exc:
@@ -143,7 +142,7 @@ def lead_disqualify(lead_id: str) -> Any:
 @requires("people", "write")
 def lead_reactivate(lead_id: str) -> Any:
     try:
-        conversion.reactivate(store(), lead_id, by=current_user.email)
+        qualification.reactivate(store(), lead_id, by=current_user.email)
     except Conflict as exc:
         flash(f"Not reactivated: {exc.message}", "error")
     else:
@@ -155,8 +154,8 @@ def lead_reactivate(lead_id: str) -> Any:
 @requires("people")
 def contact_page(contact_id: str) -> Any:
     s = store()
-    contact = people.get_contact(s, contact_id)
-    return render("contact.html", contact=contact, events=people.person_events(s, f"c:{contact_id}"),
+    contact = records.get_contact(s, contact_id)
+    return render("contact.html", contact=contact, events=records.person_events(s, f"c:{contact_id}"),
                   suppression=suppressions.get_suppression(s, contact["email"]),
                   person_ref=f"c:{contact_id}")
 
@@ -184,7 +183,7 @@ def suppression_lift() -> Any:
 def account_page(account_id: str) -> Any:
     s = store()
     account = accounts.get_account(s, account_id)
-    contacts = people.find_contacts(s, account_id=account_id, limit=_PAGE)
+    contacts = records.find_contacts(s, account_id=account_id, limit=_PAGE)
     opps = opportunities.find_opportunities(s, account_id=account_id, limit=_PAGE)
     return render("account.html", account=account, contacts=contacts, opps=opps)
 

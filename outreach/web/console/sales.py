@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from outreach.errors import ServiceError
 from outreach.platform import webhooks
 from outreach.sales import activities, opportunities
-from outreach.sales import tasks as followups
+from outreach.sales import tasks as sales_tasks
 from outreach.sales.owners import PLURALS, require_record, set_owner
 from outreach.sales.pipeline import pipeline
 from outreach.schemas.sales import ActivityIn, WebhookIn
@@ -76,14 +76,14 @@ def activity_add(plural: str, record_id: str) -> Any:
 @bp.route("/tasks")
 @requires("people")
 def tasks_page() -> Any:
-    found = followups.tasks_of(store(), current_user.email)
+    found = sales_tasks.tasks_of(store(), current_user.email)
     return render("tasks.html", open_tasks=found["open"], done_tasks=found["done"])
 
 
 @bp.route("/tasks/<task_id>/done", methods=["POST"])
 @requires("people", "write")
 def task_done(task_id: str) -> Any:
-    followups.complete_task(store(), task_id, current_user.email)
+    sales_tasks.complete_task(store(), task_id, current_user.email)
     flash("Task done.")
     return _back(url_for("console.tasks_page"))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from outreach.campaigns.bounces import providers as hooks
+from outreach.campaigns.bounces import providers
 from outreach.web.common import config, store
 from outreach.web.openapi import operation
 
@@ -18,13 +18,13 @@ _PUBLIC: dict[str, Any] = {"responses": {200: "application/json"}, "errors": (40
 @bp.post("/webhooks/ses")
 @operation("Amazon SES bounces/complaints through SNS (signature v1/v2)", **_PUBLIC)
 def ses() -> Any:
-    return jsonify(hooks.handle_ses(store(), config(), request.get_data()))
+    return jsonify(providers.handle_ses(store(), config(), request.get_data()))
 
 
 @bp.post("/webhooks/sendgrid")
 @operation("SendGrid event webhook (ECDSA signed)", **_PUBLIC)
 def sendgrid() -> Any:
-    return jsonify(hooks.handle_sendgrid(
+    return jsonify(providers.handle_sendgrid(
         store(), config(), request.get_data(),
         request.headers.get("X-Twilio-Email-Event-Webhook-Signature", ""),
         request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", "")))
@@ -33,11 +33,11 @@ def sendgrid() -> Any:
 @bp.post("/webhooks/mailgun")
 @operation("Mailgun webhook (HMAC signed)", **_PUBLIC)
 def mailgun() -> Any:
-    return jsonify(hooks.handle_mailgun(store(), config(), request.get_data()))
+    return jsonify(providers.handle_mailgun(store(), config(), request.get_data()))
 
 
 @bp.post("/webhooks/postmark")
 @operation("Postmark bounce/spam-complaint webhook (Basic auth)", **_PUBLIC)
 def postmark() -> Any:
-    return jsonify(hooks.handle_postmark(store(), config(), request.get_data(),
+    return jsonify(providers.handle_postmark(store(), config(), request.get_data(),
                                          request.headers.get("Authorization", "")))
