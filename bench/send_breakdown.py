@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from outreach.campaigns import dispatch, lifecycle
     from outreach.campaigns.sending.batch import send_batch
-    from outreach.campaigns.sending.context import _Context, _load_people
+    from outreach.campaigns.sending.context import CampaignContext, load_people
     from outreach.mail.message import build_message
-    from outreach.mail.smtp.messenger import SmtpMessenger, _dot_stuffed
+    from outreach.mail.smtp.messenger import SmtpMessenger, dot_stuffed
     from outreach.platform.jobs import NoJobs
 
     print(f"# send breakdown: per-message steps, one process | {load_note()}", flush=True)
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         campaign_id = api.create_campaign(api.lead_list())
         body, _ = api.sample_message(campaign_id)
         h = store.r.hgetall(keys.campaign(campaign_id))
-        ctx = _Context(store, config, campaign_id, h)
-        people = [_load_people(store, [f"l:ld{i}"])[f"l:ld{i}"] for i in (1, 2, 3)]
+        ctx = CampaignContext(store, config, campaign_id, h)
+        people = [load_people(store, [f"l:ld{i}"])[f"l:ld{i}"] for i in (1, 2, 3)]
         person = people[0]
         email = str(person["email"])
         unsubscribe = f"{ctx.base}/u/" + ctx.tokens.sign("unsubscribe", [campaign_id, "l:ld1"])
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                                 subject=subject, text=text, html=body["html"],
                                 unsubscribe_url=unsubscribe, unsubscribe_mailto="mailto:u@x.org",
                                 campaign_id=campaign_id)
-            return _dot_stuffed(msg)
+            return dot_stuffed(msg)
 
         def ours_build_only(i: int) -> object:
             return build_message(from_email=ctx.from_email, to_email=f"r{i}@example.org",
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             """A messenger that makes the wire bytes and sends nothing."""
 
             def send(self, msg: object, mail_from: str, rcpt_to: str) -> str:
-                _dot_stuffed(msg)  # type: ignore[arg-type]
+                dot_stuffed(msg)  # type: ignore[arg-type]
                 return "250 ok"
 
         def whole_send_batches(count: int) -> tuple[float, float, int]:
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             ("ours: template render (subject, html, text)", "ours", ours_render),
             ("ours: unsubscribe token + link tracking (2 links, pixel)", "ours", ours_track),
             ("ours: build_message", "ours", ours_build_only),
-            ("ours: build_message + _dot_stuffed (wire bytes)", "ours", ours_build),
+            ("ours: build_message + dot_stuffed (wire bytes)", "ours", ours_build),
             ("ours: SMTP transaction with ready bytes (MAIL, RCPT, DATA, body)", "ours",
              ours_smtp_wire),
             ("either: smtplib.sendmail with ready bytes", "-", bare_smtp),

@@ -239,9 +239,9 @@ class Api:
     def sample_message(self, campaign_id: str) -> tuple[dict[str, str], bytes]:
         """One message of the campaign as the worker builds it, for someone outside its
         audience (nothing is claimed or counted): its parts and headers, and its wire bytes."""
-        from outreach.campaigns.sending.context import _PERSON_FIELDS, _Context
-        from outreach.campaigns.sending.deliver import _deliver
-        from outreach.mail.smtp.messenger import _dot_stuffed
+        from outreach.campaigns.sending.context import PERSON_FIELDS, CampaignContext
+        from outreach.campaigns.sending.deliver import deliver_one
+        from outreach.mail.smtp.messenger import dot_stuffed
 
         class Capture:
             msg: Any = None
@@ -251,12 +251,12 @@ class Api:
                 return "250 ok"
 
         h = self.store.r.hgetall(self.store.keys.campaign(campaign_id))
-        ctx = _Context(self.store, self.config, campaign_id, h)
+        ctx = CampaignContext(self.store, self.config, campaign_id, h)
         capture = Capture()
-        person = dict(zip(_PERSON_FIELDS, [None] * len(_PERSON_FIELDS), strict=True))
+        person = dict(zip(PERSON_FIELDS, [None] * len(PERSON_FIELDS), strict=True))
         person.update(sample_person(123_456))
-        _deliver(self.store, self.config, capture, ctx, str(person["email"]), "l:ld0", person)
-        wire = _dot_stuffed(capture.msg)
+        deliver_one(self.store, self.config, capture, ctx, str(person["email"]), "l:ld0", person)
+        wire = dot_stuffed(capture.msg)
         msg = email.message_from_bytes(wire[:-3], policy=email.policy.default)
         parts = {name: str(msg[name]) for name in ("Subject", "List-Unsubscribe",
                                                     "List-Unsubscribe-Post", "X-Outreach-Campaign")}

@@ -74,7 +74,7 @@ class Config:
     smtp_urls: tuple[str, ...] = ()
     smtp_relay_cooldown_seconds: float = 30.0  # a relay that failed is not tried for this long
     from_email: str = "marketing@example.com"
-    # deliverability (outreach/mail/dkim.py, verp.py, outreach/services/bounces.py)
+    # deliverability (mail/dkim.py, mail/verp.py, campaigns/bounces/)
     dkim_domain: str = ""  # DKIM signing when domain, selector and key file are all set
     dkim_selector: str = ""
     dkim_private_key_file: str = ""  # PEM, PKCS#1 or PKCS#8; RSA 2048+ or Ed25519
@@ -92,7 +92,7 @@ class Config:
     postmark_webhook_password: str = ""
     ses_topic_arns: tuple[str, ...] = ()  # SNS topics whose notifications are believed
     postal_address: str = ""  # the sender's postal address, in the built-in templates' footer
-    domain_limits: str = ""  # gmail.com=20/s,5c;yahoo.com=10/s;*=50/s (outreach/mail/domains.py)
+    domain_limits: str = ""  # gmail.com=20/s,5c;yahoo.com=10/s;*=50/s (campaigns/pacing.py)
     # a recipient whose domain keeps deferring it is failed (never suppressed) after this long,
     # as an MTA gives up after its queue lifetime: the campaign can finish
     domain_defer_max_seconds: float = 86_400.0
@@ -126,7 +126,7 @@ class Config:
     default_estimated_revenue: float = 10_000.0
     default_close_days: int = 90
     default_probability: int = 20
-    # sales (services/owners.py, followups.py, webhooks.py)
+    # sales (sales/owners.py, sales/tasks.py, platform/webhooks.py)
     opportunity_owner: str = ""  # automatic opportunities' owner; empty: round-robin over sales
     task_digest_hour: int = 7  # UTC hour from which each owner's daily overdue digest goes out
     task_reminder_seconds: float = 5.0  # how often the beat looks for tasks falling due

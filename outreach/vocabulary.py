@@ -1,4 +1,4 @@
-"""The domain's words, one place for both ``schemas/`` (what HTTP accepts) and ``services/``
+"""The domain's words, one place for both ``schemas/`` (what HTTP accepts) and the domain packages
 (what the rules act on): asset kinds, lead sources, profile and form fields, reasons,
 stages, activity types, webhook events, the slug pattern; and the one timestamp format.
 

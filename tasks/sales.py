@@ -1,6 +1,6 @@
 """Sales tasks: task reminders and digests, webhook deliveries. Ids in, one service call.
 
-Webhook retries wait in a Redis schedule (``services/webhooks.py``), not in the broker:
+Webhook retries wait in a Redis schedule (``platform/webhooks.py``), not in the broker:
 the beat's tick queues each due delivery, so no countdown approaches the visibility timeout.
 """
 

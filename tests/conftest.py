@@ -149,7 +149,7 @@ class FakeMessenger:
              before_data: Callable[[], bool] | None = None) -> str:
         from outreach.mail.smtp.classify import ClaimLost
         from outreach.mail.smtp.envelope import envelope_for
-        from outreach.mail.smtp.messenger import _dot_stuffed
+        from outreach.mail.smtp.messenger import dot_stuffed
 
         self.attempts.append(rcpt_to)
         if self.before_send is not None:
@@ -165,7 +165,7 @@ class FakeMessenger:
         self.envelopes.append(envelope)
         # kept as a mail server would see it: the DATA bytes, and parsed back from them
 
-        self.raw.append(_dot_stuffed(msg))
+        self.raw.append(dot_stuffed(msg))
         parsed = message_from_bytes(self.raw[-1][:-3], policy=default_policy)
         self.messages.append((parsed, mail_from, rcpt_to))
         return "250 OK"

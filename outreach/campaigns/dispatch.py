@@ -15,6 +15,7 @@ from typing import Any
 from outreach.campaigns import model
 from outreach.config import Config
 from outreach.normalize import email_hash
+from outreach.platform import refs
 from outreach.platform.jobs import Jobs
 from outreach.store import Store
 
@@ -100,7 +101,7 @@ def verdicts(store: Store, member_type: str, person_ids: list[str]) -> list[str]
     if emails:
         erased = store.r.smismember(keys.erased, [email_hash(e) for e in emails])
         suppressed.update({e: "erased" for e, gone in zip(emails, erased, strict=True) if gone})
-    prefix = "l:" if member_type == "lead" else "c:"
+    prefix = (refs.LEAD if member_type == "lead" else refs.CONTACT) + ":"
     out: list[str] = []
     for person_id, (email, consent, status) in zip(person_ids, people, strict=True):
         if not email:

@@ -1,4 +1,4 @@
-"""``outreach dkim keygen`` and ``outreach inbound`` (deliverability, issue 11)."""
+"""``outreach dkim keygen`` and ``outreach inbound`` (deliverability)."""
 
 from __future__ import annotations
 

@@ -175,7 +175,7 @@ class CompiledTemplate:
             subject = " ".join(render(self.subject).split())
             html = render(self.html)
             text = render(self.text)
-            if not text.strip():  # no text part written: the HTML's, as text (issue 11)
+            if not text.strip():  # no text part written: the HTML's, as text
                 text = html_to_text(html)
         except RenderError:
             raise

@@ -163,7 +163,7 @@ def consent_items(store: Store, ref: str) -> list[dict[str, Any]]:
 def lead_consent(store: Store, lead_id: str) -> dict[str, Any]:
     if not store.r.exists(store.keys.lead(lead_id)):
         raise NotFound(f"No lead {lead_id!r}.")
-    return {"items": consent_items(store, f"l:{lead_id}")}
+    return {"items": consent_items(store, refs.lead_ref(lead_id))}
 
 
 def confirmation_url(config: Config, email: str, asset: str, version: int) -> str:
@@ -265,18 +265,16 @@ def confirm(store: Store, config: Config, token: str, ip: str | None,
         return None, state
     keys = store.keys
     email = found["email"]
-    refs = []
     lead_id = store.r.hget(keys.lead_by_email, email)
     contact_id = store.r.hget(keys.contact_by_email, email)
-    if lead_id:
-        refs.append((f"l:{lead_id}", keys.lead(lead_id)))
-    if contact_id:
-        refs.append((f"c:{contact_id}", keys.contact(contact_id)))
-    if not refs:
+    people = [(ref, keys.person(ref)) for ref in (refs.lead_ref(lead_id) if lead_id else None,
+                                                  refs.contact_ref(contact_id) if contact_id else None)
+              if ref]
+    if not people:
         return None, "unknown"
     pipe = store.r.pipeline(transaction=True)
     now = str(int(time.time()))
-    for ref, key in refs:
+    for ref, key in people:
         current = store.r.hget(key, "consent")
         if current in ("1", "w"):
             continue  # confirmed before (nothing changes) or withdrawn since (stays withdrawn)

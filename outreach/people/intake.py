@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound, RateLimited, Unavailable
 from outreach.people.ingest import registration_payload
+from outreach.platform import refs
 from outreach.store import Store
 
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -154,6 +155,6 @@ def registration_status(store: Store, registration_id: str) -> dict[str, Any]:
     return {
         "id": registration_id,
         "status": "processed",
-        "person": {"type": "lead" if kind == "l" else "contact", "id": person_id},
+        "person": {"type": refs.TYPES.get(kind, "contact"), "id": person_id},
         "lists": [list_id] if list_id else [],
     }

@@ -11,6 +11,7 @@ from outreach.errors import Conflict, Invalid
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.people.affiliation import link_contact
 from outreach.people.consent import change_consent, consent_status
+from outreach.platform import refs
 from outreach.platform.paging import existing_hash, load_hashes, page
 from outreach.store import Store
 from outreach.vocabulary import PROFILE_FIELDS, iso
@@ -177,7 +178,7 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str
     new_email = changes.get("email")
     pipe = store.r.pipeline(transaction=True)
     if changes.get("consent") is not None:
-        change_consent(store, f"l:{lead_id}", bool(changes["consent"]), how=how,
+        change_consent(store, refs.lead_ref(lead_id), bool(changes["consent"]), how=how,
                        current=current.get("consent"), ip=ip, user_agent=user_agent, pipe=pipe)
     if new_email and new_email != current.get("email"):
         if not store.r.hsetnx(keys.lead_by_email, new_email, lead_id):
@@ -259,7 +260,7 @@ def upsert_contact(store: Store, data: dict[str, Any], *, how: str = "api",
     pipe = store.r.pipeline(transaction=True)
     pipe.hset(keys.contact(contact_id), mapping=fields)
     if data.get("consent") is not None:
-        change_consent(store, f"c:{contact_id}", bool(data["consent"]), how=how, current=consent,
+        change_consent(store, refs.contact_ref(contact_id), bool(data["consent"]), how=how, current=consent,
                        asset=asset, ip=ip, user_agent=user_agent, pipe=pipe)
     pipe.execute()
     if account_id and previous != account_id:

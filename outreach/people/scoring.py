@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from outreach.config import Config
+from outreach.platform import refs
 from outreach.store import Store
 
 EVENT_HISTORY = 200  # track_event.lua keeps the newest 200 entries of a person's events
@@ -23,7 +24,7 @@ def score_breakdown(store: Store, config: Config, lead: dict[str, Any]) -> dict[
     """``lead`` as ``people.get_lead`` shows it. Returns ``{"score", "parts": [{"key",
     "label", "count", "each", "points"}], "explained", "other"}``: one part per rule with
     points, ``other`` what the recorded history does not account for (0 when it all adds up)."""
-    entries = store.r.lrange(store.keys.person_events(f"l:{lead['id']}"), 0, EVENT_HISTORY - 1)
+    entries = store.r.lrange(store.keys.person_events(refs.lead_ref(lead["id"])), 0, EVENT_HISTORY - 1)
     kinds = [entry.split("|", 1)[0] for entry in entries]
     opens, clicks = kinds.count("open"), kinds.count("click")
     repeats = after_white_paper = 0

@@ -4,7 +4,7 @@ An activity is a hash ``act:<id>`` with the refs of every record it belongs to (
 ``lead:ld1`` first; qualification adds the new contact and opportunity, see
 ``qualify.lua``), and is in each record's activity set (``acts:<ref>``, scored by ``at``).
 A task also has a due time, an owner, ``status`` open|done and is in the task indexes
-(``services/followups.py``). Only its author (``by``), its owner (tasks) or an admin user
+(``sales/tasks.py``). Only its author (``by``), its owner (tasks) or an admin user
 may edit or delete an activity.
 
 A timeline merges a record's activities with the system's events: its audit trail

@@ -3,7 +3,7 @@ assignment rule for opportunities made by the automatic conversion pass.
 
 A record is named by a ``ref``, ``<kind>:<id>`` (``lead:ld1``); its system events (status,
 stage and owner changes, who made them) are a capped JSON list per ref (``audit``).
-An owner is a console user's email (``services/users.py``) who is an active sales or
+An owner is a console user's email (``platform/users.py``) who is an active sales or
 admin user; anything else is a 422 on ``owner``.
 """
 

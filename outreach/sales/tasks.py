@@ -1,6 +1,6 @@
 """Follow-up tasks: the task list, completing a task, due reminders and the daily digest.
 
-Tasks are activities of type ``task`` (``services/activities.py``). Open tasks are in
+Tasks are activities of type ``task`` (``sales/activities.py``). Open tasks are in
 ``tasks:open`` and ``tasks:open:<owner>`` scored by due time, done ones in
 ``tasks:done[:<owner>]`` scored by completion time, and every open task with its reminder
 still to come in ``tasks:remind``.

@@ -282,7 +282,7 @@ class Keys:
     def person_events(self, person_id: str) -> str:
         return self._k("events", person_id)
 
-    # deliverability: bounce and complaint reports (services/bounces.py)
+    # deliverability: bounce and complaint reports (campaigns/bounces/)
     def bounce_seen(self, report_id: str) -> str:
         """set while a processed report is remembered (the same report twice counts once)"""
         return self._k("bounce", "seen", report_id)
@@ -320,8 +320,8 @@ class Keys:
         """Unix time of the beat scheduler's last tick (``outreach beat-ping``)."""
         return self._k("beat", "heartbeat")
 
-    # sales: activities, tasks, audit trail, pipeline, owners, webhooks (services/activities.py,
-    # tasks.py, pipeline.py, webhooks.py)
+    # sales: activities, tasks, audit trail, pipeline, owners, webhooks (sales/activities.py,
+    # sales/tasks.py, sales/pipeline.py, platform/webhooks.py)
     def activity(self, activity_id: str) -> str:
         return self._k("act", activity_id)
 

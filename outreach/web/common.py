@@ -91,14 +91,14 @@ def error_response(
     return response
 
 
-def _flatten(messages: Any) -> dict[str, list[str]]:
+def flatten_messages(messages: Any) -> dict[str, list[str]]:
     """marshmallow's nested messages -> ``{"field": ["message", ...]}``."""
     out: dict[str, list[str]] = {}
     if isinstance(messages, list):
         return {"_body": [str(m) for m in messages]}
     for name, value in messages.items():
         if isinstance(value, dict):
-            for sub, texts in _flatten(value).items():
+            for sub, texts in flatten_messages(value).items():
                 out[f"{name}.{sub}"] = texts
         elif isinstance(value, list):
             out[str(name)] = [str(v) if not isinstance(v, dict) else str(v) for v in value]
@@ -110,7 +110,7 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError) -> Any:
-        return error_response(422, "Validation failed.", fields=_flatten(exc.messages))
+        return error_response(422, "Validation failed.", fields=flatten_messages(exc.messages))
 
     @app.errorhandler(RateLimited)
     def _limited(exc: RateLimited) -> Any:

@@ -506,13 +506,13 @@ def test_a_refusal_in_flight_when_the_breaker_trips_goes_back_to_the_queue(make_
 def test_every_message_follows_the_address_rules_whoever_builds_it() -> None:
     """Confirmation, reminder and campaign mail all go through build_message."""
     from outreach.mail.message import build_message
-    from outreach.mail.smtp.messenger import _dot_stuffed
+    from outreach.mail.smtp.messenger import dot_stuffed
 
     def head(to: str) -> bytes:
         msg = build_message(from_email="news@outreach.example", to_email=to, subject="Grüße",
                             text="t", html="<p>h</p>", unsubscribe_url="https://x.example/u/1",
                             unsubscribe_mailto="mailto:u@outreach.example", campaign_id="c1")
-        return _dot_stuffed(msg).split(b"\r\n\r\n")[0]
+        return dot_stuffed(msg).split(b"\r\n\r\n")[0]
 
     idn = head("anna@bücher.example")
     assert idn.isascii() and b"To: anna@xn--bcher-kva.example\r\n" in idn

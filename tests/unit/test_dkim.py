@@ -199,14 +199,14 @@ def test_canonical_forms_agree_with_dkimpy(body: str, value: str) -> None:
 
 
 def test_the_send_path_sends_the_bytes_that_were_signed() -> None:
-    from outreach.mail.smtp.messenger import _dot_stuffed
+    from outreach.mail.smtp.messenger import dot_stuffed
     from outreach.mail.wire import wire_bytes
 
     signer = SIGNERS["rsa"]
     msg = _message(signer)
     kept = wire_bytes(msg)  # what was signed, the signature in front: not serialised again
     assert kept.startswith(b"DKIM-Signature: ") and _verify(kept, signer)
-    assert _dot_stuffed(msg) == kept.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    assert dot_stuffed(msg) == kept.replace(b"\r\n.", b"\r\n..") + b".\r\n"
     # a field added after signing: serialised afresh (never stale bytes), still verifies
     msg["X-Outreach-Test"] = "yes"
     again = wire_bytes(msg)

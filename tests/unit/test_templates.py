@@ -6,7 +6,7 @@ import pytest
 
 from outreach.campaigns import templates
 from outreach.mail.rendering import compile_template
-from outreach.mail.smtp.messenger import _dot_stuffed
+from outreach.mail.smtp.messenger import dot_stuffed
 
 BROKEN = "{% if %}"
 
@@ -158,7 +158,7 @@ def test_injection_and_bombs_fail_only_that_recipient(cenv, where, attack) -> No
     assert "render failed" in shown["last_error"]
     # a render failure is the template's fault, not the address's: no bounce suppression
     assert cenv.store.r.hget(cenv.store.keys.suppressed, "eve@example.com") is None
-    raw = _dot_stuffed(cenv.messenger.to("ann@example.com")).decode()
+    raw = dot_stuffed(cenv.messenger.to("ann@example.com")).decode()
     for marker in SECRET_MARKERS:
         assert marker not in raw
         assert marker not in shown["last_error"]
@@ -174,7 +174,7 @@ def test_unknown_names_render_empty_and_leak_nothing(cenv, source) -> None:
     msg = cenv.messenger.to("ann@example.com")
     assert msg.get_body(("plain",)).get_content().strip() == "[]"
     assert "<p>[]</p>" in msg.get_body(("html",)).get_content()
-    assert "unit-test-secret" not in _dot_stuffed(msg).decode()
+    assert "unit-test-secret" not in dot_stuffed(msg).decode()
 
 
 def test_output_limit_counts_the_whole_message(make_cenv) -> None:

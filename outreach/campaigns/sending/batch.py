@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass
 
 from outreach.campaigns import pacing
-from outreach.campaigns.sending.context import _Context, _load_people
-from outreach.campaigns.sending.deliver import Messenger, _deliver
+from outreach.campaigns.sending.context import CampaignContext, load_people
+from outreach.campaigns.sending.deliver import Messenger, deliver_one
 from outreach.campaigns.sending.heartbeats import HEARTBEATS
 from outreach.config import Config
 from outreach.normalize import email_hash
@@ -88,9 +88,9 @@ def _send_batch(
 ) -> BatchResult:
     keys = store.keys
     store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
-    context = _Context(store, config, campaign_id, h)
+    context = CampaignContext(store, config, campaign_id, h)
     ledger = store.r.hmget(keys.campaign_ledger(campaign_id), emails)
-    people = _load_people(store, [(v or "||").split("|")[1] for v in ledger])
+    people = load_people(store, [(v or "||").split("|")[1] for v in ledger])
     rate = float(h.get("rate") or 0)
     claim_keys = [keys.campaign(campaign_id), keys.campaign_ledger(campaign_id),
                   keys.campaign_sending(campaign_id), keys.suppressed,
@@ -107,7 +107,7 @@ def _send_batch(
         # per-domain pace and back-off for a queued recipient; a slot of the domain's
         # concurrency limit for any that may be claimed and sent (a dead run's claim too)
         pace, slot = state == "q", state in ("q", "s", "d") and context.has_slots(email)
-        if pace or slot:  # (issue 11)
+        if pace or slot:
             wait_ms = context.domain_wait(email, run if slot else "", pace)
             if wait_ms:  # deferred, not failed: stays queued for this batch's next run
                 deferred = min(deferred or wait_ms, wait_ms)
@@ -132,7 +132,7 @@ def _send_batch(
             if outcome != "claimed":
                 continue
             person = people.get(detail) or {}
-            verdict = _deliver(store, config, messenger, context, email, detail, person, run)
+            verdict = deliver_one(store, config, messenger, context, email, detail, person, run)
         finally:
             if slot:  # the transaction is over (or never started): the slot is free
                 pacing.release(store, email, run)

@@ -17,24 +17,22 @@ from outreach.store import Store
 from outreach.tokens import Tokens
 
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.I)
-_PERSON_FIELDS = ("email", "first_name", "last_name", "job_title", "company", "phone",
+PERSON_FIELDS = ("email", "first_name", "last_name", "job_title", "company", "phone",
                   "mobile_phone", "street", "city", "state", "postal_code", "country", "topic",
                   "email_given")
 
 
-def _load_people(store: Store, refs: list[str]) -> dict[str, dict[str, str]]:
+def load_people(store: Store, refs: list[str]) -> dict[str, dict[str, str]]:
     keys = store.keys
     unique = [r for r in dict.fromkeys(refs) if r]
     pipe = store.r.pipeline(transaction=False)
     for ref in unique:
-        kind, _, person_id = ref.partition(":")
-        key = keys.lead(person_id) if kind == "l" else keys.contact(person_id)
-        pipe.hmget(key, _PERSON_FIELDS)
-    return {ref: dict(zip(_PERSON_FIELDS, row, strict=True))
+        pipe.hmget(keys.person(ref), PERSON_FIELDS)
+    return {ref: dict(zip(PERSON_FIELDS, row, strict=True))
             for ref, row in zip(unique, pipe.execute(), strict=True)}
 
 
-class _Context:
+class CampaignContext:
     """What every message of one campaign shares: template, asset, links, tokens."""
 
     # per process: link ids already stored, by campaign (bounded: cleared when large)
@@ -61,7 +59,7 @@ class _Context:
             self.ascii_domain = ascii_domain(self.domain)
         except InvalidEmail:
             self.ascii_domain = self.domain
-        self.dkim = dkim.from_config(config)  # deliverability: signing and VERP (issue 11)
+        self.dkim = dkim.from_config(config)  # deliverability: signing and VERP
         self.bounce_domain = config.bounce_domain
         self.backoffs = pacing.backoffs(store)  # domain -> back-off end (ms), once per batch
         # Postmark keeps neither our return path nor (in its webhooks) our Message-ID: it

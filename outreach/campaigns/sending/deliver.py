@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from outreach.campaigns import pacing
-from outreach.campaigns.sending.context import _Context
-from outreach.campaigns.sending.outcome import Outcome, _note_error, _session_failure
+from outreach.campaigns.sending.context import CampaignContext
+from outreach.campaigns.sending.outcome import Outcome, note_error, session_failure
 from outreach.config import Config
 from outreach.mail import verp
 from outreach.mail.message import build_message
@@ -34,7 +34,7 @@ class Messenger(Protocol):
              before_data: Callable[[], bool] | None = None) -> str: ...
 
 
-def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, email: str,
+def deliver_one(store: Store, config: Config, messenger: Messenger, ctx: CampaignContext, email: str,
              ref: str, person: dict[str, str | None], run: str = "") -> str:
     """One claimed recipient, start to finish. Returns ``sent``, ``failed``, ``soft`` (back
     in the queue for later), ``deferred`` (back in the queue: the domain backs off),
@@ -61,10 +61,10 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
         return "lost"
     except SessionFailure as exc:
         outcome.finish("requeue")
-        _session_failure(store, config, ctx.campaign_id, exc)
+        session_failure(store, config, ctx.campaign_id, exc)
         return "connection" if isinstance(exc, ConnectionFailure) else "session"
     except TemporaryFailure as exc:
-        _note_error(store, ctx.campaign_id, f"{email}: {exc}")
+        note_error(store, ctx.campaign_id, f"{email}: {exc}")
         if exc.kind == DEFERRED:  # the domain asks to slow down: not this recipient's refusal,
             ctx.deferred(email)   # never a bounce, not counted against it; back in the queue
             if _deferred_too_long(store, config, ctx.campaign_id, email):
@@ -80,23 +80,23 @@ def _deliver(store: Store, config: Config, messenger: Messenger, ctx: _Context, 
         return "failed" if gave_up else "soft"
     except PermanentFailure as exc:
         verdict = outcome.refused(exc)
-        _note_error(store, ctx.campaign_id, f"{email}: {exc}")
+        note_error(store, ctx.campaign_id, f"{email}: {exc}")
         return verdict
     except AmbiguousFailure as exc:
         outcome.finish("unknown", error=str(exc))
-        _note_error(store, ctx.campaign_id, str(exc), count=True, config=config)
+        note_error(store, ctx.campaign_id, str(exc), count=True, config=config)
         return "unknown"
     except RenderError as exc:  # this person's data and the template do not agree
         error = f"{type(exc).__name__}: {exc}"
         log.warning("campaign %s: render failed for %s: %s", ctx.campaign_id, ref, exc)
         outcome.finish("failed", error=error)
-        _note_error(store, ctx.campaign_id, f"render failed for {ref}: {exc}")
+        note_error(store, ctx.campaign_id, f"render failed for {ref}: {exc}")
         return "failed"
     except Exception as exc:  # our own error (a template, one person's data, a bug): theirs alone
         error = f"{type(exc).__name__}: {exc}"
         log.exception("campaign %s: sending to %s failed: %s", ctx.campaign_id, ref, error)
         outcome.finish("failed", error=error)
-        _note_error(store, ctx.campaign_id, f"{ref}: {error}")
+        note_error(store, ctx.campaign_id, f"{ref}: {error}")
         return "failed"
     outcome.finish("sent")
     ctx.delivered(email)
@@ -114,7 +114,7 @@ def _deferred_too_long(store: Store, config: Config, campaign_id: str, email: st
     return now - since > config.domain_defer_max_seconds
 
 
-def _message(ctx: _Context, email: str, ref: str, person: dict[str, str | None]) -> Any:
+def _message(ctx: CampaignContext, email: str, ref: str, person: dict[str, str | None]) -> Any:
     unsubscribe_token = ctx.tokens.sign("unsubscribe", [ctx.campaign_id, ref])
     unsubscribe_url = f"{ctx.base}/u/{unsubscribe_token}"
     variables: dict[str, Any] = {k: v for k, v in person.items() if k != "email_given"}

@@ -68,21 +68,21 @@ def answer_kind(exc: DeliveryError) -> str:
     return ".".join(map(str, status)) if status else str(code)
 
 
-def _session_failure(store: Store, config: Config, campaign_id: str,
+def session_failure(store: Store, config: Config, campaign_id: str,
                      exc: SessionFailure) -> None:
     """The relay or the sender's settings refused: pause after a few tries when it needs an
     operator (5xx, TLS), after ``send_max_consecutive_failures`` when the relay cannot be
     reached; a relay that answers 4xx is only waited for."""
     if exc.fatal:
-        _note_error(store, campaign_id, str(exc), count=True, config=config,
+        note_error(store, campaign_id, str(exc), count=True, config=config,
                     limit=config.send_session_retries)
     elif isinstance(exc, ConnectionFailure):
-        _note_error(store, campaign_id, str(exc), count=True, config=config)
+        note_error(store, campaign_id, str(exc), count=True, config=config)
     else:
-        _note_error(store, campaign_id, str(exc))
+        note_error(store, campaign_id, str(exc))
 
 
-def _note_error(store: Store, campaign_id: str, message: str, *, count: bool = False,
+def note_error(store: Store, campaign_id: str, message: str, *, count: bool = False,
                 config: Config | None = None, limit: int | None = None) -> None:
     key = store.keys.campaign(campaign_id)
     store.r.hset(key, "last_error", message[:500])

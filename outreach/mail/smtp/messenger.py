@@ -135,7 +135,7 @@ class SmtpMessenger:
         and ``ClaimLost`` raised."""
         reused = getattr(self._local, "conn", None) is not None
         # before any command: a message that cannot be written fails here, with nothing sent
-        data = _dot_stuffed(msg)
+        data = dot_stuffed(msg)
         header_from = str(msg.get("From") or "")  # as written: UTF-8 only with SMTPUTF8
         tries = len(self.relays)
         while True:
@@ -282,7 +282,7 @@ def _close(conn: smtplib.SMTP | None) -> None:
             conn.close()
 
 
-def _dot_stuffed(msg: Message) -> bytes:
+def dot_stuffed(msg: Message) -> bytes:
     """The message as SMTP DATA: CRLF lines, leading dots doubled, ending with CRLF.CRLF
     (a signed message's bytes as they were signed: ``outreach.mail.wire``)."""
     data = wire_bytes(msg)

@@ -84,10 +84,10 @@ def _form_again(data: dict[str, Any], exc: ValidationError | Invalid) -> Any:
     """A plain post of an outreach form that failed validation: the form again, with the
     values and each field's message next to it (422)."""
     from outreach.people.assets import get_asset
-    from outreach.web.common import _flatten
+    from outreach.web.common import flatten_messages
     from outreach.web.public.pages import render_form_page
 
-    fields = _flatten(exc.messages) if isinstance(exc, ValidationError) else (exc.fields or {})
+    fields = flatten_messages(exc.messages) if isinstance(exc, ValidationError) else (exc.fields or {})
     slug = data.get("asset")
     try:
         asset = get_asset(store(), slug, config().base_url) if isinstance(slug, str) else None

@@ -11,6 +11,7 @@ from marshmallow import ValidationError
 from outreach.errors import Conflict, PossibleDuplicates, ServiceError
 from outreach.people import lists, records, scoring, search, suppressions
 from outreach.people.records import EDITABLE_FIELDS, LEAD_STATUSES
+from outreach.platform import refs
 from outreach.sales import accounts, opportunities
 from outreach.sales import qualify as qualification
 from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
@@ -65,10 +66,10 @@ def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = 
                **extra: Any) -> Any:
     s = store()
     lead = records.get_lead(s, lead_id)
-    return render("lead.html", status, lead=lead, events=records.person_events(s, f"l:{lead_id}"),
+    return render("lead.html", status, lead=lead, events=records.person_events(s, refs.lead_ref(lead_id)),
                   score=scoring.score_breakdown(s, config(), lead),
                   suppression=suppressions.get_suppression(s, lead["email"]),
-                  person_ref=f"l:{lead_id}", fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS,
+                  person_ref=refs.lead_ref(lead_id), fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS,
                   errors=errors or {}, **extra)
 
 
@@ -155,9 +156,9 @@ def lead_reactivate(lead_id: str) -> Any:
 def contact_page(contact_id: str) -> Any:
     s = store()
     contact = records.get_contact(s, contact_id)
-    return render("contact.html", contact=contact, events=records.person_events(s, f"c:{contact_id}"),
-                  suppression=suppressions.get_suppression(s, contact["email"]),
-                  person_ref=f"c:{contact_id}")
+    ref = refs.contact_ref(contact_id)
+    return render("contact.html", contact=contact, events=records.person_events(s, ref),
+                  suppression=suppressions.get_suppression(s, contact["email"]), person_ref=ref)
 
 
 @bp.route("/suppressions/lift", methods=["POST"])
@@ -170,10 +171,10 @@ def suppression_lift() -> Any:
         flash(f"Not lifted: {exc.message}", "error")
     else:
         flash("Suppression lifted: the address can be mailed again.")
-    kind, _, person_id = request.form.get("person", "").partition(":")
-    if kind == "l" and person_id:
+    kind, person_id = refs.parse(request.form.get("person", ""))
+    if kind == refs.LEAD:
         return redirect(url_for("console.lead_page", lead_id=person_id))
-    if kind == "c" and person_id:
+    if kind == refs.CONTACT:
         return redirect(url_for("console.contact_page", contact_id=person_id))
     return redirect(url_for("console.leads_page"))
 
