@@ -409,6 +409,15 @@ class Keys:
     def webhook_delivery(self, delivery_id: str) -> str:
         return self._k("whd", delivery_id)
 
+    def webhook_outbox(self, event: str) -> str:
+        """list of the subjects (ids) of events recorded by a script, not yet turned into
+        deliveries (``ingest.lua`` builds the name for ``lead.created``)"""
+        return self._k("wh", "outbox", event)
+
+    def webhook_backlog(self, webhook_id: str) -> str:
+        """set of a webhook's deliveries still pending (the console's backlog)"""
+        return self._k("wh", webhook_id, "backlog")
+
     @property
     def webhook_due(self) -> str:
         """zset of deliveries to attempt, scored by when (drained by the beat tick)"""
