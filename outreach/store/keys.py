@@ -299,6 +299,10 @@ class Keys:
         """the cached audience count of a draft campaign (JSON), short-lived"""
         return self._k("camp", campaign_id, "audience")
 
+    def audience_seen(self, token: str) -> str:
+        """set of the addresses an audience count has seen so far (expires)"""
+        return self._k("audience", token, "seen")
+
     def person(self, ref: str) -> str:
         """The hash of the person ``ref`` names: ``l:<id>`` a lead, ``c:<id>`` a contact
         (``outreach.platform.refs``)."""
