@@ -199,10 +199,12 @@ def retry_failed(store: Store, jobs: Jobs, campaign_id: str,
                 if h.get("status") not in ("sending", "paused", "sent"):
                     raise Conflict(f"The campaign is {h.get('status')}.")
                 failed = max(0, int(h.get("failed") or 0))
+                token = secrets.token_hex(4)
                 pipe.multi()
                 if failed:
                     if h["status"] == "sent":
                         pipe.hset(key, mapping={"status": "sending", "finished_at": ""})
+                    pipe.hset(key, "watch_token", token)
                     pipe.sadd(keys.active_campaigns, campaign_id)
                     pipe.zadd(keys.campaigns_retry_due, {campaign_id: model.now()})
                 pipe.execute()
@@ -211,6 +213,7 @@ def retry_failed(store: Store, jobs: Jobs, campaign_id: str,
                 continue
     if failed:
         nudge(jobs.retry_failed, campaign_id)
+        nudge(jobs.watch, campaign_id, token)
     return {"requeued": failed, "campaign": model.get_campaign(store, campaign_id)}
 
 

@@ -298,7 +298,7 @@ def test_retry_failed_resends_only_them_and_lifts_only_this_bounce(cenv, check_e
     assert result["requeued"] == 3
     assert result["campaign"]["status"] == "sending"
     # the request only asks (issue 18): the job queues them (cenv.pump runs it)
-    assert cenv.pending() == [("retry_failed", (campaign_id,))]
+    assert [name for name, _ in cenv.pending()] == ["retry_failed", "watch"]
     cenv.jobs.calls.append(("retry_failed", (campaign_id,)))
     cenv.pump()
     assert cenv.show(campaign_id)["stats"]["failed"] == 0

@@ -28,7 +28,7 @@ require_api_key(bp)
 @bp.post("/api/v1/imports")
 @operation("Import a CSV file (multipart: file, type leads|contacts, asset, kind, source, "
            "consent yes|no|column:NAME, map Header=field (repeatable), dry_run)",
-           responses={202: "ImportQueued"}, errors=(400, 413, 415, 422), tag="imports")
+           responses={202: "ImportQueued"}, errors=(400, 413, 415, 422, 503), tag="imports")
 def post_import() -> Any:
     request.max_content_length = config().import_max_bytes
     if request.mimetype != "multipart/form-data":
