@@ -106,3 +106,61 @@ def test_every_door_with_the_broker_down_completes_once_it_is_back(make_service,
     finally:
         os.killpg(beat.pid, signal.SIGKILL)
         beat.wait(timeout=30)
+
+
+def test_resume_and_retry_failed_with_the_broker_down_complete_once_it_is_back(
+        make_service, broker):
+    service = make_service(broker_url=broker.url, outbox_grace_seconds=1,
+                           outbox_tick_seconds=1)
+    service.start_worker()
+    beat = _start_beat(service)
+    try:
+        emails = [f"r{i}@example.org" for i in range(12)]
+        slow = [f"s{i}@example.org" for i in range(12)]
+        bad = {"r3@example.org", "r7@example.org"}
+        for email in emails:
+            service.register(kind="white_paper", asset="fail", email=email, consent=True)
+        for email in slow:
+            service.register(kind="white_paper", asset="slow", email=email, consent=True)
+        wait_for(lambda: service.processed_count() == 24, message="ingest")
+        template = service.post("/api/v1/templates", TEMPLATE, status=201)
+
+        def campaign(asset: str, **extra) -> str:
+            return service.post("/api/v1/campaigns", {
+                "name": "c", "template_id": template["id"],
+                "list_ids": [_lead_list(service, asset)],
+                "from_email": "news@mail.example.com", **extra}, status=201)["id"]
+
+        # retry-failed: a finished campaign with two refused addresses
+        service.smtp.set_responder(lambda rcpt: "550 5.1.1 No such user" if rcpt in bad
+                                   else None)
+        first = campaign("fail")
+        service.post(f"/api/v1/campaigns/{first}/launch", status=200)
+        wait_for(lambda: service.get(f"/api/v1/campaigns/{first}")["status"] == "sent",
+                 timeout=120, message="the first campaign")
+        service.smtp.set_responder(None)
+        # resume: a slow campaign paused once it has begun
+        second = campaign("slow", rate_per_second=2)
+        service.post(f"/api/v1/campaigns/{second}/launch", status=200)
+        wait_for(lambda: service.get(f"/api/v1/campaigns/{second}")["stats"]["sent"] >= 1,
+                 timeout=60, message="the second campaign to begin")
+        service.post(f"/api/v1/campaigns/{second}/pause", status=200)
+
+        broker.kill()
+        retried = service.post(f"/api/v1/campaigns/{first}/retry-failed", status=200)
+        assert retried["requeued"] == 2
+        resumed = service.post(f"/api/v1/campaigns/{second}/resume", status=200)
+        assert resumed["status"] == "sending"
+        broker.start(restart=True)
+
+        for campaign_id in (first, second):
+            wait_for(lambda c=campaign_id: service.get(f"/api/v1/campaigns/{c}")["status"]
+                     == "sent", timeout=120, message=f"campaign {campaign_id} to finish")
+        assert service.get(f"/api/v1/campaigns/{first}")["stats"]["failed"] == 0
+        assert service.get(f"/api/v1/campaigns/{second}")["stats"]["sent"] == 12
+        # each address once (the refused ones once, after the retry)
+        counts = service.smtp.count_by_recipient()
+        assert {e: counts.get(e, 0) for e in emails + slow} == dict.fromkeys(emails + slow, 1)
+    finally:
+        os.killpg(beat.pid, signal.SIGKILL)
+        beat.wait(timeout=30)

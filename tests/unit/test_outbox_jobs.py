@@ -112,3 +112,19 @@ def test_a_double_opt_in_registration_with_the_broker_down_is_mailed_by_the_beat
         assert tick.apply().result == 0
     assert cenv.messenger.recipients == ["ann@example.com"]
     assert confirmations.pending(cenv.store) == []
+
+
+def test_a_job_whose_worker_died_is_taken_again_by_the_beat_once_its_lease_lapses(env) -> None:
+    env.app.extensions["outreach.import_jobs"] = lambda import_id: None
+    import_id = _upload(env).get_json()["id"]
+    due = env.store.r.zscore(env.store.keys.imports_due, import_id)
+    assert imports.claim_due_jobs(env.store, env.config, now=due) == [import_id]
+    # its worker takes it and dies without a word: running, lease held
+    assert imports.claim_job(env.store, env.config, import_id, now=due)
+    lapsed = due + env.config.import_lease_seconds + 1
+    assert imports.claim_due_jobs(env.store, env.config, now=due + 1) == []
+    assert imports.claim_due_jobs(env.store, env.config, now=lapsed) == [import_id]
+    env.store.r.hset(env.store.keys.import_job(import_id), "lease_until", 0)
+    job = imports.run_job(env.store, env.config, import_id)
+    assert job["status"] == "done" and job["created"] == 2
+    assert env.store.r.zscore(env.store.keys.imports_due, import_id) is None
