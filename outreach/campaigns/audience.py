@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from outreach.campaigns.dispatch import verdicts
+from outreach.campaigns.dispatch import own_audience_page, verdicts
 from outreach.platform.paging import existing_hash
 from outreach.store import Store
 
@@ -54,4 +54,24 @@ def audience_of_lists(store: Store, list_ids: list[str]) -> dict[str, int]:
 
 def campaign_audience(store: Store, campaign_id: str) -> dict[str, Any]:
     h = existing_hash(store, store.keys.campaign(campaign_id), "campaign", campaign_id)
+    if h.get("follow_up_of"):
+        return _own_audience(store, campaign_id, h)
     return audience_of_lists(store, json.loads(h.get("list_ids") or "[]"))
+
+
+def _own_audience(store: Store, campaign_id: str, h: dict[str, str]) -> dict[str, int]:
+    """``audience_of_lists`` for a follow-up's own audience, paged as dispatch pages it
+    (people who engaged with the original since count as neither sendable nor refused)."""
+    counts = {"members": 0, "addresses": 0, "sendable": 0, "suppressed": 0, "no_consent": 0,
+              "disqualified": 0}
+    after, exhausted = 0, False
+    while not exhausted:
+        flat, after, exhausted = own_audience_page(store, campaign_id, h, after, PAGE)
+        for i in range(0, len(flat), 3):
+            counts["members"] += 1
+            verdict = flat[i + 2]
+            if verdict == "-":
+                continue
+            counts["addresses"] += 1
+            counts[_REASONS.get(verdict, "sendable")] += 1
+    return counts
