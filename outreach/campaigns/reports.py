@@ -71,6 +71,6 @@ def campaign_report(store: Store, campaign_id: str, *, top_domains: int = TOP_DO
                      if n["opened"] > 0 or n["clicked"] > 0],
         "domains": [{"domain": domain, "sent": int(score), "bounced": count(f"d|{domain}|b"),
                      "opened": count(f"d|{domain}|o"), "clicked": count(f"d|{domain}|c")}
-                    for domain, score in domains],
+                    for domain, score in sorted(domains, key=lambda d: (-d[1], d[0]))],
         "variants": [],
     }
