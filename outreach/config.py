@@ -123,6 +123,7 @@ class Config:
     # engagement and conversion
     score_open: int = 5
     score_click: int = 15
+    machine_open_seconds: float = 10.0  # an open this soon after delivery is a machine's
     score_repeat_registration: int = 10
     score_event_after_white_paper: int = 10
     promotion_threshold: int = 50

@@ -38,6 +38,8 @@ class Env:
             "broker_url": "memory://",
             # one kick per drain, whatever the clock does while a test runs
             "ingest_kick_ms": 24 * 3600 * 1000,
+            # tests open messages the moment they are sent; the machine-open tests set it
+            "machine_open_seconds": 0,
         }
         config.update(overrides)
         self.app = outreach.create_app(config)
@@ -166,7 +168,9 @@ class FakeMessenger:
         # kept as a mail server would see it: the DATA bytes, and parsed back from them
 
         self.raw.append(dot_stuffed(msg))
-        parsed = message_from_bytes(self.raw[-1][:-3], policy=default_policy)
+        # the server takes the stuffing off (RFC 5321 4.5.2) before anyone reads the message
+        data = self.raw[-1][:-3].replace(b"\r\n..", b"\r\n.")
+        parsed = message_from_bytes(data, policy=default_policy)
         self.messages.append((parsed, mail_from, rcpt_to))
         return "250 OK"
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from outreach.campaigns.dispatch import verdicts
+from outreach.campaigns.dispatch import own_audience_page, verdicts
 from outreach.platform.paging import existing_hash
 from outreach.store import Store
 
 PAGE = 1000
 CACHE_SECONDS = 60
 SEEN_SECONDS = 600
+_REASONS = {"x": "suppressed", "n": "no_consent", "d": "disqualified"}  # dispatch verdicts
 
 
 def audience_of_lists(store: Store, list_ids: list[str]) -> dict[str, int]:
@@ -71,6 +72,27 @@ def campaign_audience(store: Store, campaign_id: str) -> dict[str, Any]:
     cached = store.r.get(cache)
     if cached:
         return dict(json.loads(cached))
-    counts = audience_of_lists(store, json.loads(h.get("list_ids") or "[]"))
+    if h.get("follow_up_of"):
+        counts = _own_audience(store, campaign_id, h)
+    else:
+        counts = audience_of_lists(store, json.loads(h.get("list_ids") or "[]"))
     store.r.set(cache, json.dumps(counts), ex=CACHE_SECONDS)
+    return counts
+
+
+def _own_audience(store: Store, campaign_id: str, h: dict[str, str]) -> dict[str, int]:
+    """``audience_of_lists`` for a follow-up's own audience, paged as dispatch pages it
+    (people who engaged with the original since count as neither sendable nor refused)."""
+    counts = {"members": 0, "addresses": 0, "sendable": 0, "suppressed": 0, "no_consent": 0,
+              "disqualified": 0}
+    after, exhausted = 0, False
+    while not exhausted:
+        flat, after, exhausted = own_audience_page(store, campaign_id, h, after, PAGE)
+        for i in range(0, len(flat), 3):
+            counts["members"] += 1
+            verdict = flat[i + 2]
+            if verdict == "-":
+                continue
+            counts["addresses"] += 1
+            counts[_REASONS.get(verdict, "sendable")] += 1
     return counts

@@ -1,10 +1,10 @@
 """Campaign dispatch: the audience read page by page and queued into small batches.
 
-The audience is the union of the campaign's lists, each address once (the ledger
-is keyed by normalised address), minus suppressed addresses, people without
-consent and disqualified leads. It is read page by page and queued into small
-batches, at most ``send_window_batches`` ahead of the senders, so memory stays
-flat whatever the audience size. No chords: completion is counted in Redis.
+The audience is the union of the campaign's lists (or, for a follow-up, its own set of
+people: ``follow_ups``), each address once (the ledger is keyed by normalised address),
+minus suppressed addresses, people without consent and disqualified leads. It is read page
+by page and queued into small batches, at most ``send_window_batches`` ahead of the
+senders, so memory stays flat whatever the audience size. No chords: completion is counted in Redis.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from outreach.campaigns import model
+from outreach.campaigns import follow_ups, model
 from outreach.config import Config
 from outreach.normalize import email_hash
 from outreach.platform import refs
@@ -57,7 +57,10 @@ def _queue_next_page(
     after = int(h.get("d_after") or 0)
     candidates: list[str] = []
     exhausted = False
-    if index >= len(list_ids):
+    if h.get("follow_up_of"):
+        candidates, after, exhausted = own_audience_page(store, campaign_id, h, after, page_size)
+        index = 1 if exhausted else 0
+    elif index >= len(list_ids):
         exhausted = True
     else:
         list_id = list_ids[index]
@@ -84,6 +87,23 @@ def _queue_next_page(
     if result == -1:
         return None
     return [int(n) for n in result]
+
+
+def own_audience_page(store: Store, campaign_id: str, h: dict[str, str], after: int,
+                       page_size: int) -> tuple[list[str], int, bool]:
+    """The next page of a campaign's own audience (a follow-up's, ``follow_ups``): its
+    verdict triples, the new cursor and whether the audience is exhausted."""
+    rows = store.r.zrangebyscore(store.keys.campaign_audience(campaign_id), f"({after}", "+inf",
+                                 start=0, num=page_size, withscores=True)
+    if rows:
+        after = int(rows[-1][1])
+    by_kind: dict[str, list[str]] = {refs.LEAD: [], refs.CONTACT: []}
+    for ref, _ in rows:
+        kind, person_id = refs.parse(ref)
+        by_kind.setdefault(kind, []).append(person_id)
+    triples = (verdicts(store, "lead", by_kind[refs.LEAD])
+               + verdicts(store, "contact", by_kind[refs.CONTACT]))
+    return follow_ups.still_to_follow(store, h, triples), after, len(rows) < page_size
 
 
 def verdicts(store: Store, member_type: str, person_ids: list[str]) -> list[str]:

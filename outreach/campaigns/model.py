@@ -17,8 +17,8 @@ from outreach.store import Store
 from outreach.vocabulary import iso
 
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
-STAT_FIELDS = ("targeted", "sent", "failed", "suppressed", "unknown", "opened", "clicked",
-               "unsubscribed", "bounced", "soft_bounced", "blocked", "complained")
+STAT_FIELDS = ("targeted", "sent", "failed", "suppressed", "unknown", "opened", "opened_machine",
+               "clicked", "unsubscribed", "bounced", "soft_bounced", "blocked", "complained")
 LEDGER_STATES = {"q": "queued", "s": "sending", "d": "sending", "S": "sent", "f": "failed",
                  "u": "unknown", "x": "suppressed", "B": "bounced", "C": "complained"}
 STATE_CODES = {v: k for k, v in LEDGER_STATES.items() if k != "d"}
@@ -40,22 +40,33 @@ def create_campaign(store: Store, config: Config, data: dict[str, Any]) -> dict[
         raise Invalid("Validation failed.", errors)
     campaign_id, n = store.next_id("campaign", "cp")
     send_at = data.get("send_at")
-    record = {
+    record = draft_record(config, data, list(dict.fromkeys(data["list_ids"])))
+    if send_at is not None:
+        record["send_at"] = str(send_at.timestamp() if isinstance(send_at, datetime) else send_at)
+    save_draft(store, campaign_id, n, record)
+    return get_campaign(store, campaign_id)
+
+
+def draft_record(config: Config, data: dict[str, Any], list_ids: list[str]) -> dict[str, str]:
+    """A new draft's hash: ``data`` (name, template_id, from_email?, rate_per_second?)."""
+    return {
         "name": data["name"],
         "template_id": data["template_id"],
-        "list_ids": json.dumps(list(dict.fromkeys(data["list_ids"]))),
+        "list_ids": json.dumps(list_ids),
         "from_email": data.get("from_email") or config.from_email,
         "rate": str(data.get("rate_per_second") or config.default_rate_per_second or 0),
         "status": "draft",
         "created_at": str(int(now())),
     }
-    if send_at is not None:
-        record["send_at"] = str(send_at.timestamp() if isinstance(send_at, datetime) else send_at)
+
+
+def save_draft(store: Store, campaign_id: str, n: int, record: dict[str, str]) -> None:
+    """Write a new campaign (``store.next_id("campaign", "cp")`` gave ``campaign_id``, ``n``)
+    and index it, in one transaction."""
     pipe = store.r.pipeline(transaction=True)
-    pipe.hset(keys.campaign(campaign_id), mapping=record)
-    pipe.zadd(keys.campaigns, {campaign_id: n})
+    pipe.hset(store.keys.campaign(campaign_id), mapping=record)
+    pipe.zadd(store.keys.campaigns, {campaign_id: n})
     pipe.execute()
-    return get_campaign(store, campaign_id)
 
 
 def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
@@ -84,6 +95,8 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
         "created_at": iso(h.get("created_at")),
         "started_at": iso(h.get("started_at")),
         "finished_at": iso(h.get("finished_at")),
+        "follow_up_of": h.get("follow_up_of") or None,
+        "follow_up_to": h.get("follow_up_to") or None,
     }
 
 

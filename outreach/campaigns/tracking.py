@@ -1,7 +1,8 @@
 """Opens, clicks and unsubscribes from signed links in campaign messages.
 
 Opens count once per (campaign, person) because mail clients prefetch pixels;
-clicks count once per distinct link; both raise a lead's engagement score.
+clicks count once per distinct link; both raise a lead's engagement score. Opens and
+clicks no person made count as ``opened_machine`` (the rules: ``machine_opens``).
 Clicks redirect only to the link stored for the token, never to a URL in it.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from outreach.campaigns import machine_opens, model
 from outreach.config import Config
 from outreach.errors import NotFound
 from outreach.people.consent import withdraw_consent_of
@@ -19,14 +21,23 @@ from outreach.store import Store
 from outreach.tokens import Tokens
 
 
-def _record(store: Store, campaign_id: str, ref: str, distinct: str, unique_stat: str,
-            stat: str, gain: int, entry: str) -> bool:
+def _record(store: Store, config: Config, campaign_id: str, ref: str, kind: str, *,
+            link_id: str = "", user_agent: str | None = None) -> int:
+    """Count one event (``track_event.lua``; the machine-open rules are ``machine_opens``)."""
     keys = store.keys
-    first = store.run("track_event", keys=[
+    now = model.now()
+    at = int(now)
+    entry = f"{kind}|{campaign_id}|{at}|{link_id}"
+    machine = kind != "unsubscribe" and machine_opens.is_machine_agent(user_agent)
+    return int(store.run("track_event", keys=[
         keys.campaign(campaign_id), keys.campaign_seen(campaign_id), keys.person_events(ref),
-        keys.person(ref), keys.lead_scores,
-    ], args=[distinct, unique_stat, stat, gain, refs.lead_id_of(ref), entry])
-    return bool(first)
+        keys.person(ref), keys.lead_scores, keys.campaign_ledger(campaign_id),
+        keys.campaign_report(campaign_id), keys.campaign_hourly(campaign_id),
+        keys.campaign_links(campaign_id),
+    ], args=[kind, ref, link_id, f"{now:.3f}", "1" if machine else "0",
+             config.machine_open_seconds, config.score_open, config.score_click,
+             refs.lead_id_of(ref), entry, f"open|{campaign_id}|{at}|",
+             machine_opens.SCANNER_BURST_SECONDS, machine_opens.SCANNER_MIN_LINKS, campaign_id]))
 
 
 def _payload(tokens: Tokens, purpose: str, token: str, size: int) -> list[Any]:
@@ -36,25 +47,20 @@ def _payload(tokens: Tokens, purpose: str, token: str, size: int) -> list[Any]:
     return payload
 
 
-def record_open(store: Store, config: Config, token: str) -> None:
+def record_open(store: Store, config: Config, token: str, user_agent: str | None = None) -> None:
     campaign_id, ref = _payload(Tokens(config.secret_key), "open", token, 2)
     if not store.r.exists(store.keys.campaign(campaign_id)):
         return
-    _record(store, campaign_id, ref, f"o|{ref}", "", "opened", config.score_open,
-            f"open|{campaign_id}|{int(time.time())}|")
+    _record(store, config, campaign_id, ref, "open", user_agent=user_agent)
 
 
-def record_click(store: Store, config: Config, token: str) -> str:
+def record_click(store: Store, config: Config, token: str, user_agent: str | None = None) -> str:
     """The stored URL to redirect to."""
     campaign_id, ref, link_id = _payload(Tokens(config.secret_key), "click", token, 3)
     url = store.r.hget(store.keys.campaign_links(campaign_id), link_id)
     if not url:
         raise NotFound("This link is not valid.")
-    _record(store, campaign_id, ref, f"c|{ref}|{link_id}", f"C|{ref}", "clicked",
-            config.score_click, f"click|{campaign_id}|{int(time.time())}|{link_id}")
-    # a click proves the message was opened, even when images were blocked
-    _record(store, campaign_id, ref, f"o|{ref}", "", "opened", config.score_open,
-            f"open|{campaign_id}|{int(time.time())}|")
+    _record(store, config, campaign_id, ref, "click", link_id=link_id, user_agent=user_agent)
     return url
 
 
@@ -83,6 +89,5 @@ def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
                 "email": email, "lead_id": lead_id, "contact_id": contact_id,
                 "campaign_id": target["campaign_id"]})
     if store.r.exists(keys.campaign(target["campaign_id"])):
-        _record(store, target["campaign_id"], target["ref"], f"u|{target['ref']}", "",
-                "unsubscribed", 0, f"unsubscribe|{target['campaign_id']}|{int(time.time())}|")
+        _record(store, config, target["campaign_id"], target["ref"], "unsubscribe")
     return target

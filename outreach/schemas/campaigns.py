@@ -48,7 +48,10 @@ class CampaignStats(Schema):
     failed = fields.Integer()
     suppressed = fields.Integer()
     unknown = fields.Integer()
-    opened = fields.Integer()
+    opened = fields.Integer(metadata={"description": "people who opened (human opens only)"})
+    opened_machine = fields.Integer(metadata={
+        "description": "people whose only opens were a machine's: within "
+                       "OUTREACH_MACHINE_OPEN_SECONDS of delivery, a privacy proxy or a link scanner"})
     clicked = fields.Integer()
     unsubscribed = fields.Integer()
     bounced = fields.Integer()  # deliverability: hard bounces reported after delivery
@@ -99,3 +102,48 @@ class Recipient(Schema):
 class RetryResult(Schema):
     requeued = fields.Integer()
     campaign = fields.Nested(Campaign)
+
+
+class ReportRates(Schema):
+    delivered = fields.Float()
+    opened = fields.Float()
+    clicked = fields.Float()
+    click_to_open = fields.Float(metadata={"description": "clicked / opened"})
+    unsubscribed = fields.Float()
+    bounced = fields.Float()
+    complained = fields.Float()
+
+
+class ReportLink(Schema):
+    url = fields.String()
+    clicks = fields.Integer()
+    unique_clicks = fields.Integer()
+
+
+class ReportHour(Schema):
+    hour = fields.String(metadata={"description": "start of the hour (UTC)"})
+    opened = fields.Integer(metadata={"description": "first human opens in that hour"})
+    clicked = fields.Integer(metadata={"description": "human clicks in that hour"})
+
+
+class ReportDomain(Schema):
+    domain = fields.String()
+    sent = fields.Integer()
+    bounced = fields.Integer()
+    opened = fields.Integer()
+    clicked = fields.Integer()
+
+
+class Report(Schema):
+    rates = fields.Nested(ReportRates)
+    links = fields.List(fields.Nested(ReportLink))
+    timeline = fields.List(fields.Nested(ReportHour))
+    domains = fields.List(fields.Nested(ReportDomain))
+    variants = fields.List(fields.Dict(), metadata={"description": "empty until experiments"})
+
+
+class FollowUpIn(InputSchema):
+    to = fields.String(required=True, validate=validate.OneOf(("non_openers", "non_clickers")))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    template_id = fields.String()
+    subject = fields.String(validate=validate.Length(min=1, max=2000))

@@ -254,6 +254,25 @@ class Keys:
         live page's send-rate chart); kept as long as the campaign, like its other keys"""
         return self._k("camp", campaign_id, "sent10s")
 
+    def campaign_report(self, campaign_id: str) -> str:
+        """the report's counters, written by the scripts that record the events
+        (track_event.lua, finish_send.lua, bounce.lua): 'l|<link>|c'/'|u' clicks and unique
+        clicks of a link, 'd|<domain>|s'/'|b'/'|o'/'|c' people sent, bounced, opened, clicked"""
+        return self._k("camp", campaign_id, "report")
+
+    def campaign_hourly(self, campaign_id: str) -> str:
+        """'<hour start>|o' first human opens and '<hour start>|c' human clicks in that hour"""
+        return self._k("camp", campaign_id, "hourly")
+
+    def campaign_domains(self, campaign_id: str) -> str:
+        """zset receiving domain -> messages sent to it (the report's top domains)"""
+        return self._k("camp", campaign_id, "domains")
+
+    def campaign_audience(self, campaign_id: str) -> str:
+        """zset person ref -> position: an explicit audience (a follow-up's), paged by
+        dispatch instead of lists"""
+        return self._k("camp", campaign_id, "audience")
+
     def campaign_errors(self, campaign_id: str) -> str:
         """address -> the last reply or reason for a recipient that was not delivered"""
         return self._k("camp", campaign_id, "errors")

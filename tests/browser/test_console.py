@@ -646,3 +646,35 @@ def test_the_remaining_pages_at_both_sizes(console: Any) -> None:
 
     phone_pass(person)
     assert {"forms", "tasks", "pipeline", "webhooks", "campaign-audience"} <= set(person.pages)
+
+
+def test_a_sent_campaign_shows_its_report_and_makes_a_follow_up(console: Any) -> None:
+    """A sent campaign's page: the report (rates with bars, hours, links, domains) and the
+    follow-up form, which makes a draft to the people who did not open."""
+    person, env = console
+    By = person.by()
+    list_id = env.asset_list("spring-guide", "lead")
+    campaign_id = env.launched([list_id], name="Spring report")
+    assert env.run(campaign_id)["status"] == "sent"
+    html = env.messenger.to("ann@example.com").get_body(("html",)).get_content()
+    click = re.search(r'href="https?://[^"/]+(/t/c/[^"]+)"', html).group(1)
+    assert env.client.get(click).status_code == 302  # ann clicks (an open too); bob does not
+
+    person.sign_in("marketer@example.com")
+    person.open(f"/console/campaigns/{campaign_id}")
+    person.heading("Spring report")
+    assert person.d.find_element(By.ID, "rate-opened").text == "50.0 %"
+    assert person.d.find_element(By.ID, "rate-click_to_open").text == "100.0 %"
+    domains = person.d.find_element(By.ID, "report-domains").text
+    assert "example.com" in domains
+    person.press("Follow up")
+    person.check("campaign-report")
+    person.fill("Name", "Spring again")
+    person.fill("New subject", "Did you see the guide?")
+    person.press("Create the follow-up draft")
+    person.heading("Spring again")
+    person.sees("follow-up of")
+    person.check("follow-up-draft")
+    # the audience counts itself (htmx on load): bob, who did not open
+    person.wait(lambda d: d.find_element(By.ID, "audience-size").text == "1")
+    phone_pass(person)

@@ -26,7 +26,8 @@ CLICKERS = {"ann@acme.io", "bob@acme.io", "cy@globex.com", "dee@gmail.com", "eve
 def test_clicks_promote_leads_to_contacts_accounts_and_opportunities(make_service):
     # one open (5) + one click (15) reach the threshold of 20
     service = make_service(promotion_threshold=20, score_repeat_registration=0,
-                           score_event_after_white_paper=0)
+                           score_event_after_white_paper=0,
+                           machine_open_seconds=0)  # opened the moment they are sent
     service.start_worker()
     for email, company, assets in PEOPLE:
         for asset in assets:

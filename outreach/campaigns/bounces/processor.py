@@ -68,7 +68,7 @@ def apply_report(store: Store, config: Config, report: Report) -> str:
         keys.campaign(cid), keys.campaign_ledger(cid), keys.suppressed, keys.suppression_info,
         keys.bounce_seen(report.report_id or f"{cid}:{report.ref}:{report.kind}:{now}"),
         keys.person_events(report.ref), keys.soft_bounces(email_hash(email)),
-        keys.campaign_errors(cid)],
+        keys.campaign_errors(cid), keys.campaign_report(cid)],
         args=[email, report.ref, report.kind, str(now), str(config.soft_bounce_limit), value,
               json.dumps(info), event, reply if report.kind != COMPLAINT else "",
               str(SOFT_WINDOW_SECONDS), str(SEEN_SECONDS), report.report_id or str(now)]))

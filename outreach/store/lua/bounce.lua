@@ -1,7 +1,7 @@
 -- Apply one bounce or complaint report to a campaign recipient, once.
 -- KEYS: 1 campaign hash, 2 ledger hash, 3 suppressed hash, 4 suppression info hash,
 --       5 this report's 'seen' key, 6 the person's events list, 7 the address's soft-bounce
---       zset, 8 recipient errors hash
+--       zset, 8 recipient errors hash, 9 the campaign's report hash ('d|<domain>|b')
 -- ARGV: 1 email, 2 ref, 3 kind (hard | soft | blocked | complaint), 4 now, 5 soft limit,
 --       6 suppression value, 7 suppression info (JSON), 8 event entry, 9 error text,
 --       10 soft window seconds, 11 seen TTL seconds, 12 report id
@@ -22,7 +22,11 @@ local suppress_it = false
 if kind == 'hard' then
   -- `bounced` counts recipients: another report (another id) for one already bounced adds
   -- its event and error, never a second count
-  if state ~= 'B' then redis.call('HINCRBY', KEYS[1], 'bounced', 1) end
+  if state ~= 'B' then
+    redis.call('HINCRBY', KEYS[1], 'bounced', 1)
+    local domain = string.match(email, '@([^@]+)$')
+    if domain then redis.call('HINCRBY', KEYS[9], 'd|' .. domain .. '|b', 1) end
+  end
   if state ~= 'C' then redis.call('HSET', KEYS[2], email, 'B|' .. ref .. '|' .. now) end
   suppress_it = true
 elseif kind == 'soft' then

@@ -2,7 +2,8 @@
 -- KEYS: 1 campaign hash, 2 ledger hash, 3 'sending' zset, 4 suppressed hash,
 --       5 recipient errors hash, 6 soft-refusal counts hash, 7 breaker streak set,
 --       8 suppression info hash, 9 outstanding batches hash, 10 claims hash,
---       11 sent-per-10-seconds hash (bucket start -> messages sent: the send-rate chart)
+--       11 sent-per-10-seconds hash (bucket start -> messages sent: the send-rate chart),
+--       12 receiving domains zset (domain -> messages sent: the report's domains)
 -- ARGV: 1 email, 2 outcome (sent | failed | requeue | soft | unknown), 3 now,
 --       4 suppression reason for failed ('' = do not suppress), 5 error (reply or reason),
 --       6 breaker kind ('' = this outcome says nothing about the relay's attitude),
@@ -41,6 +42,8 @@ if outcome == 'sent' then
   redis.call('HINCRBY', KEYS[1], 'sent', 1)
   local t = math.floor(tonumber(now))
   redis.call('HINCRBY', KEYS[11], tostring(t - t % 10), 1)
+  local domain = string.match(email, '@([^@]+)$')
+  if domain then redis.call('ZINCRBY', KEYS[12], 1, domain) end
   redis.call('HSET', KEYS[1], 'consecutive_failures', 0)
   if redis.call('HDEL', KEYS[1], 'streak_kind') == 1 then redis.call('DEL', KEYS[7]) end
   if redis.call('HDEL', KEYS[6], email) == 1 then redis.call('HDEL', KEYS[5], email) end

@@ -6,13 +6,15 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from outreach.campaigns import lifecycle, model, recipients, templates
+from outreach.campaigns import follow_ups, lifecycle, model, recipients, reports, templates
 from outreach.schemas.campaigns import (
     BuiltinTemplate,
     Campaign,
     CampaignIn,
+    FollowUpIn,
     Recipient,
     RecipientQuery,
+    Report,
     RetryResult,
     Template,
     TemplateIn,
@@ -136,3 +138,18 @@ def get_recipients(campaign_id: str) -> Any:
 def retry_failed(campaign_id: str) -> Any:
     result = lifecycle.retry_failed(store(), jobs(), campaign_id, config().send_batch_size)
     return jsonify(RetryResult().dump(result))
+
+
+@bp.get("/api/v1/campaigns/<campaign_id>/report")
+@operation("The campaign's report: rates, links, hours, receiving domains",
+           responses={200: Report}, errors=(404,), tag="campaigns")
+def get_report(campaign_id: str) -> Any:
+    return jsonify(Report().dump(reports.campaign_report(store(), campaign_id)))
+
+
+@bp.post("/api/v1/campaigns/<campaign_id>/follow-up")
+@operation("A draft campaign to the recipients who did not open (or click)", body=FollowUpIn,
+           responses={201: Campaign}, errors=(404, 409), tag="campaigns")
+def post_follow_up(campaign_id: str) -> Any:
+    created = follow_ups.create_follow_up(store(), config(), campaign_id, load_body(FollowUpIn()))
+    return jsonify(_campaign.dump(created)), 201

@@ -8,10 +8,19 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from markupsafe import escape
 from marshmallow import ValidationError
 
-from outreach.campaigns import audience, lifecycle, model, recipients, templates, test_send
+from outreach.campaigns import (
+    audience,
+    follow_ups,
+    lifecycle,
+    model,
+    recipients,
+    reports,
+    templates,
+    test_send,
+)
 from outreach.errors import Conflict, Invalid
 from outreach.people import lists
-from outreach.schemas.campaigns import CampaignIn, TemplateIn
+from outreach.schemas.campaigns import CampaignIn, FollowUpIn, TemplateIn
 from outreach.web.console import campaign_form
 from outreach.web.console.base import bp, config, form_data, jobs, render, requires, store
 
@@ -221,8 +230,30 @@ def campaign_create() -> Any:
 @requires("campaigns")
 def campaign_page(campaign_id: str) -> Any:
     found = model.campaign_live(store(), campaign_id)
-    template = "campaign_live.html" if request.headers.get("HX-Request") else "campaign.html"
-    return render(template, found=found)
+    if request.headers.get("HX-Request"):
+        return render("campaign_live.html", found=found)
+    report = (reports.campaign_report(store(), campaign_id)
+              if found["status"] not in ("draft", "scheduled") else None)
+    return render("campaign.html", found=found, report=report)
+
+
+@bp.route("/campaigns/<campaign_id>/follow-up", methods=["POST"])
+@requires("campaigns", "write")
+def campaign_follow_up(campaign_id: str) -> Any:
+    values = form_data("to", "name", "subject")
+    try:
+        created = follow_ups.create_follow_up(store(), config(), campaign_id,
+                                              FollowUpIn().load(values))
+    except ValidationError as exc:
+        problems = "; ".join(f"{name}: {' '.join(map(str, msgs))}"
+                             for name, msgs in exc.messages.items())
+        flash(f"No follow-up made: {problems}", "error")
+    except (Invalid, Conflict) as exc:
+        flash(f"No follow-up made: {exc.message}", "error")
+    else:
+        flash(f"Follow-up {created['name']!r} created as a draft. Check it, then launch it.")
+        return redirect(url_for("console.campaign_page", campaign_id=created["id"]))
+    return redirect(url_for("console.campaign_page", campaign_id=campaign_id))
 
 
 @bp.route("/campaigns/<campaign_id>/audience")

@@ -23,7 +23,7 @@ _UNSUBSCRIBE_PAGE = (PAGE_TEMPLATES_DIR / "unsubscribe.html").read_text()
 @operation("Open pixel (1x1 GIF)", responses={200: "image/gif"}, errors=(404,), auth=False,
            tag="tracking")
 def open_pixel(token: str) -> Any:
-    tracking.record_open(store(), config(), token)
+    tracking.record_open(store(), config(), token, request.headers.get("User-Agent"))
     return Response(_GIF, mimetype="image/gif",
                     headers={"Cache-Control": "no-store, max-age=0"})
 
@@ -32,7 +32,8 @@ def open_pixel(token: str) -> Any:
 @operation("Click: 302 to the stored link", responses={302: "Redirect"}, errors=(404,),
            auth=False, tag="tracking")
 def click(token: str) -> Any:
-    return redirect(tracking.record_click(store(), config(), token), code=302)
+    return redirect(tracking.record_click(store(), config(), token,
+                                             request.headers.get("User-Agent")), code=302)
 
 
 @bp.get("/u/<token>")
