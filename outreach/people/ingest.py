@@ -222,7 +222,9 @@ def _flat_record(entry_id: str, email: str, kind: str, asset: str, at: int,
     if consent != "0" and isinstance(proof, dict):
         from outreach.people.consent import evidence_entry
 
-        evidence = evidence_entry(at, proof.get("how") or "form", asset, proof.get("v"),
+        when = proof.get("at")  # an import's original opt-in time
+        when = when if type(when) is int and 0 < when <= at else at
+        evidence = evidence_entry(when, proof.get("how") or "form", asset, proof.get("v"),
                                   proof.get("ip"), proof.get("ua"),
                                   "pending" if consent == "p" else "given")
     return [entry_id, email, kind, asset, consent, at, source, evidence, len(profile) // 2,

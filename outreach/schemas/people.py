@@ -24,7 +24,7 @@ def _profile() -> dict[str, fields.Field]:
         name: fields.String(allow_none=True)
         for name in (
             "first_name", "last_name", "job_title", "company", "phone", "mobile_phone",
-            "street", "city", "state", "postal_code", "country", "topic",
+            "street", "city", "state", "postal_code", "country", "topic", "timezone",
         )
     }
 
