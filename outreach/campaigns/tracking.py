@@ -24,7 +24,7 @@ def _record(store: Store, campaign_id: str, ref: str, distinct: str, unique_stat
     keys = store.keys
     first = store.run("track_event", keys=[
         keys.campaign(campaign_id), keys.campaign_seen(campaign_id), keys.person_events(ref),
-        keys.person(ref), keys.lead_scores,
+        keys.person(ref), keys.lead_scores, keys.lead_candidates,
     ], args=[distinct, unique_stat, stat, gain, refs.lead_id_of(ref), entry])
     return bool(first)
 

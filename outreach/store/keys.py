@@ -59,6 +59,12 @@ class Keys:
         return self._k("leads", "score")
 
     @property
+    def lead_candidates(self) -> str:
+        """Leads that can still be promoted (status new), by score: the conversion pass
+        walks these, never the leads it qualified or disqualified."""
+        return self._k("leads", "cand")
+
+    @property
     def lead_by_email(self) -> str:
         return self._k("email", "lead")
 

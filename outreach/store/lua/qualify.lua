@@ -175,6 +175,8 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
   redis.call('HSET', lkey, unpack(lead_fields))
   local lead_seq = redis.call('ZSCORE', k('leads'), lead_id) or 0
   redis.call('ZADD', k('leads', 'st', 'qualified'), lead_seq, lead_id)
+  redis.call('ZREM', k('leads', 'st', 'disqualified'), lead_id)
+  redis.call('ZREM', k('leads', 'cand'), lead_id)
   audit('lead:' .. lead_id, 'qualified', now, by, {contact_id = contact_id, account_id = account_id,
         opportunity_id = opp_id, auto = (auto == '1')})
 
