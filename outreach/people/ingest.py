@@ -90,9 +90,15 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
     (a redelivered entry creates nothing).
     """
     args = _script_args(store, config, len(entries), "stream")
+    emails = []
     for entry_id, fields in entries:
-        args.extend(_record(entry_id, fields))
+        record = _record(entry_id, fields)
+        emails.append(record[1])
+        args.extend(record)
     reply = store.run("ingest", args=args)
+    from outreach.people.consent import apply_early_confirmations
+
+    apply_early_confirmations(store, [email for email in emails if email])
     if not isinstance(reply, list):
         return int(reply)
     announce_created(store, reply[1:])

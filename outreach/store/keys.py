@@ -170,6 +170,16 @@ class Keys:
         """Set while a solved proof-of-work challenge may not be used again."""
         return self._k("pow", signature)
 
+    @property
+    def early_confirmations(self) -> str:
+        """Addresses whose confirmation link was clicked before their registration was
+        ingested (a sorted set, by when the link lapses); the confirmation itself is in
+        ``early_confirmation``."""
+        return self._k("consent", "early")
+
+    def early_confirmation(self, email: str) -> str:
+        return self._k("consent", "early", email)
+
     def consent_resend(self, email: str) -> str:
         """Set while a confirmation email to this address may not be sent again."""
         return self._k("consent", "resend", email)

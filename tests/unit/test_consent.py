@@ -194,11 +194,14 @@ def test_no_confirmation_when_consent_is_given_or_the_address_suppressed(doi) ->
     # a contact with consent: the registration lands on the contact
     env.post("/api/v1/contacts", json={"email": "kim@example.com", "consent": True})
     assert not mailed("kim@example.com")
-    # unsubscribed (suppressed) and erased addresses are never asked
-    s.r.hset(s.keys.suppressed, "una@example.com", "unsubscribed")
+    # complained (suppressed) and erased addresses are never asked; an unsubscribed one is
+    # asked only once the person asks again on a double opt-in form (issue 18: re-consent)
+    s.r.hset(s.keys.suppressed, "una@example.com", "complaint")
     env.registered("una@example.com", consent=True)
     assert confirmation_not_needed(s, "una@example.com") == "suppressed"
     assert not mailed("una@example.com")
+    s.r.hset(s.keys.suppressed, "uno@example.com", "unsubscribed")
+    assert confirmation_not_needed(s, "uno@example.com") == "suppressed"
     env.registered("era@example.com", consent=True)
     assert env.client.delete("/api/v1/people/era@example.com", headers=env.auth).status_code == 200
     assert not mailed("era@example.com")
