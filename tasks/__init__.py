@@ -109,6 +109,8 @@ def celery_settings(config: Config) -> dict[str, Any]:
                                    "schedule": config.webhook_tick_seconds},
             "bounce-mailbox": {"task": "outreach.bounces.poll_mailbox",
                                "schedule": config.bounce_mailbox_poll_seconds},
+            "retention": {"task": "outreach.retention.run",
+                          "schedule": config.retention_interval_seconds},
         },
     }
 

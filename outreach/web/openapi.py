@@ -23,6 +23,7 @@ _ERRORS = {
     403: "Not allowed (e.g. another user's activity)",
     404: "Unknown id",
     409: "State conflict",
+    410: "Gone: dropped by retention",
     413: "Body too large",
     415: "Unsupported content type",
     422: "Validation failed",
