@@ -31,13 +31,17 @@ def erase_person(store: Store, raw_email: str,
     store.r.sadd(keys.erased, digest)  # first: from now on nothing mails this address
     lead_id = store.r.hget(keys.lead_by_email, email)
     contact_id = store.r.hget(keys.contact_by_email, email)
-    list_ids = store.r.zrange(keys.lists, 0, -1)
     source = (store.r.hget(keys.lead(lead_id), "source") or "web_form") if lead_id else None
+    account_id = store.r.hget(keys.contact(contact_id), "account_id") if contact_id else None
+    # the person's memberships from their own index (the person hash's ``lists`` field,
+    # kept by every writer of list members): never a walk over every list
+    memberships = {ref: (store.r.hget(keys.person(f"{ref}:{person_id}"), "lists") or "")
+                   for ref, person_id in (("l", lead_id), ("c", contact_id)) if person_id}
     pipe = store.r.pipeline(transaction=True)
     for ref, person_id in (("l", lead_id), ("c", contact_id)):
         if not person_id:
             continue
-        for list_id in list_ids:
+        for list_id in filter(None, memberships[ref].split(",")):
             pipe.zrem(keys.list_members(list_id), person_id)
         pipe.delete(keys.person_events(f"{ref}:{person_id}"))
         pipe.delete(keys.consent_events(f"{ref}:{person_id}"))  # IPs and user agents too
@@ -59,6 +63,10 @@ def erase_person(store: Store, raw_email: str,
     pipe.hdel(keys.suppressed, email)
     pipe.hdel(keys.suppression_info, email)
     pipe.execute()
+    if contact_id and account_id:
+        from outreach.people.affiliation import unlink_contact
+
+        unlink_contact(store, contact_id, account_id)
     _unlink_opportunities(store, lead_id, contact_id)
     from outreach.platform import webhooks
     from outreach.sales import activities
@@ -111,10 +119,27 @@ def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
     return scrubbed
 
 
+STREAM_PAGE = 1000
+
+
+def _stream_pages(store: Store) -> Any:
+    """The intake stream's entries, read a page at a time (never the whole stream at once)."""
+    page = STREAM_PAGE
+    start = "-"
+    while True:
+        entries = store.r.xrange(store.keys.intake_stream, min=start, count=page)
+        yield from entries
+        if len(entries) < page:
+            return
+        last = entries[-1][0]
+        ms, _, n = last.partition("-")
+        start = f"{ms}-{int(n) + 1}"
+
+
 def _drop_queued_registrations(store: Store, email: str, keep_seconds: int) -> int:
     keys = store.keys
     dropped = 0
-    for entry_id, fields in store.r.xrange(keys.intake_stream, count=None):
+    for entry_id, fields in _stream_pages(store):
         try:
             data = json.loads(fields.get("d", "{}"))
             same = checked_email(str(data.get("email", ""))) == email

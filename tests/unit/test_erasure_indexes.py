@@ -1,0 +1,65 @@
+"""Erasure uses the person's own indexes and leaves nothing behind: memberships from the
+person hash's ``lists`` field (no walk over every list), the account's contact index and
+primary contact fixed, the intake stream read in pages."""
+
+from __future__ import annotations
+
+from outreach.privacy.erasure import erase_person
+
+
+def test_memberships_come_from_the_persons_index(make_cenv, monkeypatch) -> None:
+    with make_cenv() as env:
+        list_id = env.leads("gone@example.com", "stay@example.com")
+        manual = env.manual_list("gone@example.com")
+        lead = env.lead_of("gone@example.com")
+        keys = env.store.keys
+        real = env.store.r.zrange
+
+        def no_walk(key, *args, **kwargs):
+            assert key != keys.lists, "erasure walked every list"
+            return real(key, *args, **kwargs)
+
+        monkeypatch.setattr(env.store.r, "zrange", no_walk)
+        erase_person(env.store, "gone@example.com")
+        monkeypatch.undo()
+        for lid in (list_id, manual):
+            assert env.store.r.zscore(keys.list_members(lid), lead["id"]) is None
+        assert env.store.r.zcard(keys.list_members(list_id)) == 1
+
+
+def test_the_accounts_contact_index_and_primary_contact_are_fixed(env) -> None:
+    env.registered("ann@acme.io", consent=True, company="Acme")
+    env.registered("bob@acme.io", consent=True, company="Acme")
+    ids = {lead["email"]: lead["id"] for lead in env.get("/api/v1/leads").get_json()["items"]}
+    first = env.post(f"/api/v1/leads/{ids['ann@acme.io']}/qualify", json={}).get_json()
+    second = env.post(f"/api/v1/leads/{ids['bob@acme.io']}/qualify", json={}).get_json()
+    account_id = first["account_id"]
+    assert second["account_id"] == account_id
+    keys = env.store.keys
+    assert env.store.r.hget(keys.account(account_id), "primary_contact_id") == first["contact_id"]
+    erase_person(env.store, "ann@acme.io")
+    assert env.store.r.zrange(keys.account_contacts(account_id), 0, -1) == [second["contact_id"]]
+    assert env.store.r.hget(keys.account(account_id), "primary_contact_id") == second["contact_id"]
+    erase_person(env.store, "bob@acme.io")
+    assert env.store.r.zcard(keys.account_contacts(account_id)) == 0
+    assert env.store.r.hget(keys.account(account_id), "primary_contact_id") is None
+
+
+def test_the_intake_stream_is_read_in_pages(env, monkeypatch) -> None:
+    for i in range(5):
+        assert env.register(f"q{i}@example.com").status_code == 202
+    assert env.register("gone@example.com").status_code == 202
+    counts = []
+    real = env.store.r.xrange
+
+    def paged(key, *args, **kwargs):
+        counts.append(kwargs.get("count"))
+        return real(key, *args, **kwargs)
+
+    monkeypatch.setattr(env.store.r, "xrange", paged)
+    from outreach.privacy import erasure
+
+    monkeypatch.setattr(erasure, "STREAM_PAGE", 2)
+    result = erase_person(env.store, "gone@example.com")
+    assert result["queued_registrations_dropped"] == 1
+    assert counts and all(c == 2 for c in counts) and len(counts) >= 3
