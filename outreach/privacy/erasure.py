@@ -75,6 +75,7 @@ def erase_person(store: Store, raw_email: str,
     if lead_id or contact_id:
         webhooks.emit(store, "person.erased", {"email_sha256": digest, "lead_id": lead_id,
                                                "contact_id": contact_id})
+    _scrub_webhook_deliveries(store, email, lead_id, contact_id)
     campaigns = _scrub_ledgers(store, email, digest)
     queued = _drop_queued_registrations(store, email, status_days * 86_400)
     return {"erased": bool(lead_id or contact_id or campaigns or queued), "lead_id": lead_id,
@@ -90,6 +91,32 @@ def _unlink_opportunities(store: Store, lead_id: str | None, contact_id: str | N
         if opp_id:
             store.r.hset(keys.opportunity(opp_id), mapping={"lead_id": "", "contact_id": ""})
             store.r.hdel(keys.opportunity_by_lead, lead_id)
+
+
+def _scrub_webhook_deliveries(store: Store, email: str, lead_id: str | None,
+                              contact_id: str | None) -> int:
+    """Webhook deliveries kept (up to 14 days) or still pending that name the person: their
+    body is replaced by the event with ``data: {"erased": true}`` (a pending one then delivers
+    that). Read a page at a time (SCAN over delivery keys; webhooks.py keeps no per-person
+    index of deliveries)."""
+    keys = store.keys
+    needles = [json.dumps(email)[1:-1]]
+    needles += [f'"{person_id}"' for person_id in (lead_id, contact_id) if person_id]
+    scrubbed = 0
+    pattern = keys.webhook_delivery("*")
+    for key in store.r.scan_iter(match=pattern, count=1000, _type="HASH"):
+        body = store.r.hget(key, "body")
+        if not body or not any(n in body for n in needles):
+            continue
+        try:
+            event = json.loads(body)
+        except ValueError:
+            event = {}
+        redacted = {name: event[name] for name in ("id", "type", "created_at") if name in event}
+        redacted["data"] = {"erased": True}
+        store.r.hset(key, "body", json.dumps(redacted, separators=(",", ":"), sort_keys=True))
+        scrubbed += 1
+    return scrubbed
 
 
 def _scrub_ledgers(store: Store, email: str, digest: str) -> int:

@@ -63,3 +63,25 @@ def test_the_intake_stream_is_read_in_pages(env, monkeypatch) -> None:
     result = erase_person(env.store, "gone@example.com")
     assert result["queued_registrations_dropped"] == 1
     assert counts and all(c == 2 for c in counts) and len(counts) >= 3
+
+
+def test_webhook_delivery_bodies_are_scrubbed(env) -> None:
+    import json
+
+    env.registered("gone@example.com", consent=True)
+    env.registered("stay@example.com", consent=True)
+    lead_id = env.get("/api/v1/leads?email=gone@example.com").get_json()["items"][0]["id"]
+    keys = env.store.keys
+    for delivery_id, email in (("d1", "gone@example.com"), ("d2", "stay@example.com")):
+        body = json.dumps({"id": f"evt_{delivery_id}", "type": "lead.created",
+                           "created_at": "2026-01-01T00:00:00Z",
+                           "data": {"lead": {"id": lead_id if email.startswith("gone") else "x",
+                                             "email": email}}})
+        env.store.r.hset(keys.webhook_delivery(delivery_id),
+                         mapping={"webhook_id": "wh1", "body": body, "status": "delivered"})
+    erase_person(env.store, "gone@example.com")
+    scrubbed = json.loads(env.store.r.hget(keys.webhook_delivery("d1"), "body"))
+    assert scrubbed == {"id": "evt_d1", "type": "lead.created",
+                        "created_at": "2026-01-01T00:00:00Z", "data": {"erased": True}}
+    kept = env.store.r.hget(keys.webhook_delivery("d2"), "body")
+    assert "stay@example.com" in kept
