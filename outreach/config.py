@@ -64,6 +64,7 @@ class Config:
     # its per-recipient detail (ledger, seen, errors, links, rate buckets, claims)
     campaign_detail_days: int = 90
     retention_interval_seconds: float = 24 * 3600.0  # how often beat runs retention
+    erasure_tick_seconds: float = 10.0  # how often beat runs the erasure jobs due
     import_max_bytes: int = 50 * 1024 * 1024  # POST /api/v1/imports upload limit (larger: the CLI)
     import_lease_seconds: float = 60.0  # a running import not heard from for this long is rerun
     # mail

@@ -10,12 +10,79 @@ Each step is idempotent, so an interrupted erasure is completed by running it ag
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from typing import Any
 
 from outreach.config import Config
-from outreach.errors import Invalid
+from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email, email_hash
 from outreach.store import Store
+
+JOB_KEEP_SECONDS = 30 * 86_400  # a finished erasure job's result answers this long
+
+
+def start_erasure(store: Store, raw_email: str, base_url: str = "") -> dict[str, Any]:
+    """``DELETE /api/v1/people/<email>``: from this moment nothing mails the address (its hash
+    joins the erased set), and the erasure itself is a job written to Redis in the same
+    transaction (``erasures_due``, driven by the beat; a publish after it only nudges).
+    Returns ``{id, status, status_url}``."""
+    try:
+        email = checked_email(raw_email)
+    except InvalidEmail as exc:
+        raise Invalid("Validation failed.", {"email": [str(exc)]}) from exc
+    keys = store.keys
+    job_id = "er" + secrets.token_hex(8)
+    now = int(time.time())
+    pipe = store.r.pipeline(transaction=True)
+    pipe.sadd(keys.erased, email_hash(email))
+    pipe.hset(keys.erasure(job_id), mapping={"email": email, "status": "queued",
+                                             "created_at": str(now)})
+    pipe.zadd(keys.erasures_due, {job_id: now})
+    pipe.execute()
+    return erasure_status(store, job_id, base_url)
+
+
+def erasure_status(store: Store, job_id: str, base_url: str = "") -> dict[str, Any]:
+    h = store.r.hgetall(store.keys.erasure(job_id))
+    if not h:
+        raise NotFound(f"No erasure {job_id!r}.")
+    out: dict[str, Any] = {"id": job_id, "status": h.get("status", "queued"),
+                           "status_url": f"{base_url.rstrip('/')}/api/v1/erasures/{job_id}"}
+    if h.get("status") == "done":
+        result = json.loads(h.get("result") or "{}")
+        out.update(result)
+    return out
+
+
+def run_erasure(store: Store, job_id: str,
+                status_days: int = Config.registration_status_days) -> bool:
+    """Run one erasure job (idempotent: every step of ``erase_person`` is). True when done."""
+    keys = store.keys
+    email = store.r.hget(keys.erasure(job_id), "email")
+    if not email:
+        store.r.zrem(keys.erasures_due, job_id)
+        return False
+    store.r.hset(keys.erasure(job_id), "status", "running")
+    result = erase_person(store, email, status_days)
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(keys.erasure(job_id), mapping={"status": "done", "result": json.dumps(result),
+                                             "finished_at": str(int(time.time()))})
+    pipe.hdel(keys.erasure(job_id), "email")  # the job keeps no address once done
+    pipe.expire(keys.erasure(job_id), JOB_KEEP_SECONDS)
+    pipe.zrem(keys.erasures_due, job_id)
+    pipe.execute()
+    return True
+
+
+def run_due_erasures(store: Store, config: Config, limit: int = 100) -> int:
+    """The beat's (and the nudge's) pass: every erasure job due, oldest first. A job whose
+    worker died stays due and is run again (each step is idempotent)."""
+    done = 0
+    for job_id in store.r.zrangebyscore(store.keys.erasures_due, "-inf", "+inf", start=0,
+                                        num=limit):
+        done += run_erasure(store, job_id, config.registration_status_days)
+    return done
 
 
 def erase_person(store: Store, raw_email: str,

@@ -170,6 +170,15 @@ class Keys:
         """Set while a solved proof-of-work challenge may not be used again."""
         return self._k("pow", signature)
 
+    def erasure(self, job_id: str) -> str:
+        """An erasure job: status, the address until it is done, then its result."""
+        return self._k("erasure", job_id)
+
+    @property
+    def erasures_due(self) -> str:
+        """zset of erasure jobs to run, by when (the beat drives it; a publish only nudges)."""
+        return self._k("erasures", "due")
+
     @property
     def early_confirmations(self) -> str:
         """Addresses whose confirmation link was clicked before their registration was

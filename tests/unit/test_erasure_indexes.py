@@ -85,3 +85,28 @@ def test_webhook_delivery_bodies_are_scrubbed(env) -> None:
                         "created_at": "2026-01-01T00:00:00Z", "data": {"erased": True}}
     kept = env.store.r.hget(keys.webhook_delivery("d2"), "body")
     assert "stay@example.com" in kept
+
+
+def test_erasure_is_a_job_with_a_status_url(env) -> None:
+    env.registered("gone@example.com", consent=True)
+    env.app.extensions["outreach.erasure_kick"] = lambda: None  # the broker is down
+    answer = env.client.delete("/api/v1/people/Gone@Example.com", headers=env.auth)
+    assert answer.status_code == 202
+    job = answer.get_json()
+    assert job["status"] == "queued"
+    assert job["status_url"] == f"{env.config.base_url}/api/v1/erasures/{job['id']}"
+    assert answer.headers["Location"] == job["status_url"]
+    # from this moment nothing mails the address, though the job has not run yet
+    from outreach.normalize import email_hash
+
+    assert env.store.r.sismember(env.store.keys.erased, email_hash("gone@example.com"))
+    assert env.get(f"/api/v1/erasures/{job['id']}").get_json()["status"] == "queued"
+    # the beat's pass runs it
+    assert env.run_erasures() == 1
+    done = env.get(f"/api/v1/erasures/{job['id']}").get_json()
+    assert done["status"] == "done" and done["erased"] is True and done["lead_id"]
+    assert "email" not in env.store.r.hgetall(env.store.keys.erasure(job["id"]))
+    assert env.get("/api/v1/leads?email=gone@example.com").get_json()["items"] == []
+    assert env.get("/api/v1/erasures/nope").status_code == 404
+    schedule = env.app.extensions["celery"].conf.beat_schedule
+    assert any(e["task"] == "outreach.erasure.run_due" for e in schedule.values())
