@@ -139,10 +139,11 @@ def erase_person(store: Store, raw_email: str,
     from outreach.sales import activities
 
     activities.erase_person_activities(store, lead_id, contact_id)
+    # before person.erased is emitted: that event names the ids on purpose
+    _scrub_webhook_deliveries(store, email, lead_id, contact_id)
     if lead_id or contact_id:
         webhooks.emit(store, "person.erased", {"email_sha256": digest, "lead_id": lead_id,
                                                "contact_id": contact_id})
-    _scrub_webhook_deliveries(store, email, lead_id, contact_id)
     campaigns = _scrub_ledgers(store, email, digest)
     queued = _drop_queued_registrations(store, email, status_days * 86_400)
     return {"erased": bool(lead_id or contact_id or campaigns or queued), "lead_id": lead_id,
