@@ -53,6 +53,7 @@ def _create_app(config: Config | dict[str, Any] | None) -> Flask:
     from tasks.campaigns import CeleryJobs
     from tasks.consent import CeleryConsentMail
     from tasks.imports import CeleryImportJobs
+    from tasks.privacy import CeleryErasureKick
 
     if config is None:
         config = Config.from_env()
@@ -100,6 +101,7 @@ def _create_app(config: Config | dict[str, Any] | None) -> Flask:
     app.extensions["outreach.asset_rules"] = RulesCache(store, config.asset_rules_cache_seconds)
     app.extensions["outreach.consent_mail"] = CeleryConsentMail(celery_app)
     app.extensions["outreach.import_jobs"] = CeleryImportJobs(celery_app)
+    app.extensions["outreach.erasure_kick"] = CeleryErasureKick(celery_app)
     register_error_handlers(app)
     register_cors(app, config)
     _register_blueprints(app)

@@ -60,6 +60,11 @@ class Config:
     registration_status_days: int = 30  # GET /registrations/<id> answers this long after
     asset_rules_cache_seconds: float = 5.0  # intake's per-process cache of assets' form rules
     consent_token_days: int = 7  # a double opt-in confirmation link expires after this
+    # a finished campaign older than this (from its end) keeps its stats and report and drops
+    # its per-recipient detail (ledger, seen, errors, links, rate buckets, claims)
+    campaign_detail_days: int = 90
+    retention_interval_seconds: float = 24 * 3600.0  # how often beat runs retention
+    erasure_tick_seconds: float = 10.0  # how often beat runs the erasure jobs due
     import_max_bytes: int = 50 * 1024 * 1024  # POST /api/v1/imports upload limit (larger: the CLI)
     import_lease_seconds: float = 60.0  # a running import not heard from for this long is rerun
     # every upload kept in Redis until its import ran, together: over this, 503 before storing

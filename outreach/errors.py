@@ -24,6 +24,13 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class Gone(ServiceError):
+    """Existed, and was dropped on purpose (e.g. a compacted campaign's per-recipient detail)."""
+
+    status = 410
+    code = "gone"
+
+
 class Forbidden(ServiceError):
     status = 403
     code = "forbidden"

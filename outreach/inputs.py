@@ -40,7 +40,7 @@ class InputSchema(Schema):
 
 
 class Email(fields.String):
-    """A syntactically valid address, normalised (trimmed, NFC, case-folded)."""
+    """A syntactically valid address, normalised (trimmed, NFC, local part lower-cased)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -54,22 +54,26 @@ def ascii_domain(domain: str) -> str:
 
 
 def normalise_email(raw: str) -> str:
-    """Trim, Unicode NFC and case-fold the local part; one spelling for the domain.
+    """Trim, Unicode NFC and lower-case the local part; one spelling for the domain.
 
-    Dots and ``+tags`` are kept: at most providers they are different mailboxes.
-    Case folding can undo composition (``"\\u01f0".casefold()`` is ``"j\\u030c"``), so the
-    result is composed again: the stored form is always NFC. The domain goes through
-    ``normalise_domain`` (U-label and A-label spellings are one domain, one person).
+    The local part is kept as the person wrote it, lower-cased with ``str.lower`` only,
+    never case-folded: ``stra\u00dfe@`` stays ``stra\u00dfe@`` and ``\ufb01nance@`` stays
+    ``\ufb01nance@`` (folding would make them ``strasse@`` / ``finance@``, other mailboxes).
+    Case folding is for search only (``people.search``). Lower-casing can undo composition
+    (``"\u0130".lower()`` is ``"i\u0307"``), so the result is composed again: the stored form
+    is always NFC. Dots and ``+tags`` are kept: at most providers they are different
+    mailboxes. The domain goes through ``normalise_domain`` (U-label and A-label spellings
+    are one domain, one person).
     """
     text = unicodedata.normalize("NFC", raw.strip())
     if text.isascii():
-        lowered = text.lower()  # casefold() of ASCII
+        lowered = text.lower()
         if "xn--" not in lowered:
             return lowered
     local, at, domain = text.rpartition("@")
     if not at:
-        return unicodedata.normalize("NFC", text.casefold())
-    return unicodedata.normalize("NFC", local.casefold()) + "@" + normalise_domain(domain)
+        return unicodedata.normalize("NFC", text.lower())
+    return unicodedata.normalize("NFC", local.lower()) + "@" + normalise_domain(domain)
 
 
 # The common case, decided without email-validator (about 40 us a request on the intake

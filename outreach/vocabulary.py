@@ -16,7 +16,7 @@ ASSET_PATTERN = r"^[a-z0-9-]{1,80}$"
 PROFILE_FIELDS = (
     "first_name", "last_name", "job_title", "company", "phone", "mobile_phone", "street",
     "city", "state", "postal_code", "country", "topic", "utm_source", "utm_medium",
-    "utm_campaign",
+    "utm_campaign", "timezone",
 )
 # the optional fields a form may ask for (email and consent are always there)
 FORM_FIELDS = ("first_name", "last_name", "company", "job_title", "phone", "mobile_phone",

@@ -65,7 +65,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     # importing registers the @shared_task functions with this app
-    from tasks import bounces, campaigns, consent, conversion, imports, ingest, sales  # noqa: F401
+    from tasks import bounces, campaigns, consent, conversion, imports, ingest, privacy, sales  # noqa: F401
 
     return celery_app
 
@@ -114,6 +114,10 @@ def celery_settings(config: Config) -> dict[str, Any]:
                             "schedule": config.outbox_tick_seconds},
             "confirmations-due": {"task": "outreach.consent.tick",
                                   "schedule": config.outbox_tick_seconds},
+            "retention": {"task": "outreach.retention.run",
+                          "schedule": config.retention_interval_seconds},
+            "erasures": {"task": "outreach.erasure.run_due",
+                         "schedule": config.erasure_tick_seconds},
         },
     }
 

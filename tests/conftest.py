@@ -45,6 +45,8 @@ class Env:
         self.app = outreach.create_app(config)
         self.kicks: list[int] = []
         self.app.extensions["outreach.kick_ingest"] = lambda: self.kicks.append(1)
+        # an erasure job runs at once (as a worker would on the nudge)
+        self.app.extensions["outreach.erasure_kick"] = self.run_erasures
         self.store = self.app.extensions["outreach.store"]
         self.config = self.app.extensions["outreach.config"]
         self.client = self.app.test_client()
@@ -57,6 +59,19 @@ class Env:
                  **fields: Any) -> Any:
         body = {"kind": kind, "asset": asset, "email": email, **fields}
         return self.client.post("/api/v1/registrations", json=body, headers=headers or {})
+
+    def run_erasures(self) -> int:
+        from outreach.privacy.erasure import run_due_erasures
+
+        return run_due_erasures(self.store, self.config)
+
+    def erase(self, email: str) -> dict[str, Any]:
+        """DELETE /api/v1/people/<email> (202, a job) and the job's status once run."""
+        response = self.client.delete(f"/api/v1/people/{email}", headers=self.auth)
+        assert response.status_code == 202, response.get_json()
+        job = response.get_json()
+        assert job["status_url"].endswith(f"/api/v1/erasures/{job['id']}")
+        return self.get(f"/api/v1/erasures/{job['id']}").get_json()
 
     def drain(self) -> ingest.DrainResult:
         return ingest.drain(self.store, self.config, "test-consumer")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from outreach.campaigns import model
-from outreach.errors import NotFound
+from outreach.errors import Gone, NotFound
 from outreach.people.exports import PAGE, stream_csv
 from outreach.platform import refs
 from outreach.platform.paging import int_position, walk
@@ -33,8 +33,13 @@ def recipients(
     Paged by ``paging.walk`` over HSCAN steps, so a page never holds more than ``limit``
     items even when one step returns many (a small hash comes back whole)."""
     keys = store.keys
-    if not store.r.exists(keys.campaign(campaign_id)):
+    compacted_at = store.r.hget(keys.campaign(campaign_id), "compacted_at")
+    if compacted_at is None and not store.r.exists(keys.campaign(campaign_id)):
         raise NotFound(f"No campaign {campaign_id!r}.")
+    if compacted_at:
+        raise Gone(f"Campaign {campaign_id!r} finished over the retention period ago "
+                   "(OUTREACH_CAMPAIGN_DETAIL_DAYS): its per-recipient detail was dropped; its "
+                   "stats and report are kept.")
     if engagement:
         return _engaged_recipients(store, campaign_id, ENGAGEMENTS[engagement], status, limit,
                                    cursor)

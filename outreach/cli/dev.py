@@ -65,23 +65,51 @@ def start_in_process_worker(app: Flask) -> None:
     threading.Thread(target=run, name="celery-worker", daemon=True).start()
 
 
-def run_dev(config: Config, host: str, port: int) -> None:
-    from werkzeug.serving import run_simple
+def listening_server(app: Flask, host: str, port: int) -> Any:
+    """The dev HTTP server, bound and listening, serving on a thread once this returns and
+    its ``/healthz`` answered: "serving" is printed only after the port answers."""
+    import time
+    import urllib.request
 
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    probe_host = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
+    probe_host = f"[{probe_host}]" if ":" in probe_host else probe_host
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{probe_host}:{server.port}/healthz", timeout=2):
+                return server
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def run_dev(config: Config, host: str, port: int) -> None:
     from outreach.platform.apikeys import create_api_key
+    from outreach.platform.users import create_user
 
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per connection
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)  # memory:// has no host
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line for the readiness probe
     app, capture = build_dev_app(config, host, port)
     start_in_process_worker(app)
     key = create_api_key(app.extensions["outreach.store"], "dev")
+    _, password = create_user(app.extensions["outreach.store"], "admin@localhost.localdomain", "admin")
+    server = listening_server(app, host, port)
+    logging.getLogger("werkzeug").setLevel(logging.INFO)
     url = f"http://{host}:{port}"
     print(f"outreach dev: serving {url}  (SMTP capture on {capture.host}:{capture.port}; "
           f"read mail at {url}/dev/mail)", flush=True)
     print(f"API key: {key}", flush=True)
-    from outreach.platform.users import create_user
-
-    _, password = create_user(app.extensions["outreach.store"], "admin@localhost.localdomain", "admin")
     print(f"Console: {url}/console/  sign in as admin@localhost.localdomain / {password}", flush=True)
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()

@@ -103,6 +103,8 @@ def import_command(type_: str, path: str, asset: str | None, kind: str, source: 
                f"delimiter {report.delimiter!r})")
     if report.ignored:
         click.echo(f"Ignored columns: {', '.join(report.ignored)}")
+    for value in report.unknown_values():
+        click.echo(f"Unknown value: {value}")
     for line, reason, name in report.errors[:20]:
         click.echo(f"line {line}: {reason}" + (f" ({name})" if name else ""))
     if report.failed > 20:

@@ -91,6 +91,32 @@ def api_key_create(name: str, user: str | None) -> None:
     click.echo(key)
 
 
+@main.group("retention")
+def retention() -> None:
+    """Bounds on what grows with time (OUTREACH_CAMPAIGN_DETAIL_DAYS)."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Only print the campaigns it would compact.")
+def retention_run(dry_run: bool) -> None:
+    """Compact every finished campaign older than OUTREACH_CAMPAIGN_DETAIL_DAYS to its stats
+    and report; prints each one (id and name)."""
+    from outreach import create_app
+    from outreach.campaigns.retention import run_retention
+
+    config = Config.from_env()
+    if config.embedded:
+        click.echo("OUTREACH_REDIS_URL is not set: there is nothing to compact.", err=True)
+        sys.exit(2)
+    app = create_app(config)
+    done = run_retention(app.extensions["outreach.store"], config, dry_run=dry_run)
+    verb = "would compact" if dry_run else "compacted"
+    for campaign in done:
+        click.echo(f"{verb} {campaign['id']} {campaign['name']}")
+    click.echo(f"{len(done)} campaign{'s' if len(done) != 1 else ''} {verb} "
+               f"(detail kept {config.campaign_detail_days} days)")
+
+
 from outreach.cli.users import user as _user_commands  # noqa: E402
 
 main.add_command(_user_commands)

@@ -32,6 +32,20 @@ def link_contact(store: Store, contact_id: str, account_id: str, previous: str |
     pipe.execute()
 
 
+def unlink_contact(store: Store, contact_id: str, account_id: str) -> None:
+    """The contact leaves the account's index; when it was the primary contact, the next
+    contact (in the order they came) becomes primary, or the account has none."""
+    keys = store.keys
+    store.r.zrem(keys.account_contacts(account_id), contact_id)
+    if store.r.hget(keys.account(account_id), "primary_contact_id") != contact_id:
+        return
+    successor = store.r.zrange(keys.account_contacts(account_id), 0, 0)
+    if successor:
+        store.r.hset(keys.account(account_id), "primary_contact_id", successor[0])
+    else:
+        store.r.hdel(keys.account(account_id), "primary_contact_id")
+
+
 def contacts_of_accounts(store: Store, list_id: str, account_ids: list[str]) -> list[str]:
     """The contacts an account list's campaign mails for ``account_ids``: every contact of
     each account, or only its primary contact (the list's ``account_contacts``); consent and

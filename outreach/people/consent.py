@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import time
 from typing import Any
@@ -21,6 +22,7 @@ from outreach.mail import dkim
 from outreach.mail.message import build_message
 from outreach.mail.smtp.classify import PermanentFailure, SessionFailure
 from outreach.normalize import email_hash
+from outreach.people.suppressions import lift, liftable_by_consent
 from outreach.platform import refs
 from outreach.store import Store
 from outreach.tokens import Tokens
@@ -183,10 +185,16 @@ def confirmation_not_needed(store: Store, email: str) -> str | None:
     pipe.hget(keys.contact_by_email, email)
     pipe.hget(keys.lead_by_email, email)
     suppressed, erased, contact_id, lead_id = pipe.execute()
-    if suppressed or erased:
-        return "suppressed"
     person = keys.contact(contact_id) if contact_id else keys.lead(lead_id) if lead_id else None
-    if person and store.r.hget(person, "consent") == "1":
+    consent = store.r.hget(person, "consent") if person else None
+    if suppressed or erased:
+        # an unsubscribed (or erased) person who asks again through a double opt-in form
+        # (pending) gets the link: their confirmation lifts the suppression; nothing else does
+        # (pending, or given again by a form post since: the form cannot lift it, the link can)
+        if consent in ("p", "1") and liftable_by_consent(suppressed, bool(erased)):
+            return None
+        return "suppressed"
+    if consent == "1":
         return "given"
     return None
 
@@ -259,28 +267,74 @@ def read_confirmation(config: Config, token: str) -> tuple[dict[str, Any] | None
 
 def confirm(store: Store, config: Config, token: str, ip: str | None,
             user_agent: str | None) -> tuple[dict[str, Any] | None, str]:
-    """Give the consent a confirmation link stands for. ``(what, "ok")`` or the reason."""
+    """Give the consent a confirmation link stands for. ``(what, "ok")`` or the reason.
+
+    A link clicked before its registration was ingested (nobody has the address yet) is
+    recorded and applied when the registration is (``apply_early_confirmations``)."""
     found, state = read_confirmation(config, token)
     if found is None:
         return None, state
-    keys = store.keys
     email = found["email"]
+    proof = {"asset": found["asset"], "version": found["version"], "ip": ip,
+             "ua": (user_agent or "")[:200], "at": int(time.time())}
+    if not _apply_confirmation(store, email, proof):
+        keys = store.keys
+        pipe = store.r.pipeline(transaction=True)
+        pipe.set(keys.early_confirmation(email), json.dumps(proof),
+                 ex=max(1, config.consent_token_days) * 86_400)
+        pipe.zadd(keys.early_confirmations,
+                  {email: proof["at"] + max(1, config.consent_token_days) * 86_400})
+        pipe.execute()
+    return found, "ok"
+
+
+def _apply_confirmation(store: Store, email: str, proof: dict[str, Any]) -> bool:
+    """Pending consent becomes given, with the confirmation as its evidence, and the
+    suppression a confirmed opt-in outweighs (an unsubscribe, an erasure) is lifted through
+    the one writer of suppressions. False when nobody has the address (yet)."""
+    keys = store.keys
     lead_id = store.r.hget(keys.lead_by_email, email)
     contact_id = store.r.hget(keys.contact_by_email, email)
     people = [(ref, keys.person(ref)) for ref in (refs.lead_ref(lead_id) if lead_id else None,
                                                   refs.contact_ref(contact_id) if contact_id else None)
               if ref]
     if not people:
-        return None, "unknown"
+        return False
+    states = [store.r.hget(key, "consent") for _, key in people]
+    # withdrawn since (an old link): stays withdrawn. Pending, or given again by a form post
+    # since the withdrawal: the confirmed opt-in lifts what it outweighs (an unsubscribe, an
+    # erasure), through the one writer of suppressions
+    lifted = lift(store, email) if any(c != "w" for c in states) else None
     pipe = store.r.pipeline(transaction=True)
     now = str(int(time.time()))
-    for ref, key in people:
-        current = store.r.hget(key, "consent")
-        if current in ("1", "w"):
-            continue  # confirmed before (nothing changes) or withdrawn since (stays withdrawn)
+    for (ref, key), current in zip(people, states, strict=True):
+        if current == "w" or (current == "1" and not lifted):
+            continue  # confirmed before: nothing changes
         pipe.hset(key, mapping={"consent": "1", "updated_at": now})
-        record_event(store, ref, how="confirmation", status="given", asset=found["asset"],
-                     text_version=found["version"], ip=ip, user_agent=(user_agent or "")[:200],
+        record_event(store, ref, how="confirmation", status="given", asset=proof["asset"],
+                     text_version=proof["version"], ip=proof["ip"], user_agent=proof["ua"],
                      pipe=pipe)
     pipe.execute()
-    return found, "ok"
+    return True
+
+
+def apply_early_confirmations(store: Store, emails: list[str]) -> None:
+    """At ingest: the confirmations clicked before these addresses' registrations arrived."""
+    keys = store.keys
+    if not emails:
+        return
+    early = [e for e, hit in zip(emails, store.r.zmscore(keys.early_confirmations, emails),
+                                 strict=True) if hit is not None]
+    if early:  # the lapsed ones go (bounded: a link is good for consent_token_days)
+        store.r.zremrangebyscore(keys.early_confirmations, "-inf", int(time.time()))
+    for email in dict.fromkeys(early):
+        raw = store.r.get(keys.early_confirmation(email))
+        try:
+            proof = json.loads(raw) if raw else None
+        except ValueError:
+            proof = None
+        if proof is None or _apply_confirmation(store, email, proof):
+            pipe = store.r.pipeline(transaction=True)
+            pipe.delete(keys.early_confirmation(email))
+            pipe.zrem(keys.early_confirmations, email)
+            pipe.execute()

@@ -90,9 +90,15 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
     (a redelivered entry creates nothing).
     """
     args = _script_args(store, config, len(entries), "stream")
+    emails = []
     for entry_id, fields in entries:
-        args.extend(_record(entry_id, fields))
+        record = _record(entry_id, fields)
+        emails.append(record[1])
+        args.extend(record)
     reply = store.run("ingest", args=args)
+    from outreach.people.consent import apply_early_confirmations
+
+    apply_early_confirmations(store, [email for email in emails if email])
     if not isinstance(reply, list):
         return int(reply)
     if reply[1:]:
@@ -224,7 +230,9 @@ def _flat_record(entry_id: str, email: str, kind: str, asset: str, at: int,
     if consent != "0" and isinstance(proof, dict):
         from outreach.people.consent import evidence_entry
 
-        evidence = evidence_entry(at, proof.get("how") or "form", asset, proof.get("v"),
+        when = proof.get("at")  # an import's original opt-in time
+        when = when if type(when) is int and 0 < when <= at else at
+        evidence = evidence_entry(when, proof.get("how") or "form", asset, proof.get("v"),
                                   proof.get("ip"), proof.get("ua"),
                                   "pending" if consent == "p" else "given")
     return [entry_id, email, kind, asset, consent, at, source, evidence, len(profile) // 2,

@@ -185,6 +185,12 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str
             raise Conflict(f"Another lead already has the address {new_email}.")
         pipe.hdel(keys.lead_by_email, current["email"])
         to_set["email"] = new_email
+        # the spelling shown in To: belongs to the address it spells: a new address never
+        # keeps the old one's (the new recipient would see the old address)
+        if changes.get("email_given"):
+            to_set["email_given"] = changes["email_given"]
+        else:
+            to_clear.append("email_given")
     to_set["updated_at"] = str(int(time.time()))
     pipe.hset(key, mapping=to_set)
     if to_clear:

@@ -19,6 +19,24 @@ from outreach.normalize import InvalidEmail, checked_email
 from outreach.vocabulary import ASSET_PATTERN, KINDS, SOURCES
 
 
+def iana_zone(value: Any) -> bool:
+    """``value`` names an IANA time zone (``Europe/Paris``)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if type(value) is not str or not 0 < len(value) <= 64 or value != value.strip():
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _zone(value: str) -> None:
+    if not iana_zone(value):
+        raise ValidationError("Not an IANA time zone name (e.g. Europe/Paris).")
+
+
 def _text(limit: int) -> fields.String:
     return fields.String(validate=validate.Length(max=limit))
 
@@ -46,6 +64,8 @@ class RegistrationIn(InputSchema):
     utm_source = _text(200)
     utm_medium = _text(200)
     utm_campaign = _text(200)
+    timezone = fields.String(validate=_zone,
+                             metadata={"description": "IANA time zone name, e.g. Europe/Paris."})
     source = fields.String(validate=validate.OneOf(SOURCES),
                            metadata={"description": "Where the lead came from (default web_form)."})
     referred_by = Email(metadata={"description": "Who recommended them (source referral)."})
@@ -79,7 +99,7 @@ def email_as_given(raw: Any, email: str) -> str | None:
 
 
 _ASSET = re.compile(ASSET_PATTERN.removeprefix("^").removesuffix("$"))
-_SPECIAL_FIELDS = ("kind", "asset", "email", "consent", "source", "referred_by")
+_SPECIAL_FIELDS = ("kind", "asset", "email", "consent", "source", "referred_by", "timezone")
 
 
 def _plain_text_limits(schema: type[Schema]) -> dict[str, int | None]:
@@ -144,6 +164,10 @@ def _load_plain(data: dict[str, Any]) -> dict[str, Any] | None:
             out["referred_by"] = checked_email(referred_by)
         except InvalidEmail:
             return None
+    if "timezone" in data:
+        if not iana_zone(data["timezone"]):
+            return None
+        out["timezone"] = data["timezone"]
     texts = [email]
     for name, limit in _TEXT_LIMITS:
         value = data.get(name)

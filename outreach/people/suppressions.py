@@ -4,8 +4,8 @@
 (``unsubscribed``, ``bounced:<campaign>``, ``complaint...``, ``manual``); the details of a
 bounce (when, the campaign, the relay's reply) are in ``keys.suppression_info``. Erased
 people are only a hash in ``keys.erased``: they are listed by hash, never by address.
-A bounce suppression (or a manual one) can be lifted; an unsubscribe, a complaint or an
-erasure cannot.
+A bounce suppression (or a manual one) can be lifted by a marketer; an unsubscribe or an
+erasure only by the person's confirmed opt-in (``lift``); a complaint never.
 """
 
 from __future__ import annotations
@@ -31,6 +31,26 @@ def suppress(store: Store, email: str, value: str, info: dict[str, Any] | None =
     keys = store.keys
     return bool(store.run("suppress", keys=[keys.suppressed, keys.suppression_info],
                           args=[email, value, json.dumps(info) if info else ""]))
+
+
+def lift(store: Store, email: str) -> str | None:
+    """The one lifter by consent: a confirmed opt-in (the double opt-in link) lifts an
+    unsubscribe or an erasure of ``email`` (``_suppression.lua`` decides, as it decides
+    precedence); a complaint, a bounce or a manual suppression stays. The evidence is the
+    caller's (``how: confirmation`` on the person's consent trail). Returns the public reason
+    lifted, or None."""
+    keys = store.keys
+    lifted = store.run("lift", keys=[keys.suppressed, keys.suppression_info, keys.erased],
+                       args=[email, email_hash(email)])
+    return reason_of(lifted) if lifted else None
+
+
+def liftable_by_consent(value: str | None, erased: bool) -> bool:
+    """Whether a confirmed opt-in would lift this suppression (so a confirmation may be
+    mailed to the address): an unsubscribe or an erasure, nothing stronger in the way."""
+    if value:
+        return reason_of(value) in ("unsubscribed", "erased")
+    return erased
 
 
 def reason_of(value: str) -> str:

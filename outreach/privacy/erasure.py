@@ -10,12 +10,79 @@ Each step is idempotent, so an interrupted erasure is completed by running it ag
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from typing import Any
 
 from outreach.config import Config
-from outreach.errors import Invalid
+from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email, email_hash
 from outreach.store import Store
+
+JOB_KEEP_SECONDS = 30 * 86_400  # a finished erasure job's result answers this long
+
+
+def start_erasure(store: Store, raw_email: str, base_url: str = "") -> dict[str, Any]:
+    """``DELETE /api/v1/people/<email>``: from this moment nothing mails the address (its hash
+    joins the erased set), and the erasure itself is a job written to Redis in the same
+    transaction (``erasures_due``, driven by the beat; a publish after it only nudges).
+    Returns ``{id, status, status_url}``."""
+    try:
+        email = checked_email(raw_email)
+    except InvalidEmail as exc:
+        raise Invalid("Validation failed.", {"email": [str(exc)]}) from exc
+    keys = store.keys
+    job_id = "er" + secrets.token_hex(8)
+    now = int(time.time())
+    pipe = store.r.pipeline(transaction=True)
+    pipe.sadd(keys.erased, email_hash(email))
+    pipe.hset(keys.erasure(job_id), mapping={"email": email, "status": "queued",
+                                             "created_at": str(now)})
+    pipe.zadd(keys.erasures_due, {job_id: now})
+    pipe.execute()
+    return erasure_status(store, job_id, base_url)
+
+
+def erasure_status(store: Store, job_id: str, base_url: str = "") -> dict[str, Any]:
+    h = store.r.hgetall(store.keys.erasure(job_id))
+    if not h:
+        raise NotFound(f"No erasure {job_id!r}.")
+    out: dict[str, Any] = {"id": job_id, "status": h.get("status", "queued"),
+                           "status_url": f"{base_url.rstrip('/')}/api/v1/erasures/{job_id}"}
+    if h.get("status") == "done":
+        result = json.loads(h.get("result") or "{}")
+        out.update(result)
+    return out
+
+
+def run_erasure(store: Store, job_id: str,
+                status_days: int = Config.registration_status_days) -> bool:
+    """Run one erasure job (idempotent: every step of ``erase_person`` is). True when done."""
+    keys = store.keys
+    email = store.r.hget(keys.erasure(job_id), "email")
+    if not email:
+        store.r.zrem(keys.erasures_due, job_id)
+        return False
+    store.r.hset(keys.erasure(job_id), "status", "running")
+    result = erase_person(store, email, status_days)
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(keys.erasure(job_id), mapping={"status": "done", "result": json.dumps(result),
+                                             "finished_at": str(int(time.time()))})
+    pipe.hdel(keys.erasure(job_id), "email")  # the job keeps no address once done
+    pipe.expire(keys.erasure(job_id), JOB_KEEP_SECONDS)
+    pipe.zrem(keys.erasures_due, job_id)
+    pipe.execute()
+    return True
+
+
+def run_due_erasures(store: Store, config: Config, limit: int = 100) -> int:
+    """The beat's (and the nudge's) pass: every erasure job due, oldest first. A job whose
+    worker died stays due and is run again (each step is idempotent)."""
+    done = 0
+    for job_id in store.r.zrangebyscore(store.keys.erasures_due, "-inf", "+inf", start=0,
+                                        num=limit):
+        done += run_erasure(store, job_id, config.registration_status_days)
+    return done
 
 
 def erase_person(store: Store, raw_email: str,
@@ -31,13 +98,17 @@ def erase_person(store: Store, raw_email: str,
     store.r.sadd(keys.erased, digest)  # first: from now on nothing mails this address
     lead_id = store.r.hget(keys.lead_by_email, email)
     contact_id = store.r.hget(keys.contact_by_email, email)
-    list_ids = store.r.zrange(keys.lists, 0, -1)
     source = (store.r.hget(keys.lead(lead_id), "source") or "web_form") if lead_id else None
+    account_id = store.r.hget(keys.contact(contact_id), "account_id") if contact_id else None
+    # the person's memberships from their own index (the person hash's ``lists`` field,
+    # kept by every writer of list members): never a walk over every list
+    memberships = {ref: (store.r.hget(keys.person(f"{ref}:{person_id}"), "lists") or "")
+                   for ref, person_id in (("l", lead_id), ("c", contact_id)) if person_id}
     pipe = store.r.pipeline(transaction=True)
     for ref, person_id in (("l", lead_id), ("c", contact_id)):
         if not person_id:
             continue
-        for list_id in list_ids:
+        for list_id in filter(None, memberships[ref].split(",")):
             pipe.zrem(keys.list_members(list_id), person_id)
         pipe.delete(keys.person_events(f"{ref}:{person_id}"))
         pipe.delete(keys.consent_events(f"{ref}:{person_id}"))  # IPs and user agents too
@@ -48,6 +119,7 @@ def erase_person(store: Store, raw_email: str,
         for status in ("qualified", "disqualified"):
             pipe.zrem(keys.leads_by_status(status), lead_id)
         pipe.zrem(keys.lead_scores, lead_id)
+        pipe.zrem(keys.lead_candidates, lead_id)
         pipe.hdel(keys.lead_by_email, email)
         # counted once: the same transaction removes the address a re-run would find it by
         pipe.hincrby(keys.leads_by_source, source, -1)
@@ -58,11 +130,17 @@ def erase_person(store: Store, raw_email: str,
     pipe.hdel(keys.suppressed, email)
     pipe.hdel(keys.suppression_info, email)
     pipe.execute()
+    if contact_id and account_id:
+        from outreach.people.affiliation import unlink_contact
+
+        unlink_contact(store, contact_id, account_id)
     _unlink_opportunities(store, lead_id, contact_id)
     from outreach.platform import webhooks
     from outreach.sales import activities
 
     activities.erase_person_activities(store, lead_id, contact_id)
+    # before person.erased is emitted: that event names the ids on purpose
+    _scrub_webhook_deliveries(store, email, lead_id, contact_id)
     if lead_id or contact_id:
         webhooks.emit(store, "person.erased", {"email_sha256": digest, "lead_id": lead_id,
                                                "contact_id": contact_id})
@@ -81,6 +159,32 @@ def _unlink_opportunities(store: Store, lead_id: str | None, contact_id: str | N
         if opp_id:
             store.r.hset(keys.opportunity(opp_id), mapping={"lead_id": "", "contact_id": ""})
             store.r.hdel(keys.opportunity_by_lead, lead_id)
+
+
+def _scrub_webhook_deliveries(store: Store, email: str, lead_id: str | None,
+                              contact_id: str | None) -> int:
+    """Webhook deliveries kept (up to 14 days) or still pending that name the person: their
+    body is replaced by the event with ``data: {"erased": true}`` (a pending one then delivers
+    that). Read a page at a time (SCAN over delivery keys; webhooks.py keeps no per-person
+    index of deliveries)."""
+    keys = store.keys
+    needles = [json.dumps(email)[1:-1]]
+    needles += [f'"{person_id}"' for person_id in (lead_id, contact_id) if person_id]
+    scrubbed = 0
+    pattern = keys.webhook_delivery("*")
+    for key in store.r.scan_iter(match=pattern, count=1000, _type="HASH"):
+        body = store.r.hget(key, "body")
+        if not body or not any(n in body for n in needles):
+            continue
+        try:
+            event = json.loads(body)
+        except ValueError:
+            event = {}
+        redacted = {name: event[name] for name in ("id", "type", "created_at") if name in event}
+        redacted["data"] = {"erased": True}
+        store.r.hset(key, "body", json.dumps(redacted, separators=(",", ":"), sort_keys=True))
+        scrubbed += 1
+    return scrubbed
 
 
 def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
@@ -110,10 +214,27 @@ def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
     return scrubbed
 
 
+STREAM_PAGE = 1000
+
+
+def _stream_pages(store: Store) -> Any:
+    """The intake stream's entries, read a page at a time (never the whole stream at once)."""
+    page = STREAM_PAGE
+    start = "-"
+    while True:
+        entries = store.r.xrange(store.keys.intake_stream, min=start, count=page)
+        yield from entries
+        if len(entries) < page:
+            return
+        last = entries[-1][0]
+        ms, _, n = last.partition("-")
+        start = f"{ms}-{int(n) + 1}"
+
+
 def _drop_queued_registrations(store: Store, email: str, keep_seconds: int) -> int:
     keys = store.keys
     dropped = 0
-    for entry_id, fields in store.r.xrange(keys.intake_stream, count=None):
+    for entry_id, fields in _stream_pages(store):
         try:
             data = json.loads(fields.get("d", "{}"))
             same = checked_email(str(data.get("email", ""))) == email

@@ -18,7 +18,7 @@ from outreach.config import Config
 from outreach.errors import Conflict, Invalid, NotFound, PossibleDuplicates
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
 from outreach.platform import users, webhooks
-from outreach.sales.owners import assignment_pool, audit, checked_owner
+from outreach.sales.owners import assignment_pool, checked_owner
 from outreach.store import Store
 
 AUTO = "system:conversion"  # the ``by`` of the automatic pass
@@ -190,6 +190,9 @@ def qualify(
 def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int = 50) -> dict[str, Any]:
     """Qualify every new, consenting lead whose engagement score reached the threshold.
 
+    It walks the candidates (``leads:cand``: leads still ``new``, kept by the scripts that
+    score and change a lead's status), never the leads already qualified or disqualified.
+
     Candidates are read in chunks and qualified ``per_call`` leads per atomic Lua call;
     the script re-checks each lead's status, consent and score, so concurrent passes
     and reruns after a crash promote each lead exactly once. New opportunities go to the
@@ -201,11 +204,11 @@ def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int
     pool = assignment_pool(store, config)
     offset = 0
     while True:
-        ids = store.r.zrangebyscore(keys.lead_scores, config.promotion_threshold, "+inf",
+        ids = store.r.zrangebyscore(keys.lead_candidates, config.promotion_threshold, "+inf",
                                     start=offset, num=chunk)
         if not ids:
             break
-        offset += len(ids)
+        offset += len(ids)  # less the leads promoted below: they leave the candidates
         pipe = store.r.pipeline(transaction=False)
         for lead_id in ids:
             pipe.hmget(keys.lead(lead_id), "status", "consent", "email", "company")
@@ -218,6 +221,7 @@ def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int
             for args, (outcome, contact, account, opportunity_id, _) in zip(part, results,
                                                                              strict=True):
                 if outcome == "created":
+                    offset -= 1
                     promoted.append(opportunity_id)
                     _announce(store, args[0], contact, account, opportunity_id, AUTO)
     return {"promoted": len(promoted), "opportunity_ids": promoted}
@@ -225,37 +229,24 @@ def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int
 
 def disqualify(store: Store, lead_id: str, reason: str, note: str | None,
                by: str | None = None) -> None:
-    keys = store.keys
-    h = store.r.hmget(keys.lead(lead_id), "status", "opportunity_id")
-    if h[0] is None:
+    """One script (``lead_status.lua``) changes the status and every index that reads it."""
+    outcome, _ = store.run("lead_status", args=[store.keys.tag, int(time.time()), lead_id,
+                                                "disqualify", by or "", reason, note or ""])
+    if outcome == "not_found":
         raise NotFound(f"No lead {lead_id!r}.")
-    if h[1]:
+    if outcome == "has_opportunity":
         raise Conflict("The lead has an opportunity; close the opportunity as lost instead.")
-    seq = store.r.zscore(keys.leads, lead_id) or 0
-    pipe = store.r.pipeline(transaction=True)
-    pipe.hset(keys.lead(lead_id), mapping={
-        "status": "disqualified", "disqualify_reason": reason, "disqualify_note": note or "",
-        "updated_at": str(int(time.time()))})
-    pipe.zadd(keys.leads_by_status("disqualified"), {lead_id: seq})
-    audit(pipe, store, f"lead:{lead_id}", "disqualified", by, reason=reason, note=note or None)
-    pipe.execute()
     webhooks.emit(store, "lead.disqualified", {"lead_id": lead_id, "reason": reason,
                                                "note": note or None, "by": by})
 
 
 def reactivate(store: Store, lead_id: str, by: str | None = None) -> None:
-    keys = store.keys
-    status = store.r.hget(keys.lead(lead_id), "status")
-    if status is None:
+    outcome, status = store.run("lead_status", args=[store.keys.tag, int(time.time()), lead_id,
+                                                     "reactivate", by or "", "", ""])
+    if outcome == "not_found":
         raise NotFound(f"No lead {lead_id!r}.")
-    if status != "disqualified":
+    if outcome == "not_disqualified":
         raise Conflict(f"The lead is {status}; only disqualified leads can be reactivated.")
-    pipe = store.r.pipeline(transaction=True)
-    pipe.hset(keys.lead(lead_id), mapping={"status": "new", "updated_at": str(int(time.time()))})
-    pipe.hdel(keys.lead(lead_id), "disqualify_reason", "disqualify_note")
-    pipe.zrem(keys.leads_by_status("disqualified"), lead_id)
-    audit(pipe, store, f"lead:{lead_id}", "reactivated", by)
-    pipe.execute()
 
 
 def funnel(store: Store, config: Config) -> dict[str, Any]:

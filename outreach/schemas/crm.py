@@ -140,6 +140,17 @@ class ConversionResult(Schema):
     opportunity_ids = fields.List(fields.String())
 
 
+class ErasureJob(Schema):
+    id = fields.String()
+    status = fields.String(metadata={"description": "queued | running | done"})
+    status_url = fields.String()
+    erased = fields.Boolean(metadata={"description": "once done"})
+    lead_id = fields.String(allow_none=True)
+    contact_id = fields.String(allow_none=True)
+    campaigns_scrubbed = fields.Integer()
+    queued_registrations_dropped = fields.Integer()
+
+
 class Erased(Schema):
     erased = fields.Boolean()
     lead_id = fields.String(allow_none=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, fields, post_load, validate
 
 from outreach.inputs import Email, InputSchema
-from outreach.people.registration import profile_in
+from outreach.people.registration import email_as_given, profile_in
 from outreach.schemas.common import PageQuery
 
 LEAD_STATUSES = ("new", "qualified", "disqualified")
@@ -22,7 +24,7 @@ def _profile() -> dict[str, fields.Field]:
         name: fields.String(allow_none=True)
         for name in (
             "first_name", "last_name", "job_title", "company", "phone", "mobile_phone",
-            "street", "city", "state", "postal_code", "country", "topic",
+            "street", "city", "state", "postal_code", "country", "topic", "timezone",
         )
     }
 
@@ -75,6 +77,13 @@ class LeadPatch(InputSchema):
     consent = fields.Boolean()
     owner = fields.String(validate=validate.Length(min=1, max=320))
     locals().update(profile_in())
+
+    @post_load(pass_original=True)
+    def _spelling(self, data: dict[str, Any], original: Any, **_kwargs: Any) -> dict[str, Any]:
+        """The new address as written (``To:``); the old spelling never outlives an edit."""
+        if data.get("email") and isinstance(original, dict):
+            data["email_given"] = email_as_given(original.get("email"), data["email"])
+        return data
 
 
 class LeadQuery(PageQuery):

@@ -59,6 +59,12 @@ class Keys:
         return self._k("leads", "score")
 
     @property
+    def lead_candidates(self) -> str:
+        """Leads that can still be promoted (status new), by score: the conversion pass
+        walks these, never the leads it qualified or disqualified."""
+        return self._k("leads", "cand")
+
+    @property
     def lead_by_email(self) -> str:
         return self._k("email", "lead")
 
@@ -163,6 +169,25 @@ class Keys:
     def pow_used(self, signature: str) -> str:
         """Set while a solved proof-of-work challenge may not be used again."""
         return self._k("pow", signature)
+
+    def erasure(self, job_id: str) -> str:
+        """An erasure job: status, the address until it is done, then its result."""
+        return self._k("erasure", job_id)
+
+    @property
+    def erasures_due(self) -> str:
+        """zset of erasure jobs to run, by when (the beat drives it; a publish only nudges)."""
+        return self._k("erasures", "due")
+
+    @property
+    def early_confirmations(self) -> str:
+        """Addresses whose confirmation link was clicked before their registration was
+        ingested (a sorted set, by when the link lapses); the confirmation itself is in
+        ``early_confirmation``."""
+        return self._k("consent", "early")
+
+    def early_confirmation(self, email: str) -> str:
+        return self._k("consent", "early", email)
 
     def consent_resend(self, email: str) -> str:
         """Set while a confirmation email to this address may not be sent again."""

@@ -23,6 +23,7 @@ _ERRORS = {
     403: "Not allowed (e.g. another user's activity)",
     404: "Unknown id",
     409: "State conflict",
+    410: "Gone: dropped by retention",
     413: "Body too large",
     415: "Unsupported content type",
     422: "Validation failed",
@@ -79,18 +80,32 @@ def build_spec(app: Flask) -> dict[str, Any]:
             continue
         path = _RULE_ARG.sub(r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(meta, rule.arguments)
+            paths.setdefault(path, {})[method.lower()] = _operation(meta, _path_params(rule))
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)
     return spec.to_dict()
 
 
-def _operation(meta: dict[str, Any], arguments: set[str]) -> dict[str, Any]:
+def _path_params(rule: Any) -> dict[str, dict[str, Any]]:
+    """Each path argument's schema: a string, with its ``enum`` when the route accepts a
+    fixed set of values (``<any(a,b):name>``), so generated clients can call it."""
+    out: dict[str, dict[str, Any]] = {}
+    converters = getattr(rule, "_converters", {})
+    for name in rule.arguments:
+        schema: dict[str, Any] = {"type": "string"}
+        items = getattr(converters.get(name), "items", None)
+        if items:
+            schema["enum"] = sorted(items)
+        out[name] = schema
+    return out
+
+
+def _operation(meta: dict[str, Any], arguments: dict[str, dict[str, Any]]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": meta["summary"], "responses": {}}
     if meta["tag"]:
         op["tags"] = [meta["tag"]]
     params: list[dict[str, Any]] = [
-        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        {"in": "path", "name": name, "required": True, "schema": arguments[name]}
         for name in sorted(arguments)
     ]
     if meta["query"] is not None:

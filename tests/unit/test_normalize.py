@@ -19,10 +19,11 @@ from outreach.normalize import (
 
 
 def _case_stable(c: str) -> bool:
-    # Characters whose upper and lower forms fold to the same thing. A few do not
-    # (dotless ı upper-cases to I, which folds to i): "I" is then a case variant of
-    # two different letters, and no normalisation can map it to both.
-    return c.upper().casefold() == c.casefold() == c.lower().casefold()
+    # Characters whose upper form lower-cases back to their lower form. Many do not
+    # (dotless ı upper-cases to I, which lowers to i; ß upper-cases to SS, final ς to Σ):
+    # those upper-case spellings are another address (str.lower, never case folding).
+    # Sigma lowers by context (final ς), so its upper case is no variant either.
+    return c not in "\u03a3\u03c3\u03c2" and c.upper().lower() == c.lower() == c.lower().lower()
 
 
 _letters = st.characters(
@@ -73,7 +74,7 @@ def test_variants_normalise_to_the_same_address(address: str, data: st.DataObjec
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(addresses, st.text(max_size=30)))
-def test_normal_form_is_trimmed_nfc_casefolded_and_idempotent(raw: str) -> None:
+def test_normal_form_is_trimmed_nfc_lowered_and_idempotent(raw: str) -> None:
     email = normalise_email(raw)
     assert email == email.strip()
     assert unicodedata.is_normalized("NFC", email)
@@ -95,7 +96,6 @@ def test_checked_email_is_idempotent(address: str) -> None:
         ("  Ann.Smith@Example.COM ", "ann.smith@example.com"),
         ("ANN@EXAMPLE.COM", "ann@example.com"),
         ("Jos\u00e9@example.com", "jose\u0301@EXAMPLE.com"),  # NFC vs NFD
-        ("STRASSE@example.com", "stra\u00dfe@example.com"),  # full case folding
     ],
 )
 def test_same_address(a: str, b: str) -> None:
@@ -109,6 +109,8 @@ def test_same_address(a: str, b: str) -> None:
         ("ann+news@example.com", "ann@example.com"),  # +tags are kept
         ("ann+a@example.com", "ann+b@example.com"),
         ("ann@example.com", "ann@example.org"),
+        ("strasse@example.com", "stra\u00dfe@example.com"),  # never case-folded
+        ("finance@example.com", "\ufb01nance@example.com"),
     ],
 )
 def test_different_addresses_stay_different(a: str, b: str) -> None:
@@ -192,3 +194,45 @@ def test_fast_path_covers_the_common_case():
         assert _plainly_valid(email)
     for email in ("a@b.test", "a@xn--bcher-kva.ch", "a..b@c.com", "a@-b.com", "a@b.c1"):
         assert not _plainly_valid(email)
+
+
+# ------------------------------------------- the local part is kept as written, lowered
+_any_local = st.text(
+    st.characters(categories=["Lu", "Ll", "Lt", "Lo", "Nd", "Mn"], exclude_characters="@"),
+    min_size=1, max_size=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_any_local)
+def test_local_part_is_lowered_never_case_folded(local: str) -> None:
+    email = normalise_email(f"{local}@example.com")
+    kept = email.rpartition("@")[0]
+    assert kept == unicodedata.normalize("NFC", unicodedata.normalize("NFC", local).lower())
+    assert normalise_email(email) == email
+
+
+# letters that case folding changes although they are already lower case
+_folds_away = st.sampled_from(["\u00df", "\ufb01", "\ufb02", "\ufb00", "\u0149", "\u01f0",
+                               "\u0390", "\u1e9e", "\u03c2", "\u0587", "\ufb06", "\u1f80"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_any_local, _folds_away, _any_local)
+def test_lowered_local_parts_that_fold_alike_stay_apart(head: str, odd: str, tail: str) -> None:
+    local = head + odd + tail
+    lowered = unicodedata.normalize("NFC", local.lower())
+    folded = unicodedata.normalize("NFC", local.casefold())
+    # (Cherokee folds to upper case, which lowers back: those are one address)
+    assume(unicodedata.normalize("NFC", folded.lower()) != lowered)
+    assert normalise_email(f"{lowered}@example.com") != normalise_email(f"{folded}@example.com")
+
+
+@pytest.mark.parametrize("local", ["stra\u00dfe", "\ufb01nance", "\u03c3\u03bf\u03c6\u03b9\u03b1\u03c2"])
+def test_the_written_local_part_is_the_address(local: str) -> None:
+    assert checked_email(f" {local}@Example.com ") == f"{local}@example.com"
+
+
+def test_upper_case_lowers_without_folding() -> None:
+    assert checked_email("STRASSE@example.com") == "strasse@example.com"
+    assert checked_email("Stra\u00dfe@example.com") == "stra\u00dfe@example.com"

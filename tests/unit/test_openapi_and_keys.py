@@ -139,3 +139,12 @@ def test_keys_are_unique_and_each_works(env) -> None:
     for key in keys:
         assert env.client.get("/api/v1/leads",
                               headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_path_parameters_with_fixed_values_carry_an_enum(env) -> None:
+    spec = env.client.get("/api/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/{plural}/{record_id}/activities"]["get"]
+    params = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "path"}
+    assert params["plural"] == {"type": "string",
+                                "enum": ["accounts", "contacts", "leads", "opportunities"]}
+    assert params["record_id"] == {"type": "string"}

@@ -144,8 +144,22 @@ def test_text_limits_come_from_the_schema() -> None:
     limits = dict(intake._TEXT_LIMITS)
     assert limits["first_name"] == 200 and limits["phone"] == 40 and limits["redirect_to"] == 2000
     assert limits["website"] is None
-    assert set(limits) | {"kind", "asset", "email", "consent", "source", "referred_by"} == set(
-        RegistrationIn().fields)
+    assert set(limits) | {"kind", "asset", "email", "consent", "source", "referred_by",
+                          "timezone"} == set(RegistrationIn().fields)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "UTC", "America/Argentina/Buenos_Aires",
+                                  "Mars/Olympus", "", " Europe/Paris", "../etc/passwd", 7, None])
+def test_loader_and_schema_agree_on_time_zones(zone: Any) -> None:
+    body = {"kind": "white_paper", "asset": "guide", "email": "ann@example.com", "timezone": zone}
+    try:
+        expected: Any = RegistrationIn().load(body)
+    except ValidationError:
+        expected = None
+    fast = intake._load_plain(body)
+    assert fast == expected if fast is not None else True
+    assert (expected is None) == (zone not in ("Europe/Paris", "UTC",
+                                               "America/Argentina/Buenos_Aires"))
 
 
 def test_a_field_the_fast_path_cannot_check_is_refused_at_import() -> None:

@@ -20,36 +20,86 @@ SAMPLE = 64 * 1024
 _NAME = re.compile(r"[^a-z0-9]+")
 csv.field_size_limit(1024 * 1024)
 
-# common header spellings -> field (compared lower-case, without spaces and punctuation)
+# common header spellings -> field (compared lower-case, without spaces and punctuation),
+# including the columns of the usual exports: Salesforce (leads and contacts), HubSpot,
+# Mailchimp, Dynamics 365, Zoho CRM, Pipedrive and ActiveCampaign
 HEADER_ALIASES: dict[str, str] = {}
 for _field, _spellings in {
     "email": ("email", "e-mail", "email address", "e-mail address", "mail", "emailaddress",
-              "courriel", "work email", "business email"),
+              "courriel", "work email", "business email", "email 1", "primary email",
+              "person - email", "person - email - work", "email - work"),
     "first_name": ("first name", "firstname", "first", "given name", "forename", "prenom",
-                   "prénom", "vorname"),
-    "last_name": ("last name", "lastname", "last", "surname", "family name", "nom", "nachname"),
+                   "prénom", "vorname", "person - first name", "fname"),
+    "last_name": ("last name", "lastname", "last", "surname", "family name", "nom", "nachname",
+                  "person - last name", "lname"),
     "company": ("company", "company name", "organisation", "organization", "org", "account",
-                "account name", "employer", "firma", "societe", "société"),
-    "job_title": ("job title", "title", "jobtitle", "position", "role", "function"),
-    "phone": ("phone", "phone number", "telephone", "tel", "business phone", "work phone"),
-    "mobile_phone": ("mobile", "mobile phone", "cell", "cell phone", "mobile number"),
-    "street": ("street", "address", "street address", "address 1", "address line 1"),
-    "city": ("city", "town", "ville", "stadt"),
-    "state": ("state", "region", "province", "county", "state/province"),
-    "postal_code": ("postal code", "postcode", "zip", "zip code", "zipcode", "post code"),
-    "country": ("country", "country/region", "pays", "land"),
+                "account name", "employer", "firma", "societe", "société", "company / account",
+                "organization - name", "person - organization", "organization name"),
+    "job_title": ("job title", "title", "jobtitle", "position", "role", "function",
+                  "designation", "person - job title"),
+    "phone": ("phone", "phone number", "telephone", "tel", "business phone", "work phone",
+              "person - phone", "person - phone - work", "phone - work"),
+    "mobile_phone": ("mobile", "mobile phone", "cell", "cell phone", "mobile number",
+                     "mobile phone number", "person - phone - mobile", "phone - mobile"),
+    "street": ("street", "address", "street address", "address 1", "address line 1",
+               "street 1", "address1", "mailing street", "address 1: street 1",
+               "address - street"),
+    "city": ("city", "town", "ville", "stadt", "mailing city", "address 1: city"),
+    "state": ("state", "region", "province", "county", "state/province", "state/region",
+              "mailing state/province", "address 1: state/province"),
+    "postal_code": ("postal code", "postcode", "zip", "zip code", "zipcode", "post code",
+                    "zip/postal code", "mailing zip/postal code", "address 1: zip/postal code"),
+    "country": ("country", "country/region", "pays", "land", "mailing country",
+                "address 1: country/region", "cc", "country code"),
     "topic": ("topic", "interest", "subject"),
     "consent": ("consent", "opt in", "optin", "opt-in", "marketing consent", "subscribed"),
-    "source": ("source", "lead source"),
+    "source": ("source", "lead source", "original source", "source of lead"),
     "referred_by": ("referred by", "referrer", "referral"),
+    "timezone": ("timezone", "time zone", "tz"),
     "asset": ("asset",),
     "kind": ("kind",),
     "utm_source": ("utm source",), "utm_medium": ("utm medium",),
     "utm_campaign": ("utm campaign",),
+    # opt-in evidence (Mailchimp): when and from where the person subscribed and confirmed
+    "optin_time": ("optin_time", "opt-in time", "optin date"),
+    "optin_ip": ("optin_ip", "opt-in ip"),
+    "confirm_time": ("confirm_time", "confirmation time"),
+    "confirm_ip": ("confirm_ip", "confirmation ip"),
+    # ... and its withdrawal (an unsubscribed or cleaned member)
+    "unsub_time": ("unsub_time", "unsubscribe time"),
+    "clean_time": ("clean_time",),
 }.items():
     for _spelling in (_field, *_spellings):
         HEADER_ALIASES[_NAME.sub("", _spelling.lower())] = _field
 IMPORT_FIELDS = frozenset(HEADER_ALIASES.values())
+EVIDENCE_FIELDS = ("optin_time", "optin_ip", "confirm_time", "confirm_ip")
+
+# lead-source labels of those exports -> our sources (compared as header names are)
+SOURCE_LABELS: dict[str, str] = {}
+for _source, _labels in {
+    "web_form": ("web", "website", "web site", "web form", "web download", "web research",
+                 "online", "online store", "organic search", "paid search", "direct traffic",
+                 "social media", "paid social", "email marketing", "chat", "inbound",
+                 "web_form", "webform", "form", "landing page"),
+    "event": ("event", "webinar", "seminar", "seminar - internal", "seminar - partner",
+              "internal seminar", "seminar partner", "conference"),
+    "trade_show": ("trade show", "tradeshow", "trade fair", "expo", "exhibition"),
+    "business_card": ("business card", "card"),
+    "referral": ("referral", "referrals", "partner", "partner referral", "employee referral",
+                 "external referral", "word of mouth", "customer referral"),
+    "import": ("import", "purchased list", "list import", "list", "offline sources", "other",
+               "other campaigns"),
+    "api": ("api", "integration"),
+    "manual": ("manual", "phone inquiry", "cold call", "sales email alias", "advertisement",
+               "public relations", "direct mail"),
+}.items():
+    for _label in (_source, *_labels):
+        SOURCE_LABELS[_NAME.sub("", _label.lower())] = _source
+
+
+def source_of(label: str) -> str | None:
+    """Our source for an export's lead-source label (None: a label we do not know)."""
+    return SOURCE_LABELS.get(_NAME.sub("", label.strip().lower()))
 
 
 class NotCsv(ValueError):

@@ -22,9 +22,22 @@ from marshmallow import ValidationError
 
 from outreach.config import Config
 from outreach.errors import Invalid
-from outreach.people.imports.csvfile import IMPORT_FIELDS, NotCsv, decoded, map_header, open_text, records
+from outreach.people.imports.csvfile import (
+    EVIDENCE_FIELDS,
+    IMPORT_FIELDS,
+    NotCsv,
+    decoded,
+    map_header,
+    open_text,
+    records,
+    source_of,
+)
 from outreach.people.ingest import apply_rows
-from outreach.people.registration import ContactIn, load_registration  # intake's own loader: one path
+from outreach.people.registration import (  # intake's own loader: one path
+    ContactIn,
+    iana_zone,
+    load_registration,
+)
 from outreach.store import Store
 from outreach.vocabulary import KINDS, PROFILE_FIELDS, SOURCES
 
@@ -55,10 +68,21 @@ class Report:
     delimiter: str = ","
     columns: dict[str, str] = field(default_factory=dict)  # header -> field used
     ignored: list[str] = field(default_factory=list)
+    # values we could not take, never failing their row: (field, value) -> rows. An unknown
+    # lead-source label is imported as ``import``; an unknown time zone is left out.
+    unknown: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "created": self.created, "updated": self.updated,
                 "unchanged": self.unchanged, "failed": self.failed}
+
+    def unknown_values(self) -> list[str]:
+        """``source "Trade Fair X" (3 rows, imported as import)``, one per value."""
+        out = []
+        for (name, value), n in sorted(self.unknown.items()):
+            then = "imported as import" if name == "source" else "left out"
+            out.append(f"{name} {value!r} ({n} row{'s' if n != 1 else ''}, {then})")
+        return out
 
 
 def check_options(options: Options) -> None:
@@ -131,13 +155,14 @@ def run_import(store: Store, config: Config, raw: IO[bytes], options: Options, *
             for name, value in zip(columns, cells, strict=False):
                 if name is not None and value.strip():
                     data[name] = value.strip()
+            evidence, opted_in = _labels(data, report)
             if consent_column is not None:
                 cell = cells[consent_column] if consent_column < len(cells) else ""
                 data["consent"] = cell.strip().lower() in _TRUE
             elif "consent" in data:
                 data["consent"] = str(data["consent"]).lower() in _TRUE
             else:
-                data["consent"] = options.consent == "yes"
+                data["consent"] = options.consent == "yes" or opted_in
             if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns):]):
                 fail(line, f"{len(cells)} cells for {len(columns)} columns")
                 continue
@@ -148,7 +173,7 @@ def run_import(store: Store, config: Config, raw: IO[bytes], options: Options, *
                 fail(line, messages[0], name)
                 continue
             if row.get("consent"):
-                row["evidence"] = {"how": "import", "v": None, "ip": None, "ua": None}
+                row["evidence"] = {"how": "import", "v": None, "ua": None, **evidence}
             batch.append((line, row))
             if len(batch) >= BATCH:
                 applier.submit(batch)
@@ -163,6 +188,54 @@ def run_import(store: Store, config: Config, raw: IO[bytes], options: Options, *
     if on_progress is not None:
         on_progress(report)
     return report
+
+
+_WITHDRAWN = ("unsub_time", "clean_time")
+
+
+def _labels(data: dict[str, Any], report: Report) -> tuple[dict[str, Any], bool]:
+    """Take an export's labels as our words, never failing the row over one: its lead
+    source (an unknown label is ``import``, reported), its time zone (an unknown one is left
+    out, reported). Returns the row's opt-in evidence (Mailchimp's ``CONFIRM_TIME``/``IP``,
+    else ``OPTIN_TIME``/``IP``): ``{"ip", "at"}`` with the original time and address, and
+    whether the row shows an opt-in (evidence not withdrawn by ``UNSUB_TIME`` or
+    ``CLEAN_TIME``): without a consent column, that is consent given."""
+    label = data.get("source")
+    if label is not None and label not in SOURCES:
+        source = source_of(label)
+        if source is None:
+            key = ("source", label)
+            report.unknown[key] = report.unknown.get(key, 0) + 1
+            source = "import"
+        data["source"] = source
+    if data.get("referred_by") and data.get("source") != "referral":
+        data.pop("referred_by")  # a referrer only goes with the referral source
+    zone = data.get("timezone")
+    if zone is not None and not iana_zone(zone):
+        key = ("timezone", zone)
+        report.unknown[key] = report.unknown.get(key, 0) + 1
+        data.pop("timezone")
+    proof = {name: data.pop(name, None) for name in EVIDENCE_FIELDS}
+    withdrawn = any(data.pop(name, None) for name in _WITHDRAWN)
+    at = _epoch(proof["confirm_time"]) or _epoch(proof["optin_time"])
+    ip = proof["confirm_ip"] or proof["optin_ip"]
+    out: dict[str, Any] = {"ip": ip}
+    if at:
+        out["at"] = at
+    return out, bool(at or ip) and not withdrawn
+
+
+def _epoch(value: str | None) -> int | None:
+    """A time as exports write it (``2024-03-05 14:22:01``, ISO 8601; UTC unless it says)."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
 
 
 def _flat(messages: Any) -> dict[str, list[str]]:

@@ -18,3 +18,21 @@ local function suppress(suppressed, infos, email, value, info)
   if info ~= '' then redis.call('HSET', infos, email, info) else redis.call('HDEL', infos, email) end
   return true
 end
+
+-- Lift what a confirmed opt-in outweighs: an unsubscribe or an erasure (rank 3), never a
+-- complaint (stronger) and never a bounce or a manual entry (not the person's to lift).
+-- ``erased`` is the set of erased address hashes, ``digest`` this address's hash.
+-- Returns the lifted value ('' when nothing was lifted).
+local function lift_by_consent(suppressed, infos, erased, email, digest)
+  local current = redis.call('HGET', suppressed, email)
+  local lifted = ''
+  if current and suppression_rank(current) == 3 then
+    redis.call('HDEL', suppressed, email)
+    redis.call('HDEL', infos, email)
+    lifted = current
+  elseif current then
+    return ''
+  end
+  if redis.call('SREM', erased, digest) == 1 and lifted == '' then lifted = 'erased' end
+  return lifted
+end

@@ -242,6 +242,9 @@ for _ = 1, count do
             if gain > 0 then
               local score = redis.call('HINCRBY', lkey, 'score', gain)
               redis.call('ZADD', k('leads', 'score'), score, lead_id)
+              if redis.call('HGET', lkey, 'status') == 'new' then
+                redis.call('ZADD', k('leads', 'cand'), score, lead_id)  -- can still convert
+              end
             end
             add_member(lead_list, lead_id, lkey)
           end

@@ -107,7 +107,8 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
       local copy = {'email', email, 'created_at', now, 'updated_at', now, 'lead_id', lead_id,
                     'consent', lead.consent or '0'}
       for _, f in ipairs({'first_name', 'last_name', 'job_title', 'company', 'phone', 'mobile_phone',
-                          'street', 'city', 'state', 'postal_code', 'country', 'regs'}) do
+                          'street', 'city', 'state', 'postal_code', 'country', 'regs',
+                          'email_given'}) do
         if lead[f] and lead[f] ~= '' then copy[#copy + 1] = f; copy[#copy + 1] = lead[f] end
       end
       if account_id ~= '' then copy[#copy + 1] = 'account_id'; copy[#copy + 1] = account_id end
@@ -174,6 +175,8 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
   redis.call('HSET', lkey, unpack(lead_fields))
   local lead_seq = redis.call('ZSCORE', k('leads'), lead_id) or 0
   redis.call('ZADD', k('leads', 'st', 'qualified'), lead_seq, lead_id)
+  redis.call('ZREM', k('leads', 'st', 'disqualified'), lead_id)
+  redis.call('ZREM', k('leads', 'cand'), lead_id)
   audit('lead:' .. lead_id, 'qualified', now, by, {contact_id = contact_id, account_id = account_id,
         opportunity_id = opp_id, auto = (auto == '1')})
 

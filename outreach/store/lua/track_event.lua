@@ -2,7 +2,8 @@
 -- report counters, the person's event history and a lead's engagement score, in one step.
 -- The rules of machine opens are outreach/campaigns/machine_opens.py (read it first).
 -- KEYS: 1 campaign hash, 2 campaign 'seen' hash, 3 person's events list, 4 person hash,
---       5 lead scores zset, 6 ledger hash, 7 report hash, 8 hourly hash, 9 links hash
+--       5 lead scores zset, 6 ledger hash, 7 report hash, 8 hourly hash, 9 links hash,
+--       10 conversion candidates zset (leads still new, by score)
 -- ARGV: 1 kind (open | click | unsubscribe), 2 person ref, 3 link id ('' unless a click),
 --       4 now (seconds, fractions allowed), 5 '1' when the user agent is a machine's,
 --       6 machine open seconds, 7 open score gain, 8 click score gain, 9 lead id ('' = not
@@ -38,6 +39,7 @@ local function gain(points)
   if lead_id == '' or points == 0 or redis.call('EXISTS', person) == 0 then return end
   local score = redis.call('HINCRBY', person, 'score', points)
   redis.call('ZADD', KEYS[5], score, lead_id)
+  if redis.call('HGET', person, 'status') == 'new' then redis.call('ZADD', KEYS[10], score, lead_id) end
   redis.call('HINCRBY', seen, 'g|' .. ref, points)
 end
 
@@ -89,6 +91,7 @@ local function scanner()
     if lead_id ~= '' and redis.call('EXISTS', person) == 1 then
       local score = redis.call('HINCRBY', person, 'score', -given)
       redis.call('ZADD', KEYS[5], score, lead_id)
+      if redis.call('HGET', person, 'status') == 'new' then redis.call('ZADD', KEYS[10], score, lead_id) end
     end
   end
   -- the history (capped at 200 entries) forgets this campaign's opens and clicks

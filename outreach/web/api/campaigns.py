@@ -125,7 +125,7 @@ def cancel(campaign_id: str) -> Any:
 
 @bp.get("/api/v1/campaigns/<campaign_id>/recipients")
 @operation("Per-recipient outcomes", query=RecipientQuery, responses={200: RecipientPage},
-           errors=(404,), tag="campaigns")
+           errors=(404, 410), tag="campaigns")
 def get_recipients(campaign_id: str) -> Any:
     q = load_query(RecipientQuery())
     return jsonify(RecipientPage().dump(recipients.recipients(

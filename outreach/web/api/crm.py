@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from outreach.errors import Invalid
 from outreach.people import records
@@ -17,7 +17,7 @@ from outreach.schemas.crm import (
     Account,
     ConversionResult,
     DisqualifyIn,
-    Erased,
+    ErasureJob,
     Funnel,
     Opportunity,
     OpportunityPatch,
@@ -127,8 +127,17 @@ def get_funnel() -> Any:
 
 
 @bp.delete("/api/v1/people/<path:email>")
-@operation("Erase everything held about an address; keep only a hashed suppression",
-           responses={200: Erased}, errors=(422,), tag="people")
+@operation("Erase everything held about an address; keep only a hashed suppression. 202: "
+           "nothing mails the address from now on; the erasure runs as a job "
+           "(status_url)", responses={202: ErasureJob}, errors=(422,), tag="people")
 def erase(email: str) -> Any:
-    erased = erasure.erase_person(store(), email, config().registration_status_days)
-    return jsonify(Erased().dump(erased))
+    job = erasure.start_erasure(store(), email, config().base_url)
+    current_app.extensions["outreach.erasure_kick"]()
+    return jsonify(ErasureJob().dump(job)), 202, {"Location": job["status_url"]}
+
+
+@bp.get("/api/v1/erasures/<job_id>")
+@operation("An erasure job: its status, and its result once done", responses={200: ErasureJob},
+           errors=(404,), tag="people")
+def get_erasure(job_id: str) -> Any:
+    return jsonify(ErasureJob().dump(erasure.erasure_status(store(), job_id, config().base_url)))

@@ -1,0 +1,81 @@
+"""Retention: anything that grows with time has a bound.
+
+A finished campaign (sent or cancelled) older than ``OUTREACH_CAMPAIGN_DETAIL_DAYS`` (from
+its end) is compacted: it keeps its hash (stats, counters, report figures, experiment
+results) and drops its per-recipient detail: the ledger, the seen (distinct opens/clicks)
+hash, the errors, the stored links, the rate buckets, the claims and the other per-address
+working keys. ``GET .../recipients`` then answers 410. Run by beat daily and by
+``outreach retention run [--dry-run]``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from outreach.config import Config
+from outreach.store import Store
+
+FINISHED = ("sent", "cancelled")
+PAGE = 500
+
+
+def detail_keys(store: Store, campaign_id: str) -> list[str]:
+    """The per-recipient and working keys a compacted campaign drops."""
+    keys = store.keys
+    return [
+        keys.campaign_ledger(campaign_id), keys.campaign_seen(campaign_id),
+        keys.campaign_errors(campaign_id), keys.campaign_links(campaign_id),
+        keys.campaign_bucket(campaign_id), keys.campaign_sent_per_10s(campaign_id),
+        keys.campaign_claims(campaign_id), keys.campaign_soft(campaign_id),
+        keys.campaign_deferred(campaign_id), keys.campaign_streak(campaign_id),
+        keys.campaign_batches(campaign_id), keys.campaign_batch_runs(campaign_id),
+        keys.campaign_sending(campaign_id),
+    ]
+
+
+def _campaigns(store: Store) -> Iterator[list[str]]:
+    start = 0
+    while True:
+        ids = store.r.zrange(store.keys.campaigns, start, start + PAGE - 1)
+        if not ids:
+            return
+        yield ids
+        start += len(ids)
+
+
+def due(store: Store, config: Config, now: float | None = None) -> list[dict[str, Any]]:
+    """The finished campaigns whose detail is past retention and not yet dropped."""
+    cutoff = (now if now is not None else time.time()) - config.campaign_detail_days * 86_400
+    out = []
+    for ids in _campaigns(store):
+        pipe = store.r.pipeline(transaction=False)
+        for campaign_id in ids:
+            pipe.hmget(store.keys.campaign(campaign_id), "status", "finished_at", "compacted_at",
+                       "name")
+        for campaign_id, (status, finished, compacted, name) in zip(ids, pipe.execute(),
+                                                                    strict=True):
+            if status in FINISHED and finished and not compacted and int(finished) <= cutoff:
+                out.append({"id": campaign_id, "name": name or ""})
+    return out
+
+
+def run_retention(store: Store, config: Config, *, dry_run: bool = False,
+                  now: float | None = None) -> list[dict[str, Any]]:
+    """Compact every campaign ``due``; returns them (id, name). ``dry_run``: only say which."""
+    found = due(store, config, now)
+    if dry_run:
+        return found
+    stamp = str(int(now if now is not None else time.time()))
+    for campaign in found:
+        campaign_id = campaign["id"]
+        pipe = store.r.pipeline(transaction=True)
+        pipe.delete(*detail_keys(store, campaign_id))
+        pipe.hset(store.keys.campaign(campaign_id), "compacted_at", stamp)
+        pipe.execute()
+    return found
+
+
+def compacted(store: Store, campaign_id: str) -> bool:
+    return bool(store.r.hget(store.keys.campaign(campaign_id), "compacted_at"))

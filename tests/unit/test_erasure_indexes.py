@@ -1,0 +1,112 @@
+"""Erasure uses the person's own indexes and leaves nothing behind: memberships from the
+person hash's ``lists`` field (no walk over every list), the account's contact index and
+primary contact fixed, the intake stream read in pages."""
+
+from __future__ import annotations
+
+from outreach.privacy.erasure import erase_person
+
+
+def test_memberships_come_from_the_persons_index(make_cenv, monkeypatch) -> None:
+    with make_cenv() as env:
+        list_id = env.leads("gone@example.com", "stay@example.com")
+        manual = env.manual_list("gone@example.com")
+        lead = env.lead_of("gone@example.com")
+        keys = env.store.keys
+        real = env.store.r.zrange
+
+        def no_walk(key, *args, **kwargs):
+            assert key != keys.lists, "erasure walked every list"
+            return real(key, *args, **kwargs)
+
+        monkeypatch.setattr(env.store.r, "zrange", no_walk)
+        erase_person(env.store, "gone@example.com")
+        monkeypatch.undo()
+        for lid in (list_id, manual):
+            assert env.store.r.zscore(keys.list_members(lid), lead["id"]) is None
+        assert env.store.r.zcard(keys.list_members(list_id)) == 1
+
+
+def test_the_accounts_contact_index_and_primary_contact_are_fixed(env) -> None:
+    env.registered("ann@acme.io", consent=True, company="Acme")
+    env.registered("bob@acme.io", consent=True, company="Acme")
+    ids = {lead["email"]: lead["id"] for lead in env.get("/api/v1/leads").get_json()["items"]}
+    first = env.post(f"/api/v1/leads/{ids['ann@acme.io']}/qualify", json={}).get_json()
+    second = env.post(f"/api/v1/leads/{ids['bob@acme.io']}/qualify", json={}).get_json()
+    account_id = first["account_id"]
+    assert second["account_id"] == account_id
+    keys = env.store.keys
+    assert env.store.r.hget(keys.account(account_id), "primary_contact_id") == first["contact_id"]
+    erase_person(env.store, "ann@acme.io")
+    assert env.store.r.zrange(keys.account_contacts(account_id), 0, -1) == [second["contact_id"]]
+    assert env.store.r.hget(keys.account(account_id), "primary_contact_id") == second["contact_id"]
+    erase_person(env.store, "bob@acme.io")
+    assert env.store.r.zcard(keys.account_contacts(account_id)) == 0
+    assert env.store.r.hget(keys.account(account_id), "primary_contact_id") is None
+
+
+def test_the_intake_stream_is_read_in_pages(env, monkeypatch) -> None:
+    for i in range(5):
+        assert env.register(f"q{i}@example.com").status_code == 202
+    assert env.register("gone@example.com").status_code == 202
+    counts = []
+    real = env.store.r.xrange
+
+    def paged(key, *args, **kwargs):
+        counts.append(kwargs.get("count"))
+        return real(key, *args, **kwargs)
+
+    monkeypatch.setattr(env.store.r, "xrange", paged)
+    from outreach.privacy import erasure
+
+    monkeypatch.setattr(erasure, "STREAM_PAGE", 2)
+    result = erase_person(env.store, "gone@example.com")
+    assert result["queued_registrations_dropped"] == 1
+    assert counts and all(c == 2 for c in counts) and len(counts) >= 3
+
+
+def test_webhook_delivery_bodies_are_scrubbed(env) -> None:
+    import json
+
+    env.registered("gone@example.com", consent=True)
+    env.registered("stay@example.com", consent=True)
+    lead_id = env.get("/api/v1/leads?email=gone@example.com").get_json()["items"][0]["id"]
+    keys = env.store.keys
+    for delivery_id, email in (("d1", "gone@example.com"), ("d2", "stay@example.com")):
+        body = json.dumps({"id": f"evt_{delivery_id}", "type": "lead.created",
+                           "created_at": "2026-01-01T00:00:00Z",
+                           "data": {"lead": {"id": lead_id if email.startswith("gone") else "x",
+                                             "email": email}}})
+        env.store.r.hset(keys.webhook_delivery(delivery_id),
+                         mapping={"webhook_id": "wh1", "body": body, "status": "delivered"})
+    erase_person(env.store, "gone@example.com")
+    scrubbed = json.loads(env.store.r.hget(keys.webhook_delivery("d1"), "body"))
+    assert scrubbed == {"id": "evt_d1", "type": "lead.created",
+                        "created_at": "2026-01-01T00:00:00Z", "data": {"erased": True}}
+    kept = env.store.r.hget(keys.webhook_delivery("d2"), "body")
+    assert "stay@example.com" in kept
+
+
+def test_erasure_is_a_job_with_a_status_url(env) -> None:
+    env.registered("gone@example.com", consent=True)
+    env.app.extensions["outreach.erasure_kick"] = lambda: None  # the broker is down
+    answer = env.client.delete("/api/v1/people/Gone@Example.com", headers=env.auth)
+    assert answer.status_code == 202
+    job = answer.get_json()
+    assert job["status"] == "queued"
+    assert job["status_url"] == f"{env.config.base_url}/api/v1/erasures/{job['id']}"
+    assert answer.headers["Location"] == job["status_url"]
+    # from this moment nothing mails the address, though the job has not run yet
+    from outreach.normalize import email_hash
+
+    assert env.store.r.sismember(env.store.keys.erased, email_hash("gone@example.com"))
+    assert env.get(f"/api/v1/erasures/{job['id']}").get_json()["status"] == "queued"
+    # the beat's pass runs it
+    assert env.run_erasures() == 1
+    done = env.get(f"/api/v1/erasures/{job['id']}").get_json()
+    assert done["status"] == "done" and done["erased"] is True and done["lead_id"]
+    assert "email" not in env.store.r.hgetall(env.store.keys.erasure(job["id"]))
+    assert env.get("/api/v1/leads?email=gone@example.com").get_json()["items"] == []
+    assert env.get("/api/v1/erasures/nope").status_code == 404
+    schedule = env.app.extensions["celery"].conf.beat_schedule
+    assert any(e["task"] == "outreach.erasure.run_due" for e in schedule.values())
