@@ -112,7 +112,8 @@ def template_create() -> Any:
     values, email = _template_values(), request.form.get("preview_email", "").strip()
     if request.form.get("action") == "preview":  # without JavaScript: preview, save nothing
         draft = templates.preview_draft(store(), config(), values, email or None)
-        return render("template_form.html", values=values, errors={}, draft=draft, email=email)
+        return render("template_form.html", 422 if draft["errors"] else 200, values=values,
+                      errors={}, draft=draft, email=email)
     try:
         created = templates.create_template(store(), config(), TemplateIn().load(values))
     except ValidationError as exc:
