@@ -38,6 +38,9 @@ class Env:
             "broker_url": "memory://",
             # one kick per drain, whatever the clock does while a test runs
             "ingest_kick_ms": 24 * 3600 * 1000,
+            # tests register for assets no one made first, as `outreach dev` allows (issue 17:
+            # off in production; tests of that rule set it to "0")
+            "intake_create_assets": "1",
         }
         config.update(overrides)
         self.app = outreach.create_app(config)
