@@ -24,6 +24,7 @@ from outreach.errors import Invalid, NotFound, RateLimited, Unavailable
 from outreach.people.ingest import registration_payload
 from outreach.platform import refs
 from outreach.store import Store
+from outreach.vocabulary import PUBLIC_SOURCES
 
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
@@ -33,6 +34,25 @@ class Accepted:
     id: str
     duplicate: bool = False
     dropped: bool = False
+
+
+def check_door(config: Config, registration: dict[str, Any], asset_kind: str | None,
+               authenticated: bool) -> None:
+    """What the public door may not do (422): without an API key, a ``source`` other than
+    ``PUBLIC_SOURCES``, or a slug no asset has (unless ``intake_creates_assets``); with or
+    without, a ``kind`` other than the asset's. ``asset_kind``: the asset's stored kind
+    (``None``: no such asset), from the per-process rules cache."""
+    errors: dict[str, list[str]] = {}
+    if not authenticated:
+        source = registration.get("source")
+        if source is not None and source not in PUBLIC_SOURCES:
+            errors["source"] = [f"Without an API key, one of: {', '.join(PUBLIC_SOURCES)}."]
+        if asset_kind is None and not config.intake_creates_assets:
+            errors["asset"] = ["No such asset."]
+    if asset_kind is not None and registration.get("kind") != asset_kind:
+        errors["kind"] = [f"The asset {registration.get('asset')!r} is a {asset_kind}."]
+    if errors:
+        raise Invalid("Validation failed.", errors)
 
 
 def accept_registration(
@@ -45,13 +65,17 @@ def accept_registration(
 ) -> Accepted:
     """Durably store one validated registration and return its id.
 
-    ``data`` is the output of ``RegistrationIn``. A filled honeypot is answered
+    ``data`` is the output of ``RegistrationIn`` (``authenticated``: the request had an API
+    key; without one a contact's or qualified lead's fields are only proposed, see
+    ``ingest.lua``). A filled honeypot is answered
     like a success but stored nowhere. ``kick`` is called for every stored one
     (``IngestKicker`` throttles it).
     """
     if data.get("website"):
         return Accepted(id=_fake_id(), dropped=True)
     payload = registration_payload(data, int(time.time()))
+    if data.get("authenticated"):
+        payload["auth"] = 1  # an authenticated write: fields replaced, also a contact's
     encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     rate = config.intake_rate
     keys = store.keys
