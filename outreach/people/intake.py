@@ -50,7 +50,7 @@ def check_door(config: Config, registration: dict[str, Any], asset_kind: str | N
         if asset_kind is None and not config.intake_creates_assets:
             errors["asset"] = ["No such asset."]
     if asset_kind is not None and registration.get("kind") != asset_kind:
-        errors["kind"] = [f"The asset {registration.get('asset')!r} is a {asset_kind}."]
+        errors["kind"] = [f"The asset {registration.get('asset')!r} is of kind {asset_kind}."]
     if errors:
         raise Invalid("Validation failed.", errors)
 
