@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound, RateLimited, Unavailable
+from outreach.normalize import client_key
 from outreach.people.ingest import registration_payload
 from outreach.platform import refs
 from outreach.store import Store
@@ -91,8 +92,13 @@ def accept_registration(
         outcome = "accepted"
     else:
         limit, window = rate if rate else (0, 1)
-        idem = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32] if idempotency_key else "-"
-        script_keys = [keys.intake_stream, keys.rate_limit(client), keys.idempotency(idem)]
+        # the key is the client's for one registration: scoped by (asset, address), so another
+        # client's key (guessed or reused) never answers for, or hides, this registration
+        idem = hashlib.sha256(
+            f"{data['asset']}\n{data['email']}\n{idempotency_key}".encode()
+        ).hexdigest()[:32] if idempotency_key else "-"
+        script_keys = [keys.intake_stream, keys.rate_limit(client_key(client)),
+                       keys.idempotency(idem)]
         script_args = [limit, window, 1 if idempotency_key else 0, config.idempotency_ttl_seconds,
                        encoded]
         if replicas:

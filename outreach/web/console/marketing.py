@@ -9,7 +9,7 @@ from markupsafe import escape
 from marshmallow import ValidationError
 
 from outreach.campaigns import audience, lifecycle, model, recipients, templates, test_send
-from outreach.errors import Conflict, Invalid
+from outreach.errors import Conflict, Invalid, RateLimited
 from outreach.people import lists
 from outreach.schemas.campaigns import CampaignIn, TemplateIn
 from outreach.web.console import campaign_form
@@ -244,6 +244,8 @@ def campaign_send_test(campaign_id: str) -> Any:
                                       campaign_id, emails)
     except Invalid as exc:
         flash("Test not sent: " + " ".join((exc.fields or {}).get("emails", [exc.message])), "error")
+    except RateLimited as exc:
+        flash(f"Test not sent: {exc.message}", "error")
     else:
         failed = {a: r for a, r in results.items() if r != "sent"}
         sent = [a for a, r in results.items() if r == "sent"]
