@@ -50,6 +50,20 @@ TARGET = 0.6
 WRK_SCRIPT = BENCH_DIR / "post_registration.lua"
 
 
+def make_assets(url: str) -> None:
+    """The assets the wrk script posts to, made as a marketer would before publishing their
+    forms: a registration without an API key for an unknown slug is a 422 (issue 17), and
+    the asset check (per-process rules cache) is part of what is measured."""
+    from outreach.config import Config
+    from outreach.people.assets import create_asset
+    from outreach.store import from_config
+
+    block = re.search(r"local assets = \{(.*?)\}", WRK_SCRIPT.read_text(), re.S)
+    store = from_config(Config(redis_url=url, key_prefix=KEY_PREFIX))
+    for slug in re.findall(r'"([a-z0-9-]+)"', block.group(1) if block else ""):
+        create_asset(store, {"slug": slug, "kind": "white_paper", "title": slug})
+
+
 @dataclass
 class Variant:
     name: str
@@ -213,6 +227,7 @@ def main() -> int:
     failures = 0
     slices: dict[str, list[Slice]] = {v.name: [] for v in chosen}
     with own_db(DB) as client, tempfile.TemporaryDirectory(prefix="bench-intake-") as logdir:
+        make_assets(redis_url(DB))
         stream = f"{{{KEY_PREFIX}}}:intake"
         servers: dict[str, tuple[int, int]] = {}
         procs = []

@@ -59,6 +59,9 @@ class Config:
     idempotency_ttl_seconds: int = 24 * 3600
     registration_status_days: int = 30  # GET /registrations/<id> answers this long after
     asset_rules_cache_seconds: float = 5.0  # intake's per-process cache of assets' form rules
+    # "1": a registration without an API key may name an unknown asset slug (it is created);
+    # unset: only in `outreach dev` (see ``intake_creates_assets``)
+    intake_create_assets: str = ""
     consent_token_days: int = 7  # a double opt-in confirmation link expires after this
     # a finished campaign older than this (from its end) keeps its stats and report and drops
     # its per-recipient detail (ledger, seen, errors, links, rate buckets, claims)
@@ -125,6 +128,7 @@ class Config:
     default_rate_per_second: float = 0.0  # 0: unlimited
     template_max_source_bytes: int = 256 * 1024
     template_max_output_bytes: int = 1024 * 1024
+    render_timeout_seconds: float = 2.0  # one render (preview or one recipient's message)
     # engagement and conversion
     score_open: int = 5
     score_click: int = 15
@@ -169,6 +173,13 @@ class Config:
             return tuple(parse_smtp_url(url) for url in self.smtp_urls)
         return (Relay(self.smtp_host, self.smtp_port, self.smtp_tls, self.smtp_user,
                       self.smtp_password),)
+
+    @property
+    def intake_creates_assets(self) -> bool:
+        """Whether a registration without a key may create an asset (an unknown slug)."""
+        if self.intake_create_assets.strip():
+            return _bool(self.intake_create_assets)
+        return bool(self.extra.get("dev_mode"))
 
     @property
     def embedded(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import unicodedata
 
@@ -130,3 +131,19 @@ def normalise_company(name: str) -> str:
     text = _NON_WORD.sub(" ", text)
     text = _COMPANY_SUFFIXES.sub(" ", text)
     return " ".join(text.split())
+
+
+def client_key(address: str | None) -> str:
+    """The client a rate limit counts: an IPv4 address as it is, an IPv6 address by its /64
+    (one subscriber's whole prefix: a host picks any address in it at will)."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 KINDS = ("white_paper", "event")
 SOURCES = ("web_form", "event", "trade_show", "business_card", "referral", "import", "api",
            "manual")
+# what a registration without an API key may say it came from (the public door)
+PUBLIC_SOURCES = ("web_form", "event", "referral")
 ASSET_PATTERN = r"^[a-z0-9-]{1,80}$"
 
 PROFILE_FIELDS = (

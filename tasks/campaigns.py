@@ -54,7 +54,16 @@ def dispatch(campaign_id: str) -> int:
     return dispatching.dispatch(store, config, jobs, campaign_id)
 
 
+# A batch of ``send_batch_size`` (100) waits at most 5 s for tokens per recipient and a
+# render stops after ``render_timeout_seconds``: a batch still running after these limits is
+# stuck. The soft limit fails the recipient in hand with the reason; the hard one ends the
+# process, and its claim is resolved like any crashed worker's (never a blind resend).
+SEND_SOFT_TIME_LIMIT = 900
+SEND_TIME_LIMIT = 960
+
+
 @shared_task(name="outreach.send.batch", acks_late=True, ignore_result=True,
+             soft_time_limit=SEND_SOFT_TIME_LIMIT, time_limit=SEND_TIME_LIMIT,
              autoretry_for=STORE_ERRORS, retry_backoff=1, retry_backoff_max=30, max_retries=None)
 def send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> int:
     _cooperative_stop_in_child()

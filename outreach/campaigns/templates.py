@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from outreach.config import Config
-from outreach.errors import NotFound
+from outreach.errors import Invalid, NotFound
 from outreach.mail.rendering import CompiledTemplate, compile_template
 from outreach.paths import EMAIL_TEMPLATES_DIR
 from outreach.platform.paging import existing_hash, load_hashes, page, page_of_hashes
@@ -32,9 +32,11 @@ def builtin_templates() -> list[dict[str, str]]:
 
 
 def create_template(store: Store, config: Config, data: dict[str, Any]) -> dict[str, Any]:
-    compile_template(data["subject"], data["html"], data["text"],
-                     max_source=config.template_max_source_bytes,
-                     max_output=config.template_max_output_bytes)
+    checked = compile_template(data["subject"], data["html"], data["text"],
+                               max_source=config.template_max_source_bytes,
+                               max_output=config.template_max_output_bytes,
+                               timeout=config.render_timeout_seconds)
+    within_budget(checked, config)
     template_id, n = store.next_id("template", "tp")
     record = {"name": data["name"], "subject": data["subject"], "html": data["html"],
               "text": data["text"], "created_at": str(int(time.time()))}
@@ -88,7 +90,8 @@ def compiled(store: Store, config: Config, template_id: str) -> CompiledTemplate
             raise NotFound("The campaign's template no longer exists.")
         found = compile_template(h["subject"], h["html"], h["text"],
                                  max_source=config.template_max_source_bytes,
-                                 max_output=config.template_max_output_bytes)
+                                 max_output=config.template_max_output_bytes,
+                                 timeout=config.render_timeout_seconds)
         if len(_COMPILED) > 256:
             _COMPILED.clear()
         _COMPILED[cache_key] = found
@@ -97,6 +100,28 @@ def compiled(store: Store, config: Config, template_id: str) -> CompiledTemplate
 
 SAMPLE_PERSON = {"email": "alex@example.com", "first_name": "Alex", "last_name": "Sample",
                  "company": "Example Corp", "job_title": "Head of Marketing"}
+
+
+def _sample_variables(config: Config, person: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = dict(person)
+    variables.update(person=dict(person), unsubscribe_url="#unsubscribe-preview", asset=None,
+                     campaign={"id": "preview", "name": "Preview"})
+    variables["postal_address"] = config.postal_address
+    return variables
+
+
+def within_budget(template: CompiledTemplate, config: Config) -> None:
+    """422 when rendering for the sample person takes more work, memory or time than one
+    message may (the source it happened in, and why). Other render errors (a variable the
+    sample person lacks) are the preview's to show, not a reason to refuse the template."""
+    from outreach.mail.rendering import BudgetExceeded, RenderError
+
+    try:
+        template.render(_sample_variables(config, SAMPLE_PERSON))
+    except BudgetExceeded as exc:
+        raise Invalid("Validation failed.", {exc.part or "html": [str(exc)]}) from None
+    except RenderError:
+        pass
 
 
 def _person(store: Store, email: str | None) -> tuple[dict[str, Any], dict[str, str] | None]:
@@ -123,20 +148,17 @@ def _person(store: Store, email: str | None) -> tuple[dict[str, Any], dict[str, 
 
 def _render_for(store: Store, config: Config, template: CompiledTemplate, email: str | None
                 ) -> dict[str, Any]:
-    from outreach.mail.rendering import RenderError
+    from outreach.mail.rendering import BudgetExceeded, RenderError
 
     person, found = _person(store, email)
-    variables: dict[str, Any] = dict(person)
-    variables.update(person=dict(person), unsubscribe_url="#unsubscribe-preview", asset=None,
-                     campaign={"id": "preview", "name": "Preview"})
-    variables["postal_address"] = config.postal_address
     try:
-        subject, html, text = template.render(variables)
+        subject, html, text = template.render(_sample_variables(config, person))
     except RenderError as exc:
         return {"subject": "", "html": "", "text": "", "person": found, "email": person["email"],
-                "error": str(exc)}
+                "error": str(exc),
+                "over_budget": exc.part or "html" if isinstance(exc, BudgetExceeded) else None}
     return {"subject": subject, "html": html, "text": text, "person": found,
-            "email": person["email"], "error": None}
+            "email": person["email"], "error": None, "over_budget": None}
 
 
 def preview(store: Store, config: Config, template_id: str, email: str | None = None
@@ -175,13 +197,18 @@ def preview_draft(store: Store, config: Config, data: dict[str, str], email: str
     sources = {name: data.get(name) or "" for name in ("subject", "html", "text")}
     template, problems = try_compile(sources["subject"], sources["html"], sources["text"],
                                      max_source=config.template_max_source_bytes,
-                                     max_output=config.template_max_output_bytes)
+                                     max_output=config.template_max_output_bytes,
+                                     timeout=config.render_timeout_seconds)
     if template is None:
         return {"errors": {name: {"message": p.message, "line": p.line,
                                   "listing": _listing(sources[name], p.line)}
                            for name, p in problems.items()},
                 "preview": None}
     shown = _render_for(store, config, template, email)
+    if shown["over_budget"]:  # as at save: a template that is a program is refused
+        part = shown["over_budget"]
+        return {"errors": {part: {"message": shown["error"], "line": None, "listing": []}},
+                "preview": None}
     shown["frame"] = None
     if not shown["error"]:
         shown["frame"] = secrets.token_urlsafe(16)

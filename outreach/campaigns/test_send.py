@@ -1,23 +1,55 @@
 """Test messages of a campaign: rendered as a recipient would get them, marked as a test,
 sent straight to a few addresses, and never counted: no ledger entry, no stats, no
-tracking (links are not rewritten), no suppression or consent check (the marketer asks
-for them by address)."""
+tracking (links are not rewritten). They still respect suppression and consent: a
+suppressed or erased address, or a known lead or contact without consent, gets none (an
+address that is no one's, a colleague's, may get them); and a campaign sends at most
+``TEST_SENDS_PER_HOUR`` test messages an hour, so the button cannot mail anyone in bulk."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from outreach.campaigns.templates import preview
 from outreach.config import Config
-from outreach.errors import Invalid
+from outreach.errors import Invalid, RateLimited
 from outreach.mail import dkim
 from outreach.mail.message import build_message
-from outreach.normalize import InvalidEmail, checked_email
+from outreach.normalize import InvalidEmail, checked_email, email_hash
 from outreach.platform.paging import existing_hash
 from outreach.store import Store
 
 MAX_TEST_ADDRESSES = 5
+TEST_SENDS_PER_HOUR = 30  # per campaign
 TEST_HEADER = "X-Outreach-Test"
+
+
+def _why_not(store: Store, address: str) -> str | None:
+    """Why ``address`` may not get a test message (``None``: it may)."""
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hexists(keys.suppressed, address)
+    pipe.sismember(keys.erased, email_hash(address))
+    pipe.hget(keys.lead_by_email, address)
+    pipe.hget(keys.contact_by_email, address)
+    suppressed, erased, lead_id, contact_id = pipe.execute()
+    if suppressed or erased:
+        return "not sent: the address is suppressed"
+    consents = [store.r.hget(key, "consent") for key in (
+        keys.lead(lead_id) if lead_id else None, keys.contact(contact_id) if contact_id else None)
+        if key]
+    if consents and "1" not in consents:
+        return "not sent: this person has not given consent"
+    return None
+
+
+def _within_rate(store: Store, campaign_id: str, count: int) -> bool:
+    key = store.keys.campaign_test_sends(campaign_id, int(time.time() // 3600))
+    pipe = store.r.pipeline(transaction=True)
+    pipe.incrby(key, count)
+    pipe.expire(key, 3600)
+    used = pipe.execute()[0]
+    return used <= TEST_SENDS_PER_HOUR
 
 
 def send_test(store: Store, config: Config, messenger: Any, campaign_id: str,
@@ -38,7 +70,17 @@ def send_test(store: Store, config: Config, messenger: Any, campaign_id: str,
     from_email = h.get("from_email") or config.from_email
     base = config.base_url.rstrip("/")
     results: dict[str, str] = {}
+    allowed = []
     for address in dict.fromkeys(normal):
+        why = _why_not(store, address)
+        if why:
+            results[address] = why
+        else:
+            allowed.append(address)
+    if allowed and not _within_rate(store, campaign_id, len(allowed)):
+        raise RateLimited(f"At most {TEST_SENDS_PER_HOUR} test messages an hour per campaign; "
+                          "try again later.", 3600 - int(time.time()) % 3600)
+    for address in allowed:
         shown = preview(store, config, h["template_id"], address)
         if shown["error"]:
             results[address] = f"not sent: {shown['error']}"

@@ -1,20 +1,39 @@
 """Marketer-authored Jinja2 templates, compiled and rendered in a sandbox.
 
-``SandboxedEnvironment`` blocks attribute tricks such as
-``{{ ''.__class__.__mro__ }}``; HTML autoescapes; source and output are size-limited.
+Templates are untrusted programs. ``ImmutableSandboxedEnvironment`` blocks attribute
+tricks such as ``{{ ''.__class__.__mro__ }}`` and mutation of lists and dicts; HTML
+autoescapes; source and output are size-limited. Rendering also has a budget of work:
+every loop iteration, call (macros included) and filter call costs one step
+(``WORK_BUDGET`` per message), every filter's result and every built value is
+size-checked (``MAX_VALUE``), and a render stops after its wall-clock limit
+(``OUTREACH_RENDER_TIMEOUT_SECONDS``). A template over budget raises ``BudgetExceeded``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 import types
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined, pass_eval_context
+from jinja2 import (
+    StrictUndefined,
+    TemplateError,
+    Undefined,
+    nodes,
+    pass_context,
+    pass_environment,
+    pass_eval_context,
+)
 from jinja2.exceptions import SecurityError
-from jinja2.filters import do_center, do_format, do_indent, do_replace
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace, do_wordwrap
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
+from jinja2.visitor import NodeTransformer
 
 from outreach.errors import Invalid
 from outreach.mail.html_text import html_to_text
@@ -29,18 +48,84 @@ _BIG_LITERAL = re.compile(r"%(\([^)]*\))?[^a-zA-Z%]*\d{7}|\{[^{}]*:[^{}]*\d{7}")
 _WIDTH_FROM_ARG = re.compile(r"\*|\{[^{}]*:[^{}]*\{")  # '%*d', '{:{w}}'
 
 
+# steps (loop iterations, calls, filter calls) one message may take: real templates take
+# a few hundred; a million-iteration loop is a program, not an email
+WORK_BUDGET = 200_000
+DEFAULT_TIMEOUT = 2.0
+# wordwrap's cost grows with its input much faster than other filters'
+MAX_WRAP_INPUT = 100_000
+
+
+class RenderError(Exception):
+    """A template failed at render time (sandbox violation, error, output too large)."""
+
+
+class BudgetExceeded(RenderError):
+    """The template took more work, memory or time than one message may take. ``part`` is
+    the source (subject, html, text) it happened in, when known."""
+
+    def __init__(self, message: str, part: str | None = None) -> None:
+        super().__init__(message)
+        self.part = part
+
+
+class _Budget:
+    __slots__ = ("left", "deadline")
+
+    def __init__(self, steps: int, seconds: float) -> None:
+        self.left = steps
+        self.deadline = time.monotonic() + seconds
+
+    def spend(self, steps: int = 1) -> None:
+        before = self.left
+        self.left -= steps
+        if self.left < 0:
+            raise BudgetExceeded(f"the template takes more than {WORK_BUDGET} steps (loop "
+                                 "iterations, calls and filters) for one message")
+        # the clock every 256 steps (and on every bulk spend: join, wordwrap)
+        if before >> 8 != self.left >> 8 and time.monotonic() > self.deadline:
+            self.too_slow()
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            self.too_slow()
+
+    @staticmethod
+    def too_slow() -> None:
+        raise BudgetExceeded("the template takes longer to render than the time limit")
+
+
+_BUDGET: ContextVar[_Budget | None] = ContextVar("outreach_render_budget", default=None)
+
+
+def _spend(steps: int = 1) -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.spend(steps)
+
+
+class _TooBig(SecurityError):
+    """A value or an operation larger than one message may build (over budget)."""
+
+
 def _limit(size: int) -> None:
     if size > MAX_VALUE:
-        raise SecurityError("the template builds a value larger than the output limit")
+        raise _TooBig("the template builds a value larger than the output limit")
+
+
+def _sized(value: Any) -> Any:
+    if isinstance(value, (str, list, tuple, dict)):
+        _limit(len(value))
+    return value
 
 
 def _check_format(fmt: str, args: tuple[Any, ...]) -> None:
     if _BIG_LITERAL.search(fmt):
-        raise SecurityError("format width or precision too large")
+        raise _TooBig("format width or precision too large")
     if _WIDTH_FROM_ARG.search(fmt):
         for arg in args:
             if isinstance(arg, int) and abs(arg) > MAX_VALUE:
-                raise SecurityError("format width or precision too large")
+                raise _TooBig("format width or precision too large")
 
 
 def _center(value: str, width: int = 80) -> str:
@@ -70,17 +155,94 @@ def _check_replace(s: str, old: str, new: str) -> None:
         _limit(len(s) + (s.count(old) if old else len(s) + 1) * (len(new) - len(old)))
 
 
+@pass_eval_context
+def _join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+    items = list(value) if not isinstance(value, (str, list, tuple)) else value
+    _limit(len(items))
+    _spend(len(items) // 100)
+    total = len(str(d)) * max(0, len(items) - 1)
+    for item in items:
+        total += len(item) if isinstance(item, str) else len(str(item))
+        _limit(total)
+    return do_join(eval_ctx, items, d, attribute)
+
+
+@pass_environment
+def _wordwrap(environment: Any, s: str, width: int = 79, break_long_words: bool = True,
+              wrapstring: str | None = None, break_on_hyphens: bool = True) -> str:
+    s = str(s)
+    if len(s) > MAX_WRAP_INPUT:
+        raise _TooBig(f"wordwrap takes at most {MAX_WRAP_INPUT} characters")
+    if not isinstance(width, int) or width < 1:
+        raise SecurityError("wordwrap needs a positive width")
+    lines = len(s) // width + s.count("\n") + 1
+    _limit(len(s) + lines * len(wrapstring if wrapstring is not None else "\n"))
+    _spend(lines // 10)
+    return do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
+
+
+def _budgeted_filter(func: Any) -> Any:
+    """Each call costs a step and its result is size-checked."""
+
+    @functools.wraps(func)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        _spend()
+        return _sized(func(*args, **kwargs))
+
+    return wrapped
+
+
+@pass_context
+def _each(_context: Any, value: Any) -> Iterator[Any]:
+    """What every ``{% for %}`` iterates (see ``_Budgeted``): one step per iteration."""
+    for item in value:
+        _spend()
+        yield item
+
+
+class _Namespace(Namespace):
+    """``namespace()`` whose attributes are size-checked: ``{% set ns.s = ns.s ~ ns.s %}`` in
+    a loop doubles a value each time."""
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        _sized(value)
+        super().__setitem__(name, value)
+
+
+class _Budgeted(NodeTransformer):
+    """Rewrites a parsed template so that every loop iterates through ``_each`` and every
+    ``~`` concatenation is size-checked."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, "_each", [], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Filter(node, "_sized", [], [], None, None, lineno=node.lineno)
+
+
 _PADDING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox, plus limits on what one expression may allocate."""
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, plus limits on what one expression may allocate and a budget of work."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.filters.update(center=_center, format=_format, indent=_indent, replace=_replace)
+        self.filters.update(center=_center, format=_format, indent=_indent, replace=_replace,
+                            join=_join, wordwrap=_wordwrap)
+        self.filters = {name: _budgeted_filter(f) for name, f in self.filters.items()}
+        self.filters["_each"] = _each
+        self.filters["_sized"] = _sized
+        self.globals.pop("lipsum", None)
+        self.globals["namespace"] = _Namespace
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        return _Budgeted().visit(super()._parse(source, name, filename))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
@@ -90,12 +252,16 @@ class _Sandbox(SandboxedEnvironment):
         elif operator == "**":
             if (isinstance(left, int) and isinstance(right, int) and abs(left) > 1
                     and right * abs(left).bit_length() > 64 * 1024):
-                raise SecurityError("number too large")
+                raise _TooBig("number too large")
         elif operator == "%" and isinstance(left, str):
             _check_format(left, right if isinstance(right, tuple) else (right,))
+        elif (operator == "+" and isinstance(left, (str, list, tuple))
+                and isinstance(right, (str, list, tuple))):
+            _limit(len(left) + len(right))
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _spend()
         if isinstance(__obj, types.BuiltinMethodType) and isinstance(__obj.__self__, str):
             name = __obj.__name__
             if name in _PADDING and args and isinstance(args[0], int):
@@ -147,42 +313,54 @@ _text_env = _Sandbox(autoescape=False, undefined=_SandboxUndefined)
 _strict_env = _Sandbox(autoescape=False, undefined=StrictUndefined)
 
 
-class RenderError(Exception):
-    """A template failed at render time (sandbox violation, error, output too large)."""
-
-
 @dataclass(frozen=True)
 class CompiledTemplate:
     subject: Any
     html: Any
     text: Any
     max_output: int
+    timeout: float = DEFAULT_TIMEOUT
 
     def render(self, context: dict[str, Any]) -> tuple[str, str, str]:
-        budget = [self.max_output]
+        """Subject, HTML and text for ``context``; ``RenderError`` when the template fails,
+        ``BudgetExceeded`` (a ``RenderError``) when it takes too much work, memory or time."""
+        output = [self.max_output]
+        budget = _Budget(WORK_BUDGET, self.timeout)
+        part = ["subject"]
 
-        def render(template: Any) -> str:
+        def render(name: str, template: Any) -> str:
             # streamed, so a loop that prints too much stops at the limit, not at MemoryError
+            part[0] = name
             parts = []
             for chunk in template.generate(context):
-                budget[0] -= len(chunk)
-                if budget[0] < 0:
-                    raise RenderError("rendered message is larger than the output limit")
+                output[0] -= len(chunk)
+                if output[0] < 0:
+                    raise BudgetExceeded("rendered message is larger than the output limit")
+                budget.check_time()
                 parts.append(chunk)
             return "".join(parts)
 
+        token = _BUDGET.set(budget)
         try:
-            subject = " ".join(render(self.subject).split())
-            html = render(self.html)
-            text = render(self.text)
+            subject = " ".join(render("subject", self.subject).split())
+            html = render("html", self.html)
+            text = render("text", self.text)
             if not text.strip():  # no text part written: the HTML's, as text
                 text = html_to_text(html)
+        except BudgetExceeded as exc:
+            exc.part = exc.part or part[0]
+            raise
         except RenderError:
             raise
+        except (_TooBig, MemoryError, RecursionError) as exc:
+            over = BudgetExceeded(f"template error: {exc.__class__.__name__}: {exc}", part[0])
+            raise over from exc
         except TemplateError as exc:
             raise RenderError(f"template error: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - anything a template does wrong is its error
             raise RenderError(f"template error: {exc.__class__.__name__}: {exc}") from exc
+        finally:
+            _BUDGET.reset(token)
         return subject, html, text
 
 
@@ -214,22 +392,25 @@ def _compile_each(subject: str, html: str, text: str, max_source: int
 
 
 def try_compile(
-    subject: str, html: str, text: str, *, max_source: int, max_output: int
+    subject: str, html: str, text: str, *, max_source: int, max_output: int,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[CompiledTemplate | None, dict[str, SourceError]]:
     """The compiled template, or None and why each source does not compile, with the line
     (the console's editor marks it)."""
     compiled, errors = _compile_each(subject, html, text, max_source)
     if errors:
         return None, errors
-    return CompiledTemplate(compiled["subject"], compiled["html"], compiled["text"], max_output), {}
+    return CompiledTemplate(compiled["subject"], compiled["html"], compiled["text"], max_output,
+                            timeout), {}
 
 
 def compile_template(
-    subject: str, html: str, text: str, *, max_source: int, max_output: int
+    subject: str, html: str, text: str, *, max_source: int, max_output: int,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> CompiledTemplate:
     """Compile the three sources or raise ``Invalid`` (422) saying which and why."""
     template, errors = try_compile(subject, html, text, max_source=max_source,
-                                   max_output=max_output)
+                                   max_output=max_output, timeout=timeout)
     if template is None:
         raise Invalid("Validation failed.", {name: [e.message] for name, e in errors.items()})
     return template

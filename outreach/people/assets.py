@@ -23,7 +23,7 @@ from typing import Any
 from outreach.errors import Conflict, Invalid, NotFound
 from outreach.platform.paging import page
 from outreach.store import Store
-from outreach.vocabulary import FORM_FIELDS, iso
+from outreach.vocabulary import FORM_FIELDS, KINDS, iso
 
 # profile fields a form may ask for (in the order a form shows them)
 FIELD_LABELS = {
@@ -55,6 +55,7 @@ class FormRules:
     consent_version: int | None = None
     min_fill_seconds: int = 0
     proof_of_work: bool = False
+    kind: str | None = None  # the asset's stored kind; None: no such asset (yet)
 
     @property
     def trivial(self) -> bool:
@@ -235,10 +236,13 @@ def consent_text(store: Store, slug: str, version: int) -> str | None:
     return store.r.hget(store.keys.asset(slug), f"consent:{version}")
 
 
+_KNOWN_KIND = {kind: FormRules(kind=kind) for kind in KINDS}
+
+
 def load_rules(store: Store, slug: str) -> FormRules:
-    h = store.r.hmget(store.keys.asset(slug), "form", "consent_version")
+    h = store.r.hmget(store.keys.asset(slug), "form", "consent_version", "kind")
     if not h[0]:
-        return NO_RULES
+        return _KNOWN_KIND.get(h[2] or "", NO_RULES)
     form = json.loads(h[0])
     return FormRules(
         required=tuple(form.get("required") or ()),
@@ -246,6 +250,7 @@ def load_rules(store: Store, slug: str) -> FormRules:
         consent_version=int(h[1]) if h[1] else None,
         min_fill_seconds=int(form.get("min_fill_seconds") or 0),
         proof_of_work=bool(form.get("proof_of_work")),
+        kind=h[2],
     )
 
 
@@ -265,6 +270,8 @@ class RulesCache:
         if hit is not None and hit[0] > now:
             return hit[1]
         rules = load_rules(self._store, slug)
+        if rules.kind is None:  # not (yet) an asset: asked again next time, never cached (a
+            return rules        # bot inventing slugs cannot fill the cache)
         with self._lock:
             if len(self._cache) >= self._max:
                 self._cache.clear()

@@ -139,7 +139,7 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list
     for data in rows:
         # already validated and normalised by the intake schema: no JSON round trip
         args.extend(_flat_record("0-0", data["email"], data["kind"], data["asset"], now,
-                                 registration_payload(data, now)))
+                                 registration_payload(data, now), trusted=True))
     reply = store.run("ingest", args=args)
     names = {"c": "created", "u": "updated", "n": "unchanged", "x": "rejected"}
     outcomes = [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
@@ -195,8 +195,8 @@ def _record(entry_id: str, fields: dict[str, str] | None) -> list[Any]:
         at = int(data.get("at") or time.time())
     except (ValueError, KeyError, TypeError, AttributeError, InvalidEmail):
         log.warning("rejecting malformed registration %s", entry_id)
-        return [entry_id, "", "malformed", "", "0", 0, "web_form", "", 0]
-    return _flat_record(entry_id, email, kind, asset, at, data)
+        return [entry_id, "", "malformed", "", "0", 0, "web_form", "", "0", 0]
+    return _flat_record(entry_id, email, kind, asset, at, data, trusted=data.get("auth") == 1)
 
 
 def _spells(given: str, email: str) -> bool:
@@ -208,7 +208,9 @@ def _spells(given: str, email: str) -> bool:
 
 
 def _flat_record(entry_id: str, email: str, kind: str, asset: str, at: int,
-                 data: dict[str, Any]) -> list[Any]:
+                 data: dict[str, Any], *, trusted: bool) -> list[Any]:
+    """``trusted``: an authenticated write (an API key, an import), whose fields replace a
+    contact's or a qualified lead's; otherwise they are only proposed (``ingest.lua``)."""
     profile: list[str] = []
     for name in PROFILE_FIELDS:
         value = data.get(name)
@@ -235,5 +237,5 @@ def _flat_record(entry_id: str, email: str, kind: str, asset: str, at: int,
         evidence = evidence_entry(when, proof.get("how") or "form", asset, proof.get("v"),
                                   proof.get("ip"), proof.get("ua"),
                                   "pending" if consent == "p" else "given")
-    return [entry_id, email, kind, asset, consent, at, source, evidence, len(profile) // 2,
-            *profile]
+    return [entry_id, email, kind, asset, consent, at, source, evidence, "1" if trusted else "0",
+            len(profile) // 2, *profile]

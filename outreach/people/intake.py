@@ -21,9 +21,11 @@ from urllib.parse import urlsplit
 
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound, RateLimited, Unavailable
+from outreach.normalize import client_key
 from outreach.people.ingest import registration_payload
 from outreach.platform import refs
 from outreach.store import Store
+from outreach.vocabulary import PUBLIC_SOURCES
 
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
@@ -33,6 +35,25 @@ class Accepted:
     id: str
     duplicate: bool = False
     dropped: bool = False
+
+
+def check_door(config: Config, registration: dict[str, Any], asset_kind: str | None,
+               authenticated: bool) -> None:
+    """What the public door may not do (422): without an API key, a ``source`` other than
+    ``PUBLIC_SOURCES``, or a slug no asset has (unless ``intake_creates_assets``); with or
+    without, a ``kind`` other than the asset's. ``asset_kind``: the asset's stored kind
+    (``None``: no such asset), from the per-process rules cache."""
+    errors: dict[str, list[str]] = {}
+    if not authenticated:
+        source = registration.get("source")
+        if source is not None and source not in PUBLIC_SOURCES:
+            errors["source"] = [f"Without an API key, one of: {', '.join(PUBLIC_SOURCES)}."]
+        if asset_kind is None and not config.intake_creates_assets:
+            errors["asset"] = ["No such asset."]
+    if asset_kind is not None and registration.get("kind") != asset_kind:
+        errors["kind"] = [f"The asset {registration.get('asset')!r} is of kind {asset_kind}."]
+    if errors:
+        raise Invalid("Validation failed.", errors)
 
 
 def accept_registration(
@@ -46,7 +67,9 @@ def accept_registration(
 ) -> Accepted:
     """Durably store one validated registration and return its id.
 
-    ``data`` is the output of ``RegistrationIn``. A filled honeypot is answered
+    ``data`` is the output of ``RegistrationIn`` (``authenticated``: the request had an API
+    key; without one a contact's or qualified lead's fields are only proposed, see
+    ``ingest.lua``). A filled honeypot is answered
     like a success but stored nowhere. ``kick`` is called for every stored one
     (``IngestKicker`` throttles it). ``confirmation`` (``confirmations.entry``): a double
     opt-in mail to schedule in the same script as the append (Redis is the outbox).
@@ -54,6 +77,8 @@ def accept_registration(
     if data.get("website"):
         return Accepted(id=_fake_id(), dropped=True)
     payload = registration_payload(data, int(time.time()))
+    if data.get("authenticated"):
+        payload["auth"] = 1  # an authenticated write: fields replaced, also a contact's
     encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     rate = config.intake_rate
     keys = store.keys
@@ -69,8 +94,13 @@ def accept_registration(
         outcome = "accepted"
     else:
         limit, window = rate if rate else (0, 1)
-        idem = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32] if idempotency_key else "-"
-        script_keys = [keys.intake_stream, keys.rate_limit(client), keys.idempotency(idem)]
+        # the key is the client's for one registration: scoped by (asset, address), so another
+        # client's key (guessed or reused) never answers for, or hides, this registration
+        idem = hashlib.sha256(
+            f"{data['asset']}\n{data['email']}\n{idempotency_key}".encode()
+        ).hexdigest()[:32] if idempotency_key else "-"
+        script_keys = [keys.intake_stream, keys.rate_limit(client_key(client)),
+                       keys.idempotency(idem)]
         script_args = [limit, window, 1 if idempotency_key else 0, config.idempotency_ttl_seconds,
                        encoded]
         if confirmation:

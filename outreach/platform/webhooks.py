@@ -24,6 +24,7 @@ made to the address that was checked (no DNS rebinding between check and connect
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -32,6 +33,7 @@ import json
 import secrets
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -60,12 +62,38 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def _blocked(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries to a host: IPv4-mapped and -compatible,
+    6to4 (2002::/16), Teredo (2001::/32: server and client) and NAT64 (64:ff9b::/96)."""
+    out = []
+    if ip.ipv4_mapped:
+        out.append(ip.ipv4_mapped)
+    if ip.sixtofour:
+        out.append(ip.sixtofour)
+    if ip.teredo:
+        out.extend(ip.teredo)
+    if int(ip) >> 32 == 0 or any(ip in net for net in _NAT64):
+        out.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return out
+
+
+def _refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
             or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+
+
+def _blocked(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if ip.ipv4_mapped:  # the IPv4 address it is, judged as such
+            return _refused(ip.ipv4_mapped)
+        if any(_refused(v4) for v4 in embedded):
+            return True
+    return _refused(ip)
 
 
 def resolve(url: str, allow_private: bool) -> tuple[str, str, int, str]:
@@ -106,18 +134,38 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
     scheme, host, port, address = resolve(url, allow_private)
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # ``timeout`` bounds the whole exchange, not each read: a receiver that drips a byte
+    # every few seconds would otherwise hold the worker for as long as it likes
     sock = socket.create_connection((address, port), timeout=timeout)
+    raw, cut = sock, threading.Event()
+
+    def _cut() -> None:
+        cut.set()
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(timeout, _cut)
+    timer.daemon = True
+    timer.start()
     try:
         if scheme == "https":
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         conn.sock = sock
-        conn.request("POST", target, body=body, headers={
-            **headers, "Host": host if port in (80, 443) else f"{host}:{port}"})
-        response = conn.getresponse()
-        response.read(64 * 1024)
+        try:
+            conn.request("POST", target, body=body, headers={
+                **headers, "Host": host if port in (80, 443) else f"{host}:{port}"})
+            response = conn.getresponse()
+            response.read(64 * 1024)
+        except (OSError, http.client.HTTPException):
+            if cut.is_set():
+                raise TimeoutError(f"no complete response within {timeout:g} s") from None
+            raise
+        if cut.is_set():
+            raise TimeoutError(f"no complete response within {timeout:g} s")
         return response.status
     finally:
+        timer.cancel()
         sock.close()
 
 

@@ -24,6 +24,7 @@ from outreach.people.records import asset_slugs, person_events, registrations_of
 from outreach.platform import users
 from outreach.platform.paging import load_hashes, walk_by_rank
 from outreach.sales.owners import audit_entries, checked_owner, require_record
+from outreach.sales.proposals import accepted_ids
 from outreach.store import Store
 from outreach.vocabulary import ACTIVITY_TYPES, iso
 
@@ -215,6 +216,8 @@ _AUDIT_SUBJECTS = {
     "owner_changed": "Owner changed",
     "stage_changed": "Stage changed",
     "status_changed": "Status changed",
+    "proposed_update": "Proposed update (a registration without an API key)",
+    "proposed_update_accepted": "Proposed update accepted",
 }
 
 
@@ -265,8 +268,13 @@ def timeline(store: Store, kind: str, record_id: str, limit: int = 100) -> dict[
             person_refs.append((f"c:{h['contact_id']}", contact.get("email", "")))
             regs_from = regs_from or contact
     for audit_ref in audit_refs:
-        for entry in audit_entries(store, audit_ref, limit):
-            rows.append((float(entry.get("at") or 0), _audit_item(entry, audit_ref)))
+        entries = audit_entries(store, audit_ref)
+        accepted = accepted_ids(entries)
+        for entry in entries[:limit]:
+            item = _audit_item(entry, audit_ref)
+            if item["type"] == "proposed_update":
+                item["accepted"] = str(entry.get("id")) in accepted
+            rows.append((float(entry.get("at") or 0), item))
     if regs_from and regs_from.get("regs"):
         email = regs_from.get("email")
         for reg in registrations_of(regs_from["regs"], asset_slugs(store, [regs_from["regs"]])):

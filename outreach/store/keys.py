@@ -28,6 +28,10 @@ class Keys:
     def rate_limit(self, client: str) -> str:
         return self._k("rl", client)
 
+    def campaign_test_sends(self, campaign_id: str, hour: int) -> str:
+        """test messages of a campaign sent in one hour (epoch hours), a counter"""
+        return self._k("testsends", campaign_id, str(hour))
+
     def registrations(self, registration_id: str) -> str:
         """Where a registration's processing result is: one hash per UTC day of acceptance
         (read from the stream id's milliseconds), expired after ``registration_status_days``.

@@ -159,6 +159,8 @@ class Service:
             "OUTREACH_SEND_CLAIM_TIMEOUT_SECONDS": "3",
             "OUTREACH_SEND_BATCH_STALE_SECONDS": "4",
             "OUTREACH_CAMPAIGN_WATCH_SECONDS": "0.5",
+            # registrations for assets no one made first, as in `outreach dev` (issue 17)
+            "OUTREACH_INTAKE_CREATE_ASSETS": "1",
         }
         if BROKER_URL:  # the second CI pass: RabbitMQ (this xdist worker's own vhost)
             self.env["OUTREACH_BROKER_URL"] = BROKER_URL

@@ -218,3 +218,39 @@ def test_smtp_server_down_auto_pauses_then_resume_completes(make_service):
     counts = service.smtp.count_by_recipient()
     assert set(counts) == set(emails) and max(counts.values()) == 1
     assert campaign["stats"]["sent"] == 300
+
+
+def test_a_template_that_explodes_for_one_person_fails_only_that_person(make_service):
+    """Templates are untrusted programs: a loop bomb that goes off for one person's data is
+    stopped by the render budget in a live worker; that person is failed with the reason,
+    everyone else is sent, and the worker goes on to the next campaign."""
+    service = make_service()
+    worker = service.start_worker()
+    emails = _audience(service, 12, asset="bomb")
+    service.register(kind="white_paper", asset="bomb", email="eve@example.org", first_name="Eve",
+                     consent=True)
+    wait_for(lambda: service.processed_count() == 13, message="ingest")
+    bomb = ("{% if first_name == 'Eve' %}{% for a in range(100000) %}{% for b in range(100000) %}"
+            "x{% endfor %}{% endfor %}{% endif %}")
+    template = service.post("/api/v1/templates", {**TEMPLATE, "html": bomb + TEMPLATE["html"]},
+                            status=201)
+    list_id = _lead_list(service, "bomb")
+    campaign_id = service.post("/api/v1/campaigns", {
+        "name": "bomb", "template_id": template["id"], "list_ids": [list_id],
+        "from_email": "news@mail.example.com"}, status=201)["id"]
+    started = time.monotonic()
+    service.post(f"/api/v1/campaigns/{campaign_id}/launch", status=200)
+    shown = _wait_status(service, campaign_id, "sent", timeout=60)
+    assert time.monotonic() - started < 30
+    assert shown["stats"]["sent"] == 12 and shown["stats"]["failed"] == 1
+    assert _recipients(service, campaign_id, "failed") == {"eve@example.org"}
+    assert set(service.smtp.count_by_recipient()) == set(emails)
+    failed = service.all_items(f"/api/v1/campaigns/{campaign_id}/recipients?status=failed")
+    assert "steps" in (failed[0].get("error") or "")
+    assert worker.proc.poll() is None
+    # the same worker sends the next campaign
+    service.smtp.clear()
+    again = _campaign(service, [list_id])
+    service.post(f"/api/v1/campaigns/{again}/launch", status=200)
+    assert _wait_status(service, again, "sent", timeout=60)["stats"]["sent"] == 13
+    assert service.smtp.count_by_recipient()["eve@example.org"] == 1

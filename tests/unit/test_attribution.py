@@ -374,7 +374,7 @@ def test_to_shows_the_address_as_the_person_wrote_it(make_cenv) -> None:
         from outreach.people.ingest import _flat_record
 
         record = _flat_record("1-0", "eve@example.com", "white_paper", "guide", 0,
-                              {"email_given": "boss@example.com"})
+                              {"email_given": "boss@example.com"}, trusted=False)
         assert "email_given" not in record
 
 

@@ -15,7 +15,8 @@ PASSWORD = "correct horse battery"
 IDS = {"list_id": "ls1", "lead_id": "ld1", "contact_id": "ct1", "account_id": "ac1",
        "opp_id": "op1", "template_id": "tp1", "campaign_id": "cp1", "action": "pause",
        "filename": "console.css", "plural": "leads", "record_id": "ld1", "task_id": "av1",
-       "webhook_id": "wh1", "delivery_id": "d1", "verb": "disable", "token": "tk1"}
+       "webhook_id": "wh1", "delivery_id": "d1", "verb": "disable", "token": "tk1",
+       "proposal_id": "pr1"}
 
 
 def token(page: bytes) -> str:

@@ -177,9 +177,11 @@ def handle_ses(store: Store, config: Config, body: bytes) -> dict[str, Any]:
         raise Invalid("Validation failed.", {"body": ["not JSON"]}) from exc
     if not isinstance(message, dict):
         raise Invalid("Validation failed.", {"body": ["not an SNS message"]})
-    verify_sns(message)
+    # the topic first: an unknown topic is refused before anything is fetched for it (the
+    # signing certificate's URL is the sender's to choose, within the SNS hosts)
     if message.get("TopicArn") not in config.ses_topic_arns:
         raise Forbidden("unexpected TopicArn")
+    verify_sns(message)
     kind = message.get("Type")
     if kind == "SubscriptionConfirmation":
         url = str(message.get("SubscribeURL") or "")

@@ -6,7 +6,13 @@
 -- ARGV: 1 key tag, 2 group, 3 now (epoch seconds), 4 repeat weight, 5 event-after-paper weight,
 --       6 seconds to keep results, 7 record count, 8 mode, then per record:
 --       id, email, kind, asset, consent(0/1/p), at (epoch seconds), source, evidence (JSON
---       of the consent given, or ''), nfields, (field, value) * nfields
+--       of the consent given, or ''), trusted (1: an authenticated write), nfields,
+--       (field, value) * nfields
+-- An untrusted record (the public door, no API key) updates an unqualified lead as always,
+-- but never a contact's fields nor a qualified lead's: the registration goes into the
+-- history, and the values it brought that differ become a proposed update on the timeline
+-- (the record's audit list, entry type 'proposed_update'; the contact's, for a qualified
+-- lead that has one) that sales may accept (sales/proposals.py).
 -- consent 'p': given but pending a double opt-in confirmation (stored as consent 'p').
 -- Records whose email is empty are acknowledged and marked rejected (reason in kind).
 -- mode 'stream': records are intake stream entries (results kept, entries acked); returns the
@@ -137,6 +143,31 @@ local function keep_evidence(ref, person_key, evidence)
   redis.call('LTRIM', key, -50, -1)
 end
 
+-- an untrusted record's profile fields for a record sales owns: none is written; those
+-- that differ from the stored values (of ``target``) are proposed on ``ref``'s timeline.
+-- Returns the fields that may still be written (none of the profile).
+local function propose(target, ref, fields, rid, at, email, asset)
+  if #fields == 0 then return fields end
+  local names = {}
+  for f = 1, #fields, 2 do names[#names + 1] = fields[f] end
+  local old = redis.call('HMGET', target, unpack(names))
+  local proposal, any = {}, false
+  for f = 1, #fields, 2 do
+    local name, value = fields[f], fields[f + 1]
+    if name ~= 'email_given' and name ~= 'topic' and old[(f + 1) / 2] ~= value then
+      proposal[name] = value
+      any = true
+    end
+  end
+  if any then
+    local key = k('audit', ref)
+    redis.call('LPUSH', key, cjson.encode({type = 'proposed_update', at = tonumber(at),
+      by = email, id = rid, asset = asset, fields = proposal}))
+    redis.call('LTRIM', key, 0, 499)
+  end
+  return {}
+end
+
 local acked = {}
 local outcomes = {}
 local applied = 0
@@ -144,10 +175,11 @@ local i = 9
 for _ = 1, count do
   local rid, email, kind, asset, consent = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local at, source, evidence = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-  local nfields = tonumber(ARGV[i + 8])
+  local trusted = ARGV[i + 8] == '1'
+  local nfields = tonumber(ARGV[i + 9])
   local fields = {}
-  for f = 1, nfields * 2 do fields[f] = ARGV[i + 8 + f] end
-  i = i + 9 + nfields * 2
+  for f = 1, nfields * 2 do fields[f] = ARGV[i + 9 + f] end
+  i = i + 10 + nfields * 2
   acked[#acked + 1] = rid
   local regs = (not import) and results_of(rid)
   if import or redis.call('HEXISTS', regs, rid) == 0 then
@@ -171,6 +203,9 @@ for _ = 1, count do
       local contact_id = redis.call('HGET', email_contact, email)
       if contact_id then
         local ckey = k('contact', contact_id)
+        if not trusted then
+          fields = propose(ckey, 'contact:' .. contact_id, fields, rid, at, email, asset)
+        end
         local known = redis.call('HMGET', ckey, 'regs', 'consent')
         local history = known[1]
         local seen = history and string.find(';' .. history, ';' .. asset_code .. ':', 1, true)
@@ -203,8 +238,17 @@ for _ = 1, count do
         local outcome = 'u'
         if lead_id then
           local lkey = k('lead', lead_id)
-          local known = redis.call('HMGET', lkey, 'regs', 'topic', 'consent', 'source', 'latest_source')
+          local known = redis.call('HMGET', lkey, 'regs', 'topic', 'consent', 'source', 'latest_source',
+            'status', 'contact_id')
           local history = known[1]
+          if not trusted and known[6] == 'qualified' then  -- sales owns it now
+            if known[7] then
+              fields = propose(k('contact', known[7]), 'contact:' .. known[7], fields, rid, at,
+                email, asset)
+            else
+              fields = propose(lkey, 'lead:' .. lead_id, fields, rid, at, email, asset)
+            end
+          end
           -- engagement from repeat registrations: a new asset, an event after a white paper
           local gain = 0
           if history then

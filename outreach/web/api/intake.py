@@ -14,10 +14,16 @@ from werkzeug.exceptions import BadRequest
 from outreach.errors import Invalid, NotFound
 from outreach.people.assets import check_form_rules, looks_like_a_bot, pow_solved
 from outreach.people.confirmations import entry
-from outreach.people.intake import accept_registration, check_redirect, count_dropped
+from outreach.people.intake import (
+    accept_registration,
+    check_door,
+    check_redirect,
+    count_dropped,
+)
 from outreach.people.registration import RegistrationIn, load_registration
+from outreach.platform.apikeys import api_key_identity
 from outreach.schemas.intake import RegistrationAccepted
-from outreach.web.common import config, raw_body, store
+from outreach.web.common import config, error_response, raw_body, store
 from outreach.web.openapi import operation
 
 log = logging.getLogger(__name__)
@@ -30,7 +36,7 @@ bp = Blueprint("intake", __name__)
     body=RegistrationIn,
     form=True,
     responses={202: RegistrationAccepted, 303: "Form post: redirect to redirect_to"},
-    errors=(413, 429, 503),
+    errors=(401, 413, 429, 503),
     auth=False,
     tag="intake",
 )
@@ -39,12 +45,21 @@ def post_registration() -> Any:
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object.")
     cfg = config()
+    authenticated = False
+    if "Authorization" in request.headers:  # a key holder: an authenticated write
+        scheme, _, token = request.headers["Authorization"].partition(" ")
+        if scheme.lower() != "bearer" or api_key_identity(store(), token.strip()) is None:
+            response = error_response(401, "Unknown API key.")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="outreach"'
+            return response
+        authenticated = True
     if data.get("website"):
         # Honeypot: answer like a success whatever else a bot filled in (no 422 hints).
         return _dropped(cfg, data, from_form, "honeypot")
     try:
         registration = load_registration(data)
         rules = current_app.extensions["outreach.asset_rules"](registration["asset"])
+        check_door(cfg, registration, rules.kind, authenticated)
         if not rules.trivial:
             if looks_like_a_bot(rules, data, time.time(), from_form):
                 return _dropped(cfg, data, from_form, "too_fast")
@@ -64,6 +79,7 @@ def post_registration() -> Any:
             "v": rules.consent_version, "ip": request.remote_addr,
             "ua": (request.headers.get("User-Agent") or "")[:200],
         }
+    registration["authenticated"] = authenticated
     target = check_redirect(cfg, registration.get("redirect_to")) if from_form else None
     confirm = (entry(registration["email"], registration["asset"], rules.consent_version or 0)
                if rules.double_opt_in and registration["consent"] == "p" else None)

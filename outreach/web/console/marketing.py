@@ -18,7 +18,7 @@ from outreach.campaigns import (
     templates,
     test_send,
 )
-from outreach.errors import Conflict, Invalid
+from outreach.errors import Conflict, Invalid, RateLimited
 from outreach.people import lists
 from outreach.schemas.campaigns import CampaignIn, FollowUpIn, TemplateIn
 from outreach.web.console import campaign_form
@@ -121,7 +121,8 @@ def template_create() -> Any:
     values, email = _template_values(), request.form.get("preview_email", "").strip()
     if request.form.get("action") == "preview":  # without JavaScript: preview, save nothing
         draft = templates.preview_draft(store(), config(), values, email or None)
-        return render("template_form.html", values=values, errors={}, draft=draft, email=email)
+        return render("template_form.html", 422 if draft["errors"] else 200, values=values,
+                      errors={}, draft=draft, email=email)
     try:
         created = templates.create_template(store(), config(), TemplateIn().load(values))
     except ValidationError as exc:
@@ -274,6 +275,8 @@ def campaign_send_test(campaign_id: str) -> Any:
                                       campaign_id, emails)
     except Invalid as exc:
         flash("Test not sent: " + " ".join((exc.fields or {}).get("emails", [exc.message])), "error")
+    except RateLimited as exc:
+        flash(f"Test not sent: {exc.message}", "error")
     else:
         failed = {a: r for a, r in results.items() if r != "sent"}
         sent = [a for a, r in results.items() if r == "sent"]

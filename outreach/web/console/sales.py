@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 
 from outreach.errors import ServiceError
 from outreach.platform import webhooks
-from outreach.sales import activities, opportunities
+from outreach.sales import activities, opportunities, proposals
 from outreach.sales import tasks as sales_tasks
 from outreach.sales.owners import PLURALS, require_record, set_owner
 from outreach.sales.pipeline import pipeline
@@ -70,6 +70,25 @@ def activity_add(plural: str, record_id: str) -> Any:
         flash(f"Not saved: {exc.message} {detail}".strip(), "error")
     else:
         flash({"task": "Task added.", "note": "Note added."}.get(body["type"], "Activity logged."))
+    return redirect(_record_url(kind, record_id) + "#timeline")
+
+
+@bp.route("/<any(leads,contacts):plural>/<record_id>/proposals/<proposal_id>/accept",
+          methods=["POST"])
+@requires("people", "write")
+def proposal_accept(plural: str, record_id: str, proposal_id: str) -> Any:
+    """One click: the values a registration without a key proposed are applied (audited)."""
+    kind = PLURALS[plural]
+    try:
+        changes = proposals.accept_proposed_update(store(), kind, record_id, proposal_id[:64],
+                                                   current_user.email)
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise
+        flash(exc.message, "error")
+    else:
+        flash("Proposed update applied: " + (", ".join(sorted(changes)) or "nothing differed")
+              + ".")
     return redirect(_record_url(kind, record_id) + "#timeline")
 
 
