@@ -15,6 +15,7 @@ from outreach.people.assets import check_form_rules, looks_like_a_bot, pow_solve
 from outreach.people.intake import accept_registration, check_redirect, count_dropped
 from outreach.people.registration import RegistrationIn, load_registration
 from outreach.schemas.intake import RegistrationAccepted
+from outreach.web.api.auth import public
 from outreach.web.common import config, raw_body, store
 from outreach.web.openapi import operation
 
@@ -22,6 +23,7 @@ bp = Blueprint("intake", __name__)
 
 
 @bp.post("/api/v1/registrations")
+@public
 @operation(
     "Register a white-paper download or an event registration",
     body=RegistrationIn,

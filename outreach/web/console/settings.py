@@ -51,9 +51,12 @@ def user_disable() -> Any:
 @requires("settings", "write")
 def api_key_create() -> Any:
     name = request.form.get("name", "").strip()
-    if not name or len(name) > 100:
-        return _settings(422, key_errors={"name": ["A name of 1 to 100 characters."]})
-    return _settings(200, new_key=apikeys.create_api_key(store(), name), new_key_name=name)
+    role = request.form.get("role") or apikeys.DEFAULT_ROLE
+    try:
+        key = apikeys.create_api_key(store(), name, role=role)
+    except Invalid as exc:
+        return _settings(422, key_errors=exc.fields or {"name": [exc.message]})
+    return _settings(200, new_key=key, new_key_name=name, new_key_role=role)
 
 
 @bp.route("/settings/api-keys/revoke", methods=["POST"])
