@@ -29,15 +29,15 @@ def _record(store: Store, campaign_id: str, ref: str, distinct: str, unique_stat
     return bool(first)
 
 
-def _payload(tokens: Tokens, purpose: str, token: str, size: int) -> list[Any]:
-    payload = tokens.read(purpose, token)
+def _payload(config: Config, purpose: str, token: str, size: int) -> list[Any]:
+    payload = Tokens(config.secret_key, config.secret_key_fallbacks).read(purpose, token)
     if payload is None or len(payload) != size or not all(isinstance(p, str) for p in payload):
         raise NotFound("This link is not valid.")
     return payload
 
 
 def record_open(store: Store, config: Config, token: str) -> None:
-    campaign_id, ref = _payload(Tokens(config.secret_key, config.secret_key_fallbacks), "open", token, 2)
+    campaign_id, ref = _payload(config, "open", token, 2)
     if not store.r.exists(store.keys.campaign(campaign_id)):
         return
     _record(store, campaign_id, ref, f"o|{ref}", "", "opened", config.score_open,
@@ -46,7 +46,7 @@ def record_open(store: Store, config: Config, token: str) -> None:
 
 def record_click(store: Store, config: Config, token: str) -> str:
     """The stored URL to redirect to."""
-    campaign_id, ref, link_id = _payload(Tokens(config.secret_key, config.secret_key_fallbacks), "click", token, 3)
+    campaign_id, ref, link_id = _payload(config, "click", token, 3)
     url = store.r.hget(store.keys.campaign_links(campaign_id), link_id)
     if not url:
         raise NotFound("This link is not valid.")
@@ -60,7 +60,7 @@ def record_click(store: Store, config: Config, token: str) -> str:
 
 def unsubscribe_target(store: Store, config: Config, token: str) -> dict[str, Any]:
     """Who a token would unsubscribe (for the confirm page)."""
-    campaign_id, ref = _payload(Tokens(config.secret_key, config.secret_key_fallbacks), "unsubscribe", token, 2)
+    campaign_id, ref = _payload(config, "unsubscribe", token, 2)
     return {"campaign_id": campaign_id, "ref": ref, "email": store.r.hget(store.keys.person(ref), "email")}
 
 
