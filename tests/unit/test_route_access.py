@@ -275,3 +275,12 @@ def test_cli_disable_lists_the_users_keys(world, monkeypatch) -> None:
     assert "crm-sync" in result.output
     result = CliRunner().invoke(cli.user, ["disable", "marketer@example.com"])
     assert "no API keys" in result.output
+
+
+def test_the_openapi_document_names_the_roles_of_each_operation(env) -> None:
+    spec = env.client.get("/api/openapi.json").get_json()
+    erase = spec["paths"]["/api/v1/people/{email}"]["delete"]
+    assert erase["x-access"] == {"area": "privacy", "action": "write", "roles": ["admin", "marketer"]}
+    assert "403" in erase["responses"]
+    assert spec["paths"]["/api/v1/api-keys"]["get"]["x-access"]["roles"] == ["admin"]
+    assert "x-access" not in spec["paths"]["/api/v1/registrations"]["post"]

@@ -10,11 +10,12 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
 from outreach.config import Config
+from outreach.paths import STATIC_DIR
 from outreach.platform.users import allowed
 from outreach.store import Store
 
 bp = Blueprint("console", __name__, url_prefix="/console",
-               static_folder="../static/console", static_url_path="/static")
+               static_folder=str(STATIC_DIR / "console"), static_url_path="/static")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
