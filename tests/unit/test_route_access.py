@@ -284,3 +284,17 @@ def test_the_openapi_document_names_the_roles_of_each_operation(env) -> None:
     assert "403" in erase["responses"]
     assert spec["paths"]["/api/v1/api-keys"]["get"]["x-access"]["roles"] == ["admin"]
     assert "x-access" not in spec["paths"]["/api/v1/registrations"]["post"]
+
+
+def test_the_console_lists_a_disabled_users_keys_and_shows_key_roles(world) -> None:
+    apikeys.create_api_key(world.store, "crm-sync", user="sales@example.com")
+    _sign_in(world, "admin@example.com")
+    page = world.client.get("/console/settings")
+    assert b">crm-sync<" in page.data and b'name="role"' in page.data
+    csrf = re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
+    made = world.client.post("/console/settings/api-keys",
+                             data={"csrf_token": csrf, "name": "reporting", "role": "sales"})
+    assert made.status_code == 200 and b"reporting (sales)" in made.data
+    done = world.client.post("/console/settings/users/disable", follow_redirects=True,
+                             data={"csrf_token": csrf, "email": "sales@example.com"})
+    assert b"crm-sync" in done.data and b"401" in done.data

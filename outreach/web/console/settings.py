@@ -43,7 +43,9 @@ def user_disable() -> Any:
     except NotFound as exc:
         flash(exc.message, "error")
     else:
-        flash(f"{disabled['email']} is disabled.")
+        keys = [k["name"] for k in apikeys.find_api_keys(store(), user=disabled["email"])]
+        flash(f"{disabled['email']} is disabled; their open sessions have ended"
+              + (f" and their API keys ({', '.join(keys)}) answer 401." if keys else "."))
     return redirect(url_for("console.settings_page"))
 
 
