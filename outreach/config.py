@@ -66,6 +66,10 @@ class Config:
     consent_token_days: int = 7  # a double opt-in confirmation link expires after this
     import_max_bytes: int = 50 * 1024 * 1024  # POST /api/v1/imports upload limit (larger: the CLI)
     import_lease_seconds: float = 60.0  # a running import not heard from for this long is rerun
+    # every upload kept in Redis until its import ran, together: over this, 503 before storing
+    import_upload_quota_bytes: int = 256 * 1024 * 1024
+    outbox_tick_seconds: float = 2.0  # the beat's look at due imports and confirmations
+    outbox_grace_seconds: float = 10.0  # work nudged at once is due for the beat this much later
     # mail
     smtp_host: str = "localhost"
     smtp_port: int = 25
@@ -136,7 +140,7 @@ class Config:
     task_reminder_seconds: float = 5.0  # how often the beat looks for tasks falling due
     webhook_allow_private: bool = False  # allow webhook URLs on loopback/private/link-local
     webhook_timeout_seconds: float = 10.0
-    webhook_max_failures: int = 20  # consecutive failed attempts that disable a webhook
+    webhook_disable_after_hours: float = 72.0  # failing with no success this long disables
     webhook_max_attempts: int = 30  # attempts of one delivery (5 s, 30 s, 2 min, 10 min, hourly)
     webhook_tick_seconds: float = 1.0
     webhook_lease_seconds: float = 120.0  # a claimed delivery not finished by then is retaken

@@ -12,6 +12,7 @@ from celery.signals import worker_process_init, worker_shutting_down
 from flask import current_app
 
 from outreach.campaigns import dispatch as dispatching
+from outreach.campaigns import lifecycle
 from outreach.campaigns import watch as watching
 from outreach.campaigns.sending import batch, heartbeats
 from tasks.ingest import STORE_ERRORS
@@ -35,6 +36,10 @@ class CeleryJobs:
         self.celery.send_task("outreach.campaigns.watch", args=[campaign_id, token],
                               queue="default", countdown=countdown or None)
 
+    def retry_failed(self, campaign_id: str) -> None:
+        self.celery.send_task("outreach.campaigns.retry_failed", args=[campaign_id],
+                              queue="default")
+
 
 def _deps() -> tuple[Any, Any, Any]:
     ext = current_app.extensions
@@ -49,7 +54,8 @@ def dispatch(campaign_id: str) -> int:
     return dispatching.dispatch(store, config, jobs, campaign_id)
 
 
-@shared_task(name="outreach.send.batch", acks_late=True, ignore_result=True)
+@shared_task(name="outreach.send.batch", acks_late=True, ignore_result=True,
+             autoretry_for=STORE_ERRORS, retry_backoff=1, retry_backoff_max=30, max_retries=None)
 def send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> int:
     _cooperative_stop_in_child()
     store, config, jobs = _deps()
@@ -71,6 +77,13 @@ def watch(campaign_id: str, token: str) -> None:
     next_look = watching.watch(store, config, jobs, campaign_id, token)
     if next_look is not None:
         jobs.watch(campaign_id, token, countdown=next_look)
+
+
+@shared_task(name="outreach.campaigns.retry_failed", acks_late=True, ignore_result=True,
+             autoretry_for=STORE_ERRORS, retry_backoff=1, retry_backoff_max=30, max_retries=None)
+def retry_failed(campaign_id: str) -> int:
+    store, config, jobs = _deps()
+    return lifecycle.requeue_failed(store, jobs, campaign_id, config.send_batch_size)
 
 
 @shared_task(name="outreach.campaigns.tick", acks_late=True, ignore_result=True)

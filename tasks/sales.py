@@ -11,6 +11,7 @@ import logging
 from celery import shared_task
 from flask import current_app
 
+from outreach.people import ingest
 from outreach.platform import webhooks
 from outreach.sales import tasks as sales_tasks
 
@@ -28,6 +29,8 @@ def remind() -> int:
 @shared_task(name="outreach.webhooks.tick", acks_late=True, ignore_result=True)
 def tick() -> int:
     store, config = current_app.extensions["outreach.store"], current_app.extensions["outreach.config"]
+    # events a script recorded whose deliveries a dead drain never wrote
+    ingest.announce_created(store)
     due = webhooks.claim_due(store, lease=config.webhook_lease_seconds)
     for n, delivery_id in enumerate(due):
         try:

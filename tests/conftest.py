@@ -284,8 +284,8 @@ class CampaignEnv(Env):
         return watch.watch(self.store, self.config, self.jobs, campaign_id)
 
     def pump(self, max_steps: int = 500) -> list[Any]:
-        """Run recorded dispatch and send_batch jobs (and the retries a send task would
-        queue) until none is left; watch jobs are left to the test. Returns batch results."""
+        """Run recorded dispatch, retry_failed and send_batch jobs (and the retries a send
+        task would queue) until none is left; watch jobs are left to the test. Returns batch results."""
         results = []
         queue = self.pending()
         steps = 0
@@ -295,6 +295,11 @@ class CampaignEnv(Env):
             assert steps <= max_steps, "jobs never settle"
             if name == "dispatch":
                 self.dispatch(str(args[0]))
+            elif name == "retry_failed":
+                from outreach.campaigns import lifecycle
+
+                lifecycle.requeue_failed(self.store, self.jobs, str(args[0]),
+                                         self.config.send_batch_size)
             elif name == "send_batch":
                 campaign_id, batch_no = str(args[0]), int(args[1])  # type: ignore[call-overload]
                 attempt = self.attempts.get((campaign_id, batch_no), 0)

@@ -27,6 +27,10 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
     status = h.get("status")
     now = model.now()
     store.r.hset(keys.campaign(campaign_id), "watched_at", repr(now))
+    retry_asked = status in ("sending", "paused") and store.r.zscore(
+        keys.campaigns_retry_due, campaign_id) is not None
+    if retry_asked:  # retry-failed was asked and its job has not finished: run it (again)
+        jobs.retry_failed(campaign_id)
     if status == "scheduled":
         send_at = float(h.get("send_at") or 0)
         if send_at > now:
@@ -55,6 +59,8 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
         if len(batches) < config.send_window_batches:
             jobs.dispatch(campaign_id)
         return config.campaign_watch_seconds
+    if retry_asked:
+        return config.campaign_watch_seconds  # not finished while failed ones wait for requeue
     if not batches and store.r.zcard(keys.campaign_sending(campaign_id)) == 0:
         try:
             lifecycle.transition(store, campaign_id, ("sending",), "sent",

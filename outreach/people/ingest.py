@@ -95,25 +95,27 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
     reply = store.run("ingest", args=args)
     if not isinstance(reply, list):
         return int(reply)
-    announce_created(store, reply[1:])
+    if reply[1:]:
+        announce_created(store)
     return int(reply[0])
 
 
-def announce_created(store: Store, lead_ids: list[str]) -> None:
+def announce_created(store: Store, lead_ids: list[str] | None = None) -> int:
     """``lead.created`` for each new lead, ``data`` ``{"lead": <as GET /api/v1/leads/<id>>}``,
-    when some webhook wants it."""
-    if not lead_ids:
-        return
-    wanted = webhooks.subscribers(store, "lead.created")
-    if not wanted:
-        return
+    when some webhook wants it. The ingest script records each created lead in the event's
+    outbox in its own transaction; this turns the outbox into deliveries, exactly once (the
+    webhooks tick does too, after a drain that died in between). ``lead_ids`` is unused
+    (what the script returned): the outbox is the record."""
+    return webhooks.flush_outbox(store, "lead.created", render_created)
+
+
+def render_created(store: Store, lead_ids: list[str]) -> list[dict[str, Any] | None]:
     from outreach.people.records import asset_slugs, lead_view, load_leads
 
     rows = load_leads(store, lead_ids)
     slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-    webhooks.emit_many(store, "lead.created", [
-        {"lead": lead_view(lead_id, h, slugs)} for lead_id, h in zip(lead_ids, rows, strict=True)
-        if h], wanted=wanted)
+    return [{"lead": lead_view(lead_id, h, slugs)} if h else None
+            for lead_id, h in zip(lead_ids, rows, strict=True)]
 
 
 def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -135,8 +137,8 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list
     reply = store.run("ingest", args=args)
     names = {"c": "created", "u": "updated", "n": "unchanged", "x": "rejected"}
     outcomes = [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
-    announce_created(store, [person[2:] for outcome, person in outcomes
-                             if outcome == "created" and person.startswith("l:")])
+    if any(outcome == "created" for outcome, _ in outcomes):
+        announce_created(store)
     return outcomes
 
 

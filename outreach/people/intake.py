@@ -42,12 +42,14 @@ def accept_registration(
     client: str,
     idempotency_key: str | None = None,
     kick: Callable[[], None] | None = None,
+    confirmation: str | None = None,
 ) -> Accepted:
     """Durably store one validated registration and return its id.
 
     ``data`` is the output of ``RegistrationIn``. A filled honeypot is answered
     like a success but stored nowhere. ``kick`` is called for every stored one
-    (``IngestKicker`` throttles it).
+    (``IngestKicker`` throttles it). ``confirmation`` (``confirmations.entry``): a double
+    opt-in mail to schedule in the same script as the append (Redis is the outbox).
     """
     if data.get("website"):
         return Accepted(id=_fake_id(), dropped=True)
@@ -57,7 +59,7 @@ def accept_registration(
     keys = store.keys
     replicas = config.intake_min_replicas
     acked = replicas
-    if rate is None and not idempotency_key:
+    if rate is None and not idempotency_key and not confirmation:
         # nothing to check atomically: the cheapest durable append
         command = ("XADD", keys.intake_stream, "*", "d", encoded)
         if replicas:
@@ -71,6 +73,9 @@ def accept_registration(
         script_keys = [keys.intake_stream, keys.rate_limit(client), keys.idempotency(idem)]
         script_args = [limit, window, 1 if idempotency_key else 0, config.idempotency_ttl_seconds,
                        encoded]
+        if confirmation:
+            script_keys.append(keys.confirmations_due)
+            script_args += [confirmation, repr(time.time() + config.outbox_grace_seconds)]
         if replicas:
             (outcome, value), acked = store.durable(
                 replicas, config.intake_replica_timeout_ms, script="intake", keys=script_keys,

@@ -157,21 +157,18 @@ def add_members(store: Store, list_id: str, emails: list[str],
     if bad:
         raise Invalid("Validation failed.", {"emails": [f"Item {i}: not a valid email address."
                                                         for i in bad]})
-    ids = store.r.hmget(index, normal) if normal else []
     added, already, unknown = 0, 0, []
-    members = keys.list_members(list_id)
-    person_key = keys.lead if meta["member_type"] == "lead" else keys.contact
-    for email, person_id in zip(normal, ids, strict=True):
-        if not person_id:
-            unknown.append(email)
-            continue
-        seq = store.r.hincrby(keys.sequences, "member", 1)
-        if store.r.zadd(members, {person_id: seq}, nx=True):
-            added += 1
-            _remember_list(store, person_key(person_id), list_id)
-        else:
-            already += 1
+    kind = "lead" if meta["member_type"] == "lead" else "contact"
+    for start in range(0, len(normal), CHUNK):  # one script per chunk, not trips per person
+        reply = store.run("add_members", keys=[keys.list_members(list_id), index],
+                          args=[keys.tag, list_id, kind, *normal[start:start + CHUNK]])
+        added += int(reply[0])
+        already += int(reply[1])
+        unknown += reply[2:]
     return {"added": added, "already_members": already, "unknown": unknown}
+
+
+CHUNK = 500
 
 
 def _remember_list(store: Store, person_key: str, list_id: str) -> None:

@@ -223,7 +223,10 @@ def find_contacts(
                 out.append(contact_view(contact_id, h, slugs))
         return out
 
-    return page(store, keys.contacts, limit, cursor, load)
+    # an account's contacts come from its own index (people/affiliation keeps it), never
+    # from a walk of every contact
+    source = keys.account_contacts(account_id) if account_id else keys.contacts
+    return page(store, source, limit, cursor, load)
 
 
 def upsert_contact(store: Store, data: dict[str, Any], *, how: str = "api",

@@ -15,6 +15,9 @@ class Jobs(Protocol):
     def watch(self, campaign_id: str, token: str, countdown: float = 0) -> None:
         """Look after a running campaign (schedule, stale work, completion)."""
 
+    def retry_failed(self, campaign_id: str) -> None:
+        """Queue again the failed recipients of a campaign (its retry schedule says so)."""
+
 
 class NoJobs:
     """Jobs that do nothing: for services driven step by step (tests, CLI)."""
@@ -30,3 +33,6 @@ class NoJobs:
 
     def watch(self, campaign_id: str, token: str, countdown: float = 0) -> None:
         self.calls.append(("watch", (campaign_id, token)))
+
+    def retry_failed(self, campaign_id: str) -> None:
+        self.calls.append(("retry_failed", (campaign_id,)))

@@ -7,7 +7,13 @@ failed attempt is put back in the schedule 5 s, 30 s, 2 min, 10 min, then hourly
 so no task ever waits in the broker (no countdown near the visibility timeout). A claim
 is a lease: the delivery stays scheduled ``LEASE_SECONDS`` later until its attempt ends, so
 a worker killed mid-delivery delays it by the lease, not by the visibility timeout.
-``webhook_max_failures`` consecutive failed attempts disable the webhook, with the reason.
+A webhook is disabled (with the reason) only after failing continuously for
+``webhook_disable_after_hours`` with no success in between, never by a count of failures:
+every pending delivery keeps its schedule until it succeeds, the webhook is disabled or
+``webhook_max_attempts`` is reached. Each webhook's pending deliveries are kept in a set
+(its backlog, shown by the console). Events a Lua script records (``lead.created`` from
+``ingest.lua``) wait in an outbox list written in the script's own transaction, and
+``flush_outbox`` turns them into deliveries exactly once.
 
 Each request carries ``Outreach-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
 "<t>.<body>")>`` and ``Outreach-Event-Id``. URLs must be http(s) and must not resolve to
@@ -172,6 +178,7 @@ def update_webhook(store: Store, config: Config, webhook_id: str, changes: dict[
         if changes["active"]:  # re-enabled: a fresh start
             mapping["failures"] = "0"
             mapping["disabled_reason"] = ""
+            store.r.hdel(key, "failing_since")
     if mapping:
         store.r.hset(key, mapping=mapping)
     return get_webhook(store, webhook_id)
@@ -181,7 +188,8 @@ def delete_webhook(store: Store, webhook_id: str) -> None:
     key = store.keys.webhook(webhook_id)
     existing_hash(store, key, "webhook", webhook_id)
     pipe = store.r.pipeline(transaction=True)
-    pipe.delete(key, store.keys.webhook_deliveries(webhook_id))
+    pipe.delete(key, store.keys.webhook_deliveries(webhook_id),
+                store.keys.webhook_backlog(webhook_id))
     pipe.zrem(store.keys.webhooks, webhook_id)
     pipe.execute()
 
@@ -207,6 +215,7 @@ def redeliver(store: Store, webhook_id: str, delivery_id: str) -> dict[str, Any]
     pipe.hset(key, "status", "pending")
     pipe.persist(key)
     pipe.zadd(store.keys.webhook_due, {delivery_id: time.time()})
+    pipe.sadd(store.keys.webhook_backlog(webhook_id), delivery_id)
     pipe.execute()
     return {"delivery_id": delivery_id, "event_id": h.get("event_id"), "status": "pending"}
 
@@ -242,35 +251,85 @@ def emit_many(store: Store, event: str, items: list[dict[str, Any]], when: float
         wanted = subscribers(store, event)
     if not wanted or not items:
         return []
+    event_ids: list[str] = []
+    for start in range(0, len(items), 500):
+        chunk = items[start:start + 500]
+        pipe = store.r.pipeline(transaction=True)
+        event_ids += _write_events(store, pipe, event, chunk, wanted, when)
+        pipe.execute()
+    return event_ids
+
+
+def _write_events(store: Store, pipe: Any, event: str, chunk: list[dict[str, Any]],
+                  wanted: list[str], when: float | None = None) -> list[str]:
+    """Queue on ``pipe`` (in MULTI) the events of ``chunk`` and a delivery each per webhook
+    of ``wanted``, due at once and in its webhook's backlog; their ids (reserved now)."""
     from outreach.store import to_base36
 
     keys = store.keys
     now = time.time() if when is None else when
+    ids = store.r.pipeline(transaction=False)
+    ids.hincrby(keys.sequences, "webhook_event", len(chunk))
+    ids.hincrby(keys.sequences, "webhook_delivery", len(chunk) * len(wanted))
+    last_event, last_delivery = (int(n) for n in ids.execute())
+    event_n, delivery_n = last_event - len(chunk), last_delivery - len(chunk) * len(wanted)
     event_ids = []
-    for start in range(0, len(items), 500):
-        chunk = items[start:start + 500]
-        pipe = store.r.pipeline(transaction=False)
-        pipe.hincrby(keys.sequences, "webhook_event", len(chunk))
-        pipe.hincrby(keys.sequences, "webhook_delivery", len(chunk) * len(wanted))
-        last_event, last_delivery = (int(n) for n in pipe.execute())
-        event_n, delivery_n = last_event - len(chunk), last_delivery - len(chunk) * len(wanted)
-        pipe = store.r.pipeline(transaction=True)
-        for data in chunk:
-            event_n += 1
-            event_id = "evt_" + to_base36(event_n) + secrets.token_hex(4)
-            event_ids.append(event_id)
-            body = json.dumps({"id": event_id, "type": event, "created_at": iso(now),
-                               "data": data}, separators=(",", ":"), sort_keys=True)
-            for webhook_id in wanted:
-                delivery_n += 1
-                delivery_id = "d" + to_base36(delivery_n)
-                pipe.hset(keys.webhook_delivery(delivery_id), mapping={
-                    "webhook_id": webhook_id, "event_id": event_id, "event": event,
-                    "body": body, "attempt": "0", "status": "pending",
-                    "created_at": str(int(now))})
-                pipe.zadd(keys.webhook_due, {delivery_id: now})
-        pipe.execute()
+    for data in chunk:
+        event_n += 1
+        event_id = "evt_" + to_base36(event_n) + secrets.token_hex(4)
+        event_ids.append(event_id)
+        body = json.dumps({"id": event_id, "type": event, "created_at": iso(now),
+                           "data": data}, separators=(",", ":"), sort_keys=True)
+        for webhook_id in wanted:
+            delivery_n += 1
+            delivery_id = "d" + to_base36(delivery_n)
+            pipe.hset(keys.webhook_delivery(delivery_id), mapping={
+                "webhook_id": webhook_id, "event_id": event_id, "event": event,
+                "body": body, "attempt": "0", "status": "pending",
+                "created_at": str(int(now))})
+            pipe.zadd(keys.webhook_due, {delivery_id: now})
+            pipe.sadd(keys.webhook_backlog(webhook_id), delivery_id)
     return event_ids
+
+
+def flush_outbox(store: Store, event: str,
+                 render: Callable[[Store, list[str]], list[dict[str, Any] | None]],
+                 chunk: int = 500) -> int:
+    """Turn the subjects a script recorded in ``event``'s outbox into events and deliveries,
+    each exactly once: the deliveries are written and the subjects taken off the outbox in
+    one transaction, watched so that two flushes never both write one. ``render`` gives
+    each subject's ``data`` (None: gone, no event). Returns how many events were written."""
+    import redis
+
+    key = store.keys.webhook_outbox(event)
+    written = 0
+    for _ in range(1000):  # bounded: each pass takes a chunk off, or finds the outbox empty
+        with store.r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)
+                subjects = pipe.lrange(key, 0, chunk - 1)
+                if not subjects:
+                    pipe.unwatch()
+                    return written
+                wanted = subscribers(store, event)
+                items = [d for d in render(store, subjects) if d is not None] if wanted else []
+                pipe.multi()
+                if items:
+                    _write_events(store, pipe, event, items, wanted)
+                pipe.ltrim(key, len(subjects), -1)
+                pipe.execute()
+                written += len(items)
+            except redis.WatchError:
+                continue  # appended to or flushed meanwhile: look again
+    return written
+
+
+def backlog(store: Store, webhook_ids: list[str]) -> dict[str, int]:
+    """Each webhook's pending deliveries (in its schedule, not yet delivered or given up)."""
+    pipe = store.r.pipeline(transaction=False)
+    for webhook_id in webhook_ids:
+        pipe.scard(store.keys.webhook_backlog(webhook_id))
+    return dict(zip(webhook_ids, (int(n) for n in pipe.execute()), strict=True))
 
 
 LEASE_SECONDS = Config.webhook_lease_seconds
@@ -307,6 +366,8 @@ def deliver(store: Store, config: Config, delivery_id: str, post: Poster = _post
     h = store.r.hgetall(key)
     if not h or h.get("status") in ("delivered", "failed", "skipped"):
         store.r.zrem(keys.webhook_due, delivery_id)
+        if h:
+            store.r.srem(keys.webhook_backlog(h["webhook_id"]), delivery_id)
         return h.get("status", "missing") if h else "missing"
     webhook_id = h["webhook_id"]
     hook = store.r.hgetall(keys.webhook(webhook_id))
@@ -315,6 +376,7 @@ def deliver(store: Store, config: Config, delivery_id: str, post: Poster = _post
         pipe.hset(key, "status", "skipped")
         pipe.expire(key, DELIVERY_TTL)
         pipe.zrem(keys.webhook_due, delivery_id)
+        pipe.srem(keys.webhook_backlog(webhook_id), delivery_id)
         pipe.execute()
         return "skipped"
     attempt = int(h.get("attempt") or 0) + 1
@@ -345,20 +407,27 @@ def deliver(store: Store, config: Config, delivery_id: str, post: Poster = _post
         pipe.hset(key, mapping={"status": "delivered", "attempt": str(attempt)})
         pipe.expire(key, DELIVERY_TTL)
         pipe.zrem(keys.webhook_due, delivery_id)
+        pipe.srem(keys.webhook_backlog(webhook_id), delivery_id)
         pipe.hset(keys.webhook(webhook_id), "failures", "0")
+        pipe.hdel(keys.webhook(webhook_id), "failing_since")
         pipe.execute()
         return "delivered"
     pipe.hincrby(keys.webhook(webhook_id), "failures", 1)
-    failures = int(pipe.execute()[-1])
-    if failures >= config.webhook_max_failures:
+    pipe.execute()
+    failing_since = _failing_since(store, webhook_id, now)
+    hours = (now - failing_since) / 3600
+    disable = hours >= config.webhook_disable_after_hours
+    if disable:
         store.r.hset(keys.webhook(webhook_id), mapping={
             "active": "0",
-            "disabled_reason": f"{failures} consecutive failed deliveries; last: {error}"})
-    if attempt >= config.webhook_max_attempts or failures >= config.webhook_max_failures:
+            "disabled_reason": f"failing for {hours:.0f} h with no success "
+                               f"(since {iso(int(failing_since))}); last: {error}"})
+    if attempt >= config.webhook_max_attempts or disable:
         pipe = store.r.pipeline(transaction=True)
         pipe.hset(key, mapping={"status": "failed", "attempt": str(attempt)})
         pipe.expire(key, DELIVERY_TTL)
         pipe.zrem(keys.webhook_due, delivery_id)
+        pipe.srem(keys.webhook_backlog(webhook_id), delivery_id)
         pipe.execute()
         return "failed"
     pipe = store.r.pipeline(transaction=True)
@@ -366,3 +435,11 @@ def deliver(store: Store, config: Config, delivery_id: str, post: Poster = _post
     pipe.zadd(keys.webhook_due, {delivery_id: now + retry_delay(attempt)})
     pipe.execute()
     return "retrying"
+
+
+def _failing_since(store: Store, webhook_id: str, now: float) -> float:
+    """When the webhook's current run of failures began (set by its first failure after a
+    success, kept until the next success)."""
+    key = store.keys.webhook(webhook_id)
+    store.r.hsetnx(key, "failing_since", repr(now))
+    return float(store.r.hget(key, "failing_since") or now)

@@ -177,6 +177,22 @@ class Keys:
     def import_file(self, import_id: str) -> str:
         return self._k("import", import_id, "file")
 
+    @property
+    def imports_due(self) -> str:
+        """zset of import jobs to run, scored by when (a claim leases it; drained by the beat)"""
+        return self._k("imports", "due")
+
+    @property
+    def import_bytes(self) -> str:
+        """hash import id -> bytes of its upload still kept (the global upload quota)"""
+        return self._k("imports", "bytes")
+
+    @property
+    def confirmations_due(self) -> str:
+        """zset of double opt-in mails to send (JSON [email, asset, version]), scored by
+        when; written with the registration, drained by the beat"""
+        return self._k("consent", "due")
+
     # auth
     @property
     def api_keys(self) -> str:
@@ -294,6 +310,20 @@ class Keys:
     def active_campaigns(self) -> str:
         return self._k("camps", "active")
 
+    @property
+    def campaigns_retry_due(self) -> str:
+        """zset of campaigns whose failed recipients are to be queued again (retry-failed),
+        scored by when; written with the request, drained by the campaign tick"""
+        return self._k("camps", "retry")
+
+    def campaign_audience_count(self, campaign_id: str) -> str:
+        """the cached audience count of a draft campaign (JSON), short-lived"""
+        return self._k("camp", campaign_id, "audience")
+
+    def audience_seen(self, token: str) -> str:
+        """set of the addresses an audience count has seen so far (expires)"""
+        return self._k("audience", token, "seen")
+
     def person(self, ref: str) -> str:
         """The hash of the person ``ref`` names: ``l:<id>`` a lead, ``c:<id>`` a contact
         (``outreach.platform.refs``)."""
@@ -403,6 +433,15 @@ class Keys:
 
     def webhook_delivery(self, delivery_id: str) -> str:
         return self._k("whd", delivery_id)
+
+    def webhook_outbox(self, event: str) -> str:
+        """list of the subjects (ids) of events recorded by a script, not yet turned into
+        deliveries (``ingest.lua`` builds the name for ``lead.created``)"""
+        return self._k("wh", "outbox", event)
+
+    def webhook_backlog(self, webhook_id: str) -> str:
+        """set of a webhook's deliveries still pending (the console's backlog)"""
+        return self._k("wh", webhook_id, "backlog")
 
     @property
     def webhook_due(self) -> str:

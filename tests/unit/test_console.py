@@ -70,6 +70,15 @@ def test_every_console_page_without_a_session_redirects_to_login(people: Any) ->
     assert people.client.get("/").headers["Location"] == "/console/"
 
 
+def test_the_console_serves_its_vendored_files(people: Any) -> None:
+    """What every page links (the layout moved the blueprint; its files must still be found)."""
+    for path in ("/console/static/console.css", "/console/static/vendor/pico/pico.min.css",
+                 "/console/static/vendor/htmx/htmx.min.js"):
+        response = people.client.get(path)
+        assert response.status_code == 200 and response.data, path
+        response.close()
+
+
 def test_sign_in_lands_on_the_dashboard_with_a_console_only_cookie(people: Any) -> None:
     response = sign_in(people, "marketer@example.com")
     assert response.status_code == 302 and response.headers["Location"] == "/console/"

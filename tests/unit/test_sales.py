@@ -467,7 +467,7 @@ def _verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 
 def test_webhook_delivery_signed_retried_logged_and_disabled(make_env):
-    with make_env(webhook_allow_private=True, webhook_max_failures=5) as env:
+    with make_env(webhook_allow_private=True, webhook_disable_after_hours=1) as env:
         secret = "k" * 24
         hook = env.post("/api/v1/webhooks", {"url": "http://127.0.0.1:9/h", "secret": secret,
                                              "events": ["lead.qualified", "opportunity.won"]}).get_json()
@@ -505,14 +505,20 @@ def test_webhook_delivery_signed_retried_logged_and_disabled(make_env):
         assert env.post(f"/api/v1/webhooks/{hook['id']}/deliveries/{delivery}/redeliver"
                         ).status_code == 202
         assert webhooks.claim_due(env.store, now=time.time() + 1) == [delivery]
-        # consecutive failures disable the webhook, with the reason
+        # failing continuously for OUTREACH_WEBHOOK_DISABLE_AFTER_HOURS (here 1) with no
+        # success disables the webhook, with the reason; a count of failures never does
+        # (issue 18: changed from "5 consecutive failures")
         def refuse(*_: Any) -> int:
             raise ConnectionRefusedError("refused")
 
-        for n in range(5):
-            webhooks.deliver(env.store, env.config, delivery, refuse, now=t0 + 100 + n)
+        for n in range(25):
+            assert webhooks.deliver(env.store, env.config, delivery, refuse,
+                                    now=t0 + 100 + n) == "retrying"
+        assert env.get(f"/api/v1/webhooks/{hook['id']}").get_json()["active"] is True
+        assert webhooks.deliver(env.store, env.config, delivery, refuse,
+                                now=t0 + 100 + 3600) == "failed"
         shown = env.get(f"/api/v1/webhooks/{hook['id']}").get_json()
-        assert shown["active"] is False and "5 consecutive" in shown["disabled_reason"]
+        assert shown["active"] is False and "failing for 1 h" in shown["disabled_reason"]
         assert webhooks.emit(env.store, "lead.qualified", {}) is None  # nobody listens now
 
 

@@ -6,35 +6,71 @@ that safe."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from outreach.config import Config
-from outreach.errors import Invalid
+from outreach.errors import Invalid, Unavailable
 from outreach.people.imports.csvfile import NotCsv
 from outreach.people.imports.run import Options, Report, check_options, run_import
 from outreach.store import Store
 
+log = logging.getLogger(__name__)
+
 
 def create_job(store: Store, config: Config, content: bytes, options: Options) -> str:
-    """Keep an uploaded file and a queued job for a worker; returns the import id."""
+    """Keep an uploaded file and a queued job for a worker; returns the import id.
+
+    The job, its file and its place in the imports schedule are written in one transaction
+    (Redis is the outbox: the beat runs it when the publish after this is lost). Uploads
+    waiting in Redis share a global byte quota (``import_upload_quota_bytes``): over it,
+    ``Unavailable`` (503) before anything is stored."""
     check_options(options)
     import json
 
-    import_id, _ = store.next_id("import", "im")
     keys = store.keys
+    size = len(content)
+    encoded = base64.b64encode(content).decode("ascii")
+    import_id, _ = store.next_id("import", "im")
+    if not store.run("quota_take", keys=[keys.import_bytes],
+                     args=[config.import_upload_quota_bytes, max(1, len(encoded)), import_id]):
+        raise Unavailable("Too many imports are waiting to run; try again shortly.",
+                          retry_after=30)
+    now = time.time()
     pipe = store.r.pipeline(transaction=True)
     # the store decodes replies as text: the file is kept base64 (any bytes, any encoding)
-    pipe.set(keys.import_file(import_id), base64.b64encode(content).decode("ascii"), ex=86_400)
+    pipe.set(keys.import_file(import_id), encoded, ex=86_400)
     pipe.hset(keys.import_job(import_id), mapping={
         "status": "queued", "rows": 0, "created": 0, "updated": 0, "unchanged": 0, "failed": 0,
-        "progress": 0, "size": len(content), "options": json.dumps(options.__dict__),
-        "created_at": int(time.time())})
+        "progress": 0, "size": size, "options": json.dumps(options.__dict__),
+        "created_at": int(now)})
     pipe.expire(keys.import_job(import_id), 30 * 86_400)
+    pipe.zadd(keys.imports_due, {import_id: now + config.outbox_grace_seconds})
     pipe.execute()
     return import_id
+
+
+def release_upload(store: Store, import_id: str) -> None:
+    """Drop a job's file, its share of the upload quota and its place in the schedule."""
+    keys = store.keys
+    store.run("quota_take", keys=[keys.import_bytes], args=[0, 0, import_id])
+    pipe = store.r.pipeline(transaction=True)
+    pipe.delete(keys.import_file(import_id))
+    pipe.zrem(keys.imports_due, import_id)
+    pipe.execute()
+
+
+def claim_due_jobs(store: Store, config: Config, now: float | None = None,
+                   limit: int = 50) -> list[str]:
+    """The imports due now (queued and not yet run, or whose run stopped renewing its
+    lease), each taken by one caller and leased ``import_lease_seconds`` in the schedule."""
+    now = time.time() if now is None else now
+    return store.run("claim_due", keys=[store.keys.imports_due, ""],
+                     args=[now, limit, int(now), config.import_lease_seconds])
 
 
 def claim_job(store: Store, config: Config, import_id: str, now: float | None = None) -> bool:
@@ -73,39 +109,63 @@ def lease_left(store: Store, import_id: str, now: float | None = None) -> float:
 
 def run_job(store: Store, config: Config, import_id: str) -> dict[str, Any]:
     """Run a queued import, or rerun one whose worker died (``claim_job``); a job another
-    worker is running, or that is finished, is left alone. Idempotent."""
+    worker is running, or that is finished, is left alone. Idempotent.
+
+    A store error is raised (the task retries; the lease is given back when the store
+    answers, else it lapses and the beat reruns the job); any other failure marks the job
+    ``failed`` with the reason: no job stays ``running``."""
     import json
+
+    import redis
 
     keys = store.keys
     job_key = keys.import_job(import_id)
     if not claim_job(store, config, import_id):
-        return get_job(store, import_id)
-    options = Options(**json.loads(store.r.hget(job_key, "options") or "{}"))
-    stored = store.r.get(keys.import_file(import_id))
-    content = base64.b64decode(stored) if stored else b""
+        job = get_job(store, import_id)
+        if job["status"] in ("done", "failed"):
+            release_upload(store, import_id)
+        else:  # held by a live run: the beat looks again when its lease would lapse
+            store.r.zadd(keys.imports_due, {import_id: time.time() + lease_left(store, import_id)
+                                            + 1}, xx=True)
+        return job
     errors_key = keys.import_errors(import_id)
-    store.r.delete(errors_key)
-    size = max(1, len(content or b""))
-    raw = _Counting(content or b"")
-
-    def progress(report: Report) -> None:
-        # the heartbeat rides on the progress write: the lease is renewed with every batch
-        store.r.hset(job_key, mapping={**report.as_dict(),
-                                       "progress": round(min(raw.read_bytes / size, 1.0), 4),
-                                       "lease_until": time.time() + config.import_lease_seconds})
-
-    def error(line: int, reason: str, name: str) -> None:
-        store.r.rpush(errors_key, json.dumps([line, reason, name]))
-
     try:
-        report = run_import(store, config, raw, options, on_progress=progress, on_error=error,
-                            max_errors=0)
-    except (NotCsv, Invalid) as exc:
-        store.r.hset(job_key, mapping={"status": "failed", "error": str(exc), "progress": 1})
-    else:
-        store.r.hset(job_key, mapping={**report.as_dict(), "status": "done", "progress": 1})
+        options = Options(**json.loads(store.r.hget(job_key, "options") or "{}"))
+        stored = store.r.get(keys.import_file(import_id))
+        content = base64.b64decode(stored) if stored else b""
+        store.r.delete(errors_key)
+        size = max(1, len(content or b""))
+        raw = _Counting(content or b"")
+
+        def progress(report: Report) -> None:
+            # the heartbeat rides on the progress write: the lease is renewed with every batch
+            lease_until = time.time() + config.import_lease_seconds
+            store.r.hset(job_key, mapping={**report.as_dict(),
+                                           "progress": round(min(raw.read_bytes / size, 1.0), 4),
+                                           "lease_until": lease_until})
+            # the beat's schedule follows the lease: it reruns the job only once it lapses
+            store.r.zadd(keys.imports_due, {import_id: lease_until}, xx=True)
+
+        def error(line: int, reason: str, name: str) -> None:
+            store.r.rpush(errors_key, json.dumps([line, reason, name]))
+
+        try:
+            report = run_import(store, config, raw, options, on_progress=progress,
+                                on_error=error, max_errors=0)
+        except (NotCsv, Invalid) as exc:
+            store.r.hset(job_key, mapping={"status": "failed", "error": str(exc), "progress": 1})
+        else:
+            store.r.hset(job_key, mapping={**report.as_dict(), "status": "done", "progress": 1})
+    except (redis.ConnectionError, redis.TimeoutError):
+        with contextlib.suppress(redis.RedisError):  # give the lease back for the retry
+            store.r.hset(job_key, mapping={"status": "queued", "lease_until": 0})
+        raise
+    except Exception as exc:
+        log.exception("import %s failed", import_id)
+        store.r.hset(job_key, mapping={"status": "failed", "progress": 1,
+                                       "error": f"{type(exc).__name__}: {exc}"[:500]})
     store.r.expire(errors_key, 30 * 86_400)
-    store.r.delete(keys.import_file(import_id))
+    release_upload(store, import_id)
     return get_job(store, import_id)
 
 

@@ -16,6 +16,9 @@
 -- person ('l:<id>' or 'c:<id>'). In 'stream' mode while any webhook exists (Keys.webhooks,
 -- 'whs', not empty: looked at here, so intake's drain makes no extra round trip for it), the
 -- script returns {count, id of each lead it created...} instead (for lead.created).
+-- In both modes while any webhook exists, each lead created is also appended to the
+-- lead.created outbox (Keys.webhook_outbox) in this same script: its event is never lost
+-- between this script and the deliveries (platform/webhooks.py flush_outbox writes them).
 --@prelude
 local group = ARGV[2]
 local now = ARGV[3]
@@ -24,7 +27,9 @@ local w_event = tonumber(ARGV[5])
 local keep_seconds = tonumber(ARGV[6])
 local count = tonumber(ARGV[7])
 local import = ARGV[8] == 'import'
-local report_created = not import and redis.call('ZCARD', k('whs')) > 0
+local any_webhook = redis.call('ZCARD', k('whs')) > 0
+local report_created = not import and any_webhook
+local created_outbox = any_webhook and k('wh', 'outbox', 'lead.created') or nil
 local created = {}
 local stream = k('intake')
 local assets = k('assets')
@@ -255,6 +260,7 @@ for _ = 1, count do
           redis.call('ZADD', k('leads'), n, lead_id)
           redis.call('ZADD', k('list', lead_list, 'm'), redis.call('HINCRBY', seq, 'member', 1), lead_id)
           if report_created then created[#created + 1] = lead_id end
+          if created_outbox then redis.call('RPUSH', created_outbox, lead_id) end
         end
         if evidence ~= '' and outcome ~= 'n' then
           keep_evidence('l:' .. lead_id, k('lead', lead_id), evidence)

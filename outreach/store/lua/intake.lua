@@ -1,8 +1,10 @@
 -- Accept one registration with a rate limit and/or an Idempotency-Key, atomically.
--- (Without either, the service appends with a plain XADD.)
--- KEYS: 1 stream, 2 rate-limit counter, 3 idempotency key
+-- (Without either, the service appends with a plain XADD.) A registration whose consent
+-- waits for a double opt-in puts its confirmation mail in the confirmations schedule in
+-- the same script (Redis is the outbox: the beat sends it if the nudge is lost).
+-- KEYS: 1 stream, 2 rate-limit counter, 3 idempotency key, 4 confirmations schedule (opt.)
 -- ARGV: 1 limit (0 = off), 2 window seconds, 3 use idempotency (0/1), 4 idempotency ttl,
---       5 payload (JSON)
+--       5 payload (JSON), 6 confirmation (JSON, opt.), 7 when it is due (opt.)
 -- Returns {outcome, value}: accepted (entry id) | duplicate (first entry id) | limited (ttl)
 local limit = tonumber(ARGV[1])
 if limit > 0 then
@@ -23,4 +25,7 @@ if ARGV[3] == '1' then
 end
 local id = redis.call('XADD', KEYS[1], '*', 'd', ARGV[5])
 if ARGV[3] == '1' then redis.call('SET', KEYS[3], id, 'EX', ARGV[4]) end
+if KEYS[4] and ARGV[6] and ARGV[6] ~= '' then
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+end
 return {'accepted', id}

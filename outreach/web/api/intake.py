@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 from urllib.parse import quote
@@ -12,6 +13,7 @@ from werkzeug.exceptions import BadRequest
 
 from outreach.errors import Invalid, NotFound
 from outreach.people.assets import check_form_rules, looks_like_a_bot, pow_solved
+from outreach.people.confirmations import entry
 from outreach.people.intake import accept_registration, check_redirect, count_dropped
 from outreach.people.registration import RegistrationIn, load_registration
 from outreach.schemas.intake import RegistrationAccepted
@@ -19,6 +21,7 @@ from outreach.web.api.auth import public
 from outreach.web.common import config, raw_body, store
 from outreach.web.openapi import operation
 
+log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
 
 
@@ -64,6 +67,8 @@ def post_registration() -> Any:
             "ua": (request.headers.get("User-Agent") or "")[:200],
         }
     target = check_redirect(cfg, registration.get("redirect_to")) if from_form else None
+    confirm = (entry(registration["email"], registration["asset"], rules.consent_version or 0)
+               if rules.double_opt_in and registration["consent"] == "p" else None)
     accepted = accept_registration(
         store(),
         cfg,
@@ -71,10 +76,15 @@ def post_registration() -> Any:
         client=request.remote_addr or "unknown",
         idempotency_key=request.headers.get("Idempotency-Key"),
         kick=current_app.extensions["outreach.kick_ingest"],
+        confirmation=confirm,
     )
-    if rules.double_opt_in and registration["consent"] == "p":
-        current_app.extensions["outreach.consent_mail"](
-            registration["email"], registration["asset"], rules.consent_version or 0)
+    if confirm and not accepted.duplicate:
+        try:  # a nudge: the mail is in the confirmations schedule, which the beat drives
+            current_app.extensions["outreach.consent_mail"](
+                registration["email"], registration["asset"], rules.consent_version or 0)
+        except Exception:  # noqa: BLE001
+            log.warning("could not publish a confirmation mail; the beat will send it",
+                        exc_info=True)
     if target:
         return redirect(target, code=303)
     if from_form and "thanks" in data:

@@ -15,7 +15,7 @@ from outreach.platform.users import allowed
 from outreach.store import Store
 
 bp = Blueprint("console", __name__, url_prefix="/console",
-               static_folder=str(STATIC_DIR / "console"), static_url_path="/static")
+               static_folder=STATIC_DIR / "console", static_url_path="/static")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

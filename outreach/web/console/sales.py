@@ -118,7 +118,8 @@ def webhooks_page() -> Any:
     s = store()
     hooks = webhooks.find_webhooks(s, limit=100)["items"]
     logs = {h["id"]: webhooks.deliveries(s, h["id"], 10)["items"] for h in hooks}
-    return render("webhooks.html", hooks=hooks, logs=logs, events=WEBHOOK_EVENTS,
+    backlog = webhooks.backlog(s, [h["id"] for h in hooks])
+    return render("webhooks.html", hooks=hooks, logs=logs, backlog=backlog, events=WEBHOOK_EVENTS,
                   created=None)
 
 

@@ -1,0 +1,5 @@
+"""``python -m outreach.cli``: the ``outreach`` command."""
+
+from outreach.cli.main import main
+
+main()
