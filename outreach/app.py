@@ -73,6 +73,8 @@ def _create_app(config: Config | dict[str, Any] | None) -> Flask:
                                 x_proto=config.trusted_proxies, x_host=config.trusted_proxies)
     app.config.update(
         SECRET_KEY=config.secret_key,
+        # console sessions signed with an older secret stay valid through a rotation
+        SECRET_KEY_FALLBACKS=list(config.secret_keys[1:]),
         MAX_CONTENT_LENGTH=config.max_content_length,
         MAX_FORM_MEMORY_SIZE=config.max_content_length,
         JSON_SORT_KEYS=False,
@@ -116,12 +118,14 @@ def _register_blueprints(app: Flask) -> None:
         crm,
         imports,
         intake,
+        keys,
         lists,
         ops,
         people,
         sales,
         suppressions,
     )
+    from outreach.web.api.auth import public
     from outreach.web.console import auth as console_auth
     from outreach.web.console import forms, marketing, settings, views
     from outreach.web.console import people as console_people
@@ -130,11 +134,11 @@ def _register_blueprints(app: Flask) -> None:
     from outreach.web.public import pages, provider_hooks, tracking
 
     for module in (intake, people, lists, campaigns, tracking, crm, ops, suppressions, sales,
-                   assets, imports, provider_hooks, pages):
+                   assets, imports, provider_hooks, pages, keys):
         app.register_blueprint(module.bp)
     console_auth.init_app(app)
     for module in (views, marketing, console_people, settings, console_sales, forms):
         assert module.bp is console  # the console's routes are added on import
     app.register_blueprint(console)
     # a newcomer opening the service in a browser lands on the console (not a JSON 404)
-    app.add_url_rule("/", "root", lambda: redirect("/console/"))
+    app.add_url_rule("/", "root", public(lambda: redirect("/console/")))

@@ -50,6 +50,10 @@ class Config:
     intake_replica_timeout_ms: int = 1000
     # HTTP
     secret_key: str = DEV_SECRET_KEY  # outside `outreach dev`: >= 32 bytes (outreach/startup.py)
+    # older secrets still accepted when verifying (links in inboxes, confirmation links, VERP
+    # return paths, console sessions) while everything new is signed with secret_key
+    secret_key_fallbacks: tuple[str, ...] = ()
+    metrics_token: str = ""  # when set, /metrics and /readyz need "Authorization: Bearer <it>"
     base_url: str = "http://localhost:8000"
     cors_origins: tuple[str, ...] = ()
     redirect_allow_list: tuple[str, ...] = ()  # allowed redirect_to prefixes; CORS origins count
@@ -180,6 +184,11 @@ class Config:
         if self.intake_create_assets.strip():
             return _bool(self.intake_create_assets)
         return bool(self.extra.get("dev_mode"))
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The secret that signs, then the fallbacks that are still accepted when verifying."""
+        return (self.secret_key, *(k for k in self.secret_key_fallbacks if k != self.secret_key))
 
     @property
     def embedded(self) -> bool:

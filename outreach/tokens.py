@@ -1,7 +1,12 @@
-"""Signed tokens for tracking and unsubscribe links: one itsdangerous salt per purpose."""
+"""Signed tokens for tracking and unsubscribe links: one itsdangerous salt per purpose.
+
+Tokens are signed with the current secret and verified with it or any of the fallbacks
+(``OUTREACH_SECRET_KEY_FALLBACKS``), so rotating the secret breaks no link already in an
+inbox. (itsdangerous takes a list of keys, oldest first, and signs with the last.)"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -10,12 +15,13 @@ PURPOSES = ("open", "click", "unsubscribe")
 
 
 class Tokens:
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, fallbacks: Iterable[str] = ()) -> None:
+        keys = [*(k for k in fallbacks if k != secret_key), secret_key]  # signs with the last
         self._signers = {
-            purpose: URLSafeSerializer(secret_key, salt=f"outreach.{purpose}") for purpose in PURPOSES
+            purpose: URLSafeSerializer(keys, salt=f"outreach.{purpose}") for purpose in PURPOSES
         }
         # double opt-in confirmation links expire: a timed signer with its own salt
-        self._timed = URLSafeTimedSerializer(secret_key, salt="outreach.consent-confirm")
+        self._timed = URLSafeTimedSerializer(keys, salt="outreach.consent-confirm")
 
     def sign_confirmation(self, payload: list[Any]) -> str:
         return self._timed.dumps(payload)

@@ -40,15 +40,15 @@ def _record(store: Store, config: Config, campaign_id: str, ref: str, kind: str,
              machine_opens.SCANNER_BURST_SECONDS, machine_opens.SCANNER_MIN_LINKS, campaign_id]))
 
 
-def _payload(tokens: Tokens, purpose: str, token: str, size: int) -> list[Any]:
-    payload = tokens.read(purpose, token)
+def _payload(config: Config, purpose: str, token: str, size: int) -> list[Any]:
+    payload = Tokens(config.secret_key, config.secret_key_fallbacks).read(purpose, token)
     if payload is None or len(payload) != size or not all(isinstance(p, str) for p in payload):
         raise NotFound("This link is not valid.")
     return payload
 
 
 def record_open(store: Store, config: Config, token: str, user_agent: str | None = None) -> None:
-    campaign_id, ref = _payload(Tokens(config.secret_key), "open", token, 2)
+    campaign_id, ref = _payload(config, "open", token, 2)
     if not store.r.exists(store.keys.campaign(campaign_id)):
         return
     _record(store, config, campaign_id, ref, "open", user_agent=user_agent)
@@ -56,7 +56,7 @@ def record_open(store: Store, config: Config, token: str, user_agent: str | None
 
 def record_click(store: Store, config: Config, token: str, user_agent: str | None = None) -> str:
     """The stored URL to redirect to."""
-    campaign_id, ref, link_id = _payload(Tokens(config.secret_key), "click", token, 3)
+    campaign_id, ref, link_id = _payload(config, "click", token, 3)
     url = store.r.hget(store.keys.campaign_links(campaign_id), link_id)
     if not url:
         raise NotFound("This link is not valid.")
@@ -66,7 +66,7 @@ def record_click(store: Store, config: Config, token: str, user_agent: str | Non
 
 def unsubscribe_target(store: Store, config: Config, token: str) -> dict[str, Any]:
     """Who a token would unsubscribe (for the confirm page)."""
-    campaign_id, ref = _payload(Tokens(config.secret_key), "unsubscribe", token, 2)
+    campaign_id, ref = _payload(config, "unsubscribe", token, 2)
     return {"campaign_id": campaign_id, "ref": ref, "email": store.r.hget(store.keys.person(ref), "email")}
 
 

@@ -31,6 +31,7 @@ def served_base_url(config: Config, host: str, port: int) -> str:
 def build_dev_app(config: Config, host: str = "127.0.0.1", port: int = 8000) -> tuple[Flask, SmtpCapture]:
     from outreach import create_app
     from outreach.startup import dev_config
+    from outreach.web.api.auth import public
 
     capture = SmtpCapture().start()
     overrides: dict[str, Any] = dict(
@@ -42,6 +43,7 @@ def build_dev_app(config: Config, host: str = "127.0.0.1", port: int = 8000) -> 
     bp = Blueprint("dev", __name__)
 
     @bp.get("/dev/mail")
+    @public
     def mail() -> Any:
         return jsonify(items=[m.summary() for m in capture.messages])
 

@@ -66,28 +66,41 @@ def api_key() -> None:
 
 @api_key.command("create")
 @click.argument("name")
+@click.option("--role", "role", default=None, type=click.Choice(["admin", "marketer", "sales"]),
+              help="What the key may do (the console's role table). Default: admin.")
 @click.option("--user", "user", default=None,
-              help="Email of the active sales or admin user the key acts for (author, owner, me).")
-def api_key_create(name: str, user: str | None) -> None:
+              help="Email of the active console user the key acts for (author, owner, me); "
+                   "the key has that user's role.")
+def api_key_create(name: str, role: str | None, user: str | None) -> None:
     """Create a key; it is printed once, as the last line."""
-    from outreach import create_app
-    from outreach.platform.apikeys import create_api_key
-    from outreach.platform.users import can_own, get_user
+    from outreach.errors import NotFound, ServiceError
+    from outreach.platform.apikeys import DEFAULT_ROLE, create_api_key
+    from outreach.platform.users import get_user
 
-    config = Config.from_env()
-    if config.embedded:
-        click.echo("OUTREACH_REDIS_URL is not set: the key would live in a throwaway store.",
-                   err=True)
-        sys.exit(2)
-    app = create_app(config)
-    store = app.extensions["outreach.store"]
+    if role and user:
+        click.echo("error: --user gives the key the user's role; leave out --role.", err=True)
+        sys.exit(1)
+    store = _store("the key")
     if user:
-        if not can_own(store, user):
-            click.echo(f"error: {user} is not an active sales or admin user.", err=True)
+        try:
+            found = get_user(store, user)
+        except NotFound:
+            found = None
+        if found is None or not found["active"]:
+            click.echo(f"error: {user} is not an active console user.", err=True)
             sys.exit(1)
-        user = get_user(store, user)["email"]
-    key = create_api_key(store, name, user)
-    click.echo(f"API key for {name!r} (shown once, stored hashed):")
+        user = found["email"]
+        click.echo(f"The key acts for {user} and has their role ({found['role']}).")
+    elif role is None:
+        click.echo(f"No --role or --user given: the key has the {DEFAULT_ROLE} role "
+                   "(everything, users and keys included).")
+    try:
+        key = create_api_key(store, name, user, role)
+    except ServiceError as exc:
+        click.echo(f"error: {exc.message} {exc.fields or ''}".rstrip(), err=True)
+        sys.exit(1)
+    click.echo(f"API key for {name!r}, role {role or ('of ' + user if user else DEFAULT_ROLE)} "
+               "(shown once, stored hashed):")
     click.echo(key)
 
 
@@ -138,6 +151,18 @@ from outreach.cli.health import worker_ping as _worker_ping  # noqa: E402
 
 main.add_command(_worker_ping)
 main.add_command(_beat_ping)
+
+
+def _store(what: str):  # type: ignore[no-untyped-def]
+    """The configured store (never the embedded throwaway one: exit 2)."""
+    from outreach import create_app
+
+    config = Config.from_env()
+    if config.embedded:
+        click.echo(f"OUTREACH_REDIS_URL is not set: {what} would live in a throwaway store.",
+                   err=True)
+        sys.exit(2)
+    return create_app(config).extensions["outreach.store"]
 
 
 def _celery():  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""``outreach user ...``: console users (create, list, disable)."""
+"""``outreach user ...``: console users (create, list, disable, enable, set-password, role)."""
 
 from __future__ import annotations
 
@@ -66,12 +66,72 @@ def user_list() -> None:
 @user.command("disable")
 @click.argument("email")
 def user_disable(email: str) -> None:
-    """Disable a user: no more sign-ins, open sessions end."""
+    """Disable a user: no more sign-ins, open sessions end, their API keys answer 401."""
+    from outreach.platform.apikeys import find_api_keys
     from outreach.platform.users import disable_user
 
+    store = _store()
     try:
-        disabled = disable_user(_store(), email)
+        disabled = disable_user(store, email)
     except ServiceError as exc:
         _fail(exc)
         return
-    click.echo(f"User {disabled['email']} disabled.")
+    click.echo(f"User {disabled['email']} disabled; their open sessions have ended.")
+    keys = find_api_keys(store, user=disabled["email"])
+    if keys:
+        click.echo("Their API keys, now refused (401) until the user is enabled again "
+                   "(revoke with DELETE /api/v1/api-keys/<name>):")
+        for key in keys:
+            click.echo(f"  {key['name']}\t{key['id']}\tlast used {key['last_used_at'] or 'never'}")
+    else:
+        click.echo("They have no API keys.")
+
+
+@user.command("enable")
+@click.argument("email")
+def user_enable(email: str) -> None:
+    """Enable a disabled user again (same password and role; their keys work again)."""
+    from outreach.platform.users import enable_user
+
+    try:
+        enabled = enable_user(_store(), email)
+    except ServiceError as exc:
+        _fail(exc)
+        return
+    click.echo(f"User {enabled['email']} ({enabled['role']}) enabled.")
+
+
+@user.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["admin", "marketer", "sales"]))
+def user_role(email: str, role: str) -> None:
+    """Change a user's role (their API keys follow it); their open sessions end."""
+    from outreach.platform.users import set_role
+
+    try:
+        changed = set_role(_store(), email, role)
+    except ServiceError as exc:
+        _fail(exc)
+        return
+    click.echo(f"User {changed['email']} is now {changed['role']}; their open sessions have ended.")
+
+
+@user.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of generating one.")
+def user_set_password(email: str, password_stdin: bool) -> None:
+    """Set a user's password (generated and printed as the last line, unless read from
+    standard input); every open session of the user ends."""
+    from outreach.platform.users import generate_password, set_password
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
+    try:
+        set_password(_store(), email, password)
+    except ServiceError as exc:
+        _fail(exc)
+        return
+    click.echo(f"Password of {email.strip()} changed; their open sessions have ended.")
+    if not password_stdin:
+        click.echo("Password (shown once, stored as an Argon2id hash):")
+        click.echo(password)

@@ -19,6 +19,7 @@ import email
 import email.policy
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -91,7 +92,7 @@ def _field_blocks(part: Message) -> list[Message]:
             for block in re.split(r"\n\s*\n", text) if block.strip()]
 
 
-def _identify(secret_key: str, envelope_rcpts: list[str], original: Message | None
+def _identify(secret_key: str | Sequence[str], envelope_rcpts: list[str], original: Message | None
               ) -> tuple[str, str]:
     for rcpt in envelope_rcpts:
         found = verp.read_return_path(secret_key, rcpt)
@@ -138,7 +139,8 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8", "replace")).hexdigest()[:32]
 
 
-def parse(raw: bytes, secret_key: str, envelope_rcpts: list[str] | None = None) -> Parsed:
+def parse(raw: bytes, secret_key: str | Sequence[str], envelope_rcpts: list[str] | None = None
+          ) -> Parsed:
     """Every bounce or complaint event in one inbound message."""
     msg = email.message_from_bytes(raw)
     rcpts = list(envelope_rcpts or [])

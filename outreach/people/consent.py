@@ -169,7 +169,7 @@ def lead_consent(store: Store, lead_id: str) -> dict[str, Any]:
 
 
 def confirmation_url(config: Config, email: str, asset: str, version: int) -> str:
-    token = Tokens(config.secret_key).sign_confirmation([email, asset, version])
+    token = Tokens(config.secret_key, config.secret_key_fallbacks).sign_confirmation([email, asset, version])
     return f"{config.base_url.rstrip('/')}/c/{token}"
 
 
@@ -257,7 +257,7 @@ def send_confirmation(store: Store, config: Config, messenger: Any, email: str, 
 
 def read_confirmation(config: Config, token: str) -> tuple[dict[str, Any] | None, str]:
     """The confirmation a token carries, or ``(None, "expired"|"invalid")``."""
-    payload, state = Tokens(config.secret_key).read_confirmation(
+    payload, state = Tokens(config.secret_key, config.secret_key_fallbacks).read_confirmation(
         token, max_age=config.consent_token_days * 86_400)
     if payload is None or len(payload) != 3:
         return None, state if payload is None else "invalid"

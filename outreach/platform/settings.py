@@ -10,7 +10,7 @@ from outreach.config import Config
 
 # secret_key, smtp_password, dkim_private_key_file is a path (shown), mailgun_signing_key,
 # postmark_webhook_user/password, a mailbox URL with a password (masked below), extra
-_SECRET_NAME = re.compile(r"(secret|password|signing_key|webhook_user)|(_key$)|^extra$")
+_SECRET_NAME = re.compile(r"(secret|password|signing_key|webhook_user|token)|(_key$)|^extra$")
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<pw>[^@/]+)@", re.I)
 
 

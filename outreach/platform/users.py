@@ -2,9 +2,21 @@
 
 Users are keyed by their normalised email address. Passwords are stored only as
 Argon2id hashes (argon2-cffi's ``PasswordHasher``, whose default type is ID).
-Repeated failed sign-ins are throttled per (account, client): ``LOGIN_MAX_FAILURES``
-failures within ``LOGIN_WINDOW_SECONDS`` refuse every further attempt, right or wrong,
-until the window passes.
+
+Failed sign-ins are counted three ways, all before any password hash is computed:
+- per client address (an IPv6 /64, an IPv4 address): ``CLIENT_MAX_FAILURES`` failures
+  within ``CLIENT_WINDOW_SECONDS`` refuse every further attempt from it (429), so random
+  addresses cannot make the server compute Argon2 hashes without end;
+- per (account, client): ``LOGIN_MAX_FAILURES`` failures within ``LOGIN_WINDOW_SECONDS``
+  refuse that account from that client, right password or wrong;
+- per account across clients: after ``ACCOUNT_SLOW_AFTER`` failures within the window,
+  attempts for that account are paced (one every few seconds, growing to
+  ``ACCOUNT_MAX_PACE_SECONDS``): an attack from many addresses is slowed, and the owner can
+  still sign in after a short wait — it never locks.
+
+Sessions end on the server: each user record has a session ``epoch`` that a console
+session carries; sign-out, a password change, a role change and a disable move it on, and
+a session with an older epoch is signed out on its next request.
 
 Other services use :func:`can_own` to check an ``owner`` field (an active sales or admin
 user).
@@ -12,6 +24,7 @@ user).
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import time
 from typing import Any
@@ -30,6 +43,10 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 LOGIN_MAX_FAILURES = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
+CLIENT_MAX_FAILURES = 20
+CLIENT_WINDOW_SECONDS = 10 * 60
+ACCOUNT_SLOW_AFTER = 10
+ACCOUNT_MAX_PACE_SECONDS = 30
 
 _hasher = PasswordHasher()
 # verified against when the account does not exist, so a wrong address costs as much time
@@ -131,37 +148,131 @@ def can_own(store: Store, email: str) -> bool:
     return user["active"] and user["role"] in OWNER_ROLES
 
 
+def _end_sessions(pipe: Any, store: Store, email: str) -> None:
+    pipe.hincrby(store.keys.user(email), "epoch", 1)
+
+
 def disable_user(store: Store, email: str) -> dict[str, Any]:
-    """Disable a user: they can no longer sign in, and their open sessions stop working."""
+    """Disable a user: they can no longer sign in, their open sessions end and their API
+    keys are refused."""
     user = get_user(store, email)
-    store.r.hset(store.keys.user(user["email"]), "active", "0")
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(store.keys.user(user["email"]), "active", "0")
+    _end_sessions(pipe, store, user["email"])
+    pipe.execute()
+    return get_user(store, user["email"])
+
+
+def enable_user(store: Store, email: str) -> dict[str, Any]:
+    """Enable a disabled user again (with their password and role as they were)."""
+    user = get_user(store, email)
+    store.r.hset(store.keys.user(user["email"]), "active", "1")
+    return get_user(store, user["email"])
+
+
+def set_role(store: Store, email: str, role: str) -> dict[str, Any]:
+    """Change a user's role (and their keys'); their open sessions end."""
+    user = get_user(store, email)
+    _check_role(role)
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(store.keys.user(user["email"]), "role", role)
+    _end_sessions(pipe, store, user["email"])
+    pipe.execute()
     return get_user(store, user["email"])
 
 
 def set_password(store: Store, email: str, password: str) -> None:
+    """A new password; every open session of the user ends."""
     user = get_user(store, email)
     _check_password(password)
-    store.r.hset(store.keys.user(user["email"]), "password", _hasher.hash(password))
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(store.keys.user(user["email"]), "password", _hasher.hash(password))
+    _end_sessions(pipe, store, user["email"])
+    pipe.execute()
+
+
+def end_sessions(store: Store, email: str) -> None:
+    """End every open console session of the user (sign-out)."""
+    pipe = store.r.pipeline(transaction=True)
+    _end_sessions(pipe, store, email)
+    pipe.execute()
+
+
+def session_epoch(store: Store, email: str) -> int:
+    """The user's current session epoch (a session made under another one is over)."""
+    return int(store.r.hget(store.keys.user(email), "epoch") or 0)
+
+
+def session_user(store: Store, email: str, epoch: Any) -> dict[str, Any] | None:
+    """The user a console session belongs to, if it is still good: the user exists, is
+    active, and the session's ``epoch`` is the user's current one. One read."""
+    h = store.r.hgetall(store.keys.user(email)) if email else {}
+    if not h or "password" not in h or h.get("active") != "1":
+        return None
+    if str(epoch) != str(int(h.get("epoch") or 0)):
+        return None
+    return user_view(email, h)
+
+
+def client_block(address: str) -> str:
+    """The unit a client is counted in: an IPv4 address as it is, an IPv6 address's /64
+    (one subscriber's whole network), an IPv4-mapped IPv6 address as its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _refused(wait: Any, default: int) -> RateLimited:
+    seconds = max(int(wait), 1) if wait and int(wait) > 0 else default
+    return RateLimited("Too many failed sign-ins; try again later.", seconds)
 
 
 def authenticate(store: Store, email: str, password: str, client: str) -> dict[str, Any]:
     """The active user whose password this is.
 
-    Raises ``RateLimited`` (429) once ``LOGIN_MAX_FAILURES`` attempts for this account from
-    this ``client`` failed within the window (even for the right password), ``Invalid``
-    for a wrong address or password or a disabled user (one message for all three).
+    Raises ``RateLimited`` (429, with the seconds to wait) when the client address, this
+    account from this client, or (for a while) this account has had too many failures — all
+    checked before any hash is computed — and ``Invalid`` for a wrong address or password or
+    a disabled user (one message for all three).
     """
     keys = store.keys
     try:
         normal = checked_email(email)
     except InvalidEmail:
         normal = (email or "").strip().lower()[:320]
-    throttle = keys.login_failures(normal, client)
-    failures = store.r.get(throttle)
+    block = client_block(client or "unknown")
+    by_client = keys.login_client_failures(block)
+    throttle = keys.login_failures(normal, block)
+    by_account = keys.login_account_failures(normal)
+    pace = keys.login_account_pace(normal)
+    pipe = store.r.pipeline(transaction=False)
+    pipe.get(by_client)
+    pipe.ttl(by_client)
+    pipe.get(throttle)
+    pipe.ttl(throttle)
+    pipe.get(by_account)
+    pipe.pttl(pace)
+    client_failures, client_ttl, failures, wait, account_failures, pace_ms = pipe.execute()
+    if client_failures is not None and int(client_failures) >= CLIENT_MAX_FAILURES:
+        raise _refused(client_ttl, CLIENT_WINDOW_SECONDS)
     if failures is not None and int(failures) >= LOGIN_MAX_FAILURES:
-        wait = store.r.ttl(throttle)
-        raise RateLimited("Too many failed sign-ins; try again later.",
-                          max(int(wait), 1) if wait and wait > 0 else LOGIN_WINDOW_SECONDS)
+        raise _refused(wait, LOGIN_WINDOW_SECONDS)
+    account_failures = int(account_failures or 0)
+    if account_failures >= ACCOUNT_SLOW_AFTER:
+        # a much-attacked account: one attempt per pace interval, from whichever client
+        if pace_ms is not None and pace_ms > 0:
+            raise RateLimited("Too many failed sign-ins for this account; try again in a "
+                              "moment.", max(1, -(-int(pace_ms) // 1000)))
+        seconds = min(ACCOUNT_MAX_PACE_SECONDS, 1 + account_failures - ACCOUNT_SLOW_AFTER)
+        if not store.r.set(pace, "1", nx=True, ex=seconds):
+            raise RateLimited("Too many failed sign-ins for this account; try again in a "
+                              "moment.", seconds)
     h = store.r.hgetall(keys.user(normal)) if normal else {}
     stored = h.get("password") or _DUMMY_HASH
     try:
@@ -170,8 +281,10 @@ def authenticate(store: Store, email: str, password: str, client: str) -> dict[s
         ok = False
     if not ok or h.get("active") != "1":
         pipe = store.r.pipeline(transaction=True)
-        pipe.incr(throttle)
-        pipe.expire(throttle, LOGIN_WINDOW_SECONDS, nx=True)
+        for key, window in ((by_client, CLIENT_WINDOW_SECONDS), (throttle, LOGIN_WINDOW_SECONDS),
+                            (by_account, LOGIN_WINDOW_SECONDS)):
+            pipe.incr(key)
+            pipe.expire(key, window, nx=True)
         pipe.execute()
         raise Invalid("Wrong email or password.", {"password": ["Wrong email or password."]})
     updates = {"last_sign_in_at": str(int(time.time()))}
@@ -181,15 +294,27 @@ def authenticate(store: Store, email: str, password: str, client: str) -> dict[s
     return user_view(normal, {**h, **updates})
 
 
-# what each role may do in the console: area -> "read" or "write" (write includes read)
+# What each role may do, in the console and through the API alike: area -> "read" or
+# "write" (write includes read). Every console view (``requires``) and every API route
+# (``web/api/auth.access``) names one area and action of this table.
+#   dashboard: the dashboard and the funnel        lists: marketing lists and their members
+#   templates, campaigns (suppressions are a campaign matter), forms (assets and their
+#   form rules), imports (CSV imports; exports read the area they export)
+#   people: leads, contacts, accounts, activities, tasks, qualify/disqualify
+#   opportunities: opportunities, the pipeline and the conversion run
+#   privacy: erasure of a person         settings: users, API keys, webhooks (admin only)
+#   account: one's own sign-in (change my password): every role
 ROLE_ACCESS: dict[str, dict[str, str]] = {
     "admin": {"dashboard": "write", "lists": "write", "templates": "write", "campaigns": "write",
               "forms": "write", "imports": "write", "people": "write", "opportunities": "write",
-              "settings": "write"},
+              "privacy": "write", "settings": "write", "account": "write"},
     "marketer": {"dashboard": "read", "lists": "write", "templates": "write", "campaigns": "write",
-                 "forms": "write", "imports": "write", "people": "read"},
-    "sales": {"dashboard": "read", "people": "write", "opportunities": "write", "campaigns": "read"},
+                 "forms": "write", "imports": "write", "people": "read", "privacy": "write",
+                 "account": "write"},
+    "sales": {"dashboard": "read", "people": "write", "opportunities": "write", "campaigns": "read",
+              "account": "write"},
 }
+AREAS = tuple(sorted({area for table in ROLE_ACCESS.values() for area in table}))
 
 
 def allowed(role: str | None, area: str, action: str = "read") -> bool:

@@ -15,12 +15,13 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema
 
+from outreach.platform.users import ROLES, allowed
 from outreach.schemas.common import ErrorSchema
 
 _ERRORS = {
     400: "Malformed body",
     401: "Missing or bad API key",
-    403: "Not allowed (e.g. another user's activity)",
+    403: "Not allowed: the key's role does not allow this (or e.g. another user's activity)",
     404: "Unknown id",
     409: "State conflict",
     410: "Gone: dropped by retention",
@@ -80,7 +81,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
             continue
         path = _RULE_ARG.sub(r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(meta, _path_params(rule))
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                meta, _path_params(rule), getattr(view, "api_access", None))
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)
     return spec.to_dict()
@@ -100,8 +102,13 @@ def _path_params(rule: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _operation(meta: dict[str, Any], arguments: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _operation(meta: dict[str, Any], arguments: dict[str, dict[str, Any]],
+               access: Any = None) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": meta["summary"], "responses": {}}
+    if isinstance(access, tuple):  # web/api/auth.access: which roles the table lets in
+        area, action = access
+        op["x-access"] = {"area": area, "action": action,
+                          "roles": [role for role in ROLES if allowed(role, area, action)]}
     if meta["tag"]:
         op["tags"] = [meta["tag"]]
     params: list[dict[str, Any]] = [
@@ -133,6 +140,8 @@ def _operation(meta: dict[str, Any], arguments: dict[str, dict[str, Any]]) -> di
     codes = set(meta["errors"])
     if arguments:  # a path that names nothing (or that the router cannot match) is a 404
         codes.add(404)
+    if isinstance(access, tuple):
+        codes.add(403)
     if meta["auth"]:
         codes.add(401)
         op["security"] = [{"bearer": []}]

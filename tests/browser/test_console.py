@@ -677,4 +677,46 @@ def test_a_sent_campaign_shows_its_report_and_makes_a_follow_up(console: Any) ->
     person.check("follow-up-draft")
     # the audience counts itself (htmx on load): bob, who did not open
     person.wait(lambda d: d.find_element(By.ID, "audience-size").text == "1")
+
+
+def test_a_user_changes_their_password_and_sign_out_ends_the_session(console: Any) -> None:
+    """The change-my-password page (axe, both sizes), its error, the new password working
+    and the old one not; sign-out ends the session on the server: a copy of its cookie put
+    back into the browser lands on the sign-in page."""
+    person, env = console
+    new_password = "a new and longer passphrase"
+    person.sign_in("sales@example.com")
+    person.press("My password")
+    person.heading("Change my password")
+    person.check("password")
+    person.fill("Current password", "not my password at all")
+    person.fill("New password", new_password)
+    person.fill("New password again", new_password)
+    person.press("Change password")
+    person.sees("This is not your current password.")
+    person.check("password-error", revisit=False)
+    person.fill("Current password", PASSWORD)
+    person.fill("New password", new_password)
+    person.fill("New password again", new_password)
+    person.press("Change password")
+    person.heading("Sign in")
+    person.sees("Your password is changed")
+    person.check("password-changed", revisit=False)
+    person.fill("Email", "sales@example.com")
+    person.fill("Password", PASSWORD)
+    person.press("Sign in")
+    person.sees("Wrong email or password.")
+    person.fill("Email", "sales@example.com")
+    person.fill("Password", new_password)
+    person.press("Sign in")
+    person.heading("Dashboard")
+
+    copied = person.d.get_cookie("outreach_console")
+    assert copied, person.d.get_cookies()
+    person.sign_out()
+    person.sees("You are signed out.")
+    person.d.delete_all_cookies()
+    person.d.add_cookie({k: copied[k] for k in ("name", "value", "path") if k in copied})
+    person.open("/console/leads")
+    person.heading("Sign in")  # the copied cookie no longer opens anything
     phone_pass(person)

@@ -108,7 +108,7 @@ def check_rates(store: Store, config: Config, campaign_id: str) -> str | None:
 def process_message(store: Store, config: Config, raw: bytes,
                     envelope_rcpts: list[str] | None = None) -> dict[str, Any]:
     """Parse one inbound message and apply every report in it."""
-    parsed: Parsed = parse(raw, config.secret_key, envelope_rcpts)
+    parsed: Parsed = parse(raw, config.secret_keys, envelope_rcpts)
     outcomes = [apply_report(store, config, report) for report in parsed.reports]
     return {"what": parsed.what, "reports": [
         {"kind": r.kind, "recipient": r.recipient, "status": r.status, "outcome": o}

@@ -72,7 +72,7 @@ def apply_event(store: Store, config: Config, *, kind: str, email: str, status: 
     """One verified provider event; ``found`` is its (campaign, ref) when known otherwise
     than by ``message_id``."""
     if found is None and message_id:
-        found = verp.read_message_id(config.secret_key, message_id)
+        found = verp.read_message_id(config.secret_keys, message_id)
     report_id = hashlib.sha256(f"{event_id or message_id}|{email.lower()}|{kind}".encode()
                                ).hexdigest()[:32]
     if found:
@@ -363,7 +363,7 @@ def _postmark_recipient(config: Config, event: dict[str, Any]) -> tuple[str, str
     return path there."""
     metadata = event.get("Metadata")
     if isinstance(metadata, dict) and metadata.get("outreach"):
-        found = verp.read_token(config.secret_key, str(metadata["outreach"]))
+        found = verp.read_token(config.secret_keys, str(metadata["outreach"]))
         if found:
             return found
-    return verp.find_token(config.secret_key, str(event.get("Content") or ""))
+    return verp.find_token(config.secret_keys, str(event.get("Content") or ""))

@@ -42,7 +42,7 @@ class CampaignContext:
         self.store, self.config, self.campaign_id = store, config, campaign_id
         self.from_email = h.get("from_email") or config.from_email
         self.template = templates.compiled(store, config, h["template_id"])
-        self.tokens = Tokens(config.secret_key)
+        self.tokens = Tokens(config.secret_key, config.secret_key_fallbacks)
         self.base = config.base_url.rstrip("/")
         self.campaign = {"id": campaign_id, "name": h.get("name")}
         self.asset = None

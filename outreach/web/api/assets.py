@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify
 from outreach.people import assets
 from outreach.schemas.assets import Asset, AssetIn, AssetPatch
 from outreach.schemas.common import PageQuery, page_of
-from outreach.web.api.auth import require_api_key
+from outreach.web.api.auth import access, require_api_key
 from outreach.web.common import config, load_body, load_query, store
 from outreach.web.openapi import operation
 
@@ -33,6 +33,7 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.post("/api/v1/assets")
+@access("forms", "write")
 @operation("Create an asset and its form settings", body=AssetIn, responses={201: Asset},
            errors=(409,), tag="assets")
 def post_asset() -> Any:
@@ -41,6 +42,7 @@ def post_asset() -> Any:
 
 
 @bp.get("/api/v1/assets")
+@access("forms", "read")
 @operation("Assets", query=PageQuery, responses={200: AssetPage}, tag="assets")
 def get_assets() -> Any:
     q = load_query(PageQuery())
@@ -50,12 +52,14 @@ def get_assets() -> Any:
 
 
 @bp.get("/api/v1/assets/<slug>")
+@access("forms", "read")
 @operation("Read an asset", responses={200: Asset}, errors=(404,), tag="assets")
 def get_asset(slug: str) -> Any:
     return jsonify(_asset.dump(assets.get_asset(store(), slug, config().base_url)))
 
 
 @bp.patch("/api/v1/assets/<slug>")
+@access("forms", "write")
 @operation("Edit an asset (new consent wording is a new version)", body=AssetPatch,
            responses={200: Asset}, errors=(404,), tag="assets")
 def patch_asset(slug: str) -> Any:
@@ -64,6 +68,7 @@ def patch_asset(slug: str) -> Any:
 
 
 @bp.get("/api/v1/leads/<lead_id>/consent")
+@access("people", "read")
 @operation("A lead's consent evidence, oldest first", responses={200: "ConsentEvents"},
            errors=(404,), tag="people")
 def get_lead_consent(lead_id: str) -> Any:

@@ -20,7 +20,7 @@ from outreach.schemas.campaigns import (
     TemplateIn,
 )
 from outreach.schemas.common import PageQuery, page_of
-from outreach.web.api.auth import require_api_key
+from outreach.web.api.auth import access, require_api_key
 from outreach.web.common import config, load_body, load_query, store
 from outreach.web.openapi import operation
 
@@ -47,6 +47,7 @@ def _room_for_templates() -> None:
 
 
 @bp.post("/api/v1/templates")
+@access("templates", "write")
 @operation("Create an email template (Jinja2, sandboxed)", body=TemplateIn,
            responses={201: Template}, tag="campaigns")
 def post_template() -> Any:
@@ -55,6 +56,7 @@ def post_template() -> Any:
 
 
 @bp.get("/api/v1/templates")
+@access("templates", "read")
 @operation("Templates", query=PageQuery, responses={200: TemplatePage}, tag="campaigns")
 def get_templates() -> Any:
     q = load_query(PageQuery())
@@ -63,6 +65,7 @@ def get_templates() -> Any:
 
 
 @bp.get("/api/v1/templates/builtin")
+@access("templates", "read")
 @operation("Built-in templates to start from", responses={200: BuiltinTemplate(many=True)},
            tag="campaigns")
 def get_builtin_templates() -> Any:
@@ -70,12 +73,14 @@ def get_builtin_templates() -> Any:
 
 
 @bp.get("/api/v1/templates/<template_id>")
+@access("templates", "read")
 @operation("Read a template", responses={200: Template}, errors=(404,), tag="campaigns")
 def get_template(template_id: str) -> Any:
     return jsonify(Template().dump(templates.get_template(store(), template_id)))
 
 
 @bp.post("/api/v1/campaigns")
+@access("campaigns", "write")
 @operation("Create a campaign", body=CampaignIn, responses={201: Campaign}, tag="campaigns")
 def post_campaign() -> Any:
     created = model.create_campaign(store(), config(), load_body(CampaignIn()))
@@ -83,6 +88,7 @@ def post_campaign() -> Any:
 
 
 @bp.get("/api/v1/campaigns")
+@access("campaigns", "read")
 @operation("Campaigns", query=PageQuery, responses={200: CampaignPage}, tag="campaigns")
 def get_campaigns() -> Any:
     q = load_query(PageQuery())
@@ -91,6 +97,7 @@ def get_campaigns() -> Any:
 
 
 @bp.get("/api/v1/campaigns/<campaign_id>")
+@access("campaigns", "read")
 @operation("Read a campaign with stats and progress", responses={200: Campaign}, errors=(404,),
            tag="campaigns")
 def get_campaign(campaign_id: str) -> Any:
@@ -98,6 +105,7 @@ def get_campaign(campaign_id: str) -> Any:
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/launch")
+@access("campaigns", "write")
 @operation("Launch now, or at send_at", responses={200: Campaign}, errors=(404, 409),
            tag="campaigns")
 def launch(campaign_id: str) -> Any:
@@ -105,12 +113,14 @@ def launch(campaign_id: str) -> Any:
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/pause")
+@access("campaigns", "write")
 @operation("Pause sending", responses={200: Campaign}, errors=(404, 409), tag="campaigns")
 def pause(campaign_id: str) -> Any:
     return jsonify(_campaign.dump(lifecycle.pause(store(), campaign_id)))
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/resume")
+@access("campaigns", "write")
 @operation("Resume a paused campaign (never resends)", responses={200: Campaign},
            errors=(404, 409), tag="campaigns")
 def resume(campaign_id: str) -> Any:
@@ -118,12 +128,14 @@ def resume(campaign_id: str) -> Any:
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/cancel")
+@access("campaigns", "write")
 @operation("Cancel", responses={200: Campaign}, errors=(404, 409), tag="campaigns")
 def cancel(campaign_id: str) -> Any:
     return jsonify(_campaign.dump(lifecycle.cancel(store(), campaign_id)))
 
 
 @bp.get("/api/v1/campaigns/<campaign_id>/recipients")
+@access("campaigns", "read")
 @operation("Per-recipient outcomes", query=RecipientQuery, responses={200: RecipientPage},
            errors=(404, 410), tag="campaigns")
 def get_recipients(campaign_id: str) -> Any:
@@ -133,6 +145,7 @@ def get_recipients(campaign_id: str) -> Any:
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/retry-failed")
+@access("campaigns", "write")
 @operation("Send again only to failed recipients", responses={200: RetryResult},
            errors=(404, 409), tag="campaigns")
 def retry_failed(campaign_id: str) -> Any:
@@ -141,6 +154,7 @@ def retry_failed(campaign_id: str) -> Any:
 
 
 @bp.get("/api/v1/campaigns/<campaign_id>/report")
+@access("campaigns", "read")
 @operation("The campaign's report: rates, links, hours, receiving domains",
            responses={200: Report}, errors=(404,), tag="campaigns")
 def get_report(campaign_id: str) -> Any:
@@ -148,6 +162,7 @@ def get_report(campaign_id: str) -> Any:
 
 
 @bp.post("/api/v1/campaigns/<campaign_id>/follow-up")
+@access("campaigns", "write")
 @operation("A draft campaign to the recipients who did not open (or click)", body=FollowUpIn,
            responses={201: Campaign}, errors=(404, 409), tag="campaigns")
 def post_follow_up(campaign_id: str) -> Any:

@@ -26,7 +26,7 @@ from outreach.schemas.crm import (
     QualifyResult,
 )
 from outreach.schemas.people import Lead
-from outreach.web.api.auth import caller, caller_user, require_api_key
+from outreach.web.api.auth import access, caller, caller_user, require_api_key
 from outreach.web.common import config, load_body, load_query, store
 from outreach.web.openapi import operation
 
@@ -38,6 +38,7 @@ OpportunityPage = page_of(Opportunity)
 
 
 @bp.post("/api/v1/leads/<lead_id>/qualify")
+@access("people", "write")
 @operation("Qualify: account + contact + opportunity (repeating returns the same ids); 409 "
            "possible_duplicates with error.possible_duplicates [{account_id, name}] when a new "
            "account would be made while similar ones exist and on_duplicate is absent",
@@ -49,6 +50,7 @@ def qualify(lead_id: str) -> Any:
 
 
 @bp.post("/api/v1/leads/<lead_id>/disqualify")
+@access("people", "write")
 @operation("Disqualify with a reason", body=DisqualifyIn, responses={200: Lead},
            errors=(404, 409), tag="conversion")
 def disqualify(lead_id: str) -> Any:
@@ -58,6 +60,7 @@ def disqualify(lead_id: str) -> Any:
 
 
 @bp.post("/api/v1/leads/<lead_id>/reactivate")
+@access("people", "write")
 @operation("Reactivate a disqualified lead", responses={200: Lead}, errors=(404, 409),
            tag="conversion")
 def reactivate(lead_id: str) -> Any:
@@ -66,6 +69,7 @@ def reactivate(lead_id: str) -> Any:
 
 
 @bp.get("/api/v1/accounts")
+@access("people", "read")
 @operation("Accounts", query=PageQuery, responses={200: AccountPage}, tag="conversion")
 def get_accounts() -> Any:
     q = load_query(PageQuery())
@@ -73,12 +77,14 @@ def get_accounts() -> Any:
 
 
 @bp.get("/api/v1/accounts/<account_id>")
+@access("people", "read")
 @operation("Read an account", responses={200: Account}, errors=(404,), tag="conversion")
 def get_account(account_id: str) -> Any:
     return jsonify(Account().dump(accounts.get_account(store(), account_id)))
 
 
 @bp.get("/api/v1/opportunities")
+@access("opportunities", "read")
 @operation("Opportunities", query=OpportunityQuery, responses={200: OpportunityPage},
            tag="conversion")
 def get_opportunities() -> Any:
@@ -91,12 +97,14 @@ def get_opportunities() -> Any:
 
 
 @bp.get("/api/v1/opportunities/<opp_id>")
+@access("opportunities", "read")
 @operation("Read an opportunity", responses={200: Opportunity}, errors=(404,), tag="conversion")
 def get_opportunity(opp_id: str) -> Any:
     return jsonify(Opportunity().dump(opportunities.get_opportunity(store(), opp_id)))
 
 
 @bp.patch("/api/v1/opportunities/<opp_id>")
+@access("opportunities", "write")
 @operation("Edit an opportunity; move its stage; reassign it; close it as won (actual_revenue) "
            "or lost (lost_reason required, competitor); reopen it (status open)",
            body=OpportunityPatch, responses={200: Opportunity}, errors=(404, 422), tag="conversion")
@@ -107,6 +115,7 @@ def patch_opportunity(opp_id: str) -> Any:
 
 
 @bp.post("/api/v1/conversions/run")
+@access("opportunities", "write")
 @operation("Promote now every lead whose engagement reached the threshold",
            responses={200: ConversionResult}, tag="conversion")
 def run_conversion() -> Any:
@@ -114,6 +123,7 @@ def run_conversion() -> Any:
 
 
 @bp.get("/api/v1/funnel")
+@access("dashboard", "read")
 @operation("Funnel counts and conversion rates", responses={200: Funnel}, tag="conversion")
 def get_funnel() -> Any:
     by = request.args.get("by")
@@ -127,6 +137,7 @@ def get_funnel() -> Any:
 
 
 @bp.delete("/api/v1/people/<path:email>")
+@access("privacy", "write")
 @operation("Erase everything held about an address; keep only a hashed suppression. 202: "
            "nothing mails the address from now on; the erasure runs as a job "
            "(status_url)", responses={202: ErasureJob}, errors=(422,), tag="people")
@@ -137,6 +148,7 @@ def erase(email: str) -> Any:
 
 
 @bp.get("/api/v1/erasures/<job_id>")
+@access("privacy", "read")
 @operation("An erasure job: its status, and its result once done", responses={200: ErasureJob},
            errors=(404,), tag="people")
 def get_erasure(job_id: str) -> Any:

@@ -16,7 +16,7 @@ from outreach.people import exports
 from outreach.people.imports import jobs
 from outreach.people.imports.run import Options
 from outreach.schemas.people import LeadQuery
-from outreach.web.api.auth import require_api_key
+from outreach.web.api.auth import access, require_api_key
 from outreach.web.common import config, load_query, store
 from outreach.web.openapi import operation
 
@@ -26,6 +26,7 @@ require_api_key(bp)
 
 
 @bp.post("/api/v1/imports")
+@access("imports", "write")
 @operation("Import a CSV file (multipart: file, type leads|contacts, asset, kind, source, "
            "consent yes|no|column:NAME, map Header=field (repeatable), dry_run)",
            responses={202: "ImportQueued"}, errors=(400, 413, 415, 422, 503), tag="imports")
@@ -64,6 +65,7 @@ def _unsupported() -> Any:
 
 
 @bp.get("/api/v1/imports/<import_id>")
+@access("imports", "read")
 @operation("An import's progress and counts", responses={200: "Import"}, errors=(404,),
            tag="imports")
 def get_import(import_id: str) -> Any:
@@ -71,6 +73,7 @@ def get_import(import_id: str) -> Any:
 
 
 @bp.get("/api/v1/imports/<import_id>/errors.csv")
+@access("imports", "read")
 @operation("An import's error report: line,reason,field", responses={200: "text/csv"},
            errors=(404,), tag="imports")
 def get_import_errors(import_id: str) -> Any:
@@ -101,6 +104,7 @@ def _csv(body: Any, filename: str) -> Response:
 
 
 @bp.get("/api/v1/lists/<list_id>/members.csv")
+@access("lists", "read")
 @operation("A list's members as CSV (streamed)", responses={200: "text/csv"}, errors=(404,),
            tag="lists")
 def members_csv(list_id: str) -> Any:
@@ -108,6 +112,7 @@ def members_csv(list_id: str) -> Any:
 
 
 @bp.get("/api/v1/leads.csv")
+@access("people", "read")
 @operation("Leads as CSV (the leads filters; streamed)", query=LeadQuery,
            responses={200: "text/csv"}, errors=(404,), tag="people")
 def leads_csv() -> Any:
@@ -117,6 +122,7 @@ def leads_csv() -> Any:
 
 
 @bp.get("/api/v1/campaigns/<campaign_id>/recipients.csv")
+@access("campaigns", "read")
 @operation("A campaign's recipients as CSV (?status=; streamed)", responses={200: "text/csv"},
            errors=(404, 422), tag="campaigns")
 def recipients_csv(campaign_id: str) -> Any:

@@ -23,6 +23,7 @@ from outreach.people.intake import (
 from outreach.people.registration import RegistrationIn, load_registration
 from outreach.platform.apikeys import api_key_identity
 from outreach.schemas.intake import RegistrationAccepted
+from outreach.web.api.auth import public
 from outreach.web.common import config, error_response, raw_body, store
 from outreach.web.openapi import operation
 
@@ -31,6 +32,7 @@ bp = Blueprint("intake", __name__)
 
 
 @bp.post("/api/v1/registrations")
+@public
 @operation(
     "Register a white-paper download or an event registration",
     body=RegistrationIn,

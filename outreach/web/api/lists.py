@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify
 from outreach.people import lists
 from outreach.schemas.common import PageQuery, page_of
 from outreach.schemas.people import ListIn, MarketingList, Member, MembersAdded, MembersIn
-from outreach.web.api.auth import require_api_key
+from outreach.web.api.auth import access, require_api_key
 from outreach.web.common import load_body, load_query, store
 from outreach.web.openapi import operation
 
@@ -22,6 +22,7 @@ MemberPage = page_of(Member)
 
 
 @bp.get("/api/v1/lists")
+@access("lists", "read")
 @operation("Marketing lists", query=PageQuery, responses={200: ListPage}, tag="lists")
 def get_lists() -> Any:
     q = load_query(PageQuery())
@@ -29,6 +30,7 @@ def get_lists() -> Any:
 
 
 @bp.post("/api/v1/lists")
+@access("lists", "write")
 @operation("Create a manual list and its parallel list", body=ListIn,
            responses={201: MarketingList}, tag="lists")
 def post_list() -> Any:
@@ -39,12 +41,14 @@ def post_list() -> Any:
 
 
 @bp.get("/api/v1/lists/<list_id>")
+@access("lists", "read")
 @operation("Read a list", responses={200: MarketingList}, errors=(404,), tag="lists")
 def get_list(list_id: str) -> Any:
     return jsonify(_list.dump(lists.get_list(store(), list_id)))
 
 
 @bp.get("/api/v1/lists/<list_id>/members")
+@access("lists", "read")
 @operation("Members of a list", query=PageQuery, responses={200: MemberPage}, errors=(404,),
            tag="lists")
 def get_members(list_id: str) -> Any:
@@ -54,6 +58,7 @@ def get_members(list_id: str) -> Any:
 
 
 @bp.post("/api/v1/lists/<list_id>/members")
+@access("lists", "write")
 @operation("Add known people to a list by address", body=MembersIn,
            responses={200: MembersAdded}, errors=(404,), tag="lists")
 def post_members(list_id: str) -> Any:

@@ -13,7 +13,7 @@ from outreach.sales.owners import checked_owner, set_owner
 from outreach.schemas.common import page_of
 from outreach.schemas.intake import RegistrationStatus
 from outreach.schemas.people import Contact, ContactQuery, Lead, LeadPatch, LeadQuery
-from outreach.web.api.auth import caller, require_api_key
+from outreach.web.api.auth import access, caller, require_api_key
 from outreach.web.common import load_body, load_query, store
 from outreach.web.openapi import operation
 
@@ -27,6 +27,7 @@ ContactPage = page_of(Contact)
 
 
 @bp.get("/api/v1/registrations/<registration_id>")
+@access("people", "read")
 @operation("Where a registration is", responses={200: RegistrationStatus}, errors=(404,),
            tag="intake")
 def get_registration(registration_id: str) -> Any:
@@ -34,6 +35,7 @@ def get_registration(registration_id: str) -> Any:
 
 
 @bp.get("/api/v1/leads")
+@access("people", "read")
 @operation("Find leads", query=LeadQuery, responses={200: LeadPage}, errors=(404,), tag="people")
 def list_leads() -> Any:
     q = load_query(LeadQuery())
@@ -45,12 +47,14 @@ def list_leads() -> Any:
 
 
 @bp.get("/api/v1/leads/<lead_id>")
+@access("people", "read")
 @operation("Read a lead", responses={200: Lead}, errors=(404,), tag="people")
 def get_lead(lead_id: str) -> Any:
     return jsonify(_lead.dump(records.get_lead(store(), lead_id)))
 
 
 @bp.patch("/api/v1/leads/<lead_id>")
+@access("people", "write")
 @operation("Edit a lead", body=LeadPatch, responses={200: Lead}, errors=(404, 409), tag="people")
 def patch_lead(lead_id: str) -> Any:
     changes = load_body(LeadPatch())
@@ -70,6 +74,7 @@ def _client() -> dict[str, str | None]:
 
 
 @bp.post("/api/v1/contacts")
+@access("people", "write")
 @operation("Create or update a contact by email", body=ContactIn,
            responses={201: Contact, 200: Contact}, tag="people")
 def post_contact() -> Any:
@@ -79,6 +84,7 @@ def post_contact() -> Any:
 
 
 @bp.get("/api/v1/contacts")
+@access("people", "read")
 @operation("Find contacts", query=ContactQuery, responses={200: ContactPage}, tag="people")
 def list_contacts() -> Any:
     q = load_query(ContactQuery())
@@ -88,6 +94,7 @@ def list_contacts() -> Any:
 
 
 @bp.get("/api/v1/contacts/<contact_id>")
+@access("people", "read")
 @operation("Read a contact", responses={200: Contact}, errors=(404,), tag="people")
 def get_contact(contact_id: str) -> Any:
     return jsonify(_contact.dump(records.get_contact(store(), contact_id)))

@@ -31,7 +31,7 @@ from outreach.schemas.sales import (
     WebhookIn,
     WebhookPatch,
 )
-from outreach.web.api.auth import caller, caller_user, require_api_key
+from outreach.web.api.auth import access, caller, caller_user, require_api_key
 from outreach.web.common import config, load_body, load_query, store
 from outreach.web.openapi import operation
 
@@ -44,6 +44,7 @@ WebhookPage = page_of(Webhook)
 
 
 @bp.post(f"/api/v1/{_RECORDS}/<record_id>/activities")
+@access("people", "write")
 @operation("Log an activity (note, call, meeting, email, task) on a record", body=ActivityIn,
            responses={201: Activity}, errors=(404, 422), tag="sales")
 def post_activity(plural: str, record_id: str) -> Any:
@@ -54,6 +55,7 @@ def post_activity(plural: str, record_id: str) -> Any:
 
 
 @bp.get(f"/api/v1/{_RECORDS}/<record_id>/activities")
+@access("people", "read")
 @operation("A record's activities, newest first", query=ActivityQuery,
            responses={200: ActivityPage}, errors=(404,), tag="sales")
 def get_activities(plural: str, record_id: str) -> Any:
@@ -64,6 +66,7 @@ def get_activities(plural: str, record_id: str) -> Any:
 
 
 @bp.get(f"/api/v1/{_RECORDS}/<record_id>/timeline")
+@access("people", "read")
 @operation("Activities and system events of a record, newest first", query=TimelineQuery,
            responses={200: Timeline}, errors=(404,), tag="sales")
 def get_timeline(plural: str, record_id: str) -> Any:
@@ -72,6 +75,7 @@ def get_timeline(plural: str, record_id: str) -> Any:
 
 
 @bp.patch("/api/v1/activities/<activity_id>")
+@access("people", "write")
 @operation("Edit one's own activity", body=ActivityPatch, responses={200: Activity},
            errors=(403, 404, 422), tag="sales")
 def patch_activity(activity_id: str) -> Any:
@@ -81,6 +85,7 @@ def patch_activity(activity_id: str) -> Any:
 
 
 @bp.delete("/api/v1/activities/<activity_id>")
+@access("people", "write")
 @operation("Delete one's own activity", responses={204: None}, errors=(403, 404), tag="sales")
 def delete_activity(activity_id: str) -> Any:
     activities.delete_activity(store(), activity_id, caller(), caller_user())
@@ -88,12 +93,14 @@ def delete_activity(activity_id: str) -> Any:
 
 
 @bp.get("/api/v1/activities/<activity_id>")
+@access("people", "read")
 @operation("Read an activity", responses={200: Activity}, errors=(404,), tag="sales")
 def get_activity(activity_id: str) -> Any:
     return jsonify(Activity().dump(activities.get_activity(store(), activity_id)))
 
 
 @bp.get("/api/v1/tasks")
+@access("people", "read")
 @operation("Tasks: open by due time, or done (latest first); owner=me is the key's user",
            query=TaskQuery, responses={200: ActivityPage}, errors=(422,), tag="sales")
 def get_tasks() -> Any:
@@ -106,6 +113,7 @@ def get_tasks() -> Any:
 
 
 @bp.post("/api/v1/tasks/<task_id>/done")
+@access("people", "write")
 @operation("Complete a task (records who and when)", responses={200: Activity},
            errors=(404, 422), tag="sales")
 def post_task_done(task_id: str) -> Any:
@@ -113,6 +121,7 @@ def post_task_done(task_id: str) -> Any:
 
 
 @bp.get("/api/v1/pipeline")
+@access("opportunities", "read")
 @operation("Open opportunities by stage, forecast by expected close month, won, lost by reason",
            responses={200: Pipeline}, tag="sales")
 def get_pipeline() -> Any:
@@ -120,6 +129,7 @@ def get_pipeline() -> Any:
 
 
 @bp.patch("/api/v1/accounts/<account_id>")
+@access("people", "write")
 @operation("Edit an account (name, owner)", body=AccountPatch, responses={200: Account},
            errors=(404, 422), tag="sales")
 def patch_account(account_id: str) -> Any:
@@ -128,6 +138,7 @@ def patch_account(account_id: str) -> Any:
 
 
 @bp.patch("/api/v1/contacts/<contact_id>")
+@access("people", "write")
 @operation("Reassign a contact (owner)", body=OwnerPatch, responses={200: Contact},
            errors=(404, 422), tag="sales")
 def patch_contact(contact_id: str) -> Any:
@@ -159,6 +170,7 @@ _DELIVERY = {
 
 
 @bp.post("/api/v1/webhooks")
+@access("settings", "write")
 @operation("Subscribe a URL to events (signed deliveries); the secret is shown in this answer",
            body=WebhookIn, responses={201: Webhook}, errors=(422,), tag="webhooks",
            extra={"callbacks": {"event": {"{$request.body#/url}": _DELIVERY}}})
@@ -168,6 +180,7 @@ def post_webhook() -> Any:
 
 
 @bp.get("/api/v1/webhooks")
+@access("settings", "read")
 @operation("Webhooks", query=PageQuery, responses={200: WebhookPage}, tag="webhooks")
 def get_webhooks() -> Any:
     q = load_query(PageQuery())
@@ -176,12 +189,14 @@ def get_webhooks() -> Any:
 
 
 @bp.get("/api/v1/webhooks/<webhook_id>")
+@access("settings", "read")
 @operation("Read a webhook", responses={200: Webhook}, errors=(404,), tag="webhooks")
 def get_webhook(webhook_id: str) -> Any:
     return jsonify(Webhook().dump(webhooks.get_webhook(store(), webhook_id)))
 
 
 @bp.patch("/api/v1/webhooks/<webhook_id>")
+@access("settings", "write")
 @operation("Edit a webhook (url, events, secret, active: true re-enables)", body=WebhookPatch,
            responses={200: Webhook}, errors=(404, 422), tag="webhooks")
 def patch_webhook(webhook_id: str) -> Any:
@@ -190,6 +205,7 @@ def patch_webhook(webhook_id: str) -> Any:
 
 
 @bp.delete("/api/v1/webhooks/<webhook_id>")
+@access("settings", "write")
 @operation("Delete a webhook", responses={204: None}, errors=(404,), tag="webhooks")
 def delete_webhook(webhook_id: str) -> Any:
     webhooks.delete_webhook(store(), webhook_id)
@@ -197,6 +213,7 @@ def delete_webhook(webhook_id: str) -> Any:
 
 
 @bp.get("/api/v1/webhooks/<webhook_id>/deliveries")
+@access("settings", "read")
 @operation("Delivery attempts, newest first", query=TimelineQuery, responses={200: Deliveries},
            errors=(404,), tag="webhooks")
 def get_deliveries(webhook_id: str) -> Any:
@@ -205,6 +222,7 @@ def get_deliveries(webhook_id: str) -> Any:
 
 
 @bp.post("/api/v1/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver")
+@access("settings", "write")
 @operation("Attempt a delivery again now", responses={202: Redelivered}, errors=(404,),
            tag="webhooks")
 def post_redeliver(webhook_id: str, delivery_id: str) -> Any:

@@ -10,7 +10,7 @@ from outreach.errors import NotFound
 from outreach.people import suppressions
 from outreach.schemas.common import page_of
 from outreach.schemas.suppressions import LiftedSuppression, Suppression, SuppressionQuery
-from outreach.web.api.auth import require_api_key
+from outreach.web.api.auth import access, require_api_key
 from outreach.web.common import load_query, store
 from outreach.web.openapi import operation
 
@@ -21,6 +21,7 @@ SuppressionPage = page_of(Suppression)
 
 
 @bp.get("/api/v1/suppressions")
+@access("campaigns", "read")
 @operation("Suppressed addresses and why", query=SuppressionQuery,
            responses={200: SuppressionPage}, tag="people")
 def list_suppressions() -> Any:
@@ -30,6 +31,7 @@ def list_suppressions() -> Any:
 
 
 @bp.get("/api/v1/suppressions/<path:email>")
+@access("campaigns", "read")
 @operation("Why one address is suppressed", responses={200: Suppression}, errors=(404, 422),
            tag="people")
 def get_suppression(email: str) -> Any:
@@ -40,6 +42,7 @@ def get_suppression(email: str) -> Any:
 
 
 @bp.delete("/api/v1/suppressions/<path:email>")
+@access("campaigns", "write")
 @operation("Lift a bounce suppression (never an unsubscribe, complaint or erasure)",
            responses={200: LiftedSuppression}, errors=(404, 409, 422), tag="people")
 def delete_suppression(email: str) -> Any:

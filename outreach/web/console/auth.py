@@ -11,9 +11,15 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from wtforms import ValidationError
 
-from outreach.errors import Invalid, NotFound, RateLimited, ServiceError
-from outreach.platform.users import authenticate, get_user
-from outreach.web.console.base import bp, render, store
+from outreach.errors import Invalid, RateLimited, ServiceError
+from outreach.platform.users import (
+    authenticate,
+    end_sessions,
+    session_epoch,
+    session_user,
+    set_password,
+)
+from outreach.web.console.base import bp, render, requires, store
 
 PREFIX = "/console"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -63,11 +69,10 @@ login_manager.session_protection = "basic"
 
 @login_manager.user_loader
 def _load_user(email: str) -> ConsoleUser | None:
-    try:
-        user = get_user(store(), email)
-    except NotFound:
-        return None
-    return ConsoleUser(user) if user["active"] else None  # disabled: the session ends
+    # the session is good only while the user is active and its epoch is the user's: a
+    # sign-out, a password or role change or a disable moves the epoch on (server-side end)
+    user = session_user(store(), email, session.get("epoch"))
+    return ConsoleUser(user) if user is not None else None
 
 
 def init_app(app: Flask) -> None:
@@ -165,8 +170,7 @@ def login() -> Any:
     email = request.form.get("email", "")
     next_url = request.form.get("next", "")
     try:
-        user = authenticate(store(), email, request.form.get("password", ""),
-                            request.remote_addr or "unknown")
+        user = authenticate(store(), email, request.form.get("password", ""), _client())
     except RateLimited as exc:
         minutes = max(1, -(-exc.retry_after // 60))  # rounded up: never sooner than said
         page, status = render("login.html", 429, email=email, next=next_url,
@@ -176,14 +180,61 @@ def login() -> Any:
     except Invalid:
         return render("login.html", 200, email=email, next=next_url,
                       error="Wrong email or password.")
+    _start_session(user)
+    return redirect(_safe_next(next_url))
+
+
+def _start_session(user: dict[str, Any]) -> None:
     session.clear()  # a new session on sign-in (no fixation), with a new CSRF secret
     login_user(ConsoleUser(user))
-    return redirect(_safe_next(next_url))
+    session["epoch"] = session_epoch(store(), user["email"])
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    if current_user.is_authenticated:
+        # on the server too: a copy of this session's cookie no longer works (nor do the
+        # user's other sessions: one epoch per user)
+        end_sessions(store(), current_user.email)
     logout_user()
     session.clear()
     flash("You are signed out.")
+    return redirect(url_for("console.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires("account", "write")
+def change_password() -> Any:
+    """Any signed-in user: change my own password. Every open session of mine ends, this
+    one included: the next page is the sign-in, with the new password."""
+    if request.method == "GET":
+        return render("password.html")
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    errors: dict[str, list[str]] = {}
+    if new != request.form.get("confirm_password", ""):
+        errors["confirm_password"] = ["The two new passwords differ."]
+    try:
+        authenticate(store(), current_user.email, current, _client())
+    except RateLimited as exc:
+        page, status = render("password.html", 429, errors={
+            "current_password": ["Too many failed attempts; try again later."]})
+        return page, status, {"Retry-After": str(exc.retry_after)}
+    except Invalid:
+        errors["current_password"] = ["This is not your current password."]
+    if not errors:
+        try:
+            set_password(store(), current_user.email, new)
+        except Invalid as exc:
+            errors["new_password"] = (exc.fields or {}).get("password", [exc.message])
+    if errors:
+        return render("password.html", 422, errors=errors)
+    logout_user()
+    session.clear()
+    flash("Your password is changed and every session of yours has ended. "
+          "Sign in with the new password.")
     return redirect(url_for("console.login"))

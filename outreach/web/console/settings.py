@@ -43,7 +43,9 @@ def user_disable() -> Any:
     except NotFound as exc:
         flash(exc.message, "error")
     else:
-        flash(f"{disabled['email']} is disabled.")
+        keys = [k["name"] for k in apikeys.find_api_keys(store(), user=disabled["email"])]
+        flash(f"{disabled['email']} is disabled; their open sessions have ended"
+              + (f" and their API keys ({', '.join(keys)}) answer 401." if keys else "."))
     return redirect(url_for("console.settings_page"))
 
 
@@ -51,9 +53,12 @@ def user_disable() -> Any:
 @requires("settings", "write")
 def api_key_create() -> Any:
     name = request.form.get("name", "").strip()
-    if not name or len(name) > 100:
-        return _settings(422, key_errors={"name": ["A name of 1 to 100 characters."]})
-    return _settings(200, new_key=apikeys.create_api_key(store(), name), new_key_name=name)
+    role = request.form.get("role") or apikeys.DEFAULT_ROLE
+    try:
+        key = apikeys.create_api_key(store(), name, role=role)
+    except Invalid as exc:
+        return _settings(422, key_errors=exc.fields or {"name": [exc.message]})
+    return _settings(200, new_key=key, new_key_name=name, new_key_role=role)
 
 
 @bp.route("/settings/api-keys/revoke", methods=["POST"])

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from outreach.errors import NotFound
 from outreach.paths import STATIC_DIR
 from outreach.people import assets, consent
+from outreach.web.api.auth import public
 from outreach.web.common import config, store
 from outreach.web.openapi import operation
 
@@ -53,6 +54,7 @@ def snippet(asset: dict[str, Any]) -> str:
 
 
 @bp.get("/f/<slug>")
+@public
 @operation("Hosted form page", responses={200: "HTML page"}, errors=(404,), auth=False,
            tag="forms")
 def hosted_form(slug: str) -> Any:
@@ -65,6 +67,7 @@ def hosted_form(slug: str) -> Any:
 
 
 @bp.get("/f/<slug>/thanks")
+@public
 @operation("Thank-you page after a form post", responses={200: "HTML page"}, errors=(404,),
            auth=False, tag="forms")
 def thanks(slug: str) -> Any:
@@ -72,6 +75,7 @@ def thanks(slug: str) -> Any:
 
 
 @bp.get("/f/<slug>.json")
+@public
 @operation("A form's definition for the embed script", responses={200: "FormDefinition"},
            errors=(404,), auth=False, tag="forms")
 def form_definition(slug: str) -> Any:
@@ -102,6 +106,7 @@ def form_definition(slug: str) -> Any:
 
 
 @bp.get("/f/<slug>/challenge")
+@public
 @operation("A proof-of-work challenge (ALTCHA v1) for the asset's form", responses={200: "Challenge"},
            errors=(404,), auth=False, tag="forms")
 def pow_challenge(slug: str) -> Any:
@@ -117,6 +122,7 @@ _EMBED_CACHE: dict[str, Any] = {}
 
 
 @bp.get("/embed/v1/form.js")
+@public
 @operation("The embed script", responses={200: "application/javascript"}, auth=False,
            tag="forms")
 def embed_script() -> Any:
@@ -132,6 +138,7 @@ def embed_script() -> Any:
 
 
 @bp.get("/c/<token>")
+@public
 @operation("Double opt-in: the confirm page (a GET never confirms)", responses={200: "HTML"},
            errors=(400, 404), auth=False, tag="forms", html=True)
 def confirm_page(token: str) -> Any:
@@ -140,6 +147,7 @@ def confirm_page(token: str) -> Any:
 
 
 @bp.post("/c/<token>")
+@public
 @operation("Double opt-in: confirm", responses={200: "HTML"}, errors=(400, 404), auth=False,
            tag="forms", html=True)
 def confirm(token: str) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from outreach.campaigns.bounces import providers
+from outreach.web.api.auth import public
 from outreach.web.common import config, store
 from outreach.web.openapi import operation
 
@@ -16,12 +17,14 @@ _PUBLIC: dict[str, Any] = {"responses": {200: "application/json"}, "errors": (40
 
 
 @bp.post("/webhooks/ses")
+@public
 @operation("Amazon SES bounces/complaints through SNS (signature v1/v2)", **_PUBLIC)
 def ses() -> Any:
     return jsonify(providers.handle_ses(store(), config(), request.get_data()))
 
 
 @bp.post("/webhooks/sendgrid")
+@public
 @operation("SendGrid event webhook (ECDSA signed)", **_PUBLIC)
 def sendgrid() -> Any:
     return jsonify(providers.handle_sendgrid(
@@ -31,12 +34,14 @@ def sendgrid() -> Any:
 
 
 @bp.post("/webhooks/mailgun")
+@public
 @operation("Mailgun webhook (HMAC signed)", **_PUBLIC)
 def mailgun() -> Any:
     return jsonify(providers.handle_mailgun(store(), config(), request.get_data()))
 
 
 @bp.post("/webhooks/postmark")
+@public
 @operation("Postmark bounce/spam-complaint webhook (Basic auth)", **_PUBLIC)
 def postmark() -> Any:
     return jsonify(providers.handle_postmark(store(), config(), request.get_data(),

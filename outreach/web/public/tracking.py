@@ -10,6 +10,7 @@ from flask import Blueprint, Response, redirect, render_template_string, request
 from outreach.campaigns import tracking
 from outreach.errors import NotFound
 from outreach.paths import PAGE_TEMPLATES_DIR
+from outreach.web.api.auth import public
 from outreach.web.common import config, store
 from outreach.web.openapi import operation
 
@@ -20,6 +21,7 @@ _UNSUBSCRIBE_PAGE = (PAGE_TEMPLATES_DIR / "unsubscribe.html").read_text()
 
 
 @bp.get("/t/o/<token>")
+@public
 @operation("Open pixel (1x1 GIF)", responses={200: "image/gif"}, errors=(404,), auth=False,
            tag="tracking")
 def open_pixel(token: str) -> Any:
@@ -29,6 +31,7 @@ def open_pixel(token: str) -> Any:
 
 
 @bp.get("/t/c/<token>")
+@public
 @operation("Click: 302 to the stored link", responses={302: "Redirect"}, errors=(404,),
            auth=False, tag="tracking")
 def click(token: str) -> Any:
@@ -37,6 +40,7 @@ def click(token: str) -> Any:
 
 
 @bp.get("/u/<token>")
+@public
 @operation("Unsubscribe confirm page", responses={200: "HTML page"}, errors=(404,), auth=False,
            tag="tracking", html=True)
 def unsubscribe_page(token: str) -> Any:
@@ -48,6 +52,7 @@ def unsubscribe_page(token: str) -> Any:
 
 
 @bp.post("/u/<token>")
+@public
 @operation("Unsubscribe at once (RFC 8058 one-click)", responses={200: "Unsubscribed"},
            errors=(404,), auth=False, tag="tracking", html=True)
 def unsubscribe(token: str) -> Any:
