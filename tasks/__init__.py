@@ -65,7 +65,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     # importing registers the @shared_task functions with this app
-    from tasks import bounces, campaigns, conversion, ingest, sales  # noqa: F401
+    from tasks import bounces, campaigns, conversion, ingest, sales, segments  # noqa: F401
 
     return celery_app
 
@@ -109,6 +109,7 @@ def celery_settings(config: Config) -> dict[str, Any]:
                                    "schedule": config.webhook_tick_seconds},
             "bounce-mailbox": {"task": "outreach.bounces.poll_mailbox",
                                "schedule": config.bounce_mailbox_poll_seconds},
+            "segment-windows": {"task": "outreach.segments.tick", "schedule": 2.0},
         },
     }
 

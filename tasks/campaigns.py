@@ -35,6 +35,9 @@ class CeleryJobs:
         self.celery.send_task("outreach.campaigns.watch", args=[campaign_id, token],
                               queue="default", countdown=countdown or None)
 
+    def build_segment(self, segment_id: str) -> None:
+        self.celery.send_task("outreach.segments.build", args=[segment_id], queue="default")
+
 
 def _deps() -> tuple[Any, Any, Any]:
     ext = current_app.extensions

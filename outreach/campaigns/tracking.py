@@ -13,6 +13,7 @@ from typing import Any
 from outreach.config import Config
 from outreach.errors import NotFound
 from outreach.people.consent import withdraw_consent_of
+from outreach.people.segments import membership
 from outreach.people.suppressions import suppress
 from outreach.platform import refs
 from outreach.store import Store
@@ -26,6 +27,9 @@ def _record(store: Store, campaign_id: str, ref: str, distinct: str, unique_stat
         keys.campaign(campaign_id), keys.campaign_seen(campaign_id), keys.person_events(ref),
         keys.person(ref), keys.lead_scores,
     ], args=[distinct, unique_stat, stat, gain, refs.lead_id_of(ref), entry])
+    if first:
+        kind = entry.partition("|")[0]
+        membership.touch(store, ref, {f"event:{kind}", "field:score"})
     return bool(first)
 
 
@@ -76,6 +80,9 @@ def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
                           "campaign_id": target["campaign_id"]})
         # consent withdrawn, with its evidence, once
         lead_id, contact_id = withdraw_consent_of(store, email, how="unsubscribe")
+        membership.touch_many(store, [r for r in (lead_id and refs.lead_ref(lead_id),
+                                                  contact_id and refs.contact_ref(contact_id)) if r],
+                              {"field:consent"})
         if newly:
             from outreach.platform import webhooks
 

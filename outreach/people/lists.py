@@ -10,6 +10,8 @@ from outreach.normalize import InvalidEmail, checked_email
 from outreach.people.affiliation import account_view
 from outreach.people.records import asset_slugs, contact_view, lead_view, load_contacts, load_leads
 from outreach.people.search import fold
+from outreach.people.segments import membership
+from outreach.platform import refs
 from outreach.platform.paging import cursor_position, existing_hash, int_position, load_hashes, page, walk
 from outreach.store import Store
 
@@ -161,6 +163,8 @@ def add_members(store: Store, list_id: str, emails: list[str],
     added, already, unknown = 0, 0, []
     members = keys.list_members(list_id)
     person_key = keys.lead if meta["member_type"] == "lead" else keys.contact
+    person_ref = refs.lead_ref if meta["member_type"] == "lead" else refs.contact_ref
+    joined: list[str] = []
     for email, person_id in zip(normal, ids, strict=True):
         if not person_id:
             unknown.append(email)
@@ -169,8 +173,10 @@ def add_members(store: Store, list_id: str, emails: list[str],
         if store.r.zadd(members, {person_id: seq}, nx=True):
             added += 1
             _remember_list(store, person_key(person_id), list_id)
+            joined.append(person_ref(person_id))
         else:
             already += 1
+    membership.touch_many(store, joined, [f"list:{list_id}"])
     return {"added": added, "already_members": already, "unknown": unknown}
 
 

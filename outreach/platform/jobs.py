@@ -15,6 +15,9 @@ class Jobs(Protocol):
     def watch(self, campaign_id: str, token: str, countdown: float = 0) -> None:
         """Look after a running campaign (schedule, stale work, completion)."""
 
+    def build_segment(self, segment_id: str) -> None:
+        """Build a new or edited segment (the beat carries on with it if this is lost)."""
+
 
 class NoJobs:
     """Jobs that do nothing: for services driven step by step (tests, CLI)."""
@@ -30,3 +33,6 @@ class NoJobs:
 
     def watch(self, campaign_id: str, token: str, countdown: float = 0) -> None:
         self.calls.append(("watch", (campaign_id, token)))
+
+    def build_segment(self, segment_id: str) -> None:
+        self.calls.append(("build_segment", (segment_id,)))

@@ -17,7 +17,8 @@ from typing import Any
 from outreach.config import Config
 from outreach.errors import Conflict, Invalid, NotFound, PossibleDuplicates
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
-from outreach.platform import users, webhooks
+from outreach.people.segments import membership
+from outreach.platform import refs, users, webhooks
 from outreach.sales.owners import assignment_pool, audit, checked_owner
 from outreach.store import Store
 
@@ -57,7 +58,13 @@ def _run_qualify(store: Store, config: Config, leads: list[list[Any]], auto: boo
                        config.promotion_threshold, len(leads), len(pool), *pool]
     for lead in leads:
         args.extend(lead)
-    return store.run("qualify", args=args)
+    results = store.run("qualify", args=args)
+    # the lead's status and the new contact change what segments hold them
+    changed = [ref for lead, (outcome, contact, *_) in zip(leads, results, strict=True)
+               if outcome == "created"
+               for ref in (refs.lead_ref(lead[0]), contact and refs.contact_ref(contact)) if ref]
+    membership.touch_many(store, changed, [membership.ANY])
+    return results
 
 
 def _announce(store: Store, lead_id: str, contact_id: str, account_id: str, opportunity_id: str,
@@ -239,6 +246,7 @@ def disqualify(store: Store, lead_id: str, reason: str, note: str | None,
     pipe.zadd(keys.leads_by_status("disqualified"), {lead_id: seq})
     audit(pipe, store, f"lead:{lead_id}", "disqualified", by, reason=reason, note=note or None)
     pipe.execute()
+    membership.touch(store, refs.lead_ref(lead_id), {"field:status", "field:updated_at"})
     webhooks.emit(store, "lead.disqualified", {"lead_id": lead_id, "reason": reason,
                                                "note": note or None, "by": by})
 
@@ -256,6 +264,7 @@ def reactivate(store: Store, lead_id: str, by: str | None = None) -> None:
     pipe.zrem(keys.leads_by_status("disqualified"), lead_id)
     audit(pipe, store, f"lead:{lead_id}", "reactivated", by)
     pipe.execute()
+    membership.touch(store, refs.lead_ref(lead_id), {"field:status", "field:updated_at"})
 
 
 def funnel(store: Store, config: Config) -> dict[str, Any]:
