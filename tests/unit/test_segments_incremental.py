@@ -21,8 +21,7 @@ from outreach.platform import refs
 from outreach.sales import qualify
 from outreach.tokens import Tokens
 
-EMAILS = [f"p{i}@{d}" for i, d in enumerate(["acme.com", "acme.com", "beta.io", "gmail.com",
-                                             "beta.io", "corp.de"])]
+EMAILS = [f"p{i}@{d}" for i, d in enumerate(["acme.com", "beta.io", "gmail.com", "corp.de"])]
 COUNTRIES = ["DE", "FR", "US"]
 COMPANIES = ["Acme", "Beta Ltd", "Corp"]
 ASSETS = ["guide", "webinar"]
@@ -96,9 +95,10 @@ TREES = st.recursive(
 
 # ---------------------------------------------------------------- random changes
 
+REGISTER = st.tuples(st.just("register"), st.sampled_from(EMAILS), st.sampled_from(ASSETS),
+                     st.sampled_from(COUNTRIES), st.sampled_from(COMPANIES), st.booleans())
 CHANGES = st.one_of(
-    st.tuples(st.just("register"), st.sampled_from(EMAILS), st.sampled_from(ASSETS),
-              st.sampled_from(COUNTRIES), st.sampled_from(COMPANIES), st.booleans()),
+    REGISTER,
     st.tuples(st.just("edit"), st.sampled_from(EMAILS), st.sampled_from(["country", "company"]),
               st.sampled_from([*COUNTRIES, *COMPANIES, ""])),
     st.tuples(st.just("open"), st.sampled_from(EMAILS), st.sampled_from(CAMPAIGNS)),
@@ -225,10 +225,12 @@ def _world(make_env: Any) -> Iterator[World]:
         yield World(env, clock)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trees=st.lists(st.tuples(TREES, st.sampled_from(rules.MEMBER_TYPES)), min_size=1,
                       max_size=3),
-       before=st.lists(CHANGES, max_size=6), after=st.lists(CHANGES, min_size=1, max_size=14),
+       before=st.lists(REGISTER, min_size=2, max_size=5).flatmap(
+           lambda people: st.lists(CHANGES, max_size=4).map(lambda more: people + more)),
+       after=st.lists(CHANGES, min_size=1, max_size=14),
        nest=st.booleans())
 def test_incremental_membership_equals_brute_force(make_env, trees, before, after, nest) -> None:
     with _world(make_env) as world:
@@ -255,7 +257,8 @@ def test_incremental_membership_equals_brute_force(make_env, trees, before, afte
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=TREES, member_type=st.sampled_from(rules.MEMBER_TYPES),
-       changes=st.lists(CHANGES, min_size=1, max_size=10))
+       changes=st.lists(REGISTER, min_size=2, max_size=4).flatmap(
+           lambda people: st.lists(CHANGES, max_size=8).map(lambda more: people + more)))
 def test_an_edited_segment_is_rebuilt_to_the_brute_force_answer(make_env, tree, member_type,
                                                                changes) -> None:
     with _world(make_env) as world:
