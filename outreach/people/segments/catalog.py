@@ -14,7 +14,7 @@ from outreach.store import Store
 from outreach.vocabulary import iso
 
 
-def _refuse_cycles(store: Store, segment_id: str | None, rules: dict[str, Any]) -> None:
+def check_references(store: Store, segment_id: str | None, rules: dict[str, Any]) -> None:
     """Every ``in_segment`` names a saved segment, and none leads back to ``segment_id``."""
     for path, node in rule_tree.walk(rules):
         if "in_segment" not in node:
@@ -91,7 +91,7 @@ def _queue_build(pipe: Any, store: Store, segment_id: str, now: int) -> None:
 
 def create_segment(store: Store, name: str, member_type: str, rules: dict[str, Any]) -> dict[str, Any]:
     """Save a checked segment (``rules`` already passed ``rules.check``) and queue its build."""
-    _refuse_cycles(store, None, rules)
+    check_references(store, None, rules)
     segment_id, n = store.next_id("segment", "sg")
     now = int(time.time())
     reads = rule_tree.reads(rules)
@@ -120,7 +120,7 @@ def update_segment(store: Store, segment_id: str, changes: dict[str, Any]) -> di
         fields["member_type"] = changes["member_type"]
         rebuild = True
     if "rules" in changes:
-        _refuse_cycles(store, segment_id, changes["rules"])
+        check_references(store, segment_id, changes["rules"])
         reads = rule_tree.reads(changes["rules"])
         fields.update(rules=json.dumps(changes["rules"]), reads=",".join(sorted(reads)))
         _index(pipe, store, segment_id, set(filter(None, h.get("reads", "").split(","))), reads)

@@ -9,7 +9,7 @@ from typing import Any
 
 from outreach.errors import NotFound
 from outreach.people.records import asset_slugs, contact_view, lead_view
-from outreach.people.segments.catalog import require
+from outreach.people.segments.catalog import check_references, require
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
 from outreach.people.segments.membership import eligible
@@ -70,6 +70,7 @@ def preview(store: Store, member_type: str, rules: dict[str, Any],
             now: float | None = None, budget: float = PREVIEW_BUDGET_SECONDS) -> dict[str, Any]:
     """``{"count", "sample", "complete"}`` for checked, unsaved rules; ``complete`` is false
     when the time budget ended the scan first (the count is then a lower bound)."""
+    check_references(store, None, rules)
     now = time.time() if now is None else now
     deadline = time.monotonic() + budget
     count, sample = 0, []
