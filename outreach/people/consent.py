@@ -283,4 +283,8 @@ def confirm(store: Store, config: Config, token: str, ip: str | None,
                      text_version=found["version"], ip=ip, user_agent=(user_agent or "")[:200],
                      pipe=pipe)
     pipe.execute()
+    # imported here: segments read consent_status from this module
+    from outreach.people.segments import membership
+
+    membership.touch_many(store, [ref for ref, _ in people], {"field:consent", "field:updated_at"})
     return found, "ok"

@@ -15,6 +15,8 @@ from typing import Any
 from outreach.config import Config
 from outreach.errors import Invalid
 from outreach.normalize import InvalidEmail, checked_email, email_hash
+from outreach.people.segments import membership
+from outreach.platform import refs
 from outreach.store import Store
 
 
@@ -58,6 +60,10 @@ def erase_person(store: Store, raw_email: str,
     pipe.hdel(keys.suppressed, email)
     pipe.hdel(keys.suppression_info, email)
     pipe.execute()
+    # out of every segment (the person is gone: each re-evaluation finds nobody)
+    membership.touch_many(store, [ref for ref in (lead_id and refs.lead_ref(lead_id),
+                                                  contact_id and refs.contact_ref(contact_id)) if ref],
+                          [membership.ANY])
     _unlink_opportunities(store, lead_id, contact_id)
     from outreach.platform import webhooks
     from outreach.sales import activities

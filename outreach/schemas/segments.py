@@ -63,9 +63,13 @@ class Segment(Schema):
     updated_at = fields.String(allow_none=True)
 
 
+class SegmentMember(Member):
+    """A segment member: a lead or a contact, with ``type`` saying which."""
+
+
 class Preview(Schema):
     count = fields.Integer(required=True)
-    sample = fields.List(fields.Nested(Member), required=True)
+    sample = fields.List(fields.Nested(SegmentMember), required=True)
     complete = fields.Boolean(metadata={"description": "false: the time budget ended the scan "
                                                       "first and count is a lower bound"})
 

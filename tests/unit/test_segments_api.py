@@ -173,3 +173,29 @@ def test_no_saved_segment_no_extra_work_on_ingest(env) -> None:
         assert calls and calls[0][1] == ["l:ld2"]
     finally:
         membership.touch_many = original  # type: ignore[assignment]
+
+
+def test_sends_owner_changes_and_erasure_move_people(cenv) -> None:
+    from outreach.people.segments import catalog
+    from outreach.platform.users import create_user
+    from outreach.privacy.erasure import erase_person
+    from outreach.sales.owners import set_owner
+
+    list_id = cenv.leads("ann@example.com", "bob@example.com")
+    campaign_id = cenv.launched([list_id], cenv.template())
+    sent = catalog.create_segment(cenv.store, "got it", "lead", {"sent": {"campaign_id": campaign_id}})
+    owned = catalog.create_segment(cenv.store, "mine", "lead",
+                                   {"field": "owner", "op": "exists", "value": True})
+    for segment in (sent, owned):
+        assert not build.build(cenv.store, segment["id"])
+    assert cenv.store.r.zcard(cenv.store.keys.segment_members(sent["id"])) == 0
+    assert cenv.run(campaign_id)["stats"]["sent"] == 2
+    assert _members(cenv, sent["id"]) == {"ann@example.com", "bob@example.com"}
+    lead_id = cenv.get("/api/v1/leads?email=ann@example.com").get_json()["items"][0]["id"]
+    create_user(cenv.store, "sam@example.com", "sales", "password-1234")
+    set_owner(cenv.store, "lead", lead_id, "sam@example.com", "test")
+    assert _members(cenv, owned["id"]) == {"ann@example.com"}
+    erase_person(cenv.store, "ann@example.com")
+    assert _members(cenv, sent["id"]) == {"bob@example.com"}
+    assert _members(cenv, owned["id"]) == set()
+    assert cenv.store.r.exists(cenv.store.keys.person_segments(f"l:{lead_id}")) == 0

@@ -10,7 +10,6 @@ from flask import Blueprint, Response, current_app, jsonify, stream_with_context
 from outreach.people.exports import MEMBER_COLUMNS, stream_csv
 from outreach.people.segments import catalog, reading
 from outreach.schemas.common import PageQuery, page_of
-from outreach.schemas.people import Member
 from outreach.schemas.segments import (
     ExplainQuery,
     Explanation,
@@ -18,6 +17,7 @@ from outreach.schemas.segments import (
     PreviewIn,
     Segment,
     SegmentIn,
+    SegmentMember,
     SegmentPatch,
 )
 from outreach.web.api.auth import require_api_key
@@ -30,7 +30,7 @@ require_api_key(bp)
 
 _segment = Segment()
 SegmentPage = page_of(Segment)
-MemberPage = page_of(Member)
+MemberPage = page_of(SegmentMember)
 
 
 def _nudge_build(segment_id: str) -> None:
