@@ -17,7 +17,7 @@ from typing import Any
 from outreach.config import Config
 from outreach.errors import Conflict, Invalid, NotFound, PossibleDuplicates
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
-from outreach.people.segments import membership
+from outreach.people.segments import catalog, membership
 from outreach.platform import refs, users, webhooks
 from outreach.sales.owners import assignment_pool, audit, checked_owner
 from outreach.store import Store
@@ -64,6 +64,8 @@ def _run_qualify(store: Store, config: Config, leads: list[list[Any]], auto: boo
                if outcome == "created"
                for ref in (refs.lead_ref(lead[0]), contact and refs.contact_ref(contact)) if ref]
     membership.touch_many(store, changed, [membership.ANY])
+    if changed:  # an account may be new: leads match accounts by company name or domain
+        catalog.rebuild_readers(store, "account")
     return results
 
 

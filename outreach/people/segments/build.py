@@ -45,10 +45,16 @@ def build_page(store: Store, segment_id: str, page: int = PAGE, now: float | Non
         if pipe.hget(key, "build_generation") != generation:
             pipe.unwatch()
             return True
+        again = pipe.hget(key, "build_again")
         pipe.multi()
         pipe.hincrby(key, "build_done", len(rows))
         if following:
             pipe.hset(key, "build_position", following)
+        elif again:  # asked for again while under way: once more from the start
+            pipe.hset(key, mapping={"build_position": "l:0", "build_done": 0, "build_total": 0})
+            pipe.hincrby(key, "build_generation", 1)
+            pipe.hdel(key, "build_again")
+            following = "l:0"
         else:
             pipe.hset(key, mapping={"build_state": "ready", "build_position": "",
                                     "built_at": int(time.time() if now is None else now)})

@@ -86,7 +86,26 @@ def _queue_build(pipe: Any, store: Store, segment_id: str, now: int) -> None:
         "build_state": "building", "build_position": "l:0", "build_done": 0,
         "build_total": 0})
     pipe.hincrby(store.keys.segment(segment_id), "build_generation", 1)
+    pipe.hdel(store.keys.segment(segment_id), "build_again")
     pipe.zadd(store.keys.segment_builds, {segment_id: now})
+
+
+def rebuild_readers(store: Store, what: str) -> None:
+    """Rebuild the segments that read ``what`` (a change that may move people no index names:
+    a new or renamed account matches leads by company name or email domain). A build under
+    way is restarted once it ends, so nobody it already passed is left out."""
+    segment_ids = sorted(store.r.smembers(store.keys.segment_readers(what)))
+    if not segment_ids:
+        return
+    now = int(time.time())
+    states = [store.r.hget(store.keys.segment(s), "build_state") for s in segment_ids]
+    pipe = store.r.pipeline(transaction=True)
+    for segment_id, state in zip(segment_ids, states, strict=True):
+        if state == "building":
+            pipe.hset(store.keys.segment(segment_id), "build_again", 1)
+        elif state is not None:
+            _queue_build(pipe, store, segment_id, now)
+    pipe.execute()
 
 
 def create_segment(store: Store, name: str, member_type: str, rules: dict[str, Any]) -> dict[str, Any]:

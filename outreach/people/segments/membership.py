@@ -12,16 +12,22 @@ Every step is an idempotent re-evaluation, so a redelivered or repeated touch is
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
+
+from redis.exceptions import WatchError
 
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import Facts, load
 from outreach.store import Store
 
+log = logging.getLogger(__name__)
+
 ANY = "*"  # what_changed: anything about the person (a new person, a merge, a status change)
 TICK_BATCH = 500
+MAX_ATTEMPTS = 20  # re-evaluations of one person while others keep changing them
 
 
 def eligible(member_type: str, facts: Facts) -> bool:
@@ -80,40 +86,54 @@ def evaluate_for(store: Store, ref: str, segment_ids: Iterable[str],
     pending = set(segment_ids)
     known: dict[str, dict[str, Any]] = {}
     asked: set[str] = set()
-    facts: Facts | None = None
     moved = 0
     rounds = 0
     while pending:
         rounds += 1
         missing = pending - asked
-        if missing or facts is None:
-            asked |= missing
-            known.update(definitions(store, missing))
-            facts = load(store, ref, [d["rules"] for d in known.values()], member_of=known)
-        if facts is None:
+        asked |= missing
+        known.update(definitions(store, missing))
+        changed = _round(store, ref, {s: known[s] for s in pending if s in known}, known, now)
+        if changed is None:
             return moved + _forget(store, ref, pending)
-        pipe = store.r.pipeline(transaction=True)
-        changed = []
-        for segment_id in sorted(pending):
-            definition = known.get(segment_id)
-            if definition is None:
-                continue
-            verdict = evaluate(definition["rules"], facts, now)
-            member = verdict.value and eligible(definition["member_type"], facts)
-            was = segment_id in facts.segments
-            _apply(store, pipe, segment_id, ref, member, was, verdict.flip, now)
-            if member != was:
-                changed.append(segment_id)
-                if member:
-                    facts.segments[segment_id] = float(int(now))
-                else:
-                    facts.segments.pop(segment_id, None)
-        pipe.execute()
         moved += len(changed)
         pending = readers(store, [f"segment:{s}" for s in changed]) if changed else set()
         if rounds > 1000:  # cycles are refused at save time; this only bounds a corrupt store
             break
     return moved
+
+
+def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
+           known: dict[str, dict[str, Any]], now: float) -> list[str] | None:
+    """Evaluate ``evaluated`` for ``ref`` and apply the answers, unless the person changed
+    meanwhile (WATCH on their hash, events and segments): then again, on the new data, so
+    that two workers touching one person never leave the older answer. Returns the segments
+    the person moved in or out of; None when the person does not exist."""
+    keys = store.keys
+    for _ in range(MAX_ATTEMPTS):
+        with store.r.pipeline(transaction=True) as pipe:
+            pipe.watch(keys.person(ref), keys.person_events(ref), keys.person_segments(ref))
+            facts = load(store, ref, [d["rules"] for d in known.values()], member_of=known)
+            if facts is None:
+                pipe.unwatch()
+                return None
+            pipe.multi()
+            changed = []
+            for segment_id in sorted(evaluated):
+                definition = evaluated[segment_id]
+                verdict = evaluate(definition["rules"], facts, now)
+                member = verdict.value and eligible(definition["member_type"], facts)
+                was = segment_id in facts.segments
+                _apply(store, pipe, segment_id, ref, member, was, verdict.flip, now)
+                if member != was:
+                    changed.append(segment_id)
+            try:
+                pipe.execute()
+            except WatchError:
+                continue
+            return changed
+    log.warning("segments of %s: changed on every attempt; left to the next change", ref)
+    return []
 
 
 def _apply(store: Store, pipe: Any, segment_id: str, ref: str, member: bool, was: bool,
