@@ -102,7 +102,7 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
     announce_created(store, reply[2:2 + created])
     touched = reply[2 + created:]
     if touched:
-        membership.touch_many(store, touched, [membership.ANY])
+        membership.settle(store, touched)
     return int(reply[0])
 
 
@@ -146,8 +146,8 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list
     names = {"c": "created", "u": "updated", "n": "unchanged", "x": "rejected"}
     outcomes = [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
     if segments_saved:
-        membership.touch_many(store, [person for outcome, person in outcomes
-                                      if outcome in ("created", "updated")], [membership.ANY])
+        membership.settle(store, [person for outcome, person in outcomes
+                                  if outcome in ("created", "updated")])
     announce_created(store, [person[2:] for outcome, person in outcomes
                              if outcome == "created" and person.startswith("l:")])
     return outcomes

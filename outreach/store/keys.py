@@ -421,6 +421,12 @@ class Keys:
         return self._k("segs", "due")
 
     @property
+    def segment_dirty(self) -> str:
+        """set of the people a script changed whose segments are still to be re-evaluated
+        (written with the change; removed once done; the beat takes what a dead worker left)"""
+        return self._k("segs", "dirty")
+
+    @property
     def segment_builds(self) -> str:
         """zset of the segments whose (re)build is under way, scored by when it was asked for
         (the beat carries on with each, page by page, whether or not the nudge arrived)"""

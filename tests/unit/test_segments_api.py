@@ -199,3 +199,20 @@ def test_sends_owner_changes_and_erasure_move_people(cenv) -> None:
     assert _members(cenv, sent["id"]) == {"bob@example.com"}
     assert _members(cenv, owned["id"]) == set()
     assert cenv.store.r.exists(cenv.store.keys.person_segments(f"l:{lead_id}")) == 0
+
+
+def test_people_a_dead_worker_left_are_settled_by_the_beat(env, monkeypatch) -> None:
+    segment = _built(env, {"field": "country", "op": "eq", "value": "de"})
+
+    def killed(*_args: Any, **_kwargs: Any) -> int:
+        raise SystemExit("SIGKILL")
+
+    monkeypatch.setattr(membership, "touch_many", killed)
+    with pytest.raises(SystemExit):
+        env.registered("ann@example.com", country="DE")
+    monkeypatch.undo()
+    assert env.store.r.smembers(env.store.keys.segment_dirty) == {"l:ld1"}
+    assert _members(env, segment["id"]) == set()
+    membership.tick(env.store)
+    assert _members(env, segment["id"]) == {"ann@example.com"}
+    assert env.store.r.smembers(env.store.keys.segment_dirty) == set()

@@ -78,6 +78,15 @@ def touch_many(store: Store, person_refs: Iterable[str], what_changed: Iterable[
     return sum(evaluate_for(store, ref, segment_ids, now) for ref in dict.fromkeys(person_refs))
 
 
+def settle(store: Store, person_refs: list[str], now: float | None = None) -> None:
+    """Re-evaluate every segment for people a script marked dirty (``Keys.segment_dirty``),
+    then clear the marks."""
+    if not person_refs:
+        return
+    touch_many(store, person_refs, [ANY], now)
+    store.r.srem(store.keys.segment_dirty, *person_refs)
+
+
 def evaluate_for(store: Store, ref: str, segment_ids: Iterable[str],
                  now: float | None = None) -> int:
     """Re-evaluate ``segment_ids`` for ``ref`` and, when one of them moves, the segments
@@ -170,6 +179,10 @@ def tick(store: Store, now: float | None = None, limit: int = TICK_BATCH) -> int
     Each pair is re-evaluated before its due entry is replaced, so a crash repeats work and
     loses none. Returns how many pairs were due."""
     now = time.time() if now is None else now
+    # people a dead worker left dirty (the live path clears its own marks within moments)
+    left = store.r.srandmember(store.keys.segment_dirty, limit)
+    if left:
+        settle(store, left, now)
     due = store.r.zrangebyscore(store.keys.segment_due, "-inf", int(now), start=0, num=limit)
     by_person: dict[str, set[str]] = {}
     for entry in due:

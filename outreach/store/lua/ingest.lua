@@ -19,6 +19,8 @@
 -- changed...} instead (for lead.created), and so it does while any segment is saved (Keys.segments,
 -- 'segs', not empty: the people it changed are re-evaluated for the segments that read them).
 -- In 'import' mode while any segment is saved the outcomes end with one more element, 's'.
+-- While any segment is saved each person changed is also added to Keys.segment_dirty, with
+-- the change: a worker killed before it re-evaluates them leaves them to the beat.
 --@prelude
 local group = ARGV[2]
 local now = ARGV[3]
@@ -199,6 +201,9 @@ for _ = 1, count do
           if report_touched then touched[#touched + 1] = 'c:' .. contact_id end
           redis.call('HSET', regs, rid, 'c|' .. contact_id .. '|' .. contact_list)
         end
+        if report_touched and outcome ~= 'n' then
+          redis.call('SADD', k('segs', 'dirty'), 'c:' .. contact_id)
+        end
       else
         local lead_id = redis.call('HGET', email_lead, email)
         local outcome = 'u'
@@ -271,6 +276,9 @@ for _ = 1, count do
         else
           if report_touched then touched[#touched + 1] = 'l:' .. lead_id end
           redis.call('HSET', regs, rid, 'l|' .. lead_id .. '|' .. lead_list)
+        end
+        if report_touched and outcome ~= 'n' then
+          redis.call('SADD', k('segs', 'dirty'), 'l:' .. lead_id)
         end
       end
     end
