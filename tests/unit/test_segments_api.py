@@ -216,3 +216,18 @@ def test_people_a_dead_worker_left_are_settled_by_the_beat(env, monkeypatch) -> 
     membership.tick(env.store)
     assert _members(env, segment["id"]) == {"ann@example.com"}
     assert env.store.r.smembers(env.store.keys.segment_dirty) == set()
+
+
+def test_a_contact_without_an_account_and_old_histories(env) -> None:
+    from outreach.people.segments import catalog
+
+    created = env.post("/api/v1/contacts", json={"email": "cy@example.com", "country": "DE"})
+    assert created.status_code in (200, 201), created.get_json()
+    contact_id = created.get_json()["id"]
+    # a history entry in the older format names its asset itself
+    env.store.r.hset(env.store.keys.contact(contact_id), "regs", "w:guide:" + "tpmt56")
+    segment = catalog.create_segment(env.store, "s", "contact", {"all": [
+        {"not": {"account": {"field": "name", "op": "exists", "value": True}}},
+        {"registered": {"asset": "guide"}}]})
+    assert not build.build(env.store, segment["id"])
+    assert _members(env, segment["id"]) == {"cy@example.com"}

@@ -157,9 +157,7 @@ def _second_pass(store: Store, facts: Facts, need: dict[str, Any], sent: list[st
             company_key, domain_key = lead_account_keys(h)
             pipe.hget(keys.account_by_name, company_key or "\0")
             pipe.hget(keys.account_by_domain, domain_key or "\0")
-    if not (list_ids or clicks or sent or need["account"]):
-        return
-    replies = pipe.execute()
+    replies = pipe.execute() if (list_ids or clicks or sent or need["account"]) else []
     slugs = dict(zip(list_ids, replies[:len(list_ids)], strict=True))
     facts.registrations = [(kind, slugs.get(asset) or asset if is_list else asset, at)
                            for kind, asset, at, is_list in history]
@@ -171,7 +169,7 @@ def _second_pass(store: Store, facts: Facts, need: dict[str, Any], sent: list[st
             facts.sent[campaign_id] = int(entry.rpartition("|")[2] or 0)
     at += len(sent)
     if need["account"]:
-        if not account_id:
+        if not account_id and facts.type == "lead":
             account_id = replies[at] or replies[at + 1] or ""
         if account_id:
             facts.account = store.r.hgetall(keys.account(account_id)) or None
