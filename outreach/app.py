@@ -123,6 +123,7 @@ def _register_blueprints(app: Flask) -> None:
         ops,
         people,
         sales,
+        segments,
         suppressions,
     )
     from outreach.web.api.auth import public
@@ -134,7 +135,7 @@ def _register_blueprints(app: Flask) -> None:
     from outreach.web.public import pages, provider_hooks, tracking
 
     for module in (intake, people, lists, campaigns, tracking, crm, ops, suppressions, sales,
-                   assets, imports, provider_hooks, pages, keys):
+                   assets, imports, segments, provider_hooks, pages, keys):
         app.register_blueprint(module.bp)
     console_auth.init_app(app)
     for module in (views, marketing, console_people, settings, console_sales, forms):

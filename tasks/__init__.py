@@ -65,7 +65,17 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     # importing registers the @shared_task functions with this app
-    from tasks import bounces, campaigns, consent, conversion, imports, ingest, privacy, sales  # noqa: F401
+    from tasks import (  # noqa: F401
+        bounces,
+        campaigns,
+        consent,
+        conversion,
+        imports,
+        ingest,
+        privacy,
+        sales,
+        segments,
+    )
 
     return celery_app
 
@@ -118,6 +128,7 @@ def celery_settings(config: Config) -> dict[str, Any]:
                           "schedule": config.retention_interval_seconds},
             "erasures": {"task": "outreach.erasure.run_due",
                          "schedule": config.erasure_tick_seconds},
+            "segment-windows": {"task": "outreach.segments.tick", "schedule": 2.0},
         },
     }
 

@@ -40,6 +40,9 @@ class CeleryJobs:
         self.celery.send_task("outreach.campaigns.retry_failed", args=[campaign_id],
                               queue="default")
 
+    def build_segment(self, segment_id: str) -> None:
+        self.celery.send_task("outreach.segments.build", args=[segment_id], queue="default")
+
 
 def _deps() -> tuple[Any, Any, Any]:
     ext = current_app.extensions

@@ -15,6 +15,7 @@ from outreach.campaigns import machine_opens, model
 from outreach.config import Config
 from outreach.errors import NotFound
 from outreach.people.consent import withdraw_consent_of
+from outreach.people.segments import membership
 from outreach.people.suppressions import suppress
 from outreach.platform import refs
 from outreach.store import Store
@@ -29,7 +30,7 @@ def _record(store: Store, config: Config, campaign_id: str, ref: str, kind: str,
     at = int(now)
     entry = f"{kind}|{campaign_id}|{at}|{link_id}"
     machine = kind != "unsubscribe" and machine_opens.is_machine_agent(user_agent)
-    return int(store.run("track_event", keys=[
+    result = int(store.run("track_event", keys=[
         keys.campaign(campaign_id), keys.campaign_seen(campaign_id), keys.person_events(ref),
         keys.person(ref), keys.lead_scores, keys.campaign_ledger(campaign_id),
         keys.campaign_report(campaign_id), keys.campaign_hourly(campaign_id),
@@ -38,6 +39,9 @@ def _record(store: Store, config: Config, campaign_id: str, ref: str, kind: str,
              config.machine_open_seconds, config.score_open, config.score_click,
              refs.lead_id_of(ref), entry, f"open|{campaign_id}|{at}|",
              machine_opens.SCANNER_BURST_SECONDS, machine_opens.SCANNER_MIN_LINKS, campaign_id]))
+    if result or kind == "unsubscribe":  # a human open, a new click, a scanner's taken back
+        membership.touch(store, ref, {f"event:{kind}", "field:score"})
+    return result
 
 
 def _payload(config: Config, purpose: str, token: str, size: int) -> list[Any]:
@@ -82,6 +86,9 @@ def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
                           "campaign_id": target["campaign_id"]})
         # consent withdrawn, with its evidence, once
         lead_id, contact_id = withdraw_consent_of(store, email, how="unsubscribe")
+        membership.touch_many(store, [r for r in (lead_id and refs.lead_ref(lead_id),
+                                                  contact_id and refs.contact_ref(contact_id)) if r],
+                              {"field:consent"})
         if newly:
             from outreach.platform import webhooks
 

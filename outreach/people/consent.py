@@ -315,6 +315,10 @@ def _apply_confirmation(store: Store, email: str, proof: dict[str, Any]) -> bool
                      text_version=proof["version"], ip=proof["ip"], user_agent=proof["ua"],
                      pipe=pipe)
     pipe.execute()
+    # imported here: segments read consent_status from this module
+    from outreach.people.segments import membership
+
+    membership.touch_many(store, [ref for ref, _ in people], {"field:consent", "field:updated_at"})
     return True
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from outreach.config import Config
 from outreach.normalize import InvalidEmail, checked_email
+from outreach.people.segments import membership
 from outreach.platform import webhooks
 from outreach.store import Store
 from outreach.vocabulary import ASSET_PATTERN, KINDS, PROFILE_FIELDS, SOURCES
@@ -87,7 +88,9 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
 
     While any webhook exists the script also names the leads it created (it looks itself: no
     extra round trip), and when one wants ``lead.created`` each of them gets its event once
-    (a redelivered entry creates nothing).
+    (a redelivered entry creates nothing). While any segment is saved it also names every
+    person it changed, and they are re-evaluated for the segments (none saved: no extra
+    round trip).
     """
     args = _script_args(store, config, len(entries), "stream")
     emails = []
@@ -101,8 +104,12 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
     apply_early_confirmations(store, [email for email in emails if email])
     if not isinstance(reply, list):
         return int(reply)
-    if reply[1:]:
-        announce_created(store)
+    created = int(reply[1])
+    if created:
+        announce_created(store, reply[2:2 + created])
+    touched = reply[2 + created:]
+    if touched:
+        membership.settle(store, touched)
     return int(reply[0])
 
 
@@ -141,8 +148,14 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list
         args.extend(_flat_record("0-0", data["email"], data["kind"], data["asset"], now,
                                  registration_payload(data, now), trusted=True))
     reply = store.run("ingest", args=args)
+    segments_saved = len(reply) % 2 == 1  # the script appends 's' while any segment is saved
+    if segments_saved:
+        reply = reply[:-1]
     names = {"c": "created", "u": "updated", "n": "unchanged", "x": "rejected"}
     outcomes = [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
+    if segments_saved:
+        membership.settle(store, [person for outcome, person in outcomes
+                                  if outcome in ("created", "updated")])
     if any(outcome == "created" for outcome, _ in outcomes):
         announce_created(store)
     return outcomes

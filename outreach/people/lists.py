@@ -10,6 +10,8 @@ from outreach.normalize import InvalidEmail, checked_email
 from outreach.people.affiliation import account_view
 from outreach.people.records import asset_slugs, contact_view, lead_view, load_contacts, load_leads
 from outreach.people.search import fold
+from outreach.people.segments import membership
+from outreach.platform import refs
 from outreach.platform.paging import cursor_position, existing_hash, int_position, load_hashes, page, walk
 from outreach.store import Store
 
@@ -159,12 +161,17 @@ def add_members(store: Store, list_id: str, emails: list[str],
                                                         for i in bad]})
     added, already, unknown = 0, 0, []
     kind = "lead" if meta["member_type"] == "lead" else "contact"
+    person_ref = refs.lead_ref if kind == "lead" else refs.contact_ref
+    joined: list[str] = []
     for start in range(0, len(normal), CHUNK):  # one script per chunk, not trips per person
         reply = store.run("add_members", keys=[keys.list_members(list_id), index],
                           args=[keys.tag, list_id, kind, *normal[start:start + CHUNK]])
         added += int(reply[0])
         already += int(reply[1])
-        unknown += reply[2:]
+        missing = int(reply[2])
+        unknown += reply[3:3 + missing]
+        joined += [person_ref(person_id) for person_id in reply[3 + missing:]]
+    membership.touch_many(store, joined, [f"list:{list_id}"])
     return {"added": added, "already_members": already, "unknown": unknown}
 
 

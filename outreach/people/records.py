@@ -11,6 +11,7 @@ from outreach.errors import Conflict, Invalid
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.people.affiliation import link_contact
 from outreach.people.consent import change_consent, consent_status
+from outreach.people.segments import membership
 from outreach.platform import refs
 from outreach.platform.paging import existing_hash, load_hashes, page
 from outreach.store import Store
@@ -196,6 +197,10 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str
     if to_clear:
         pipe.hdel(key, *to_clear)
     pipe.execute()
+    changed = {f"field:{name}" for name in (*to_set, *to_clear)}
+    if changes.get("consent") is not None:
+        changed.add("field:consent")
+    membership.touch(store, refs.lead_ref(lead_id), changed)
     return get_lead(store, lead_id)
 
 
@@ -274,6 +279,7 @@ def upsert_contact(store: Store, data: dict[str, Any], *, how: str = "api",
     pipe.execute()
     if account_id and previous != account_id:
         link_contact(store, contact_id, account_id, previous)
+    membership.touch(store, refs.contact_ref(contact_id), [membership.ANY])
     return get_contact(store, contact_id), created
 
 

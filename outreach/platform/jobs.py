@@ -18,6 +18,9 @@ class Jobs(Protocol):
     def retry_failed(self, campaign_id: str) -> None:
         """Queue again the failed recipients of a campaign (its retry schedule says so)."""
 
+    def build_segment(self, segment_id: str) -> None:
+        """Build a new or edited segment (the beat carries on with it if this is lost)."""
+
 
 class NoJobs:
     """Jobs that do nothing: for services driven step by step (tests, CLI)."""
@@ -36,3 +39,6 @@ class NoJobs:
 
     def retry_failed(self, campaign_id: str) -> None:
         self.calls.append(("retry_failed", (campaign_id,)))
+
+    def build_segment(self, segment_id: str) -> None:
+        self.calls.append(("build_segment", (segment_id,)))

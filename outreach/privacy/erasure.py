@@ -17,6 +17,8 @@ from typing import Any
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email, email_hash
+from outreach.people.segments import membership
+from outreach.platform import refs
 from outreach.store import Store
 
 JOB_KEEP_SECONDS = 30 * 86_400  # a finished erasure job's result answers this long
@@ -134,6 +136,10 @@ def erase_person(store: Store, raw_email: str,
         from outreach.people.affiliation import unlink_contact
 
         unlink_contact(store, contact_id, account_id)
+    # out of every segment (the person is gone: each re-evaluation finds nobody)
+    membership.touch_many(store, [ref for ref in (lead_id and refs.lead_ref(lead_id),
+                                                  contact_id and refs.contact_ref(contact_id)) if ref],
+                          [membership.ANY])
     _unlink_opportunities(store, lead_id, contact_id)
     from outreach.platform import webhooks
     from outreach.sales import activities

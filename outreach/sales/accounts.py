@@ -7,6 +7,7 @@ from typing import Any
 
 from outreach.errors import Invalid
 from outreach.people.affiliation import account_view
+from outreach.people.segments import catalog
 from outreach.platform.paging import existing_hash, page_of_hashes
 from outreach.sales.owners import set_owner
 from outreach.store import Store
@@ -32,6 +33,7 @@ def update_account(store: Store, account_id: str, changes: dict[str, Any], by: s
         store.r.hset(key, "primary_contact_id", primary)
     if changes.get("name"):
         store.r.hset(key, "name", changes["name"])
+        catalog.rebuild_readers(store, "account")  # its contacts, and the leads matched to it
     if changes.get("owner"):
         set_owner(store, "account", account_id, changes["owner"], by)
     return get_account(store, account_id)

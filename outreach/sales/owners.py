@@ -15,7 +15,8 @@ from typing import Any
 
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound
-from outreach.platform import users
+from outreach.people.segments import membership
+from outreach.platform import refs, users
 from outreach.store import Store
 
 KINDS = ("lead", "contact", "account", "opportunity")
@@ -87,6 +88,9 @@ def set_owner(store: Store, kind: str, record_id: str, owner: str, by: str) -> N
     audit(pipe, store, f"{kind}:{record_id}", "owner_changed", by,
           **{"from": current.get("owner"), "to": owner})
     pipe.execute()
+    if kind in ("lead", "contact"):
+        ref = refs.lead_ref(record_id) if kind == "lead" else refs.contact_ref(record_id)
+        membership.touch(store, ref, {"field:owner", "field:updated_at"})
 
 
 def assignment_pool(store: Store, config: Config) -> list[str]:

@@ -13,6 +13,7 @@ from outreach.campaigns import pacing, templates
 from outreach.config import Config
 from outreach.mail import dkim
 from outreach.normalize import InvalidEmail, ascii_domain
+from outreach.people.segments import membership
 from outreach.store import Store
 from outreach.tokens import Tokens
 
@@ -54,6 +55,8 @@ class CampaignContext:
         if len(self._known_links) > 64:
             self._known_links.clear()
         self.links = self._known_links.setdefault(f"{id(store)}:{store.keys.tag}:{campaign_id}", {})
+        # the segments that read this campaign's sends (read once per batch, not per message)
+        self.sent_segments = membership.readers(store, [f"event:sent:{campaign_id}"])
         self.domain = self.from_email.rpartition("@")[2] or "localhost"
         try:
             self.ascii_domain = ascii_domain(self.domain)

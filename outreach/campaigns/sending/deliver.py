@@ -24,6 +24,7 @@ from outreach.mail.smtp.classify import (
     SessionFailure,
     TemporaryFailure,
 )
+from outreach.people.segments import membership
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ def deliver_one(store: Store, config: Config, messenger: Messenger, ctx: Campaig
         return "failed"
     outcome.finish("sent")
     ctx.delivered(email)
+    if ctx.sent_segments:
+        membership.evaluate_for(store, ref, ctx.sent_segments)
     return "sent"
 
 

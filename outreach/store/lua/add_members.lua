@@ -4,8 +4,8 @@
 -- list, and the list remembered on the person (field 'lists').
 -- KEYS: 1 the list's members zset, 2 the email index of the list's member type
 -- ARGV: 1 key tag, 2 list id, 3 person key kind ('lead' | 'contact'), 4.. addresses
--- Returns {added, already members, unknown address...}.
-local added, already, unknown = 0, 0, {}
+-- Returns {added, already members, n, the n unknown addresses..., id of each person added...}.
+local added, already, unknown, joined = 0, 0, {}, {}
 for i = 4, #ARGV do
   local person_id = redis.call('HGET', KEYS[2], ARGV[i])
   if not person_id then
@@ -16,8 +16,10 @@ for i = 4, #ARGV do
     redis.call('ZADD', KEYS[1], redis.call('HINCRBY', seq, 'member', 1), person_id)
     remember_list(k(ARGV[3], person_id), ARGV[2])
     added = added + 1
+    joined[#joined + 1] = person_id
   end
 end
-local out = {added, already}
+local out = {added, already, #unknown}
 for _, email in ipairs(unknown) do out[#out + 1] = email end
+for _, person_id in ipairs(joined) do out[#out + 1] = person_id end
 return out

@@ -21,10 +21,15 @@
 -- outcome per record: 'c' created, 'u' updated, 'n' unchanged, 'x' rejected, then the
 -- person ('l:<id>' or 'c:<id>'). In 'stream' mode while any webhook exists (Keys.webhooks,
 -- 'whs', not empty: looked at here, so intake's drain makes no extra round trip for it), the
--- script returns {count, id of each lead it created...} instead (for lead.created).
--- In both modes while any webhook exists, each lead created is also appended to the
--- lead.created outbox (Keys.webhook_outbox) in this same script: its event is never lost
--- between this script and the deliveries (platform/webhooks.py flush_outbox writes them).
+-- script returns {count, n, id of each of the n leads it created..., ref of each person it
+-- changed...} instead (for lead.created), and so it does while any segment is saved (Keys.segments,
+-- 'segs', not empty: the people it changed are re-evaluated for the segments that read them).
+-- In 'import' mode while any segment is saved the outcomes end with one more element, 's'.
+-- While any segment is saved each person changed is also added to Keys.segment_dirty, with
+-- the change: a worker killed before it re-evaluates them leaves them to the beat.
+-- While any webhook exists, each lead created is also appended to the lead.created outbox
+-- (Keys.webhook_outbox) in this same script: its event is never lost between this script
+-- and the deliveries (platform/webhooks.py flush_outbox writes them).
 --@prelude
 local group = ARGV[2]
 local now = ARGV[3]
@@ -36,7 +41,9 @@ local import = ARGV[8] == 'import'
 local any_webhook = redis.call('ZCARD', k('whs')) > 0
 local report_created = not import and any_webhook
 local created_outbox = any_webhook and k('wh', 'outbox', 'lead.created') or nil
+local report_touched = redis.call('ZCARD', k('segs')) > 0
 local created = {}
+local touched = {}
 local stream = k('intake')
 local assets = k('assets')
 local email_lead = k('email', 'lead')
@@ -231,7 +238,11 @@ for _ = 1, count do
           outcomes[#outcomes + 1] = outcome
           outcomes[#outcomes + 1] = 'c:' .. contact_id
         else
+          if report_touched then touched[#touched + 1] = 'c:' .. contact_id end
           redis.call('HSET', regs, rid, 'c|' .. contact_id .. '|' .. contact_list)
+        end
+        if report_touched and outcome ~= 'n' then
+          redis.call('SADD', k('segs', 'dirty'), 'c:' .. contact_id)
         end
       else
         local lead_id = redis.call('HGET', email_lead, email)
@@ -316,7 +327,11 @@ for _ = 1, count do
           outcomes[#outcomes + 1] = outcome
           outcomes[#outcomes + 1] = 'l:' .. lead_id
         else
+          if report_touched then touched[#touched + 1] = 'l:' .. lead_id end
           redis.call('HSET', regs, rid, 'l|' .. lead_id .. '|' .. lead_list)
+        end
+        if report_touched and outcome ~= 'n' then
+          redis.call('SADD', k('segs', 'dirty'), 'l:' .. lead_id)
         end
       end
     end
@@ -325,6 +340,7 @@ end
 for key in pairs(result_days) do redis.call('EXPIRE', key, keep_seconds) end
 if import then
   if applied > 0 then redis.call('HINCRBY', k('metrics'), 'import_rows_applied', applied) end
+  if report_touched then outcomes[#outcomes + 1] = 's' end
   return outcomes
 end
 if applied > 0 then redis.call('HINCRBY', k('metrics'), 'registrations_processed', applied) end
@@ -334,8 +350,10 @@ for first = 1, #acked, 500 do
   redis.call('XACK', stream, group, unpack(acked, first, last))
   redis.call('XDEL', stream, unpack(acked, first, last))
 end
-if report_created then
-  table.insert(created, 1, #acked)
-  return created
+if report_created or report_touched then
+  local reply = {#acked, #created}
+  for _, lead_id in ipairs(created) do reply[#reply + 1] = lead_id end
+  for _, ref in ipairs(touched) do reply[#reply + 1] = ref end
+  return reply
 end
 return #acked

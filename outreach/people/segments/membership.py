@@ -1,0 +1,197 @@
+"""Keeping memberships current, one person at a time.
+
+A saved segment has a set of members (``Keys.segment_members``: ref -> since), each person
+the reverse (``Keys.person_segments``), and the index of what each segment reads
+(``Keys.segment_readers``). ``touch`` re-evaluates, for one person, only the segments that
+read what changed, moves the person in or out, and keeps the moment their value can next
+flip by time alone in ``Keys.segment_due``, which ``tick`` drains. A change of membership
+touches the segments whose ``in_segment`` names it (no cycles: ``catalog`` refuses them).
+Every step is an idempotent re-evaluation, so a redelivered or repeated touch is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from redis.exceptions import WatchError
+
+from outreach.people.segments.evaluate import evaluate
+from outreach.people.segments.facts import Facts, load
+from outreach.store import Store
+
+log = logging.getLogger(__name__)
+
+ANY = "*"  # what_changed: anything about the person (a new person, a merge, a status change)
+TICK_BATCH = 500
+MAX_ATTEMPTS = 20  # re-evaluations of one person while others keep changing them
+
+
+def eligible(member_type: str, facts: Facts) -> bool:
+    """A lead or a contact may be a member; with ``any`` a qualified lead whose contact
+    exists is not (the address is one member: the contact)."""
+    kind = facts.type
+    if member_type == "any":
+        return kind == "contact" or (kind == "lead" and not facts.h.get("contact_id"))
+    return kind == member_type
+
+
+def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``{id: {"member_type", "rules"}}`` of the saved segments among ``segment_ids``."""
+    ids = sorted(set(segment_ids))
+    pipe = store.r.pipeline(transaction=False)
+    for segment_id in ids:
+        pipe.hmget(store.keys.segment(segment_id), "member_type", "rules")
+    out = {}
+    for segment_id, (member_type, rules) in zip(ids, pipe.execute(), strict=True):
+        if member_type and rules:
+            out[segment_id] = {"member_type": member_type, "rules": json.loads(rules)}
+    return out
+
+
+def readers(store: Store, what_changed: Iterable[str]) -> set[str]:
+    """The saved segments that read any of ``what_changed`` (one round trip)."""
+    keys = store.keys
+    tokens = set(what_changed)
+    if not tokens:
+        return set()
+    if ANY in tokens:
+        return set(store.r.zrange(keys.segments, 0, -1))
+    return set(store.r.sunion([keys.segment_readers(t) for t in sorted(tokens)]))
+
+
+def touch(store: Store, ref: str, what_changed: Iterable[str], now: float | None = None) -> int:
+    """Re-evaluate, for ``ref`` only, the segments that read ``what_changed``; returns how
+    many memberships moved."""
+    return evaluate_for(store, ref, readers(store, what_changed), now)
+
+
+def touch_many(store: Store, person_refs: Iterable[str], what_changed: Iterable[str],
+               now: float | None = None) -> int:
+    """``touch`` for several people changed in the same way (the readers are read once)."""
+    segment_ids = readers(store, what_changed)
+    if not segment_ids:
+        return 0
+    return sum(evaluate_for(store, ref, segment_ids, now) for ref in dict.fromkeys(person_refs))
+
+
+def settle(store: Store, person_refs: list[str], now: float | None = None) -> None:
+    """Re-evaluate every segment for people a script marked dirty (``Keys.segment_dirty``),
+    then clear the marks."""
+    if not person_refs:
+        return
+    touch_many(store, person_refs, [ANY], now)
+    store.r.srem(store.keys.segment_dirty, *person_refs)
+
+
+def evaluate_for(store: Store, ref: str, segment_ids: Iterable[str],
+                 now: float | None = None) -> int:
+    """Re-evaluate ``segment_ids`` for ``ref`` and, when one of them moves, the segments
+    that name it, until nothing moves."""
+    now = time.time() if now is None else now
+    pending = set(segment_ids)
+    known: dict[str, dict[str, Any]] = {}
+    asked: set[str] = set()
+    moved = 0
+    rounds = 0
+    while pending:
+        rounds += 1
+        missing = pending - asked
+        asked |= missing
+        known.update(definitions(store, missing))
+        changed = _round(store, ref, {s: known[s] for s in pending if s in known}, known, now)
+        if changed is None:
+            return moved + _forget(store, ref, pending)
+        moved += len(changed)
+        pending = readers(store, [f"segment:{s}" for s in changed]) if changed else set()
+        if rounds > 1000:  # cycles are refused at save time; this only bounds a corrupt store
+            break
+    return moved
+
+
+def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
+           known: dict[str, dict[str, Any]], now: float) -> list[str] | None:
+    """Evaluate ``evaluated`` for ``ref`` and apply the answers, unless the person changed
+    meanwhile (WATCH on their hash, events and segments): then again, on the new data, so
+    that two workers touching one person never leave the older answer. Returns the segments
+    the person moved in or out of; None when the person does not exist."""
+    keys = store.keys
+    for _ in range(MAX_ATTEMPTS):
+        with store.r.pipeline(transaction=True) as pipe:
+            pipe.watch(keys.person(ref), keys.person_events(ref), keys.person_segments(ref))
+            facts = load(store, ref, [d["rules"] for d in known.values()], member_of=known)
+            if facts is None:
+                pipe.unwatch()
+                return None
+            pipe.multi()
+            changed = []
+            for segment_id in sorted(evaluated):
+                definition = evaluated[segment_id]
+                verdict = evaluate(definition["rules"], facts, now)
+                member = verdict.value and eligible(definition["member_type"], facts)
+                was = segment_id in facts.segments
+                _apply(store, pipe, segment_id, ref, member, was, verdict.flip, now)
+                if member != was:
+                    changed.append(segment_id)
+            try:
+                pipe.execute()
+            except WatchError:
+                continue
+            return changed
+    log.warning("segments of %s: changed on every attempt; left to the next change", ref)
+    return []
+
+
+def _apply(store: Store, pipe: Any, segment_id: str, ref: str, member: bool, was: bool,
+           flip: float | None, now: float) -> None:
+    keys = store.keys
+    if member and not was:
+        pipe.zadd(keys.segment_members(segment_id), {ref: int(now)}, nx=True)
+        pipe.sadd(keys.person_segments(ref), segment_id)
+    elif was and not member:
+        pipe.zrem(keys.segment_members(segment_id), ref)
+        pipe.srem(keys.person_segments(ref), segment_id)
+    due = f"{segment_id}|{ref}"
+    if flip is None:
+        pipe.zrem(keys.segment_due, due)
+    else:
+        pipe.zadd(keys.segment_due, {due: flip})
+
+
+def _forget(store: Store, ref: str, segment_ids: set[str]) -> int:
+    """The person is gone: out of every segment they were in."""
+    keys = store.keys
+    mine = store.r.smembers(keys.person_segments(ref))
+    pipe = store.r.pipeline(transaction=True)
+    for segment_id in mine | segment_ids:
+        pipe.zrem(keys.segment_members(segment_id), ref)
+        pipe.zrem(keys.segment_due, f"{segment_id}|{ref}")
+    pipe.delete(keys.person_segments(ref))
+    pipe.execute()
+    return len(mine)
+
+
+def tick(store: Store, now: float | None = None, limit: int = TICK_BATCH) -> int:
+    """Re-evaluate the (segment, person) pairs whose value can have flipped by ``now``.
+    Each pair is re-evaluated before its due entry is replaced, so a crash repeats work and
+    loses none. Returns how many pairs were due."""
+    now = time.time() if now is None else now
+    # people a dead worker left dirty (the live path clears its own marks within moments)
+    left = store.r.srandmember(store.keys.segment_dirty, limit)
+    if left:
+        settle(store, left, now)
+    due = store.r.zrangebyscore(store.keys.segment_due, "-inf", int(now), start=0, num=limit)
+    by_person: dict[str, set[str]] = {}
+    for entry in due:
+        segment_id, _, ref = entry.partition("|")
+        by_person.setdefault(ref, set()).add(segment_id)
+    for ref, segment_ids in by_person.items():
+        evaluate_for(store, ref, segment_ids, now)
+        # a segment deleted since: nothing re-adds its entry
+        stale = segment_ids - set(definitions(store, segment_ids))
+        if stale:
+            store.r.zrem(store.keys.segment_due, *[f"{s}|{ref}" for s in stale])
+    return len(due)

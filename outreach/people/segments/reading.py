@@ -1,0 +1,115 @@
+"""Reading segments: members a page at a time, a preview of unsaved rules, and why a person
+is (or is not) a member."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from outreach.errors import NotFound
+from outreach.people.records import asset_slugs, contact_view, lead_view
+from outreach.people.segments.catalog import check_references, require
+from outreach.people.segments.evaluate import evaluate
+from outreach.people.segments.facts import load
+from outreach.people.segments.membership import eligible
+from outreach.platform import refs
+from outreach.platform.paging import walk_by_rank
+from outreach.store import Store
+from outreach.vocabulary import iso
+
+PREVIEW_SAMPLE = 20
+PREVIEW_BUDGET_SECONDS = 2.0  # rules are user programs: a preview's work is bounded in time
+
+
+def people_views(store: Store, person_refs: list[str]) -> list[dict[str, Any] | None]:
+    """Each ref's person as the people endpoints show it, with ``type``; None when gone."""
+    pipe = store.r.pipeline(transaction=False)
+    for ref in person_refs:
+        pipe.hgetall(store.keys.person(ref))
+    rows = pipe.execute()
+    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    out: list[dict[str, Any] | None] = []
+    for ref, h in zip(person_refs, rows, strict=True):
+        kind, person_id = refs.parse(ref)
+        if not h or not kind:
+            out.append(None)
+            continue
+        view = lead_view if kind == refs.LEAD else contact_view
+        out.append(dict(view(person_id, h, slugs), type=refs.TYPES[kind]))
+    return out
+
+
+def members(store: Store, segment_id: str, *, limit: int = 50,
+            cursor: str | None = None) -> dict[str, Any]:
+    """A page of the segment's members (oldest member first)."""
+    require(store, segment_id)
+    key = store.keys.segment_members(segment_id)
+    return walk_by_rank(lambda offset, count: store.r.zrange(key, offset, offset + count - 1),
+                        lambda ids: people_views(store, ids), limit=limit, cursor=cursor)
+
+
+def _people(store: Store, member_type: str, batch: int = 500) -> Any:
+    """Every person a segment of ``member_type`` could hold, as refs, a page at a time."""
+    sources = []
+    if member_type in ("lead", "any"):
+        sources.append((store.keys.leads, refs.lead_ref))
+    if member_type in ("contact", "any"):
+        sources.append((store.keys.contacts, refs.contact_ref))
+    for key, make in sources:
+        offset = 0
+        while True:
+            ids = store.r.zrange(key, offset, offset + batch - 1)
+            yield [make(i) for i in ids]
+            if len(ids) < batch:
+                break
+            offset += batch
+
+
+def preview(store: Store, member_type: str, rules: dict[str, Any],
+            now: float | None = None, budget: float = PREVIEW_BUDGET_SECONDS) -> dict[str, Any]:
+    """``{"count", "sample", "complete"}`` for checked, unsaved rules; ``complete`` is false
+    when the time budget ended the scan first (the count is then a lower bound)."""
+    check_references(store, None, rules)
+    now = time.time() if now is None else now
+    deadline = time.monotonic() + budget
+    count, sample = 0, []
+    complete = True
+    for page_refs in _people(store, member_type):
+        for ref in page_refs:
+            facts = load(store, ref, [rules])
+            if facts and eligible(member_type, facts) and evaluate(rules, facts, now).value:
+                count += 1
+                if len(sample) < PREVIEW_SAMPLE:
+                    sample.append(ref)
+        if time.monotonic() > deadline:
+            complete = False
+            break
+    return {"count": count, "sample": [v for v in people_views(store, sample) if v],
+            "complete": complete}
+
+
+def person_of(store: Store, member_type: str, email: str) -> str:
+    """The ref a segment of ``member_type`` would hold for ``email``; 404 when none."""
+    keys = store.keys
+    contact_id = store.r.hget(keys.contact_by_email, email) if member_type != "lead" else None
+    if contact_id:
+        return refs.contact_ref(contact_id)
+    lead_id = store.r.hget(keys.lead_by_email, email) if member_type != "contact" else None
+    if lead_id:
+        return refs.lead_ref(lead_id)
+    raise NotFound(f"No {'person' if member_type == 'any' else member_type} with the address {email}.")
+
+
+def explain(store: Store, segment_id: str, email: str, now: float | None = None) -> dict[str, Any]:
+    """``{"member", "since", "rules": [{"path", "value", "because"}]}`` for one address."""
+    h = require(store, segment_id)
+    ref = person_of(store, h["member_type"], email)
+    rules = json.loads(h["rules"])
+    facts = load(store, ref, [rules], member_of=[segment_id])
+    if facts is None:
+        raise NotFound(f"No person with the address {email}.")
+    verdict = evaluate(rules, facts, time.time() if now is None else now, explain=True)
+    since = facts.segments.get(segment_id)
+    return {"member": since is not None, "since": iso(since) if since is not None else None,
+            "rules": verdict.nodes}
