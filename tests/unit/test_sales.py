@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from outreach import vocabulary
-from outreach.platform import webhooks
+from outreach.platform import outbound, webhooks
 from outreach.platform.apikeys import create_api_key
 from outreach.platform.users import create_user, disable_user
 from outreach.sales import opportunities
@@ -532,7 +532,7 @@ def test_deliveries_refuse_private_addresses_at_send_time(make_env):
         _qualified(env)
     strict = env.config.with_overrides(webhook_allow_private=False)
     with pytest.raises(Exception) as raised:
-        webhooks.resolve("http://127.0.0.1:9/h", strict.webhook_allow_private)
+        outbound.resolve("http://127.0.0.1:9/h", strict.webhook_allow_private)
     assert "url" in raised.value.fields  # type: ignore[attr-defined]
 
 

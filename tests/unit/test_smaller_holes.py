@@ -17,7 +17,7 @@ from outreach.campaigns import test_send
 from outreach.campaigns.test_send import TEST_SENDS_PER_HOUR, send_test
 from outreach.errors import RateLimited
 from outreach.normalize import client_key
-from outreach.platform import webhooks
+from outreach.platform import outbound
 
 # ---------------------------------------------------------------- SSRF guard
 
@@ -34,13 +34,13 @@ from outreach.platform import webhooks
     "::1", "fe80::1", "fc00::1", "127.0.0.1", "10.0.0.1", "169.254.169.254",
 ])
 def test_ipv6_forms_of_private_ipv4_are_blocked(address: str) -> None:
-    assert webhooks._blocked(address)
+    assert outbound.blocked(address)
 
 
 @pytest.mark.parametrize("address", ["2002:808:808::1", "::ffff:8.8.8.8", "8.8.8.8",
                                      "2606:4700:4700::1111"])
 def test_public_addresses_still_pass(address: str) -> None:
-    assert not webhooks._blocked(address)
+    assert not outbound.blocked(address)
 
 
 # ---------------------------------------------------------------- webhook response deadline
@@ -77,7 +77,7 @@ def test_a_slow_drip_response_is_cut_at_the_total_deadline() -> None:
     started = time.monotonic()
     try:
         with pytest.raises(TimeoutError):
-            webhooks._post(f"http://127.0.0.1:{port}/hook", b"{}", {}, 1.0, allow_private=True)
+            outbound.post(f"http://127.0.0.1:{port}/hook", b"{}", {}, 1.0, allow_private=True)
     finally:
         stop.set()
     assert time.monotonic() - started < 2.5
