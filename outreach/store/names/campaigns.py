@@ -113,7 +113,7 @@ class CampaignKeys(KeyBase):
 
     def campaign_audience_count(self, campaign_id: str) -> str:
         """the cached audience count of a draft campaign (JSON), short-lived"""
-        return self._k("camp", campaign_id, "audience")
+        return self._k("camp", campaign_id, "audience_count")
 
     def audience_seen(self, token: str) -> str:
         """set of the addresses an audience count has seen so far (expires)"""
