@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -59,6 +60,9 @@ def own_db(db: int) -> Iterator[redis.Redis]:
         client.close()
 
 
+OUTSIDE_CHECKOUT = Path(tempfile.gettempdir())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,9 +73,11 @@ def start(
     argv: Sequence[str],
     env: dict[str, str] | None = None,
     log: IO[bytes] | None = None,
-    cwd: Path = ROOT,
+    cwd: Path = OUTSIDE_CHECKOUT,
 ) -> subprocess.Popen[bytes]:
-    """Start a child in its own session; it (and its group) is killed at exit at the latest."""
+    """Start a child in its own session; it (and its group) is killed at exit at the latest.
+    It runs outside the checkout, so gunicorn and ``python -m`` import the installed package
+    (the one whose wheel ships ``templates/`` as ``outreach/templates``), as users do."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(
         list(argv),
