@@ -217,7 +217,6 @@ def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int
                                     start=offset, num=chunk)
         if not ids:
             break
-        offset += len(ids)  # less the leads promoted below: they leave the candidates
         pipe = store.r.pipeline(transaction=False)
         for lead_id in ids:
             pipe.hmget(keys.lead(lead_id), "status", "consent", "email", "company")
@@ -230,9 +229,14 @@ def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int
             for args, (outcome, contact, account, opportunity_id, _) in zip(part, results,
                                                                              strict=True):
                 if outcome == "created":
-                    offset -= 1
                     promoted.append(opportunity_id)
                     _announce(store, args[0], contact, account, opportunity_id, AUTO)
+        # the next chunk starts after the leads of this one that are still candidates (no
+        # consent, no address): the promoted ones left the set, by this pass or by another
+        # running at the same time, so counting positions would skip leads
+        scores = store.r.zmscore(keys.lead_candidates, ids)
+        offset += sum(1 for score in scores
+                      if score is not None and score >= config.promotion_threshold)
     return {"promoted": len(promoted), "opportunity_ids": promoted}
 
 

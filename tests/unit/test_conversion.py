@@ -191,3 +191,31 @@ def test_erasing_a_queued_registration_marks_it_rejected_for_the_status_period(m
         assert 2 * 86_400 < env.store.r.ttl(results) <= 3 * 86_400
         assert env.drain().processed == 0
         assert env.get("/api/v1/leads?email=queued@example.com").get_json()["items"] == []
+
+
+def test_a_pass_beside_another_pass_skips_no_candidate(make_env, monkeypatch):
+    """Two conversion passes at once (RabbitMQ redelivers a killed worker's pass while the
+    next one runs): whatever the other promotes leaves the candidates set under this pass,
+    which must still reach every lead (counting positions in the shrinking set skipped a
+    chunk of them, and nobody converted those until the next beat)."""
+    from outreach.sales import qualify
+
+    with make_env(promotion_threshold=20, score_event_after_white_paper=0) as env:
+        for n in range(30):
+            for asset in ("one", "two", "three"):
+                env.registered(f"p{n}@example.com", asset=asset, consent=True)
+        candidates = env.store.r.zrange(env.store.keys.lead_candidates, 0, -1)
+        assert len(candidates) == 30
+        real = qualify._run_qualify
+        calls = []
+
+        def with_another_pass(store, config, leads, auto, pool):
+            calls.append(len(leads))
+            if len(calls) == 1:  # the other pass promotes this chunk first
+                real(store, config, leads, auto, pool)
+            return real(store, config, leads, auto, pool)
+
+        monkeypatch.setattr(qualify, "_run_qualify", with_another_pass)
+        qualify.run_conversion(env.store, env.config, chunk=10, per_call=10)
+        assert env.store.r.zcard(env.store.keys.leads_by_status("qualified")) == 30
+        assert env.store.r.zcard(env.store.keys.lead_candidates) == 0
