@@ -23,6 +23,7 @@ from pathlib import Path
 from _common import (
     BENCH_DBS,
     KEY_PREFIX,
+    ROOT,
     VENV_BIN,
     CpuWatch,
     fill_stream,
@@ -101,7 +102,7 @@ def run_noop(
             [str(VENV_BIN / "celery"), "-A", "bench.noop_app", "worker",
              "-c", str(args.concurrency), "-Q", "ingest,send,default", "-l", args.loglevel,
              "-n", "bench-noop@%h"],
-            env=env(), log=log,
+            env=env(), log=log, cwd=ROOT,  # bench.noop_app is found from the checkout
         )
         try:
             wait_ready(app, log_path)

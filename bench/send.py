@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import load_note, own_db  # noqa: E402
 from send_common import (  # noqa: E402

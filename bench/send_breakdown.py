@@ -25,7 +25,6 @@ from io import BytesIO
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import load_note, own_db  # noqa: E402
 from send import reference_message  # noqa: E402

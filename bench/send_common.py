@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import BENCH_DBS, KEY_PREFIX, ROOT, redis_url, stop
+from _common import BENCH_DBS, KEY_PREFIX, OUTSIDE_CHECKOUT, redis_url, stop
 
 SEND_DB = BENCH_DBS["send"]  # the sending benchmarks' own database
 SMTP_HOST = "127.0.0.1"
@@ -118,7 +118,7 @@ def worker(env: dict[str, str], concurrency: int = 2, queues: str = "send,defaul
             "-l", loglevel, "-n", f"bench-send-{os.getpid()}@%h", "--without-mingle",
             "--without-gossip", "--without-heartbeat"]
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=out,
+        proc = subprocess.Popen(argv, cwd=OUTSIDE_CHECKOUT, env={**os.environ, **env}, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     w = Worker(proc, log)
     try:
