@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class ConfigError(ValueError):
@@ -140,9 +141,12 @@ class Config:
     score_repeat_registration: int = 10
     score_event_after_white_paper: int = 10
     promotion_threshold: int = 50
+    score_half_life_days: float = 30.0  # every point loses half its weight per half-life; 0: off
     conversion_interval_seconds: float = 300.0
     default_estimated_revenue: float = 10_000.0
     default_close_days: int = 90
+    # people: the time zone of a person without a `timezone` (quiet hours, waits, local sends)
+    default_timezone: str = "UTC"
     default_probability: int = 20
     # sales (sales/owners.py, sales/tasks.py, platform/webhooks.py)
     opportunity_owner: str = ""  # automatic opportunities' owner; empty: round-robin over sales
@@ -239,6 +243,11 @@ class Config:
                 parse_smtp_url(url)
             except ValueError as exc:
                 raise ConfigError(f"OUTREACH_SMTP_URLS={_redacted(url)!r} {exc}") from None
+        if "default_timezone" in values and not _known_zone(values["default_timezone"]):
+            raise ConfigError(f"OUTREACH_DEFAULT_TIMEZONE={values['default_timezone']!r} is not an "
+                              "IANA time zone (e.g. Europe/Berlin)")
+        if values.get("score_half_life_days", 0) < 0:
+            raise ConfigError("OUTREACH_SCORE_HALF_LIFE_DAYS must be 0 (off) or more")
         if "intake_rate_limit" in values:
             try:
                 parse_rate(values["intake_rate_limit"])
@@ -246,6 +255,14 @@ class Config:
                 raise ConfigError(f"OUTREACH_INTAKE_RATE_LIMIT={values['intake_rate_limit']!r} is not "
                                   "a rate like 30/minute (second, minute, hour, day) or 0") from None
         return cls(**values)
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return bool(name)
 
 
 @dataclass(frozen=True)

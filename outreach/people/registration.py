@@ -17,19 +17,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from outreach.inputs import ASSET_ERROR, SURROGATE, Email, InputSchema, no_trailing_newline
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.vocabulary import ASSET_PATTERN, KINDS, SOURCES
-
-
-def iana_zone(value: Any) -> bool:
-    """``value`` names an IANA time zone (``Europe/Paris``)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    if type(value) is not str or not 0 < len(value) <= 64 or value != value.strip():
-        return False
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+from outreach.zones import iana_zone
 
 
 def _zone(value: str) -> None:
