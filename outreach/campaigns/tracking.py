@@ -14,6 +14,7 @@ from typing import Any
 from outreach.campaigns import machine_opens, model
 from outreach.config import Config
 from outreach.errors import NotFound
+from outreach.people import scoring
 from outreach.people.consent import withdraw_consent_of
 from outreach.people.segments import membership
 from outreach.people.suppressions import suppress
@@ -26,6 +27,7 @@ def _record(store: Store, config: Config, campaign_id: str, ref: str, kind: str,
             link_id: str = "", user_agent: str | None = None) -> int:
     """Count one event (``track_event.lua``; the machine-open rules are ``machine_opens``)."""
     keys = store.keys
+    scoring.ensure_decay(store, config)  # the script scales points to the stored epoch
     now = model.now()
     at = int(now)
     entry = f"{kind}|{campaign_id}|{at}|{link_id}"
@@ -34,7 +36,8 @@ def _record(store: Store, config: Config, campaign_id: str, ref: str, kind: str,
         keys.campaign(campaign_id), keys.campaign_seen(campaign_id), keys.person_events(ref),
         keys.person(ref), keys.lead_scores, keys.campaign_ledger(campaign_id),
         keys.campaign_report(campaign_id), keys.campaign_hourly(campaign_id),
-        keys.campaign_links(campaign_id), keys.lead_candidates,
+        keys.campaign_links(campaign_id), keys.lead_candidates, keys.score_decay,
+        keys.lead_score_items(refs.lead_id_of(ref) or "-"),
     ], args=[kind, ref, link_id, f"{now:.3f}", "1" if machine else "0",
              config.machine_open_seconds, config.score_open, config.score_click,
              refs.lead_id_of(ref), entry, f"open|{campaign_id}|{at}|",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from outreach.config import Config
@@ -47,7 +48,10 @@ def funnel_by_source(store: Store, config: Config) -> dict[str, Any]:
                 if row is not None:
                     row["opportunities"][status] += 1
 
-    count(store.r.zrangebyscore(keys.lead_scores, config.promotion_threshold, "+inf"), "engaged")
+    from outreach.people.scoring import decay_of
+
+    engaged_from = decay_of(store).scaled_bound(config.promotion_threshold, time.time())
+    count(store.r.zrangebyscore(keys.lead_scores, repr(engaged_from), "+inf"), "engaged")
     for status in ("qualified", "disqualified"):
         count(store.r.zrange(keys.leads_by_status(status), 0, -1), status)
     for status in ("open", "won", "lost"):

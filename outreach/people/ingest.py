@@ -124,10 +124,12 @@ def announce_created(store: Store, lead_ids: list[str] | None = None) -> int:
 
 def render_created(store: Store, lead_ids: list[str]) -> list[dict[str, Any] | None]:
     from outreach.people.records import asset_slugs, lead_view, load_leads
+    from outreach.people.scoring import decay_of
 
     rows = load_leads(store, lead_ids)
     slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-    return [{"lead": lead_view(lead_id, h, slugs)} if h else None
+    decay = decay_of(store)
+    return [{"lead": lead_view(lead_id, h, slugs, decay)} if h else None
             for lead_id, h in zip(lead_ids, rows, strict=True)]
 
 
@@ -184,6 +186,9 @@ def registration_payload(data: dict[str, Any], at: int) -> dict[str, Any]:
 
 
 def _script_args(store: Store, config: Config, count: int, mode: str) -> list[Any]:
+    from outreach.people.scoring import ensure_decay
+
+    ensure_decay(store, config)  # the script scales gains to the stored decay's epoch
     return [
         store.keys.tag,
         store.keys.ingest_group,

@@ -11,6 +11,7 @@ from outreach.errors import Conflict, Invalid
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.people.affiliation import link_contact
 from outreach.people.consent import change_consent, consent_status
+from outreach.people.scoring import NO_DECAY, Decay, decay_of
 from outreach.people.segments import membership
 from outreach.platform import refs
 from outreach.platform.paging import existing_hash, load_hashes, page
@@ -60,7 +61,10 @@ def asset_slugs(store: Store, histories: Iterable[str | None]) -> dict[str, str]
     return {list_id: slug for list_id, slug in zip(list_ids, pipe.execute(), strict=True) if slug}
 
 
-def lead_view(lead_id: str, h: dict[str, str], slugs: Mapping[str, str]) -> dict[str, Any]:
+def lead_view(lead_id: str, h: dict[str, str], slugs: Mapping[str, str],
+              decay: Decay = NO_DECAY, now: float | None = None) -> dict[str, Any]:
+    """``decay``: the stored score decay (``scoring.decay_of``); ``score`` is the lead's
+    current, decayed score, rounded."""
     view: dict[str, Any] = {"id": lead_id, "email": h.get("email")}
     for name in EDITABLE_FIELDS:
         view[name] = h.get(name)
@@ -73,7 +77,7 @@ def lead_view(lead_id: str, h: dict[str, str], slugs: Mapping[str, str]) -> dict
         status=h.get("status", "new"),
         disqualify_reason=h.get("disqualify_reason"),
         disqualify_note=h.get("disqualify_note"),
-        score=int(h.get("score") or 0),
+        score=decay.rounded(float(h.get("score") or 0), time.time() if now is None else now),
         registrations=registrations_of(h.get("regs"), slugs),
         contact_id=h.get("contact_id"),
         opportunity_id=h.get("opportunity_id"),
@@ -111,7 +115,7 @@ def load_contacts(store: Store, ids: list[str]) -> list[dict[str, str]]:
 
 def get_lead(store: Store, lead_id: str) -> dict[str, Any]:
     h = existing_hash(store, store.keys.lead(lead_id), "lead", lead_id)
-    return lead_view(lead_id, h, asset_slugs(store, [h.get("regs")]))
+    return lead_view(lead_id, h, asset_slugs(store, [h.get("regs")]), decay_of(store))
 
 
 def find_leads(
@@ -149,11 +153,12 @@ def find_leads(
         out: list[dict[str, Any] | None] = []
         rows = load_leads(store, ids)
         slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+        decay = decay_of(store)
         for lead_id, h in zip(ids, rows, strict=True):
             if not h or (status and h.get("status", "new") != status):
                 out.append(None)
             else:
-                out.append(lead_view(lead_id, h, slugs))
+                out.append(lead_view(lead_id, h, slugs, decay))
         return out
 
     return page(store, source, limit, cursor, load, newest_first)

@@ -9,6 +9,7 @@ import unicodedata
 from typing import Any
 
 from outreach.people.records import asset_slugs, find_leads, lead_view, load_leads
+from outreach.people.scoring import decay_of
 from outreach.platform.paging import (
     cursor_position,
     existing_hash,
@@ -73,8 +74,11 @@ def search_leads(
         zset = keys.leads_by_status(status)
     else:
         zset = keys.leads
-    top = "+inf" if max_score is None else max_score
-    bottom = "-inf" if min_score is None else min_score
+    # the index holds scores scaled to the decay epoch: the range of current, rounded scores
+    # [min, max] is the scaled range [(min - 0.5) x factor, (max + 0.5) x factor)
+    decay, now = decay_of(store), time.time()
+    top = "+inf" if max_score is None else f"({decay.scaled_bound(max_score + 1, now)!r}"
+    bottom = "-inf" if min_score is None else repr(decay.scaled_bound(min_score, now))
     newest = sort == "newest"
 
     def rows_from(position: int, num: int) -> list[tuple[str, float]]:
@@ -100,7 +104,7 @@ def search_leads(
         matches = []
         for i, (lead_id, at) in enumerate(rows):
             email, first, last, company, lead_status, first_source, score = answers[i * width]
-            points = int(score or 0)
+            points = decay.rounded(float(score or 0), now)
             if (not email or (status and (lead_status or "new") != status)
                     or (source and (first_source or "web_form") != source)
                     or (min_score is not None and points < min_score)
@@ -116,7 +120,9 @@ def search_leads(
     def build(found: list[str]) -> list[dict[str, Any]]:
         rows = load_leads(store, found)
         slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-        return [lead_view(lead_id, h, slugs) for lead_id, h in zip(found, rows, strict=True) if h]
+        decay = decay_of(store)
+        return [lead_view(lead_id, h, slugs, decay) for lead_id, h in zip(found, rows, strict=True)
+                if h]
 
     total = int(store.r.zcount(zset, bottom, top) if by_score else store.r.zcard(zset))
     page = walk(step, limit=limit, cursor=cursor, size=chunk, build=build,
@@ -156,7 +162,9 @@ def leads_by_score(store: Store, *, limit: int = 25, cursor: str | None = None) 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
         rows = load_leads(store, ids)
         slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-        return [lead_view(lead_id, h, slugs) if h else None for lead_id, h in zip(ids, rows, strict=True)]
+        decay = decay_of(store)
+        return [lead_view(lead_id, h, slugs, decay) if h else None
+                for lead_id, h in zip(ids, rows, strict=True)]
 
     scores = store.keys.lead_scores
     return walk_by_rank(lambda offset, count: store.r.zrevrange(scores, offset, offset + count - 1),

@@ -121,6 +121,7 @@ def erase_person(store: Store, raw_email: str,
         for status in ("qualified", "disqualified"):
             pipe.zrem(keys.leads_by_status(status), lead_id)
         pipe.zrem(keys.lead_scores, lead_id)
+        pipe.delete(keys.lead_score_items(lead_id))
         pipe.zrem(keys.lead_candidates, lead_id)
         pipe.hdel(keys.lead_by_email, email)
         # counted once: the same transaction removes the address a re-run would find it by

@@ -17,6 +17,7 @@ from typing import Any
 from outreach.config import Config
 from outreach.errors import Conflict, Invalid, NotFound, PossibleDuplicates
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
+from outreach.people.scoring import decay_of, ensure_decay
 from outreach.people.segments import catalog, membership
 from outreach.platform import refs, users, webhooks
 from outreach.sales.owners import assignment_pool, checked_owner
@@ -211,9 +212,13 @@ def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int
     keys = store.keys
     promoted: list[str] = []
     pool = assignment_pool(store, config)
+    # candidates are by score scaled to the decay epoch: those whose current, rounded score
+    # reaches the threshold now (qualify.lua checks each again)
+    decay = ensure_decay(store, config)
+    least = decay.scaled_bound(config.promotion_threshold, time.time())
     offset = 0
     while True:
-        ids = store.r.zrangebyscore(keys.lead_candidates, config.promotion_threshold, "+inf",
+        ids = store.r.zrangebyscore(keys.lead_candidates, repr(least), "+inf",
                                     start=offset, num=chunk)
         if not ids:
             break
@@ -236,7 +241,7 @@ def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int
         # running at the same time, so counting positions would skip leads
         scores = store.r.zmscore(keys.lead_candidates, ids)
         offset += sum(1 for score in scores
-                      if score is not None and score >= config.promotion_threshold)
+                      if score is not None and score >= least)
     return {"promoted": len(promoted), "opportunity_ids": promoted}
 
 
@@ -270,7 +275,8 @@ def funnel(store: Store, config: Config) -> dict[str, Any]:
     pipe.zcard(keys.leads)
     pipe.zcard(keys.leads_by_status("qualified"))
     pipe.zcard(keys.leads_by_status("disqualified"))
-    pipe.zcount(keys.lead_scores, config.promotion_threshold, "+inf")
+    engaged_from = decay_of(store).scaled_bound(config.promotion_threshold, time.time())
+    pipe.zcount(keys.lead_scores, repr(engaged_from), "+inf")
     pipe.zcard(keys.contacts)
     pipe.zcard(keys.accounts)
     for status in ("open", "won", "lost"):

@@ -54,6 +54,18 @@ Lead = Schema.from_dict(
     name="Lead",
 )
 
+ScoreItem = Schema.from_dict(
+    {"at": fields.String(allow_none=True), "what": fields.String(),
+     "points": fields.Float(), "now": fields.Float()},
+    name="ScoreItem",
+)
+
+LeadScore = Schema.from_dict(
+    {"score": fields.Integer(), "half_life_days": fields.Float(), "threshold": fields.Integer(),
+     "items": fields.List(fields.Nested(ScoreItem))},
+    name="LeadScore",
+)
+
 Contact = Schema.from_dict(
     {
         "id": fields.String(required=True),

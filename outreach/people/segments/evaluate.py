@@ -3,6 +3,7 @@ next moment a value can flip by time alone (a window's end), for the due index."
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,11 +133,29 @@ class _Evaluator:
 
     def condition(self, node: dict[str, Any]) -> tuple[bool, str]:
         name, op, want = node["field"], node["op"], node["value"]
+        if name == "score":
+            return self.score(op, want)
         have = field_value(self.facts, name)
         kind = "number" if name in NUMBER_FIELDS else "date" if name in DATE_FIELDS else "text"
         value, flip = compare(op, have, want, self.now, kind)
         self.soon(flip)
         return value, f"{name} is {_show(have, name)}"
+
+    def score(self, op: str, want: Any) -> tuple[bool, str]:
+        """The current, decayed score (rounded, as the lead's ``score`` shows it); with no new
+        points it only falls, so the answer flips when it falls through a boundary of
+        ``want``: the moment is computable (``score_flip``)."""
+        decay = self.facts.decay
+        scaled = float(self.facts.h.get("score") or 0)
+        have = decay.rounded(scaled, self.now)
+        value, _ = compare(op, float(have), want, self.now, "number")
+        if op != "exists":
+            self.soon(score_flip(decay, scaled, self.now, want))
+        if decay.half_life > 0 and have:
+            exact = decay.current(scaled, self.now)
+            return value, (f"score is {have} ({exact:.2f} after decay, half-life "
+                           f"{decay.half_life / 86400:g} days)")
+        return value, f"score is {have}"
 
     def window(self, within: str | None) -> float:
         return self.now - duration_seconds(within) if within else float("-inf")
@@ -210,6 +229,35 @@ class _Evaluator:
         if account is None:
             return value, "no account"
         return value, f"account {body['field']} is {_show(have, body['field'])}"
+
+
+def score_flip(decay: Any, scaled: float, now: float, want: Any) -> float | None:
+    """The first whole second after ``now`` at which the rounded score falls through a
+    boundary of ``want`` (a number or a list of them): for each integer k the rounded score
+    leaves k when the current value falls below k - 0.5 (``decay.crossing``); the second is
+    found from there with the same arithmetic the evaluation uses, so it is exact."""
+    if decay.half_life <= 0 or scaled <= 0:
+        return None
+    have = decay.rounded(scaled, now)
+    best: float | None = None
+    for v in want if isinstance(want, list) else [want]:
+        for k in {math.floor(v), math.floor(v) + 1, math.ceil(v)}:
+            if k < 1 or k > have:
+                continue
+            moment = decay.crossing(scaled, k - 0.5)
+            if moment is None:
+                continue
+            second = max(int(now) + 1, math.floor(moment))
+            for _ in range(100):  # a step or two: ``moment`` is within a second of it
+                if second > int(now) + 1 and decay.rounded(scaled, second - 1) < k:
+                    second -= 1
+                elif decay.rounded(scaled, second) >= k:
+                    second += 1
+                else:
+                    break
+            if best is None or second < best:
+                best = second
+    return best
 
 
 def evaluate(rules: dict[str, Any], facts: Facts, now: float, *, explain: bool = False) -> Verdict:

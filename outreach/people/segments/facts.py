@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
+from outreach.people.scoring import NO_DECAY, Decay
 from outreach.people.segments.rules import walk
 from outreach.platform import refs
 from outreach.store import Store
@@ -39,6 +40,7 @@ class Facts:
     links: dict[tuple[str, str], str] = field(default_factory=dict)  # (campaign, link) -> url
     account: dict[str, str] | None = None
     account_has_open_opportunity: bool = False
+    decay: Decay = NO_DECAY  # how the stored, epoch-scaled ``score`` fades (people.scoring)
 
     @property
     def type(self) -> str:
@@ -117,6 +119,7 @@ def load(store: Store, ref: str, trees: list[dict[str, Any]],
     pipe = store.r.pipeline(transaction=False)
     pipe.hgetall(keys.person(ref))
     pipe.lrange(keys.person_events(ref), 0, -1) if need["events"] else pipe.echo("")
+    pipe.hmget(keys.score_decay, "epoch", "half_life")
     for list_id in lists:
         pipe.zscore(keys.list_members(list_id), person_id)
     for segment_id in segments:
@@ -125,8 +128,10 @@ def load(store: Store, ref: str, trees: list[dict[str, Any]],
     h = replies[0]
     if not h:
         return None
-    facts = Facts(ref, h, events=parse_events(replies[1] or []))
-    at = 2
+    epoch, half_life = replies[2]
+    facts = Facts(ref, h, events=parse_events(replies[1] or []),
+                  decay=Decay(float(epoch or 0), float(half_life or 0)))
+    at = 3
     facts.lists = {list_id for list_id, score in zip(lists, replies[at:at + len(lists)],
                                                      strict=True) if score is not None}
     at += len(lists)

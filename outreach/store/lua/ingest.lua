@@ -31,6 +31,7 @@
 -- (Keys.webhook_outbox) in this same script: its event is never lost between this script
 -- and the deliveries (platform/webhooks.py flush_outbox writes them).
 --@prelude
+--@scoring
 local group = ARGV[2]
 local now = ARGV[3]
 local w_repeat = tonumber(ARGV[4])
@@ -261,14 +262,14 @@ for _ = 1, count do
             end
           end
           -- engagement from repeat registrations: a new asset, an event after a white paper
-          local gain = 0
+          local gains = {}
           if history then
             local h = ';' .. history
             if not string.find(h, ';' .. asset_code .. ':', 1, true)
                 and not string.find(h, ';' .. code .. ':' .. asset .. ':', 1, true) then
-              gain = gain + w_repeat
+              gains[#gains + 1] = {w_repeat, 'registered|' .. kind .. '|' .. asset}
               if kind == 'event' and string.find(h, ';w', 1, true) then
-                gain = gain + w_event
+                gains[#gains + 1] = {w_event, 'event_after_white_paper|' .. kind .. '|' .. asset}
               end
             end
           end
@@ -294,11 +295,10 @@ for _ = 1, count do
           else
             append(fields, 'regs', history and (history .. ';' .. entry) or entry, 'updated_at', now)
             redis.call('HSET', lkey, unpack(fields))
-            if gain > 0 then
-              local score = redis.call('HINCRBY', lkey, 'score', gain)
-              redis.call('ZADD', k('leads', 'score'), score, lead_id)
-              if redis.call('HGET', lkey, 'status') == 'new' then
-                redis.call('ZADD', k('leads', 'cand'), score, lead_id)  -- can still convert
+            for _, g in ipairs(gains) do  -- scaled to the decay epoch (_scoring.lua)
+              if g[1] ~= 0 then
+                score_add(lkey, lead_id, k('lead', lead_id, 'scored'), k('leads', 'decay'),
+                          k('leads', 'score'), k('leads', 'cand'), g[1], at, g[2])
               end
             end
             add_member(lead_list, lead_id, lkey)

@@ -3,7 +3,7 @@
 -- activities, registrations and engagement history carried to the contact and opportunity.
 -- Atomic (one script) and idempotent (a qualified lead returns its existing ids).
 -- ARGV: 1 key tag, 2 now, 3 auto (1 = only when status new, consent given and
---       score >= threshold), 4 threshold, 5 lead count, 6 assignment pool size, then the
+--       current, decayed score, rounded, >= threshold: _scoring.lua), 4 threshold, 5 lead count, 6 assignment pool size, then the
 --       pool's owner emails (round-robin for opportunities without an owner), then per lead:
 --       lead id, company key ('' none), domain key ('' none), account name,
 --       estimated revenue, estimated close date, probability,
@@ -13,6 +13,7 @@
 -- Returns per lead {outcome, contact id, account id, opportunity id, owner}; outcome:
 --         created | existing | skipped | not_found | disqualified
 --@prelude
+--@scoring
 local now, auto, threshold = ARGV[2], ARGV[3], ARGV[4]
 local pool = {}
 local pool_size = tonumber(ARGV[6])
@@ -53,7 +54,8 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
             lead.owner or ''}
   end
   if auto == '1' then
-    if lead.status ~= 'new' or lead.consent ~= '1' or tonumber(lead.score or '0') < tonumber(threshold) then
+    local current = (tonumber(lead.score or '0') or 0) / score_factor(k('leads', 'decay'), ARGV[2])
+    if lead.status ~= 'new' or lead.consent ~= '1' or math.floor(current + 0.5) < tonumber(threshold) then
       return {'skipped', '', '', '', ''}
     end
   elseif lead.status == 'disqualified' then

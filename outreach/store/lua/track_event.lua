@@ -3,7 +3,8 @@
 -- The rules of machine opens are outreach/campaigns/machine_opens.py (read it first).
 -- KEYS: 1 campaign hash, 2 campaign 'seen' hash, 3 person's events list, 4 person hash,
 --       5 lead scores zset, 6 ledger hash, 7 report hash, 8 hourly hash, 9 links hash,
---       10 conversion candidates zset (leads still new, by score)
+--       10 conversion candidates zset (leads still new, by score), 11 score decay hash,
+--       12 the lead's scored items list (scores: _scoring.lua)
 -- ARGV: 1 kind (open | click | unsubscribe), 2 person ref, 3 link id ('' unless a click),
 --       4 now (seconds, fractions allowed), 5 '1' when the user agent is a machine's,
 --       6 machine open seconds, 7 open score gain, 8 click score gain, 9 lead id ('' = not
@@ -11,12 +12,13 @@
 --       proves, 12 scanner burst seconds, 13 scanner minimum links, 14 campaign id
 -- 'seen' fields per person (<ref>): o| human open (value: when), C| clicked some link,
 -- c|<ref>|<link> clicks of that link, u| unsubscribed, m| machine open, S| link scanner,
--- kt| first click, kn| distinct links clicked, ke| clicks, g| score given in this campaign.
+-- kt| first click, kn| distinct links clicked, ke| clicks, g| score given in this campaign (scaled).
 -- Report fields: l|<link>|c clicks, l|<link>|u unique clicks, d|<domain>|o / |c people who
 -- opened / clicked (d|<domain>|s, |b: finish_send.lua, bounce.lua). Hourly: <hour>|o first
 -- human opens, <hour>|c human clicks.
 -- Returns 1 when a human open or a new click was counted, 2 when a scanner was detected,
 -- 0 otherwise.
+--@scoring
 local campaign, seen, history, person = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local kind, ref, link, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local lead_id = ARGV[9]
@@ -35,12 +37,11 @@ local function remember(entry)
   redis.call('LTRIM', history, 0, 199)
 end
 
-local function gain(points)
+local function gain(points, what)
   if lead_id == '' or points == 0 or redis.call('EXISTS', person) == 0 then return end
-  local score = redis.call('HINCRBY', person, 'score', points)
-  redis.call('ZADD', KEYS[5], score, lead_id)
-  if redis.call('HGET', person, 'status') == 'new' then redis.call('ZADD', KEYS[10], score, lead_id) end
-  redis.call('HINCRBY', seen, 'g|' .. ref, points)
+  local scaled = score_add(person, lead_id, KEYS[12], KEYS[11], KEYS[5], KEYS[10], points, ARGV[4],
+                           what)
+  redis.call('HINCRBYFLOAT', seen, 'g|' .. ref, string.format('%.17g', scaled))
 end
 
 local function machine_open()
@@ -55,7 +56,7 @@ local function human_open(entry)
   redis.call('HINCRBY', KEYS[8], hour_of(now) .. '|o', 1)
   per_domain('o', 1)
   remember(entry)
-  gain(tonumber(ARGV[7]))
+  gain(tonumber(ARGV[7]), 'open|' .. ARGV[14] .. '|')
   return 1
 end
 
@@ -89,9 +90,8 @@ local function scanner()
   if given ~= 0 then
     redis.call('HDEL', seen, 'g|' .. ref)
     if lead_id ~= '' and redis.call('EXISTS', person) == 1 then
-      local score = redis.call('HINCRBY', person, 'score', -given)
-      redis.call('ZADD', KEYS[5], score, lead_id)
-      if redis.call('HGET', person, 'status') == 'new' then redis.call('ZADD', KEYS[10], score, lead_id) end
+      score_take_back(person, lead_id, KEYS[12], KEYS[5], KEYS[10], given,
+                      {'open|' .. ARGV[14] .. '|', 'click|' .. ARGV[14] .. '|'})
     end
   end
   -- the history (capped at 200 entries) forgets this campaign's opens and clicks
@@ -136,7 +136,7 @@ redis.call('HINCRBY', KEYS[8], hour_of(now) .. '|c', 1)
 if n > 1 then return 0 end
 redis.call('HINCRBY', KEYS[7], 'l|' .. link .. '|u', 1)
 remember(ARGV[10])
-gain(tonumber(ARGV[8]))
+gain(tonumber(ARGV[8]), 'click|' .. ARGV[14] .. '|' .. link)
 local distinct = redis.call('HINCRBY', seen, 'kn|' .. ref, 1)
 if distinct == 1 then redis.call('HSET', seen, 'kt|' .. ref, ARGV[4]) end
 if redis.call('HSETNX', seen, 'C|' .. ref, '1') == 1 then

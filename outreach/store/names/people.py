@@ -54,6 +54,17 @@ class PeopleKeys(KeyBase):
         return self._k("leads", "score")
 
     @property
+    def score_decay(self) -> str:
+        """hash ``epoch``, ``half_life`` (seconds; absent or 0: no decay): the epoch lead
+        scores are scaled to (``people/scoring.py``; ``_scoring.lua`` builds the same name)"""
+        return self._k("leads", "decay")
+
+    def lead_score_items(self, lead_id: str) -> str:
+        """list of a lead's scored events, newest first (``at|points|scaled|what``), bounded;
+        what falls off is folded into the lead's ``score_rest*`` fields"""
+        return self._k("lead", lead_id, "scored")
+
+    @property
     def lead_candidates(self) -> str:
         """Leads that can still be promoted (status new), by score: the conversion pass
         walks these, never the leads it qualified or disqualified."""

@@ -6,15 +6,15 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from outreach.people import records
+from outreach.people import records, scoring
 from outreach.people.intake import registration_status
 from outreach.people.registration import ContactIn
 from outreach.sales.owners import checked_owner, set_owner
 from outreach.schemas.common import page_of
 from outreach.schemas.intake import RegistrationStatus
-from outreach.schemas.people import Contact, ContactQuery, Lead, LeadPatch, LeadQuery
+from outreach.schemas.people import Contact, ContactQuery, Lead, LeadPatch, LeadQuery, LeadScore
 from outreach.web.api.auth import access, caller, require_api_key
-from outreach.web.common import load_body, load_query, store
+from outreach.web.common import config, load_body, load_query, store
 from outreach.web.openapi import operation
 
 bp = Blueprint("people", __name__)
@@ -51,6 +51,16 @@ def list_leads() -> Any:
 @operation("Read a lead", responses={200: Lead}, errors=(404,), tag="people")
 def get_lead(lead_id: str) -> Any:
     return jsonify(_lead.dump(records.get_lead(store(), lead_id)))
+
+
+@bp.get("/api/v1/leads/<lead_id>/score")
+@access("people", "read")
+@operation("A lead's score: each scored event with its original and current points",
+           responses={200: LeadScore}, errors=(404,), tag="people")
+def get_lead_score(lead_id: str) -> Any:
+    s = store()
+    records.get_lead(s, lead_id)  # 404 for an unknown lead
+    return jsonify(LeadScore().dump(scoring.score_items(s, config(), lead_id)))
 
 
 @bp.patch("/api/v1/leads/<lead_id>")

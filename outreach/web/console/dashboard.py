@@ -14,6 +14,7 @@ from typing import Any
 from outreach.campaigns.model import campaign_view
 from outreach.config import Config
 from outreach.people.records import asset_slugs, lead_view, load_leads
+from outreach.people.scoring import decay_of
 from outreach.platform.paging import load_hashes
 from outreach.sales.qualify import funnel
 from outreach.store import Store
@@ -45,7 +46,8 @@ def latest_qualified(store: Store, limit: int = 10) -> list[dict[str, Any]]:
     ids = store.r.zrevrange(store.keys.leads_by_status("qualified"), 0, limit - 1)
     rows = load_leads(store, ids)
     slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-    return [lead_view(lid, h, slugs) for lid, h in zip(ids, rows, strict=True) if h]
+    decay = decay_of(store)
+    return [lead_view(lid, h, slugs, decay) for lid, h in zip(ids, rows, strict=True) if h]
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -67,7 +67,7 @@ def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = 
     s = store()
     lead = records.get_lead(s, lead_id)
     return render("lead.html", status, lead=lead, events=records.person_events(s, refs.lead_ref(lead_id)),
-                  score=scoring.score_breakdown(s, config(), lead),
+                  score=scoring.score_items(s, config(), lead_id),
                   suppression=suppressions.get_suppression(s, lead["email"]),
                   person_ref=refs.lead_ref(lead_id), fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS,
                   errors=errors or {}, **extra)
