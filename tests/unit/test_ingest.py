@@ -324,6 +324,10 @@ def test_batch_boundaries_do_not_matter(make_env, registrations, data) -> None:
     for split in (False, True):
         with make_env() as env:
             entries = _queue(env, registrations, at=1_790_000_000)
+            # scores are scaled to the decay's epoch, which starts at the first use: the
+            # same one in both worlds
+            env.store.r.hset(env.store.keys.score_decay, mapping={
+                "epoch": "1789000000.0", "half_life": repr(env.config.score_half_life_days * 86400)})
             bounds = [0, *cuts, len(entries)] if split else [0, len(entries)]
             for start, end in zip(bounds, bounds[1:], strict=False):
                 apply_batch(env.store, env.config, entries[start:end])
