@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from outreach.campaigns import sources
 from outreach.campaigns.dispatch import own_audience_page, verdicts
 from outreach.platform.paging import existing_hash
 from outreach.store import Store
@@ -25,28 +26,39 @@ _REASONS = {"x": "suppressed", "n": "no_consent", "d": "disqualified"}  # dispat
 
 
 def audience_of_lists(store: Store, list_ids: list[str]) -> dict[str, int]:
+    """``audience_of`` lists only."""
+    return audience_of(store, list_ids)
+
+
+def audience_of(store: Store, list_ids: list[str], segment_ids: list[str] | tuple[str, ...] = (),
+                exclude_list_ids: list[str] | tuple[str, ...] = (),
+                exclude_segment_ids: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
     """``{"members", "addresses", "sendable", "suppressed", "no_consent", "disqualified"}``:
-    members counts list entries, addresses distinct addresses; the rest split the distinct
-    addresses by the first verdict dispatch would give them (the first list wins, as in
-    dispatch)."""
+    members counts list and segment entries read (an account list: its contacts), less the
+    excluded people; addresses distinct addresses; the rest split the distinct addresses by
+    the first verdict dispatch would give them (the first source wins, as in dispatch), the
+    sources and exclusions read as dispatch reads them (``sources``)."""
     import secrets
 
     keys = store.keys
     seen = keys.audience_seen(secrets.token_hex(8))
     counts = {"members": 0, "addresses": 0, "sendable": 0, "suppressed": 0, "no_consent": 0,
               "disqualified": 0}
+    h = {"list_ids": json.dumps(list(dict.fromkeys(list_ids))),
+         "segment_ids": json.dumps(list(dict.fromkeys(segment_ids))),
+         "exclude_list_ids": json.dumps(list(exclude_list_ids)),
+         "exclude_segment_ids": json.dumps(list(exclude_segment_ids))}
     try:
-        for list_id in dict.fromkeys(list_ids):
-            member_type = store.r.hget(keys.list(list_id), "member_type") or "lead"
-            after = 0
-            while True:
-                rows = store.r.zrangebyscore(keys.list_members(list_id), f"({after}", "+inf",
-                                             start=0, num=PAGE, withscores=True)
-                if not rows:
-                    break
-                after = int(rows[-1][1])
-                counts["members"] += len(rows)
-                flat = verdicts(store, member_type, [member for member, _ in rows])
+        for source in sources.included(h):
+            after, done = 0, False
+            while not done:
+                groups, after, done, read = sources.source_page(store, source, after, PAGE)
+                flat: list[str] = []
+                for member_type, members in groups:
+                    flat += verdicts(store, member_type, members)
+                kept = sources.drop_excluded(store, h, flat)
+                counts["members"] += read - (len(flat) - len(kept)) // 3
+                flat = kept
                 pairs = []
                 for i in range(0, len(flat), 3):
                     pairs += [flat[i], flat[i + 2] or ""]
@@ -58,8 +70,6 @@ def audience_of_lists(store: Store, list_ids: list[str]) -> dict[str, int]:
                     counts["suppressed"] += int(suppressed)
                     counts["no_consent"] += int(no_consent)
                     counts["disqualified"] += int(disqualified)
-                if len(rows) < PAGE:
-                    break
     finally:
         store.r.delete(seen)
     return counts
@@ -75,7 +85,9 @@ def campaign_audience(store: Store, campaign_id: str) -> dict[str, Any]:
     if h.get("follow_up_of"):
         counts = _own_audience(store, campaign_id, h)
     else:
-        counts = audience_of_lists(store, json.loads(h.get("list_ids") or "[]"))
+        list_ids, segment_ids = (json.loads(h.get(f) or "[]") for f in ("list_ids", "segment_ids"))
+        exclude_lists, exclude_segments = sources.excluded(h)
+        counts = audience_of(store, list_ids, segment_ids, exclude_lists, exclude_segments)
     store.r.set(cache, json.dumps(counts), ex=CACHE_SECONDS)
     return counts
 

@@ -1,7 +1,7 @@
 """Campaign dispatch: the audience read page by page and queued into small batches.
 
-The audience is the union of the campaign's lists (or, for a follow-up, its own set of
-people: ``follow_ups``), each address once (the ledger is keyed by normalised address),
+The audience is the union of the campaign's lists and segments minus its exclusions
+(``sources``; for a follow-up, its own set of people: ``follow_ups``), each address once (the ledger is keyed by normalised address),
 minus suppressed addresses, people without consent and disqualified leads. It is read page
 by page and queued into small batches, at most ``send_window_batches`` ahead of the
 senders, so memory stays flat whatever the audience size. No chords: completion is counted in Redis.
@@ -9,10 +9,9 @@ senders, so memory stays flat whatever the audience size. No chords: completion 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from outreach.campaigns import follow_ups, model
+from outreach.campaigns import follow_ups, model, sources
 from outreach.config import Config
 from outreach.normalize import email_hash
 from outreach.platform import refs
@@ -52,7 +51,7 @@ def _queue_next_page(
     store: Store, config: Config, campaign_id: str, h: dict[str, str], page_size: int
 ) -> list[int] | None:
     keys = store.keys
-    list_ids = json.loads(h.get("list_ids") or "[]")
+    audience = sources.included(h)  # lists, then segments (``sources``)
     index = int(h.get("d_list") or 0)
     after = int(h.get("d_after") or 0)
     candidates: list[str] = []
@@ -60,24 +59,16 @@ def _queue_next_page(
     if h.get("follow_up_of"):
         candidates, after, exhausted = own_audience_page(store, campaign_id, h, after, page_size)
         index = 1 if exhausted else 0
-    elif index >= len(list_ids):
+    elif index >= len(audience):
         exhausted = True
     else:
-        list_id = list_ids[index]
-        member_type = store.r.hget(keys.list(list_id), "member_type") or "lead"
-        rows = store.r.zrangebyscore(keys.list_members(list_id), f"({after}", "+inf",
-                                     start=0, num=page_size, withscores=True)
-        if rows:
-            after = int(rows[-1][1])
-            members = [member for member, _ in rows]
-            if member_type == "account":  # an account list mails its accounts' contacts
-                from outreach.people.affiliation import contacts_of_accounts
-
-                members, member_type = contacts_of_accounts(store, list_id, members), "contact"
-            candidates = verdicts(store, member_type, members)
-        if len(rows) < page_size:
+        groups, after, done, _ = sources.source_page(store, audience[index], after, page_size)
+        for member_type, members in groups:
+            candidates += verdicts(store, member_type, members)
+        candidates = sources.drop_excluded(store, h, candidates)
+        if done:
             index, after = index + 1, 0
-            exhausted = index >= len(list_ids)
+            exhausted = index >= len(audience)
     args: list[Any] = [keys.campaign_batch(campaign_id, ""), config.send_batch_size,
                        str(int(model.now())), index, after, "1" if exhausted else "0",
                        len(candidates) // 3, *candidates]

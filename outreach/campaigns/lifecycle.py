@@ -106,6 +106,8 @@ def record_estimate(store: Store, campaign_id: str, h: dict[str, str]) -> None:
     pipe = store.r.pipeline(transaction=False)
     for list_id in json.loads(h.get("list_ids") or "[]"):
         pipe.zcard(keys.list_members(list_id))
+    for segment_id in json.loads(h.get("segment_ids") or "[]"):
+        pipe.zcard(keys.segment_members(segment_id))
     if h.get("follow_up_of"):
         pipe.zcard(keys.campaign_audience(campaign_id))
     estimate = sum(pipe.execute())

@@ -33,18 +33,41 @@ def create_campaign(store: Store, config: Config, data: dict[str, Any]) -> dict[
     errors: dict[str, list[str]] = {}
     if not store.r.exists(keys.template(data["template_id"])):
         errors["template_id"] = ["No such template."]
-    missing = [lid for lid in data["list_ids"] if not store.r.exists(keys.list(lid))]
-    if missing:
-        errors["list_ids"] = [f"No such list: {', '.join(missing)}."]
+    errors.update(audience_errors(store, data))
     if errors:
         raise Invalid("Validation failed.", errors)
     campaign_id, n = store.next_id("campaign", "cp")
     send_at = data.get("send_at")
-    record = draft_record(config, data, list(dict.fromkeys(data["list_ids"])))
+    record = draft_record(config, data, list(dict.fromkeys(data.get("list_ids") or [])))
+    for name in ("segment_ids", "exclude_list_ids", "exclude_segment_ids"):
+        if data.get(name):
+            record[name] = json.dumps(list(dict.fromkeys(data[name])))
     if send_at is not None:
         record["send_at"] = str(send_at.timestamp() if isinstance(send_at, datetime) else send_at)
     save_draft(store, campaign_id, n, record)
     return get_campaign(store, campaign_id)
+
+
+def audience_errors(store: Store, data: dict[str, Any]) -> dict[str, list[str]]:
+    """Unknown lists and segments named by ``list_ids``, ``segment_ids``,
+    ``exclude_list_ids``, ``exclude_segment_ids``; none included at all."""
+    keys = store.keys
+    errors: dict[str, list[str]] = {}
+    if not data.get("list_ids") and not data.get("segment_ids"):
+        errors["list_ids"] = ["Choose at least one list or segment."]
+    for name, key, word in (("list_ids", keys.list, "list"), ("segment_ids", keys.segment, "segment"),
+                            ("exclude_list_ids", keys.list, "list"),
+                            ("exclude_segment_ids", keys.segment, "segment")):
+        ids = list(dict.fromkeys(data.get(name) or []))
+        if not ids:
+            continue
+        pipe = store.r.pipeline(transaction=False)
+        for item in ids:
+            pipe.exists(key(item))
+        missing = [item for item, found in zip(ids, pipe.execute(), strict=True) if not found]
+        if missing:
+            errors[name] = [f"No such {word}: {', '.join(missing)}."]
+    return errors
 
 
 def draft_record(config: Config, data: dict[str, Any], list_ids: list[str]) -> dict[str, str]:
@@ -63,9 +86,12 @@ def draft_record(config: Config, data: dict[str, Any], list_ids: list[str]) -> d
 def save_draft(store: Store, campaign_id: str, n: int, record: dict[str, str]) -> None:
     """Write a new campaign (``store.next_id("campaign", "cp")`` gave ``campaign_id``, ``n``)
     and index it, in one transaction."""
+    from outreach.campaigns.sources import index_segments
+
     pipe = store.r.pipeline(transaction=True)
     pipe.hset(store.keys.campaign(campaign_id), mapping=record)
     pipe.zadd(store.keys.campaigns, {campaign_id: n})
+    index_segments(pipe, store, campaign_id, record)
     pipe.execute()
 
 
@@ -84,6 +110,9 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
         "name": h.get("name"),
         "template_id": h.get("template_id"),
         "list_ids": json.loads(h.get("list_ids") or "[]"),
+        "segment_ids": json.loads(h.get("segment_ids") or "[]"),
+        "exclude_list_ids": json.loads(h.get("exclude_list_ids") or "[]"),
+        "exclude_segment_ids": json.loads(h.get("exclude_segment_ids") or "[]"),
         "from_email": h.get("from_email"),
         "send_at": iso(h.get("send_at")),
         "rate_per_second": float(h.get("rate") or 0) or None,

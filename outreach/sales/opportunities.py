@@ -14,7 +14,9 @@ import time
 from typing import Any
 
 from outreach.errors import Invalid, NotFound
-from outreach.platform import webhooks
+from outreach.people.segments import catalog, membership
+from outreach.people.segments.rules import ACCOUNT_OPEN
+from outreach.platform import refs, webhooks
 from outreach.platform.paging import existing_hash, load_hashes, page
 from outreach.sales.owners import checked_owner
 from outreach.sales.pipeline import pipeline
@@ -156,7 +158,9 @@ def update_opportunity(store: Store, opp_id: str, changes: dict[str, Any],
     if outcome[0] == "needs_lost_reason":
         raise Invalid("Validation failed.", {"lost_reason": [
             f"Closing as lost needs a reason: one of {', '.join(LOST_REASONS)}."]})
-    _, old_stage, new_stage, old_status, new_status, _, _ = outcome
+    _, old_stage, new_stage, old_status, new_status, _, _, old_account, new_account = outcome
+    if (old_status == "open") != (new_status == "open") or old_account != new_account:
+        open_opportunities_changed(store, {a for a in (old_account, new_account) if a})
     view = get_opportunity(store, opp_id)
     if new_stage != old_stage:
         webhooks.emit(store, "opportunity.stage_changed",
@@ -164,6 +168,23 @@ def update_opportunity(store: Store, opp_id: str, changes: dict[str, Any],
     if new_status != old_status and new_status in ("won", "lost"):
         webhooks.emit(store, f"opportunity.{new_status}", {"opportunity": view, "by": by or None})
     return view
+
+
+def open_opportunities_changed(store: Store, account_ids: set[str]) -> None:
+    """Whether these accounts have an open opportunity may have changed: their contacts are
+    re-evaluated for the segments that read it, and the segments that may hold leads (a lead
+    matches an account by company name or email domain, and no index names those leads) are
+    rebuilt in the background."""
+    if not account_ids:
+        return
+    token = ACCOUNT_OPEN
+    contacts = [refs.contact_ref(c) for account_id in sorted(account_ids)
+                for c in store.r.zrange(store.keys.account_contacts(account_id), 0, -1)]
+    membership.touch_many(store, contacts, [token])
+    readers = membership.definitions(store, store.r.smembers(store.keys.segment_readers(token)))
+    if any(d["member_type"] != "contact" for d in readers.values()):
+        catalog.rebuild_readers(store, token, only=[s for s, d in readers.items()
+                                                    if d["member_type"] != "contact"])
 
 
 def _now() -> int:

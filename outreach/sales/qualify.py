@@ -19,6 +19,7 @@ from outreach.errors import Conflict, Invalid, NotFound, PossibleDuplicates
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
 from outreach.people.scoring import decay_of, ensure_decay
 from outreach.people.segments import catalog, membership
+from outreach.people.segments.rules import ACCOUNT_OPEN
 from outreach.platform import refs, users, webhooks
 from outreach.sales.owners import assignment_pool, checked_owner
 from outreach.store import Store
@@ -67,6 +68,12 @@ def _run_qualify(store: Store, config: Config, leads: list[list[Any]], auto: boo
     membership.touch_many(store, changed, [membership.ANY])
     if changed:  # an account may be new: leads match accounts by company name or domain
         catalog.rebuild_readers(store, "account")
+        # a new opportunity opens its account: the account's other contacts
+        opened = sorted({account for outcome, _, account, opportunity, *_ in results
+                         if outcome == "created" and account and opportunity})
+        contacts = [refs.contact_ref(c) for account_id in opened
+                    for c in store.r.zrange(store.keys.account_contacts(account_id), 0, -1)]
+        membership.touch_many(store, contacts, [ACCOUNT_OPEN])
     return results
 
 

@@ -36,7 +36,12 @@ class BuiltinTemplate(Schema):
 class CampaignIn(InputSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     template_id = fields.String(required=True)
-    list_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=100))
+    list_ids = fields.List(fields.String(), load_default=list, validate=validate.Length(max=100))
+    segment_ids = fields.List(fields.String(), load_default=list, validate=validate.Length(max=100))
+    exclude_list_ids = fields.List(fields.String(), load_default=list,
+                                   validate=validate.Length(max=100))
+    exclude_segment_ids = fields.List(fields.String(), load_default=list,
+                                      validate=validate.Length(max=100))
     from_email = Email()
     send_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC)
     rate_per_second = fields.Float(allow_none=True, validate=validate.Range(min=0, max=100_000))
@@ -65,6 +70,9 @@ class Campaign(Schema):
     name = fields.String()
     template_id = fields.String()
     list_ids = fields.List(fields.String())
+    segment_ids = fields.List(fields.String())
+    exclude_list_ids = fields.List(fields.String())
+    exclude_segment_ids = fields.List(fields.String())
     from_email = fields.String()
     send_at = fields.String(allow_none=True)
     rate_per_second = fields.Float(allow_none=True)

@@ -90,11 +90,13 @@ def _queue_build(pipe: Any, store: Store, segment_id: str, now: int) -> None:
     pipe.zadd(store.keys.segment_builds, {segment_id: now})
 
 
-def rebuild_readers(store: Store, what: str) -> None:
+def rebuild_readers(store: Store, what: str, only: list[str] | None = None) -> None:
     """Rebuild the segments that read ``what`` (a change that may move people no index names:
-    a new or renamed account matches leads by company name or email domain). A build under
-    way is restarted once it ends, so nobody it already passed is left out."""
-    segment_ids = sorted(store.r.smembers(store.keys.segment_readers(what)))
+    a new or renamed account matches leads by company name or email domain), or ``only``
+    those of them. A build under way is restarted once it ends, so nobody it already passed
+    is left out."""
+    segment_ids = sorted(only if only is not None
+                         else store.r.smembers(store.keys.segment_readers(what)))
     if not segment_ids:
         return
     now = int(time.time())
@@ -158,10 +160,15 @@ def delete_segment(store: Store, segment_id: str, page_size: int = 1000) -> None
     users = store.r.smembers(keys.segment_readers(f"segment:{segment_id}"))
     if users:
         raise Conflict(f"Segment {segment_id!r} is used by segment {', '.join(sorted(users))}.")
+    campaigns = busy_campaigns(store, segment_id)
+    if campaigns:
+        raise Conflict(f"Segment {segment_id!r} is used by campaign {', '.join(campaigns)} "
+                       "(a draft, scheduled or sending).")
     pipe = store.r.pipeline(transaction=True)
     pipe.delete(keys.segment(segment_id))
     pipe.zrem(keys.segments, segment_id)
     pipe.zrem(keys.segment_builds, segment_id)
+    pipe.delete(keys.segment_campaigns(segment_id))
     _index(pipe, store, segment_id, set(filter(None, h.get("reads", "").split(","))), set())
     pipe.execute()
     # the members' reverse entries, a page at a time (due entries drop out at their tick)
@@ -176,6 +183,25 @@ def delete_segment(store: Store, segment_id: str, page_size: int = 1000) -> None
             pipe.zrem(keys.segment_due, f"{segment_id}|{ref}")
         pipe.zrem(members, *refs)
         pipe.execute()
+
+
+def busy_campaigns(store: Store, segment_id: str) -> list[str]:
+    """The draft, scheduled or sending campaigns that include or exclude the segment (the
+    index campaigns keep, ``Keys.segment_campaigns``; those past it are dropped from it)."""
+    keys = store.keys
+    ids = sorted(store.r.smembers(keys.segment_campaigns(segment_id)))
+    if not ids:
+        return []
+    pipe = store.r.pipeline(transaction=False)
+    for campaign_id in ids:
+        pipe.hget(keys.campaign(campaign_id), "status")
+    statuses = pipe.execute()
+    done = [c for c, status in zip(ids, statuses, strict=True)
+            if status not in ("draft", "scheduled", "sending", "paused")]
+    if done:
+        store.r.srem(keys.segment_campaigns(segment_id), *done)
+    return [c for c, status in zip(ids, statuses, strict=True)
+            if status in ("draft", "scheduled", "sending")]
 
 
 def require(store: Store, segment_id: str) -> dict[str, str]:

@@ -224,6 +224,14 @@ class _Evaluator:
 
     def account(self, body: dict[str, Any]) -> tuple[bool, str]:
         account = self.facts.account
+        if "has_open_opportunity" in body:
+            has = account is not None and self.facts.account_has_open_opportunity
+            value = has == body["has_open_opportunity"]
+            if account is None:
+                return value, "no account"
+            name = account.get("name") or account.get("id") or "the account"
+            return value, (f"account {name} ({account.get('id', '')}) "
+                           f"{'has an' if has else 'has no'} open opportunity")
         have = (account or {}).get(body["field"]) or None
         value, _ = compare(body["op"], have, body["value"], self.now, "text")
         if account is None:

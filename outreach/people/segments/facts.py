@@ -177,4 +177,9 @@ def _second_pass(store: Store, facts: Facts, need: dict[str, Any], sent: list[st
         if not account_id and facts.type == "lead":
             account_id = replies[at] or replies[at + 1] or ""
         if account_id:
-            facts.account = store.r.hgetall(keys.account(account_id)) or None
+            pipe = store.r.pipeline(transaction=False)
+            pipe.hgetall(keys.account(account_id))
+            pipe.hget(keys.account_open_opportunities, account_id)
+            account, open_count = pipe.execute()
+            facts.account = dict(account, id=account_id) if account else None
+            facts.account_has_open_opportunity = bool(account) and int(open_count or 0) > 0

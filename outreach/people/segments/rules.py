@@ -32,6 +32,7 @@ TEXT_ONLY_OPS = ("contains", "starts_with", "ends_with")
 ORDER_OPS = ("gt", "gte", "lt", "lte")
 ENGAGEMENT = ("sent", "opened", "clicked")
 ACCOUNT_FIELDS = ("name", "domain")
+ACCOUNT_OPEN = "account:has_open_opportunity"  # what an account's open opportunities touch
 # the stored hash field each rule field is read from (what a change to that field touches)
 STORED_AS = {"email_domain": "email", "consent_status": "consent", "source": "source",
              "latest_source": "latest_source"}
@@ -135,8 +136,13 @@ class _Checker:
         if not isinstance(body, dict):
             self.fail(path, "Give an object.")
         if "has_open_opportunity" in body:
-            # no account -> open opportunities index is kept yet: refused rather than guessed
-            self.fail(f"{path}.has_open_opportunity", "Not available yet; use field name or domain.")
+            extra = set(body) - {"has_open_opportunity"}
+            if extra:
+                self.fail(f"{path}.{sorted(extra)[0]}",
+                          "has_open_opportunity stands alone (or use field, op, value).")
+            if not isinstance(body["has_open_opportunity"], bool):
+                self.fail(f"{path}.has_open_opportunity", "true or false.")
+            return
         if body.get("field") not in ACCOUNT_FIELDS:
             self.fail(f"{path}.field", f"One of {', '.join(ACCOUNT_FIELDS)}.")
         extra = set(body) - {"field", "op", "value"}
@@ -207,7 +213,8 @@ def walk(node: dict[str, Any], path: str = "rules") -> Iterator[tuple[str, dict[
 def reads(rules: dict[str, Any]) -> set[str]:
     """What a checked tree depends on: ``field:<stored field>``, ``event:<open|click>``,
     ``event:sent:<campaign id>``,
-    ``list:<id>``, ``segment:<id>``, ``account``."""
+    ``list:<id>``, ``segment:<id>``, ``account`` (``account:has_open_opportunity`` too when
+    the tree asks whether the account has an open opportunity)."""
     out: set[str] = set()
     for _, node in walk(rules):
         if "field" in node:
@@ -229,6 +236,8 @@ def reads(rules: dict[str, Any]) -> set[str]:
             out.add(f"segment:{body}")
         elif kind == "account":
             out.update(("account", "field:account_id", "field:company", "field:email"))
+            if "has_open_opportunity" in body:
+                out.add(ACCOUNT_OPEN)
     return out
 
 

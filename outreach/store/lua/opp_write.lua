@@ -4,7 +4,9 @@
 -- it had while open), the record's timeline and the pipeline aggregates.
 -- ARGV: 1 key tag, 2 opportunity id, 3 now, 4 by, 5 number of fields to set, then
 --       field, value pairs, then the number of fields to delete, then field names
--- Returns {'ok', old stage, new stage, old status, new status, old owner, new owner}
+-- Keeps each account's count of open opportunities ('accounts:open', read by segments).
+-- Returns {'ok', old stage, new stage, old status, new status, old owner, new owner,
+--          old account, new account}
 --         or {'not_found'} / {'needs_lost_reason'}
 --@prelude
 local opp_id, now, by = ARGV[2], ARGV[3], ARGV[4]
@@ -80,10 +82,20 @@ end
 if new_stage ~= old_stage then
   audit(ref, 'stage_changed', now, by, {from = old_stage, to = new_stage})
 end
+local old_account, new_account = old.account_id or '', new.account_id or ''
+local was_open, is_open = old_status == 'open' and old_account ~= '', new_status == 'open' and new_account ~= ''
+if was_open ~= is_open or old_account ~= new_account then
+  local open = k('accounts', 'open')
+  if was_open and redis.call('HINCRBY', open, old_account, -1) <= 0 then
+    redis.call('HDEL', open, old_account)
+  end
+  if is_open then redis.call('HINCRBY', open, new_account, 1) end
+end
 local old_owner, new_owner = old.owner or '', new.owner or ''
 if old_owner ~= new_owner then
   if old_owner ~= '' then redis.call('ZREM', k('opps', 'owner', old_owner), opp_id) end
   if new_owner ~= '' then redis.call('ZADD', k('opps', 'owner', new_owner), seq, opp_id) end
   audit(ref, 'owner_changed', now, by, {from = old.owner, to = new.owner})
 end
-return {'ok', old_stage, new_stage, old_status, new_status, old_owner, new_owner}
+return {'ok', old_stage, new_stage, old_status, new_status, old_owner, new_owner, old_account,
+        new_account}

@@ -162,6 +162,7 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
     redis.call('HSET', okey, unpack(fields))
     redis.call('ZADD', k('opps'), on, opp_id)
     redis.call('ZADD', k('opps', 'st', 'open'), on, opp_id)
+    if account_id ~= '' then redis.call('HINCRBY', k('accounts', 'open'), account_id, 1) end
     if owner ~= '' then redis.call('ZADD', k('opps', 'owner', owner), on, opp_id) end
     redis.call('HSET', k('opp', 'by-lead'), lead_id, opp_id)
     pipeline_apply(hash_table(okey), 1, on, opp_id)

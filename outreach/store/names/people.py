@@ -93,6 +93,12 @@ class PeopleKeys(KeyBase):
         return self._k("accounts")
 
     @property
+    def account_open_opportunities(self) -> str:
+        """hash account id -> how many open opportunities it has (kept by ``qualify.lua`` and
+        ``opp_write.lua``; segments' ``account.has_open_opportunity`` reads it)"""
+        return self._k("accounts", "open")
+
+    @property
     def account_by_name(self) -> str:
         return self._k("account", "by-name")
 

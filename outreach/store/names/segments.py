@@ -24,6 +24,12 @@ class SegmentKeys(KeyBase):
         """set of the segments whose rules read ``what`` (a field, an event kind, a list...)"""
         return self._k("segs", "reads", what)
 
+    def segment_campaigns(self, segment_id: str) -> str:
+        """set of the campaigns that include or exclude a segment (written by campaigns when
+        one is saved; ``catalog`` refuses to delete the segment while one of them is a
+        draft, scheduled or sending)"""
+        return self._k("seg", segment_id, "cps")
+
     def person_segments(self, ref: str) -> str:
         """set of the segments a person is a member of (the reverse of ``segment_members``)"""
         return self._k("pseg", ref)

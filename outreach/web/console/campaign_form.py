@@ -10,6 +10,7 @@ from typing import Any
 from outreach.campaigns import audience, templates
 from outreach.errors import NotFound
 from outreach.people import lists
+from outreach.people.segments import catalog
 from outreach.store import Store
 
 CHOICES = 200
@@ -17,12 +18,17 @@ CHOICES = 200
 
 def form_choices(store: Store, *, q: str = "", template_id: str = "",
                  list_ids: list[str] | None = None, count: bool = False,
-                 limit: int = CHOICES) -> dict[str, Any]:
-    """``{"templates", "pairs", "more_templates", "more_lists", "ticked", "counts"}``: the
-    newest ``limit`` templates and list pairs (names containing ``q`` when given), the chosen
-    template added when it is not among them, ``ticked``: chosen lists not shown otherwise
-    (kept on the form), ``counts``: the audience of the chosen lists (``count``), else None."""
+                 limit: int = CHOICES, segment_ids: list[str] | None = None,
+                 exclude_list_ids: list[str] | None = None,
+                 exclude_segment_ids: list[str] | None = None) -> dict[str, Any]:
+    """``{"templates", "pairs", "segments", "more_templates", "more_lists", "ticked",
+    "ticked_out", "counts"}``: the newest ``limit`` templates and list pairs (names
+    containing ``q`` when given), the saved segments, the chosen template added when it is
+    not among them, ``ticked`` / ``ticked_out``: chosen (or excluded) lists not shown
+    otherwise (kept on the form), ``counts``: the audience of the chosen lists and segments
+    less the excluded ones (``count``), else None."""
     chosen = list(dict.fromkeys(list_ids or []))[:500]
+    chosen_out = list(dict.fromkeys(exclude_list_ids or []))[:500]
     found_templates = templates.find_templates(store, limit=limit, newest_first=True, q=q)
     shown_templates = found_templates["items"]
     if template_id and all(t["id"] != template_id for t in shown_templates):
@@ -31,14 +37,29 @@ def form_choices(store: Store, *, q: str = "", template_id: str = "",
     pairs = lists.find_list_pairs(store, limit=limit, newest_first=True, q=q)
     shown_ids = {side["id"] for pair in pairs["items"]
                  for side in (pair.get("lead"), pair.get("contact"), pair.get("other")) if side}
-    ticked = []
-    for list_id in chosen:
+    ticked, ticked_out = [], []
+    for list_id in chosen + chosen_out:
         if list_id not in shown_ids:
             try:
-                ticked.append(lists.get_list(store, list_id))
+                found = lists.get_list(store, list_id)
             except NotFound:  # reported when the draft is saved
                 continue
-    return {"templates": shown_templates, "pairs": pairs["items"],
+            (ticked if list_id in chosen else ticked_out).append(found)
+    segments = catalog.find_segments(store, limit=limit)["items"]
+    return {"templates": shown_templates, "pairs": pairs["items"], "segments": segments,
             "more_templates": bool(found_templates["next_cursor"]),
-            "more_lists": bool(pairs["next_cursor"]), "ticked": ticked,
-            "counts": audience.audience_of_lists(store, chosen) if count and chosen else None}
+            "more_lists": bool(pairs["next_cursor"]), "ticked": ticked, "ticked_out": ticked_out,
+            "counts": audience_counts(store, chosen, segment_ids, chosen_out, exclude_segment_ids)
+            if count else None}
+
+
+def audience_counts(store: Store, list_ids: list[str], segment_ids: list[str] | None,
+                    exclude_list_ids: list[str] | None, exclude_segment_ids: list[str] | None
+                    ) -> dict[str, int] | None:
+    """The deduplicated audience of the chosen lists and segments less the excluded ones
+    (``audience.audience_of``, as dispatch reads them); None when nothing is chosen."""
+    segment_ids = list(dict.fromkeys(segment_ids or []))[:100]
+    if not list_ids and not segment_ids:
+        return None
+    return audience.audience_of(store, list_ids[:500], segment_ids,
+                                (exclude_list_ids or [])[:100], (exclude_segment_ids or [])[:100])

@@ -188,9 +188,11 @@ def campaigns_page() -> Any:
 def _new_form(values: dict[str, Any], errors: dict[str, Any], status: int = 200,
               count: bool = False) -> Any:
     q = (request.form.get("q") if request.method == "POST" else request.args.get("q")) or ""
-    choices = campaign_form.form_choices(store(), q=q.strip()[:100],
-                                         template_id=values.get("template_id") or "",
-                                         list_ids=values["list_ids"], count=count)
+    choices = campaign_form.form_choices(
+        store(), q=q.strip()[:100], template_id=values.get("template_id") or "",
+        list_ids=values["list_ids"], count=count, segment_ids=values.get("segment_ids"),
+        exclude_list_ids=values.get("exclude_list_ids"),
+        exclude_segment_ids=values.get("exclude_segment_ids"))
     return render("campaign_form.html", status, values=values, errors=errors, q=q.strip()[:100],
                   default_from=config().from_email, **choices)
 
@@ -198,23 +200,28 @@ def _new_form(values: dict[str, Any], errors: dict[str, Any], status: int = 200,
 @bp.route("/campaigns/audience")
 @requires("campaigns")
 def campaign_form_audience() -> Any:
-    """The deduplicated audience of the lists ticked on the new-campaign form (htmx)."""
-    list_ids = request.args.getlist("list_ids")[:500]
-    counts = audience.audience_of_lists(store(), list_ids) if list_ids else None
+    """The deduplicated audience of the lists and segments ticked on the new-campaign form,
+    less the excluded ones (htmx)."""
+    args = request.args
+    counts = campaign_form.audience_counts(
+        store(), args.getlist("list_ids")[:500], args.getlist("segment_ids"),
+        args.getlist("exclude_list_ids"), args.getlist("exclude_segment_ids"))
     return render("audience.html", counts=counts)
 
 
 @bp.route("/campaigns/new")
 @requires("campaigns", "write")
 def campaign_new() -> Any:
-    return _new_form({"template_id": request.args.get("template_id", ""), "list_ids": []}, {})
+    return _new_form({"template_id": request.args.get("template_id", ""), "list_ids": [],
+                      "segment_ids": [], "exclude_list_ids": [], "exclude_segment_ids": []}, {})
 
 
 @bp.route("/campaigns", methods=["POST"])
 @requires("campaigns", "write")
 def campaign_create() -> Any:
     values: dict[str, Any] = form_data("name", "template_id", "from_email", "send_at", "rate_per_second")
-    values["list_ids"] = request.form.getlist("list_ids")
+    for name in ("list_ids", "segment_ids", "exclude_list_ids", "exclude_segment_ids"):
+        values[name] = request.form.getlist(name)
     if request.form.get("action") in ("count", "find"):  # without JavaScript: save nothing
         return _new_form(values, {}, count=request.form["action"] == "count")
     try:
