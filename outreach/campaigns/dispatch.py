@@ -1,10 +1,11 @@
 """Campaign dispatch: the audience read page by page and queued into small batches.
 
 The audience is the union of the campaign's lists and segments minus its exclusions
-(``sources``; for a follow-up, its own set of people: ``follow_ups``), each address once (the ledger is keyed by normalised address),
-minus suppressed addresses, people without consent and disqualified leads. It is read page
-by page and queued into small batches, at most ``send_window_batches`` ahead of the
-senders, so memory stays flat whatever the audience size. No chords: completion is counted in Redis.
+(``sources``; for a follow-up, its own set of people: ``follow_ups``), each address once
+(the ledger is keyed by normalised address), minus suppressed addresses, people without
+consent and disqualified leads. It is read page by page and queued into small batches, at
+most ``send_window_batches`` ahead of the senders, so memory stays flat whatever the
+audience size. No chords: completion is counted in Redis.
 """
 
 from __future__ import annotations

@@ -719,7 +719,6 @@ def test_leads_sort_by_score_or_date_either_way_together_with_search_and_filters
 
 
 def test_the_lead_page_shows_what_made_the_score(cenv: Any) -> None:
-    from outreach.people import records as people_service
     from outreach.people import scoring
 
     env = cenv
