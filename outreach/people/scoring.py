@@ -71,7 +71,7 @@ def score_breakdown(store: Store, config: Config, lead: dict[str, Any]) -> dict[
 
 MAX_EXPONENT = 512
 _CHECK_SECONDS = 60.0
-_MEMO = "_outreach_decay_checked"  # (half-life, monotonic deadline) kept on the client
+_MEMO = "_outreach_decay_checked"  # key tag -> (half-life, monotonic deadline), on the client
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,9 @@ def ensure_decay(store: Store, config: Config, now: float | None = None,
     factor has grown past 2^MAX_EXPONENT (checked at most once a minute per process)."""
     now = time.time() if now is None else now
     half_life = max(0.0, float(config.score_half_life_days)) * 86400.0
-    memo = getattr(store.r, _MEMO, None)
-    if not force and memo and memo[0] == half_life and memo[1] > time.monotonic():
+    memo = getattr(store.r, _MEMO, None) or {}
+    seen = memo.get(store.keys.tag)
+    if not force and seen and seen[0] == half_life and seen[1] > time.monotonic():
         return decay_of(store)
     decay = decay_of(store)
     stale = decay.half_life != half_life or (
@@ -129,8 +130,9 @@ def ensure_decay(store: Store, config: Config, now: float | None = None,
     if stale:
         store.run("score_rebase", args=[store.keys.tag, repr(float(int(now))), repr(half_life)])
         decay = decay_of(store)
+    memo[store.keys.tag] = (half_life, time.monotonic() + _CHECK_SECONDS)
     with contextlib.suppress(AttributeError):  # a client that takes no attributes: check each time
-        setattr(store.r, _MEMO, (half_life, time.monotonic() + _CHECK_SECONDS))
+        setattr(store.r, _MEMO, memo)
     return decay
 
 

@@ -150,7 +150,7 @@ class _Evaluator:
         have = decay.rounded(scaled, self.now)
         value, _ = compare(op, float(have), want, self.now, "number")
         if op != "exists":
-            self.soon(score_flip(decay, scaled, self.now, want))
+            self.soon(score_flip(decay, scaled, self.now, op, want))
         if decay.half_life > 0 and have:
             exact = decay.current(scaled, self.now)
             return value, (f"score is {have} ({exact:.2f} after decay, half-life "
@@ -239,18 +239,19 @@ class _Evaluator:
         return value, f"account {body['field']} is {_show(have, body['field'])}"
 
 
-def score_flip(decay: Any, scaled: float, now: float, want: Any) -> float | None:
-    """The first whole second after ``now`` at which the rounded score falls through a
-    boundary of ``want`` (a number or a list of them): for each integer k the rounded score
-    leaves k when the current value falls below k - 0.5 (``decay.crossing``); the second is
-    found from there with the same arithmetic the evaluation uses, so it is exact."""
+def score_flip(decay: Any, scaled: float, now: float, op: str, want: Any) -> float | None:
+    """The first whole second after ``now`` at which ``score op want`` changes by decay
+    alone: the rounded score leaves k when the current value falls below k - 0.5
+    (``decay.crossing``), and only the k whose leaving changes the answer count; the second
+    is found from there with the same arithmetic the evaluation uses, so it is exact."""
     if decay.half_life <= 0 or scaled <= 0:
         return None
     have = decay.rounded(scaled, now)
     best: float | None = None
     for v in want if isinstance(want, list) else [want]:
-        for k in {math.floor(v), math.floor(v) + 1, math.ceil(v)}:
-            if k < 1 or k > have:
+        for k in {math.floor(v), math.floor(v) + 1, math.ceil(v), math.ceil(v) + 1}:
+            if k < 1 or k > have or (compare(op, float(k), want, now, "number")[0]
+                                     == compare(op, float(k - 1), want, now, "number")[0]):
                 continue
             moment = decay.crossing(scaled, k - 0.5)
             if moment is None:
