@@ -43,7 +43,9 @@ def _record(store: Store, config: Config, campaign_id: str, ref: str, kind: str,
              refs.lead_id_of(ref), entry, f"open|{campaign_id}|{at}|",
              machine_opens.SCANNER_BURST_SECONDS, machine_opens.SCANNER_MIN_LINKS, campaign_id]))
     if result or kind == "unsubscribe":  # a human open, a new click, a scanner's taken back
-        membership.touch(store, ref, {f"event:{kind}", "field:score"})
+        # a click also proves an open (and a scanner's burst takes opens back)
+        changed = {"event:click", "event:open"} if kind == "click" else {f"event:{kind}"}
+        membership.touch(store, ref, changed | {"field:score"})
     return result
 
 

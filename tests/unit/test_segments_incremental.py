@@ -18,7 +18,7 @@ from outreach.people.segments import build, catalog, membership, rules
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
 from outreach.platform import refs
-from outreach.sales import qualify
+from outreach.sales import opportunities, qualify
 from outreach.tokens import Tokens
 
 EMAILS = [f"p{i}@{d}" for i, d in enumerate(["acme.com", "beta.io", "gmail.com", "corp.de"])]
@@ -27,6 +27,7 @@ COMPANIES = ["Acme", "Beta Ltd", "Corp"]
 ASSETS = ["guide", "webinar"]
 CAMPAIGNS = ["cp1", "cp2"]
 WINDOWS = ["-PT1H", "-PT3H", "-P1D"]
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
 class Clock:
@@ -80,6 +81,7 @@ def _conditions() -> st.SearchStrategy[dict[str, Any]]:
         st.builds(lambda f, op, v: {"account": {"field": f, "op": op, "value": v}},
                   st.sampled_from(["name", "domain"]), st.sampled_from(["eq", "ne", "contains"]),
                   st.sampled_from(["Acme", "beta.io", "corp"])),
+        st.builds(lambda v: {"account": {"has_open_opportunity": v}}, st.booleans()),
     )
 
 
@@ -108,7 +110,30 @@ CHANGES = st.one_of(
     st.tuples(st.just("qualify"), st.sampled_from(EMAILS)),
     st.tuples(st.just("disqualify"), st.sampled_from(EMAILS)),
     st.tuples(st.just("unsubscribe"), st.sampled_from(EMAILS), st.sampled_from(CAMPAIGNS)),
+    st.tuples(st.just("opportunity"), st.sampled_from(EMAILS), st.sampled_from(["won", "lost", "open"])),
     st.tuples(st.just("wait"), st.sampled_from([600, 3600, 4 * 3600, 30 * 3600])),
+)
+
+
+SCORE_RULES = st.builds(lambda op, v: {"field": "score", "op": op, "value": v},
+                        st.sampled_from(["gt", "gte", "lt", "lte", "eq", "ne"]),
+                        st.one_of(st.integers(0, 40), st.floats(0, 40).map(lambda x: round(x, 1))))
+SCORE_TREES = st.recursive(
+    st.one_of(SCORE_RULES, SCORE_RULES, _conditions()),
+    lambda inner: st.one_of(
+        st.builds(lambda xs: {"all": xs}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda xs: {"any": xs}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda x: {"not": x}, inner),
+    ),
+    max_leaves=4,
+)
+SCORING = st.one_of(
+    st.tuples(st.just("open"), st.sampled_from(EMAILS), st.sampled_from(CAMPAIGNS)),
+    st.tuples(st.just("click"), st.sampled_from(EMAILS), st.sampled_from(CAMPAIGNS),
+              st.sampled_from(["l1", "l2"])),
+    REGISTER,
+    st.tuples(st.just("wait"), st.sampled_from([60, 600, 1800, 3600, 3 * 3600, 8 * 3600])),
+    st.tuples(st.just("wait"), st.sampled_from([600, 3600, 4 * 3600])),
 )
 
 
@@ -162,11 +187,13 @@ class World:
                 records.update_lead(store, lead_id, {args[1]: args[2]})
         elif kind in ("open", "click", "unsubscribe"):
             campaign_id = args[1]
-            if kind == "open":
-                tracking.record_open(store, config, self.tokens.sign("open", [campaign_id, ref]))
+            if kind == "open":  # a mail client's user agent: a human open, scored
+                tracking.record_open(store, config, self.tokens.sign("open", [campaign_id, ref]),
+                                     user_agent=BROWSER)
             elif kind == "click":
                 tracking.record_click(store, config,
-                                      self.tokens.sign("click", [campaign_id, ref, args[2]]))
+                                      self.tokens.sign("click", [campaign_id, ref, args[2]]),
+                                      user_agent=BROWSER)
             else:
                 tracking.unsubscribe(store, config,
                                      self.tokens.sign("unsubscribe", [campaign_id, ref]))
@@ -176,6 +203,11 @@ class World:
             status = store.r.hget(store.keys.lead(lead_id), "status")
             if status == "new":
                 qualify.qualify(store, config, lead_id, on_duplicate="create")
+        elif kind == "opportunity" and lead_id:  # close (won, lost) or reopen the lead's deal
+            opp_id = store.r.hget(store.keys.lead(lead_id), "opportunity_id")
+            if opp_id:
+                opportunities.update_opportunity(store, opp_id, {
+                    "status": args[1], **({"lost_reason": "no_budget"} if args[1] == "lost" else {})})
         elif kind == "disqualify" and lead_id:
             status, opp = store.r.hmget(store.keys.lead(lead_id), "status", "opportunity_id")
             if status == "new" and not opp:
@@ -233,6 +265,25 @@ def _world(make_env: Any) -> Iterator[World]:
        after=st.lists(CHANGES, min_size=1, max_size=14),
        nest=st.booleans())
 def test_incremental_membership_equals_brute_force(make_env, trees, before, after, nest) -> None:
+    _incremental_equals_brute_force(make_env, trees, before, after, nest)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trees=st.lists(st.tuples(SCORE_TREES, st.sampled_from(rules.MEMBER_TYPES)), min_size=1,
+                      max_size=3),
+       before=st.lists(REGISTER, min_size=2, max_size=5).flatmap(
+           lambda people: st.lists(SCORING, max_size=6).map(lambda more: people + more)),
+       after=st.lists(SCORING, min_size=1, max_size=14),
+       nest=st.booleans())
+def test_incremental_membership_equals_brute_force_as_scores_fade(make_env, trees, before, after,
+                                                                  nest) -> None:
+    """Scores with a short half-life (an hour and a bit): waits move people across score
+    boundaries by decay alone, at the moment the due index names."""
+    _incremental_equals_brute_force(lambda: make_env(score_half_life_days=0.05), trees, before,
+                                    after, nest)
+
+
+def _incremental_equals_brute_force(make_env, trees, before, after, nest) -> None:
     with _world(make_env) as world:
         for change in before:  # people that exist before the segments are saved
             world.apply(change)
