@@ -9,6 +9,7 @@ from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email
 from outreach.people.affiliation import account_view
 from outreach.people.records import asset_slugs, contact_view, lead_view, load_contacts, load_leads
+from outreach.people.scoring import decay_of
 from outreach.people.search import fold
 from outreach.people.segments import membership
 from outreach.platform import refs
@@ -103,8 +104,9 @@ def list_members(
         rows = load_leads(store, ids) if is_lead else load_contacts(store, ids)
         view = lead_view if is_lead else contact_view
         slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+        decay = decay_of(store)
         return [
-            dict(view(pid, h, slugs), type=meta["member_type"]) if h else None
+            dict(view(pid, h, slugs, decay), type=meta["member_type"]) if h else None
             for pid, h in zip(ids, rows, strict=True)
         ]
 
@@ -239,7 +241,8 @@ def find_list_member(store: Store, list_id: str, email: str) -> list[dict[str, A
     if not h:
         return []
     view = lead_view if is_lead else contact_view
-    return [dict(view(person_id, h, asset_slugs(store, [h.get("regs")])), type=meta["member_type"])]
+    return [dict(view(person_id, h, asset_slugs(store, [h.get("regs")]), decay_of(store)),
+                 type=meta["member_type"])]
 
 
 def _member_views(store: Store, member_type: str, ids: list[str]) -> list[dict[str, Any]]:
@@ -251,7 +254,9 @@ def _member_views(store: Store, member_type: str, ids: list[str]) -> list[dict[s
     rows = load_leads(store, ids) if is_lead else load_contacts(store, ids)
     view = lead_view if is_lead else contact_view
     slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-    return [dict(view(pid, h, slugs), type=member_type) for pid, h in zip(ids, rows, strict=True) if h]
+    decay = decay_of(store)
+    return [dict(view(pid, h, slugs, decay), type=member_type)
+            for pid, h in zip(ids, rows, strict=True) if h]
 
 
 def search_list_members(

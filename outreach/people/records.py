@@ -88,7 +88,9 @@ def lead_view(lead_id: str, h: dict[str, str], slugs: Mapping[str, str],
     return view
 
 
-def contact_view(contact_id: str, h: dict[str, str], slugs: Mapping[str, str]) -> dict[str, Any]:
+def contact_view(contact_id: str, h: dict[str, str], slugs: Mapping[str, str],
+                 decay: Decay = NO_DECAY) -> dict[str, Any]:
+    """``decay``: unused (a contact has no score); the signature of ``lead_view``."""
     view: dict[str, Any] = {"id": contact_id, "email": h.get("email")}
     for name in EDITABLE_FIELDS:
         view[name] = h.get(name)

@@ -129,6 +129,10 @@ def ensure_decay(store: Store, config: Config, now: float | None = None,
         half_life > 0 and (now - decay.epoch) / half_life > MAX_EXPONENT)
     if stale:
         store.run("score_rebase", args=[store.keys.tag, repr(float(int(now))), repr(half_life)])
+        if decay.half_life != half_life:  # every score now crosses its boundaries at new times
+            from outreach.people.segments import catalog
+
+            catalog.rebuild_readers(store, "field:score")
         decay = decay_of(store)
     memo[store.keys.tag] = (half_life, time.monotonic() + _CHECK_SECONDS)
     with contextlib.suppress(AttributeError):  # a client that takes no attributes: check each time

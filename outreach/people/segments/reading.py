@@ -9,6 +9,7 @@ from typing import Any
 
 from outreach.errors import NotFound
 from outreach.people.records import asset_slugs, contact_view, lead_view
+from outreach.people.scoring import decay_of
 from outreach.people.segments.catalog import check_references, require
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
@@ -29,6 +30,7 @@ def people_views(store: Store, person_refs: list[str]) -> list[dict[str, Any] | 
         pipe.hgetall(store.keys.person(ref))
     rows = pipe.execute()
     slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    decay = decay_of(store)
     out: list[dict[str, Any] | None] = []
     for ref, h in zip(person_refs, rows, strict=True):
         kind, person_id = refs.parse(ref)
@@ -36,7 +38,7 @@ def people_views(store: Store, person_refs: list[str]) -> list[dict[str, Any] | 
             out.append(None)
             continue
         view = lead_view if kind == refs.LEAD else contact_view
-        out.append(dict(view(person_id, h, slugs), type=refs.TYPES[kind]))
+        out.append(dict(view(person_id, h, slugs, decay), type=refs.TYPES[kind]))
     return out
 
 
