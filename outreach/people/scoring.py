@@ -159,7 +159,8 @@ def score_items(store: Store, config: Config, lead_id: str,
                 now: float | None = None) -> dict[str, Any]:
     """``{"score", "half_life_days", "threshold", "items": [{"at", "what", "points",
     "now"}]}``: each scored event kept (newest first) with its original and current points;
-    the events older than the kept ones are one item, ``earlier events``."""
+    the events older than the kept ones (``_scoring.lua`` keeps the newest 20) are one
+    item, ``earlier events``."""
     keys = store.keys
     now = time.time() if now is None else now
     decay = ensure_decay(store, config, now)

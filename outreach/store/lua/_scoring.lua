@@ -5,7 +5,7 @@
 -- Each scored event is kept in the lead's items list (newest first, 'at|points|scaled|what',
 -- at most SCORE_ITEMS); an item that falls off is folded into the lead's 'score_rest'
 -- (scaled), 'score_rest_points' and 'score_rest_at', so the items always add up to the score.
-local SCORE_ITEMS = 50
+local SCORE_ITEMS = 20  -- bounded: memory per lead (DESIGN: <= 1 KiB a lead)
 
 local function score_factor(decay_key, at)
   local d = redis.call('HMGET', decay_key, 'epoch', 'half_life')
