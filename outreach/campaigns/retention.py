@@ -4,8 +4,9 @@ A finished campaign (sent or cancelled) older than ``OUTREACH_CAMPAIGN_DETAIL_DA
 its end) is compacted: it keeps its hash (stats, counters, report figures, experiment
 results) and drops its per-recipient detail: the ledger, the seen (distinct opens/clicks)
 hash, the errors, the stored links, the rate buckets, the claims and the other per-address
-working keys. ``GET .../recipients`` then answers 410. Run by beat daily and by
-``outreach retention run [--dry-run]``.
+working keys; it leaves its recipients' per-address campaigns index (erasure's).
+``GET .../recipients`` then answers 410. Run by beat daily and by ``outreach retention run
+[--dry-run]``.
 """
 
 from __future__ import annotations
@@ -63,18 +64,60 @@ def due(store: Store, config: Config, now: float | None = None) -> list[dict[str
 
 def run_retention(store: Store, config: Config, *, dry_run: bool = False,
                   now: float | None = None) -> list[dict[str, Any]]:
-    """Compact every campaign ``due``; returns them (id, name). ``dry_run``: only say which."""
+    """Compact every campaign ``due``; returns them (id, name). ``dry_run``: only say which.
+    Builds the per-address campaigns index first when it was never built."""
     found = due(store, config, now)
     if dry_run:
         return found
+    build_address_index(store)
     stamp = str(int(now if now is not None else time.time()))
     for campaign in found:
         campaign_id = campaign["id"]
+        # out of its recipients' campaign index first (a run that dies here is done again:
+        # SREM is idempotent, and a finished campaign queues no one new)
+        for emails in ledger_addresses(store, campaign_id):
+            pipe = store.r.pipeline(transaction=False)
+            for email in emails:
+                pipe.srem(store.keys.address_campaigns(email), campaign_id)
+            pipe.execute()
         pipe = store.r.pipeline(transaction=True)
         pipe.delete(*detail_keys(store, campaign_id))
         pipe.hset(store.keys.campaign(campaign_id), "compacted_at", stamp)
         pipe.execute()
     return found
+
+
+def ledger_addresses(store: Store, campaign_id: str) -> Iterator[list[str]]:
+    """The addresses a campaign's ledger holds, a page at a time (an erased recipient's entry,
+    ``erased:<hash>``, names no address)."""
+    cursor = 0
+    while True:
+        cursor, page = store.r.hscan(store.keys.campaign_ledger(campaign_id), cursor, count=PAGE)
+        emails = [email for email in page if not email.startswith("erased:")]
+        if emails:
+            yield emails
+        if cursor == 0:
+            return
+
+
+def build_address_index(store: Store) -> int:
+    """Put the ledgers written before the per-address campaigns index existed into it, once
+    (``queue_page.lua`` keeps it since): erasure reads the index alone after this. Returns
+    how many campaigns were read (0 once built). Run with retention."""
+    keys = store.keys
+    if store.r.exists(keys.address_campaigns_built):
+        return 0
+    read = 0
+    for ids in _campaigns(store):
+        for campaign_id in ids:
+            read += 1
+            for emails in ledger_addresses(store, campaign_id):
+                pipe = store.r.pipeline(transaction=False)
+                for email in emails:
+                    pipe.sadd(keys.address_campaigns(email), campaign_id)
+                pipe.execute()
+    store.r.set(keys.address_campaigns_built, "1")
+    return read
 
 
 def compacted(store: Store, campaign_id: str) -> bool:

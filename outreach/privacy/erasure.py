@@ -193,10 +193,25 @@ def _scrub_webhook_deliveries(store: Store, email: str, lead_id: str | None,
     return scrubbed
 
 
+def _campaigns_of(store: Store, email: str) -> list[str]:
+    """The campaigns whose ledger may hold ``email``: its own index (``queue_page.lua`` writes
+    it with the ledger entry; retention drops a compacted campaign from it). Until the index
+    holds the ledgers written before it existed (``retention.build_address_index``), every
+    campaign as well."""
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=False)
+    pipe.smembers(keys.address_campaigns(email))
+    pipe.exists(keys.address_campaigns_built)
+    indexed, built = pipe.execute()
+    if built:
+        return sorted(indexed)
+    return sorted(set(indexed) | set(store.r.zrange(keys.campaigns, 0, -1)))
+
+
 def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
     keys = store.keys
     scrubbed = 0
-    for campaign_id in store.r.zrange(keys.campaigns, 0, -1):
+    for campaign_id in _campaigns_of(store, email):
         ledger = keys.campaign_ledger(campaign_id)
         value = store.r.hget(ledger, email)
         if value is None:
@@ -217,6 +232,7 @@ def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
             pipe.lrem(keys.campaign_batch(campaign_id, batch_no), 0, email)
         pipe.execute()
         scrubbed += 1
+    store.r.delete(keys.address_campaigns(email))  # after the ledgers: a re-run finds them
     return scrubbed
 
 

@@ -28,6 +28,23 @@ class CampaignKeys(KeyBase):
     def campaign_ledger(self, campaign_id: str) -> str:
         return self._k("camp", campaign_id, "ledger")
 
+    def address_campaigns(self, email: str) -> str:
+        """the campaigns whose ledger holds this address (a set of campaign ids), written by
+        queue_page.lua with the ledger entry, dropped by retention with the ledger: erasure
+        reads it instead of every ledger"""
+        return self._k("mailed", email)
+
+    @property
+    def address_campaigns_prefix(self) -> str:
+        """``address_campaigns(email)`` is this prefix and the address (queue_page.lua)"""
+        return self.address_campaigns("")
+
+    @property
+    def address_campaigns_built(self) -> str:
+        """set once every ledger written before the index existed is in it (retention
+        builds it): until then erasure also looks in every ledger"""
+        return self._k("mailed-built")
+
     def campaign_batches(self, campaign_id: str) -> str:
         return self._k("camp", campaign_id, "batches")
 
