@@ -80,7 +80,7 @@ def _queue_next_page(
             exhausted = index >= len(list_ids)
     args: list[Any] = [keys.campaign_batch(campaign_id, ""), config.send_batch_size,
                        str(int(model.now())), index, after, "1" if exhausted else "0",
-                       len(candidates) // 3, campaign_id, keys.address_campaigns_prefix,
+                       len(candidates) // 3, campaign_id, keys.address_campaigns,
                        *candidates]
     result = store.run("queue_page", keys=[keys.campaign(campaign_id),
                                            keys.campaign_ledger(campaign_id),

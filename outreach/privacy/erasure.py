@@ -200,12 +200,13 @@ def _campaigns_of(store: Store, email: str) -> list[str]:
     campaign as well."""
     keys = store.keys
     pipe = store.r.pipeline(transaction=False)
-    pipe.smembers(keys.address_campaigns(email))
+    pipe.hget(keys.address_campaigns, email)
     pipe.exists(keys.address_campaigns_built)
-    indexed, built = pipe.execute()
+    ids, built = pipe.execute()
+    indexed = set(filter(None, (ids or "").split(",")))
     if built:
         return sorted(indexed)
-    return sorted(set(indexed) | set(store.r.zrange(keys.campaigns, 0, -1)))
+    return sorted(indexed | set(store.r.zrange(keys.campaigns, 0, -1)))
 
 
 def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
@@ -232,7 +233,7 @@ def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
             pipe.lrem(keys.campaign_batch(campaign_id, batch_no), 0, email)
         pipe.execute()
         scrubbed += 1
-    store.r.delete(keys.address_campaigns(email))  # after the ledgers: a re-run finds them
+    store.r.hdel(keys.address_campaigns, email)  # after the ledgers: a re-run finds them
     return scrubbed
 
 

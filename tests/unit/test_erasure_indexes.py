@@ -112,6 +112,12 @@ def test_erasure_is_a_job_with_a_status_url(env) -> None:
     assert any(e["task"] == "outreach.erasure.run_due" for e in schedule.values())
 
 
+def _indexed(env, email: str) -> set[str]:
+    """The campaigns the per-address index names for ``email``."""
+    ids = env.store.r.hget(env.store.keys.address_campaigns, email)
+    return set(filter(None, (ids or "").split(",")))
+
+
 def _no_ledger_walk(env, monkeypatch, allowed: set[str]) -> list[str]:
     """Fails when erasure reads a ledger other than ``allowed`` or walks every campaign."""
     keys = env.store.keys
@@ -145,13 +151,13 @@ def test_campaigns_come_from_the_addresss_index(make_cenv, monkeypatch) -> None:
                   for n in range(3)]
         for campaign_id in others:
             env.run(campaign_id)
-        assert env.store.r.smembers(keys.address_campaigns("gone@example.com")) == {theirs}
+        assert _indexed(env, "gone@example.com") == {theirs}
         read = _no_ledger_walk(env, monkeypatch, {keys.campaign_ledger(theirs)})
         result = erase_person(env.store, "gone@example.com")
         monkeypatch.undo()
         assert result["campaigns_scrubbed"] == 1 and read == [keys.campaign_ledger(theirs)]
         assert env.store.r.hget(keys.campaign_ledger(theirs), "gone@example.com") is None
-        assert not env.store.r.exists(keys.address_campaigns("gone@example.com"))
+        assert _indexed(env, "gone@example.com") == set()
         assert env.store.r.hget(keys.campaign_ledger(theirs), "stay@example.com")
 
 
@@ -163,11 +169,10 @@ def test_ledgers_from_before_the_index_are_found_until_it_is_built(make_cenv) ->
         campaign_id = env.launched([env.leads("gone@example.com", "old@example.com")])
         env.run(campaign_id)
         # a ledger written before the index existed
-        env.store.r.delete(keys.address_campaigns("gone@example.com"),
-                           keys.address_campaigns("old@example.com"))
+        env.store.r.delete(keys.address_campaigns)
         assert erase_person(env.store, "gone@example.com")["campaigns_scrubbed"] == 1
         assert build_address_index(env.store) >= 1
-        assert env.store.r.smembers(keys.address_campaigns("old@example.com")) == {campaign_id}
+        assert _indexed(env, "old@example.com") == {campaign_id}
         assert build_address_index(env.store) == 0  # once
 
 
@@ -177,12 +182,24 @@ def test_retention_drops_a_compacted_campaign_from_the_index(make_cenv) -> None:
     from outreach.campaigns.retention import run_retention
 
     with make_cenv(campaign_detail_days=90) as env:
-        keys = env.store.keys
         old = env.launched([env.leads("a@example.com", "b@example.com")])
         env.run(old)
-        assert env.store.r.smembers(keys.address_campaigns("a@example.com")) == {old}
+        assert _indexed(env, "a@example.com") == {old}
         assert run_retention(env.store, env.config, now=time.time() + 91 * 86_400)
-        assert not env.store.r.exists(keys.address_campaigns("a@example.com"))
-        assert not env.store.r.exists(keys.address_campaigns("b@example.com"))
+        assert _indexed(env, "a@example.com") == _indexed(env, "b@example.com") == set()
         # an erasure after compaction finds nothing to scrub and reads no ledger
         assert erase_person(env.store, "a@example.com")["campaigns_scrubbed"] == 0
+
+
+def test_the_index_keeps_each_campaign_once_and_drops_only_the_one_compacted(env) -> None:
+    from outreach.campaigns.retention import _index
+
+    for campaign_id in ("cp1", "cp2", "cp1", "cp10"):
+        _index(env.store, campaign_id, "add", ["a@example.com", "b@example.com"])
+    assert env.store.r.hget(env.store.keys.address_campaigns, "a@example.com") == "cp1,cp2,cp10"
+    _index(env.store, "cp1", "remove", ["a@example.com"])
+    assert _indexed(env, "a@example.com") == {"cp2", "cp10"}
+    assert _indexed(env, "b@example.com") == {"cp1", "cp2", "cp10"}
+    for campaign_id in ("cp2", "cp10"):
+        _index(env.store, campaign_id, "remove", ["a@example.com"])
+    assert not env.store.r.hexists(env.store.keys.address_campaigns, "a@example.com")

@@ -28,16 +28,13 @@ class CampaignKeys(KeyBase):
     def campaign_ledger(self, campaign_id: str) -> str:
         return self._k("camp", campaign_id, "ledger")
 
-    def address_campaigns(self, email: str) -> str:
-        """the campaigns whose ledger holds this address (a set of campaign ids), written by
-        queue_page.lua with the ledger entry, dropped by retention with the ledger: erasure
-        reads it instead of every ledger"""
-        return self._k("mailed", email)
-
     @property
-    def address_campaigns_prefix(self) -> str:
-        """``address_campaigns(email)`` is this prefix and the address (queue_page.lua)"""
-        return self.address_campaigns("")
+    def address_campaigns(self) -> str:
+        """address -> the ids of the campaigns whose ledger holds it, comma-joined (one hash:
+        83 B an address where a set per address took 243), written by queue_page.lua with the
+        ledger entry (_campaign_index.lua), dropped by retention with the ledger: erasure
+        reads it instead of every ledger"""
+        return self._k("mailed")
 
     @property
     def address_campaigns_built(self) -> str:
