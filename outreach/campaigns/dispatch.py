@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from outreach.campaigns import follow_ups, model
+from outreach.campaigns import follow_ups, local_time, model
 from outreach.config import Config
 from outreach.normalize import email_hash
 from outreach.platform import refs
@@ -43,6 +43,7 @@ def dispatch(store: Store, config: Config, jobs: Jobs, campaign_id: str) -> int:
             for batch_no in new_batches:
                 jobs.send_batch(campaign_id, int(batch_no))
             created += len(new_batches)
+        created += local_time.release_due(store, config, jobs, campaign_id)
     finally:
         store.r.delete(lock)
     return created
@@ -78,6 +79,7 @@ def _queue_next_page(
         if len(rows) < page_size:
             index, after = index + 1, 0
             exhausted = index >= len(list_ids)
+    candidates = local_time.hold(store, config, campaign_id, h, candidates)
     args: list[Any] = [keys.campaign_batch(campaign_id, ""), config.send_batch_size,
                        str(int(model.now())), index, after, "1" if exhausted else "0",
                        len(candidates) // 3, *candidates]

@@ -18,8 +18,9 @@ from outreach.vocabulary import iso
 
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
 STAT_FIELDS = ("targeted", "sent", "failed", "suppressed", "unknown", "opened", "opened_machine",
-               "clicked", "unsubscribed", "bounced", "soft_bounced", "blocked", "complained")
-LEDGER_STATES = {"q": "queued", "s": "sending", "d": "sending", "S": "sent", "f": "failed",
+               "clicked", "unsubscribed", "bounced", "soft_bounced", "blocked", "complained",
+               "waiting_local")
+LEDGER_STATES = {"w": "waiting", "q": "queued", "s": "sending", "d": "sending", "S": "sent", "f": "failed",
                  "u": "unknown", "x": "suppressed", "B": "bounced", "C": "complained"}
 STATE_CODES = {v: k for k, v in LEDGER_STATES.items() if k != "d"}
 
@@ -43,6 +44,9 @@ def create_campaign(store: Store, config: Config, data: dict[str, Any]) -> dict[
     record = draft_record(config, data, list(dict.fromkeys(data["list_ids"])))
     if send_at is not None:
         record["send_at"] = str(send_at.timestamp() if isinstance(send_at, datetime) else send_at)
+    from outreach.campaigns import local_time  # it reads model.now()
+
+    record.update(local_time.draft_fields(data))
     save_draft(store, campaign_id, n, record)
     return get_campaign(store, campaign_id)
 
@@ -97,7 +101,15 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
         "finished_at": iso(h.get("finished_at")),
         "follow_up_of": h.get("follow_up_of") or None,
         "follow_up_to": h.get("follow_up_to") or None,
+        **local_fields(h),
     }
+
+
+def local_fields(h: dict[str, str]) -> dict[str, Any]:
+    """A local-time send's fields (``local_time``): ``send_at`` is the date as given."""
+    if not h.get("send_at_local"):
+        return {"send_at_local": None}
+    return {"send_at_local": h["send_at_local"], "send_at": h.get("send_date")}
 
 
 def get_campaign(store: Store, campaign_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 
-from outreach.campaigns import lifecycle, model
+from outreach.campaigns import lifecycle, local_time, model
 from outreach.config import Config
 from outreach.errors import Conflict
 from outreach.platform.jobs import Jobs
@@ -55,13 +55,14 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
         if batch_no not in live and now - float(since) > config.send_batch_stale_seconds:
             store.r.hset(keys.campaign_batches(campaign_id), batch_no, str(int(now)))
             jobs.send_batch(campaign_id, int(batch_no))
+    waiting = local_time.look(store, config, jobs, campaign_id, h, len(batches), now)
     if not h.get("dispatched"):
         if len(batches) < config.send_window_batches:
             jobs.dispatch(campaign_id)
         return config.campaign_watch_seconds
     if retry_asked:
         return config.campaign_watch_seconds  # not finished while failed ones wait for requeue
-    if not batches and store.r.zcard(keys.campaign_sending(campaign_id)) == 0:
+    if not batches and not waiting and store.r.zcard(keys.campaign_sending(campaign_id)) == 0:
         try:
             lifecycle.transition(store, campaign_id, ("sending",), "sent",
                                  {"finished_at": str(int(now))})

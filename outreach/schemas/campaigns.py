@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from outreach.campaigns.local_time import DATE, HHMM
 from outreach.inputs import Email, InputSchema
 from outreach.schemas.common import PageQuery
 
@@ -38,8 +40,24 @@ class CampaignIn(InputSchema):
     template_id = fields.String(required=True)
     list_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=100))
     from_email = Email()
-    send_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC)
+    send_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC, metadata={
+        "description": "when to send (ISO 8601, UTC unless it says); with send_at_local, a "
+                       "date (YYYY-MM-DD)"})
     rate_per_second = fields.Float(allow_none=True, validate=validate.Range(min=0, max=100_000))
+    send_at_local = fields.String(allow_none=True, validate=validate.Regexp(
+        HHMM, error="Must be a time of day as HH:MM (00:00 to 23:59)."), metadata={
+        "description": "HH:MM: each recipient gets the message at that time of the send_at date "
+                       "in their own time zone (at once if it has passed at launch)"})
+
+    @validates_schema(pass_original=True)
+    def _local_send(self, data: dict[str, Any], original: Any, **_kwargs: Any) -> None:
+        """A local-time send needs the date it happens on, as a date."""
+        if not data.get("send_at_local"):
+            return
+        raw = original.get("send_at") if isinstance(original, dict) else None
+        if not (isinstance(raw, str) and DATE.fullmatch(raw.strip())):
+            raise ValidationError("With send_at_local, send_at is required and is a date "
+                                  "(YYYY-MM-DD).", "send_at")
 
 
 class CampaignStats(Schema):
@@ -58,6 +76,8 @@ class CampaignStats(Schema):
     soft_bounced = fields.Integer()
     blocked = fields.Integer()  # 5.7.x policy refusals reported by DSN
     complained = fields.Integer()
+    waiting_local = fields.Integer(metadata={
+        "description": "recipients of a send_at_local campaign waiting for their local time"})
 
 
 class Campaign(Schema):
@@ -66,7 +86,10 @@ class Campaign(Schema):
     template_id = fields.String()
     list_ids = fields.List(fields.String())
     from_email = fields.String()
-    send_at = fields.String(allow_none=True)
+    send_at = fields.String(allow_none=True, metadata={
+        "description": "ISO 8601 UTC; the date (YYYY-MM-DD) of a send_at_local campaign"})
+    send_at_local = fields.String(allow_none=True, metadata={
+        "description": "HH:MM in each recipient's own time zone, or null"})
     rate_per_second = fields.Float(allow_none=True)
     status = fields.String(validate=validate.OneOf(
         ("draft", "scheduled", "sending", "paused", "sent", "cancelled")))
@@ -81,7 +104,7 @@ class Campaign(Schema):
 
 class RecipientQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(
-        ("queued", "sending", "sent", "failed", "unknown", "suppressed", "bounced",
+        ("waiting", "queued", "sending", "sent", "failed", "unknown", "suppressed", "bounced",
          "complained")))
 
 

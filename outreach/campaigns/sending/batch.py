@@ -164,7 +164,7 @@ def _send_batch(
         pipe.delete(keys.campaign_batch(campaign_id, batch_no))
         pipe.execute()
         result.finished = True
-        if not h.get("dispatched"):
+        if not h.get("dispatched") or int(h.get("waiting_local") or 0):  # more to queue
             jobs.dispatch(campaign_id)
     return result
 

@@ -70,6 +70,11 @@ class CampaignKeys(KeyBase):
         dispatch instead of lists"""
         return self._k("camp", campaign_id, "audience")
 
+    def campaign_waiting_local(self, campaign_id: str) -> str:
+        """zset address -> the UTC moment (epoch seconds) of its local time: the recipients
+        of a ``send_at_local`` campaign held until their hour (``campaigns.local_time``)"""
+        return self._k("camp", campaign_id, "localwait")
+
     def campaign_errors(self, campaign_id: str) -> str:
         """address -> the last reply or reason for a recipient that was not delivered"""
         return self._k("camp", campaign_id, "errors")

@@ -288,7 +288,7 @@ def campaign_send_test(campaign_id: str) -> Any:
 
 
 RECIPIENT_STATUSES = ("sent", "failed", "unknown", "suppressed", "bounced", "complained",
-                      "queued", "sending")
+                      "queued", "sending", "waiting")
 
 
 @bp.route("/campaigns/<campaign_id>/recipients")
