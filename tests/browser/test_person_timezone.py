@@ -10,8 +10,24 @@ from typing import Any
 
 from outreach.campaigns import model
 
+from .person import VIEWPORTS, Person, axe_violations, shots_dir
 from .test_console import console, phone_pass  # noqa: F401 - the console fixture
 from .test_forms import _fill, _wait, live, no_js_browser, shots, sites  # noqa: F401
+
+
+def at_both_sizes(person: Person, element_id: str, name: str) -> None:
+    """The part of the page around ``element_id`` as it is now, at desktop and phone size:
+    axe at each, and a screenshot with the element in the middle of the window."""
+    try:
+        for size in ("desktop", "phone"):
+            person.d.set_window_size(*VIEWPORTS[size])
+            person.d.execute_script("document.getElementById(arguments[0])"
+                                    ".scrollIntoView({block: 'center'})", element_id)
+            violations = axe_violations(person.d)
+            assert not violations, (name, size, violations)
+            person.d.save_screenshot(str(shots_dir() / f"{name}-{size}.png"))
+    finally:
+        person.d.set_window_size(*VIEWPORTS["desktop"])
 
 
 def test_sales_edits_the_time_zone_of_a_lead_and_a_contact(console: Any) -> None:  # noqa: F811
@@ -31,12 +47,15 @@ def test_sales_edits_the_time_zone_of_a_lead_and_a_contact(console: Any) -> None
     person.press("Save profile")
     person.sees("Not an IANA time zone name")
     assert person.field("Time zone").get_attribute("aria-invalid") == "true"
+    assert person.field("Time zone").get_attribute("value") == "Europe/Atlantis"  # as typed
     person.check("lead-timezone-error", revisit=False)
+    at_both_sizes(person, "f-timezone", "lead-timezone-field-error")
     person.fill("Time zone", "Europe/Berlin")
     person.press("Save profile")
     person.sees("Lead saved.")
     assert person.field("Time zone").get_attribute("value") == "Europe/Berlin"
     assert env.lead_of("ann@example.com")["timezone"] == "Europe/Berlin"
+    at_both_sizes(person, "f-timezone", "lead-timezone-field-saved")
 
     ids = env.post(f"/api/v1/leads/{env.lead_of('bob@example.com')['id']}/qualify",
                    json={}).get_json()
@@ -50,6 +69,7 @@ def test_sales_edits_the_time_zone_of_a_lead_and_a_contact(console: Any) -> None
     assert env.get(f"/api/v1/contacts/{ids['contact_id']}").get_json()["timezone"] == \
         "Australia/Lord_Howe"
     person.check("contact-timezone-saved")
+    at_both_sizes(person, "contact-timezone", "contact-timezone-field-saved")
     phone_pass(person)
 
 
@@ -71,6 +91,7 @@ def test_a_local_time_campaign_shows_who_waits(console: Any, monkeypatch: Any) -
         "1 waiting for their local time (09:00)"
     person.sees("sends at 09:00 on 2031-05-04 in each recipient’s own time zone")
     person.check("campaign-waiting-local")
+    at_both_sizes(person, "campaign-waiting", "campaign-waiting-local-part")
     phone_pass(person)
 
 
