@@ -195,3 +195,25 @@ def test_the_embed_snippet_carries_the_zone_field_disabled(env) -> None:
     assert '<input type="hidden" name="timezone" value="" data-outreach-timezone disabled>' in snippet
     script = env.client.get("/embed/v1/form.js").get_data(as_text=True)
     assert "resolvedOptions().timeZone" in script and "input.disabled" in script
+
+
+def test_a_zone_edit_moves_the_person_in_a_segment_on_it(env) -> None:
+    from outreach.people.segments import build
+
+    contact = _contact(env, timezone="Europe/Paris")
+    lead = _lead(env, "lou@example.com")
+    created = env.post("/api/v1/segments", json={
+        "name": "Berlin", "member_type": "any",
+        "rules": {"field": "timezone", "op": "eq", "value": "Europe/Berlin"}}).get_json()
+    assert not build.build(env.store, created["id"])
+
+    def members() -> set[str]:
+        body = env.get(f"/api/v1/segments/{created['id']}/members").get_json()
+        return {m["email"] for m in body["items"]}
+
+    assert members() == set()
+    env.patch(f"/api/v1/contacts/{contact['id']}", json={"timezone": "Europe/Berlin"})
+    env.patch(f"/api/v1/leads/{lead['id']}", json={"timezone": "Europe/Berlin"})
+    assert members() == {"cy@example.com", "lou@example.com"}
+    env.patch(f"/api/v1/contacts/{contact['id']}", json={"timezone": None})
+    assert members() == {"lou@example.com"}
