@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from outreach.campaigns.experiments import setup as experiment_setup
 from outreach.config import Config
 from outreach.errors import Invalid
 from outreach.platform.paging import existing_hash, page_of_hashes
@@ -36,11 +37,14 @@ def create_campaign(store: Store, config: Config, data: dict[str, Any]) -> dict[
     missing = [lid for lid in data["list_ids"] if not store.r.exists(keys.list(lid))]
     if missing:
         errors["list_ids"] = [f"No such list: {', '.join(missing)}."]
+    errors.update(experiment_setup.check(store, data.get("experiment")))
     if errors:
         raise Invalid("Validation failed.", errors)
     campaign_id, n = store.next_id("campaign", "cp")
     send_at = data.get("send_at")
     record = draft_record(config, data, list(dict.fromkeys(data["list_ids"])))
+    record.update(experiment_setup.fields_of(store, config, data.get("experiment"),
+                                             data["template_id"], data["name"]))
     if send_at is not None:
         record["send_at"] = str(send_at.timestamp() if isinstance(send_at, datetime) else send_at)
     save_draft(store, campaign_id, n, record)
@@ -97,6 +101,7 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
         "finished_at": iso(h.get("finished_at")),
         "follow_up_of": h.get("follow_up_of") or None,
         "follow_up_to": h.get("follow_up_to") or None,
+        "experiment": experiment_setup.public_view(h),
     }
 
 
