@@ -81,13 +81,16 @@ def test_durations() -> None:
 @given(campaign=st.from_regex(r"cp[0-9]{1,6}", fullmatch=True),
        share=st.sampled_from([0.1, 0.2, 0.5]), variants=st.integers(2, 5))
 def test_assignment_is_balanced(campaign: str, share: float, variants: int) -> None:
-    n = 20_000
+    n = 50_000
     placed = [assignment.bucket(campaign, f"user{i}@example.com", share, variants)
               for i in range(n)]
     tested = [v for v in placed if v is not None]
-    assert abs(len(tested) / n - share) < 0.02
+    # within 5 standard deviations of the binomial, and a few % of even at these sizes
+    assert abs(len(tested) / n - share) < max(0.01, 5 * (share * (1 - share) / n) ** 0.5)
+    even = 1 / variants
     for variant in range(variants):
-        assert abs(tested.count(variant) / len(tested) - 1 / variants) < 0.04
+        spread = 5 * (even * (1 - even) / len(tested)) ** 0.5
+        assert abs(tested.count(variant) / len(tested) - even) < min(0.04, spread)
 
 
 @settings(max_examples=200, deadline=None)
