@@ -13,7 +13,7 @@ from selenium.webdriver.support.ui import Select
 
 from outreach.platform import users
 
-from .person import PASSWORD, VIEWPORTS, Person
+from .person import PASSWORD, VIEWPORTS, Person, shots_dir
 from .test_console import both_sizes, phone_pass
 
 
@@ -74,6 +74,7 @@ def test_a_marketer_sets_up_an_ab_test_and_decides_it(console: Any) -> None:
     assert "Your guide is waiting" in table and "–" in table
     assert len(person.d.find_elements(By.CSS_SELECTOR, "#experiment-variants svg line.whisker")) == 6
     person.check("campaign-experiment-testing")
+    section_shots(person, "experiment-section-testing")
 
     def decide_b() -> None:
         person.open(f"/console/campaigns/{campaign_id}")
@@ -88,8 +89,22 @@ def test_a_marketer_sets_up_an_ab_test_and_decides_it(console: Any) -> None:
     person.sees("by marketer@example.com")
     assert not person.d.find_elements(By.XPATH, "//button[normalize-space()='Choose A']")
     person.check("campaign-experiment-decided")
+    section_shots(person, "experiment-section-decided")
     env.pump()
     env.watch(campaign_id)
     assert env.show(campaign_id)["status"] == "sent"
     assert set(env.messenger.counts().values()) == {1} and len(env.messenger.counts()) == 24
     phone_pass(person)
+
+
+def section_shots(person: Person, name: str) -> None:
+    """The A/B section alone, at desktop and phone size (to look at the bars up close)."""
+    By = person.by()
+    url = person.d.current_url
+    for size in ("desktop", "phone"):
+        person.d.set_window_size(*VIEWPORTS[size])
+        person.d.get(url)
+        section = person.d.find_element(By.ID, "experiment")
+        person.d.execute_script("arguments[0].scrollIntoView()", section)
+        section.screenshot(str(shots_dir() / f"{name}-{size}.png"))
+    person.d.set_window_size(*VIEWPORTS["desktop"])
