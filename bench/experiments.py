@@ -193,6 +193,10 @@ def decision_at_size(app: Any, leads: int) -> dict[str, float]:
         "v|A|s": per["A"], "v|A|c": per["A"] // 50, "v|B|s": per["B"], "v|B|c": per["B"] // 20})
     pipe.execute()
     tested = len(ledger)
+    # the test phase took longer than decide_after here: the test starts again now, so the
+    # decision is due in 1-2 s and the beat's drain finds it due (not the watch's look)
+    started_at = float(int(time.time()))
+    store.r.hset(keys.campaign(cid), "started_at", str(int(started_at)))
     due = started_at + 2
     decision.look(store, jobs, cid, store.r.hgetall(keys.campaign(cid)))  # the watch indexes it
     while time.time() < due:
