@@ -273,3 +273,14 @@ def test_experiment_validation_and_absence(cenv, check_error) -> None:
                      {"name": "B", "template_id": template, "subject": None}],
         "test_share": 0.2, "metric": "clicks", "decide_after": "PT4H", "confidence": 0.95}
     check_error(cenv.post(f"/api/v1/campaigns/{made}/experiment/decide", json={"variant": "A"}), 409)
+
+
+def test_erasure_forgets_the_recorded_variant(launched) -> None:
+    env, campaign_id, _ = launched
+    env.pump()
+    variants = env.store.keys.campaign_variants(campaign_id)
+    email = sorted(env.store.r.hkeys(variants))[0]
+    env.erase(email)
+    env.run_erasures()
+    assert not env.store.r.hexists(variants, email)
+    assert email not in env.store.r.hkeys(variants)
