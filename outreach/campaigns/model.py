@@ -80,7 +80,8 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
     if status == "sent":
         progress = 1.0
     else:
-        total = stats["targeted"] if h.get("dispatched") else max(
+        # an A/B test's test phase has dispatched its share only: the audience is the whole
+        total = stats["targeted"] if h.get("dispatched") and h.get("x_phase") != "test" else max(
             stats["targeted"], int(h.get("audience_estimate") or 0))
         progress = round(min(1.0, done / total), 4) if total else 0.0
     return {
