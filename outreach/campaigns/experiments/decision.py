@@ -197,7 +197,7 @@ def look(store: Store, jobs: Jobs, campaign_id: str, h: dict[str, str]) -> bool:
     return True
 
 
-def drain(store: Store, config: Config, jobs: Jobs, limit: int = 100) -> int:
+def drain(store: Store, config: Config, jobs: Jobs, limit: int = 1000) -> int:
     """The beat: decide every experiment that is due. Paused ones stay in the index (the
     decision waits for resume). Returns how many were decided."""
     due = store.r.zrangebyscore(store.keys.experiments_due, "-inf", model.now(), start=0,
