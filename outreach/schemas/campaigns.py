@@ -42,7 +42,8 @@ class VariantIn(InputSchema):
 
 class ExperimentIn(InputSchema):
     variants = fields.List(fields.Nested(VariantIn), required=True,
-                           validate=validate.Length(min=2, max=5),
+                           validate=validate.Length(
+                               min=2, max=5, error="Give 2 to 5 variants: A and at least B."),
                            metadata={"description": "2-5 variants, named A, B, ... in order"})
     test_share = fields.Float(load_default=0.2, validate=validate.Range(
         min=0, max=1, min_inclusive=False, max_inclusive=False))

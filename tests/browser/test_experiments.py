@@ -44,6 +44,14 @@ def test_a_marketer_sets_up_an_ab_test_and_decides_it(console: Any) -> None:
     person.press("Create draft")
     person.sees("Variants:")
     person.check("campaign-form-ab-error", revisit=False)
+    form_url = person.d.current_url
+    for size in ("desktop", "phone"):  # the A/B part of the form, up close
+        person.d.set_window_size(*VIEWPORTS[size])
+        section = person.d.find_element(By.ID, "ab-test")
+        person.d.execute_script("arguments[0].scrollIntoView()", section)
+        section.screenshot(str(shots_dir() / f"campaign-form-ab-{size}.png"))
+    person.d.set_window_size(*VIEWPORTS["desktop"])
+    assert person.d.current_url == form_url
     person.fill("Variant B subject", "Your guide is waiting")
     Select(person.field("Winner by")).select_by_visible_text("clicks")
     person.fill("Decide after", "2")

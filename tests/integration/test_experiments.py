@@ -6,6 +6,7 @@ second variant; every address is mailed once. Conditions are waited for, never t
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 
 from outreach.campaigns.experiments.assignment import bucket
@@ -106,9 +107,7 @@ def test_pause_and_resume_in_the_test_phase_then_inconclusive_rest_gets_a(make_s
              timeout=60, message="no message in flight")
     # decide_after passes while paused: the decision waits for resume
     wait_for(lambda: service.get(f"/api/v1/campaigns/{campaign_id}")["started_at"], message="start")
-    import time
-
-    time.sleep(4)
+    time.sleep(4)  # decide_after (3 s from launch) passes while paused
     assert service.get(f"/api/v1/campaigns/{campaign_id}/experiment")["status"] == "testing"
     assert len(service.smtp.messages) <= count + 2  # at most what was in flight
     service.post(f"/api/v1/campaigns/{campaign_id}/resume", status=200)
