@@ -33,6 +33,7 @@ def test_wilson_matches_the_closed_form_and_scipy() -> None:
                                                        method="wilson")
         assert stats.wilson(x, n, confidence) == pytest.approx((ci.low, ci.high), abs=1e-9)
     assert stats.wilson(0, 0) == (0.0, 1.0)
+    assert stats.wilson(12, 10) == stats.wilson(10, 10)  # counters off by a race stay in range
 
 
 def test_the_z_test_matches_scipys_chi_square_without_correction() -> None:

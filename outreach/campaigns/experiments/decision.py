@@ -63,6 +63,7 @@ def variant_rows(store: Store, campaign_id: str, h: dict[str, str]) -> list[dict
     out = []
     for variant in settings["variants"]:
         row = per[variant["name"]]
+        row[metric] = min(row[metric], row["sent"])  # an event counted before its send
         low, high = stats.wilson(row[metric], row["sent"], confidence)
         out.append({"name": variant["name"], "subject": variant.get("subject"),
                     "template_id": variant.get("template_id"), **row,

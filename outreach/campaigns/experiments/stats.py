@@ -29,7 +29,7 @@ def wilson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float
     if trials <= 0:
         return 0.0, 1.0
     z = z_for(confidence)
-    p = successes / trials
+    p = min(max(successes, 0), trials) / trials  # counters a race left off by one stay in range
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
@@ -41,6 +41,7 @@ def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
     variance (both all-success or all-failure): ``(0, 1)``."""
     if n1 <= 0 or n2 <= 0:
         return 0.0, 1.0
+    x1, x2 = min(max(x1, 0), n1), min(max(x2, 0), n2)
     pooled = (x1 + x2) / (n1 + n2)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     if se == 0:
@@ -72,7 +73,8 @@ def decide(counts: dict[str, tuple[int, int]], confidence: float) -> Outcome:
     """``counts``: variant -> (successes, trials), in variant order. The best observed
     variant wins when it beats every other one at ``1 - confidence`` after Holm's correction."""
     names = list(counts)
-    rates = {n: (counts[n][0] / counts[n][1]) if counts[n][1] else 0.0 for n in names}
+    rates = {n: min(counts[n][0], counts[n][1]) / counts[n][1] if counts[n][1] > 0 else 0.0
+             for n in names}
     best = max(names, key=lambda n: rates[n])  # max keeps the first of equals
     others = [n for n in names if n != best]
     raw = [two_proportion_z(*counts[best], *counts[n])[1] for n in others]
