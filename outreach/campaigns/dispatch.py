@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from outreach.campaigns import follow_ups, local_time, model
+from outreach.campaigns.experiments import assignment
 from outreach.config import Config
 from outreach.normalize import email_hash
 from outreach.platform import refs
@@ -79,6 +80,8 @@ def _queue_next_page(
         if len(rows) < page_size:
             index, after = index + 1, 0
             exhausted = index >= len(list_ids)
+    if h.get("experiment"):  # test phase: the test share only; variants recorded
+        candidates = assignment.page(store, campaign_id, h, candidates)
     candidates = local_time.hold(store, config, campaign_id, h, candidates)
     args: list[Any] = [keys.campaign_batch(campaign_id, ""), config.send_batch_size,
                        str(int(model.now())), index, after, "1" if exhausted else "0",

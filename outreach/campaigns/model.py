@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from outreach.campaigns.experiments import setup as experiment_setup
 from outreach.config import Config
 from outreach.errors import Invalid
 from outreach.platform.paging import existing_hash, page_of_hashes
@@ -37,11 +38,14 @@ def create_campaign(store: Store, config: Config, data: dict[str, Any]) -> dict[
     missing = [lid for lid in data["list_ids"] if not store.r.exists(keys.list(lid))]
     if missing:
         errors["list_ids"] = [f"No such list: {', '.join(missing)}."]
+    errors.update(experiment_setup.check(store, data.get("experiment")))
     if errors:
         raise Invalid("Validation failed.", errors)
     campaign_id, n = store.next_id("campaign", "cp")
     send_at = data.get("send_at")
     record = draft_record(config, data, list(dict.fromkeys(data["list_ids"])))
+    record.update(experiment_setup.fields_of(store, config, data.get("experiment"),
+                                             data["template_id"], data["name"]))
     if send_at is not None:
         record["send_at"] = str(send_at.timestamp() if isinstance(send_at, datetime) else send_at)
     from outreach.campaigns import local_time  # it reads model.now()
@@ -80,7 +84,8 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
     if status == "sent":
         progress = 1.0
     else:
-        total = stats["targeted"] if h.get("dispatched") else max(
+        # an A/B test's test phase has dispatched its share only: the audience is the whole
+        total = stats["targeted"] if h.get("dispatched") and h.get("x_phase") != "test" else max(
             stats["targeted"], int(h.get("audience_estimate") or 0))
         progress = round(min(1.0, done / total), 4) if total else 0.0
     return {
@@ -102,6 +107,7 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
         "follow_up_of": h.get("follow_up_of") or None,
         "follow_up_to": h.get("follow_up_to") or None,
         **local_fields(h),
+        "experiment": experiment_setup.public_view(h),
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 
 from outreach.campaigns import lifecycle, local_time, model
+from outreach.campaigns.experiments import decision
 from outreach.config import Config
 from outreach.errors import Conflict
 from outreach.platform.jobs import Jobs
@@ -46,6 +47,7 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
         if status != "paused":
             store.r.srem(keys.active_campaigns, campaign_id)
         return None
+    testing = decision.look(store, jobs, campaign_id, h)  # an experiment's test phase
     live = _restart_dead_batches(store, jobs, campaign_id, now)
     requeued = _expire_stale_claims(store, config, campaign_id, now)
     batches = store.r.hgetall(keys.campaign_batches(campaign_id))
@@ -60,8 +62,8 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
         if len(batches) < config.send_window_batches:
             jobs.dispatch(campaign_id)
         return config.campaign_watch_seconds
-    if retry_asked:
-        return config.campaign_watch_seconds  # not finished while failed ones wait for requeue
+    if retry_asked or testing:  # not finished while failed ones wait for requeue, nor before
+        return config.campaign_watch_seconds  # an experiment's rest phase
     if not batches and not waiting and store.r.zcard(keys.campaign_sending(campaign_id)) == 0:
         try:
             lifecycle.transition(store, campaign_id, ("sending",), "sent",
@@ -85,7 +87,8 @@ def finish_keys(store: Store, campaign_id: str) -> list[str]:
             keys.campaign_errors(campaign_id), keys.campaign_soft(campaign_id),
             keys.campaign_streak(campaign_id), keys.suppression_info,
             keys.campaign_batches(campaign_id), keys.campaign_claims(campaign_id),
-            keys.campaign_sent_per_10s(campaign_id), keys.campaign_domains(campaign_id)]
+            keys.campaign_sent_per_10s(campaign_id), keys.campaign_domains(campaign_id),
+            keys.campaign_variants(campaign_id), keys.campaign_report(campaign_id)]
 
 
 def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: float) -> set[str]:

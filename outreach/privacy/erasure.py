@@ -214,6 +214,7 @@ def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
         pipe.hdel(keys.campaign_soft(campaign_id), email)
         pipe.srem(keys.campaign_streak(campaign_id), email)
         pipe.hdel(keys.campaign_claims(campaign_id), email)
+        pipe.hdel(keys.campaign_variants(campaign_id), email)  # an A/B test's record of it
         for batch_no in store.r.hkeys(keys.campaign_batches(campaign_id)):
             pipe.lrem(keys.campaign_batch(campaign_id, batch_no), 0, email)
         pipe.execute()

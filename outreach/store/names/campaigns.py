@@ -116,6 +116,17 @@ class CampaignKeys(KeyBase):
         scored by when; written with the request, drained by the campaign tick"""
         return self._k("camps", "retry")
 
+    def campaign_variants(self, campaign_id: str) -> str:
+        """hash: address -> the experiment variant it was queued with, for the test share
+        only (anyone not in it got the variant the rest got: the campaign's ``x_rest``)"""
+        return self._k("camp", campaign_id, "variants")
+
+    @property
+    def experiments_due(self) -> str:
+        """zset of campaigns whose experiment is to be decided, scored by when (launch +
+        ``decide_after``); drained by the beat and by each campaign's watch"""
+        return self._k("camps", "xdue")
+
     def campaign_audience_count(self, campaign_id: str) -> str:
         """the cached audience count of a draft campaign (JSON), short-lived"""
         return self._k("camp", campaign_id, "audience_count")
