@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from outreach.campaigns import model
+from outreach.campaigns import local_time, model
 from outreach.errors import Conflict, NotFound
 from outreach.platform.jobs import Jobs
 from outreach.store import Store
@@ -38,12 +38,14 @@ def transition(
     store: Store, campaign_id: str, allowed: tuple[str, ...], target: str | None,
     extra: dict[str, str] | Callable[[dict[str, str], str], dict[str, str]] | None = None,
     decide: Any = None, active: bool | None = None,
+    also: Callable[[Any, dict[str, str]], None] | None = None,
 ) -> dict[str, str]:
     """Atomically move a campaign from one of ``allowed`` to ``target`` (or ``decide(h)``).
 
     ``extra`` (a mapping, or a function of the hash and the new status giving one) is
     written with the status; ``active`` True adds the campaign to the active set (which the
-    beat's tick watches) and False removes it, in the same transaction."""
+    beat's tick watches) and False removes it, in the same transaction; ``also(pipe, h)``
+    queues more writes into that transaction (``h``: the hash as it was)."""
     key = store.keys.campaign(campaign_id)
     with store.r.pipeline() as pipe:
         while True:
@@ -64,6 +66,8 @@ def transition(
                     pipe.sadd(store.keys.active_campaigns, campaign_id)
                 elif active is False:
                     pipe.srem(store.keys.active_campaigns, campaign_id)
+                if also is not None:
+                    also(pipe, h)
                 pipe.execute()
                 h.update(mapping)
                 return h
@@ -152,6 +156,7 @@ def cancel(store: Store, campaign_id: str) -> dict[str, Any]:
     transition(store, campaign_id, ("draft", "scheduled", "sending", "paused"), "cancelled",
                {"finished_at": str(int(model.now()))}, active=False)
     _drop_batches(store, campaign_id)
+    local_time.drop(store, campaign_id)
     store.r.zrem(store.keys.campaigns_retry_due, campaign_id)
     return model.get_campaign(store, campaign_id)
 
@@ -192,29 +197,27 @@ def retry_failed(store: Store, jobs: Jobs, campaign_id: str,
     and in the retry schedule; the job (``requeue_failed``) walks the ledger, nudged now
     and driven by the watch until it is done. ``requeued`` is how many failed when asked."""
     keys = store.keys
-    key = keys.campaign(campaign_id)
-    with store.r.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                h = pipe.hgetall(key)
-                if not h:
-                    raise NotFound(f"No campaign {campaign_id!r}.")
-                if h.get("status") not in ("sending", "paused", "sent"):
-                    raise Conflict(f"The campaign is {h.get('status')}.")
-                failed = max(0, int(h.get("failed") or 0))
-                token = secrets.token_hex(4)
-                pipe.multi()
-                if failed:
-                    if h["status"] == "sent":
-                        pipe.hset(key, mapping={"status": "sending", "finished_at": ""})
-                    pipe.hset(key, "watch_token", token)
-                    pipe.sadd(keys.active_campaigns, campaign_id)
-                    pipe.zadd(keys.campaigns_retry_due, {campaign_id: model.now()})
-                pipe.execute()
-                break
-            except redis.WatchError:
-                continue
+    token = secrets.token_hex(4)
+
+    def failed_of(h: dict[str, str]) -> int:
+        return max(0, int(h.get("failed") or 0))
+
+    def decide(h: dict[str, str]) -> str:
+        return "sending" if failed_of(h) and h["status"] == "sent" else h["status"]
+
+    def extra(h: dict[str, str], status: str) -> dict[str, str]:
+        if not failed_of(h):
+            return {}
+        return {"watch_token": token, **({"finished_at": ""} if h["status"] == "sent" else {})}
+
+    def also(pipe: Any, h: dict[str, str]) -> None:
+        if failed_of(h):
+            pipe.sadd(keys.active_campaigns, campaign_id)
+            pipe.zadd(keys.campaigns_retry_due, {campaign_id: model.now()})
+
+    h = transition(store, campaign_id, ("sending", "paused", "sent"), None, extra, decide,
+                   also=also)
+    failed = failed_of(h)
     if failed:
         nudge(jobs.retry_failed, campaign_id)
         nudge(jobs.watch, campaign_id, token)

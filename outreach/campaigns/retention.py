@@ -4,8 +4,9 @@ A finished campaign (sent or cancelled) older than ``OUTREACH_CAMPAIGN_DETAIL_DA
 its end) is compacted: it keeps its hash (stats, counters, report figures, experiment
 results) and drops its per-recipient detail: the ledger, the seen (distinct opens/clicks)
 hash, the errors, the stored links, the rate buckets, the claims and the other per-address
-working keys. ``GET .../recipients`` then answers 410. Run by beat daily and by
-``outreach retention run [--dry-run]``.
+working keys; it leaves its recipients' per-address campaigns index (erasure's).
+``GET .../recipients`` then answers 410. Run by beat daily and by ``outreach retention run
+[--dry-run]``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def detail_keys(store: Store, campaign_id: str) -> list[str]:
         keys.campaign_claims(campaign_id), keys.campaign_soft(campaign_id),
         keys.campaign_deferred(campaign_id), keys.campaign_streak(campaign_id),
         keys.campaign_batches(campaign_id), keys.campaign_batch_runs(campaign_id),
-        keys.campaign_sending(campaign_id),
+        keys.campaign_sending(campaign_id), keys.campaign_waiting_local(campaign_id),
+        keys.campaign_variants(campaign_id),
     ]
 
 
@@ -63,18 +65,62 @@ def due(store: Store, config: Config, now: float | None = None) -> list[dict[str
 
 def run_retention(store: Store, config: Config, *, dry_run: bool = False,
                   now: float | None = None) -> list[dict[str, Any]]:
-    """Compact every campaign ``due``; returns them (id, name). ``dry_run``: only say which."""
+    """Compact every campaign ``due``; returns them (id, name). ``dry_run``: only say which.
+    Builds the per-address campaigns index first when it was never built."""
     found = due(store, config, now)
     if dry_run:
         return found
+    build_address_index(store)
     stamp = str(int(now if now is not None else time.time()))
     for campaign in found:
         campaign_id = campaign["id"]
+        # out of its recipients' campaign index first (a run that dies here is done again:
+        # SREM is idempotent, and a finished campaign queues no one new)
+        for emails in ledger_addresses(store, campaign_id):
+            _index(store, campaign_id, "remove", emails)
         pipe = store.r.pipeline(transaction=True)
         pipe.delete(*detail_keys(store, campaign_id))
         pipe.hset(store.keys.campaign(campaign_id), "compacted_at", stamp)
         pipe.execute()
     return found
+
+
+def ledger_addresses(store: Store, campaign_id: str) -> Iterator[list[str]]:
+    """The addresses a campaign's ledger holds, a page at a time (an erased recipient's entry,
+    ``erased:<hash>``, names no address)."""
+    cursor = 0
+    while True:
+        cursor, page = store.r.hscan(store.keys.campaign_ledger(campaign_id), cursor, count=PAGE)
+        emails = [email for email in page if not email.startswith("erased:")]
+        if emails:
+            yield emails
+        if cursor == 0:
+            return
+
+
+def _index(store: Store, campaign_id: str, how: str, emails: list[str]) -> None:
+    """Add the campaign to (``how`` ``add``) or drop it from (``remove``) the per-address
+    campaigns index of ``emails``, in one script (``campaign_index.lua``: a dispatch beside
+    it never loses an id)."""
+    store.run("campaign_index", keys=[store.keys.address_campaigns],
+              args=[campaign_id, how, *emails])
+
+
+def build_address_index(store: Store) -> int:
+    """Put the ledgers written before the per-address campaigns index existed into it, once
+    (``queue_page.lua`` keeps it since): erasure reads the index alone after this. Returns
+    how many campaigns were read (0 once built). Run with retention."""
+    keys = store.keys
+    if store.r.exists(keys.address_campaigns_built):
+        return 0
+    read = 0
+    for ids in _campaigns(store):
+        for campaign_id in ids:
+            read += 1
+            for emails in ledger_addresses(store, campaign_id):
+                _index(store, campaign_id, "add", emails)
+    store.r.set(keys.address_campaigns_built, "1")
+    return read
 
 
 def compacted(store: Store, campaign_id: str) -> bool:

@@ -15,7 +15,8 @@ from outreach.config import Config
 from outreach.errors import Invalid, RateLimited
 from outreach.mail import dkim
 from outreach.mail.message import build_message
-from outreach.normalize import InvalidEmail, checked_email, email_hash
+from outreach.normalize import InvalidEmail, checked_email
+from outreach.people.consent import standing
 from outreach.platform.paging import existing_hash
 from outreach.store import Store
 
@@ -26,21 +27,12 @@ TEST_HEADER = "X-Outreach-Test"
 
 def _why_not(store: Store, address: str) -> str | None:
     """Why ``address`` may not get a test message (``None``: it may)."""
-    keys = store.keys
-    pipe = store.r.pipeline(transaction=False)
-    pipe.hexists(keys.suppressed, address)
-    pipe.sismember(keys.erased, email_hash(address))
-    pipe.hget(keys.lead_by_email, address)
-    pipe.hget(keys.contact_by_email, address)
-    suppressed, erased, lead_id, contact_id = pipe.execute()
-    if suppressed or erased:
+    found = standing(store, address)
+    if found.may_be_mailed:
+        return None
+    if found.blocked:
         return "not sent: the address is suppressed"
-    consents = [store.r.hget(key, "consent") for key in (
-        keys.lead(lead_id) if lead_id else None, keys.contact(contact_id) if contact_id else None)
-        if key]
-    if consents and "1" not in consents:
-        return "not sent: this person has not given consent"
-    return None
+    return "not sent: this person has not given consent"
 
 
 def _within_rate(store: Store, campaign_id: str, count: int) -> bool:

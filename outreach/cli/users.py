@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -21,10 +23,21 @@ def _store():  # type: ignore[no-untyped-def]
     return create_app(config).extensions["outreach.store"]
 
 
-def _fail(exc: ServiceError) -> None:
+def _fail(exc: ServiceError) -> NoReturn:
     detail = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in (exc.fields or {}).items())
     click.echo(f"error: {exc.message}" + (f" ({detail})" if detail else ""), err=True)
     sys.exit(1)
+
+
+T = TypeVar("T")
+
+
+def _change(store: Any, change: Callable[..., T], *args: Any) -> T:
+    """``change(store, *args)``, a refusal (``ServiceError``) reported as an error (exit 1)."""
+    try:
+        return change(store, *args)
+    except ServiceError as exc:
+        _fail(exc)
 
 
 @click.group("user")
@@ -42,11 +55,7 @@ def user_create(email: str, role: str, password_stdin: bool) -> None:
     from outreach.platform.users import create_user
 
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-    try:
-        created, password = create_user(_store(), email, role, password)
-    except ServiceError as exc:
-        _fail(exc)
-        return
+    created, password = _change(_store(), create_user, email, role, password)
     click.echo(f"User {created['email']} ({created['role']}) created.")
     if not password_stdin:
         click.echo("Password (shown once, stored as an Argon2id hash):")
@@ -71,11 +80,7 @@ def user_disable(email: str) -> None:
     from outreach.platform.users import disable_user
 
     store = _store()
-    try:
-        disabled = disable_user(store, email)
-    except ServiceError as exc:
-        _fail(exc)
-        return
+    disabled = _change(store, disable_user, email)
     click.echo(f"User {disabled['email']} disabled; their open sessions have ended.")
     keys = find_api_keys(store, user=disabled["email"])
     if keys:
@@ -93,11 +98,7 @@ def user_enable(email: str) -> None:
     """Enable a disabled user again (same password and role; their keys work again)."""
     from outreach.platform.users import enable_user
 
-    try:
-        enabled = enable_user(_store(), email)
-    except ServiceError as exc:
-        _fail(exc)
-        return
+    enabled = _change(_store(), enable_user, email)
     click.echo(f"User {enabled['email']} ({enabled['role']}) enabled.")
 
 
@@ -108,11 +109,7 @@ def user_role(email: str, role: str) -> None:
     """Change a user's role (their API keys follow it); their open sessions end."""
     from outreach.platform.users import set_role
 
-    try:
-        changed = set_role(_store(), email, role)
-    except ServiceError as exc:
-        _fail(exc)
-        return
+    changed = _change(_store(), set_role, email, role)
     click.echo(f"User {changed['email']} is now {changed['role']}; their open sessions have ended.")
 
 
@@ -126,11 +123,7 @@ def user_set_password(email: str, password_stdin: bool) -> None:
     from outreach.platform.users import generate_password, set_password
 
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
-    try:
-        set_password(_store(), email, password)
-    except ServiceError as exc:
-        _fail(exc)
-        return
+    _change(_store(), set_password, email, password)
     click.echo(f"Password of {email.strip()} changed; their open sessions have ended.")
     if not password_stdin:
         click.echo("Password (shown once, stored as an Argon2id hash):")

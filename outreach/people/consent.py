@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from outreach.config import Config
@@ -89,15 +90,24 @@ def withdraw_consent(store: Store, ref: str, *, how: str, current: str | None,
     return True
 
 
+def _people_of(store: Store, email: str
+               ) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+    """Whoever has ``email``: ``(lead id, contact id, [(ref, key)] of each that exists)``."""
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hget(keys.lead_by_email, email)
+    pipe.hget(keys.contact_by_email, email)
+    lead_id, contact_id = pipe.execute()
+    people = [(ref, keys.person(ref)) for ref in (lead_id and refs.lead_ref(lead_id),
+                                                  contact_id and refs.contact_ref(contact_id))
+              if ref]
+    return lead_id, contact_id, people
+
+
 def withdraw_consent_of(store: Store, email: str, *, how: str) -> tuple[str | None, str | None]:
     """``withdraw_consent`` for whoever has ``email`` (its lead and its contact), in one
     transaction; returns their ids ``(lead_id, contact_id)``."""
-    keys = store.keys
-    lead_id = store.r.hget(keys.lead_by_email, email)
-    contact_id = store.r.hget(keys.contact_by_email, email)
-    people = [(ref, keys.person(ref)) for ref in (refs.lead_ref(lead_id) if lead_id else None,
-                                                  refs.contact_ref(contact_id) if contact_id else None)
-              if ref]
+    lead_id, contact_id, people = _people_of(store, email)
     if people:
         read = store.r.pipeline(transaction=False)
         for _, key in people:
@@ -173,28 +183,73 @@ def confirmation_url(config: Config, email: str, asset: str, version: int) -> st
     return f"{config.base_url.rstrip('/')}/c/{token}"
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What decides whether an address may be mailed, read at once (``standing``):
+    its suppression (the stored value), whether it was erased, and the consent of its lead
+    and its contact (``None`` where it has none, or the field is absent)."""
+
+    suppressed: str | None
+    erased: bool
+    lead: bool
+    contact: bool
+    lead_consent: str | None = None
+    contact_consent: str | None = None
+
+    @property
+    def blocked(self) -> bool:
+        """Suppressed or erased: nothing but what lifts it may be mailed."""
+        return bool(self.suppressed) or self.erased
+
+    @property
+    def consent(self) -> str | None:
+        """The consent of the person a registration lands on: the contact's if there is
+        one, else the lead's."""
+        return self.contact_consent if self.contact else self.lead_consent
+
+    @property
+    def may_be_mailed(self) -> bool:
+        """Not blocked, and an address that is no one's, or someone's who gave consent."""
+        if self.blocked:
+            return False
+        return not (self.lead or self.contact) or "1" in (self.lead_consent,
+                                                           self.contact_consent)
+
+
+def standing(store: Store, email: str) -> Standing:
+    """``email``'s ``Standing``, in two round trips."""
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hget(keys.suppressed, email)
+    pipe.sismember(keys.erased, email_hash(email))
+    pipe.hget(keys.lead_by_email, email)
+    pipe.hget(keys.contact_by_email, email)
+    suppressed, erased, lead_id, contact_id = pipe.execute()
+    people = [key for key in (lead_id and keys.lead(lead_id),
+                              contact_id and keys.contact(contact_id)) if key]
+    pipe = store.r.pipeline(transaction=False)
+    for key in people:
+        pipe.hget(key, "consent")
+    consents = iter(pipe.execute())  # nothing asked: no round trip
+    return Standing(suppressed, bool(erased), bool(lead_id), bool(contact_id),
+                    next(consents) if lead_id else None,
+                    next(consents) if contact_id else None)
+
+
 def confirmation_not_needed(store: Store, email: str) -> str | None:
     """Why no confirmation should be mailed to ``email``: ``"suppressed"`` (unsubscribed,
     bounced, complained, erased...) or ``"given"`` (the person a registration lands on, the
     contact if there is one, else the lead, has given consent already); None: mail it.
     Read on the worker, so intake makes no extra round trip."""
-    keys = store.keys
-    pipe = store.r.pipeline(transaction=False)
-    pipe.hget(keys.suppressed, email)
-    pipe.sismember(keys.erased, email_hash(email))
-    pipe.hget(keys.contact_by_email, email)
-    pipe.hget(keys.lead_by_email, email)
-    suppressed, erased, contact_id, lead_id = pipe.execute()
-    person = keys.contact(contact_id) if contact_id else keys.lead(lead_id) if lead_id else None
-    consent = store.r.hget(person, "consent") if person else None
-    if suppressed or erased:
+    found = standing(store, email)
+    if found.blocked:
         # an unsubscribed (or erased) person who asks again through a double opt-in form
         # (pending) gets the link: their confirmation lifts the suppression; nothing else does
         # (pending, or given again by a form post since: the form cannot lift it, the link can)
-        if consent in ("p", "1") and liftable_by_consent(suppressed, bool(erased)):
+        if found.consent in ("p", "1") and liftable_by_consent(found.suppressed, found.erased):
             return None
         return "suppressed"
-    if consent == "1":
+    if found.consent == "1":
         return "given"
     return None
 
@@ -292,12 +347,7 @@ def _apply_confirmation(store: Store, email: str, proof: dict[str, Any]) -> bool
     """Pending consent becomes given, with the confirmation as its evidence, and the
     suppression a confirmed opt-in outweighs (an unsubscribe, an erasure) is lifted through
     the one writer of suppressions. False when nobody has the address (yet)."""
-    keys = store.keys
-    lead_id = store.r.hget(keys.lead_by_email, email)
-    contact_id = store.r.hget(keys.contact_by_email, email)
-    people = [(ref, keys.person(ref)) for ref in (refs.lead_ref(lead_id) if lead_id else None,
-                                                  refs.contact_ref(contact_id) if contact_id else None)
-              if ref]
+    lead_id, contact_id, people = _people_of(store, email)
     if not people:
         return False
     states = [store.r.hget(key, "consent") for _, key in people]

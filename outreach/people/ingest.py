@@ -133,9 +133,12 @@ def render_created(store: Store, lead_ids: list[str]) -> list[dict[str, Any] | N
             for lead_id, h in zip(lead_ids, rows, strict=True)]
 
 
-def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]], *,
+               contacts: bool = False) -> list[tuple[str, str]]:
     """Apply validated registrations (``RegistrationIn`` output, e.g. CSV rows) in one call of
     the same ingest script, without the stream: the same dedup, merge rules and lists.
+    ``contacts``: the rows are contacts (the contacts import): an address no contact has
+    becomes a new contact, never a lead.
 
     Returns one ``(outcome, person)`` per row: outcome ``created``, ``updated``,
     ``unchanged`` or ``rejected`` (person: ``l:<lead id>``/``c:<contact id>``, or the reason).
@@ -143,7 +146,7 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list
     """
     if not rows:
         return []
-    args = _script_args(store, config, len(rows), "import")
+    args = _script_args(store, config, len(rows), "contacts" if contacts else "import")
     now = int(time.time())
     for data in rows:
         # already validated and normalised by the intake schema: no JSON round trip
@@ -158,7 +161,7 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]]) -> list
     if segments_saved:
         membership.settle(store, [person for outcome, person in outcomes
                                   if outcome in ("created", "updated")])
-    if any(outcome == "created" for outcome, _ in outcomes):
+    if any(outcome == "created" and person.startswith("l:") for outcome, person in outcomes):
         announce_created(store)
     return outcomes
 

@@ -4,7 +4,7 @@ search is ``search``'s job)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from outreach.errors import Conflict, Invalid
@@ -115,9 +115,29 @@ def load_contacts(store: Store, ids: list[str]) -> list[dict[str, str]]:
     return load_hashes(store, store.keys.contact, ids)
 
 
+_VIEWS = {"lead": lead_view, "contact": contact_view}
+
+
+def _one(store: Store, kind: str, person_id: str) -> dict[str, Any]:
+    """A lead or contact (``kind``) as the API shows it; 404 when there is none."""
+    key = store.keys.lead(person_id) if kind == "lead" else store.keys.contact(person_id)
+    h = existing_hash(store, key, kind, person_id)
+    return _VIEWS[kind](person_id, h, asset_slugs(store, [h.get("regs")]), decay_of(store))
+
+
+def _views(store: Store, kind: str, ids: list[str],
+           keep: Callable[[dict[str, str]], bool]) -> list[dict[str, Any] | None]:
+    """A page's leads or contacts (``kind``) as the API shows them, ``None`` where one is
+    gone or ``keep`` leaves it out (a page's filter)."""
+    rows = load_hashes(store, store.keys.lead if kind == "lead" else store.keys.contact, ids)
+    slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
+    decay = decay_of(store)
+    return [_VIEWS[kind](person_id, h, slugs, decay) if h and keep(h) else None
+            for person_id, h in zip(ids, rows, strict=True)]
+
+
 def get_lead(store: Store, lead_id: str) -> dict[str, Any]:
-    h = existing_hash(store, store.keys.lead(lead_id), "lead", lead_id)
-    return lead_view(lead_id, h, asset_slugs(store, [h.get("regs")]), decay_of(store))
+    return _one(store, "lead", lead_id)
 
 
 def find_leads(
@@ -152,16 +172,7 @@ def find_leads(
         source = keys.leads
 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
-        out: list[dict[str, Any] | None] = []
-        rows = load_leads(store, ids)
-        slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-        decay = decay_of(store)
-        for lead_id, h in zip(ids, rows, strict=True):
-            if not h or (status and h.get("status", "new") != status):
-                out.append(None)
-            else:
-                out.append(lead_view(lead_id, h, slugs, decay))
-        return out
+        return _views(store, "lead", ids, lambda h: not status or h.get("status", "new") == status)
 
     return page(store, source, limit, cursor, load, newest_first)
 
@@ -211,9 +222,35 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str
     return get_lead(store, lead_id)
 
 
+def update_contact(store: Store, contact_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Edit a contact's profile (``EDITABLE_FIELDS``; an empty value clears a field, as in
+    ``update_lead``)."""
+    key = store.keys.contact(contact_id)
+    existing_hash(store, key, "contact", contact_id)
+    to_set: dict[str, str] = {}
+    to_clear: list[str] = []
+    for name in EDITABLE_FIELDS:
+        if name in changes:
+            value = (changes[name] or "").strip()
+            if value:
+                to_set[name] = value
+            else:
+                to_clear.append(name)
+    if not to_set and not to_clear:
+        return get_contact(store, contact_id)
+    to_set["updated_at"] = str(int(time.time()))
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(key, mapping=to_set)
+    if to_clear:
+        pipe.hdel(key, *to_clear)
+    pipe.execute()
+    membership.touch(store, refs.contact_ref(contact_id),
+                     {f"field:{name}" for name in (*to_set, *to_clear)})
+    return get_contact(store, contact_id)
+
+
 def get_contact(store: Store, contact_id: str) -> dict[str, Any]:
-    h = existing_hash(store, store.keys.contact(contact_id), "contact", contact_id)
-    return contact_view(contact_id, h, asset_slugs(store, [h.get("regs")]))
+    return _one(store, "contact", contact_id)
 
 
 def find_contacts(
@@ -231,15 +268,8 @@ def find_contacts(
         return {"items": items, "next_cursor": None}
 
     def load(ids: list[str]) -> list[dict[str, Any] | None]:
-        out: list[dict[str, Any] | None] = []
-        rows = load_contacts(store, ids)
-        slugs = asset_slugs(store, [h.get("regs") for h in rows if h])
-        for contact_id, h in zip(ids, rows, strict=True):
-            if not h or (account_id and h.get("account_id") != account_id):
-                out.append(None)
-            else:
-                out.append(contact_view(contact_id, h, slugs))
-        return out
+        return _views(store, "contact", ids,
+                      lambda h: not account_id or h.get("account_id") == account_id)
 
     # an account's contacts come from its own index (people/affiliation keeps it), never
     # from a walk of every contact

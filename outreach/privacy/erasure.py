@@ -194,30 +194,49 @@ def _scrub_webhook_deliveries(store: Store, email: str, lead_id: str | None,
     return scrubbed
 
 
+def _campaigns_of(store: Store, email: str) -> list[str]:
+    """The campaigns whose ledger may hold ``email``: its own index (``queue_page.lua`` writes
+    it with the ledger entry; retention drops a compacted campaign from it). Until the index
+    holds the ledgers written before it existed (``retention.build_address_index``), every
+    campaign as well."""
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hget(keys.address_campaigns, email)
+    pipe.exists(keys.address_campaigns_built)
+    ids, built = pipe.execute()
+    indexed = set(filter(None, (ids or "").split(",")))
+    if built:
+        return sorted(indexed)
+    return sorted(indexed | set(store.r.zrange(keys.campaigns, 0, -1)))
+
+
 def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
     keys = store.keys
     scrubbed = 0
-    for campaign_id in store.r.zrange(keys.campaigns, 0, -1):
+    for campaign_id in _campaigns_of(store, email):
         ledger = keys.campaign_ledger(campaign_id)
         value = store.r.hget(ledger, email)
         if value is None:
             continue
         state = value.split("|")[0]
-        if state in ("q", "s"):
+        if state in ("q", "s", "w"):  # w: waiting for a local-time send
             state = "x"  # never send it now
             store.r.hincrby(keys.campaign(campaign_id), "suppressed", 1)
         pipe = store.r.pipeline(transaction=True)
         pipe.hdel(ledger, email)
         pipe.hset(ledger, f"erased:{digest[:16]}", f"{state}||")
         pipe.zrem(keys.campaign_sending(campaign_id), email)
+        pipe.zrem(keys.campaign_waiting_local(campaign_id), email)
         pipe.hdel(keys.campaign_errors(campaign_id), email)
         pipe.hdel(keys.campaign_soft(campaign_id), email)
         pipe.srem(keys.campaign_streak(campaign_id), email)
         pipe.hdel(keys.campaign_claims(campaign_id), email)
+        pipe.hdel(keys.campaign_variants(campaign_id), email)  # an A/B test's record of it
         for batch_no in store.r.hkeys(keys.campaign_batches(campaign_id)):
             pipe.lrem(keys.campaign_batch(campaign_id, batch_no), 0, email)
         pipe.execute()
         scrubbed += 1
+    store.r.hdel(keys.address_campaigns, email)  # after the ledgers: a re-run finds them
     return scrubbed
 
 

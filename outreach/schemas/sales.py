@@ -95,10 +95,6 @@ class TaskQuery(PageQuery):
     due_before = _when()
 
 
-class OwnerPatch(InputSchema):
-    owner = fields.String(required=True, validate=validate.Length(min=1, max=320))
-
-
 class WebhookIn(InputSchema):
     url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     events = fields.List(fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)), required=True,
@@ -161,6 +157,7 @@ class WebhookEvent(Schema):
     - ``campaign.finished``: {campaign (as GET /api/v1/campaigns/<id>, with its stats)}
     - ``person.unsubscribed``: {email, lead_id, contact_id, campaign_id}
     - ``person.erased``: {email_sha256, lead_id, contact_id} (the address itself is gone)
+    - ``segment.entered``, ``segment.exited``: {segment_id, person: {type, id, email}}
     """
 
     id = fields.String()

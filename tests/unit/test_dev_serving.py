@@ -35,3 +35,47 @@ def test_dev_prints_serving_only_after_its_port_answers() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_the_port_answers_at_the_moment_serving_is_printed(monkeypatch) -> None:
+    """In process and without timing: the "serving" line itself tries the port (before the
+    command goes on), so printing it before the server listens fails every time."""
+    import pytest
+
+    from outreach.cli import dev
+    from outreach.config import Config
+
+    port = _free_port()
+    answered: list[bool] = []
+    servers: list[object] = []
+
+    class Said(Exception):
+        pass
+
+    def say(*args: object, **_: object) -> None:
+        if "serving" in " ".join(map(str, args)):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2):
+                    answered.append(True)
+            except OSError:
+                answered.append(False)
+            raise Said
+
+    real = getattr(dev, "listening_server", None)
+
+    def listening(*args: object, **kwargs: object) -> object:
+        assert real is not None
+        server = real(*args, **kwargs)
+        servers.append(server)
+        return server
+
+    monkeypatch.setattr(dev, "print", say, raising=False)
+    monkeypatch.setattr(dev, "listening_server", listening, raising=False)
+    monkeypatch.setattr(dev, "start_in_process_worker", lambda app: None)
+    try:
+        with pytest.raises(Said):
+            dev.run_dev(Config(), "127.0.0.1", port)
+    finally:
+        for server in servers:
+            server.shutdown()  # type: ignore[attr-defined]
+    assert answered == [True]

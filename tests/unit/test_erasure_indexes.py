@@ -110,3 +110,96 @@ def test_erasure_is_a_job_with_a_status_url(env) -> None:
     assert env.get("/api/v1/erasures/nope").status_code == 404
     schedule = env.app.extensions["celery"].conf.beat_schedule
     assert any(e["task"] == "outreach.erasure.run_due" for e in schedule.values())
+
+
+def _indexed(env, email: str) -> set[str]:
+    """The campaigns the per-address index names for ``email``."""
+    ids = env.store.r.hget(env.store.keys.address_campaigns, email)
+    return set(filter(None, (ids or "").split(",")))
+
+
+def _no_ledger_walk(env, monkeypatch, allowed: set[str]) -> list[str]:
+    """Fails when erasure reads a ledger other than ``allowed`` or walks every campaign."""
+    keys = env.store.keys
+    read: list[str] = []
+    real_hget, real_zrange = env.store.r.hget, env.store.r.zrange
+
+    def hget(key, *args, **kwargs):
+        if key.endswith(":ledger"):
+            read.append(key)
+            assert key in allowed, f"erasure read a ledger it had no reason to: {key}"
+        return real_hget(key, *args, **kwargs)
+
+    def zrange(key, *args, **kwargs):
+        assert key != keys.campaigns, "erasure walked every campaign"
+        return real_zrange(key, *args, **kwargs)
+
+    monkeypatch.setattr(env.store.r, "hget", hget)
+    monkeypatch.setattr(env.store.r, "zrange", zrange)
+    return read
+
+
+def test_campaigns_come_from_the_addresss_index(make_cenv, monkeypatch) -> None:
+    from outreach.campaigns.retention import build_address_index
+
+    with make_cenv() as env:
+        keys = env.store.keys
+        build_address_index(env.store)  # nothing before the index: built at once
+        theirs = env.launched([env.leads("gone@example.com", "stay@example.com")])
+        env.run(theirs)
+        others = [env.launched([env.leads("other@example.com", asset=f"a{n}")])
+                  for n in range(3)]
+        for campaign_id in others:
+            env.run(campaign_id)
+        assert _indexed(env, "gone@example.com") == {theirs}
+        read = _no_ledger_walk(env, monkeypatch, {keys.campaign_ledger(theirs)})
+        result = erase_person(env.store, "gone@example.com")
+        monkeypatch.undo()
+        assert result["campaigns_scrubbed"] == 1 and read == [keys.campaign_ledger(theirs)]
+        assert env.store.r.hget(keys.campaign_ledger(theirs), "gone@example.com") is None
+        assert _indexed(env, "gone@example.com") == set()
+        assert env.store.r.hget(keys.campaign_ledger(theirs), "stay@example.com")
+
+
+def test_ledgers_from_before_the_index_are_found_until_it_is_built(make_cenv) -> None:
+    from outreach.campaigns.retention import build_address_index
+
+    with make_cenv() as env:
+        keys = env.store.keys
+        campaign_id = env.launched([env.leads("gone@example.com", "old@example.com")])
+        env.run(campaign_id)
+        # a ledger written before the index existed
+        env.store.r.delete(keys.address_campaigns)
+        assert erase_person(env.store, "gone@example.com")["campaigns_scrubbed"] == 1
+        assert build_address_index(env.store) >= 1
+        assert _indexed(env, "old@example.com") == {campaign_id}
+        assert build_address_index(env.store) == 0  # once
+
+
+def test_retention_drops_a_compacted_campaign_from_the_index(make_cenv) -> None:
+    import time
+
+    from outreach.campaigns.retention import run_retention
+
+    with make_cenv(campaign_detail_days=90) as env:
+        old = env.launched([env.leads("a@example.com", "b@example.com")])
+        env.run(old)
+        assert _indexed(env, "a@example.com") == {old}
+        assert run_retention(env.store, env.config, now=time.time() + 91 * 86_400)
+        assert _indexed(env, "a@example.com") == _indexed(env, "b@example.com") == set()
+        # an erasure after compaction finds nothing to scrub and reads no ledger
+        assert erase_person(env.store, "a@example.com")["campaigns_scrubbed"] == 0
+
+
+def test_the_index_keeps_each_campaign_once_and_drops_only_the_one_compacted(env) -> None:
+    from outreach.campaigns.retention import _index
+
+    for campaign_id in ("cp1", "cp2", "cp1", "cp10"):
+        _index(env.store, campaign_id, "add", ["a@example.com", "b@example.com"])
+    assert env.store.r.hget(env.store.keys.address_campaigns, "a@example.com") == "cp1,cp2,cp10"
+    _index(env.store, "cp1", "remove", ["a@example.com"])
+    assert _indexed(env, "a@example.com") == {"cp2", "cp10"}
+    assert _indexed(env, "b@example.com") == {"cp1", "cp2", "cp10"}
+    for campaign_id in ("cp2", "cp10"):
+        _index(env.store, campaign_id, "remove", ["a@example.com"])
+    assert not env.store.r.hexists(env.store.keys.address_campaigns, "a@example.com")

@@ -128,3 +128,31 @@ def test_a_job_whose_worker_died_is_taken_again_by_the_beat_once_its_lease_lapse
     job = imports.run_job(env.store, env.config, import_id)
     assert job["status"] == "done" and job["created"] == 2
     assert env.store.r.zscore(env.store.keys.imports_due, import_id) is None
+
+
+def test_a_send_batch_that_meets_a_store_error_is_retried(cenv, monkeypatch) -> None:
+    """``outreach.send.batch`` retries store errors (with backoff), as the watch and the
+    drain do, instead of failing and leaving the batch to the stale timer."""
+    import redis
+
+    from outreach.campaigns.sending import batch
+    from tasks.campaigns import send_batch
+
+    def down(*_: object, **__: object) -> None:
+        raise redis.exceptions.ConnectionError("the store went away")
+
+    from celery.exceptions import Retry
+
+    asked: list[BaseException] = []
+
+    def retry(*_: object, exc: BaseException | None = None, **__: object) -> None:
+        asked.append(exc)  # type: ignore[arg-type]
+        raise Retry(exc=exc)  # the worker would publish it again with its backoff
+
+    monkeypatch.setattr(batch, "send_batch", down)
+    monkeypatch.setattr(send_batch, "retry", retry)
+    cenv.app.extensions["outreach.messenger"] = cenv.messenger
+    with cenv.app.app_context():
+        result = send_batch.apply(args=["cp1", 1])
+    assert result.state == "RETRY", result.state
+    assert [type(e) for e in asked] == [redis.exceptions.ConnectionError]

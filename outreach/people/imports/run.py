@@ -4,7 +4,8 @@ Every row goes through the intake's loader (``load_registration``: the same vali
 address normalisation as a website form) and then through the same ingest script as the
 intake stream (``apply_rows``: the same dedup by normalised address, merge rules, asset lists),
 so an import can never create a duplicate of a lead or contact that intake would not.
-Contacts go through ``upsert_contact``, the service behind ``POST /api/v1/contacts``.
+Contacts go through the same script (its ``contacts`` mode: an unknown address becomes a
+contact, as ``POST /api/v1/contacts`` makes one), one call per chunk like leads.
 Reading the file is ``csvfile``'s job; running it on a worker is ``jobs``'.
 """
 
@@ -296,10 +297,12 @@ class _Applier:
         if self.options.dry_run:
             self._dry(batch)
             return
-        if self.options.type == "contacts":
-            self._contacts(batch)
-            return
-        outcomes = apply_rows(self.store, self.config, [row for _, row in batch])
+        # one call of the ingest script per chunk, leads or contacts (mode ``contacts``: a
+        # new address becomes a contact, never a lead; a known one's fields are replaced, an
+        # import being an authenticated write, and its consent is only ever given, never
+        # withdrawn, with the row's evidence)
+        outcomes = apply_rows(self.store, self.config, [row for _, row in batch],
+                              contacts=self.options.type == "contacts")
         for (line, _), (outcome, detail) in zip(batch, outcomes, strict=True):
             if outcome == "rejected":
                 self.rejected.append((line, detail or "rejected"))
@@ -353,36 +356,4 @@ class _Applier:
                 outcome = "unchanged" if same else "updated"
             setattr(self.report, outcome, getattr(self.report, outcome) + 1)
             self._seen[email] = {**(before or {}), **brings}
-
-    def _contacts(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
-        from outreach.people.records import get_contact, upsert_contact
-
-        keys = self.store.keys
-        memberships = []
-        for _, row in batch:
-            contact_id = self.store.r.hget(keys.contact_by_email, row["email"])
-            before = get_contact(self.store, contact_id) if contact_id else None
-            fields = {k: v for k, v in row.items() if k not in ("kind", "asset", "source", "evidence")}
-            if not row.get("consent"):
-                fields.pop("consent", None)  # an import never withdraws consent
-            # consent given here keeps its evidence (how=import); the ingest script below
-            # then finds it unchanged and adds none
-            after, created = upsert_contact(self.store, fields, how="import", asset=row["asset"])
-            outcome = "created" if created else (
-                "unchanged" if _same(before, after) else "updated")
-            memberships.append((row, outcome))
-        # the asset's contact list, through the ingest script (known contacts go to it)
-        applied = apply_rows(self.store, self.config, [row for row, _ in memberships])
-        for (_, outcome), (listed, _) in zip(memberships, applied, strict=True):
-            if outcome == "unchanged" and listed != "unchanged":
-                outcome = "updated"  # newly on the asset's list
-            setattr(self.report, outcome, getattr(self.report, outcome) + 1)
-
-
-def _same(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
-    if before is None:
-        return False
-    ignore = {"updated_at"}
-    return {k: v for k, v in before.items() if k not in ignore} == {
-        k: v for k, v in after.items() if k not in ignore}
 

@@ -24,6 +24,8 @@
 -- script returns {count, n, id of each of the n leads it created..., ref of each person it
 -- changed...} instead (for lead.created), and so it does while any segment is saved (Keys.segments,
 -- 'segs', not empty: the people it changed are re-evaluated for the segments that read them).
+-- Mode 'contacts' is 'import' for contacts: an address no contact has becomes a new contact
+-- (outcome 'c', 'c:<id>'), never a lead.
 -- In 'import' mode while any segment is saved the outcomes end with one more element, 's'.
 -- While any segment is saved each person changed is also added to Keys.segment_dirty, with
 -- the change: a worker killed before it re-evaluates them leaves them to the beat.
@@ -38,7 +40,10 @@ local w_repeat = tonumber(ARGV[4])
 local w_event = tonumber(ARGV[5])
 local keep_seconds = tonumber(ARGV[6])
 local count = tonumber(ARGV[7])
-local import = ARGV[8] == 'import'
+local import = ARGV[8] == 'import' or ARGV[8] == 'contacts'
+-- mode 'contacts': an import of contacts (as 'import'), where an address no contact has
+-- becomes a new contact (never a lead): the contacts import runs one script per chunk
+local as_contacts = ARGV[8] == 'contacts'
 local any_webhook = redis.call('ZCARD', k('whs')) > 0
 local report_created = not import and any_webhook
 local created_outbox = any_webhook and k('wh', 'outbox', 'lead.created') or nil
@@ -209,6 +214,17 @@ for _ = 1, count do
       local asset_code = code .. string.sub(lead_list, 3)
       local entry = asset_code .. ':' .. b36(tonumber(at))
       local contact_id = redis.call('HGET', email_contact, email)
+      local new_contact = false
+      if not contact_id and as_contacts then
+        -- a new contact, as POST /api/v1/contacts makes it; the branch below writes the rest
+        local n
+        contact_id, n = new_id('contact', 'ct')
+        redis.call('HSET', k('contact', contact_id), 'email', email, 'created_at', now,
+          'consent', '0')
+        redis.call('HSET', email_contact, email, contact_id)
+        redis.call('ZADD', k('contacts'), n, contact_id)
+        new_contact = true
+      end
       if contact_id then
         local ckey = k('contact', contact_id)
         if not trusted then
@@ -221,7 +237,7 @@ for _ = 1, count do
         if not c or c == known[2] then evidence = '' end  -- consent unchanged: no evidence
         if c then append(fields, 'consent', c) end
         append(fields, 'latest_source', source)
-        local outcome = 'u'
+        local outcome = new_contact and 'c' or 'u'
         if import and seen and redis.call('ZSCORE', k('list', contact_list, 'm'), contact_id) then
           if changes(ckey, fields) then
             append(fields, 'updated_at', now)
