@@ -82,29 +82,31 @@ def decay_of(store: Store) -> Decay:
 
 
 def ensure_decay(store: Store, config: Config, now: float | None = None,
-                 force: bool = False) -> Decay:
-    """The stored decay, rebased first when the half-life setting differs from it or its
-    factor has grown past 2^MAX_EXPONENT (checked at most once a minute per process)."""
+                 force: bool = False) -> None:
+    """Bring the stored decay in line with the setting: rebase when the half-life differs
+    or the factor has grown past 2^MAX_EXPONENT. Checked at most once a minute per process
+    (no round trip in between): writers call it before a script scales points; readers
+    read the decay itself with ``decay_of``."""
     now = time.time() if now is None else now
     half_life = max(0.0, float(config.score_half_life_days)) * 86400.0
     memo = getattr(store.r, _MEMO, None) or {}
     seen = memo.get(store.keys.tag)
     if not force and seen and seen[0] == half_life and seen[1] > time.monotonic():
-        return decay_of(store)
-    decay = decay_of(store)
-    stale = decay.half_life != half_life or (
-        half_life > 0 and (now - decay.epoch) / half_life > MAX_EXPONENT)
-    if stale:
+        return
+    epoch, stored = store.r.hmget(store.keys.score_decay, "epoch", "half_life")
+    decay = Decay(float(epoch or 0), float(stored or 0))
+    if decay.half_life != half_life or (
+            half_life > 0 and (now - decay.epoch) / half_life > MAX_EXPONENT):
         store.run("score_rebase", args=[store.keys.tag, repr(float(int(now))), repr(half_life)])
-        if decay.half_life != half_life:  # every score now crosses its boundaries at new times
+        # a changed half-life moves every score's crossings: the segments reading it are
+        # rebuilt (not at first use: no score was scaled before the decay was stored)
+        if stored is not None and decay.half_life != half_life:
             from outreach.people.segments import catalog
 
             catalog.rebuild_readers(store, "field:score")
-        decay = decay_of(store)
     memo[store.keys.tag] = (half_life, time.monotonic() + _CHECK_SECONDS)
     with contextlib.suppress(AttributeError):  # a client that takes no attributes: check each time
         setattr(store.r, _MEMO, memo)
-    return decay
 
 
 _WHAT = {"open": "opened campaign {0}", "click": "clicked link {1} of campaign {0}",
@@ -130,7 +132,8 @@ def score_items(store: Store, config: Config, lead_id: str,
     item, ``earlier events``."""
     keys = store.keys
     now = time.time() if now is None else now
-    decay = ensure_decay(store, config, now)
+    ensure_decay(store, config, now)
+    decay = decay_of(store)
     pipe = store.r.pipeline(transaction=False)
     pipe.hmget(keys.lead(lead_id), "score", "score_rest", "score_rest_points", "score_rest_at")
     pipe.lrange(keys.lead_score_items(lead_id), 0, -1)

@@ -221,7 +221,8 @@ def run_conversion(store: Store, config: Config, chunk: int = 500, per_call: int
     pool = assignment_pool(store, config)
     # candidates are by score scaled to the decay epoch: those whose current, rounded score
     # reaches the threshold now (qualify.lua checks each again)
-    decay = ensure_decay(store, config)
+    ensure_decay(store, config)
+    decay = decay_of(store)
     least = decay.scaled_bound(config.promotion_threshold, time.time())
     offset = 0
     while True:

@@ -128,13 +128,15 @@ def test_a_rebase_keeps_values_and_happens_when_the_factor_grows_large(make_env)
         future = before.epoch + 600 * DAY
         assert (future - before.epoch) / DAY > scoring.MAX_EXPONENT
         value = before.current(float(store.r.hget(store.keys.lead(lead_id), "score")), future)
-        after = scoring.ensure_decay(store, env.config, now=future, force=True)
+        scoring.ensure_decay(store, env.config, now=future, force=True)
+        after = scoring.decay_of(store)
         assert after.epoch == float(int(future)) and after.half_life == DAY
         scaled = float(store.r.hget(store.keys.lead(lead_id), "score"))
         assert _close(after.current(scaled, future), value)
         assert store.r.zscore(store.keys.lead_candidates, lead_id) == scaled
         # within the bound nothing is rewritten
-        assert scoring.ensure_decay(store, env.config, now=future + DAY, force=True) == after
+        scoring.ensure_decay(store, env.config, now=future + DAY, force=True)
+        assert scoring.decay_of(store) == after
 
 
 def test_changing_the_half_life_carries_scores_over_at_their_value(make_env) -> None:
@@ -148,9 +150,9 @@ def test_changing_the_half_life_carries_scores_over_at_their_value(make_env) -> 
             float(store.r.hget(store.keys.lead(lead_id), "score")), now)
         assert _close(worth, env.config.score_open / 2)
         # decay turned off: scores keep their value at that moment
-        off = scoring.ensure_decay(store, dataclasses.replace(env.config, score_half_life_days=0.0),
-                                   now=now)
-        assert off.half_life == 0
+        scoring.ensure_decay(store, dataclasses.replace(env.config, score_half_life_days=0.0),
+                             now=now)
+        assert scoring.decay_of(store).half_life == 0
         assert _close(float(store.r.hget(store.keys.lead(lead_id), "score")), worth)
 
 
