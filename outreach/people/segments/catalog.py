@@ -159,7 +159,7 @@ def delete_segment(store: Store, segment_id: str, page_size: int = 1000) -> None
     if users:
         raise Conflict(f"Segment {segment_id!r} is used by segment {', '.join(sorted(users))}.")
     pipe = store.r.pipeline(transaction=True)
-    pipe.delete(keys.segment(segment_id))
+    pipe.delete(keys.segment(segment_id), keys.segment_history(segment_id))
     pipe.zrem(keys.segments, segment_id)
     pipe.zrem(keys.segment_builds, segment_id)
     _index(pipe, store, segment_id, set(filter(None, h.get("reads", "").split(","))), set())

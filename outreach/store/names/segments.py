@@ -45,3 +45,13 @@ class SegmentKeys(KeyBase):
         """zset of the segments whose (re)build is under way, scored by when it was asked for
         (the beat carries on with each, page by page, whether or not the nudge arrived)"""
         return self._k("segs", "builds")
+
+    def segment_history(self, segment_id: str) -> str:
+        """list of '<epoch seconds>|<size>' samples of a segment's size, oldest first, one an
+        hour, trimmed to the newest ``segments.history.KEEP`` (the console's chart)"""
+        return self._k("seg", segment_id, "hist")
+
+    def segment_history_sampled(self, hour: int) -> str:
+        """string set (NX, expiring) by the first beat tick of hour ``hour`` that samples the
+        sizes: the other ticks of that hour sample nothing"""
+        return self._k("segs", "hist", str(hour))
