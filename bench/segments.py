@@ -221,8 +221,9 @@ def part_preview(args: argparse.Namespace) -> None:
         store, config = store_and_config()
         t0 = time.monotonic()
         seed(store, config, args.leads)
-        print(f"preview: {args.leads:,} leads seeded through the ingest in {time.monotonic() - t0:.0f}s")
-        list_id = list_of(store, "paper-3")
+        print(f"preview: {args.leads:,} leads seeded through the ingest in "
+              f"{time.monotonic() - t0:.0f}s")
+        list_id = list_of(store, "paper-0")
         now = time.time()
         cases = {
             "status=qualified and country=DE (status index)": {"all": [

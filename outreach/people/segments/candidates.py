@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from outreach.people.segments import rules as rule_tree
 from outreach.people.segments.facts import (
     Facts,
     history_entries,
@@ -182,6 +183,32 @@ def _batchable(rules: dict[str, Any]) -> bool:
     return True
 
 
+# what evaluating a field reads from the person's hash beyond the field itself
+_ALSO_READ = {"email_domain": ("email",), "latest_source": ("latest_source", "source"),
+              "consent_status": ("consent",)}
+
+
+def _hash_fields(rules: dict[str, Any]) -> list[str] | None:
+    """The person-hash fields the tree reads (with ``email``, which every person has, and
+    ``contact_id``, which eligibility reads), or None for the whole hash: a score (how it
+    is stored may change), an account, or anything not named here."""
+    fields = {"email", "contact_id"}
+    for _, node in walk(rules):
+        if "field" in node:
+            name = node["field"]
+            if name in rule_tree.NUMBER_FIELDS:
+                return None
+            fields.update(_ALSO_READ.get(name, (rule_tree.STORED_AS.get(name, name),)))
+            continue
+        (kind, _), = node.items()
+        if kind == "registered":
+            fields.add("regs")
+        elif kind not in ("all", "any", "not", "opened", "clicked", "sent", "in_list",
+                          "in_segment"):
+            return None
+    return sorted(fields)
+
+
 class Loader:
     """``facts.load`` for a page of people in a few pipelined round trips (the per-scan
     caches hold what is the same for everyone: list slugs, link URLs, accounts)."""
@@ -209,6 +236,7 @@ class Loader:
             elif kind == "account":
                 need["account"] = True
         self.need = need
+        self.fields = _hash_fields(rules)
         self.lists, self.segments = sorted(need["lists"]), sorted(need["segments"])
         self.sent = sorted(need["sent"])
         self.slugs: dict[str, str | None] = {}
@@ -223,7 +251,10 @@ class Loader:
         pipe = self.store.r.pipeline(transaction=False)
         for ref in person_refs:
             person_id = refs.parse(ref)[1]
-            pipe.hgetall(keys.person(ref))
+            if self.fields is None:
+                pipe.hgetall(keys.person(ref))
+            else:
+                pipe.hmget(keys.person(ref), self.fields)
             if need["events"]:
                 pipe.lrange(keys.person_events(ref), 0, -1)
             for list_id in self.lists:
@@ -234,6 +265,8 @@ class Loader:
         out: list[Facts | None] = []
         for ref in person_refs:
             h = next(replies)
+            if self.fields is not None:  # the fields read; none at all: no such person
+                h = {k: v for k, v in zip(self.fields, h, strict=True) if v is not None}
             events = next(replies) if need["events"] else []
             on = [s is not None for s in (next(replies) for _ in self.lists)]
             seg = [next(replies) for _ in self.segments]
