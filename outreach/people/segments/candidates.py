@@ -34,6 +34,7 @@ from outreach.people.segments.facts import (
 from outreach.people.segments.rules import walk
 from outreach.platform import refs
 from outreach.store import Store
+from outreach.vocabulary import PROFILE_FIELDS
 
 PAGE = 500
 STATUS_INDEXED = ("qualified", "disqualified")
@@ -161,6 +162,28 @@ def people(store: Store, member_type: str, rules: dict[str, Any],
                     seen.update(mine)
                 if mine:
                     yield mine
+
+
+def prefilter(rules: dict[str, Any]) -> Callable[[dict[str, str]], bool] | None:
+    """A cheap test on a person's hash that every member passes (so a person who fails it
+    needs no evaluation): the ``eq`` conditions on plain profile fields that the tree (or
+    its ``all``) requires, compared as the evaluator does (ignoring case; no value never
+    equals). None when the tree requires no such condition."""
+    required = rules.get("all", [rules])
+    wanted = [(node["field"], node["value"].lower()) for node in required
+              if "field" in node and node["op"] == "eq" and node["field"] in _PLAIN
+              and isinstance(node["value"], str)]
+    if not wanted:
+        return None
+
+    def passes(h: dict[str, str]) -> bool:
+        return all((h.get(name) or "").lower() == value for name, value in wanted)
+
+    return passes
+
+
+# fields the evaluator reads as they are stored (h.get(name) or None)
+_PLAIN = frozenset((*PROFILE_FIELDS, "email", "owner"))
 
 
 # ---------------------------------------------------------------- facts of a page at once

@@ -62,9 +62,12 @@ def preview(store: Store, member_type: str, rules: dict[str, Any],
     count, sample = 0, []
     complete = True
     loader = candidates.Loader(store, rules)
+    quick = candidates.prefilter(rules)
     for page_refs in candidates.people(store, member_type, rules):
         for facts in loader.load(page_refs):
-            if facts and eligible(member_type, facts) and evaluate(rules, facts, now).value:
+            if not facts or (quick is not None and not quick(facts.h)):
+                continue  # not there, or fails a required field without an evaluation
+            if eligible(member_type, facts) and evaluate(rules, facts, now).value:
                 count += 1
                 if len(sample) < PREVIEW_SAMPLE:
                     sample.append(facts.ref)
