@@ -33,6 +33,7 @@ import argparse
 import json
 import multiprocessing
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -342,6 +343,10 @@ def part_ingest(args: argparse.Namespace) -> None:
     from _common import make_registrations
 
     ingest_bench.DB = DB
+    secret = secrets.token_urlsafe(32)  # the worker refuses the built-in development key
+    ingest_bench.env = lambda: {"OUTREACH_REDIS_URL": ingest_bench.redis_url(DB),
+                                "OUTREACH_KEY_PREFIX": ingest_bench.KEY_PREFIX,
+                                "OUTREACH_SECRET_KEY": secret}
     app = ingest_bench.client_app()
     with own_db(DB), tempfile.TemporaryDirectory(prefix="bench-segments-") as logdir:
         store = connect(ingest_bench.redis_url(DB), ingest_bench.KEY_PREFIX)

@@ -20,7 +20,7 @@ from outreach.store.keys import Keys
 _SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "queue_page", "track_event", "qualify",
             "remember_list", "opp_write", "pipeline_rebuild", "claim_due", "mark_data",
             "forget_run", "bounce", "domain_take", "suppress", "lead_status", "lift")
-_SCRIPTS += ("requeue_failed", "quota_take", "audience_seen", "add_members")
+_SCRIPTS += ("requeue_failed", "quota_take", "audience_seen", "add_members", "segment_fields")
 _INCLUDE = re.compile(r"^--@(\w+)\n", re.M)
 
 

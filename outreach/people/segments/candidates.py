@@ -271,25 +271,30 @@ class Loader:
         if not self.batched:
             return [load(self.store, ref, [self.rules]) for ref in person_refs]
         keys, need = self.store.keys, self.need
+        hashes: list[dict[str, str]] = []
+        if self.fields is not None:  # the fields read, a page in one script call
+            flat = self.store.run("segment_fields", args=[
+                keys.tag, len(self.fields), *self.fields, *person_refs])
+            width = len(self.fields)
+            for i in range(len(person_refs)):
+                # none of the fields (not even the email every person has): nobody
+                hashes.append({k: v for k, v in zip(self.fields, flat[i * width:(i + 1) * width],
+                                                    strict=True) if v is not None})
         pipe = self.store.r.pipeline(transaction=False)
         for ref in person_refs:
             person_id = refs.parse(ref)[1]
             if self.fields is None:
                 pipe.hgetall(keys.person(ref))
-            else:
-                pipe.hmget(keys.person(ref), self.fields)
             if need["events"]:
                 pipe.lrange(keys.person_events(ref), 0, -1)
             for list_id in self.lists:
                 pipe.zscore(keys.list_members(list_id), person_id)
             for segment_id in self.segments:
                 pipe.zscore(keys.segment_members(segment_id), ref)
-        replies = iter(pipe.execute())
+        replies = iter(pipe.execute() if len(pipe) else [])
         out: list[Facts | None] = []
-        for ref in person_refs:
-            h = next(replies)
-            if self.fields is not None:  # the fields read; none at all: no such person
-                h = {k: v for k, v in zip(self.fields, h, strict=True) if v is not None}
+        for i, ref in enumerate(person_refs):
+            h = next(replies) if self.fields is None else hashes[i]
             events = next(replies) if need["events"] else []
             on = [s is not None for s in (next(replies) for _ in self.lists)]
             seg = [next(replies) for _ in self.segments]
