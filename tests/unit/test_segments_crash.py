@@ -168,6 +168,16 @@ def test_a_confirmed_opt_in(env: Any) -> None:
                           lambda: consent._apply_confirmation(env.store, "dee@corp.de", proof))
 
 
+def test_an_erasure(env: Any) -> None:
+    from outreach.privacy import erasure
+
+    segment_id = _segment(env, {"field": "country", "op": "eq", "value": "DE"})
+    assert _members(env, segment_id) == {refs.lead_ref(_lead(env, "ann@acme.com"))}
+    _killed_then_repaired(env, segment_id,
+                          lambda: erasure.erase_person(env.store, "ann@acme.com"))
+    assert _members(env, segment_id) == set()
+
+
 def test_the_live_path_clears_its_marks(env: Any) -> None:
     segment_id = _segment(env, {"field": "country", "op": "eq", "value": "US"})
     records.update_lead(env.store, _lead(env, "ann@acme.com"), {"country": "US"})
