@@ -131,6 +131,7 @@ def _register_blueprints(app: Flask) -> None:
     from outreach.web.console import forms, marketing, settings, views
     from outreach.web.console import people as console_people
     from outreach.web.console import sales as console_sales
+    from outreach.web.console import segments as console_segments
     from outreach.web.console.base import bp as console
     from outreach.web.public import pages, provider_hooks, tracking
 
@@ -138,7 +139,8 @@ def _register_blueprints(app: Flask) -> None:
                    assets, imports, segments, provider_hooks, pages, keys):
         app.register_blueprint(module.bp)
     console_auth.init_app(app)
-    for module in (views, marketing, console_people, settings, console_sales, forms):
+    for module in (views, marketing, console_people, settings, console_sales, forms,
+                   console_segments):
         assert module.bp is console  # the console's routes are added on import
     app.register_blueprint(console)
     # a newcomer opening the service in a browser lands on the console (not a JSON 404)

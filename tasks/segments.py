@@ -9,15 +9,17 @@ from celery import shared_task
 from flask import current_app
 
 from outreach.people.segments import build as building
-from outreach.people.segments import membership
+from outreach.people.segments import history, membership
 
 TICK_SECONDS = 20.0  # stays far below the visibility timeout
 
 
 @shared_task(name="outreach.segments.tick", acks_late=True, ignore_result=True)
 def tick() -> int:
-    """Move the people whose time windows flipped; carry every build under way a step."""
+    """Move the people whose time windows flipped; carry every build under way a step;
+    once an hour, sample every segment's size (the console's chart)."""
     store = current_app.extensions["outreach.store"]
+    history.sample(store)
     deadline = time.monotonic() + TICK_SECONDS
     moved = 0
     while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ from outreach.config import Config
 from outreach.errors import NotFound
 from outreach.people import scoring
 from outreach.people.consent import withdraw_consent_of
-from outreach.people.segments import membership
+from outreach.people.segments import dirty
 from outreach.people.suppressions import suppress
 from outreach.platform import refs
 from outreach.store import Store
@@ -38,6 +38,7 @@ def _record(store: Store, config: Config, campaign_id: str, ref: str, kind: str,
         keys.campaign_report(campaign_id), keys.campaign_hourly(campaign_id),
         keys.campaign_links(campaign_id), keys.lead_candidates, keys.campaign_variants(campaign_id),
         keys.score_decay, keys.lead_score_items(refs.lead_id_of(ref) or "-"),
+        keys.segments, keys.segment_dirty,
     ], args=[kind, ref, link_id, f"{now:.3f}", "1" if machine else "0",
              config.machine_open_seconds, config.score_open, config.score_click,
              refs.lead_id_of(ref), entry, f"open|{campaign_id}|{at}|",
@@ -45,7 +46,7 @@ def _record(store: Store, config: Config, campaign_id: str, ref: str, kind: str,
     if result or kind == "unsubscribe":  # a human open, a new click, a scanner's taken back
         # a click also proves an open (and a scanner's burst takes opens back)
         changed = {"event:click", "event:open"} if kind == "click" else {f"event:{kind}"}
-        membership.touch(store, ref, changed | {"field:score"})
+        dirty.touch(store, ref, changed | {"field:score"})
     return result
 
 
@@ -91,7 +92,7 @@ def unsubscribe(store: Store, config: Config, token: str) -> dict[str, Any]:
                           "campaign_id": target["campaign_id"]})
         # consent withdrawn, with its evidence, once
         lead_id, contact_id = withdraw_consent_of(store, email, how="unsubscribe")
-        membership.touch_many(store, [r for r in (lead_id and refs.lead_ref(lead_id),
+        dirty.touch_many(store, [r for r in (lead_id and refs.lead_ref(lead_id),
                                                   contact_id and refs.contact_ref(contact_id)) if r],
                               {"field:consent"})
         if newly:

@@ -143,6 +143,9 @@ def _write(store: Store, ref: str, value: str, *, how: str, pipe: Any, **evidenc
     key = store.keys.person(ref)
     target = pipe if pipe is not None else store.r.pipeline(transaction=True)
     target.hset(key, mapping={"consent": value, "updated_at": str(int(time.time()))})
+    # with the change: the caller re-evaluates the person's segments and clears the mark;
+    # the beat settles it when a crash came first (people/segments/dirty.py)
+    target.sadd(store.keys.segment_dirty, ref)
     record_event(store, ref, how=how, status=STATUSES[value], pipe=target, **evidence)
     if pipe is None:
         target.execute()
@@ -361,14 +364,15 @@ def _apply_confirmation(store: Store, email: str, proof: dict[str, Any]) -> bool
         if current == "w" or (current == "1" and not lifted):
             continue  # confirmed before: nothing changes
         pipe.hset(key, mapping={"consent": "1", "updated_at": now})
+        pipe.sadd(store.keys.segment_dirty, ref)  # cleared once re-evaluated (segments/dirty.py)
         record_event(store, ref, how="confirmation", status="given", asset=proof["asset"],
                      text_version=proof["version"], ip=proof["ip"], user_agent=proof["ua"],
                      pipe=pipe)
     pipe.execute()
     # imported here: segments read consent_status from this module
-    from outreach.people.segments import membership
+    from outreach.people.segments import dirty
 
-    membership.touch_many(store, [ref for ref, _ in people], {"field:consent", "field:updated_at"})
+    dirty.touch_many(store, [ref for ref, _ in people], {"field:consent", "field:updated_at"})
     return True
 
 

@@ -11,7 +11,7 @@ from outreach.people.affiliation import account_view
 from outreach.people.records import asset_slugs, contact_view, lead_view, load_contacts, load_leads
 from outreach.people.scoring import decay_of
 from outreach.people.search import fold
-from outreach.people.segments import membership
+from outreach.people.segments import dirty
 from outreach.platform import refs
 from outreach.platform.paging import cursor_position, existing_hash, int_position, load_hashes, page, walk
 from outreach.store import Store
@@ -173,7 +173,7 @@ def add_members(store: Store, list_id: str, emails: list[str],
         missing = int(reply[2])
         unknown += reply[3:3 + missing]
         joined += [person_ref(person_id) for person_id in reply[3 + missing:]]
-    membership.touch_many(store, joined, [f"list:{list_id}"])
+    dirty.touch_many(store, joined, [f"list:{list_id}"])
     return {"added": added, "already_members": already, "unknown": unknown}
 
 

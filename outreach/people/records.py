@@ -12,7 +12,7 @@ from outreach.normalize import InvalidEmail, checked_email
 from outreach.people.affiliation import link_contact
 from outreach.people.consent import change_consent, consent_status
 from outreach.people.scoring import NO_DECAY, Decay, decay_of
-from outreach.people.segments import membership
+from outreach.people.segments import dirty, membership
 from outreach.platform import refs
 from outreach.platform.paging import existing_hash, load_hashes, page
 from outreach.store import Store
@@ -214,11 +214,12 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str
     pipe.hset(key, mapping=to_set)
     if to_clear:
         pipe.hdel(key, *to_clear)
+    dirty.mark(pipe, store, [refs.lead_ref(lead_id)])
     pipe.execute()
     changed = {f"field:{name}" for name in (*to_set, *to_clear)}
     if changes.get("consent") is not None:
         changed.add("field:consent")
-    membership.touch(store, refs.lead_ref(lead_id), changed)
+    dirty.touch(store, refs.lead_ref(lead_id), changed)
     return get_lead(store, lead_id)
 
 
@@ -298,6 +299,7 @@ def upsert_contact(store: Store, data: dict[str, Any], *, how: str = "api",
             pipe.hset(keys.contact(contact_id), mapping={"email": email, "created_at": now,
                                                          "consent": "0"})
             pipe.zadd(keys.contacts, {contact_id: n})
+            dirty.mark(pipe, store, [refs.contact_ref(contact_id)])
             pipe.execute()
         else:
             contact_id = store.r.hget(keys.contact_by_email, email)
@@ -310,13 +312,14 @@ def upsert_contact(store: Store, data: dict[str, Any], *, how: str = "api",
     previous, consent = store.r.hmget(keys.contact(contact_id), "account_id", "consent")
     pipe = store.r.pipeline(transaction=True)
     pipe.hset(keys.contact(contact_id), mapping=fields)
+    dirty.mark(pipe, store, [refs.contact_ref(contact_id)])
     if data.get("consent") is not None:
         change_consent(store, refs.contact_ref(contact_id), bool(data["consent"]), how=how, current=consent,
                        asset=asset, ip=ip, user_agent=user_agent, pipe=pipe)
     pipe.execute()
     if account_id and previous != account_id:
         link_contact(store, contact_id, account_id, previous)
-    membership.touch(store, refs.contact_ref(contact_id), [membership.ANY])
+    dirty.touch(store, refs.contact_ref(contact_id), [membership.ANY])
     return get_contact(store, contact_id), created
 
 

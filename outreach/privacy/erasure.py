@@ -17,7 +17,7 @@ from typing import Any
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound
 from outreach.normalize import InvalidEmail, checked_email, email_hash
-from outreach.people.segments import membership
+from outreach.people.segments import dirty, membership
 from outreach.platform import refs
 from outreach.store import Store
 
@@ -132,15 +132,18 @@ def erase_person(store: Store, raw_email: str,
         pipe.hdel(keys.contact_by_email, email)
     pipe.hdel(keys.suppressed, email)
     pipe.hdel(keys.suppression_info, email)
+    # with the deletion: a re-run no longer finds the person, so the beat must take them out
+    # of their segments when this worker dies before it does (people/segments/dirty.py)
+    gone = [ref for ref in (lead_id and refs.lead_ref(lead_id),
+                            contact_id and refs.contact_ref(contact_id)) if ref]
+    dirty.mark(pipe, store, gone)
     pipe.execute()
     if contact_id and account_id:
         from outreach.people.affiliation import unlink_contact
 
         unlink_contact(store, contact_id, account_id)
     # out of every segment (the person is gone: each re-evaluation finds nobody)
-    membership.touch_many(store, [ref for ref in (lead_id and refs.lead_ref(lead_id),
-                                                  contact_id and refs.contact_ref(contact_id)) if ref],
-                          [membership.ANY])
+    dirty.touch_many(store, gone, [membership.ANY])
     _unlink_opportunities(store, lead_id, contact_id)
     from outreach.platform import webhooks
     from outreach.sales import activities

@@ -15,7 +15,7 @@ from typing import Any
 
 from outreach.config import Config
 from outreach.errors import Invalid, NotFound
-from outreach.people.segments import membership
+from outreach.people.segments import dirty
 from outreach.platform import refs, users
 from outreach.store import Store
 
@@ -87,10 +87,12 @@ def set_owner(store: Store, kind: str, record_id: str, owner: str, by: str) -> N
     pipe.hset(key, mapping={"owner": owner, "updated_at": str(int(time.time()))})
     audit(pipe, store, f"{kind}:{record_id}", "owner_changed", by,
           **{"from": current.get("owner"), "to": owner})
+    ref = {"lead": refs.lead_ref, "contact": refs.contact_ref}.get(kind)
+    if ref:
+        dirty.mark(pipe, store, [ref(record_id)])
     pipe.execute()
-    if kind in ("lead", "contact"):
-        ref = refs.lead_ref(record_id) if kind == "lead" else refs.contact_ref(record_id)
-        membership.touch(store, ref, {"field:owner", "field:updated_at"})
+    if ref:
+        dirty.touch(store, ref(record_id), {"field:owner", "field:updated_at"})
 
 
 def assignment_pool(store: Store, config: Config) -> list[str]:

@@ -18,7 +18,7 @@ from outreach.config import Config
 from outreach.errors import Conflict, Invalid, NotFound, PossibleDuplicates
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
 from outreach.people.scoring import decay_of, ensure_decay
-from outreach.people.segments import catalog, membership
+from outreach.people.segments import catalog, dirty, membership
 from outreach.people.segments.rules import ACCOUNT_OPEN
 from outreach.platform import refs, users, webhooks
 from outreach.sales.owners import assignment_pool, checked_owner
@@ -65,7 +65,7 @@ def _run_qualify(store: Store, config: Config, leads: list[list[Any]], auto: boo
     changed = [ref for lead, (outcome, contact, *_) in zip(leads, results, strict=True)
                if outcome == "created"
                for ref in (refs.lead_ref(lead[0]), contact and refs.contact_ref(contact)) if ref]
-    membership.touch_many(store, changed, [membership.ANY])
+    dirty.touch_many(store, changed, [membership.ANY])
     if changed:  # an account may be new: leads match accounts by company name or domain
         catalog.rebuild_readers(store, "account")
         # a new opportunity opens its account: the account's other contacts
@@ -73,7 +73,7 @@ def _run_qualify(store: Store, config: Config, leads: list[list[Any]], auto: boo
                          if outcome == "created" and account and opportunity})
         contacts = [refs.contact_ref(c) for account_id in opened
                     for c in store.r.zrange(store.keys.account_contacts(account_id), 0, -1)]
-        membership.touch_many(store, contacts, [ACCOUNT_OPEN])
+        dirty.touch_many(store, contacts, [ACCOUNT_OPEN])
     return results
 
 
@@ -262,7 +262,7 @@ def disqualify(store: Store, lead_id: str, reason: str, note: str | None,
         raise NotFound(f"No lead {lead_id!r}.")
     if outcome == "has_opportunity":
         raise Conflict("The lead has an opportunity; close the opportunity as lost instead.")
-    membership.touch(store, refs.lead_ref(lead_id), {"field:status", "field:updated_at"})
+    dirty.touch(store, refs.lead_ref(lead_id), {"field:status", "field:updated_at"})
     webhooks.emit(store, "lead.disqualified", {"lead_id": lead_id, "reason": reason,
                                                "note": note or None, "by": by})
 
@@ -274,7 +274,7 @@ def reactivate(store: Store, lead_id: str, by: str | None = None) -> None:
         raise NotFound(f"No lead {lead_id!r}.")
     if outcome == "not_disqualified":
         raise Conflict(f"The lead is {status}; only disqualified leads can be reactivated.")
-    membership.touch(store, refs.lead_ref(lead_id), {"field:status", "field:updated_at"})
+    dirty.touch(store, refs.lead_ref(lead_id), {"field:status", "field:updated_at"})
 
 
 def funnel(store: Store, config: Config) -> dict[str, Any]:

@@ -23,6 +23,7 @@ _SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "queue_page", "trac
 _SCRIPTS += ("requeue_failed", "quota_take", "audience_seen", "add_members", "campaign_index")
 _SCRIPTS += ("local_hold", "local_release")  # campaigns.local_time
 _SCRIPTS += ("score_rebase",)  # people.scoring
+_SCRIPTS += ("segment_fields",)  # people.segments.candidates
 _INCLUDE = re.compile(r"^--@(\w+)\n", re.M)
 
 

@@ -165,7 +165,7 @@ def delete_segment(store: Store, segment_id: str, page_size: int = 1000) -> None
         raise Conflict(f"Segment {segment_id!r} is used by campaign {', '.join(campaigns)} "
                        "(a draft, scheduled or sending).")
     pipe = store.r.pipeline(transaction=True)
-    pipe.delete(keys.segment(segment_id))
+    pipe.delete(keys.segment(segment_id), keys.segment_history(segment_id))
     pipe.zrem(keys.segments, segment_id)
     pipe.zrem(keys.segment_builds, segment_id)
     pipe.delete(keys.segment_campaigns(segment_id))

@@ -10,6 +10,7 @@ from typing import Any
 from outreach.errors import NotFound
 from outreach.people.records import asset_slugs, contact_view, lead_view
 from outreach.people.scoring import decay_of
+from outreach.people.segments import candidates
 from outreach.people.segments.catalog import check_references, require
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
@@ -51,39 +52,27 @@ def members(store: Store, segment_id: str, *, limit: int = 50,
                         lambda ids: people_views(store, ids), limit=limit, cursor=cursor)
 
 
-def _people(store: Store, member_type: str, batch: int = 500) -> Any:
-    """Every person a segment of ``member_type`` could hold, as refs, a page at a time."""
-    sources = []
-    if member_type in ("lead", "any"):
-        sources.append((store.keys.leads, refs.lead_ref))
-    if member_type in ("contact", "any"):
-        sources.append((store.keys.contacts, refs.contact_ref))
-    for key, make in sources:
-        offset = 0
-        while True:
-            ids = store.r.zrange(key, offset, offset + batch - 1)
-            yield [make(i) for i in ids]
-            if len(ids) < batch:
-                break
-            offset += batch
-
-
 def preview(store: Store, member_type: str, rules: dict[str, Any],
             now: float | None = None, budget: float = PREVIEW_BUDGET_SECONDS) -> dict[str, Any]:
     """``{"count", "sample", "complete"}`` for checked, unsaved rules; ``complete`` is false
-    when the time budget ended the scan first (the count is then a lower bound)."""
+    when the time budget ended the scan first (the count is then a lower bound). The people
+    are narrowed by the indexes a rule allows (``candidates``) and evaluated a page at a time,
+    each page's facts loaded in a few pipelined round trips."""
     check_references(store, None, rules)
     now = time.time() if now is None else now
     deadline = time.monotonic() + budget
     count, sample = 0, []
     complete = True
-    for page_refs in _people(store, member_type):
-        for ref in page_refs:
-            facts = load(store, ref, [rules])
-            if facts and eligible(member_type, facts) and evaluate(rules, facts, now).value:
+    loader = candidates.Loader(store, rules)
+    quick = candidates.prefilter(rules)
+    for page_refs in candidates.people(store, member_type, rules):
+        for facts in loader.load(page_refs):
+            if not facts or (quick is not None and not quick(facts.h)):
+                continue  # not there, or fails a required field without an evaluation
+            if eligible(member_type, facts) and evaluate(rules, facts, now).value:
                 count += 1
                 if len(sample) < PREVIEW_SAMPLE:
-                    sample.append(ref)
+                    sample.append(facts.ref)
         if time.monotonic() > deadline:
             complete = False
             break

@@ -21,6 +21,13 @@ local function new_id(kind, prefix)
   return prefix .. b36(n), n
 end
 
+-- while any segment is saved, a person this script changes is marked for re-evaluation
+-- (Keys.segment_dirty) with the change: the caller clears the mark once it has re-evaluated
+-- them, and the beat settles what a killed worker left (people/segments/dirty.py)
+local function segment_dirty(ref)
+  if redis.call('EXISTS', k('segs')) == 1 then redis.call('SADD', k('segs', 'dirty'), ref) end
+end
+
 -- the person's own list of lists (field 'lists'), so that qualification and erasure
 -- find memberships without scanning every list
 local function remember_list(person_key, list_id)

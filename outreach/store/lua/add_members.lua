@@ -17,6 +17,7 @@ for i = 4, #ARGV do
     remember_list(k(ARGV[3], person_id), ARGV[2])
     added = added + 1
     joined[#joined + 1] = person_id
+    segment_dirty(string.sub(ARGV[3], 1, 1) .. ':' .. person_id)
   end
 end
 local out = {added, already, #unknown}

@@ -26,6 +26,7 @@ if action == 'disqualify' then
   local detail = {reason = ARGV[6]}
   if ARGV[7] ~= '' then detail.note = ARGV[7] end
   audit('lead:' .. lead_id, 'disqualified', now, who, detail)
+  segment_dirty('l:' .. lead_id)
   return {'ok', status}
 end
 
@@ -37,4 +38,5 @@ redis.call('ZREM', k('leads', 'st', 'disqualified'), lead_id)
 redis.call('ZREM', k('leads', 'st', 'qualified'), lead_id)
 redis.call('ZADD', k('leads', 'cand'), tonumber(h[3] or '0') or 0, lead_id)
 audit('lead:' .. lead_id, 'reactivated', now, who, nil)
+segment_dirty('l:' .. lead_id)
 return {'ok', status}

@@ -210,6 +210,8 @@ local function qualify_one(lead_id, company_key, domain_key, account_name, reven
       redis.call('HDEL', lkey, 'lists')
     end
   end
+  segment_dirty('l:' .. lead_id)
+  if contact_id ~= '' then segment_dirty('c:' .. contact_id) end
   return {'created', contact_id, account_id, opp_id, owner}
 end
 

@@ -5,7 +5,8 @@
 --       5 lead scores zset, 6 ledger hash, 7 report hash, 8 hourly hash, 9 links hash,
 --       10 conversion candidates zset (leads still new, by score), 11 experiment variants
 --       hash (address -> variant; anyone else got the campaign's x_rest), 12 score decay
---       hash, 13 the lead's scored items list (scores: _scoring.lua)
+--       hash, 13 the lead's scored items list (scores: _scoring.lua), 14 the saved segments
+--       zset, 15 the people whose segments are to be re-evaluated (Keys.segment_dirty)
 -- ARGV: 1 kind (open | click | unsubscribe), 2 person ref, 3 link id ('' unless a click),
 --       4 now (seconds, fractions allowed), 5 '1' when the user agent is a machine's,
 --       6 machine open seconds, 7 open score gain, 8 click score gain, 9 lead id ('' = not
@@ -19,11 +20,18 @@
 -- of an experiment's variant who opened / clicked (v|<variant>|s: finish_send.lua). Hourly: <hour>|o first
 -- human opens, <hour>|c human clicks.
 -- Returns 1 when a human open or a new click was counted, 2 when a scanner was detected,
--- 0 otherwise.
+-- 0 otherwise. A non-zero answer while any segment is saved also marks the person in KEYS[15]
+-- (the caller re-evaluates their segments, then clears the mark; the beat settles the marks
+-- of a worker killed in between).
 --@scoring
 local campaign, seen, history, person = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local kind, ref, link, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local lead_id = ARGV[9]
+
+local function changed(result)
+  if result ~= 0 and redis.call('EXISTS', KEYS[14]) == 1 then redis.call('SADD', KEYS[15], ref) end
+  return result
+end
 
 local function hour_of(t) return tostring(math.floor(t / 3600) * 3600) end
 
@@ -124,7 +132,7 @@ if kind == 'unsubscribe' then
   if redis.call('HSETNX', seen, 'u|' .. ref, '1') == 0 then return 0 end
   redis.call('HINCRBY', campaign, 'unsubscribed', 1)
   remember(ARGV[10])
-  return 1
+  return changed(1)
 end
 
 if kind == 'open' then
@@ -138,7 +146,7 @@ if kind == 'open' then
     machine_open()
     return 0
   end
-  return human_open(ARGV[10])
+  return changed(human_open(ARGV[10]))
 end
 
 -- a click
@@ -167,6 +175,6 @@ local links = redis.call('HLEN', KEYS[9])
 if links >= tonumber(ARGV[13]) and distinct >= links
     and now - tonumber(redis.call('HGET', seen, 'kt|' .. ref)) <= tonumber(ARGV[12]) then
   scanner()
-  return 2
+  return changed(2)
 end
-return 1
+return changed(1)

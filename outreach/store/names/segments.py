@@ -65,3 +65,13 @@ class SegmentKeys(KeyBase):
         """hash segment id -> how many listeners (active journeys triggered by it) want its
         moves in ``segment_moves``"""
         return self._k("segs", "move_listeners")
+
+    def segment_history(self, segment_id: str) -> str:
+        """list of '<epoch seconds>|<size>' samples of a segment's size, oldest first, one an
+        hour, trimmed to the newest ``segments.history.KEEP`` (the console's chart)"""
+        return self._k("seg", segment_id, "hist")
+
+    def segment_history_sampled(self, hour: int) -> str:
+        """string set (NX, expiring) by the first beat tick of hour ``hour`` that samples the
+        sizes: the other ticks of that hour sample nothing"""
+        return self._k("segs", "hist", str(hour))

@@ -1,0 +1,398 @@
+"""Segments: membership lag under changes, preview against a full scan, size and first page at
+1M members, memory per membership, and the ingest ratio with 20 segments saved.
+
+Each part prints its figure and, where DESIGN.md names one, the ratio against a reference
+measured in the same run:
+
+- lag: 20 saved (built) segments over --people leads; edits (country, company) and human
+  opens of a campaign, paced at --rate changes/s for --seconds from --processes processes
+  (as API and tracking workers) of --threads threads; a change's lag is from the moment it
+  was due to be made to the moment its person's segments are settled (the API and tracking
+  paths re-evaluate in the request), so a backlog counts. Afterwards every
+  changed person is checked against a brute-force evaluation of all 20 segments (0 wrong).
+- preview: --leads leads (real ingest); rules an index narrows (status, list, score) and one
+  it does not (country: the pipelined full scan), each against the reference "a full scan
+  of the leads in one pipelined pass" (HGETALL of every lead, pipelined 1000 at a time, and
+  the same evaluation), same run.
+- size and first page: a segment of --big members (seeded directly): GET size (ZCARD) and the
+  first page of 50 members (target <= 20 ms).
+- memory: INFO used_memory before and after 100k memberships in 20 segments (5k people x 20)
+  and 100k in one segment (100k people x 1), per membership (target <= 64 B).
+- ingest: bench/ingest.py's run (same code, a real ``outreach worker -c 2`` against Celery
+  no-ops) with 20 segments saved, so the worker settles every person for 20 segments.
+
+    .venv/bin/python bench/segments.py [--parts lag,preview,size,memory,ingest]
+        [--leads 100000] [--big 1000000] [--rate 500] [--seconds 10]
+
+Redis database 11 only (FLUSHDB of that database before and after each part).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import header, load_note, own_db  # noqa: E402
+
+from outreach.campaigns import tracking  # noqa: E402
+from outreach.config import Config  # noqa: E402
+from outreach.people import records  # noqa: E402
+from outreach.people.ingest import apply_batch  # noqa: E402
+from outreach.people.segments import build, catalog, membership, reading  # noqa: E402
+from outreach.people.segments.evaluate import evaluate  # noqa: E402
+from outreach.people.segments.facts import Facts, load  # noqa: E402
+from outreach.platform import refs  # noqa: E402
+from outreach.store import Store, connect  # noqa: E402
+from outreach.tokens import Tokens  # noqa: E402
+
+DB = 11
+URL = f"redis://127.0.0.1:6379/{DB}"
+PREFIX = "bseg"
+COUNTRIES = ["DE", "FR", "US", "GB", "ES", "IT", "NL", "PL", "SE", "AT"]
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def store_and_config() -> tuple[Store, Config]:
+    config = Config.from_env({"OUTREACH_REDIS_URL": URL, "OUTREACH_KEY_PREFIX": PREFIX})
+    return connect(URL, PREFIX), config
+
+
+def seed(store: Store, config: Config, leads: int, qualified: float = 0.1) -> None:
+    """``leads`` leads through the real ingest (20 white papers, ten countries, 1 in 7 also
+    at an event: a higher score), then ``qualified`` of them marked qualified directly."""
+    rng = random.Random(7)
+    rows = []
+    for i in range(leads):
+        rows.append({"kind": "white_paper", "asset": f"paper-{i % 20}", "email": f"l{i}@c{i % 5000}.com",
+                     "company": f"Company {i % 5000}", "country": COUNTRIES[i % len(COUNTRIES)],
+                     "consent": 1, "at": 1})
+        if i % 7 == 0:
+            rows.append({"kind": "event", "asset": "summit", "email": f"l{i}@c{i % 5000}.com",
+                         "consent": 1, "at": 1})
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start:start + 1000]
+        apply_batch(store, config, [(f"{start + j + 1}-0", {"d": json.dumps(r)})
+                                    for j, r in enumerate(chunk)])
+    keys = store.keys
+    ids = store.r.zrange(keys.leads, 0, -1, withscores=True)
+    pipe = store.r.pipeline(transaction=False)
+    for lead_id, seq in ids:
+        if rng.random() < qualified:
+            pipe.hset(keys.lead(lead_id), "status", "qualified")
+            pipe.zadd(keys.leads_by_status("qualified"), {lead_id: seq})
+            pipe.zrem(keys.lead_candidates, lead_id)
+        if len(pipe) > 3000:
+            pipe.execute()
+    pipe.execute()
+
+
+def list_of(store: Store, asset: str) -> str:
+    for list_id in store.r.zrange(store.keys.lists, 0, -1):
+        slug, member_type = store.r.hmget(store.keys.list(list_id), "slug", "member_type")
+        if slug == asset and member_type == "lead":
+            return list_id
+    raise LookupError(asset)
+
+
+def twenty_segments(store: Store, list_id: str) -> list[dict[str, Any]]:
+    trees = []
+    for i, country in enumerate(COUNTRIES):
+        trees.append({"field": "country", "op": "eq", "value": country})
+        trees.append({"all": [{"field": "company", "op": "starts_with", "value": f"Company {i}"},
+                              {"any": [{"opened": {"within": "-P30D"}},
+                                       {"field": "score", "op": "gte", "value": 15 + i}]}]})
+    trees[-1] = {"all": [{"in_list": list_id}, {"opened": {"campaign_id": "cp1"}}]}
+    trees[-2] = {"not": {"field": "status", "op": "eq", "value": "qualified"}}
+    return [catalog.create_segment(store, f"s{i}", "lead", t) for i, t in enumerate(trees)]
+
+
+# ---------------------------------------------------------------- lag
+
+def _drive(share: list[tuple[float, str, str, str, int]], start: float,
+           threads: int) -> tuple[list[float], set[str]]:
+    """One process's changes, each made at its moment; their lags (done - due)."""
+    store, config = store_and_config()
+    tokens = Tokens(config.secret_key)
+    lags: list[float] = []
+    changed: set[str] = set()
+    lock = threading.Lock()
+
+    def one(item: tuple[float, str, str, str, int]) -> None:
+        at, lead_id, kind, country, company = item
+        due = start + at
+        wait = due - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        if kind == "country":
+            records.update_lead(store, lead_id, {"country": country})
+        elif kind == "company":
+            records.update_lead(store, lead_id, {"company": f"Company {company}"})
+        else:
+            tracking.record_open(store, config, tokens.sign("open", ["cp1", refs.lead_ref(lead_id)]),
+                                 BROWSER)
+        done = time.time()
+        with lock:
+            lags.append(done - due)
+            changed.add(lead_id)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, share))
+    return lags, changed
+
+
+def part_lag(args: argparse.Namespace) -> None:
+    with own_db(DB):
+        store, config = store_and_config()
+        seed(store, config, args.people)
+        list_id = list_of(store, "paper-3")
+        store.r.hset(store.keys.campaign("cp1"), mapping={"name": "cp1"})
+        t0 = time.monotonic()
+        saved = twenty_segments(store, list_id)
+        for s in saved:
+            build.build(store, s["id"], time_budget=3600)
+        built = time.monotonic() - t0
+        lead_ids = store.r.zrange(store.keys.leads, 0, -1)
+        rng = random.Random(1)
+        total = int(args.rate * args.seconds)
+        plan = [(n / args.rate, rng.choice(lead_ids), rng.choice(["country", "company", "open"]),
+                 rng.choice(COUNTRIES), rng.randrange(5000)) for n in range(total)]
+        # the changes arrive through --processes processes (as through API / tracking
+        # workers), each with --threads threads, each change at its planned moment
+        start = time.time() + 2.0
+        shares = [plan[i::args.processes] for i in range(args.processes)]
+        with multiprocessing.get_context("fork").Pool(args.processes) as pool:
+            results = pool.starmap(_drive, [(share, start, args.threads) for share in shares])
+        lags = [lag for part, _ in results for lag in part]
+        changed = {lead_id for _, part in results for lead_id in part}
+        elapsed = max(at for at, *_ in plan) + max(lags)
+        defs = membership.definitions(store, [s["id"] for s in saved])
+        wrong = 0
+        now = time.time()
+        for lead_id in changed:
+            ref = refs.lead_ref(lead_id)
+            facts = load(store, ref, [d["rules"] for d in defs.values()], member_of=defs)
+            assert facts is not None
+            for segment_id, d in defs.items():
+                want = evaluate(d["rules"], facts, now).value and membership.eligible(d["member_type"], facts)
+                wrong += want != (segment_id in facts.segments)
+        print(f"lag: 20 segments over {args.people:,} leads (built in {built:.1f}s); {total} "
+              f"changes (edits, opens) asked at {args.rate:.0f}/s from {args.processes} processes "
+              f"x {args.threads} threads, all made within {elapsed:.1f}s of the first")
+        print(f"  lag p50 {statistics.median(lags) * 1000:.1f} ms, p99 {pct(lags, 99) * 1000:.1f} ms, "
+              f"max {max(lags) * 1000:.1f} ms (target p99 <= 5 s); wrong memberships of the "
+              f"{len(changed)} changed people x 20 segments: {wrong} (target 0)")
+        print(f"  dirty marks left: {store.r.scard(store.keys.segment_dirty)}")
+
+
+# ---------------------------------------------------------------- preview
+
+def full_scan(store: Store, rules: dict[str, Any], now: float, page: int = 1000) -> int:
+    """The reference: every lead's hash, pipelined ``page`` at a time, evaluated."""
+    keys = store.keys
+    count = offset = 0
+    while True:
+        ids = store.r.zrange(keys.leads, offset, offset + page - 1)
+        if not ids:
+            return count
+        pipe = store.r.pipeline(transaction=False)
+        for lead_id in ids:
+            pipe.hgetall(keys.lead(lead_id))
+        for lead_id, h in zip(ids, pipe.execute(), strict=True):
+            if h and evaluate(rules, Facts(refs.lead_ref(lead_id), h), now).value:
+                count += 1
+        offset += page
+
+
+def timed(fn: Callable[[], Any], rounds: int = 3) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def part_preview(args: argparse.Namespace) -> None:
+    with own_db(DB):
+        store, config = store_and_config()
+        t0 = time.monotonic()
+        seed(store, config, args.leads)
+        print(f"preview: {args.leads:,} leads seeded through the ingest in "
+              f"{time.monotonic() - t0:.0f}s")
+        list_id = list_of(store, "paper-0")
+        now = time.time()
+        cases = {
+            "status=qualified and country=DE (status index)": {"all": [
+                {"field": "status", "op": "eq", "value": "qualified"},
+                {"field": "country", "op": "eq", "value": "DE"}]},
+            "on a list and country=DE (list members)": {"all": [
+                {"in_list": list_id}, {"field": "country", "op": "eq", "value": "DE"}]},
+            "score >= 15 (score index)": {"field": "score", "op": "gte", "value": 15},
+            "country=DE (no index: the full scan)": {"field": "country", "op": "eq", "value": "DE"},
+        }
+        reference_rules = cases["country=DE (no index: the full scan)"]
+        rounds = 1 if args.leads > 200_000 else 3
+        ref_time, ref_count = timed(lambda: full_scan(store, reference_rules, now),
+                                    rounds=min(rounds, 2))
+        print(f"  reference, one pipelined pass over every lead: {ref_time:.2f}s ({ref_count:,} match)")
+        for name, rules in cases.items():
+            spent, got = timed(lambda rules=rules: reading.preview(store, "lead", rules, now=now,
+                                                                   budget=600.0), rounds)
+            if "list" in name:  # the scan's facts hold no lists: count the list's DE members
+                ids = store.r.zrange(store.keys.list_members(list_id), 0, -1)
+                pipe = store.r.pipeline(transaction=False)
+                for lead_id in ids:
+                    pipe.hget(store.keys.lead(lead_id), "country")
+                check = sum(1 for c in pipe.execute() if (c or "").lower() == "de")
+            else:
+                check = full_scan(store, rules, now) if "no index" not in name else ref_count
+            ok = "ok" if got["count"] == check else f"MISMATCH (scan says {check})"
+            print(f"  {name}: {spent:.3f}s, count {got['count']:,} {ok}; "
+                  f"{ref_time / spent:.1f}x faster than the scan")
+
+
+# ---------------------------------------------------------------- size and first page
+
+def part_size(args: argparse.Namespace) -> None:
+    with own_db(DB):
+        store, config = store_and_config()
+        seed(store, config, 100)
+        keys = store.keys
+        segment = catalog.create_segment(store, "big", "lead",
+                                         {"field": "country", "op": "exists", "value": True})
+        store.r.hset(keys.segment(segment["id"]), "build_state", "ready")
+        store.r.zrem(keys.segment_builds, segment["id"])
+        members = keys.segment_members(segment["id"])
+        real = [refs.lead_ref(i) for i in store.r.zrange(keys.leads, 0, -1)]
+        t0 = time.monotonic()
+        pipe = store.r.pipeline(transaction=False)
+        for n, ref in enumerate(real):
+            pipe.zadd(members, {ref: 1_000_000 + n})
+        for n in range(args.big - len(real)):
+            pipe.zadd(members, {f"l:x{n}": 2_000_000 + n})
+            if len(pipe) >= 5000:
+                pipe.execute()
+        pipe.execute()
+        print(f"size and first page: {store.r.zcard(members):,} members seeded in "
+              f"{time.monotonic() - t0:.0f}s")
+        sizes, pages = [], []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            found = catalog.get_segment(store, segment["id"])
+            sizes.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            page = reading.members(store, segment["id"], limit=50)
+            pages.append(time.perf_counter() - t0)
+        assert found["size"] == args.big and len(page["items"]) == 50
+        print(f"  GET segment (size {found['size']:,}): median {statistics.median(sizes) * 1000:.2f} ms; "
+              f"first page of 50 members: median {statistics.median(pages) * 1000:.2f} ms "
+              f"(target <= 20 ms each)")
+
+
+# ---------------------------------------------------------------- memory
+
+def part_memory(args: argparse.Namespace) -> None:
+    with own_db(DB) as client:
+        store, _ = store_and_config()
+        keys = store.keys
+
+        def fill(people: int, segments: int) -> tuple[float, float]:
+            client.flushdb()
+            before = int(client.info("memory")["used_memory"])
+            for first in range(0, people, 1000):
+                pipe = store.r.pipeline(transaction=False)
+                for p in range(first, min(people, first + 1000)):
+                    ref = f"l:ld{p:x}"
+                    for s in range(segments):
+                        pipe.zadd(keys.segment_members(f"sg{s}"), {ref: 1_765_000_000 + p})
+                        pipe.sadd(keys.person_segments(ref), f"sg{s}")
+                pipe.execute()
+            after = int(client.info("memory")["used_memory"])
+            zsets = sum(int(client.memory_usage(keys.segment_members(f"sg{s}"), samples=0) or 0)
+                        for s in range(segments))
+            return (after - before) / (people * segments), zsets / (people * segments)
+
+        for people, segments in ((100_000, 1), (5_000, 20)):
+            total, zset = fill(people, segments)
+            print(f"memory per membership, {segments} segment(s) per person ({people:,} people): "
+                  f"{total:.0f} B in all; the members zsets {zset:.0f} B of it, the reverse "
+                  f"set per person the rest (target <= 64 B)")
+
+
+# ---------------------------------------------------------------- ingest with 20 segments
+
+def part_ingest(args: argparse.Namespace) -> None:
+    import ingest as ingest_bench
+    from _common import make_registrations
+
+    ingest_bench.DB = DB
+    secret = secrets.token_urlsafe(32)  # the worker refuses the built-in development key
+    ingest_bench.env = lambda: {"OUTREACH_REDIS_URL": ingest_bench.redis_url(DB),
+                                "OUTREACH_KEY_PREFIX": ingest_bench.KEY_PREFIX,
+                                "OUTREACH_SECRET_KEY": secret}
+    app = ingest_bench.client_app()
+    payloads = make_registrations(args.registrations, 0.2)
+    distinct = len({str(p["email"]).lower() for p in payloads})
+    ns = argparse.Namespace(concurrency=2, loglevel="WARNING", max_foreign=0.5,
+                            quiet_timeout=20.0, batch_size=Config().ingest_batch_size)
+    rates = {}
+    for count in (0, 20):  # the same run without segments, then with twenty saved
+        with own_db(DB), tempfile.TemporaryDirectory(prefix="bench-segments-") as logdir:
+            store = connect(ingest_bench.redis_url(DB), ingest_bench.KEY_PREFIX)
+            saved = twenty_segments(store, "ls1") if count else []
+            for s in saved:
+                build.build(store, s["id"])
+            if count == 0:
+                noop_rate, _, _ = ingest_bench.run_noop(app, store, args.noop, ns, logdir)
+            rate, check, _ = ingest_bench.run_ingest(app, store, payloads, distinct, ns, logdir, 1)
+            rates[count] = rate
+            print(f"  {count} segments: {rate:,.0f} registrations/s; {check}; dirty marks left "
+                  f"{store.r.scard(store.keys.segment_dirty)}")
+    print(f"ingest vs {noop_rate:,.0f} Celery no-ops/s: {rates[0] / noop_rate:.1f}x without "
+          f"segments, {rates[20] / noop_rate:.1f}x with 20 segments saved (target >= 20x)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="lag,preview,size,memory,ingest")
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--people", type=int, default=2000, help="leads for the lag part")
+    parser.add_argument("--processes", type=int, default=4, help="lag: driving processes")
+    parser.add_argument("--threads", type=int, default=4, help="lag: threads per process")
+    parser.add_argument("--registrations", type=int, default=20_000)
+    parser.add_argument("--noop", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    header("segments: lag, preview vs a full scan, size/page at 1M, memory, ingest with 20 segments")
+    print(load_note())
+    parts = {"lag": part_lag, "preview": part_preview, "size": part_size, "memory": part_memory,
+             "ingest": part_ingest}
+    for name in args.parts.split(","):
+        parts[name](args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Preview narrows the people with indexes (status, score, list and segment members) and
+loads the facts of a page at once: its count and sample always equal a brute-force
+evaluation of every person, whatever the rules, the people and the page size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_segments_incremental import CHANGES, REGISTER, World, _bind, _conditions, _world
+
+from outreach.people.segments import build, candidates, catalog, reading, rules
+
+INDEXED = st.one_of(
+    st.builds(lambda v: {"field": "status", "op": "eq", "value": v},
+              st.sampled_from(["qualified", "Disqualified", "new"])),
+    st.builds(lambda v: {"field": "status", "op": "in", "value": v},
+              st.lists(st.sampled_from(["qualified", "disqualified", "new"]), min_size=1,
+                       max_size=2)),
+    st.builds(lambda op, v: {"field": "score", "op": op, "value": v},
+              st.sampled_from(["gt", "gte", "lt", "eq"]), st.sampled_from([0, 1, 2, 3, 5, 0.5])),
+    st.builds(lambda i: {"in_list": f"@list{i}"}, st.integers(0, 1)),
+    st.just({"in_segment": "@segment"}),
+    st.builds(lambda i: {"in_list": f"@contacts{i}"}, st.integers(0, 1)),
+)
+TREES = st.recursive(
+    st.one_of(INDEXED, INDEXED, _conditions()),
+    lambda inner: st.one_of(
+        st.builds(lambda xs: {"all": xs}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda xs: {"any": xs}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda x: {"not": x}, inner),
+    ),
+    max_leaves=6,
+)
+
+
+def _placeholders(tree: dict[str, Any], world: World, segment_id: str) -> dict[str, Any]:
+    if tree.get("in_segment") == "@segment":
+        return {"in_segment": segment_id}
+    if str(tree.get("in_list", "")).startswith("@contacts"):
+        pair = catalog_pair(world, int(tree["in_list"][9:]))
+        return {"in_list": pair}
+    for group in ("all", "any"):
+        if group in tree:
+            return {group: [_placeholders(c, world, segment_id) for c in tree[group]]}
+    if "not" in tree:
+        return {"not": _placeholders(tree["not"], world, segment_id)}
+    return _bind(tree, world.lists)
+
+
+def catalog_pair(world: World, i: int) -> str:
+    """The contact list paired with the world's lead list ``i``."""
+    return world.store.r.hget(world.store.keys.list(world.lists[i]), "parallel")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(tree=TREES, member_type=st.sampled_from(rules.MEMBER_TYPES),
+       changes=st.lists(REGISTER, min_size=2, max_size=5).flatmap(
+           lambda people: st.lists(CHANGES, max_size=10).map(lambda more: people + more)),
+       page=st.sampled_from([1, 2, 500]))
+def test_preview_equals_brute_force(make_env, tree, member_type, changes, page) -> None:
+    with _world(make_env) as world, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(candidates, "PAGE", page)
+        saved_tree = {"any": [{"field": "country", "op": "eq", "value": "DE"},
+                              {"opened": {}}]}
+        saved = catalog.create_segment(world.store, "saved", "any", saved_tree)["id"]
+        for change in changes:
+            world.apply(change)
+            for segment_id in build.pending_builds(world.store):
+                assert not build.build(world.store, segment_id)
+        tree = _placeholders(tree, world, saved)
+        rules.check(tree)
+        expected = world.brute_force([(saved, "any", saved_tree),
+                                      ("preview", member_type, tree)])["preview"]
+        got = reading.preview(world.store, member_type, tree, now=world.clock.time(),
+                              budget=60.0)
+        assert got["complete"]
+        assert got["count"] == len(expected), tree
+        sample = {f"{'l' if p['type'] == 'lead' else 'c'}:{p['id']}" for p in got["sample"]}
+        assert sample <= expected and len(sample) == min(len(expected), reading.PREVIEW_SAMPLE)
+
+
+def test_an_indexed_rule_reads_only_its_candidates(make_env) -> None:
+    with _world(make_env) as world:
+        for change in [("register", f"x{i}@acme.com", "guide", "DE", "Acme", True)
+                       for i in range(6)]:
+            world.apply(change)
+        world.apply(("list", "x1@acme.com", 0))
+        tree = {"all": [{"in_list": world.lists[0]}, {"field": "country", "op": "eq",
+                                                       "value": "DE"}]}
+        pages = list(candidates.people(world.store, "lead", tree))
+        assert sum(len(p) for p in pages) == 1
+        assert list(candidates.people(world.store, "contact", tree)) == []
+        assert reading.preview(world.store, "lead", tree)["count"] == 1
