@@ -32,7 +32,8 @@ LOST_REASONS = ("outsold", "cancelled", "no_decision", "price", "other")
 ACTIVITY_TYPES = ("note", "call", "meeting", "email", "task")
 WEBHOOK_EVENTS = ("lead.created", "lead.qualified", "lead.disqualified", "opportunity.created",
                   "opportunity.stage_changed", "opportunity.won", "opportunity.lost",
-                  "task.due", "campaign.finished", "person.unsubscribed", "person.erased")
+                  "task.due", "campaign.finished", "person.unsubscribed", "person.erased",
+                  "journey.entered", "journey.completed", "journey.exited")
 SUPPRESSION_REASONS = ("unsubscribed", "hard_bounce", "complaint", "erased", "manual")
 
 

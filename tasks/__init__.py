@@ -72,6 +72,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
         conversion,
         imports,
         ingest,
+        journeys,
         privacy,
         sales,
         segments,
@@ -129,6 +130,9 @@ def celery_settings(config: Config) -> dict[str, Any]:
             "erasures": {"task": "outreach.erasure.run_due",
                          "schedule": config.erasure_tick_seconds},
             "segment-windows": {"task": "outreach.segments.tick", "schedule": 2.0},
+            # journeys: inbox (entries, opens, clicks), segment moves, due steps
+            "journey-steps": {"task": "outreach.journeys.tick",
+                              "schedule": config.journey_tick_seconds},
         },
     }
 

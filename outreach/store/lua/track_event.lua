@@ -3,7 +3,9 @@
 -- The rules of machine opens are outreach/campaigns/machine_opens.py (read it first).
 -- KEYS: 1 campaign hash, 2 campaign 'seen' hash, 3 person's events list, 4 person hash,
 --       5 lead scores zset, 6 ledger hash, 7 report hash, 8 hourly hash, 9 links hash,
---       10 conversion candidates zset (leads still new, by score)
+--       10 conversion candidates zset (leads still new, by score), 11 the journeys' inbox
+--       list (a journey send's campaign: its first human open and first click are left
+--       there, so a branch waiting on them wakes; journeys sit above campaigns)
 -- ARGV: 1 kind (open | click | unsubscribe), 2 person ref, 3 link id ('' unless a click),
 --       4 now (seconds, fractions allowed), 5 '1' when the user agent is a machine's,
 --       6 machine open seconds, 7 open score gain, 8 click score gain, 9 lead id ('' = not
@@ -49,8 +51,15 @@ local function machine_open()
   end
 end
 
+local function journey_note(what)
+  if KEYS[11] and redis.call('HEXISTS', campaign, 'journey_id') == 1 then
+    redis.call('RPUSH', KEYS[11], what .. '|' .. ARGV[14] .. '|' .. ref)
+  end
+end
+
 local function human_open(entry)
   if redis.call('HSETNX', seen, 'o|' .. ref, ARGV[4]) == 0 then return 0 end
+  journey_note('open')
   redis.call('HINCRBY', campaign, 'opened', 1)
   redis.call('HINCRBY', KEYS[8], hour_of(now) .. '|o', 1)
   per_domain('o', 1)
@@ -141,6 +150,7 @@ local distinct = redis.call('HINCRBY', seen, 'kn|' .. ref, 1)
 if distinct == 1 then redis.call('HSET', seen, 'kt|' .. ref, ARGV[4]) end
 if redis.call('HSETNX', seen, 'C|' .. ref, '1') == 1 then
   redis.call('HINCRBY', campaign, 'clicked', 1)
+  journey_note('click')
   per_domain('c', 1)
 end
 -- a click proves the message was opened, even when images were blocked
