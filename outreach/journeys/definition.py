@@ -144,10 +144,10 @@ def _check_settings(settings: Any) -> None:
         if settings.get(name) is not None:
             segment_rules.check(settings[name], path=f"settings.{name}")
     quiet = settings.get("quiet_hours")
-    if quiet is not None:
-        if (not isinstance(quiet, dict) or clock(quiet.get("start")) is None
-                or clock(quiet.get("end")) is None or quiet["start"] == quiet["end"]):
-            raise _bad("settings.quiet_hours", 'Local times {"start": "HH:MM", "end": "HH:MM"}.')
+    if quiet is not None and (not isinstance(quiet, dict) or clock(quiet.get("start")) is None
+                              or clock(quiet.get("end")) is None
+                              or quiet["start"] == quiet["end"]):
+        raise _bad("settings.quiet_hours", 'Local times {"start": "HH:MM", "end": "HH:MM"}.')
 
 
 def check_graph(store: Store | None, data: dict[str, Any]) -> None:
@@ -225,7 +225,9 @@ def _check_references(store: Store, data: dict[str, Any]) -> None:
                     raise _bad(f"steps.{i}", f"Step {sid!r}: no segment {segment_id!r}.")
     settings = data.get("settings") or {}
     for name in ("exit_when", "goal"):
-        for segment_id in segment_rules.named_segments(settings.get(name) or {}):
+        if not settings.get(name):
+            continue
+        for segment_id in segment_rules.named_segments(settings[name]):
             if not store.r.exists(keys.segment(segment_id)):
                 raise _bad(f"settings.{name}", f"No segment {segment_id!r}.")
 

@@ -161,9 +161,9 @@ def _after(store: Store, journey_id: str, ref: str, enrollment: dict[str, str],
     """The goal (counted once per entry) and the webhooks of an enrollment that ended."""
     keys = store.keys
     goal = settings.get("goal")
-    if goal and person and steps.rule_holds(store, ref, goal, now):
-        if store.r.hsetnx(keys.journey_enrollment(journey_id, ref), "goal", repr(now)):
-            store.r.hincrby(keys.journey_stats(journey_id), "goal_reached", 1)
+    if (goal and person and steps.rule_holds(store, ref, goal, now)
+            and store.r.hsetnx(keys.journey_enrollment(journey_id, ref), "goal", repr(now))):
+        store.r.hincrby(keys.journey_stats(journey_id), "goal_reached", 1)
     if act.mode == "end":
         event = "journey.completed" if act.end == "done" else "journey.exited"
         webhooks.emit(store, event, {"journey_id": journey_id, "person": ref,
