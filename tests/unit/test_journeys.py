@@ -467,3 +467,31 @@ def test_enrollments_filters(jenv) -> None:
                    query_string={"status": "done"}).get_json()["items"] == []
     assert enrollments.find_enrollments(env.store, journey_id, step="w")["items"]
 
+
+
+def test_quiet_hours_in_each_persons_zone(jenv) -> None:
+    env, j = jenv
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    env.leads("berlin@example.com", timezone="Europe/Berlin")
+    env.leads("newyork@example.com", timezone="America/New_York")
+    t = env.template()
+    journey_id = j.create([{"id": "hello", "type": "send", "template_id": t}],
+                          settings={"quiet_hours": {"start": "20:00", "end": "08:00"}})
+    # the next 20:30 UTC: 21:30 or 22:30 in Berlin (quiet), 15:30 or 16:30 in New York
+    now = datetime.now(UTC)
+    at = now.replace(hour=20, minute=30, second=0, microsecond=0)
+    if at <= now:
+        at = datetime.fromtimestamp(at.timestamp() + 86400, UTC)
+    j.now = at.timestamp()
+    j.enroll(journey_id, "berlin@example.com", "newyork@example.com")
+    j.pump()
+    assert env.messenger.recipients == ["newyork@example.com"]
+    berlin = j.enrollment(journey_id, "berlin@example.com")
+    woke = datetime.fromtimestamp(berlin["next_at"], ZoneInfo("Europe/Berlin"))
+    assert (woke.hour, woke.minute) == (8, 0)
+    j.advance(berlin["next_at"] - j.now - 1)
+    assert env.messenger.recipients == ["newyork@example.com"]
+    j.advance(1)
+    assert sorted(env.messenger.recipients) == ["berlin@example.com", "newyork@example.com"]
