@@ -12,7 +12,6 @@ import pytest
 from outreach.journeys import catalog, engine, enrollments, inbox
 
 
-
 class Journeys:
     """Drives a journey by hand on a fake clock: the inbox, then the due steps."""
 
