@@ -16,6 +16,7 @@ from typing import Any
 
 from outreach.errors import Conflict, Invalid
 from outreach.journeys import definition
+from outreach.people.segments import moves
 from outreach.platform.paging import existing_hash, page_of_hashes
 from outreach.store import Store
 
@@ -35,8 +36,8 @@ _VERSIONS: dict[tuple[int, str, str], dict[str, Any]] = {}
 
 
 def cached_version(store: Store, journey_id: str, version: int | str) -> dict[str, Any]:
-    """A version's definition; versions never change once a later one exists, and a draft's
-    is re-read (its version is ``draft``-marked in the cache key by the journey's updated_at)."""
+    """A version's definition, cached per process: a version people run never changes
+    (a draft, whose version 1 a PUT replaces, runs nobody; its PUT clears the cache)."""
     key = (id(store), journey_id, str(version))
     found = _VERSIONS.get(key)
     if found is None:
@@ -154,7 +155,15 @@ def replace_journey(store: Store, journey_id: str, data: dict[str, Any]) -> dict
             _count_trigger(pipe, store, old_field, -1)
             _count_trigger(pipe, store, new_field, 1)
         pipe.execute()
+    _listen_to(store, body, 1)
+    _listen_to(store, old, -1)
     return get_journey(store, journey_id)
+
+
+def _listen_to(store: Store, body: dict[str, Any], how_many: int) -> None:
+    segment_ids = definition.listened_segments(body)
+    if segment_ids:
+        moves.listen(store, segment_ids, how_many)
 
 
 def _count_trigger(pipe: Any, store: Store, field: str, by: int) -> None:
@@ -188,6 +197,10 @@ def _set_status(store: Store, journey_id: str, allowed: tuple[str, ...], status:
         if status == "stopped":
             _count_trigger(pipe, store, field, -1)
         pipe.execute()
+    if h["status"] == "draft" and status == "active":
+        _listen_to(store, body, 1)
+    if status == "stopped":
+        _listen_to(store, body, -1)
     return h, body
 
 

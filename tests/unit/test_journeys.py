@@ -384,7 +384,7 @@ def test_exit_rule_and_goal(jenv) -> None:
     assert stats["exited"] == 1 and stats["completed"] == 1 and stats["goal_reached"] == 1
 
 
-def test_segment_moves_enter_and_wake(jenv, monkeypatch) -> None:
+def test_segment_moves_enter_and_wake(jenv) -> None:
     env, j = jenv
     env.leads("ann@example.com")
     store = env.store
@@ -393,13 +393,16 @@ def test_segment_moves_enter_and_wake(jenv, monkeypatch) -> None:
                                                             "value": "@"}}).get_json()
     journey_id = j.create([{"id": "w", "type": "wait", "duration": "P1D"}],
                           trigger={"type": "segment_entered", "segment_id": created["id"]})
-    stream = store.keys._k("test-segment-moves")
-    monkeypatch.setattr(inbox, "_moves_key", lambda _store: stream)
+    stream = store.keys.segment_moves
+    # activation asked for the segment's moves
+    assert store.r.hget(store.keys.segment_move_listeners, created["id"]) == "1"
     ref = f"l:{env.lead_of('ann@example.com')['id']}"
     store.r.xadd(stream, {"segment_id": created["id"], "ref": ref, "move": "in", "at": "1"})
     assert inbox.consume_moves(store, env.config) == 1
     assert inbox.consume_moves(store, env.config) == 0  # acknowledged
     assert j.enrollment(journey_id, "ann@example.com")["status"] == "active"
+    env.post(f"/api/v1/journeys/{journey_id}/stop")
+    assert not store.r.hget(store.keys.segment_move_listeners, created["id"])
 
 
 def test_registration_trigger_is_written_by_ingest(jenv) -> None:
