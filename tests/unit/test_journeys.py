@@ -497,3 +497,43 @@ def test_quiet_hours_in_each_persons_zone(jenv) -> None:
     assert env.messenger.recipients == ["newyork@example.com"]
     j.advance(1)
     assert sorted(env.messenger.recipients) == ["berlin@example.com", "newyork@example.com"]
+
+
+def test_erasure_forgets_enrollments_and_scrubs_the_journey_sends(jenv) -> None:
+    env, j = jenv
+    env.leads("ann@example.com")
+    t = env.template()
+    journey_id = j.create([{"id": "hello", "type": "send", "template_id": t},
+                           {"id": "w", "type": "wait", "duration": "P1D"}])
+    j.enroll(journey_id, "ann@example.com")
+    j.pump()
+    store = env.store
+    (campaign_id,) = store.r.hvals(store.keys.journey_campaigns(journey_id))
+    assert store.r.hget(store.keys.campaign_ledger(campaign_id), "ann@example.com")
+    assert env.erase("ann@example.com")["status"] == "done"
+    assert store.r.hget(store.keys.campaign_ledger(campaign_id), "ann@example.com") is None
+    assert env.get(f"/api/v1/journeys/{journey_id}/enrollments").get_json()["items"] == []
+    stats = j.show(journey_id)["stats"]
+    assert stats["active"] == 0 and stats["exited"] == 1
+
+
+def test_journey_webhooks(jenv) -> None:
+    env, j = jenv
+    from outreach.platform import webhooks
+
+    env.leads("ann@example.com", "bob@example.com")
+    response = env.post("/api/v1/webhooks", json={
+        "url": "https://93.184.215.14/x",
+        "events": ["journey.entered", "journey.completed", "journey.exited"]})
+    assert response.status_code == 201, response.get_json()
+    done = j.create([{"id": "w", "type": "wait", "duration": "PT1S"}])
+    out = j.create([{"id": "x", "type": "exit"}])
+    j.enroll(done, "ann@example.com")
+    j.enroll(out, "bob@example.com")
+    j.advance(2)
+    events = []
+    for delivery_id in webhooks.claim_due(env.store, now=time.time() + 3600, limit=100):
+        raw = env.store.r.hgetall(env.store.keys.webhook_delivery(delivery_id))
+        events.append(raw.get("event"))
+    assert sorted(events) == ["journey.completed", "journey.entered", "journey.entered",
+                              "journey.exited"]
