@@ -63,7 +63,8 @@ def stats(store: Store, journey_id: str, steps: list[dict[str, Any]]) -> dict[st
     for step in steps:
         sid = step["id"]
         entered, done = n(f"{sid}|entered"), n(f"{sid}|done")
-        per_step[sid] = {"entered": entered, "waiting": max(0, entered - done), "done": done,
+        left = n(f"{sid}|stopped")  # ended there by a stop
+        per_step[sid] = {"entered": entered, "waiting": max(0, entered - done - left), "done": done,
                          "sent": n(f"{sid}|sent"), "opened": n(f"{sid}|opened"),
                          "clicked": n(f"{sid}|clicked"), "failed": n(f"{sid}|failed"),
                          "unknown": n(f"{sid}|unknown")}
@@ -236,32 +237,21 @@ def stop(store: Store, journey_id: str, page_size: int = 1000) -> dict[str, Any]
     return get_journey(store, journey_id)
 
 
-def end_all(store: Store, journey_id: str, page_size: int = 1000) -> int:
+def end_all(store: Store, journey_id: str, page_size: int = 500) -> int:
+    """Every active enrollment ends as ``stopped`` (``journey_stop.lua``, a page at a time)."""
     keys = store.keys
     ended = 0
     start = 0
-    now = str(_now())
+    entry = json.dumps({"step": None, "at": round(_now(), 3), "outcome": "stopped"})
     while True:
         refs = store.r.zrange(keys.journey_enrollments(journey_id), start, start + page_size - 1)
         if not refs:
             break
         start += len(refs)
-        pipe = store.r.pipeline(transaction=False)
+        page_keys = [keys.journey_stats(journey_id)]
         for ref in refs:
-            pipe.hget(keys.journey_enrollment(journey_id, ref), "status")
-        statuses = pipe.execute()
-        pipe = store.r.pipeline(transaction=True)
-        active = [ref for ref, status in zip(refs, statuses, strict=True) if status == "active"]
-        for ref in active:
-            pipe.hset(keys.journey_enrollment(journey_id, ref),
-                      mapping={"status": "stopped", "next_at": "", "left_at": now})
-            pipe.hdel(keys.journey_enrollment(journey_id, ref), "claim")
-            pipe.rpush(keys.journey_history(journey_id, ref),
-                       json.dumps({"step": None, "at": float(now), "outcome": "stopped"}))
-        if active:
-            pipe.hincrby(keys.journey_stats(journey_id), "active", -len(active))
-            pipe.hincrby(keys.journey_stats(journey_id), "stopped", len(active))
-        pipe.execute()
-        ended += len(active)
+            page_keys += [keys.journey_enrollment(journey_id, ref),
+                          keys.journey_history(journey_id, ref)]
+        ended += int(store.run("journey_stop", keys=page_keys, args=[repr(_now()), entry, 100]))
     store.r.delete(keys.journey_due(journey_id))
     return ended

@@ -40,9 +40,10 @@ def drain(store: Store, config: Config, budget_seconds: float = 5.0) -> int:
             entries = store.r.lrange(keys.journey_inbox, 0, PAGE - 1)
             if not entries:
                 break
+            listening: dict[str, list[str]] = {}  # trigger -> journeys, once per page
             for entry in entries:
                 try:
-                    handle(store, config, entry)
+                    handle(store, config, entry, listening)
                 except Exception:  # noqa: BLE001 - one bad entry never blocks the inbox
                     log.exception("journeys: inbox entry %r failed", entry)
             store.r.ltrim(keys.journey_inbox, len(entries), -1)
@@ -52,14 +53,22 @@ def drain(store: Store, config: Config, budget_seconds: float = 5.0) -> int:
     return handled
 
 
-def handle(store: Store, config: Config, entry: str) -> None:
+def handle(store: Store, config: Config, entry: str,
+           listening: dict[str, list[str]] | None = None) -> None:
+    listening = {} if listening is None else listening
+
+    def journeys_for(field: str) -> list[str]:
+        if field not in listening:
+            listening[field] = engine.triggers_of(store, field)
+        return listening[field]
+
     kind, _, rest = entry.partition("|")
     if kind == "reg":
         slug, _, ref = rest.rpartition("|")
-        for journey_id in engine.triggers_of(store, f"registration:{slug}"):
+        for journey_id in journeys_for(f"registration:{slug}"):
             enrollments.enter(store, config, journey_id, ref, "registration")
     elif kind == "qual":
-        for journey_id in engine.triggers_of(store, "qualified"):
+        for journey_id in journeys_for("qualified"):
             enrollments.enter(store, config, journey_id, rest, "qualified")
     elif kind in ("open", "click"):
         campaign_id, _, ref = rest.partition("|")

@@ -344,7 +344,10 @@ def test_pause_holds_every_step_resume_carries_on_stop_ends_all(jenv) -> None:
     assert env.post(f"/api/v1/journeys/{journey_id}/stop").get_json()["status"] == "stopped"
     ann = j.enrollment(journey_id, "ann@example.com")
     assert ann["status"] == "stopped" and ann["next_at"] is None
-    assert j.show(journey_id)["stats"]["stopped"] == 1
+    stats = j.show(journey_id)["stats"]
+    assert stats["stopped"] == 1 and stats["active"] == 0
+    assert stats["steps"]["w2"]["waiting"] == 0
+    assert catalog.end_all(env.store, journey_id) == 0  # once
     assert env.post(f"/api/v1/journeys/{journey_id}/resume").status_code == 409
     j.advance(2 * 86400)
     assert len(env.messenger.messages) == 1
