@@ -566,3 +566,30 @@ def test_a_relay_that_trips_the_breaker_pauses_the_journey_with_the_reason(make_
         assert sorted(env.messenger.recipients) == emails[1:]
         hello = j.show(journey_id)["stats"]["steps"]["hello"]
         assert hello["sent"] == 3 and hello["failed"] == 1
+
+
+def test_a_task_step_whose_run_died_before_the_mark_makes_one_task(jenv, monkeypatch) -> None:
+    env, j = jenv
+    from outreach.platform import users
+
+    users.create_user(env.store, "sam@example.com", "sales")
+    env.leads("ann@example.com")
+    journey_id = j.create([{"id": "call", "type": "task", "subject": "Call Ann"}])
+    j.enroll(journey_id, "ann@example.com")
+
+    class Killed(BaseException):
+        pass
+
+    real_mark = engine._mark
+
+    def die(*args, **kwargs):  # the task was made; the worker dies before the mark
+        raise Killed
+
+    monkeypatch.setattr(engine, "_mark", die)
+    with pytest.raises(Killed):
+        j.pump()
+    monkeypatch.setattr(engine, "_mark", real_mark)
+    j.advance(engine.LEASE_SECONDS + env.config.send_heartbeat_seconds + 1)
+    assert j.enrollment(journey_id, "ann@example.com")["status"] == "done"
+    tasks = env.get("/api/v1/tasks", query_string={"owner": "sam@example.com"}).get_json()["items"]
+    assert [t["subject"] for t in tasks] == ["Call Ann"]
