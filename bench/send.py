@@ -201,12 +201,18 @@ def start_profilers(pids: list[int], seconds: int, out_dir: Path) -> list[tuple[
 # ------------------------------------------------------------------------------ ours
 
 
+EXPERIMENT = {"experiment": {"variants": [{}, {"subject": "A second subject"}], "test_share": 0.5,
+                             "decide_after": "PT1S"}}
+
+
 class Campaign:
     """The audience in Redis (once), then campaigns on it, each launched and timed with a
     real worker. Every campaign has its own ledger, so each one sends to the whole list."""
 
-    def __init__(self, recipients: int, overrides: dict[str, str]) -> None:
+    def __init__(self, recipients: int, overrides: dict[str, str],
+                 extra: dict[str, Any] | None = None) -> None:
         self.recipients = recipients
+        self.extra = extra  # an A/B experiment on every timed campaign (``--experiment``)
         self.env = service_env(**overrides)
         self.api = Api(self.env)
         self.audience_seconds = create_audience(self.api.store, self.api.config, recipients)
@@ -221,7 +227,7 @@ class Campaign:
     def run(self, w: Worker, profile: Path | None, timeout: float) -> dict[str, Any]:
         """Launch a new campaign on the list; time it until ``stats.sent`` is the list size."""
         api = self.api
-        campaign_id = api.create_campaign(self.list_id)
+        campaign_id = api.create_campaign(self.list_id, extra=self.extra)
         profilers: list[tuple[subprocess.Popen[bytes], Path]] = []
         cpu = tree_cpu_seconds(w.pid)
         began = time.perf_counter()
@@ -305,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dkim", choices=["rsa", "ed25519"],
                         help="the worker signs every message (RSA-2048 or Ed25519); the "
                              "reference stays unsigned")
+    parser.add_argument("--experiment", action="store_true",
+                        help="every timed campaign is an A/B test (two subjects, test share 50 "
+                             "%%, decided after 1 s by the watch while the test share sends)")
     args = parser.parse_args(argv)
     overrides: dict[str, str] = {}
     if args.dkim:
@@ -322,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     with own_db(SEND_DB), smtp_sink() as sink_note:
         print(f"# {sink_note}; Redis db {SEND_DB}, prefix bench; overrides {overrides or 'none'}")
-        campaign = Campaign(args.recipients, overrides)
+        campaign = Campaign(args.recipients, overrides, EXPERIMENT if args.experiment else None)
         if args.dkim:
             print(f"# DKIM {args.dkim}: {check_signed(campaign.wire, overrides)}")
         print(f"audience: {args.recipients:,} leads via ingest apply_batch in "

@@ -221,13 +221,15 @@ class Api:
             if not cursor:
                 raise RuntimeError(f"no lead list for {slug}")
 
-    def create_campaign(self, list_id: str, template: str = "white_paper_followup") -> str:
-        """A template from the built-in starting point ``template`` and a draft campaign."""
+    def create_campaign(self, list_id: str, template: str = "white_paper_followup",
+                        extra: dict[str, Any] | None = None) -> str:
+        """A template from the built-in starting point ``template`` and a draft campaign
+        (with ``extra`` fields: an experiment)."""
         builtin = next(t for t in self.get("/api/v1/templates/builtin") if t["name"] == template)
         created = self.post("/api/v1/templates", {k: builtin[k] for k in ("name", "subject", "html",
                                                                        "text")}, status=201)
         body = {"name": "Bench launch", "template_id": created["id"], "list_ids": [list_id],
-                "from_email": FROM_EMAIL}
+                "from_email": FROM_EMAIL, **(extra or {})}
         return str(self.post("/api/v1/campaigns", body, status=201)["id"])
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:

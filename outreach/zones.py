@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 def iana_zone(value: Any) -> bool:
@@ -33,3 +33,13 @@ def zone_of(timezone: str | None, default: str = "UTC") -> ZoneInfo:
             if zone is not None:
                 return zone
     return ZoneInfo("UTC")
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> tuple[str, ...]:
+    """The zone names to offer a person who picks one (a form's suggestions): ``UTC`` and
+    every ``Area/Place`` name, without the ``Etc/`` offsets and old ``SystemV/`` names
+    (any IANA name is still accepted)."""
+    names = {name for name in available_timezones()
+             if "/" in name and not name.startswith(("Etc/", "SystemV/", "posix/", "right/"))}
+    return ("UTC", *sorted(names))

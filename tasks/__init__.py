@@ -130,6 +130,8 @@ def celery_settings(config: Config) -> dict[str, Any]:
             "erasures": {"task": "outreach.erasure.run_due",
                          "schedule": config.erasure_tick_seconds},
             "segment-windows": {"task": "outreach.segments.tick", "schedule": 2.0},
+            # A/B decisions due (the campaign watch decides too, at its next look)
+            "experiments-due": {"task": "outreach.experiments.tick", "schedule": 1.0},
             # journeys: inbox (entries, opens, clicks), segment moves, due steps
             "journey-steps": {"task": "outreach.journeys.tick",
                               "schedule": config.journey_tick_seconds},

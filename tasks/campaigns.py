@@ -14,6 +14,7 @@ from flask import current_app
 from outreach.campaigns import dispatch as dispatching
 from outreach.campaigns import lifecycle
 from outreach.campaigns import watch as watching
+from outreach.campaigns.experiments import decision
 from outreach.campaigns.sending import batch, heartbeats
 from tasks.ingest import STORE_ERRORS
 
@@ -102,6 +103,12 @@ def retry_failed(campaign_id: str) -> int:
 def tick(force: bool = False) -> int:
     store, config, jobs = _deps()
     return watching.watch_all(store, config, jobs, force=force)
+
+
+@shared_task(name="outreach.experiments.tick", acks_late=True, ignore_result=True)
+def experiments_tick() -> int:
+    store, config, jobs = _deps()
+    return decision.drain(store, config, jobs)
 
 
 # ---------------------------------------------------------------- rolling restarts

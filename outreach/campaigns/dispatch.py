@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from outreach.campaigns import follow_ups, model
+from outreach.campaigns import follow_ups, local_time, model
+from outreach.campaigns.experiments import assignment
 from outreach.config import Config
 from outreach.normalize import email_hash
 from outreach.platform import refs
@@ -43,6 +44,7 @@ def dispatch(store: Store, config: Config, jobs: Jobs, campaign_id: str) -> int:
             for batch_no in new_batches:
                 jobs.send_batch(campaign_id, int(batch_no))
             created += len(new_batches)
+        created += local_time.release_due(store, config, jobs, campaign_id)
     finally:
         store.r.delete(lock)
     return created
@@ -78,6 +80,9 @@ def _queue_next_page(
         if len(rows) < page_size:
             index, after = index + 1, 0
             exhausted = index >= len(list_ids)
+    if h.get("experiment"):  # test phase: the test share only; variants recorded
+        candidates = assignment.page(store, campaign_id, h, candidates)
+    candidates = local_time.hold(store, config, campaign_id, h, candidates)
     args: list[Any] = [keys.campaign_batch(campaign_id, ""), config.send_batch_size,
                        str(int(model.now())), index, after, "1" if exhausted else "0",
                        len(candidates) // 3, *candidates]

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from outreach.campaigns import model
+from outreach.campaigns import local_time, model
 from outreach.errors import Conflict, NotFound
 from outreach.platform.jobs import Jobs
 from outreach.store import Store
@@ -150,6 +150,7 @@ def cancel(store: Store, campaign_id: str) -> dict[str, Any]:
     transition(store, campaign_id, ("draft", "scheduled", "sending", "paused"), "cancelled",
                {"finished_at": str(int(model.now()))}, active=False)
     _drop_batches(store, campaign_id)
+    local_time.drop(store, campaign_id)
     store.r.zrem(store.keys.campaigns_retry_due, campaign_id)
     return model.get_campaign(store, campaign_id)
 

@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from outreach.campaigns.experiments import setup as experiment_setup
 from outreach.config import Config
 from outreach.errors import Invalid
 from outreach.platform.paging import existing_hash, page_of_hashes
@@ -18,8 +19,9 @@ from outreach.vocabulary import iso
 
 STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
 STAT_FIELDS = ("targeted", "sent", "failed", "suppressed", "unknown", "opened", "opened_machine",
-               "clicked", "unsubscribed", "bounced", "soft_bounced", "blocked", "complained")
-LEDGER_STATES = {"q": "queued", "s": "sending", "d": "sending", "S": "sent", "f": "failed",
+               "clicked", "unsubscribed", "bounced", "soft_bounced", "blocked", "complained",
+               "waiting_local")
+LEDGER_STATES = {"w": "waiting", "q": "queued", "s": "sending", "d": "sending", "S": "sent", "f": "failed",
                  "u": "unknown", "x": "suppressed", "B": "bounced", "C": "complained"}
 STATE_CODES = {v: k for k, v in LEDGER_STATES.items() if k != "d"}
 
@@ -36,13 +38,19 @@ def create_campaign(store: Store, config: Config, data: dict[str, Any]) -> dict[
     missing = [lid for lid in data["list_ids"] if not store.r.exists(keys.list(lid))]
     if missing:
         errors["list_ids"] = [f"No such list: {', '.join(missing)}."]
+    errors.update(experiment_setup.check(store, data.get("experiment")))
     if errors:
         raise Invalid("Validation failed.", errors)
     campaign_id, n = store.next_id("campaign", "cp")
     send_at = data.get("send_at")
     record = draft_record(config, data, list(dict.fromkeys(data["list_ids"])))
+    record.update(experiment_setup.fields_of(store, config, data.get("experiment"),
+                                             data["template_id"], data["name"]))
     if send_at is not None:
         record["send_at"] = str(send_at.timestamp() if isinstance(send_at, datetime) else send_at)
+    from outreach.campaigns import local_time  # it reads model.now()
+
+    record.update(local_time.draft_fields(data))
     save_draft(store, campaign_id, n, record)
     return get_campaign(store, campaign_id)
 
@@ -76,7 +84,8 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
     if status == "sent":
         progress = 1.0
     else:
-        total = stats["targeted"] if h.get("dispatched") else max(
+        # an A/B test's test phase has dispatched its share only: the audience is the whole
+        total = stats["targeted"] if h.get("dispatched") and h.get("x_phase") != "test" else max(
             stats["targeted"], int(h.get("audience_estimate") or 0))
         progress = round(min(1.0, done / total), 4) if total else 0.0
     return {
@@ -97,7 +106,16 @@ def campaign_view(campaign_id: str, h: dict[str, str]) -> dict[str, Any]:
         "finished_at": iso(h.get("finished_at")),
         "follow_up_of": h.get("follow_up_of") or None,
         "follow_up_to": h.get("follow_up_to") or None,
+        **local_fields(h),
+        "experiment": experiment_setup.public_view(h),
     }
+
+
+def local_fields(h: dict[str, str]) -> dict[str, Any]:
+    """A local-time send's fields (``local_time``): ``send_at`` is the date as given."""
+    if not h.get("send_at_local"):
+        return {"send_at_local": None}
+    return {"send_at_local": h["send_at_local"], "send_at": h.get("send_date")}
 
 
 def get_campaign(store: Store, campaign_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from outreach.campaigns import model
+from outreach.campaigns.experiments import decision
 from outreach.platform.paging import existing_hash
 from outreach.store import Store
 from outreach.vocabulary import iso
@@ -72,5 +73,5 @@ def campaign_report(store: Store, campaign_id: str, *, top_domains: int = TOP_DO
         "domains": [{"domain": domain, "sent": int(score), "bounced": count(f"d|{domain}|b"),
                      "opened": count(f"d|{domain}|o"), "clicked": count(f"d|{domain}|c")}
                     for domain, score in sorted(domains, key=lambda d: (-d[1], d[0]))],
-        "variants": [],
+        "variants": decision.variant_rows(store, campaign_id, h),
     }

@@ -31,7 +31,8 @@ def detail_keys(store: Store, campaign_id: str) -> list[str]:
         keys.campaign_claims(campaign_id), keys.campaign_soft(campaign_id),
         keys.campaign_deferred(campaign_id), keys.campaign_streak(campaign_id),
         keys.campaign_batches(campaign_id), keys.campaign_batch_runs(campaign_id),
-        keys.campaign_sending(campaign_id),
+        keys.campaign_sending(campaign_id), keys.campaign_waiting_local(campaign_id),
+        keys.campaign_variants(campaign_id),
     ]
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import secrets
 
-from outreach.campaigns import lifecycle, model
+from outreach.campaigns import lifecycle, local_time, model
+from outreach.campaigns.experiments import decision
 from outreach.config import Config
 from outreach.errors import Conflict
 from outreach.platform.jobs import Jobs
@@ -46,6 +47,7 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
         if status != "paused":
             store.r.srem(keys.active_campaigns, campaign_id)
         return None
+    testing = decision.look(store, jobs, campaign_id, h)  # an experiment's test phase
     live = _restart_dead_batches(store, jobs, campaign_id, now)
     requeued = _expire_stale_claims(store, config, campaign_id, now)
     batches = store.r.hgetall(keys.campaign_batches(campaign_id))
@@ -55,13 +57,14 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
         if batch_no not in live and now - float(since) > config.send_batch_stale_seconds:
             store.r.hset(keys.campaign_batches(campaign_id), batch_no, str(int(now)))
             jobs.send_batch(campaign_id, int(batch_no))
+    waiting = local_time.look(store, config, jobs, campaign_id, h, len(batches), now)
     if not h.get("dispatched"):
         if len(batches) < config.send_window_batches:
             jobs.dispatch(campaign_id)
         return config.campaign_watch_seconds
-    if retry_asked:
-        return config.campaign_watch_seconds  # not finished while failed ones wait for requeue
-    if not batches and store.r.zcard(keys.campaign_sending(campaign_id)) == 0:
+    if retry_asked or testing:  # not finished while failed ones wait for requeue, nor before
+        return config.campaign_watch_seconds  # an experiment's rest phase
+    if not batches and not waiting and store.r.zcard(keys.campaign_sending(campaign_id)) == 0:
         try:
             lifecycle.transition(store, campaign_id, ("sending",), "sent",
                                  {"finished_at": str(int(now))})
@@ -84,7 +87,8 @@ def finish_keys(store: Store, campaign_id: str) -> list[str]:
             keys.campaign_errors(campaign_id), keys.campaign_soft(campaign_id),
             keys.campaign_streak(campaign_id), keys.suppression_info,
             keys.campaign_batches(campaign_id), keys.campaign_claims(campaign_id),
-            keys.campaign_sent_per_10s(campaign_id), keys.campaign_domains(campaign_id)]
+            keys.campaign_sent_per_10s(campaign_id), keys.campaign_domains(campaign_id),
+            keys.campaign_variants(campaign_id), keys.campaign_report(campaign_id)]
 
 
 def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: float) -> set[str]:

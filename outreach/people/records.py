@@ -204,6 +204,33 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str
     return get_lead(store, lead_id)
 
 
+def update_contact(store: Store, contact_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Edit a contact's profile (``EDITABLE_FIELDS``; an empty value clears a field, as in
+    ``update_lead``)."""
+    key = store.keys.contact(contact_id)
+    existing_hash(store, key, "contact", contact_id)
+    to_set: dict[str, str] = {}
+    to_clear: list[str] = []
+    for name in EDITABLE_FIELDS:
+        if name in changes:
+            value = (changes[name] or "").strip()
+            if value:
+                to_set[name] = value
+            else:
+                to_clear.append(name)
+    if not to_set and not to_clear:
+        return get_contact(store, contact_id)
+    to_set["updated_at"] = str(int(time.time()))
+    pipe = store.r.pipeline(transaction=True)
+    pipe.hset(key, mapping=to_set)
+    if to_clear:
+        pipe.hdel(key, *to_clear)
+    pipe.execute()
+    membership.touch(store, refs.contact_ref(contact_id),
+                     {f"field:{name}" for name in (*to_set, *to_clear)})
+    return get_contact(store, contact_id)
+
+
 def get_contact(store: Store, contact_id: str) -> dict[str, Any]:
     h = existing_hash(store, store.keys.contact(contact_id), "contact", contact_id)
     return contact_view(contact_id, h, asset_slugs(store, [h.get("regs")]))

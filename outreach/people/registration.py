@@ -25,6 +25,12 @@ def _zone(value: str) -> None:
         raise ValidationError("Not an IANA time zone name (e.g. Europe/Paris).")
 
 
+def _zone_or_clear(value: str) -> None:
+    """An edit's time zone: an IANA name, or empty to clear it (null clears it too)."""
+    if value != "":
+        _zone(value)
+
+
 def _text(limit: int) -> fields.String:
     return fields.String(validate=validate.Length(max=limit))
 
@@ -197,6 +203,9 @@ def profile_in(limit_phone: int = 40) -> dict[str, fields.Field]:
         out[name] = fields.String(allow_none=True, validate=validate.Length(max=200))
     for name in ("phone", "mobile_phone", "postal_code"):
         out[name] = fields.String(allow_none=True, validate=validate.Length(max=limit_phone))
+    out["timezone"] = fields.String(allow_none=True, validate=_zone_or_clear, metadata={
+        "description": "IANA time zone name, e.g. Europe/Paris (null or empty: none, so "
+                       "OUTREACH_DEFAULT_TIMEZONE)"})
     return out
 
 

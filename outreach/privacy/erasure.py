@@ -208,17 +208,19 @@ def _scrub_ledgers(store: Store, email: str, digest: str, hidden: list[str] | No
         if value is None:
             continue
         state = value.split("|")[0]
-        if state in ("q", "s"):
+        if state in ("q", "s", "w"):  # w: waiting for a local-time send
             state = "x"  # never send it now
             store.r.hincrby(keys.campaign(campaign_id), "suppressed", 1)
         pipe = store.r.pipeline(transaction=True)
         pipe.hdel(ledger, email)
         pipe.hset(ledger, f"erased:{digest[:16]}", f"{state}||")
         pipe.zrem(keys.campaign_sending(campaign_id), email)
+        pipe.zrem(keys.campaign_waiting_local(campaign_id), email)
         pipe.hdel(keys.campaign_errors(campaign_id), email)
         pipe.hdel(keys.campaign_soft(campaign_id), email)
         pipe.srem(keys.campaign_streak(campaign_id), email)
         pipe.hdel(keys.campaign_claims(campaign_id), email)
+        pipe.hdel(keys.campaign_variants(campaign_id), email)  # an A/B test's record of it
         for batch_no in store.r.hkeys(keys.campaign_batches(campaign_id)):
             pipe.lrem(keys.campaign_batch(campaign_id, batch_no), 0, email)
         pipe.execute()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from outreach.campaigns.local_time import DATE, HHMM
 from outreach.inputs import Email, InputSchema
 from outreach.schemas.common import PageQuery
 
@@ -33,13 +35,51 @@ class BuiltinTemplate(Schema):
     text = fields.String()
 
 
+class VariantIn(InputSchema):
+    template_id = fields.String(validate=validate.Length(min=1, max=200), metadata={
+        "description": "default: the campaign's template"})
+    subject = fields.String(validate=validate.Length(min=1, max=2000), metadata={
+        "description": "this variant's subject (the template's body under it)"})
+
+
+class ExperimentIn(InputSchema):
+    variants = fields.List(fields.Nested(VariantIn), required=True,
+                           validate=validate.Length(
+                               min=2, max=5, error="Give 2 to 5 variants: A and at least B."),
+                           metadata={"description": "2-5 variants, named A, B, ... in order"})
+    test_share = fields.Float(load_default=0.2, validate=validate.Range(
+        min=0, max=1, min_inclusive=False, max_inclusive=False))
+    metric = fields.String(load_default="clicks", validate=validate.OneOf(("clicks", "opens")))
+    decide_after = fields.String(load_default="PT4H", validate=validate.Length(min=2, max=40),
+                                 metadata={"description": "ISO 8601 duration from launch"})
+    confidence = fields.Float(load_default=0.95, validate=validate.Range(
+        min=0.5, max=1, max_inclusive=False))
+
+
 class CampaignIn(InputSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     template_id = fields.String(required=True)
     list_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=100))
     from_email = Email()
-    send_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC)
+    send_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC, metadata={
+        "description": "when to send (ISO 8601, UTC unless it says); with send_at_local, a "
+                       "date (YYYY-MM-DD)"})
     rate_per_second = fields.Float(allow_none=True, validate=validate.Range(min=0, max=100_000))
+    experiment = fields.Nested(ExperimentIn, allow_none=True)
+    send_at_local = fields.String(allow_none=True, validate=validate.Regexp(
+        HHMM, error="Must be a time of day as HH:MM (00:00 to 23:59)."), metadata={
+        "description": "HH:MM: each recipient gets the message at that time of the send_at date "
+                       "in their own time zone (at once if it has passed at launch)"})
+
+    @validates_schema(pass_original=True)
+    def _local_send(self, data: dict[str, Any], original: Any, **_kwargs: Any) -> None:
+        """A local-time send needs the date it happens on, as a date."""
+        if not data.get("send_at_local"):
+            return
+        raw = original.get("send_at") if isinstance(original, dict) else None
+        if not (isinstance(raw, str) and DATE.fullmatch(raw.strip())):
+            raise ValidationError("With send_at_local, send_at is required and is a date "
+                                  "(YYYY-MM-DD).", "send_at")
 
 
 class CampaignStats(Schema):
@@ -58,6 +98,8 @@ class CampaignStats(Schema):
     soft_bounced = fields.Integer()
     blocked = fields.Integer()  # 5.7.x policy refusals reported by DSN
     complained = fields.Integer()
+    waiting_local = fields.Integer(metadata={
+        "description": "recipients of a send_at_local campaign waiting for their local time"})
 
 
 class Campaign(Schema):
@@ -66,7 +108,10 @@ class Campaign(Schema):
     template_id = fields.String()
     list_ids = fields.List(fields.String())
     from_email = fields.String()
-    send_at = fields.String(allow_none=True)
+    send_at = fields.String(allow_none=True, metadata={
+        "description": "ISO 8601 UTC; the date (YYYY-MM-DD) of a send_at_local campaign"})
+    send_at_local = fields.String(allow_none=True, metadata={
+        "description": "HH:MM in each recipient's own time zone, or null"})
     rate_per_second = fields.Float(allow_none=True)
     status = fields.String(validate=validate.OneOf(
         ("draft", "scheduled", "sending", "paused", "sent", "cancelled")))
@@ -77,11 +122,14 @@ class Campaign(Schema):
     created_at = fields.String(allow_none=True)
     started_at = fields.String(allow_none=True)
     finished_at = fields.String(allow_none=True)
+    experiment = fields.Dict(allow_none=True, metadata={
+        "description": "variants [{name, template_id, subject}], test_share, metric, "
+                       "decide_after, confidence"})
 
 
 class RecipientQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(
-        ("queued", "sending", "sent", "failed", "unknown", "suppressed", "bounced",
+        ("waiting", "queued", "sending", "sent", "failed", "unknown", "suppressed", "bounced",
          "complained")))
 
 
@@ -139,7 +187,8 @@ class Report(Schema):
     links = fields.List(fields.Nested(ReportLink))
     timeline = fields.List(fields.Nested(ReportHour))
     domains = fields.List(fields.Nested(ReportDomain))
-    variants = fields.List(fields.Dict(), metadata={"description": "empty until experiments"})
+    variants = fields.List(fields.Nested(lambda: ExperimentVariant()), metadata={
+        "description": "an experiment's variants (empty without one), as GET .../experiment"})
 
 
 class FollowUpIn(InputSchema):
@@ -147,3 +196,36 @@ class FollowUpIn(InputSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     template_id = fields.String()
     subject = fields.String(validate=validate.Length(min=1, max=2000))
+
+
+class ExperimentVariant(Schema):
+    name = fields.String()
+    subject = fields.String(allow_none=True)
+    template_id = fields.String(allow_none=True)
+    sent = fields.Integer(metadata={"description": "people sent this variant (test and rest)"})
+    opened = fields.Integer(metadata={"description": "people who opened (human opens)"})
+    clicked = fields.Integer(metadata={"description": "people who clicked"})
+    rate = fields.Float(metadata={"description": "the metric's count / sent"})
+    ci_low = fields.Float(metadata={"description": "Wilson score interval at the confidence"})
+    ci_high = fields.Float()
+
+
+class Experiment(Schema):
+    status = fields.String(validate=validate.OneOf(("testing", "decided", "inconclusive")))
+    metric = fields.String()
+    method = fields.String()
+    confidence = fields.Float()
+    test_share = fields.Float()
+    decide_after = fields.String()
+    decide_at = fields.String(allow_none=True)
+    phase = fields.String(metadata={"description": "test (the test share) or rest"})
+    variants = fields.List(fields.Nested(ExperimentVariant))
+    winner = fields.String(allow_none=True)
+    rest_variant = fields.String(allow_none=True)
+    decided_at = fields.String(allow_none=True)
+    decided_by = fields.String(allow_none=True, metadata={
+        "description": "test, or the user or API key that decided by hand"})
+
+
+class DecideIn(InputSchema):
+    variant = fields.String(required=True, validate=validate.Length(min=1, max=5))

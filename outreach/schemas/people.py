@@ -86,6 +86,13 @@ class LeadPatch(InputSchema):
         return data
 
 
+class ContactPatch(InputSchema):
+    """``PATCH /api/v1/contacts/<id>``: the owner, and the profile (an empty value clears)."""
+
+    owner = fields.String(validate=validate.Length(min=1, max=320))
+    locals().update(profile_in())
+
+
 class LeadQuery(PageQuery):
     list = fields.String()
     status = fields.String(validate=validate.OneOf(LEAD_STATUSES))

@@ -95,10 +95,6 @@ class TaskQuery(PageQuery):
     due_before = _when()
 
 
-class OwnerPatch(InputSchema):
-    owner = fields.String(required=True, validate=validate.Length(min=1, max=320))
-
-
 class WebhookIn(InputSchema):
     url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     events = fields.List(fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)), required=True,

@@ -215,7 +215,10 @@ def test_hosted_form_page_and_definition(env) -> None:
     page = env.client.get("/f/summit")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "<script" not in html  # no JavaScript needed
+    # no JavaScript needed: the one script only fills in the browser's time zone, which the
+    # form carries disabled (not posted) until then
+    assert html.count("<script") == 1 and "Intl.DateTimeFormat" in html
+    assert '<input type="hidden" name="timezone" value="" data-outreach-timezone disabled>' in html
     for text in ("Summit 2027", "Mail me about the summit.", 'name="company"',
                  'name="job_title"', 'name="email"', 'name="website"', 'name="thanks"',
                  'action="/api/v1/registrations"'):

@@ -12,7 +12,7 @@ from outreach.mail.smtp.classify import PermanentFailure
 ZERO_STATS = {"targeted": 0, "sent": 0, "failed": 0, "suppressed": 0, "unknown": 0, "opened": 0,
               "opened_machine": 0,
               "clicked": 0, "unsubscribed": 0, "bounced": 0, "soft_bounced": 0, "blocked": 0,
-              "complained": 0}
+              "complained": 0, "waiting_local": 0}
 
 
 def job_names(env) -> list[str]:

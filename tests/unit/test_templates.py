@@ -154,7 +154,7 @@ def test_injection_and_bombs_fail_only_that_recipient(cenv, where, attack) -> No
     assert shown["status"] == "sent"
     assert shown["stats"] == {"targeted": 2, "sent": 1, "failed": 1, "suppressed": 0, "unknown": 0,
                               "opened": 0, "opened_machine": 0, "clicked": 0, "unsubscribed": 0, "bounced": 0,
-                              "soft_bounced": 0, "blocked": 0, "complained": 0}
+                              "soft_bounced": 0, "blocked": 0, "complained": 0, "waiting_local": 0}
     assert cenv.ledger(campaign_id) == {"ann@example.com": "sent", "eve@example.com": "failed"}
     assert cenv.messenger.attempts == ["ann@example.com"]
     assert "render failed" in shown["last_error"]

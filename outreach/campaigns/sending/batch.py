@@ -89,6 +89,7 @@ def _send_batch(
     keys = store.keys
     store.r.hset(keys.campaign_batches(campaign_id), str(batch_no), str(int(time.time())))
     context = CampaignContext(store, config, campaign_id, h)
+    context.load_variants(emails)
     ledger = store.r.hmget(keys.campaign_ledger(campaign_id), emails)
     people = load_people(store, [(v or "||").split("|")[1] for v in ledger])
     rate = float(h.get("rate") or 0)
@@ -164,7 +165,7 @@ def _send_batch(
         pipe.delete(keys.campaign_batch(campaign_id, batch_no))
         pipe.execute()
         result.finished = True
-        if not h.get("dispatched"):
+        if not h.get("dispatched") or int(h.get("waiting_local") or 0):  # more to queue
             jobs.dispatch(campaign_id)
     return result
 

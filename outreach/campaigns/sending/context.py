@@ -10,8 +10,10 @@ import re
 import time
 
 from outreach.campaigns import pacing, templates
+from outreach.campaigns.experiments.setup import settings_of
 from outreach.config import Config
 from outreach.mail import dkim
+from outreach.mail.rendering import CompiledTemplate
 from outreach.normalize import InvalidEmail, ascii_domain
 from outreach.people.segments import membership
 from outreach.store import Store
@@ -43,6 +45,14 @@ class CampaignContext:
         self.store, self.config, self.campaign_id = store, config, campaign_id
         self.from_email = h.get("from_email") or config.from_email
         self.template = templates.compiled(store, config, h["template_id"])
+        # an experiment: each variant's template (a subject variant has one of its own); a
+        # test-share address's variant is recorded, everyone else gets ``x_rest``
+        experiment = settings_of(h)
+        self.variants = {v["name"]: templates.compiled(store, config, v["send_template_id"])
+                         for v in experiment["variants"]} if experiment else {}
+        self.rest_variant = h.get("x_rest") or (experiment["variants"][0]["name"]
+                                                if experiment else "")
+        self.variant_of: dict[str, str] = {}
         self.tokens = Tokens(config.secret_key, config.secret_key_fallbacks)
         self.base = config.base_url.rstrip("/")
         self.campaign = {"id": campaign_id, "name": h.get("name")}
@@ -71,6 +81,19 @@ class CampaignContext:
         # stays within the small value size metadata allows)
         self.postmark = any(r.host.lower().rstrip(".").endswith("postmarkapp.com")
                             for r in config.relays)
+
+    def load_variants(self, emails: list[str]) -> None:
+        """The recorded variants of a batch's addresses (one read; nothing without an experiment)."""
+        if self.variants and emails:
+            found = self.store.r.hmget(self.store.keys.campaign_variants(self.campaign_id), emails)
+            self.variant_of = {e: v for e, v in zip(emails, found, strict=True) if v}
+
+    def template_for(self, email: str) -> CompiledTemplate:
+        """The template ``email`` is sent: its experiment variant's, else the campaign's."""
+        if not self.variants:
+            return self.template
+        name = self.variant_of.get(email) or self.rest_variant
+        return self.variants.get(name, self.template)
 
     def domain_wait(self, email: str, run: str = "", pace: bool = True) -> int:
         """Milliseconds before ``email``'s domain may get a message (0: now). ``pace``: its

@@ -124,7 +124,7 @@ def _message(ctx: CampaignContext, email: str, ref: str, person: dict[str, str |
     variables.update(email=email, person=dict(person), unsubscribe_url=unsubscribe_url,
                      asset=ctx.asset, campaign=ctx.campaign)
     variables["postal_address"] = ctx.config.postal_address  # the built-in templates' footer
-    subject, html, text = ctx.template.render(variables)
+    subject, html, text = ctx.template_for(email).render(variables)
     message_id = verp.message_id(ctx.config.secret_key, ctx.ascii_domain, ctx.campaign_id, ref)
     # headers show the addresses as they travel: UTF-8 with SMTPUTF8 (RFC 6532) when a
     # local part needs it, otherwise with A-label domains (build_message decides)

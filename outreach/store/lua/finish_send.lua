@@ -3,7 +3,9 @@
 --       5 recipient errors hash, 6 soft-refusal counts hash, 7 breaker streak set,
 --       8 suppression info hash, 9 outstanding batches hash, 10 claims hash,
 --       11 sent-per-10-seconds hash (bucket start -> messages sent: the send-rate chart),
---       12 receiving domains zset (domain -> messages sent: the report's domains)
+--       12 receiving domains zset (domain -> messages sent: the report's domains),
+--       13 experiment variants hash (address -> variant), 14 report hash (v|<variant>|s:
+--       people sent each variant of an experiment)
 -- ARGV: 1 email, 2 outcome (sent | failed | requeue | soft | unknown), 3 now,
 --       4 suppression reason for failed ('' = do not suppress), 5 error (reply or reason),
 --       6 breaker kind ('' = this outcome says nothing about the relay's attitude),
@@ -44,6 +46,10 @@ if outcome == 'sent' then
   redis.call('HINCRBY', KEYS[11], tostring(t - t % 10), 1)
   local domain = string.match(email, '@([^@]+)$')
   if domain then redis.call('ZINCRBY', KEYS[12], 1, domain) end
+  if redis.call('HEXISTS', KEYS[1], 'x_status') == 1 then  -- an experiment: count its variant
+    local variant = redis.call('HGET', KEYS[13], email) or redis.call('HGET', KEYS[1], 'x_rest') or 'A'
+    redis.call('HINCRBY', KEYS[14], 'v|' .. variant .. '|s', 1)
+  end
   redis.call('HSET', KEYS[1], 'consecutive_failures', 0)
   if redis.call('HDEL', KEYS[1], 'streak_kind') == 1 then redis.call('DEL', KEYS[7]) end
   if redis.call('HDEL', KEYS[6], email) == 1 then redis.call('HDEL', KEYS[5], email) end

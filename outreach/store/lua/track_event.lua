@@ -3,8 +3,9 @@
 -- The rules of machine opens are outreach/campaigns/machine_opens.py (read it first).
 -- KEYS: 1 campaign hash, 2 campaign 'seen' hash, 3 person's events list, 4 person hash,
 --       5 lead scores zset, 6 ledger hash, 7 report hash, 8 hourly hash, 9 links hash,
---       10 conversion candidates zset (leads still new, by score), 11 the journeys' inbox
---       list (a journey send's campaign: its first human open and first click are left
+--       10 conversion candidates zset (leads still new, by score), 11 experiment variants
+--       hash (address -> variant; anyone else got the campaign's x_rest), 12 the journeys'
+--       inbox list (a journey send's campaign: its first human open and first click are left
 --       there, so a branch waiting on them wakes; journeys sit above campaigns)
 -- ARGV: 1 kind (open | click | unsubscribe), 2 person ref, 3 link id ('' unless a click),
 --       4 now (seconds, fractions allowed), 5 '1' when the user agent is a machine's,
@@ -15,7 +16,8 @@
 -- c|<ref>|<link> clicks of that link, u| unsubscribed, m| machine open, S| link scanner,
 -- kt| first click, kn| distinct links clicked, ke| clicks, g| score given in this campaign.
 -- Report fields: l|<link>|c clicks, l|<link>|u unique clicks, d|<domain>|o / |c people who
--- opened / clicked (d|<domain>|s, |b: finish_send.lua, bounce.lua). Hourly: <hour>|o first
+-- opened / clicked (d|<domain>|s, |b: finish_send.lua, bounce.lua); v|<variant>|o / |c people
+-- of an experiment's variant who opened / clicked (v|<variant>|s: finish_send.lua). Hourly: <hour>|o first
 -- human opens, <hour>|c human clicks.
 -- Returns 1 when a human open or a new click was counted, 2 when a scanner was detected,
 -- 0 otherwise.
@@ -30,6 +32,18 @@ local domain = email and string.match(email, '@([^@]+)$')
 
 local function per_domain(stat, by)
   if domain then redis.call('HINCRBY', KEYS[7], 'd|' .. domain .. '|' .. stat, by) end
+end
+
+-- an experiment's variant of this person (nil without an experiment)
+local variant = false
+local function per_variant(stat, by)
+  if variant == false then
+    variant = nil
+    if email and redis.call('HEXISTS', campaign, 'x_status') == 1 then
+      variant = redis.call('HGET', KEYS[11], email) or redis.call('HGET', campaign, 'x_rest') or 'A'
+    end
+  end
+  if variant then redis.call('HINCRBY', KEYS[7], 'v|' .. variant .. '|' .. stat, by) end
 end
 
 local function remember(entry)
@@ -52,8 +66,8 @@ local function machine_open()
 end
 
 local function journey_note(what)
-  if KEYS[11] and redis.call('HEXISTS', campaign, 'journey_id') == 1 then
-    redis.call('RPUSH', KEYS[11], what .. '|' .. ARGV[14] .. '|' .. ref)
+  if KEYS[12] and redis.call('HEXISTS', campaign, 'journey_id') == 1 then
+    redis.call('RPUSH', KEYS[12], what .. '|' .. ARGV[14] .. '|' .. ref)
   end
 end
 
@@ -63,6 +77,7 @@ local function human_open(entry)
   redis.call('HINCRBY', campaign, 'opened', 1)
   redis.call('HINCRBY', KEYS[8], hour_of(now) .. '|o', 1)
   per_domain('o', 1)
+  per_variant('o', 1)
   remember(entry)
   gain(tonumber(ARGV[7]))
   return 1
@@ -74,6 +89,7 @@ local function scanner()
   if redis.call('HDEL', seen, 'C|' .. ref) == 1 then
     redis.call('HINCRBY', campaign, 'clicked', -1)
     per_domain('c', -1)
+    per_variant('c', -1)
   end
   -- every click of the burst came within a second of the first: taken from that hour
   local first = tonumber(redis.call('HGET', seen, 'kt|' .. ref))
@@ -92,6 +108,7 @@ local function scanner()
     redis.call('HINCRBY', campaign, 'opened', -1)
     redis.call('HINCRBY', KEYS[8], hour_of(tonumber(opened_at)) .. '|o', -1)
     per_domain('o', -1)
+    per_variant('o', -1)
     machine_open()
   end
   local given = tonumber(redis.call('HGET', seen, 'g|' .. ref) or '0')
@@ -152,6 +169,7 @@ if redis.call('HSETNX', seen, 'C|' .. ref, '1') == 1 then
   redis.call('HINCRBY', campaign, 'clicked', 1)
   journey_note('click')
   per_domain('c', 1)
+  per_variant('c', 1)
 end
 -- a click proves the message was opened, even when images were blocked
 human_open(ARGV[11])

@@ -70,6 +70,11 @@ class CampaignKeys(KeyBase):
         dispatch instead of lists"""
         return self._k("camp", campaign_id, "audience")
 
+    def campaign_waiting_local(self, campaign_id: str) -> str:
+        """zset address -> the UTC moment (epoch seconds) of its local time: the recipients
+        of a ``send_at_local`` campaign held until their hour (``campaigns.local_time``)"""
+        return self._k("camp", campaign_id, "localwait")
+
     def campaign_errors(self, campaign_id: str) -> str:
         """address -> the last reply or reason for a recipient that was not delivered"""
         return self._k("camp", campaign_id, "errors")
@@ -110,6 +115,17 @@ class CampaignKeys(KeyBase):
         """zset of campaigns whose failed recipients are to be queued again (retry-failed),
         scored by when; written with the request, drained by the campaign tick"""
         return self._k("camps", "retry")
+
+    def campaign_variants(self, campaign_id: str) -> str:
+        """hash: address -> the experiment variant it was queued with, for the test share
+        only (anyone not in it got the variant the rest got: the campaign's ``x_rest``)"""
+        return self._k("camp", campaign_id, "variants")
+
+    @property
+    def experiments_due(self) -> str:
+        """zset of campaigns whose experiment is to be decided, scored by when (launch +
+        ``decide_after``); drained by the beat and by each campaign's watch"""
+        return self._k("camps", "xdue")
 
     def campaign_audience_count(self, campaign_id: str) -> str:
         """the cached audience count of a draft campaign (JSON), short-lived"""

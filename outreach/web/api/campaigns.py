@@ -7,10 +7,13 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from outreach.campaigns import follow_ups, lifecycle, model, recipients, reports, templates
+from outreach.campaigns.experiments import decision
 from outreach.schemas.campaigns import (
     BuiltinTemplate,
     Campaign,
     CampaignIn,
+    DecideIn,
+    Experiment,
     FollowUpIn,
     Recipient,
     RecipientQuery,
@@ -20,7 +23,7 @@ from outreach.schemas.campaigns import (
     TemplateIn,
 )
 from outreach.schemas.common import PageQuery, page_of
-from outreach.web.api.auth import access, require_api_key
+from outreach.web.api.auth import access, caller, require_api_key
 from outreach.web.common import config, load_body, load_query, store
 from outreach.web.openapi import operation
 
@@ -168,3 +171,22 @@ def get_report(campaign_id: str) -> Any:
 def post_follow_up(campaign_id: str) -> Any:
     created = follow_ups.create_follow_up(store(), config(), campaign_id, load_body(FollowUpIn()))
     return jsonify(_campaign.dump(created)), 201
+
+
+@bp.get("/api/v1/campaigns/<campaign_id>/experiment")
+@access("campaigns", "read")
+@operation("The campaign's A/B experiment: per variant sent, opened, clicked, rate and its "
+           "interval; the decision and its method", responses={200: Experiment}, errors=(404,),
+           tag="campaigns")
+def get_experiment(campaign_id: str) -> Any:
+    return jsonify(Experiment().dump(decision.experiment_view(store(), campaign_id)))
+
+
+@bp.post("/api/v1/campaigns/<campaign_id>/experiment/decide")
+@access("campaigns", "write")
+@operation("Decide the experiment by hand: the rest of the audience gets this variant",
+           body=DecideIn, responses={200: Experiment}, errors=(404, 409, 422), tag="campaigns")
+def decide_experiment(campaign_id: str) -> Any:
+    body = load_body(DecideIn())
+    return jsonify(Experiment().dump(decision.decide_by_hand(
+        store(), jobs(), campaign_id, body["variant"], caller())))

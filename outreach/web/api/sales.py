@@ -10,18 +10,17 @@ from outreach.people import records
 from outreach.platform import webhooks
 from outreach.sales import accounts, activities
 from outreach.sales import tasks as sales_tasks
-from outreach.sales.owners import PLURALS, normal_owner_query, set_owner
+from outreach.sales.owners import PLURALS, checked_owner, normal_owner_query, set_owner
 from outreach.sales.pipeline import pipeline
 from outreach.schemas.common import PageQuery, page_of
 from outreach.schemas.crm import Account, AccountPatch, Pipeline
-from outreach.schemas.people import Contact
+from outreach.schemas.people import Contact, ContactPatch
 from outreach.schemas.sales import (
     Activity,
     ActivityIn,
     ActivityPatch,
     ActivityQuery,
     Deliveries,
-    OwnerPatch,
     Redelivered,
     TaskQuery,
     Timeline,
@@ -139,12 +138,18 @@ def patch_account(account_id: str) -> Any:
 
 @bp.patch("/api/v1/contacts/<contact_id>")
 @access("people", "write")
-@operation("Reassign a contact (owner)", body=OwnerPatch, responses={200: Contact},
-           errors=(404, 422), tag="sales")
+@operation("Edit a contact: its owner, its profile (time zone, ...)", body=ContactPatch,
+           responses={200: Contact}, errors=(404, 422), tag="sales")
 def patch_contact(contact_id: str) -> Any:
-    data = load_body(OwnerPatch())
-    set_owner(store(), "contact", contact_id, data["owner"], caller())
-    return jsonify(Contact().dump(records.get_contact(store(), contact_id)))
+    changes = load_body(ContactPatch())
+    owner = changes.pop("owner", None)
+    if owner:  # checked first: a bad owner changes nothing
+        checked_owner(store(), owner)
+    contact = records.update_contact(store(), contact_id, changes)
+    if owner:
+        set_owner(store(), "contact", contact_id, owner, caller())
+        contact = records.get_contact(store(), contact_id)
+    return jsonify(Contact().dump(contact))
 
 
 # ------------------------------------------------------------------ webhooks

@@ -22,6 +22,7 @@ from outreach.errors import Conflict, Invalid, RateLimited
 from outreach.people import lists
 from outreach.schemas.campaigns import CampaignIn, FollowUpIn, TemplateIn
 from outreach.web.console import campaign_form
+from outreach.web.console import experiments as experiment_form
 from outreach.web.console.base import bp, config, form_data, jobs, render, requires, store
 
 _PAGE = 25
@@ -215,14 +216,17 @@ def campaign_new() -> Any:
 def campaign_create() -> Any:
     values: dict[str, Any] = form_data("name", "template_id", "from_email", "send_at", "rate_per_second")
     values["list_ids"] = request.form.getlist("list_ids")
+    values["x"] = experiment_form.form_values(request.form)  # an A/B test, when filled in
     if request.form.get("action") in ("count", "find"):  # without JavaScript: save nothing
         return _new_form(values, {}, count=request.form["action"] == "count")
+    body = {k: v for k, v in values.items() if k != "x"}
+    body["experiment"] = experiment_form.from_form(values["x"])
     try:
-        created = model.create_campaign(store(), config(), CampaignIn().load(values))
+        created = model.create_campaign(store(), config(), CampaignIn().load(body))
     except ValidationError as exc:
-        return _new_form(values, exc.messages, 422)
+        return _new_form(values, experiment_form.form_errors(exc.messages), 422)
     except Invalid as exc:
-        return _new_form(values, exc.fields or {}, 422)
+        return _new_form(values, experiment_form.form_errors(exc.fields or {}), 422)
     flash(f"Campaign {created['name']!r} created as a draft. Check it, then launch it.")
     return redirect(url_for("console.campaign_page", campaign_id=created["id"]))
 
@@ -235,7 +239,8 @@ def campaign_page(campaign_id: str) -> Any:
         return render("campaign_live.html", found=found)
     report = (reports.campaign_report(store(), campaign_id)
               if found["status"] not in ("draft", "scheduled") else None)
-    return render("campaign.html", found=found, report=report)
+    return render("campaign.html", found=found, report=report,
+                  experiment=experiment_form.experiment_of(found))
 
 
 @bp.route("/campaigns/<campaign_id>/follow-up", methods=["POST"])
@@ -288,7 +293,7 @@ def campaign_send_test(campaign_id: str) -> Any:
 
 
 RECIPIENT_STATUSES = ("sent", "failed", "unknown", "suppressed", "bounced", "complained",
-                      "queued", "sending")
+                      "queued", "sending", "waiting")
 
 
 @bp.route("/campaigns/<campaign_id>/recipients")

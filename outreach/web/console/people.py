@@ -15,9 +15,10 @@ from outreach.platform import refs
 from outreach.sales import accounts, opportunities
 from outreach.sales import qualify as qualification
 from outreach.schemas.crm import DisqualifyIn, OpportunityPatch, QualifyIn
-from outreach.schemas.people import LeadPatch
+from outreach.schemas.people import ContactPatch, LeadPatch
 from outreach.vocabulary import DISQUALIFY_REASONS, SOURCES
 from outreach.web.console.base import bp, config, render, requires, store
+from outreach.zones import zone_names
 
 _PAGE = 25
 
@@ -70,7 +71,8 @@ def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = 
                   score=scoring.score_breakdown(s, config(), lead),
                   suppression=suppressions.get_suppression(s, lead["email"]),
                   person_ref=refs.lead_ref(lead_id), fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS,
-                  errors=errors or {}, **extra)
+                  errors=errors or {}, zones=zone_names(),
+                  default_zone=config().default_timezone, **extra)
 
 
 @bp.route("/leads/<lead_id>")
@@ -151,14 +153,34 @@ def lead_reactivate(lead_id: str) -> Any:
     return redirect(url_for("console.lead_page", lead_id=lead_id))
 
 
-@bp.route("/contacts/<contact_id>")
-@requires("people")
-def contact_page(contact_id: str) -> Any:
+def _contact_page(contact_id: str, status: int = 200,
+                  errors: dict[str, Any] | None = None) -> Any:
     s = store()
     contact = records.get_contact(s, contact_id)
     ref = refs.contact_ref(contact_id)
-    return render("contact.html", contact=contact, events=records.person_events(s, ref),
-                  suppression=suppressions.get_suppression(s, contact["email"]), person_ref=ref)
+    return render("contact.html", status, contact=contact, events=records.person_events(s, ref),
+                  suppression=suppressions.get_suppression(s, contact["email"]), person_ref=ref,
+                  errors=errors or {}, zones=zone_names(),
+                  default_zone=config().default_timezone)
+
+
+@bp.route("/contacts/<contact_id>")
+@requires("people")
+def contact_page(contact_id: str) -> Any:
+    return _contact_page(contact_id)
+
+
+@bp.route("/contacts/<contact_id>/edit", methods=["POST"])
+@requires("people", "write")
+def contact_edit(contact_id: str) -> Any:
+    """The contact's time zone (the profile fields the form sends; empty clears)."""
+    data = {name: request.form.get(name, "") for name in EDITABLE_FIELDS if name in request.form}
+    try:
+        records.update_contact(store(), contact_id, ContactPatch().load(data))
+    except ValidationError as exc:
+        return _contact_page(contact_id, 422, exc.messages)
+    flash("Contact saved.")
+    return redirect(url_for("console.contact_page", contact_id=contact_id))
 
 
 @bp.route("/suppressions/lift", methods=["POST"])

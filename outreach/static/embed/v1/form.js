@@ -57,6 +57,27 @@
     return form;
   }
 
+  // the person's time zone from the browser (Intl), for mail sent at their local time; the
+  // plain form carries it disabled (not posted) until this fills it
+  function browserZone() {
+    try {
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+      return zone === "Etc/Unknown" ? "" : zone;
+    } catch (e) { return ""; }
+  }
+
+  function zone(form) {
+    var input = form.querySelector('[name="timezone"]');
+    var found = browserZone();
+    if (!input) {
+      if (!found) return;
+      input = el("input", { type: "hidden", name: "timezone", "data-outreach-timezone": "" });
+      form.appendChild(input);
+    }
+    if (!input.value) input.value = found;
+    input.disabled = !input.value;
+  }
+
   function clear(form) {
     Array.prototype.forEach.call(form.querySelectorAll(".of-error"), function (p) { p.hidden = true; p.textContent = ""; });
     Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), function (i) { i.removeAttribute("aria-invalid"); });
@@ -108,12 +129,13 @@
   }
 
   function enhance(box, form, thanks, def) {
+    zone(form);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       clear(form);
       var body = {};
       Array.prototype.forEach.call(form.elements, function (input) {
-        if (!input.name || input.name === "thanks" || input.name === "redirect_to") return;
+        if (!input.name || input.disabled || input.name === "thanks" || input.name === "redirect_to") return;
         if (input.type === "checkbox") body[input.name] = input.checked;
         else body[input.name] = input.value;
       });
@@ -136,6 +158,12 @@
             }
             var error = (data && data.error) || {};
             var fields = error.fields || {};
+            if (fields.timezone) { // a zone this server does not know: send without it
+              var zoneInput = form.querySelector('[name="timezone"]');
+              if (zoneInput) zoneInput.disabled = true;
+              delete fields.timezone;
+              if (!Object.keys(fields).length) fields._form = ["Please send the form again."];
+            }
             var names = Object.keys(fields);
             if (!names.length) show(form, "_form", error.message || "Something went wrong; please try again.");
             names.forEach(function (name) { show(form, name, fields[name][0]); });
