@@ -118,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
         crm,
         imports,
         intake,
+        journeys,
         keys,
         lists,
         ops,
@@ -136,7 +137,7 @@ def _register_blueprints(app: Flask) -> None:
     from outreach.web.public import pages, provider_hooks, tracking
 
     for module in (intake, people, lists, campaigns, tracking, crm, ops, suppressions, sales,
-                   assets, imports, segments, provider_hooks, pages, keys):
+                   assets, imports, segments, journeys, provider_hooks, pages, keys):
         app.register_blueprint(module.bp)
     console_auth.init_app(app)
     for module in (views, marketing, console_people, settings, console_sales, forms,

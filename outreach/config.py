@@ -79,6 +79,7 @@ class Config:
     import_upload_quota_bytes: int = 256 * 1024 * 1024
     outbox_tick_seconds: float = 2.0  # the beat's look at due imports and confirmations
     outbox_grace_seconds: float = 10.0  # work nudged at once is due for the beat this much later
+    journey_tick_seconds: float = 1.0  # the beat's look at journey entries and due steps
     # mail
     smtp_host: str = "localhost"
     smtp_port: int = 25

@@ -72,6 +72,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
         conversion,
         imports,
         ingest,
+        journeys,
         privacy,
         sales,
         segments,
@@ -131,6 +132,9 @@ def celery_settings(config: Config) -> dict[str, Any]:
             "segment-windows": {"task": "outreach.segments.tick", "schedule": 2.0},
             # A/B decisions due (the campaign watch decides too, at its next look)
             "experiments-due": {"task": "outreach.experiments.tick", "schedule": 1.0},
+            # journeys: inbox (entries, opens, clicks), segment moves, due steps
+            "journey-steps": {"task": "outreach.journeys.tick",
+                              "schedule": config.journey_tick_seconds},
         },
     }
 

@@ -307,3 +307,18 @@ def search_list_members(
     at = int(cursor_position(found["next_cursor"])) if found["next_cursor"] else None
     scanned = total if at is None else int(store.r.zcount(members, "-inf", at))
     return {**found, "scanned": scanned, "total": total}
+
+
+def remove_member(store: Store, list_id: str, ref: str) -> bool:
+    """Take one person (``l:``/``c:`` ref) off a list; whether they were on it. (Their own
+    ``lists`` field may still name it: readers treat it as a superset, as erasure does.)"""
+    _, person_id = refs.parse(ref)
+    pipe = store.r.pipeline(transaction=True)
+    pipe.zrem(store.keys.list_members(list_id), person_id)
+    dirty.mark(pipe, store, [ref])
+    removed = bool(pipe.execute()[0])
+    if removed:
+        dirty.touch(store, ref, [f"list:{list_id}"])
+    else:
+        dirty.clear(store, [ref])
+    return removed

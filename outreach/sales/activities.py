@@ -15,6 +15,7 @@ the lead when it was qualified.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -296,8 +297,35 @@ def timeline(store: Store, kind: str, record_id: str, limit: int = 100) -> dict[
                               "detail": event["detail"]}))
     emails = sorted({email for _, email in person_refs if email})
     rows += _messages(store, emails)
+    for events_ref, _ in person_refs:
+        rows += _journey_rows(store, events_ref, limit)
     rows.sort(key=lambda row: row[0], reverse=True)
     return {"items": [item for _, item in rows[:limit]]}
+
+
+def _journey_rows(store: Store, ref: str, limit: int) -> list[tuple[float, dict[str, Any]]]:
+    """The person's journeys (entered, each step, branch taken, exit), read from the keys
+    the journeys keep per (person, journey): journeys sit above sales."""
+    keys = store.keys
+    journey_ids = list(store.r.hkeys(keys.person_journeys(ref)))[:20]
+    pipe = store.r.pipeline(transaction=False)
+    for journey_id in journey_ids:
+        pipe.hget(keys.journey(journey_id), "name")
+        pipe.lrange(keys.journey_history(journey_id, ref), -limit, -1)
+    replies = pipe.execute()
+    rows: list[tuple[float, dict[str, Any]]] = []
+    for i, journey_id in enumerate(journey_ids):
+        name = replies[2 * i] or journey_id
+        for raw in replies[2 * i + 1]:
+            entry = json.loads(raw)
+            at = float(entry.get("at") or 0)
+            step = entry.get("step")
+            outcome = entry.get("outcome") or ""
+            subject = f"journey {name}: " + (f"{step} {outcome}" if step else outcome)
+            rows.append((at, {"at": iso(at), "kind": "event", "type": "journey",
+                              "subject": subject, "journey_id": journey_id, "step": step,
+                              "outcome": outcome}))
+    return rows
 
 
 _MESSAGE_STATES = {"S": "message", "f": "message_failed", "u": "message_unknown"}

@@ -10,12 +10,13 @@ The names live in one mixin per domain (``outreach/store/names/``); ``Keys`` joi
 from __future__ import annotations
 
 from outreach.store.names.campaigns import CampaignKeys
+from outreach.store.names.journeys import JourneyKeys
 from outreach.store.names.people import PeopleKeys
 from outreach.store.names.platform import PlatformKeys
 from outreach.store.names.sales import SalesKeys
 from outreach.store.names.segments import SegmentKeys
 
 
-class Keys(PeopleKeys, PlatformKeys, CampaignKeys, SalesKeys, SegmentKeys):
+class Keys(PeopleKeys, PlatformKeys, CampaignKeys, SalesKeys, SegmentKeys, JourneyKeys):
     def __init__(self, prefix: str = "outreach") -> None:
         self.tag = "{" + prefix + "}"

@@ -44,6 +44,20 @@ local import = ARGV[8] == 'import' or ARGV[8] == 'contacts'
 -- mode 'contacts': an import of contacts (as 'import'), where an address no contact has
 -- becomes a new contact (never a lead): the contacts import runs one script per chunk
 local as_contacts = ARGV[8] == 'contacts'
+-- journeys that start on an asset's registrations: Keys.journey_triggers ('jnys:triggers',
+-- field 'registration:<slug>') counts the active ones; each new registration for such an
+-- asset leaves 'reg|<slug>|<ref>' in Keys.journey_inbox ('jnys:inbox') in this same script,
+-- which the journeys' beat drains (journeys sit above people: they cannot be called)
+local journey_triggers, journey_inbox = k('jnys', 'triggers'), k('jnys', 'inbox')
+local journey_listens = {}
+local function journey_entry(asset, ref)
+  local listens = journey_listens[asset]
+  if listens == nil then
+    listens = tonumber(redis.call('HGET', journey_triggers, 'registration:' .. asset) or '0') > 0
+    journey_listens[asset] = listens
+  end
+  if listens then redis.call('RPUSH', journey_inbox, 'reg|' .. asset .. '|' .. ref) end
+end
 local any_webhook = redis.call('ZCARD', k('whs')) > 0
 local report_created = not import and any_webhook
 local created_outbox = any_webhook and k('wh', 'outbox', 'lead.created') or nil
@@ -251,6 +265,7 @@ for _ = 1, count do
           add_member(contact_list, contact_id, ckey)
         end
         if evidence ~= '' and outcome ~= 'n' then keep_evidence('c:' .. contact_id, ckey, evidence) end
+        if outcome ~= 'n' then journey_entry(asset, 'c:' .. contact_id) end
         if import then
           outcomes[#outcomes + 1] = outcome
           outcomes[#outcomes + 1] = 'c:' .. contact_id
@@ -339,6 +354,7 @@ for _ = 1, count do
         if evidence ~= '' and outcome ~= 'n' then
           keep_evidence('l:' .. lead_id, k('lead', lead_id), evidence)
         end
+        if outcome ~= 'n' then journey_entry(asset, 'l:' .. lead_id) end
         if import then
           outcomes[#outcomes + 1] = outcome
           outcomes[#outcomes + 1] = 'l:' .. lead_id

@@ -223,4 +223,18 @@ for n = 1, tonumber(ARGV[5]) do
                            ARGV[i + 10], ARGV[i + 11], ARGV[i + 12], ARGV[i + 13])
   i = i + 14
 end
+-- journeys that start on qualification (Keys.journey_triggers 'jnys:triggers', field
+-- 'qualified', counts the active ones): each lead qualified now leaves 'qual|<ref>' (its
+-- contact, else the lead) in Keys.journey_inbox ('jnys:inbox') in this same script
+if tonumber(redis.call('HGET', k('jnys', 'triggers'), 'qualified') or '0') > 0 then
+  local j = 7 + pool_size
+  for n = 1, tonumber(ARGV[5]) do
+    local r = results[n]
+    if r[1] == 'created' then
+      local ref = (r[2] and r[2] ~= '') and ('c:' .. r[2]) or ('l:' .. ARGV[j])
+      redis.call('RPUSH', k('jnys', 'inbox'), 'qual|' .. ref)
+    end
+    j = j + 14
+  end
+end
 return results

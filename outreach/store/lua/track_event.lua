@@ -6,7 +6,9 @@
 --       10 conversion candidates zset (leads still new, by score), 11 experiment variants
 --       hash (address -> variant; anyone else got the campaign's x_rest), 12 score decay
 --       hash, 13 the lead's scored items list (scores: _scoring.lua), 14 the saved segments
---       zset, 15 the people whose segments are to be re-evaluated (Keys.segment_dirty)
+--       zset, 15 the people whose segments are to be re-evaluated (Keys.segment_dirty),
+--       16 the journeys' inbox list (a journey send's campaign: its first human open and first
+--       click are left there, so a branch waiting on them wakes; journeys sit above campaigns)
 -- ARGV: 1 kind (open | click | unsubscribe), 2 person ref, 3 link id ('' unless a click),
 --       4 now (seconds, fractions allowed), 5 '1' when the user agent is a machine's,
 --       6 machine open seconds, 7 open score gain, 8 click score gain, 9 lead id ('' = not
@@ -72,8 +74,15 @@ local function machine_open()
   end
 end
 
+local function journey_note(what)
+  if KEYS[16] and redis.call('HEXISTS', campaign, 'journey_id') == 1 then
+    redis.call('RPUSH', KEYS[16], what .. '|' .. ARGV[14] .. '|' .. ref)
+  end
+end
+
 local function human_open(entry)
   if redis.call('HSETNX', seen, 'o|' .. ref, ARGV[4]) == 0 then return 0 end
+  journey_note('open')
   redis.call('HINCRBY', campaign, 'opened', 1)
   redis.call('HINCRBY', KEYS[8], hour_of(now) .. '|o', 1)
   per_domain('o', 1)
@@ -166,6 +175,7 @@ local distinct = redis.call('HINCRBY', seen, 'kn|' .. ref, 1)
 if distinct == 1 then redis.call('HSET', seen, 'kt|' .. ref, ARGV[4]) end
 if redis.call('HSETNX', seen, 'C|' .. ref, '1') == 1 then
   redis.call('HINCRBY', campaign, 'clicked', 1)
+  journey_note('click')
   per_domain('c', 1)
   per_variant('c', 1)
 end

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from outreach.journeys import engine as journey_engine
 from outreach.platform import health
 from outreach.web.api.auth import public
 from outreach.web.common import config, error_response, store
@@ -51,7 +52,20 @@ def metrics() -> Any:
     refused = _token_refused()
     if refused is not None:
         return refused
-    return Response(health.prometheus_text(store()), mimetype="text/plain; version=0.0.4")
+    s = store()
+    text = health.prometheus_text(s) + _journey_metrics(s)
+    return Response(text, mimetype="text/plain; version=0.0.4")
+
+
+def _journey_metrics(s: Any) -> str:
+    lines = [("outreach_journey_step_lag_seconds", "How late the most overdue journey step is",
+              journey_engine.lag_seconds(s)),
+             ("outreach_journey_steps_per_second", "Journey steps done per second (last minute)",
+              journey_engine.steps_per_second(s))]
+    out: list[str] = []
+    for name, help_text, value in lines:
+        out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
+    return "\n".join(out) + "\n"
 
 
 @bp.get("/api/openapi.json")
