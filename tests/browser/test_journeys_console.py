@@ -16,7 +16,7 @@ import pytest
 from outreach.journeys import engine, inbox
 from outreach.platform import users
 
-from .person import PASSWORD, VIEWPORTS, Person
+from .person import PASSWORD, VIEWPORTS, Person, full_page_shot, shots_dir
 from .test_console import phone_pass
 
 
@@ -44,6 +44,13 @@ def pump(env: Any) -> None:
             return
         for journey_id, refs in batches:
             engine.run_steps(store, config, env.messenger, journey_id, refs, now=time.time)
+
+
+def look(person: Person, name: str, revisit: bool = True) -> None:
+    """``Person.check`` (axe, the viewport's screenshot) and the whole page at desktop width."""
+    person.check(name, revisit=revisit)
+    full_page_shot(person.d, shots_dir() / f"{name}-desktop-full.png", VIEWPORTS["desktop"][0])
+    person.d.set_window_size(*VIEWPORTS["desktop"])
 
 
 def test_marketer_builds_runs_and_follows_a_journey(console: Any) -> None:
@@ -91,14 +98,14 @@ def test_marketer_builds_runs_and_follows_a_journey(console: Any) -> None:
     person.wait(lambda d: len(cards()) == 6)
     click("down", 3)
     person.wait(lambda d: step_ids()[3:5] == ["send-5", "task-4"])
-    person.check("journey-editor-new", revisit=False)
+    look(person, "journey-editor-new", revisit=False)
 
     # saved with the branch going nowhere: the error stands beside the branch
     person.press("Save draft")
     person.wait(lambda d: d.find_elements(By.ID, "steps-2-error"))
     error = person.d.find_element(By.CSS_SELECTOR, "#step-2 #steps-2-error").text
     assert "branch-3" in error and "then" in error, error
-    person.check("journey-editor-error", revisit=False)
+    look(person, "journey-editor-error", revisit=False)
 
     choose("s0-template", first)
     person.fill("For (number)", "2")
@@ -127,12 +134,12 @@ def test_marketer_builds_runs_and_follows_a_journey(console: Any) -> None:
     labels = [t.text for t in person.d.find_elements(By.CSS_SELECTOR, "svg.flow text.flow-label")]
     assert sorted(labels) == ["else", "then"]
     assert "20:00–08:00" in person.d.find_element(By.ID, "journey-settings").text
-    person.check("journey-draft")
+    look(person, "journey-draft")
 
     # activate, after the confirmation
     person.press("Activate")
     person.heading("Activate")
-    person.check("journey-confirm", revisit=False)
+    look(person, "journey-confirm", revisit=False)
     person.press("Yes, activate")
     person.heading("Spring guide nurture")
     person.wait(lambda d: d.find_element(By.ID, "journey-status").text == "active")
@@ -145,7 +152,7 @@ def test_marketer_builds_runs_and_follows_a_journey(console: Any) -> None:
     person.wait(lambda d: "sent 1" in d.find_element(By.ID, "flow-send-1").text)
     assert "waiting 1" in person.d.find_element(By.ID, "flow-wait-2").text
     assert "ann@example.com" in person.d.find_element(By.ID, "enrollment-table").text
-    person.check("journey-active")
+    look(person, "journey-active")
 
     # pause and resume, each after its confirmation
     person.press("Pause")
@@ -173,7 +180,7 @@ def test_marketer_builds_runs_and_follows_a_journey(console: Any) -> None:
     person.press("Edit")
     person.heading("Edit journey")
     assert "version 2" in person.d.find_element(By.ID, "version-note").text
-    person.check("journey-editor")
+    look(person, "journey-editor")
     person.d.find_element(By.ID, "s4-subject").clear()
     person.d.find_element(By.ID, "s4-subject").send_keys("Call Ann today")
     person.press("Save as version 2")
@@ -185,7 +192,7 @@ def test_marketer_builds_runs_and_follows_a_journey(console: Any) -> None:
     person.heading("Journeys")
     row = person.d.find_element(By.CSS_SELECTOR, "#journeys tbody tr").text
     assert "Spring guide nurture" in row and "active" in row and "registers for spring-guide" in row
-    person.check("journeys")
+    look(person, "journeys")
 
     # the lead page shows Ann's journey, step by step
     person.open(f"/console/leads/{env.lead_of('ann@example.com')['id']}")
@@ -193,6 +200,6 @@ def test_marketer_builds_runs_and_follows_a_journey(console: Any) -> None:
     section = person.d.find_element(By.ID, "person-journeys").text
     assert "Spring guide nurture" in section and "version 1" in section, section
     assert re.search(r"send-1\s+sent", section), section
-    person.check("lead-journeys")
+    look(person, "lead-journeys")
 
     phone_pass(person)
