@@ -33,6 +33,7 @@ ACTIVITY_TYPES = ("note", "call", "meeting", "email", "task")
 WEBHOOK_EVENTS = ("lead.created", "lead.qualified", "lead.disqualified", "opportunity.created",
                   "opportunity.stage_changed", "opportunity.won", "opportunity.lost",
                   "task.due", "campaign.finished", "person.unsubscribed", "person.erased",
+                  "segment.entered", "segment.exited",
                   "journey.entered", "journey.completed", "journey.exited")
 SUPPRESSION_REASONS = ("unsubscribed", "hard_bounce", "complaint", "erased", "manual")
 

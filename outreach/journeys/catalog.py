@@ -16,6 +16,7 @@ from typing import Any
 
 from outreach.errors import Conflict, Invalid
 from outreach.journeys import definition
+from outreach.people.segments import moves
 from outreach.platform.paging import existing_hash, page_of_hashes
 from outreach.store import Store
 
@@ -35,8 +36,8 @@ _VERSIONS: dict[tuple[int, str, str], dict[str, Any]] = {}
 
 
 def cached_version(store: Store, journey_id: str, version: int | str) -> dict[str, Any]:
-    """A version's definition; versions never change once a later one exists, and a draft's
-    is re-read (its version is ``draft``-marked in the cache key by the journey's updated_at)."""
+    """A version's definition, cached per process: a version people run never changes
+    (a draft, whose version 1 a PUT replaces, runs nobody; its PUT clears the cache)."""
     key = (id(store), journey_id, str(version))
     found = _VERSIONS.get(key)
     if found is None:
@@ -62,7 +63,8 @@ def stats(store: Store, journey_id: str, steps: list[dict[str, Any]]) -> dict[st
     for step in steps:
         sid = step["id"]
         entered, done = n(f"{sid}|entered"), n(f"{sid}|done")
-        per_step[sid] = {"entered": entered, "waiting": max(0, entered - done), "done": done,
+        left = n(f"{sid}|stopped")  # ended there by a stop
+        per_step[sid] = {"entered": entered, "waiting": max(0, entered - done - left), "done": done,
                          "sent": n(f"{sid}|sent"), "opened": n(f"{sid}|opened"),
                          "clicked": n(f"{sid}|clicked"), "failed": n(f"{sid}|failed"),
                          "unknown": n(f"{sid}|unknown")}
@@ -154,7 +156,15 @@ def replace_journey(store: Store, journey_id: str, data: dict[str, Any]) -> dict
             _count_trigger(pipe, store, old_field, -1)
             _count_trigger(pipe, store, new_field, 1)
         pipe.execute()
+    _listen_to(store, body, 1)
+    _listen_to(store, old, -1)
     return get_journey(store, journey_id)
+
+
+def _listen_to(store: Store, body: dict[str, Any], how_many: int) -> None:
+    segment_ids = definition.listened_segments(body)
+    if segment_ids:
+        moves.listen(store, segment_ids, how_many)
 
 
 def _count_trigger(pipe: Any, store: Store, field: str, by: int) -> None:
@@ -188,6 +198,10 @@ def _set_status(store: Store, journey_id: str, allowed: tuple[str, ...], status:
         if status == "stopped":
             _count_trigger(pipe, store, field, -1)
         pipe.execute()
+    if h["status"] == "draft" and status == "active":
+        _listen_to(store, body, 1)
+    if status == "stopped":
+        _listen_to(store, body, -1)
     return h, body
 
 
@@ -223,32 +237,21 @@ def stop(store: Store, journey_id: str, page_size: int = 1000) -> dict[str, Any]
     return get_journey(store, journey_id)
 
 
-def end_all(store: Store, journey_id: str, page_size: int = 1000) -> int:
+def end_all(store: Store, journey_id: str, page_size: int = 500) -> int:
+    """Every active enrollment ends as ``stopped`` (``journey_stop.lua``, a page at a time)."""
     keys = store.keys
     ended = 0
     start = 0
-    now = str(_now())
+    entry = json.dumps({"step": None, "at": round(_now(), 3), "outcome": "stopped"})
     while True:
         refs = store.r.zrange(keys.journey_enrollments(journey_id), start, start + page_size - 1)
         if not refs:
             break
         start += len(refs)
-        pipe = store.r.pipeline(transaction=False)
+        page_keys = [keys.journey_stats(journey_id)]
         for ref in refs:
-            pipe.hget(keys.journey_enrollment(journey_id, ref), "status")
-        statuses = pipe.execute()
-        pipe = store.r.pipeline(transaction=True)
-        active = [ref for ref, status in zip(refs, statuses, strict=True) if status == "active"]
-        for ref in active:
-            pipe.hset(keys.journey_enrollment(journey_id, ref),
-                      mapping={"status": "stopped", "next_at": "", "left_at": now})
-            pipe.hdel(keys.journey_enrollment(journey_id, ref), "claim")
-            pipe.rpush(keys.journey_history(journey_id, ref),
-                       json.dumps({"step": None, "at": float(now), "outcome": "stopped"}))
-        if active:
-            pipe.hincrby(keys.journey_stats(journey_id), "active", -len(active))
-            pipe.hincrby(keys.journey_stats(journey_id), "stopped", len(active))
-        pipe.execute()
-        ended += len(active)
+            page_keys += [keys.journey_enrollment(journey_id, ref),
+                          keys.journey_history(journey_id, ref)]
+        ended += int(store.run("journey_stop", keys=page_keys, args=[repr(_now()), entry, 100]))
     store.r.delete(keys.journey_due(journey_id))
     return ended

@@ -248,3 +248,21 @@ def trigger_field(trigger: dict[str, Any]) -> str:
     if kind == "segment_entered":
         return f"segment:{trigger['segment_id']}"
     return "qualified" if kind == "qualified" else ""
+
+
+def listened_segments(body: dict[str, Any]) -> set[str]:
+    """The segments whose moves an active journey wants (``segments.moves.listen``): its
+    trigger's, and those its exit rule and segment-rule branches name (a move wakes the
+    person's enrollment, so the rule is checked when the person changes)."""
+    out: set[str] = set()
+    trigger = body.get("trigger") or {}
+    if trigger.get("type") == "segment_entered":
+        out.add(trigger["segment_id"])
+    exit_when = (body.get("settings") or {}).get("exit_when")
+    if exit_when:
+        out |= segment_rules.named_segments(exit_when)
+    for step in body.get("steps") or []:
+        cond = step.get("if") if step.get("type") == "branch" else None
+        if isinstance(cond, dict) and not set(cond) & {"opened", "clicked"}:
+            out |= segment_rules.named_segments(cond)
+    return out

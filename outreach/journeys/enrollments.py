@@ -179,3 +179,27 @@ def get_enrollment(store: Store, journey_id: str, ref: str) -> dict[str, Any]:
     history = store.r.lrange(keys.journey_history(journey_id, ref), 0, -1)
     return enrollment_view(store, journey_id, ref, h,
                            catalog.require(store, journey_id)["status"], history)
+
+
+def forget_person(store: Store, person_refs: list[str]) -> list[str]:
+    """Erasure: the people's enrollments and histories go (an active one counts as exited).
+    Returns the hidden campaigns backing the sends of the journeys they were in, whose
+    ledgers erasure scrubs like every campaign's."""
+    keys = store.keys
+    campaigns: list[str] = []
+    for ref in person_refs:
+        journey_ids = list(store.r.hkeys(keys.person_journeys(ref)))
+        for journey_id in journey_ids:
+            campaigns += store.r.hvals(keys.journey_campaigns(journey_id))
+            was = store.r.hget(keys.journey_enrollment(journey_id, ref), "status")
+            pipe = store.r.pipeline(transaction=True)
+            pipe.delete(keys.journey_enrollment(journey_id, ref))
+            pipe.delete(keys.journey_history(journey_id, ref))
+            pipe.zrem(keys.journey_due(journey_id), ref)
+            pipe.zrem(keys.journey_enrollments(journey_id), ref)
+            if was == "active":
+                pipe.hincrby(keys.journey_stats(journey_id), "active", -1)
+                pipe.hincrby(keys.journey_stats(journey_id), "exited", 1)
+            pipe.execute()
+        store.r.delete(keys.person_journeys(ref))
+    return sorted(set(campaigns))

@@ -16,12 +16,10 @@ import logging
 import os
 import socket
 import time
-from typing import Any
-
-import redis
 
 from outreach.config import Config
 from outreach.journeys import engine, enrollments
+from outreach.people.segments import moves
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,9 +40,10 @@ def drain(store: Store, config: Config, budget_seconds: float = 5.0) -> int:
             entries = store.r.lrange(keys.journey_inbox, 0, PAGE - 1)
             if not entries:
                 break
+            listening: dict[str, list[str]] = {}  # trigger -> journeys, once per page
             for entry in entries:
                 try:
-                    handle(store, config, entry)
+                    handle(store, config, entry, listening)
                 except Exception:  # noqa: BLE001 - one bad entry never blocks the inbox
                     log.exception("journeys: inbox entry %r failed", entry)
             store.r.ltrim(keys.journey_inbox, len(entries), -1)
@@ -54,14 +53,22 @@ def drain(store: Store, config: Config, budget_seconds: float = 5.0) -> int:
     return handled
 
 
-def handle(store: Store, config: Config, entry: str) -> None:
+def handle(store: Store, config: Config, entry: str,
+           listening: dict[str, list[str]] | None = None) -> None:
+    listening = {} if listening is None else listening
+
+    def journeys_for(field: str) -> list[str]:
+        if field not in listening:
+            listening[field] = engine.triggers_of(store, field)
+        return listening[field]
+
     kind, _, rest = entry.partition("|")
     if kind == "reg":
         slug, _, ref = rest.rpartition("|")
-        for journey_id in engine.triggers_of(store, f"registration:{slug}"):
+        for journey_id in journeys_for(f"registration:{slug}"):
             enrollments.enter(store, config, journey_id, ref, "registration")
     elif kind == "qual":
-        for journey_id in engine.triggers_of(store, "qualified"):
+        for journey_id in journeys_for("qualified"):
             enrollments.enter(store, config, journey_id, rest, "qualified")
     elif kind in ("open", "click"):
         campaign_id, _, ref = rest.partition("|")
@@ -91,42 +98,25 @@ def engaged(store: Store, campaign_id: str, ref: str, kind: str) -> None:
 
 # ------------------------------------------------------------------ segment moves
 
-def _moves_key(store: Store) -> str | None:
-    return getattr(store.keys, "segment_moves", None)
-
-
 def consume_moves(store: Store, config: Config, count: int = 500,
                   consumer: str | None = None) -> int:
-    """Read the segment moves stream with the journeys' own consumer group: a person who
-    entered a segment enters the journeys it triggers; any move wakes the person's active
-    enrollments so that the exit rule is checked now. Acknowledged once handled; entries a
-    dead consumer left pending are claimed again (XAUTOCLAIM) after a minute."""
-    stream = _moves_key(store)
-    if not stream:
-        return 0
-    keys = store.keys
-    group = keys.journey_moves_group
+    """Read the segment moves stream with the journeys' own consumer group
+    (``segments.moves``: claim, done): a person who entered a segment enters the journeys
+    it triggers; any move of a segment a journey listens to wakes the person's active
+    enrollments, so that the exit rule (and a branch on a segment rule) is checked now.
+    Acknowledged once handled; what a dead consumer held is claimed again."""
+    group = store.keys.journey_moves_group
     consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
-    try:
-        store.r.xgroup_create(stream, group, id="0", mkstream=True)
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-    entries: list[tuple[str, dict[str, Any]]] = []
-    with_pending = store.r.xautoclaim(stream, group, consumer, min_idle_time=60_000,
-                                      start_id="0-0", count=count)
-    entries += [(i, f) for i, f in with_pending[1] if f]
-    for _, items in store.r.xreadgroup(group, consumer, {stream: ">"}, count=count) or []:
-        entries += items
+    entries = moves.claim(store, group, consumer, count)
     if not entries:
         return 0
-    running = list(store.r.smembers(keys.journeys_running))
+    running = list(store.r.smembers(store.keys.journeys_running))
     for entry_id, move in entries:
         try:
             _move(store, config, move, running)
         except Exception:  # noqa: BLE001
             log.exception("journeys: segment move %s failed", entry_id)
-    store.r.xack(stream, group, *[i for i, _ in entries])
+    moves.done(store, group, [entry_id for entry_id, _ in entries])
     return len(entries)
 
 

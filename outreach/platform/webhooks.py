@@ -189,6 +189,17 @@ def emit_many(store: Store, event: str, items: list[dict[str, Any]], when: float
     return event_ids
 
 
+def queue_events(store: Store, pipe: Any, event: str, items: list[dict[str, Any]],
+                 when: float | None = None) -> list[str]:
+    """Queue on ``pipe`` (in MULTI, the transaction of the change the events tell of) one
+    ``event`` per item for every active webhook that wants it; their ids (empty: nobody
+    listens, and nothing was queued)."""
+    wanted = subscribers(store, event)
+    if not wanted or not items:
+        return []
+    return _write_events(store, pipe, event, items, wanted, when)
+
+
 def _write_events(store: Store, pipe: Any, event: str, chunk: list[dict[str, Any]],
                   wanted: list[str], when: float | None = None) -> list[str]:
     """Queue on ``pipe`` (in MULTI) the events of ``chunk`` and a delivery each per webhook

@@ -150,7 +150,12 @@ def erase_person(store: Store, raw_email: str,
     if lead_id or contact_id:
         webhooks.emit(store, "person.erased", {"email_sha256": digest, "lead_id": lead_id,
                                                "contact_id": contact_id})
-    campaigns = _scrub_ledgers(store, email, digest)
+    # journeys: enrollments and histories go; their hidden send campaigns are scrubbed too
+    from outreach.journeys.enrollments import forget_person
+
+    journey_campaigns = forget_person(store, [ref for ref in (
+        lead_id and refs.lead_ref(lead_id), contact_id and refs.contact_ref(contact_id)) if ref])
+    campaigns = _scrub_ledgers(store, email, digest, journey_campaigns)
     queued = _drop_queued_registrations(store, email, status_days * 86_400)
     return {"erased": bool(lead_id or contact_id or campaigns or queued), "lead_id": lead_id,
             "contact_id": contact_id, "campaigns_scrubbed": campaigns,
@@ -193,10 +198,11 @@ def _scrub_webhook_deliveries(store: Store, email: str, lead_id: str | None,
     return scrubbed
 
 
-def _scrub_ledgers(store: Store, email: str, digest: str) -> int:
+def _scrub_ledgers(store: Store, email: str, digest: str, hidden: list[str] | None = None) -> int:
+    """``hidden``: campaigns outside the listing (a journey's sends) to scrub as well."""
     keys = store.keys
     scrubbed = 0
-    for campaign_id in store.r.zrange(keys.campaigns, 0, -1):
+    for campaign_id in [*store.r.zrange(keys.campaigns, 0, -1), *(hidden or [])]:
         ledger = keys.campaign_ledger(campaign_id)
         value = store.r.hget(ledger, email)
         if value is None:

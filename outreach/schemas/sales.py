@@ -161,6 +161,7 @@ class WebhookEvent(Schema):
     - ``campaign.finished``: {campaign (as GET /api/v1/campaigns/<id>, with its stats)}
     - ``person.unsubscribed``: {email, lead_id, contact_id, campaign_id}
     - ``person.erased``: {email_sha256, lead_id, contact_id} (the address itself is gone)
+    - ``segment.entered``, ``segment.exited``: {segment_id, person: {type, id, email}}
     """
 
     id = fields.String()

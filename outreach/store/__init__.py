@@ -21,7 +21,7 @@ _SCRIPTS = ("intake", "ingest", "claim_send", "finish_send", "queue_page", "trac
             "remember_list", "opp_write", "pipeline_rebuild", "claim_due", "mark_data",
             "forget_run", "bounce", "domain_take", "suppress", "lead_status", "lift")
 _SCRIPTS += ("requeue_failed", "quota_take", "audience_seen", "add_members")
-_SCRIPTS += ("journey_enter", "journey_claim", "journey_mark")
+_SCRIPTS += ("journey_enter", "journey_claim", "journey_mark", "journey_stop")
 _INCLUDE = re.compile(r"^--@(\w+)\n", re.M)
 
 

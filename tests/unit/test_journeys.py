@@ -12,7 +12,6 @@ import pytest
 from outreach.journeys import catalog, engine, enrollments, inbox
 
 
-
 class Journeys:
     """Drives a journey by hand on a fake clock: the inbox, then the due steps."""
 
@@ -345,7 +344,10 @@ def test_pause_holds_every_step_resume_carries_on_stop_ends_all(jenv) -> None:
     assert env.post(f"/api/v1/journeys/{journey_id}/stop").get_json()["status"] == "stopped"
     ann = j.enrollment(journey_id, "ann@example.com")
     assert ann["status"] == "stopped" and ann["next_at"] is None
-    assert j.show(journey_id)["stats"]["stopped"] == 1
+    stats = j.show(journey_id)["stats"]
+    assert stats["stopped"] == 1 and stats["active"] == 0
+    assert stats["steps"]["w2"]["waiting"] == 0
+    assert catalog.end_all(env.store, journey_id) == 0  # once
     assert env.post(f"/api/v1/journeys/{journey_id}/resume").status_code == 409
     j.advance(2 * 86400)
     assert len(env.messenger.messages) == 1
@@ -385,7 +387,7 @@ def test_exit_rule_and_goal(jenv) -> None:
     assert stats["exited"] == 1 and stats["completed"] == 1 and stats["goal_reached"] == 1
 
 
-def test_segment_moves_enter_and_wake(jenv, monkeypatch) -> None:
+def test_segment_moves_enter_and_wake(jenv) -> None:
     env, j = jenv
     env.leads("ann@example.com")
     store = env.store
@@ -394,13 +396,16 @@ def test_segment_moves_enter_and_wake(jenv, monkeypatch) -> None:
                                                             "value": "@"}}).get_json()
     journey_id = j.create([{"id": "w", "type": "wait", "duration": "P1D"}],
                           trigger={"type": "segment_entered", "segment_id": created["id"]})
-    stream = store.keys._k("test-segment-moves")
-    monkeypatch.setattr(inbox, "_moves_key", lambda _store: stream)
+    stream = store.keys.segment_moves
+    # activation asked for the segment's moves
+    assert store.r.hget(store.keys.segment_move_listeners, created["id"]) == "1"
     ref = f"l:{env.lead_of('ann@example.com')['id']}"
     store.r.xadd(stream, {"segment_id": created["id"], "ref": ref, "move": "in", "at": "1"})
     assert inbox.consume_moves(store, env.config) == 1
     assert inbox.consume_moves(store, env.config) == 0  # acknowledged
     assert j.enrollment(journey_id, "ann@example.com")["status"] == "active"
+    env.post(f"/api/v1/journeys/{journey_id}/stop")
+    assert not store.r.hget(store.keys.segment_move_listeners, created["id"])
 
 
 def test_registration_trigger_is_written_by_ingest(jenv) -> None:
@@ -467,3 +472,71 @@ def test_enrollments_filters(jenv) -> None:
                    query_string={"status": "done"}).get_json()["items"] == []
     assert enrollments.find_enrollments(env.store, journey_id, step="w")["items"]
 
+
+
+def test_quiet_hours_in_each_persons_zone(jenv) -> None:
+    env, j = jenv
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    env.leads("berlin@example.com", timezone="Europe/Berlin")
+    env.leads("newyork@example.com", timezone="America/New_York")
+    t = env.template()
+    journey_id = j.create([{"id": "hello", "type": "send", "template_id": t}],
+                          settings={"quiet_hours": {"start": "20:00", "end": "08:00"}})
+    # the next 20:30 UTC: 21:30 or 22:30 in Berlin (quiet), 15:30 or 16:30 in New York
+    now = datetime.now(UTC)
+    at = now.replace(hour=20, minute=30, second=0, microsecond=0)
+    if at <= now:
+        at = datetime.fromtimestamp(at.timestamp() + 86400, UTC)
+    j.now = at.timestamp()
+    j.enroll(journey_id, "berlin@example.com", "newyork@example.com")
+    j.pump()
+    assert env.messenger.recipients == ["newyork@example.com"]
+    berlin = j.enrollment(journey_id, "berlin@example.com")
+    woke = datetime.fromtimestamp(berlin["next_at"], ZoneInfo("Europe/Berlin"))
+    assert (woke.hour, woke.minute) == (8, 0)
+    j.advance(berlin["next_at"] - j.now - 1)
+    assert env.messenger.recipients == ["newyork@example.com"]
+    j.advance(1)
+    assert sorted(env.messenger.recipients) == ["berlin@example.com", "newyork@example.com"]
+
+
+def test_erasure_forgets_enrollments_and_scrubs_the_journey_sends(jenv) -> None:
+    env, j = jenv
+    env.leads("ann@example.com")
+    t = env.template()
+    journey_id = j.create([{"id": "hello", "type": "send", "template_id": t},
+                           {"id": "w", "type": "wait", "duration": "P1D"}])
+    j.enroll(journey_id, "ann@example.com")
+    j.pump()
+    store = env.store
+    (campaign_id,) = store.r.hvals(store.keys.journey_campaigns(journey_id))
+    assert store.r.hget(store.keys.campaign_ledger(campaign_id), "ann@example.com")
+    assert env.erase("ann@example.com")["status"] == "done"
+    assert store.r.hget(store.keys.campaign_ledger(campaign_id), "ann@example.com") is None
+    assert env.get(f"/api/v1/journeys/{journey_id}/enrollments").get_json()["items"] == []
+    stats = j.show(journey_id)["stats"]
+    assert stats["active"] == 0 and stats["exited"] == 1
+
+
+def test_journey_webhooks(jenv) -> None:
+    env, j = jenv
+    from outreach.platform import webhooks
+
+    env.leads("ann@example.com", "bob@example.com")
+    response = env.post("/api/v1/webhooks", json={
+        "url": "https://93.184.215.14/x",
+        "events": ["journey.entered", "journey.completed", "journey.exited"]})
+    assert response.status_code == 201, response.get_json()
+    done = j.create([{"id": "w", "type": "wait", "duration": "PT1S"}])
+    out = j.create([{"id": "x", "type": "exit"}])
+    j.enroll(done, "ann@example.com")
+    j.enroll(out, "bob@example.com")
+    j.advance(2)
+    events = []
+    for delivery_id in webhooks.claim_due(env.store, now=time.time() + 3600, limit=100):
+        raw = env.store.r.hgetall(env.store.keys.webhook_delivery(delivery_id))
+        events.append(raw.get("event"))
+    assert sorted(events) == ["journey.completed", "journey.entered", "journey.entered",
+                              "journey.exited"]

@@ -19,6 +19,7 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
+from outreach.people.segments import moves
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import Facts, load
 from outreach.store import Store
@@ -40,15 +41,24 @@ def eligible(member_type: str, facts: Facts) -> bool:
 
 
 def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """``{id: {"member_type", "rules"}}`` of the saved segments among ``segment_ids``."""
+    """``{id: {"member_type", "rules", "announced"}}`` of the saved segments among
+    ``segment_ids``; ``announced``: the segment was built once, so its moves are events
+    (webhooks, and the ``segment_moves`` stream when something listens)."""
     ids = sorted(set(segment_ids))
+    if not ids:
+        return {}
     pipe = store.r.pipeline(transaction=False)
     for segment_id in ids:
-        pipe.hmget(store.keys.segment(segment_id), "member_type", "rules")
+        pipe.hmget(store.keys.segment(segment_id), "member_type", "rules", "built_at")
+    pipe.hmget(store.keys.segment_move_listeners, ids)
+    *rows, listeners = pipe.execute()
     out = {}
-    for segment_id, (member_type, rules) in zip(ids, pipe.execute(), strict=True):
+    for segment_id, (member_type, rules, built_at), listening in zip(ids, rows, listeners,
+                                                                      strict=True):
         if member_type and rules:
-            out[segment_id] = {"member_type": member_type, "rules": json.loads(rules)}
+            out[segment_id] = {"member_type": member_type, "rules": json.loads(rules),
+                               "announced": bool(built_at),
+                               "listened": bool(built_at) and int(listening or 0) > 0}
     return out
 
 
@@ -136,6 +146,9 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
                 _apply(store, pipe, segment_id, ref, member, was, verdict.flip, now)
                 if member != was:
                     changed.append(segment_id)
+            moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
+                                                if evaluated[s]["announced"]],
+                           {s for s in changed if evaluated[s]["listened"]}, now)
             try:
                 pipe.execute()
             except WatchError:

@@ -45,3 +45,17 @@ class SegmentKeys(KeyBase):
         """zset of the segments whose (re)build is under way, scored by when it was asked for
         (the beat carries on with each, page by page, whether or not the nudge arrived)"""
         return self._k("segs", "builds")
+
+    @property
+    def segment_moves(self) -> str:
+        """stream of membership moves of built segments that something listens to
+        (``segment_move_listeners``): entries {segment_id, ref, move: in|out, at}, written in
+        the transaction of the move; each listener reads it with its own consumer group and
+        the stream is trimmed below the oldest entry a group still has to read"""
+        return self._k("segs", "moves")
+
+    @property
+    def segment_move_listeners(self) -> str:
+        """hash segment id -> how many listeners (active journeys triggered by it) want its
+        moves in ``segment_moves``"""
+        return self._k("segs", "move_listeners")
