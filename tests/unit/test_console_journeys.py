@@ -165,6 +165,21 @@ def test_the_lead_page_shows_the_persons_journeys(marketer: Any) -> None:
     assert "ann@example.com" in listing
     none = env.client.get(f"/console/journeys/{journey_id}?status=done").get_data(as_text=True)
     assert "ann@example.com" not in none
+    # qualified, Ann is a contact: her contact page shows the journey she entered as a lead
+    qualified = env.post(f"/api/v1/leads/{lead_id}/qualify", json={})
+    assert qualified.status_code == 200, qualified.get_json()
+    contact_id = env.lead_of("ann@example.com")["contact_id"]
+    page = env.client.get(f"/console/contacts/{contact_id}").get_data(as_text=True)
+    assert "Welcome flow" in page[page.index('id="person-journeys"'):]
+    # stopped (after the confirmation): everyone leaves, and it is no longer edited
+    stop = f"/console/journeys/{journey_id}/stop"
+    assert b"Yes, stop" in env.client.post(stop, data={"csrf_token": env.csrf}).data
+    assert env.client.post(stop, data={"csrf_token": env.csrf, "confirm": "yes"}).status_code == 302
+    shown = env.get(f"/api/v1/journeys/{journey_id}").get_json()
+    assert shown["status"] == "stopped"
+    page = env.client.get(f"/console/contacts/{contact_id}").get_data(as_text=True)
+    assert "stopped" in page[page.index('id="person-journeys"'):]
+    assert env.client.get(f"/console/journeys/{journey_id}/edit").status_code == 302
 
 
 def test_sales_reads_journeys_but_cannot_change_them(marketer: Any) -> None:
