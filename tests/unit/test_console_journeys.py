@@ -198,3 +198,28 @@ def test_sales_reads_journeys_but_cannot_change_them(marketer: Any) -> None:
                                data={"csrf_token": csrf, "confirm": "yes"})
     assert response.status_code == 403
     assert env.get(f"/api/v1/journeys/{journey_id}").get_json()["status"] == "draft"
+
+
+def test_the_diagram_draws_each_edge_once_and_fits_a_phone() -> None:
+    steps = [{"id": "a", "type": "send", "template_id": "t"},
+             {"id": "w", "type": "wait", "duration": "P2D"},
+             {"id": "b", "type": "branch", "if": {"opened": {"step": "a"}}, "within": "P1D",
+              "then": "t", "else": "c"},
+             {"id": "c", "type": "send", "template_id": "t", "next": "x"},
+             {"id": "t", "type": "task", "subject": "Call"},
+             {"id": "x", "type": "exit"}]
+    stats = {"steps": {"a": {"entered": 3, "done": 3, "waiting": 0, "sent": 3, "opened": 1}}}
+    names = {"templates": {"t": "Welcome"}, "lists": {}, "segments": {}}
+    flow = journey_form.diagram({"steps": steps}, stats, names)
+    assert [b["id"] for b in flow["boxes"]] == ["a", "w", "b", "c", "t", "x"]
+    assert flow["boxes"][0]["line3"] == "sent 3 · opened 1 · clicked 0"
+    assert flow["boxes"][0]["text"] == "Send “Welcome”"
+    # a->w, w->b straight; b: then (jump to t), else (straight to c); c->x jump; t->x straight
+    assert sorted(e["label"] for e in flow["edges"]) == ["", "", "", "", "else", "then"]
+    assert sum(1 for e in flow["edges"] if e.get("jump")) == 2
+    assert flow["width"] <= 358  # a phone's content width: drawn at full size, text readable
+    # two jumps into one box arrive at different heights
+    steps[2]["then"] = "x"
+    flow = journey_form.diagram({"steps": steps}, stats, names)
+    ends = [e["d"].split(" V")[1].split(" ")[0] for e in flow["edges"] if e.get("jump")]
+    assert len(ends) == len(set(ends)) == 2

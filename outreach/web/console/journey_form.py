@@ -417,10 +417,11 @@ def diagram(body: dict[str, Any], stats: dict[str, Any], names: dict[str, dict[s
                  f" · clicked {counts.get('clicked', 0):,}") if step.get("type") == "send" else ""
         boxes.append({"id": step["id"], "type": step.get("type"), "x": 8, "y": TOP + i * (BOX_H + GAP),
                       "title": _clip(f"{i + 1}. {step['id']}", 40),
-                      "text": _clip(step_text(step, names), 40), "line2": line2, "line3": line3,
+                      "text": _clip(step_text(step, names), 34), "line2": line2, "line3": line3,
                       "counts": counts})
     edges = []
     lanes = 0
+    arriving: dict[int, int] = {}  # jumps into a box so far: each arrives a little lower
     for i, step in enumerate(steps):
         targets: list[tuple[str, str]] = []
         if step.get("type") == "branch":
@@ -444,7 +445,8 @@ def diagram(body: dict[str, Any], stats: dict[str, Any], names: dict[str, dict[s
             x_out = 8 + BOX_W
             lane_x = x_out + lanes * LANE
             y1 = boxes[i]["y"] + BOX_H // 2 + (8 if label == "else" else -8 if label == "then" else 0)
-            y2 = boxes[j]["y"] + BOX_H // 2 + (6 if j < i else -6)
+            n = arriving[j] = arriving.get(j, 0) + 1
+            y2 = boxes[j]["y"] + 14 + ((n - 1) * 14) % (BOX_H - 20)
             edges.append({"d": f"M{x_out},{y1} H{lane_x} V{y2} H{x_out + 2}", "label": label,
                           "lx": x_out + 4, "ly": y1 - 4, "anchor": "start", "jump": True})
     width = 8 + BOX_W + (lanes + 1) * LANE + 8
