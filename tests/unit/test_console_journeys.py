@@ -155,8 +155,13 @@ def test_the_lead_page_shows_the_persons_journeys(marketer: Any) -> None:
         "steps": [{"id": "hello", "type": "send", "template_id": env.template_id}]})
     journey_id = made.get_json()["id"]
     assert env.post(f"/api/v1/journeys/{journey_id}/activate").status_code == 200
-    enrolled = env.post(f"/api/v1/journeys/{journey_id}/enroll", json={"emails": ["ann@example.com"]})
-    assert enrolled.get_json()["enrolled"] == 1
+    page = env.client.get(f"/console/journeys/{journey_id}").get_data(as_text=True)
+    assert "Enroll people" in page  # a manual journey
+    enrolled = env.client.post(f"/console/journeys/{journey_id}/enroll",
+                               data={"csrf_token": env.csrf,
+                                     "emails": "ann@example.com, nobody@example.com"},
+                               follow_redirects=True).get_data(as_text=True)
+    assert "Enrolled 1." in enrolled and "nobody@example.com (unknown person)" in enrolled
     lead_id = env.lead_of("ann@example.com")["id"]
     page = env.client.get(f"/console/leads/{lead_id}").get_data(as_text=True)
     section = page[page.index('id="person-journeys"'):]

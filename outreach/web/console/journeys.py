@@ -13,7 +13,7 @@ from outreach.errors import Conflict, Invalid
 from outreach.journeys import catalog, enrollments
 from outreach.schemas.journeys import JourneyIn
 from outreach.web.console import journey_form
-from outreach.web.console.base import bp, render, requires, store
+from outreach.web.console.base import bp, config, render, requires, store
 
 _PAGE = 25
 ACTIONS = {"activate": ("draft",), "pause": ("active",), "resume": ("paused",),
@@ -128,6 +128,29 @@ def _posted(journey: dict[str, Any] | None) -> Any:
     else:
         flash("Draft saved.")
     return redirect(url_for("console.journey_page", journey_id=saved["id"]))
+
+
+@bp.route("/journeys/<journey_id>/enroll", methods=["POST"])
+@requires("campaigns", "write")
+def journey_enroll(journey_id: str) -> Any:
+    """A manual journey lets in the people whose addresses are pasted (known people only)."""
+    pasted = request.form.get("emails", "")
+    emails = [part for part in pasted.replace(",", " ").replace(";", " ").split() if part]
+    if not emails:
+        flash("Paste one or more addresses.", "error")
+        return redirect(url_for("console.journey_page", journey_id=journey_id))
+    try:
+        result = enrollments.enroll_emails(store(), config(), journey_id, emails)
+    except Invalid as exc:
+        flash("Nobody enrolled: " + " ".join((exc.fields or {}).get("emails", [exc.message])),
+              "error")
+        return redirect(url_for("console.journey_page", journey_id=journey_id))
+    message = f"Enrolled {result['enrolled']}."
+    if result["skipped"]:
+        message += " Not enrolled: " + ", ".join(
+            f"{s['email']} ({s['reason'].replace('_', ' ')})" for s in result["skipped"][:20])
+    flash(message)
+    return redirect(url_for("console.journey_page", journey_id=journey_id))
 
 
 @bp.route("/journeys/<journey_id>/<action>", methods=["POST"])
