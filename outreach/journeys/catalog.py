@@ -85,6 +85,13 @@ def journey_view(store: Store, journey_id: str, h: dict[str, str], *,
     }
     if h.get("activated_at"):
         view["activated_at"] = float(h["activated_at"])
+    if h.get("status_reason"):
+        view["status_reason"] = h["status_reason"]
+    # the hidden campaigns behind the send steps (their reports: GET /campaigns/<id>/report)
+    backing = store.r.hgetall(store.keys.journey_campaigns(journey_id))
+    view["send_campaigns"] = [
+        {"version": int(k.split("|")[0]), "step": k.split("|")[1], "entry": int(k.split("|")[2]),
+         "campaign_id": v} for k, v in sorted(backing.items())]
     if with_stats:
         view["stats"] = stats(store, journey_id, view["steps"])
     return view
@@ -225,8 +232,33 @@ def pause(store: Store, journey_id: str) -> dict[str, Any]:
 
 
 def resume(store: Store, journey_id: str) -> dict[str, Any]:
+    """Carry on; the journey's send campaigns that the relay's answers paused send again
+    (with the campaigns' counters of failures reset, as a campaign's resume does)."""
     _set_status(store, journey_id, ("paused",), "active", "resumed")
+    keys = store.keys
+    store.r.hdel(keys.journey(journey_id), "status_reason")
+    for campaign_id in store.r.hvals(keys.journey_campaigns(journey_id)):
+        if store.r.hget(keys.campaign(campaign_id), "status") == "paused":
+            store.r.hset(keys.campaign(campaign_id), mapping={
+                "status": "sending", "status_reason": "", "consecutive_failures": "0",
+                "tripped_kind": ""})
     return get_journey(store, journey_id)
+
+
+def auto_pause(store: Store, journey_id: str, reason: str) -> None:
+    """Pause because a send step's campaign was paused by the relay's answers (the circuit
+    breaker, a run of failures): every step is held, the reason is shown; resume carries on."""
+    keys = store.keys
+    with store.r.pipeline(transaction=True) as pipe:
+        pipe.watch(keys.journey(journey_id))
+        if pipe.hget(keys.journey(journey_id), "status") != "active":
+            pipe.unwatch()
+            return
+        pipe.multi()
+        pipe.hset(keys.journey(journey_id), mapping={"status": "paused", "status_reason": reason,
+                                                      "updated_at": str(_now())})
+        pipe.srem(keys.journeys_running, journey_id)
+        pipe.execute()
 
 
 def stop(store: Store, journey_id: str, page_size: int = 1000) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from outreach.campaigns import dispatch
 from outreach.campaigns.sending.context import CampaignContext, load_people
 from outreach.campaigns.sending.deliver import deliver_one
 from outreach.config import Config
-from outreach.journeys import definition, timing
+from outreach.journeys import catalog, definition, timing
 from outreach.normalize import email_hash
 from outreach.people import lists
 from outreach.people.segments import evaluate as segment_evaluate
@@ -268,8 +268,10 @@ def send(s: Step) -> Act | None:
         return _advance(s, "skipped", reason="suppressed", campaign_id=campaign_id)
     if outcome in ("busy", "wait"):
         return Act("defer", at=s.now + 5, history=False)
-    if outcome == "stopped":  # its campaign was paused (the circuit breaker): try later
-        return Act("defer", at=s.now + 60, history=False, fields={"last_error": str(detail)})
+    if outcome == "stopped":  # the relay's answers paused its campaign: so is the journey
+        reason = store.r.hget(keys.campaign(campaign_id), "status_reason") or str(detail)
+        catalog.auto_pause(store, s.journey_id, f"step {s.step['id']!r}: {reason}")
+        return Act("defer", at=s.now, history=False)
     person = load_people(store, [s.ref]).get(s.ref) or {}
     verdict = deliver_one(store, config, s.messenger, ctx, email, s.ref, person, s.run)
     if verdict in ("sent", "failed", "unknown"):

@@ -60,6 +60,8 @@ class Journey(Schema):
     created_at = fields.Float()
     updated_at = fields.Float()
     activated_at = fields.Float()
+    status_reason = fields.String()
+    send_campaigns = fields.List(fields.Dict())
     stats = fields.Nested(JourneyStats)
 
 

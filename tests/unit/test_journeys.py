@@ -540,3 +540,29 @@ def test_journey_webhooks(jenv) -> None:
         events.append(raw.get("event"))
     assert sorted(events) == ["journey.completed", "journey.entered", "journey.entered",
                               "journey.exited"]
+
+
+def test_a_relay_that_trips_the_breaker_pauses_the_journey_with_the_reason(make_cenv) -> None:
+    from outreach.mail.smtp.classify import PermanentFailure
+
+    with make_cenv(send_breaker_refusals=2) as env:
+        j = Journeys(env)
+        emails = [f"p{i}@example.com" for i in range(4)]
+        env.leads(*emails)
+        t = env.template()
+        journey_id = j.create([{"id": "hello", "type": "send", "template_id": t}])
+        for email in emails[:2]:
+            env.messenger.fail[email] = [PermanentFailure("550 5.7.1 relay says no", 550), None]
+        j.enroll(journey_id, *emails)
+        j.pump()
+        shown = j.show(journey_id)
+        assert shown["status"] == "paused" and "relay says no" in shown["status_reason"]
+        (backing,) = shown["send_campaigns"]
+        assert backing["step"] == "hello"
+        assert env.post(f"/api/v1/journeys/{journey_id}/resume").status_code == 200
+        j.advance(5)  # past the deferred one's back-off
+        # the one whose refusal tripped the breaker is sent on resume; the one refused
+        # before it had already moved on as failed (a journey does not go back a step)
+        assert sorted(env.messenger.recipients) == emails[1:]
+        hello = j.show(journey_id)["stats"]["steps"]["hello"]
+        assert hello["sent"] == 3 and hello["failed"] == 1
