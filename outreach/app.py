@@ -130,6 +130,7 @@ def _register_blueprints(app: Flask) -> None:
     from outreach.web.api.auth import public
     from outreach.web.console import auth as console_auth
     from outreach.web.console import forms, marketing, settings, views
+    from outreach.web.console import journeys as console_journeys
     from outreach.web.console import people as console_people
     from outreach.web.console import sales as console_sales
     from outreach.web.console import segments as console_segments
@@ -141,7 +142,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     console_auth.init_app(app)
     for module in (views, marketing, console_people, settings, console_sales, forms,
-                   console_segments):
+                   console_segments, console_journeys):
         assert module.bp is console  # the console's routes are added on import
     app.register_blueprint(console)
     # a newcomer opening the service in a browser lands on the console (not a JSON 404)

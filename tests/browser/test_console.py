@@ -387,7 +387,8 @@ def test_live_preview_audience_send_rate_board_and_sorting(console: Any) -> None
 ROUTE_ARGS = {"list_id": "ls1", "lead_id": "ld1", "contact_id": "ct1", "account_id": "ac1",
               "opp_id": "op1", "template_id": "tp1", "campaign_id": "cp1", "action": "pause",
               "filename": "console.css", "plural": "leads", "record_id": "ld1", "task_id": "av1",
-              "webhook_id": "wh1", "delivery_id": "d1", "verb": "disable", "token": "tk1"}
+              "webhook_id": "wh1", "delivery_id": "d1", "verb": "disable", "token": "tk1",
+              "journey_id": "j1"}
 
 
 def status_of(person: Person) -> int:

@@ -9,6 +9,7 @@ from flask_login import current_user
 from marshmallow import ValidationError
 
 from outreach.errors import Conflict, PossibleDuplicates, ServiceError
+from outreach.journeys import person as journey_person
 from outreach.people import lists, records, scoring, search, suppressions
 from outreach.people.records import EDITABLE_FIELDS, LEAD_STATUSES
 from outreach.platform import refs
@@ -72,7 +73,11 @@ def _lead_page(lead_id: str, status: int = 200, errors: dict[str, Any] | None = 
                   suppression=suppressions.get_suppression(s, lead["email"]),
                   person_ref=refs.lead_ref(lead_id), fields=EDITABLE_FIELDS, reasons=DISQUALIFY_REASONS,
                   errors=errors or {}, zones=zone_names(),
-                  default_zone=config().default_timezone, **extra)
+                  default_zone=config().default_timezone,
+                  journeys=journey_person.person_enrollments(
+                      s, [refs.lead_ref(lead_id)] + ([refs.contact_ref(lead["contact_id"])]
+                                                     if lead.get("contact_id") else [])),
+                  **extra)
 
 
 @bp.route("/leads/<lead_id>")
@@ -161,7 +166,9 @@ def _contact_page(contact_id: str, status: int = 200,
     return render("contact.html", status, contact=contact, events=records.person_events(s, ref),
                   suppression=suppressions.get_suppression(s, contact["email"]), person_ref=ref,
                   errors=errors or {}, zones=zone_names(),
-                  default_zone=config().default_timezone)
+                  default_zone=config().default_timezone,
+                  journeys=journey_person.person_enrollments(
+                      s, [ref] + ([refs.lead_ref(contact["lead_id"])] if contact.get("lead_id") else [])))
 
 
 @bp.route("/contacts/<contact_id>")
