@@ -2,14 +2,14 @@
 
 Hypothesis builds hostile templates from the pieces that cost work (nested loops,
 ``range``, ``join``, ``wordwrap``, string multiplication, ``~`` concatenation, namespaces,
-recursive macros and loops); each must finish quickly, either rendering or failing with
-``BudgetExceeded``. Over budget is a 422 at save and at preview, and a ``failed`` recipient
-at send time (``test_templates.py`` covers send time for the classic bombs).
+recursive macros and loops); each must be stopped by the budget of work and output, which
+counts steps and bytes, not seconds: the tests give the wall-clock safety net a minute, so
+a slow or busy machine cannot change their answer, and fail if the net is what stopped one.
+Over budget is a 422 at save and at preview, and a ``failed`` recipient at send time
+(``test_templates.py`` covers send time for the classic bombs).
 """
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from outreach.mail.rendering import WORK_BUDGET, BudgetExceeded, RenderError, compile_template
 
-SECONDS = 3.0  # "well under a few seconds" each, on a shared 2-core machine
+NET = 60.0  # the wall-clock limit in these tests: never the thing that stops a bomb
 
 BOMBS = [
     "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
@@ -43,46 +43,45 @@ BOMBS = [
 ]
 
 
-def _compile(source: str, timeout: float = 2.0):  # noqa: ANN202
+def _compile(source: str, timeout: float = NET):  # noqa: ANN202
     return compile_template("s", source, "t", max_source=256 * 1024, max_output=1024 * 1024,
                             timeout=timeout)
 
 
-def _timed_render(source: str, timeout: float = 2.0) -> tuple[float, Exception | None]:
-    start = time.monotonic()
+def _render(source: str, timeout: float = NET) -> Exception | None:
     try:
         _compile(source, timeout).render({"first_name": "Ann"})
-        error = None
     except RenderError as exc:
-        error = exc
-    return time.monotonic() - start, error
+        return exc
+    return None
+
+
+def _stopped_by_work(error: Exception | None) -> bool:
+    return error is not None and "time limit" not in str(error)
 
 
 @pytest.mark.parametrize("source", BOMBS)
-def test_each_bomb_is_stopped_quickly(source: str) -> None:
-    elapsed, error = _timed_render(source)
-    assert elapsed < SECONDS
-    assert error is not None
+def test_each_bomb_is_stopped_by_the_budget(source: str) -> None:
+    assert _stopped_by_work(_render(source)), source
 
 
 @pytest.mark.parametrize("source", BOMBS[:8])
 def test_bombs_are_over_budget(source: str) -> None:
-    _, error = _timed_render(source)
+    error = _render(source)
     assert isinstance(error, BudgetExceeded) and error.part == "html"
 
 
 def test_lipsum_and_mutation_are_gone() -> None:
     assert "lipsum" not in _compile("x").html.environment.globals
-    _, error = _timed_render("{% set l = [] %}{{ l.append(1) }}{{ l }}")
+    error = _render("{% set l = [] %}{{ l.append(1) }}{{ l }}")
     assert error is not None  # ImmutableSandboxedEnvironment: no list.append
 
 
 def test_the_wall_clock_limit_stops_a_slow_render() -> None:
     # cheap in steps, slow in time: each step sorts a large list
     source = "{% for i in range(2000) %}{{ (range(100000)|list|sort|first) }}{% endfor %}"
-    elapsed, error = _timed_render(source, timeout=0.2)
+    error = _render(source, timeout=0.2)
     assert isinstance(error, BudgetExceeded) and "time limit" in str(error)
-    assert elapsed < 1.5
 
 
 def test_ordinary_templates_fit_the_budget_easily() -> None:
@@ -123,9 +122,9 @@ def hostile_templates(draw: st.DrawFn) -> str:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_templates())
-def test_hostile_templates_finish_quickly(source: str) -> None:
-    elapsed, _ = _timed_render(source)
-    assert elapsed < SECONDS, source
+def test_hostile_templates_render_or_are_stopped_by_the_budget(source: str) -> None:
+    error = _render(source)
+    assert error is None or _stopped_by_work(error), (source, error)
 
 
 # ---------------------------------------------------------------- 422 at save and preview
