@@ -388,7 +388,7 @@ ROUTE_ARGS = {"list_id": "ls1", "lead_id": "ld1", "contact_id": "ct1", "account_
               "opp_id": "op1", "template_id": "tp1", "campaign_id": "cp1", "action": "pause",
               "filename": "console.css", "plural": "leads", "record_id": "ld1", "task_id": "av1",
               "webhook_id": "wh1", "delivery_id": "d1", "verb": "disable", "token": "tk1",
-              "journey_id": "j1"}
+              "journey_id": "j1", "segment_id": "sg1"}
 
 
 def status_of(person: Person) -> int:
