@@ -3,10 +3,16 @@
 ``ImmutableSandboxedEnvironment`` blocks attribute tricks such as
 ``{{ ''.__class__.__mro__ }}`` and mutation of lists and dicts. On top of it: every loop
 iteration, call (macros included) and filter call costs one step (``WORK_BUDGET`` per
-message, counted on the ``BUDGET`` a render sets), every filter's result and every built
-value is size-checked (``MAX_VALUE``), and the wall clock is looked at while steps are
-spent. Over budget raises ``BudgetExceeded``. Compiling and rendering the three parts of a
-message is ``rendering``'s job.
+message, counted on the ``BUDGET`` a render sets), and every value an operation reads or
+builds costs a step per ``STEP_SIZE`` items (characters, elements): the strings and
+sequences a filter, test, call, operator, slice, comparison or ``~`` takes and returns,
+and what each ``{{ }}`` writes (also inside a macro, ``{% set %}`` block or ``{% call %}``,
+whose output is buffered rather than streamed through the output limit). So the work a
+render does is bounded by its steps, whatever the machine's speed: a loop whose body builds
+a megabyte each time is stopped after a few iterations, not by the clock. Every filter's
+result and every built value is size-checked (``MAX_VALUE``), and the wall clock (a safety
+net) is looked at while steps are spent. Over budget raises ``BudgetExceeded``. Compiling
+and rendering the three parts of a message is ``rendering``'s job.
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ _WIDTH_FROM_ARG = re.compile(r"\*|\{[^{}]*:[^{}]*\{")  # '%*d', '{:{w}}'
 # a few hundred; a million-iteration loop is a program, not an email
 WORK_BUDGET = 200_000
 DEFAULT_TIMEOUT = 2.0
+# the items (characters, elements) an operation may read or build per step: with the step
+# budget this bounds a render's work to about WORK_BUDGET * STEP_SIZE items
+STEP_SIZE = 32
 # wordwrap's cost grows with its input much faster than other filters'
 MAX_WRAP_INPUT = 100_000
 
@@ -100,6 +109,66 @@ def _spend(steps: int = 1) -> None:
 
 class TooBig(SecurityError):
     """A value or an operation larger than one message may build (over budget)."""
+
+
+def _size(value: Any) -> int:
+    """The items an operation on ``value`` reads: its length when it has one for free."""
+    if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset, range)):
+        return len(value)
+    return 0
+
+
+def _deep_size(value: Any, cap: int = MAX_VALUE) -> int:
+    """How many items printing ``value`` writes, at least: a list of a thousand
+    megabyte strings is a gigabyte as a string. Stops counting past ``cap``."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        total = len(value)
+        for item in value:
+            if total > cap:
+                break
+            total += _deep_size(item, cap - total)
+        return total
+    if isinstance(value, dict):
+        total = len(value)
+        for key, item in value.items():
+            if total > cap:
+                break
+            total += _deep_size(key, cap - total) + _deep_size(item, cap - total)
+        return total
+    return _size(value)
+
+
+def _charge(*values: Any) -> None:
+    """A step per ``STEP_SIZE`` items of the values an operation reads or builds."""
+    items = 0
+    for value in values:
+        items += _size(value)
+    if items >= STEP_SIZE:
+        _spend(items // STEP_SIZE)
+
+
+def _built(value: Any) -> Any:
+    """A value an expression built (``~``): size-checked and charged."""
+    _charge(_sized(value))
+    return value
+
+
+def _charged(value: Any) -> Any:
+    """A value an expression reads (a comparison's operands): charged, returned."""
+    _charge(value)
+    return value
+
+
+def _emitted(value: Any) -> Any:
+    """What ``{{ }}`` writes: charged by the size of its text (a container's by its items'),
+    so buffered output (macros, ``{% set %}`` blocks) costs what streamed output does."""
+    if isinstance(value, str):
+        _charge(value)
+    elif isinstance(value, (list, tuple, dict, set, frozenset)):
+        size = _deep_size(value)
+        _limit(size)
+        _spend(size // STEP_SIZE)
+    return value
 
 
 def _limit(size: int) -> None:
@@ -175,15 +244,45 @@ def _wordwrap(environment: Any, s: str, width: int = 79, break_long_words: bool 
     return do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
 
 
-def _budgeted_filter(func: Any) -> Any:
-    """Each call costs a step and its result is size-checked."""
+# filters that turn a whole structure into text: its items are counted before it is built
+_STRINGIFY = frozenset({"string", "pprint", "tojson", "urlencode", "escape", "e", "forceescape",
+                        "xmlattr", "safe", "striptags", "sort", "unique", "dictsort"})
+
+
+def _budgeted_filter(func: Any, deep: bool = False) -> Any:
+    """Each call costs a step, plus a step per ``STEP_SIZE`` items of its arguments and its
+    result, and its result is size-checked."""
 
     @functools.wraps(func)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         _spend()
-        return _sized(func(*args, **kwargs))
+        _charge(*args, *kwargs.values())
+        if deep and args:
+            value = args[1] if _takes_pass_arg(func) and len(args) > 1 else args[0]
+            size = _deep_size(value)
+            _limit(size)
+            _spend(size // STEP_SIZE)
+        result = _sized(func(*args, **kwargs))
+        _charge(result)
+        return result
 
     return wrapped
+
+
+def _budgeted_test(func: Any) -> Any:
+    """Each test costs a step, plus a step per ``STEP_SIZE`` items it reads (``is in``)."""
+
+    @functools.wraps(func)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        _spend()
+        _charge(*args, *kwargs.values())
+        return func(*args, **kwargs)
+
+    return wrapped
+
+
+def _takes_pass_arg(func: Any) -> bool:
+    return getattr(func, "jinja_pass_arg", None) is not None
 
 
 @pass_context
@@ -204,8 +303,9 @@ class _Namespace(Namespace):
 
 
 class _Budgeted(NodeTransformer):
-    """Rewrites a parsed template so that every loop iterates through ``_each`` and every
-    ``~`` concatenation is size-checked."""
+    """Rewrites a parsed template so that every loop iterates through ``_each``, every
+    ``~`` concatenation is size-checked and charged, and slices, comparisons and output
+    are charged by their size."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
@@ -214,7 +314,30 @@ class _Budgeted(NodeTransformer):
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
-        return nodes.Filter(node, "_sized", [], [], None, None, lineno=node.lineno)
+        return nodes.Filter(node, "_built", [], [], None, None, lineno=node.lineno)
+
+    def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
+        """A slice copies (and bypasses the environment's ``getitem``)."""
+        self.generic_visit(node)
+        if isinstance(node.arg, nodes.Slice):
+            return nodes.Filter(node, "_charged", [], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Compare(self, node: nodes.Compare) -> nodes.Node:
+        """``a == b`` and ``a in b`` read both sides."""
+        self.generic_visit(node)
+        node.expr = nodes.Filter(node.expr, "_charged", [], [], None, None, lineno=node.lineno)
+        for operand in node.ops:
+            operand.expr = nodes.Filter(operand.expr, "_charged", [], [], None, None,
+                                        lineno=node.lineno)
+        return node
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        self.generic_visit(node)
+        node.nodes = [child if isinstance(child, nodes.TemplateData)
+                      else nodes.Filter(child, "_emitted", [], [], None, None, lineno=child.lineno)
+                      for child in node.nodes]
+        return node
 
 
 _PADDING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
@@ -229,9 +352,13 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         super().__init__(**kwargs)
         self.filters.update(center=_center, format=_format, indent=_indent, replace=_replace,
                             join=_join, wordwrap=_wordwrap)
-        self.filters = {name: _budgeted_filter(f) for name, f in self.filters.items()}
+        self.filters = {name: _budgeted_filter(f, name in _STRINGIFY)
+                         for name, f in self.filters.items()}
+        self.tests = {name: _budgeted_test(f) for name, f in self.tests.items()}
         self.filters["_each"] = _each
-        self.filters["_sized"] = _sized
+        self.filters["_built"] = _built
+        self.filters["_charged"] = _charged
+        self.filters["_emitted"] = _emitted
         self.globals.pop("lipsum", None)
         self.globals["namespace"] = _Namespace
 
@@ -252,7 +379,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         elif (operator == "+" and isinstance(left, (str, list, tuple))
                 and isinstance(right, (str, list, tuple))):
             _limit(len(left) + len(right))
-        return super().call_binop(context, operator, left, right)
+        _charge(left, right)
+        result = super().call_binop(context, operator, left, right)
+        _charge(result)
+        return result
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _spend()
@@ -262,7 +392,14 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 _limit(args[0] * (len(__obj.__self__) if name == "expandtabs" else 1))
             elif name == "replace" and len(args) >= 2:
                 _check_replace(__obj.__self__, str(args[0]), str(args[1]))
-        return super().call(__context, __obj, *args, **kwargs)
+        # what a method reads (its object and arguments) and what a call (a macro's output
+        # too) returns
+        if isinstance(__obj, types.BuiltinMethodType):
+            _charge(__obj.__self__)
+        _charge(*args, *kwargs.values())
+        result = super().call(__context, __obj, *args, **kwargs)
+        _charge(result)
+        return result
 
     def wrap_str_format(self, value: Any) -> Any:
         wrapped = super().wrap_str_format(value)
