@@ -8,7 +8,7 @@ import time
 from celery import shared_task
 from flask import current_app
 
-from outreach.journeys import engine, inbox
+from outreach.journeys import catalog, engine, enrollments, inbox
 from tasks.ingest import STORE_ERRORS
 
 TICK_SECONDS = 10.0  # stays far below the visibility timeout
@@ -29,6 +29,8 @@ def tick() -> int:
     if not store.r.set(lock, "1", nx=True, px=int(TICK_SECONDS * 1000) + 30_000):
         return 0
     try:
+        catalog.end_stopped(store, budget_seconds=TICK_SECONDS / 4)  # stopped journeys' people
+        enrollments.flush_webhooks(store)  # what a worker that died after a script left
         inbox.drain(store, config, budget_seconds=TICK_SECONDS / 2)
         inbox.consume_moves(store, config)
         taken = 0

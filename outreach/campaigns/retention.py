@@ -5,8 +5,10 @@ its end) is compacted: it keeps its hash (stats, counters, report figures, exper
 results) and drops its per-recipient detail: the ledger, the seen (distinct opens/clicks)
 hash, the errors, the stored links, the rate buckets, the claims and the other per-address
 working keys; it leaves its recipients' per-address campaigns index (erasure's).
-``GET .../recipients`` then answers 410. Run by beat daily and by ``outreach retention run
-[--dry-run]``.
+``GET .../recipients`` then answers 410. The hidden campaigns (a journey's send steps, not
+in the listing) are in reach too: the journey puts each in ``campaigns_hidden`` and marks
+it finished (``sent``) once nobody can reach its step any more (the journey stopped and
+everyone in it ended). Run by beat daily and by ``outreach retention run [--dry-run]``.
 """
 
 from __future__ import annotations
@@ -38,13 +40,15 @@ def detail_keys(store: Store, campaign_id: str) -> list[str]:
 
 
 def _campaigns(store: Store) -> Iterator[list[str]]:
-    start = 0
-    while True:
-        ids = store.r.zrange(store.keys.campaigns, start, start + PAGE - 1)
-        if not ids:
-            return
-        yield ids
-        start += len(ids)
+    """The listed campaigns, then the hidden ones, a page at a time."""
+    for index in (store.keys.campaigns, store.keys.campaigns_hidden):
+        start = 0
+        while True:
+            ids = store.r.zrange(index, start, start + PAGE - 1)
+            if not ids:
+                break
+            yield ids
+            start += len(ids)
 
 
 def due(store: Store, config: Config, now: float | None = None) -> list[dict[str, Any]]:

@@ -204,6 +204,7 @@ def _set_status(store: Store, journey_id: str, allowed: tuple[str, ...], status:
             _count_trigger(pipe, store, field, 1)
         if status == "stopped":
             _count_trigger(pipe, store, field, -1)
+            pipe.sadd(keys.journeys_stopping, journey_id)  # the beat ends the enrollments
         pipe.execute()
     if h["status"] == "draft" and status == "active":
         _listen_to(store, body, 1)
@@ -261,29 +262,73 @@ def auto_pause(store: Store, journey_id: str, reason: str) -> None:
         pipe.execute()
 
 
-def stop(store: Store, journey_id: str, page_size: int = 1000) -> dict[str, Any]:
-    """Stopped for good: every active enrollment ends with status ``stopped`` (in pages;
-    a step claimed meanwhile finds its enrollment ended and does nothing)."""
+def stop(store: Store, journey_id: str) -> dict[str, Any]:
+    """Stopped for good, at once: nothing runs for the journey any more (it leaves the
+    running set; a claim finds it not active), and the journey is queued for the beat
+    (``journeys_stopping``, same transaction), which ends every active enrollment as
+    ``stopped`` in pages (``end_stopped``); meanwhile they read as ``stopped``."""
     _set_status(store, journey_id, ("active", "paused"), "stopped", "stopped")
-    end_all(store, journey_id, page_size)
     return get_journey(store, journey_id)
 
 
-def end_all(store: Store, journey_id: str, page_size: int = 500) -> int:
-    """Every active enrollment ends as ``stopped`` (``journey_stop.lua``, a page at a time)."""
+def end_stopped(store: Store, page_size: int = 500, budget_seconds: float = 5.0) -> int:
+    """The beat's part of a stop: end the active enrollments of the stopped journeys, a page
+    at a time, remembering how far it got (``stop_cursor``) so that the next tick carries on;
+    a journey is done when a pass reaches the end with none active left. Returns how many
+    enrollments were ended."""
     keys = store.keys
+    deadline = time.monotonic() + budget_seconds
     ended = 0
-    start = 0
-    entry = json.dumps({"step": None, "at": round(_now(), 3), "outcome": "stopped"})
-    while True:
-        refs = store.r.zrange(keys.journey_enrollments(journey_id), start, start + page_size - 1)
-        if not refs:
+    for journey_id in sorted(store.r.smembers(keys.journeys_stopping)):
+        cursor = int(store.r.hget(keys.journey(journey_id), "stop_cursor") or 0)
+        progress = 0
+        while time.monotonic() < deadline:
+            n, cursor = end_page(store, journey_id, cursor, page_size)
+            ended += n
+            progress += n
+            if cursor:
+                store.r.hset(keys.journey(journey_id), "stop_cursor", str(cursor))
+                continue
+            # a pass reached the end: done, unless an erasure shifted a page under it
+            # (some left active: one more pass, as long as passes end some)
+            if progress and int(store.r.hget(keys.journey_stats(journey_id), "active") or 0):
+                progress = 0
+                store.r.hset(keys.journey(journey_id), "stop_cursor", "0")
+                continue
+            pipe = store.r.pipeline(transaction=True)
+            pipe.delete(keys.journey_due(journey_id))
+            pipe.hdel(keys.journey(journey_id), "stop_cursor")
+            pipe.srem(keys.journeys_stopping, journey_id)
+            _finish_send_campaigns(store, pipe, journey_id)
+            pipe.execute()
             break
-        start += len(refs)
-        page_keys = [keys.journey_stats(journey_id)]
-        for ref in refs:
-            page_keys += [keys.journey_enrollment(journey_id, ref),
-                          keys.journey_history(journey_id, ref)]
-        ended += int(store.run("journey_stop", keys=page_keys, args=[repr(_now()), entry, 100]))
-    store.r.delete(keys.journey_due(journey_id))
+        if time.monotonic() >= deadline:
+            break
     return ended
+
+
+def _finish_send_campaigns(store: Store, pipe: Any, journey_id: str) -> None:
+    """Nobody reaches the journey's send steps any more: their hidden campaigns are
+    finished (``sent``) and in retention's reach (``campaigns_hidden``), on ``pipe``."""
+    keys = store.keys
+    now = int(_now())
+    for campaign_id in store.r.hvals(keys.journey_campaigns(journey_id)):
+        pipe.hset(keys.campaign(campaign_id), mapping={"status": "sent",
+                                                        "finished_at": str(now)})
+        pipe.zadd(keys.campaigns_hidden, {campaign_id: now})
+
+
+def end_page(store: Store, journey_id: str, start: int, page_size: int = 500) -> tuple[int, int]:
+    """End the active enrollments of one page of the index from ``start``
+    (``journey_stop.lua``): how many, and where the next page starts (0: at the end)."""
+    keys = store.keys
+    refs = store.r.zrange(keys.journey_enrollments(journey_id), start, start + page_size - 1)
+    if not refs:
+        return 0, 0
+    entry = json.dumps({"step": None, "at": round(_now(), 3), "outcome": "stopped"})
+    page_keys = [keys.journey_stats(journey_id)]
+    for ref in refs:
+        page_keys += [keys.journey_enrollment(journey_id, ref),
+                      keys.journey_history(journey_id, ref)]
+    ended = int(store.run("journey_stop", keys=page_keys, args=[repr(_now()), entry, 100]))
+    return ended, (start + len(refs) if len(refs) == page_size else 0)

@@ -21,7 +21,6 @@ from typing import Any
 from outreach.campaigns.sending.heartbeats import HEARTBEATS
 from outreach.config import Config
 from outreach.journeys import catalog, definition, enrollments, steps
-from outreach.platform import webhooks
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -128,16 +127,29 @@ def run_one(store: Store, config: Config, messenger: Any, journey_id: str, ref: 
         if act.mode == "advance":
             next_step = body["steps"][index[act.next_step]]
             act.at = enrollments.arrival(config, next_step, person, now)
-    marked = _mark(store, journey_id, ref, seq, run, now, step_id, act)
+    event = ""
+    if act.mode == "end":
+        event = enrollments.webhook_subject(store, _end_event(act), {
+            "journey_id": journey_id, "person": ref, "email": enrollment.get("email"),
+            "version": int(enrollment.get("version") or 1), "reason": act.detail.get("reason")})
+    marked = _mark(store, journey_id, ref, seq, run, now, step_id, act, event)
     if not marked:
         return 0
+    if event:
+        enrollments.flush_webhooks(store, (_end_event(act),))
     if act.mode != "defer":
-        _after(store, journey_id, ref, enrollment, person, settings, act, now)
+        _after(store, journey_id, ref, person, settings, now)
     return 1
 
 
+def _end_event(act: steps.Act) -> str:
+    return "journey.completed" if act.end == "done" else "journey.exited"
+
+
 def _mark(store: Store, journey_id: str, ref: str, seq: str, run: str, now: float,
-          step_id: str, act: steps.Act) -> int:
+          step_id: str, act: steps.Act, event: str = "") -> int:
+    """Record the step (``journey_mark.lua``); an ending's webhook event (``event``, its
+    data as JSON) goes to the outbox in the same script."""
     keys = store.keys
     history = ""
     if act.history and act.mode != "defer":
@@ -151,25 +163,19 @@ def _mark(store: Store, journey_id: str, ref: str, seq: str, run: str, now: floa
     return int(store.run("journey_mark", keys=[
         keys.journey_enrollment(journey_id, ref), keys.journey_due(journey_id),
         keys.journey_stats(journey_id), keys.journey_history(journey_id, ref),
-        keys.journey_steps_per_10s(bucket)],
+        keys.journey_steps_per_10s(bucket), keys.webhook_outbox(_end_event(act))],
         args=[ref, seq, run, repr(now), act.mode, step_id or "-", counter, act.next_step,
-              repr(act.at), act.end, history, enrollments.HISTORY_KEPT, *extra]))
+              repr(act.at), act.end, history, enrollments.HISTORY_KEPT, event, *extra]))
 
 
-def _after(store: Store, journey_id: str, ref: str, enrollment: dict[str, str],
-           person: dict[str, str], settings: dict[str, Any], act: steps.Act, now: float) -> None:
-    """The goal (counted once per entry) and the webhooks of an enrollment that ended."""
+def _after(store: Store, journey_id: str, ref: str, person: dict[str, str],
+           settings: dict[str, Any], now: float) -> None:
+    """The goal (counted once per entry)."""
     keys = store.keys
     goal = settings.get("goal")
     if (goal and person and steps.rule_holds(store, ref, goal, now)
             and store.r.hsetnx(keys.journey_enrollment(journey_id, ref), "goal", repr(now))):
         store.r.hincrby(keys.journey_stats(journey_id), "goal_reached", 1)
-    if act.mode == "end":
-        event = "journey.completed" if act.end == "done" else "journey.exited"
-        webhooks.emit(store, event, {"journey_id": journey_id, "person": ref,
-                                     "email": enrollment.get("email"),
-                                     "version": int(enrollment.get("version") or 1),
-                                     "reason": act.detail.get("reason")})
 
 
 def wake(store: Store, journey_id: str, ref: str, now: float | None = None) -> bool:

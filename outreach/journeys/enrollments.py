@@ -23,6 +23,25 @@ from outreach.zones import zone_of
 
 HISTORY_KEPT = 100
 ENROLL_MAX = 1000
+WEBHOOK_EVENTS = ("journey.entered", "journey.completed", "journey.exited")
+
+
+def webhook_subject(store: Store, event: str, data: dict[str, Any]) -> str:
+    """The outbox entry of ``event`` that a journey script appends in its own transaction
+    ('' when no webhook wants the event: nothing is appended)."""
+    if not webhooks.subscribers(store, event):
+        return ""
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def _render(_store: Store, subjects: list[str]) -> list[dict[str, Any] | None]:
+    return [json.loads(subject) for subject in subjects]
+
+
+def flush_webhooks(store: Store, events: tuple[str, ...] = WEBHOOK_EVENTS) -> int:
+    """Turn the journey events the scripts put in their outboxes into deliveries, exactly
+    once (right after the script; the beat's tick flushes what a dead worker left)."""
+    return sum(webhooks.flush_outbox(store, event, _render) for event in events)
 
 
 def history_entry(step: str | None, at: float, outcome: str, **extra: Any) -> str:
@@ -67,19 +86,20 @@ def enter(store: Store, config: Config, journey_id: str, ref: str, how: str,
         return "unknown_person"
     first = body["steps"][0]
     due = arrival(config, first, person, now)
+    event = webhook_subject(store, "journey.entered", {
+        "journey_id": journey_id, "email": person["email"], "person": ref,
+        "version": int(version), "how": how})
     outcome = store.run("journey_enter", keys=[
         keys.journey(journey_id), keys.journey_enrollment(journey_id, ref),
         keys.journey_due(journey_id), keys.journey_enrollments(journey_id),
         keys.journey_stats(journey_id), keys.journey_history(journey_id, ref),
-        keys.person_journeys(ref),
+        keys.person_journeys(ref), keys.webhook_outbox("journey.entered"),
     ], args=[ref, person["email"], version, first["id"], repr(now), repr(due),
              body["settings"].get("re_entry", "never"),
              history_entry(None, now, "entered", version=int(version), how=how),
-             journey_id, HISTORY_KEPT])
-    if outcome == "entered":
-        webhooks.emit(store, "journey.entered", {"journey_id": journey_id, "email": person["email"],
-                                                 "person": ref, "version": int(version),
-                                                 "how": how})
+             journey_id, HISTORY_KEPT, event])
+    if outcome == "entered" and event:
+        flush_webhooks(store, ("journey.entered",))
     return str(outcome)
 
 

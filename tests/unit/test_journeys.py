@@ -44,6 +44,7 @@ class Journeys:
         self.now = max(self.now, time.time())  # never behind the real clock the API used
         done = 0
         for _ in range(rounds):
+            catalog.end_stopped(store)  # the tick's order: stops, inbox, due steps
             inbox.drain(store, config)
             self.now = max(self.now, time.time())
             batches: list[tuple[str, list[str]]] = []
@@ -344,10 +345,11 @@ def test_pause_holds_every_step_resume_carries_on_stop_ends_all(jenv) -> None:
     assert env.post(f"/api/v1/journeys/{journey_id}/stop").get_json()["status"] == "stopped"
     ann = j.enrollment(journey_id, "ann@example.com")
     assert ann["status"] == "stopped" and ann["next_at"] is None
+    j.pump()  # the beat ends the enrollments
     stats = j.show(journey_id)["stats"]
     assert stats["stopped"] == 1 and stats["active"] == 0
     assert stats["steps"]["w2"]["waiting"] == 0
-    assert catalog.end_all(env.store, journey_id) == 0  # once
+    assert catalog.end_stopped(env.store) == 0  # once
     assert env.post(f"/api/v1/journeys/{journey_id}/resume").status_code == 409
     j.advance(2 * 86400)
     assert len(env.messenger.messages) == 1
@@ -593,3 +595,113 @@ def test_a_task_step_whose_run_died_before_the_mark_makes_one_task(jenv, monkeyp
     assert j.enrollment(journey_id, "ann@example.com")["status"] == "done"
     tasks = env.get("/api/v1/tasks", query_string={"owner": "sam@example.com"}).get_json()["items"]
     assert [t["subject"] for t in tasks] == ["Call Ann"]
+
+
+def test_journey_webhooks_survive_a_worker_that_dies_right_after_the_script(jenv,
+                                                                            monkeypatch) -> None:
+    """The entry and the end queue their events in the script that records them: a worker
+    dying between the script and the deliveries loses none (the tick flushes the outbox)."""
+    env, j = jenv
+    from outreach.platform import webhooks
+
+    env.leads("ann@example.com")
+    response = env.post("/api/v1/webhooks", json={
+        "url": "https://93.184.215.14/x", "events": ["journey.entered", "journey.exited"]})
+    assert response.status_code == 201, response.get_json()
+    journey_id = j.create([{"id": "x", "type": "exit"}])
+
+    class Killed(BaseException):
+        pass
+
+    def die(*args, **kwargs):  # the worker dies right after the script
+        raise Killed
+
+    monkeypatch.setattr(webhooks, "emit", die)
+    monkeypatch.setattr(webhooks, "emit_many", die)
+    monkeypatch.setattr(webhooks, "flush_outbox", die)
+    with pytest.raises(Killed):
+        j.enroll(journey_id, "ann@example.com")
+    with pytest.raises(Killed):
+        j.pump()
+    assert j.enrollment(journey_id, "ann@example.com")["status"] == "exited"
+    monkeypatch.undo()
+    assert enrollments.flush_webhooks(env.store) == 2  # the beat's tick does this
+    assert enrollments.flush_webhooks(env.store) == 0  # once
+    events = sorted(env.store.r.hget(env.store.keys.webhook_delivery(d), "event")
+                    for d in webhooks.claim_due(env.store, now=time.time() + 3600, limit=100))
+    assert events == ["journey.entered", "journey.exited"]
+
+
+def test_stop_answers_at_once_and_the_beat_ends_the_enrollments_in_pages(jenv) -> None:
+    """``/stop`` is a state change (nothing runs for the journey from then on); the
+    enrollments are ended by the beat, a page at a time, carrying on where it got to."""
+    env, j = jenv
+    store = env.store
+    emails = [f"p{i}@example.com" for i in range(7)]
+    env.leads(*emails)
+    t = env.template()
+    journey_id = j.create([{"id": "w", "type": "wait", "duration": "PT5S"},
+                           {"id": "s", "type": "send", "template_id": t}])
+    j.enroll(journey_id, *emails)
+    response = env.post(f"/api/v1/journeys/{journey_id}/stop")
+    assert response.status_code == 200 and response.get_json()["status"] == "stopped"
+    # the request ended nobody: the enrollments read as stopped, and nothing runs
+    assert j.show(journey_id)["stats"]["active"] == 7
+    assert all(store.r.hget(store.keys.journey_enrollment(journey_id, f"l:{env.lead_of(e)['id']}"),
+                            "status") == "active" for e in emails)
+    assert j.enrollment(journey_id, "p0@example.com")["status"] == "stopped"
+    j.now += 60
+    for journey_id_ in store.r.smembers(store.keys.journeys_running):
+        assert journey_id_ != journey_id
+    assert env.messenger.messages == []
+    # the beat: pages of 3, carrying on across ticks
+    assert catalog.end_stopped(store, page_size=3) == 7
+    stats = j.show(journey_id)["stats"]
+    assert stats["active"] == 0 and stats["stopped"] == 7
+    assert not store.r.sismember(store.keys.journeys_stopping, journey_id)
+    assert not store.r.exists(store.keys.journey_due(journey_id))
+    assert catalog.end_stopped(store, page_size=3) == 0
+    j.advance(60)
+    assert env.messenger.messages == []
+
+
+def test_a_stop_cut_short_by_the_tick_budget_carries_on_from_its_cursor(jenv) -> None:
+    env, j = jenv
+    store = env.store
+    emails = [f"p{i}@example.com" for i in range(5)]
+    env.leads(*emails)
+    journey_id = j.create([{"id": "w", "type": "wait", "duration": "P1D"}])
+    j.enroll(journey_id, *emails)
+    env.post(f"/api/v1/journeys/{journey_id}/stop")
+    assert catalog.end_stopped(store, page_size=2, budget_seconds=0) == 0
+    n, cursor = catalog.end_page(store, journey_id, 0, page_size=2)
+    assert (n, cursor) == (2, 2)
+    store.r.hset(store.keys.journey(journey_id), "stop_cursor", str(cursor))
+    assert catalog.end_stopped(store, page_size=2) == 3
+    assert j.show(journey_id)["stats"]["active"] == 0
+
+
+def test_retention_compacts_the_send_campaigns_of_a_stopped_journey(jenv) -> None:
+    env, j = jenv
+    from outreach.campaigns.retention import run_retention
+
+    store = env.store
+    env.leads("ann@example.com")
+    t = env.template()
+    journey_id = j.create([{"id": "hello", "type": "send", "template_id": t},
+                           {"id": "w", "type": "wait", "duration": "P1D"}])
+    j.enroll(journey_id, "ann@example.com")
+    j.pump()
+    assert env.messenger.recipients == ["ann@example.com"]
+    (campaign_id,) = store.r.hvals(store.keys.journey_campaigns(journey_id))
+    later = time.time() + (env.config.campaign_detail_days + 1) * 86_400
+    # while people may still reach the step, its ledger stays (exactly once)
+    assert run_retention(store, env.config, now=later) == []
+    env.post(f"/api/v1/journeys/{journey_id}/stop")
+    j.pump()  # the beat ends the enrollments, then the send campaigns are finished
+    assert store.r.hget(store.keys.campaign(campaign_id), "status") == "sent"
+    assert run_retention(store, env.config, now=time.time()) == []  # not yet past retention
+    assert [c["id"] for c in run_retention(store, env.config, now=later)] == [campaign_id]
+    assert not store.r.exists(store.keys.campaign_ledger(campaign_id))
+    assert store.r.hget(store.keys.campaign(campaign_id), "compacted_at")
+    assert run_retention(store, env.config, now=later) == []  # once

@@ -25,6 +25,12 @@ class CampaignKeys(KeyBase):
     def campaigns(self) -> str:
         return self._k("camps")
 
+    @property
+    def campaigns_hidden(self) -> str:
+        """campaign id -> when it finished: the hidden campaigns (not in the listing, e.g. a
+        journey's send steps) that retention compacts like the listed ones"""
+        return self._k("camps", "hidden")
+
     def campaign_ledger(self, campaign_id: str) -> str:
         return self._k("camp", campaign_id, "ledger")
 

@@ -25,6 +25,12 @@ class JourneyKeys(KeyBase):
         return self._k("jnys", "running")
 
     @property
+    def journeys_stopping(self) -> str:
+        """the ids of stopped journeys whose active enrollments the beat still ends (in pages;
+        the journey hash's ``stop_cursor`` is how far it got)"""
+        return self._k("jnys", "stopping")
+
+    @property
     def journey_triggers(self) -> str:
         """'registration:<slug>' | 'qualified' | 'segment:<id>' -> space-separated ids of the
         active journeys it starts (ingest.lua and qualify check it to write the inbox)"""

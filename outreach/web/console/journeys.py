@@ -174,5 +174,5 @@ def journey_action(journey_id: str, action: str) -> Any:
         flash({"activate": "Activated: people who meet the trigger enter from now.",
                "pause": "Paused: every step is held until you resume.",
                "resume": "Resumed: held steps carry on.",
-               "stop": "Stopped: everyone in it has left."}[action])
+               "stop": "Stopped: nothing more runs; everyone in it leaves."}[action])
     return redirect(url_for("console.journey_page", journey_id=journey_id))
