@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from redis.exceptions import WatchError
 
 from outreach.people.segments import moves
 from outreach.people.segments.evaluate import evaluate
-from outreach.people.segments.facts import Facts, load
+from outreach.people.segments.facts import Facts, load, load_many
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -81,20 +81,127 @@ def touch(store: Store, ref: str, what_changed: Iterable[str], now: float | None
 
 def touch_many(store: Store, person_refs: Iterable[str], what_changed: Iterable[str],
                now: float | None = None) -> int:
-    """``touch`` for several people changed in the same way (the readers are read once)."""
-    segment_ids = readers(store, what_changed)
-    if not segment_ids:
-        return 0
-    return sum(evaluate_for(store, ref, segment_ids, now) for ref in dict.fromkeys(person_refs))
+    """``touch`` for several people changed in the same way, all at once
+    (``evaluate_changes``)."""
+    tokens = set(what_changed)
+    return evaluate_changes(store, {ref: tokens for ref in dict.fromkeys(person_refs) if ref},
+                            now)
 
 
-def settle(store: Store, person_refs: list[str], now: float | None = None) -> None:
-    """Re-evaluate every segment for people a script marked dirty (``Keys.segment_dirty``),
-    then clear the marks."""
+def settle(store: Store, person_refs: list[str], now: float | None = None,
+           changed: Mapping[str, Iterable[str]] | None = None) -> int:
+    """Re-evaluate people a script marked dirty (``Keys.segment_dirty``), then clear the
+    marks. ``changed``: what changed about each person (``what_changed`` tokens, as the
+    ingest script reports them); a person it does not name is re-evaluated for every
+    segment (a mark a dead worker left says only *who*). Returns how many memberships moved."""
     if not person_refs:
-        return
-    touch_many(store, person_refs, [ANY], now)
-    store.r.srem(store.keys.segment_dirty, *person_refs)
+        return 0
+    people = list(dict.fromkeys(person_refs))
+    changed = changed or {}
+    moved = evaluate_changes(store, {ref: set(changed.get(ref) or (ANY,)) for ref in people}, now)
+    store.r.srem(store.keys.segment_dirty, *people)
+    return moved
+
+
+def evaluate_changes(store: Store, changes: Mapping[str, set[str]],
+                     now: float | None = None) -> int:
+    """Re-evaluate, for each person of ``changes`` (ref -> what changed), the segments that
+    read what changed, and then the segments naming the ones they moved in or out of, until
+    nothing moves: everyone at once, in a number of round trips that does not grow with the
+    number of people (readers in one pipeline; each round's facts in ``load_many``'s few; the
+    moves of everyone in one transaction WATCHing everyone; a person changed meanwhile is
+    done again alone, ``_round``). Returns how many memberships moved."""
+    now = time.time() if now is None else now
+    pending = _readers_per_person(store, changes)
+    known: dict[str, dict[str, Any]] = {}
+    asked: set[str] = set()
+    moved = 0
+    for _ in range(1000):  # cycles are refused at save time; this only bounds a corrupt store
+        pending = {ref: segment_ids for ref, segment_ids in pending.items() if segment_ids}
+        if not pending:
+            break
+        missing = set().union(*pending.values()) - asked
+        asked |= missing
+        known.update(definitions(store, missing))
+        evaluated = {ref: mine for ref, mine in (
+            (ref, {s: known[s] for s in segment_ids if s in known})
+            for ref, segment_ids in pending.items()) if mine}
+        if not evaluated:
+            break
+        changed, forgotten = _batch_round(store, evaluated, known, now)
+        moved += forgotten + sum(len(c) for c in changed.values())
+        moved_segments = set().union(*changed.values()) if changed else set()
+        if not moved_segments:
+            break
+        followers = _readers_of_segments(store, moved_segments)
+        pending = {ref: set().union(*(followers[s] for s in segment_ids))
+                   for ref, segment_ids in changed.items() if segment_ids}
+    return moved
+
+
+def _readers_per_person(store: Store, changes: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """ref -> the saved segments that read what changed about them (one round trip)."""
+    keys = store.keys
+    kinds = sorted({frozenset(tokens) for tokens in changes.values() if tokens}, key=sorted)
+    if not kinds:
+        return {}
+    pipe = store.r.pipeline(transaction=False)
+    for tokens in kinds:
+        if ANY in tokens:
+            pipe.zrange(keys.segments, 0, -1)
+        else:
+            pipe.sunion([keys.segment_readers(t) for t in sorted(tokens)])
+    found = {tokens: set(reply) for tokens, reply in zip(kinds, pipe.execute(), strict=True)}
+    return {ref: found[frozenset(tokens)] for ref, tokens in changes.items() if tokens}
+
+
+def _readers_of_segments(store: Store, segment_ids: set[str]) -> dict[str, set[str]]:
+    """segment -> the segments whose ``in_segment`` names it (one round trip)."""
+    ids = sorted(segment_ids)
+    pipe = store.r.pipeline(transaction=False)
+    for segment_id in ids:
+        pipe.smembers(store.keys.segment_readers(f"segment:{segment_id}"))
+    return {s: set(reply) for s, reply in zip(ids, pipe.execute(), strict=True)}
+
+
+def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
+                 known: dict[str, dict[str, Any]], now: float
+                 ) -> tuple[dict[str, list[str]], int]:
+    """``_round`` for several people in one transaction WATCHing all of them; when any of
+    them changed meanwhile (WatchError), nothing was written and each is done alone
+    (``_round``, retried on its own). Returns (ref -> segments moved, memberships of people
+    gone that were removed)."""
+    keys = store.keys
+    people = sorted(evaluated)
+    decided: dict[str, list[str]] = {}
+    gone: list[str] = []
+    raced = False
+    with store.r.pipeline(transaction=True) as pipe:
+        pipe.watch(*[key for ref in people for key in (
+            keys.person(ref), keys.person_events(ref), keys.person_segments(ref))])
+        everyone = load_many(store, people, [d["rules"] for d in known.values()],
+                             member_of=known)
+        pipe.multi()
+        for ref, facts in zip(people, everyone, strict=True):
+            if facts is None:
+                gone.append(ref)
+                continue
+            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now)
+        try:
+            pipe.execute()
+        except WatchError:
+            raced = True
+    if not raced:
+        return decided, sum(_forget(store, ref, set(evaluated[ref])) for ref in gone)
+    changed: dict[str, list[str]] = {}
+    forgotten = 0
+    for ref in people:
+        moved = _round(store, ref, evaluated[ref], known, now)
+        if moved is None:
+            forgotten += _forget(store, ref, set(evaluated[ref]))
+        else:
+            changed[ref] = moved
+    return changed, forgotten
 
 
 def evaluate_for(store: Store, ref: str, segment_ids: Iterable[str],
@@ -137,18 +244,7 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
                 pipe.unwatch()
                 return None
             pipe.multi()
-            changed = []
-            for segment_id in sorted(evaluated):
-                definition = evaluated[segment_id]
-                verdict = evaluate(definition["rules"], facts, now)
-                member = verdict.value and eligible(definition["member_type"], facts)
-                was = segment_id in facts.segments
-                _apply(store, pipe, segment_id, ref, member, was, verdict.flip, now)
-                if member != was:
-                    changed.append(segment_id)
-            moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
-                                                if evaluated[s]["announced"]],
-                           {s for s in changed if evaluated[s]["listened"]}, now)
+            changed = _queue(store, pipe, facts, evaluated, now)
             try:
                 pipe.execute()
             except WatchError:
@@ -156,6 +252,26 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
             return changed
     log.warning("segments of %s: changed on every attempt; left to the next change", ref)
     return []
+
+
+def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str, Any]],
+           now: float) -> list[str]:
+    """Queue on ``pipe`` (in MULTI) the answers of ``evaluated`` for one person, with the
+    announcements of their moves and their flip times; returns the segments they moved in
+    or out of."""
+    changed = []
+    for segment_id in sorted(evaluated):
+        definition = evaluated[segment_id]
+        verdict = evaluate(definition["rules"], facts, now)
+        member = verdict.value and eligible(definition["member_type"], facts)
+        was = segment_id in facts.segments
+        _apply(store, pipe, segment_id, facts.ref, member, was, verdict.flip, now)
+        if member != was:
+            changed.append(segment_id)
+    moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
+                                        if evaluated[s]["announced"]],
+                   {s for s in changed if evaluated[s]["listened"]}, now)
+    return changed
 
 
 def _apply(store: Store, pipe: Any, segment_id: str, ref: str, member: bool, was: bool,
