@@ -3,7 +3,7 @@ no segment wrong: every change path marks the person (``Keys.segment_dirty``) wi
 change, and the beat's ``membership.tick`` settles the marks left behind.
 
 Each test saves a segment that reads what the path changes, makes the change with the
-re-evaluation crashing (``membership.touch``/``touch_many`` raise, as a SIGKILL would stop
+re-evaluation crashing (``membership.touch``/``touch_many``/``evaluate_changes`` raise, as a SIGKILL would stop
 the worker there), sees the segment stale, runs one ``tick`` and checks the segment holds
 exactly what a brute-force evaluation says."""
 
@@ -79,6 +79,7 @@ def _killed_then_repaired(env: Any, segment_id: str, change: Callable[[], Any]) 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(membership, "touch", _crash)
         patch.setattr(membership, "touch_many", _crash)
+        patch.setattr(membership, "evaluate_changes", _crash)  # the batched path (ingest)
         with pytest.raises(Killed):
             change()
     expected = _brute_force(env, segment_id)
