@@ -3,8 +3,8 @@ no segment wrong: every change path marks the person (``Keys.segment_dirty``) wi
 change, and the beat's ``membership.tick`` settles the marks left behind.
 
 Each test saves a segment that reads what the path changes, makes the change with the
-re-evaluation crashing (``membership.touch``/``touch_many``/``evaluate_changes`` raise, as a SIGKILL would stop
-the worker there), sees the segment stale, runs one ``tick`` and checks the segment holds
+re-evaluation crashing (``membership.touch``/``touch_many``/``evaluate_changes`` raise, as a
+SIGKILL would stop the worker there), sees the segment stale, runs one ``tick`` and checks the segment holds
 exactly what a brute-force evaluation says."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from redis.exceptions import WatchError
@@ -22,6 +22,7 @@ from redis.exceptions import WatchError
 from outreach.people.segments import moves
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import Facts, load, load_many
+from outreach.platform import webhooks
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,13 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
     decided: dict[str, list[str]] = {}
     gone: list[str] = []
     raced = False
+    looked: dict[str, list[str]] = {}
+
+    def hooks(event: str) -> list[str]:  # the webhooks that want ``event``: once a batch
+        if event not in looked:
+            looked[event] = webhooks.subscribers(store, event)
+        return looked[event]
+
     with store.r.pipeline(transaction=True) as pipe:
         pipe.watch(*[key for ref in people for key in (
             keys.person(ref), keys.person_events(ref), keys.person_segments(ref))])
@@ -186,7 +194,7 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
             if facts is None:
                 gone.append(ref)
                 continue
-            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now)
+            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, hooks)
         try:
             pipe.execute()
         except WatchError:
@@ -255,7 +263,7 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
 
 
 def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str, Any]],
-           now: float) -> list[str]:
+           now: float, subscribers: Callable[[str], list[str]] | None = None) -> list[str]:
     """Queue on ``pipe`` (in MULTI) the answers of ``evaluated`` for one person, with the
     announcements of their moves and their flip times; returns the segments they moved in
     or out of."""
@@ -270,7 +278,7 @@ def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str,
             changed.append(segment_id)
     moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
                                         if evaluated[s]["announced"]],
-                   {s for s in changed if evaluated[s]["listened"]}, now)
+                   {s for s in changed if evaluated[s]["listened"]}, now, subscribers)
     return changed
 
 
