@@ -113,14 +113,19 @@ def load(store: Store, ref: str, trees: list[dict[str, Any]],
 
 
 def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
-              member_of: Iterable[str] = ()) -> list[Facts | None]:
+              member_of: Iterable[str] = (), by_reverse_index: bool = False
+              ) -> list[Facts | None]:
     """``load`` for several people at once, in the same few pipelined round trips whatever
     their number (the people, their events, lists and segments; then registrations' slugs,
-    links, sends and account ids; then the accounts)."""
+    links, sends and account ids; then the accounts). ``by_reverse_index``: whether each
+    person is in the ``member_of`` segments the trees do not name is read from their
+    reverse index (``Keys.person_segments``, written in the same transactions as the
+    members; one command a person instead of one a segment) and their ``since`` is 0.0."""
     keys = store.keys
     need = _needs({"all": trees})
     lists, sent = sorted(need["lists"]), sorted(need["sent"])
-    segments = sorted(need["segments"] | set(member_of))
+    only_in = set(member_of) - need["segments"] if by_reverse_index else set()
+    segments = sorted(need["segments"] | (set(member_of) - only_in))
     parsed = [refs.parse(ref) for ref in person_refs]
     pipe = store.r.pipeline(transaction=False)
     pipe.hmget(keys.score_decay, "epoch", "half_life")
@@ -134,6 +139,8 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
             pipe.zscore(keys.list_members(list_id), person_id)
         for segment_id in segments:
             pipe.zscore(keys.segment_members(segment_id), ref)
+        if only_in:
+            pipe.smembers(keys.person_segments(ref))
     replies = iter(pipe.execute())
     epoch, half_life = next(replies)
     decay = Decay(float(epoch or 0), float(half_life or 0))
@@ -146,6 +153,7 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
         events = next(replies) if need["events"] else []
         on = [next(replies) for _ in lists]
         seg = [next(replies) for _ in segments]
+        mine = next(replies) if only_in else set()
         if not h:
             out.append(None)
             continue
@@ -154,6 +162,7 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
                        if score is not None}
         facts.segments = {s: float(score) for s, score in zip(segments, seg, strict=True)
                           if score is not None}
+        facts.segments.update((s, 0.0) for s in mine if s in only_in)
         out.append(facts)
     _second_pass(store, [f for f in out if f is not None], need, sent)
     return out

@@ -178,6 +178,7 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
     gone: list[str] = []
     raced = False
     looked: dict[str, list[str]] = {}
+    dues: dict[str, float | None] = {}
 
     def hooks(event: str) -> list[str]:  # the webhooks that want ``event``: once a batch
         if event not in looked:
@@ -188,13 +189,14 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
         pipe.watch(*[key for ref in people for key in (
             keys.person(ref), keys.person_events(ref), keys.person_segments(ref))])
         everyone = load_many(store, people, [d["rules"] for d in known.values()],
-                             member_of=known)
+                             member_of=known, by_reverse_index=True)
         pipe.multi()
         for ref, facts in zip(people, everyone, strict=True):
             if facts is None:
                 gone.append(ref)
                 continue
-            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, hooks)
+            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, dues, hooks)
+        _write_dues(store, pipe, dues)
         try:
             pipe.execute()
         except WatchError:
@@ -252,7 +254,9 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
                 pipe.unwatch()
                 return None
             pipe.multi()
-            changed = _queue(store, pipe, facts, evaluated, now)
+            dues: dict[str, float | None] = {}
+            changed = _queue(store, pipe, facts, evaluated, now, dues)
+            _write_dues(store, pipe, dues)
             try:
                 pipe.execute()
             except WatchError:
@@ -263,17 +267,20 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
 
 
 def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str, Any]],
-           now: float, subscribers: Callable[[str], list[str]] | None = None) -> list[str]:
+           now: float, dues: dict[str, float | None],
+           subscribers: Callable[[str], list[str]] | None = None) -> list[str]:
     """Queue on ``pipe`` (in MULTI) the answers of ``evaluated`` for one person, with the
-    announcements of their moves and their flip times; returns the segments they moved in
-    or out of."""
+    announcements of their moves; their next flip times go into ``dues`` (due entry -> time,
+    None: none), which ``_write_dues`` queues on the same transaction. Returns the segments
+    they moved in or out of."""
     changed = []
     for segment_id in sorted(evaluated):
         definition = evaluated[segment_id]
         verdict = evaluate(definition["rules"], facts, now)
         member = verdict.value and eligible(definition["member_type"], facts)
         was = segment_id in facts.segments
-        _apply(store, pipe, segment_id, facts.ref, member, was, verdict.flip, now)
+        _apply(store, pipe, segment_id, facts.ref, member, was, now)
+        dues[f"{segment_id}|{facts.ref}"] = verdict.flip
         if member != was:
             changed.append(segment_id)
     moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
@@ -283,7 +290,7 @@ def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str,
 
 
 def _apply(store: Store, pipe: Any, segment_id: str, ref: str, member: bool, was: bool,
-           flip: float | None, now: float) -> None:
+           now: float) -> None:
     keys = store.keys
     if member and not was:
         pipe.zadd(keys.segment_members(segment_id), {ref: int(now)}, nx=True)
@@ -291,11 +298,17 @@ def _apply(store: Store, pipe: Any, segment_id: str, ref: str, member: bool, was
     elif was and not member:
         pipe.zrem(keys.segment_members(segment_id), ref)
         pipe.srem(keys.person_segments(ref), segment_id)
-    due = f"{segment_id}|{ref}"
-    if flip is None:
-        pipe.zrem(keys.segment_due, due)
-    else:
-        pipe.zadd(keys.segment_due, {due: flip})
+
+
+def _write_dues(store: Store, pipe: Any, dues: dict[str, float | None]) -> None:
+    """The due index (``Keys.segment_due``) as ``dues`` says, in two commands whatever the
+    number of entries (on the transaction of the answers they come from)."""
+    gone = [due for due, flip in dues.items() if flip is None]
+    for first in range(0, len(gone), 5000):
+        pipe.zrem(store.keys.segment_due, *gone[first:first + 5000])
+    flips = {due: flip for due, flip in dues.items() if flip is not None}
+    if flips:
+        pipe.zadd(store.keys.segment_due, flips)
 
 
 def _forget(store: Store, ref: str, segment_ids: set[str]) -> int:
