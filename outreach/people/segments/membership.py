@@ -20,8 +20,9 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from outreach.people.segments import moves
-from outreach.people.segments.evaluate import evaluate
+from outreach.people.segments.evaluate import compare, evaluate, field_value
 from outreach.people.segments.facts import Facts, load, load_many
+from outreach.people.segments.rules import TEXT_FIELDS
 from outreach.platform import webhooks
 from outreach.store import Store
 
@@ -57,10 +58,26 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
     for segment_id, (member_type, rules, built_at), listening in zip(ids, rows, listeners,
                                                                       strict=True):
         if member_type and rules:
-            out[segment_id] = {"member_type": member_type, "rules": json.loads(rules),
+            tree = json.loads(rules)
+            out[segment_id] = {"member_type": member_type, "rules": tree,
+                               "required": _required_text(tree),
                                "announced": bool(built_at),
                                "listened": bool(built_at) and int(listening or 0) > 0}
     return out
+
+
+def _required_text(tree: dict[str, Any]) -> list[dict[str, Any]]:
+    """The text conditions a tree requires of every member (the root, or the children of a
+    root ``all``): a person failing one is no member, and time alone cannot change that (a
+    text comparison has no flip), so the full evaluation can be skipped."""
+    required = tree.get("all", [tree])
+    return [node for node in required if "field" in node and node["field"] in TEXT_FIELDS]
+
+
+def _fails_required(definition: dict[str, Any], facts: Facts, now: float) -> bool:
+    return any(not compare(node["op"], field_value(facts, node["field"]), node["value"], now,
+                           "text")[0]
+               for node in definition.get("required", ()))
 
 
 def readers(store: Store, what_changed: Iterable[str]) -> set[str]:
@@ -276,11 +293,15 @@ def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str,
     changed = []
     for segment_id in sorted(evaluated):
         definition = evaluated[segment_id]
-        verdict = evaluate(definition["rules"], facts, now)
-        member = verdict.value and eligible(definition["member_type"], facts)
+        if _fails_required(definition, facts, now):  # not a member, whatever the time
+            member, flip = False, None
+        else:
+            verdict = evaluate(definition["rules"], facts, now)
+            member = verdict.value and eligible(definition["member_type"], facts)
+            flip = verdict.flip
         was = segment_id in facts.segments
         _apply(store, pipe, segment_id, facts.ref, member, was, now)
-        dues[f"{segment_id}|{facts.ref}"] = verdict.flip
+        dues[f"{segment_id}|{facts.ref}"] = flip
         if member != was:
             changed.append(segment_id)
     moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
