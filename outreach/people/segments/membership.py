@@ -61,9 +61,15 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
             tree = json.loads(rules)
             out[segment_id] = {"member_type": member_type, "rules": tree,
                                "required": _required_text(tree),
+                               # whether time alone can move anyone (a window, a date, a
+                               # fading score): a tree that cannot has no due entries
+                               "timed": any(word in rules for word in _TIMED),
                                "announced": bool(built_at),
                                "listened": bool(built_at) and int(listening or 0) > 0}
     return out
+
+
+_TIMED = ('"within"', '"score"', '"created_at"', '"updated_at"')  # conservative, as text
 
 
 def _required_text(tree: dict[str, Any]) -> list[dict[str, Any]]:
@@ -272,7 +278,7 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
                 return None
             pipe.multi()
             dues: dict[str, float | None] = {}
-            changed = _queue(store, pipe, facts, evaluated, now, dues)
+            changed = _queue(store, pipe, facts, evaluated, now, dues, every_due=True)
             _write_dues(store, pipe, dues)
             try:
                 pipe.execute()
@@ -285,11 +291,14 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
 
 def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str, Any]],
            now: float, dues: dict[str, float | None],
-           subscribers: Callable[[str], list[str]] | None = None) -> list[str]:
+           subscribers: Callable[[str], list[str]] | None = None,
+           every_due: bool = False) -> list[str]:
     """Queue on ``pipe`` (in MULTI) the answers of ``evaluated`` for one person, with the
     announcements of their moves; their next flip times go into ``dues`` (due entry -> time,
-    None: none), which ``_write_dues`` queues on the same transaction. Returns the segments
-    they moved in or out of."""
+    None: none), which ``_write_dues`` queues on the same transaction; for a tree that time
+    cannot move (``definitions``' ``timed``) only with ``every_due`` (the per-person path,
+    which ``tick`` takes: a due entry left by an edited tree goes there). Returns the
+    segments they moved in or out of."""
     changed = []
     for segment_id in sorted(evaluated):
         definition = evaluated[segment_id]
@@ -301,7 +310,8 @@ def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str,
             flip = verdict.flip
         was = segment_id in facts.segments
         _apply(store, pipe, segment_id, facts.ref, member, was, now)
-        dues[f"{segment_id}|{facts.ref}"] = flip
+        if flip is not None or every_due or definition.get("timed", True):
+            dues[f"{segment_id}|{facts.ref}"] = flip
         if member != was:
             changed.append(segment_id)
     moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
