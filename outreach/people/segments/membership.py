@@ -72,18 +72,35 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
 _TIMED = ('"within"', '"score"', '"created_at"', '"updated_at"')  # conservative, as text
 
 
-def _required_text(tree: dict[str, Any]) -> list[dict[str, Any]]:
-    """The text conditions a tree requires of every member (the root, or the children of a
-    root ``all``): a person failing one is no member, and time alone cannot change that (a
-    text comparison has no flip), so the full evaluation can be skipped."""
-    required = tree.get("all", [tree])
-    return [node for node in required if "field" in node and node["field"] in TEXT_FIELDS]
+def _required_text(tree: dict[str, Any]) -> list[Callable[[Facts], bool]]:
+    """Tests of the text conditions a tree requires of every member (the root, or the
+    children of a root ``all``), each as the evaluator compares (``evaluate.compare``): a
+    person failing one is no member, and time alone cannot change that (a text comparison
+    has no flip), so the full evaluation can be skipped."""
+    tests = []
+    for node in tree.get("all", [tree]):
+        if "field" not in node or node["field"] not in TEXT_FIELDS:
+            continue
+        name, op, want = node["field"], node["op"], node["value"]
+        if op in ("eq", "starts_with") and isinstance(want, str):
+            tests.append(_quick_text(name, op, want.lower()))
+        else:
+            tests.append(lambda facts, name=name, op=op, want=want: compare(
+                op, field_value(facts, name), want, 0.0, "text")[0])
+    return tests
 
 
-def _fails_required(definition: dict[str, Any], facts: Facts, now: float) -> bool:
-    return any(not compare(node["op"], field_value(facts, node["field"]), node["value"], now,
-                           "text")[0]
-               for node in definition.get("required", ()))
+def _quick_text(name: str, op: str, want: str) -> Callable[[Facts], bool]:
+    """``compare`` of a text field with ``eq``/``starts_with`` and a (lower-cased) string:
+    no value never holds; otherwise ignoring case."""
+    if op == "eq":
+        return lambda facts: (have := field_value(facts, name)) is not None and have.lower() == want
+    return lambda facts: ((have := field_value(facts, name)) is not None
+                          and have.lower().startswith(want))
+
+
+def _fails_required(definition: dict[str, Any], facts: Facts) -> bool:
+    return not all(test(facts) for test in definition.get("required", ()))
 
 
 def readers(store: Store, what_changed: Iterable[str]) -> set[str]:
@@ -302,7 +319,7 @@ def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str,
     changed = []
     for segment_id in sorted(evaluated):
         definition = evaluated[segment_id]
-        if _fails_required(definition, facts, now):  # not a member, whatever the time
+        if _fails_required(definition, facts):  # not a member, whatever the time
             member, flip = False, None
         else:
             verdict = evaluate(definition["rules"], facts, now)
