@@ -154,3 +154,43 @@ def test_the_repeat_registration_re_evaluates_only_the_segments_reading_what_it_
     by_rule = {json.dumps(tree): s for s, tree in saved}
     assert by_rule[json.dumps(RULES[0])] not in evaluated[0]  # country: not written
     assert by_rule[json.dumps(RULES[1])] in evaluated[0]  # registered: the regs history
+
+
+def test_a_person_changed_during_the_batch_is_done_again_and_the_rest_in_halves(
+        env, monkeypatch) -> None:
+    """Another worker changes one person between the batch's WATCH and its transaction: the
+    transaction fails as a whole, the halves are done again, and every answer is on the
+    newest data (the changed person's too)."""
+    from outreach.people.segments import facts as facts_module
+
+    saved = _saved(env)
+    emails = [f"p{i}@example.com" for i in range(8)]
+    _queue(env, [{"email": e, "kind": "white_paper", "asset": "other", "country": "FR"}
+                 for e in emails])
+    env.drain()
+    real = facts_module.load_many
+    raced: list[int] = []
+
+    def load_many(store: Any, people: list[str], *args: Any, **kwargs: Any) -> Any:
+        loaded = real(store, people, *args, **kwargs)
+        if not raced and len(people) > 1:  # another worker: p3's company is Beta after all
+            raced.append(len(people))
+            lead_id = store.r.hget(store.keys.lead_by_email, "p3@example.com")
+            store.r.hset(store.keys.lead(lead_id), "company", "Beta")
+        return loaded
+
+    monkeypatch.setattr(membership, "load_many", load_many)
+    _queue(env, [{"email": e, "kind": "white_paper", "asset": "guide", "company": "Acme"}
+                 for e in emails])
+    env.drain()
+    monkeypatch.undo()
+    assert raced == [8]
+    answers: dict[str, set[str]] = {}
+    for segment_id, tree in saved:
+        answers[segment_id] = _brute_force(env, segment_id, tree, answers)
+        members = set(env.store.r.zrange(env.store.keys.segment_members(segment_id), 0, -1))
+        assert members == answers[segment_id], tree
+    p3 = refs.lead_ref(env.store.r.hget(env.store.keys.lead_by_email, "p3@example.com"))
+    acme = answers[saved[3][0]]  # company contains acme: the batch had loaded p3's Acme
+    assert p3 not in acme and len(acme) == 7
+    assert env.store.r.scard(env.store.keys.segment_dirty) == 0

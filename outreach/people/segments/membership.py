@@ -209,8 +209,9 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
                  known: dict[str, dict[str, Any]], now: float
                  ) -> tuple[dict[str, list[str]], int]:
     """``_round`` for several people in one transaction WATCHing all of them; when any of
-    them changed meanwhile (WatchError), nothing was written and each is done alone
-    (``_round``, retried on its own). Returns (ref -> segments moved, memberships of people
+    them changed meanwhile (WatchError), nothing was written and each half is done again
+    the same way, down to the person who changed, who is done alone (``_round``, retried on
+    its own). Returns (ref -> segments moved, memberships of people
     gone that were removed)."""
     keys = store.keys
     people = sorted(evaluated)
@@ -245,12 +246,20 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
         return decided, sum(_forget(store, ref, set(evaluated[ref])) for ref in gone)
     changed: dict[str, list[str]] = {}
     forgotten = 0
+    if len(people) > 1:  # each half again: the people who changed are found in a few halvings
+        middle = len(people) // 2
+        for half in (people[:middle], people[middle:]):
+            moved, gone_moved = _batch_round(store, {ref: evaluated[ref] for ref in half},
+                                             known, now)
+            changed.update(moved)
+            forgotten += gone_moved
+        return changed, forgotten
     for ref in people:
-        moved = _round(store, ref, evaluated[ref], known, now)
-        if moved is None:
+        moved_alone = _round(store, ref, evaluated[ref], known, now)
+        if moved_alone is None:
             forgotten += _forget(store, ref, set(evaluated[ref]))
         else:
-            changed[ref] = moved
+            changed[ref] = moved_alone
     return changed, forgotten
 
 
