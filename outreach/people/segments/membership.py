@@ -7,6 +7,9 @@ read what changed, moves the person in or out, and keeps the moment their value 
 flip by time alone in ``Keys.segment_due``, which ``tick`` drains. A change of membership
 touches the segments whose ``in_segment`` names it (no cycles: ``catalog`` refuses them).
 Every step is an idempotent re-evaluation, so a redelivered or repeated touch is harmless.
+Several people (an ingest batch, ``settle``, ``touch_many``) are done together
+(``evaluate_changes``): their facts in a few pipelined round trips and their moves in one
+transaction, so the round trips do not grow with the number of people.
 """
 
 from __future__ import annotations
