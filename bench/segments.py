@@ -372,6 +372,7 @@ def part_ingest(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
+    global DB, URL
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="lag,preview,size,memory,ingest")
     parser.add_argument("--leads", type=int, default=100_000)
@@ -384,7 +385,9 @@ def main() -> int:
     parser.add_argument("--registrations", type=int, default=20_000)
     parser.add_argument("--noop", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--db", type=int, default=11, help="the Redis database (>= 10; flushed)")
     args = parser.parse_args()
+    DB, URL = args.db, f"redis://127.0.0.1:6379/{args.db}"
     header("segments: lag, preview vs a full scan, size/page at 1M, memory, ingest with 20 segments")
     print(load_note())
     parts = {"lag": part_lag, "preview": part_preview, "size": part_size, "memory": part_memory,

@@ -88,7 +88,8 @@ def finish_keys(store: Store, campaign_id: str) -> list[str]:
             keys.campaign_streak(campaign_id), keys.suppression_info,
             keys.campaign_batches(campaign_id), keys.campaign_claims(campaign_id),
             keys.campaign_sent_per_10s(campaign_id), keys.campaign_domains(campaign_id),
-            keys.campaign_variants(campaign_id), keys.campaign_report(campaign_id)]
+            keys.campaign_variants(campaign_id), keys.campaign_report(campaign_id),
+            keys.segment_dirty]
 
 
 def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: float) -> set[str]:

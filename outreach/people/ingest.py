@@ -109,8 +109,19 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
         announce_created(store, reply[2:2 + created])
     touched = reply[2 + created:]
     if touched:
-        membership.settle(store, touched)
+        settle_touched(store, touched)
     return int(reply[0])
+
+
+def settle_touched(store: Store, reported: list[str]) -> int:
+    """Re-evaluate the people the ingest script reported (``'<ref>\\t<what changed>'``; a
+    person reported more than once, by several registrations of the batch, for all of it)
+    for the segments that read what changed, all at once, and clear their dirty marks."""
+    changed: dict[str, set[str]] = {}
+    for entry in reported:
+        ref, _, tokens = entry.partition("\t")
+        changed.setdefault(ref, set()).update(tokens.split() if tokens else [membership.ANY])
+    return membership.settle(store, list(changed), changed=changed)
 
 
 def announce_created(store: Store, lead_ids: list[str] | None = None) -> int:
@@ -157,10 +168,13 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]], *,
     if segments_saved:
         reply = reply[:-1]
     names = {"c": "created", "u": "updated", "n": "unchanged", "x": "rejected"}
-    outcomes = [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
+    reported = [(names[reply[i]], reply[i + 1]) for i in range(0, len(reply), 2)]
+    # while segments are saved a person comes with what changed: '<ref>\t<tokens>'
+    outcomes = [(outcome, person.partition("\t")[0] if outcome != "rejected" else person)
+                for outcome, person in reported]
     if segments_saved:
-        membership.settle(store, [person for outcome, person in outcomes
-                                  if outcome in ("created", "updated")])
+        settle_touched(store, [person for outcome, person in reported
+                               if outcome in ("created", "updated")])
     if any(outcome == "created" and person.startswith("l:") for outcome, person in outcomes):
         announce_created(store)
     return outcomes

@@ -190,11 +190,12 @@ def emit_many(store: Store, event: str, items: list[dict[str, Any]], when: float
 
 
 def queue_events(store: Store, pipe: Any, event: str, items: list[dict[str, Any]],
-                 when: float | None = None) -> list[str]:
+                 when: float | None = None, wanted: list[str] | None = None) -> list[str]:
     """Queue on ``pipe`` (in MULTI, the transaction of the change the events tell of) one
     ``event`` per item for every active webhook that wants it; their ids (empty: nobody
-    listens, and nothing was queued)."""
-    wanted = subscribers(store, event)
+    listens, and nothing was queued). ``wanted``: ``subscribers(store, event)`` when the
+    caller already looked (one look for a batch of people)."""
+    wanted = subscribers(store, event) if wanted is None else wanted
     if not wanted or not items:
         return []
     return _write_events(store, pipe, event, items, wanted, when)

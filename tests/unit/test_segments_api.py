@@ -161,18 +161,24 @@ def test_in_segment_cycles_are_refused_and_a_named_segment_is_kept(env, check_er
 
 def test_no_saved_segment_no_extra_work_on_ingest(env) -> None:
     """With no segment saved the ingest script names nobody (so the drain makes no further
-    round trip); with one saved it names the people it changed."""
+    round trip); with one saved it names the people it changed, with what changed (a new
+    lead: everything; a repeat registration: what it wrote)."""
     calls: list[Any] = []
-    original = membership.touch_many
+    original = membership.evaluate_changes
     try:
-        membership.touch_many = lambda *a, **k: calls.append(a) or 0  # type: ignore[assignment]
+        membership.evaluate_changes = lambda *a, **k: calls.append(a) or 0  # type: ignore[assignment]
         env.registered("ann@example.com")
         assert calls == []
         _segment(env, {"field": "country", "op": "exists", "value": True})
         env.registered("bob@example.com")
-        assert calls and calls[0][1] == ["l:ld2"]
+        assert calls and calls[0][1] == {"l:ld2": {membership.ANY}}
+        env.registered("bob@example.com", asset="other-guide", country="FR")
+        changed = calls[1][1]["l:ld2"]
+        assert {"field:regs", "field:updated_at", "field:country", "field:score"} <= changed
+        assert membership.ANY not in changed and "field:status" not in changed
+        assert any(token.startswith("list:") for token in changed)
     finally:
-        membership.touch_many = original  # type: ignore[assignment]
+        membership.evaluate_changes = original  # type: ignore[assignment]
 
 
 def test_sends_owner_changes_and_erasure_move_people(cenv) -> None:
@@ -207,7 +213,7 @@ def test_people_a_dead_worker_left_are_settled_by_the_beat(env, monkeypatch) -> 
     def killed(*_args: Any, **_kwargs: Any) -> int:
         raise SystemExit("SIGKILL")
 
-    monkeypatch.setattr(membership, "touch_many", killed)
+    monkeypatch.setattr(membership, "evaluate_changes", killed)
     with pytest.raises(SystemExit):
         env.registered("ann@example.com", country="DE")
     monkeypatch.undo()

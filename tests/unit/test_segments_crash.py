@@ -3,8 +3,8 @@ no segment wrong: every change path marks the person (``Keys.segment_dirty``) wi
 change, and the beat's ``membership.tick`` settles the marks left behind.
 
 Each test saves a segment that reads what the path changes, makes the change with the
-re-evaluation crashing (``membership.touch``/``touch_many`` raise, as a SIGKILL would stop
-the worker there), sees the segment stale, runs one ``tick`` and checks the segment holds
+re-evaluation crashing (``membership.touch``/``touch_many``/``evaluate_changes`` raise, as a
+SIGKILL would stop the worker there), sees the segment stale, runs one ``tick`` and checks the segment holds
 exactly what a brute-force evaluation says."""
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def _killed_then_repaired(env: Any, segment_id: str, change: Callable[[], Any]) 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(membership, "touch", _crash)
         patch.setattr(membership, "touch_many", _crash)
+        patch.setattr(membership, "evaluate_changes", _crash)  # the batched path (ingest)
         with pytest.raises(Killed):
             change()
     expected = _brute_force(env, segment_id)
@@ -183,3 +184,43 @@ def test_the_live_path_clears_its_marks(env: Any) -> None:
     records.update_lead(env.store, _lead(env, "ann@acme.com"), {"country": "US"})
     assert _members(env, segment_id) == _brute_force(env, segment_id)
     assert env.store.r.scard(env.store.keys.segment_dirty) == 0
+
+
+class _SigKill(BaseException):
+    """Where a SIGKILL would have stopped the sending worker (nothing catches it)."""
+
+
+def _sigkill(*_args: Any, **_kwargs: Any) -> int:
+    raise _SigKill
+
+
+def test_a_send_read_by_a_segment(cenv: Any) -> None:
+    """``finish_send.lua`` marks the person it records as sent when a segment reads the
+    campaign's sends: a worker killed before the re-evaluation leaves the mark to the beat."""
+    list_id = cenv.leads("ann@example.com")
+    campaign_id = cenv.launched([list_id], cenv.template())
+    segment = catalog.create_segment(cenv.store, "got it", "lead",
+                                     {"sent": {"campaign_id": campaign_id}})
+    assert not build.build(cenv.store, segment["id"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(membership, "evaluate_for", _sigkill)
+        with pytest.raises(_SigKill):
+            cenv.pump()
+    lead_id = cenv.store.r.hget(cenv.store.keys.lead_by_email, "ann@example.com")
+    assert cenv.ledger(campaign_id) == {"ann@example.com": "sent"}
+    assert _members(cenv, segment["id"]) == set()
+    assert cenv.store.r.smembers(cenv.store.keys.segment_dirty) == {f"l:{lead_id}"}
+    membership.tick(cenv.store)
+    assert _members(cenv, segment["id"]) == {f"l:{lead_id}"}
+    assert cenv.store.r.scard(cenv.store.keys.segment_dirty) == 0
+
+
+def test_a_send_clears_its_mark_once_re_evaluated(cenv: Any) -> None:
+    list_id = cenv.leads("ann@example.com", "bob@example.com")
+    campaign_id = cenv.launched([list_id], cenv.template())
+    segment = catalog.create_segment(cenv.store, "got it", "lead",
+                                     {"sent": {"campaign_id": campaign_id}})
+    assert not build.build(cenv.store, segment["id"])
+    assert cenv.run(campaign_id)["stats"]["sent"] == 2
+    assert len(_members(cenv, segment["id"])) == 2
+    assert cenv.store.r.scard(cenv.store.keys.segment_dirty) == 0

@@ -5,6 +5,7 @@ segment's incremental membership equals a brute-force evaluation of every person
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,8 +100,12 @@ TREES = st.recursive(
 
 REGISTER = st.tuples(st.just("register"), st.sampled_from(EMAILS), st.sampled_from(ASSETS),
                      st.sampled_from(COUNTRIES), st.sampled_from(COMPANIES), st.booleans())
+# several registrations (new people and repeats, maybe of one person) drained from the intake
+# stream as one batch: settled at once, for what each one changed (membership.settle)
+BATCH = st.tuples(st.just("batch"), st.lists(REGISTER, min_size=2, max_size=5))
 CHANGES = st.one_of(
     REGISTER,
+    BATCH,
     st.tuples(st.just("edit"), st.sampled_from(EMAILS), st.sampled_from(["country", "company"]),
               st.sampled_from([*COUNTRIES, *COMPANIES, ""])),
     st.tuples(st.just("open"), st.sampled_from(EMAILS), st.sampled_from(CAMPAIGNS)),
@@ -132,6 +137,7 @@ SCORING = st.one_of(
     st.tuples(st.just("click"), st.sampled_from(EMAILS), st.sampled_from(CAMPAIGNS),
               st.sampled_from(["l1", "l2"])),
     REGISTER,
+    BATCH,
     st.tuples(st.just("wait"), st.sampled_from([60, 600, 1800, 3600, 3 * 3600, 8 * 3600])),
     st.tuples(st.just("wait"), st.sampled_from([600, 3600, 4 * 3600])),
 )
@@ -172,6 +178,13 @@ class World:
             ingest.apply_rows(store, config, [{
                 "email": email, "kind": "white_paper", "asset": asset, "country": country,
                 "company": company, "consent": consent, "source": "import"}])
+            return
+        if kind == "batch":
+            for _, email, asset, country, company, consent in args[0]:
+                store.r.xadd(store.keys.intake_stream, {"d": json.dumps({
+                    "email": email, "kind": "white_paper", "asset": asset, "country": country,
+                    "company": company, "consent": 1 if consent else 0})})
+            ingest.drain(store, config, "hypothesis")
             return
         if kind == "wait":
             self.clock.offset += args[0]

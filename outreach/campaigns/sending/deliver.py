@@ -24,7 +24,7 @@ from outreach.mail.smtp.classify import (
     SessionFailure,
     TemporaryFailure,
 )
-from outreach.people.segments import membership
+from outreach.people.segments import dirty, membership
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -99,10 +99,13 @@ def deliver_one(store: Store, config: Config, messenger: Messenger, ctx: Campaig
         outcome.finish("failed", error=error)
         note_error(store, ctx.campaign_id, f"{ref}: {error}")
         return "failed"
-    outcome.finish("sent")
+    # a segment reads this campaign's sends: the script marks the person dirty with the send,
+    # so a worker killed before the re-evaluation leaves them to the beat (segments/dirty.py)
+    outcome.finish("sent", mark_segments=bool(ctx.sent_segments))
     ctx.delivered(email)
     if ctx.sent_segments:
         membership.evaluate_for(store, ref, ctx.sent_segments)
+        dirty.clear(store, [ref])
     return "sent"
 
 

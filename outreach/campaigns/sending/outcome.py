@@ -31,12 +31,15 @@ class Outcome:
         self.run = run
 
     def finish(self, outcome: str, *, error: str = "", suppress: str = "", breaker: str = "",
-               info: str = "", pause_reason: str = "") -> int:
+               info: str = "", pause_reason: str = "", mark_segments: bool = False) -> int:
+        """``mark_segments``: a saved segment reads this campaign's sends, so a ``sent``
+        marks the person for re-evaluation (``Keys.segment_dirty``) in the same script."""
         keys, cid = self.store.keys, self.campaign_id
         return int(self.store.run("finish_send", keys=watch.finish_keys(self.store, cid), args=[
             self.email, outcome, str(int(time.time())), suppress, error[:500], breaker,
             self.config.send_breaker_refusals, self.config.send_soft_retries, info,
-            keys.campaign_batch(cid, ""), f"bounced:{cid}", pause_reason[:500], self.run]))
+            keys.campaign_batch(cid, ""), f"bounced:{cid}", pause_reason[:500], self.run,
+            "1" if mark_segments else ""]))
 
     def refused(self, exc: PermanentFailure) -> str:
         """A permanent refusal: failed; suppressed only for a hard bounce; counted by the

@@ -109,77 +109,121 @@ def load(store: Store, ref: str, trees: list[dict[str, Any]],
          member_of: Iterable[str] = ()) -> Facts | None:
     """The facts ``trees`` read about ``ref``, and whether ``ref`` is in the segments
     ``member_of`` (beside those the trees name); ``None`` when the person does not exist."""
+    return load_many(store, [ref], trees, member_of)[0]
+
+
+def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
+              member_of: Iterable[str] = (), by_reverse_index: bool = False
+              ) -> list[Facts | None]:
+    """``load`` for several people at once, in the same few pipelined round trips whatever
+    their number (the people, their events, lists and segments; then registrations' slugs,
+    links, sends and account ids; then the accounts). ``by_reverse_index``: whether each
+    person is in the ``member_of`` segments the trees do not name is read from their
+    reverse index (``Keys.person_segments``, written in the same transactions as the
+    members; one command a person instead of one a segment) and their ``since`` is 0.0."""
     keys = store.keys
-    kind, person_id = refs.parse(ref)
-    if not kind:
-        return None
     need = _needs({"all": trees})
     lists, sent = sorted(need["lists"]), sorted(need["sent"])
-    segments = sorted(need["segments"] | set(member_of))
+    only_in = set(member_of) - need["segments"] if by_reverse_index else set()
+    segments = sorted(need["segments"] | (set(member_of) - only_in))
+    parsed = [refs.parse(ref) for ref in person_refs]
     pipe = store.r.pipeline(transaction=False)
-    pipe.hgetall(keys.person(ref))
-    pipe.lrange(keys.person_events(ref), 0, -1) if need["events"] else pipe.echo("")
     pipe.hmget(keys.score_decay, "epoch", "half_life")
-    for list_id in lists:
-        pipe.zscore(keys.list_members(list_id), person_id)
-    for segment_id in segments:
-        pipe.zscore(keys.segment_members(segment_id), ref)
-    replies = pipe.execute()
-    h = replies[0]
-    if not h:
-        return None
-    epoch, half_life = replies[2]
-    facts = Facts(ref, h, events=parse_events(replies[1] or []),
-                  decay=Decay(float(epoch or 0), float(half_life or 0)))
-    at = 3
-    facts.lists = {list_id for list_id, score in zip(lists, replies[at:at + len(lists)],
-                                                     strict=True) if score is not None}
-    at += len(lists)
-    facts.segments = {s: float(score) for s, score in zip(segments, replies[at:at + len(segments)],
-                                                          strict=True) if score is not None}
-    _second_pass(store, facts, need, sent)
-    return facts
+    for ref, (kind, person_id) in zip(person_refs, parsed, strict=True):
+        if not kind:
+            continue
+        pipe.hgetall(keys.person(ref))
+        if need["events"]:
+            pipe.lrange(keys.person_events(ref), 0, -1)
+        for list_id in lists:
+            pipe.zscore(keys.list_members(list_id), person_id)
+        for segment_id in segments:
+            pipe.zscore(keys.segment_members(segment_id), ref)
+        if only_in:
+            pipe.smembers(keys.person_segments(ref))
+    replies = iter(pipe.execute())
+    epoch, half_life = next(replies)
+    decay = Decay(float(epoch or 0), float(half_life or 0))
+    out: list[Facts | None] = []
+    for ref, (kind, _) in zip(person_refs, parsed, strict=True):
+        if not kind:
+            out.append(None)
+            continue
+        h = next(replies)
+        events = next(replies) if need["events"] else []
+        on = [next(replies) for _ in lists]
+        seg = [next(replies) for _ in segments]
+        mine = next(replies) if only_in else set()
+        if not h:
+            out.append(None)
+            continue
+        facts = Facts(ref, h, events=parse_events(events or []), decay=decay)
+        facts.lists = {list_id for list_id, score in zip(lists, on, strict=True)
+                       if score is not None}
+        facts.segments = {s: float(score) for s, score in zip(segments, seg, strict=True)
+                          if score is not None}
+        facts.segments.update((s, 0.0) for s in mine if s in only_in)
+        out.append(facts)
+    _second_pass(store, [f for f in out if f is not None], need, sent)
+    return out
 
 
-def _second_pass(store: Store, facts: Facts, need: dict[str, Any], sent: list[str]) -> None:
+def _second_pass(store: Store, people: list[Facts], need: dict[str, Any], sent: list[str]) -> None:
     keys = store.keys
-    h = facts.h
-    history = history_entries(h.get("regs")) if need["regs"] else []
-    list_ids = sorted({asset for _, asset, _, is_list in history if is_list})
-    clicks = sorted({(e.campaign_id, e.link_id) for e in facts.events if e.kind == "click"}
-                    ) if need["links"] else []
+    histories = {id(f): history_entries(f.h.get("regs")) if need["regs"] else [] for f in people}
+    list_ids = sorted({asset for history in histories.values()
+                       for _, asset, _, is_list in history if is_list})
+    clicks = sorted({(e.campaign_id, e.link_id) for f in people for e in f.events
+                     if e.kind == "click"}) if need["links"] else []
+    account_ids: dict[int, str] = {}
+    lookups: list[tuple[str, str]] = []
+    if need["account"]:
+        for f in people:
+            account_ids[id(f)] = f.h.get("account_id") or ""
+            if not account_ids[id(f)] and f.type == "lead":
+                lookups.append(lead_account_keys(f.h))
+        lookups = sorted(set(lookups))
     pipe = store.r.pipeline(transaction=False)
     for list_id in list_ids:
         pipe.hget(keys.list(list_id), "slug")
     for campaign_id, link_id in clicks:
         pipe.hget(keys.campaign_links(campaign_id), link_id)
-    for campaign_id in sent:
-        pipe.hget(keys.campaign_ledger(campaign_id), h.get("email") or "")
-    account_id = ""
-    if need["account"]:
-        account_id = h.get("account_id") or ""
-        if not account_id and facts.type == "lead":
-            company_key, domain_key = lead_account_keys(h)
-            pipe.hget(keys.account_by_name, company_key or "\0")
-            pipe.hget(keys.account_by_domain, domain_key or "\0")
-    replies = pipe.execute() if (list_ids or clicks or sent or need["account"]) else []
-    slugs = dict(zip(list_ids, replies[:len(list_ids)], strict=True))
-    facts.registrations = [(kind, slugs.get(asset) or asset if is_list else asset, at)
-                           for kind, asset, at, is_list in history]
-    at = len(list_ids)
-    facts.links = {c: url for c, url in zip(clicks, replies[at:at + len(clicks)], strict=True) if url}
-    at += len(clicks)
-    for campaign_id, entry in zip(sent, replies[at:at + len(sent)], strict=True):
-        if entry and entry.startswith("S|"):
-            facts.sent[campaign_id] = int(entry.rpartition("|")[2] or 0)
-    at += len(sent)
-    if need["account"]:
-        if not account_id and facts.type == "lead":
-            account_id = replies[at] or replies[at + 1] or ""
+    for f in people:
+        for campaign_id in sent:
+            pipe.hget(keys.campaign_ledger(campaign_id), f.h.get("email") or "")
+    for company_key, domain_key in lookups:
+        pipe.hget(keys.account_by_name, company_key or "\0")
+        pipe.hget(keys.account_by_domain, domain_key or "\0")
+    replies = iter(pipe.execute() if len(pipe) else [])
+    slugs = {list_id: next(replies) for list_id in list_ids}
+    urls = {click: next(replies) for click in clicks}
+    ledgers = {id(f): [next(replies) for _ in sent] for f in people}
+    found = {}
+    for lookup in lookups:
+        by_name, by_domain = next(replies), next(replies)
+        found[lookup] = by_name or by_domain or ""
+    for f in people:
+        f.registrations = [(kind, slugs.get(asset) or asset if is_list else asset, at)
+                           for kind, asset, at, is_list in histories[id(f)]]
+        f.links = {(e.campaign_id, e.link_id): urls[(e.campaign_id, e.link_id)]
+                   for e in f.events if e.kind == "click" and urls.get((e.campaign_id, e.link_id))}
+        for campaign_id, entry in zip(sent, ledgers[id(f)], strict=True):
+            if entry and entry.startswith("S|"):
+                f.sent[campaign_id] = int(entry.rpartition("|")[2] or 0)
+        if need["account"] and not account_ids[id(f)] and f.type == "lead":
+            account_ids[id(f)] = found[lead_account_keys(f.h)]
+    wanted = sorted({a for a in account_ids.values() if a})
+    if not wanted:
+        return
+    pipe = store.r.pipeline(transaction=False)
+    for account_id in wanted:
+        pipe.hgetall(keys.account(account_id))
+        pipe.hget(keys.account_open_opportunities, account_id)
+    replies = iter(pipe.execute())
+    accounts = {account_id: (next(replies), next(replies)) for account_id in wanted}
+    for f in people:
+        account_id = account_ids.get(id(f)) or ""
         if account_id:
-            pipe = store.r.pipeline(transaction=False)
-            pipe.hgetall(keys.account(account_id))
-            pipe.hget(keys.account_open_opportunities, account_id)
-            account, open_count = pipe.execute()
-            facts.account = dict(account, id=account_id) if account else None
-            facts.account_has_open_opportunity = bool(account) and int(open_count or 0) > 0
+            account, open_count = accounts[account_id]
+            f.account = dict(account, id=account_id) if account else None
+            f.account_has_open_opportunity = bool(account) and int(open_count or 0) > 0

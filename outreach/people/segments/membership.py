@@ -7,6 +7,9 @@ read what changed, moves the person in or out, and keeps the moment their value 
 flip by time alone in ``Keys.segment_due``, which ``tick`` drains. A change of membership
 touches the segments whose ``in_segment`` names it (no cycles: ``catalog`` refuses them).
 Every step is an idempotent re-evaluation, so a redelivered or repeated touch is harmless.
+Several people (an ingest batch, ``settle``, ``touch_many``) are done together
+(``evaluate_changes``): their facts in a few pipelined round trips and their moves in one
+transaction, so the round trips do not grow with the number of people.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from redis.exceptions import WatchError
 
 from outreach.people.segments import moves
-from outreach.people.segments.evaluate import evaluate
-from outreach.people.segments.facts import Facts, load
+from outreach.people.segments.evaluate import compare, evaluate, field_value
+from outreach.people.segments.facts import Facts, load, load_many
+from outreach.people.segments.rules import TEXT_FIELDS
+from outreach.platform import webhooks
 from outreach.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,10 +61,49 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
     for segment_id, (member_type, rules, built_at), listening in zip(ids, rows, listeners,
                                                                       strict=True):
         if member_type and rules:
-            out[segment_id] = {"member_type": member_type, "rules": json.loads(rules),
+            tree = json.loads(rules)
+            out[segment_id] = {"member_type": member_type, "rules": tree,
+                               "required": _required_text(tree),
+                               # whether time alone can move anyone (a window, a date, a
+                               # fading score): a tree that cannot has no due entries
+                               "timed": any(word in rules for word in _TIMED),
                                "announced": bool(built_at),
                                "listened": bool(built_at) and int(listening or 0) > 0}
     return out
+
+
+_TIMED = ('"within"', '"score"', '"created_at"', '"updated_at"')  # conservative, as text
+
+
+def _required_text(tree: dict[str, Any]) -> list[Callable[[Facts], bool]]:
+    """Tests of the text conditions a tree requires of every member (the root, or the
+    children of a root ``all``), each as the evaluator compares (``evaluate.compare``): a
+    person failing one is no member, and time alone cannot change that (a text comparison
+    has no flip), so the full evaluation can be skipped."""
+    tests = []
+    for node in tree.get("all", [tree]):
+        if "field" not in node or node["field"] not in TEXT_FIELDS:
+            continue
+        name, op, want = node["field"], node["op"], node["value"]
+        if op in ("eq", "starts_with") and isinstance(want, str):
+            tests.append(_quick_text(name, op, want.lower()))
+        else:
+            tests.append(lambda facts, name=name, op=op, want=want: compare(
+                op, field_value(facts, name), want, 0.0, "text")[0])
+    return tests
+
+
+def _quick_text(name: str, op: str, want: str) -> Callable[[Facts], bool]:
+    """``compare`` of a text field with ``eq``/``starts_with`` and a (lower-cased) string:
+    no value never holds; otherwise ignoring case."""
+    if op == "eq":
+        return lambda facts: (have := field_value(facts, name)) is not None and have.lower() == want
+    return lambda facts: ((have := field_value(facts, name)) is not None
+                          and have.lower().startswith(want))
+
+
+def _fails_required(definition: dict[str, Any], facts: Facts) -> bool:
+    return not all(test(facts) for test in definition.get("required", ()))
 
 
 def readers(store: Store, what_changed: Iterable[str]) -> set[str]:
@@ -81,20 +125,145 @@ def touch(store: Store, ref: str, what_changed: Iterable[str], now: float | None
 
 def touch_many(store: Store, person_refs: Iterable[str], what_changed: Iterable[str],
                now: float | None = None) -> int:
-    """``touch`` for several people changed in the same way (the readers are read once)."""
-    segment_ids = readers(store, what_changed)
-    if not segment_ids:
-        return 0
-    return sum(evaluate_for(store, ref, segment_ids, now) for ref in dict.fromkeys(person_refs))
+    """``touch`` for several people changed in the same way, all at once
+    (``evaluate_changes``)."""
+    tokens = set(what_changed)
+    return evaluate_changes(store, {ref: tokens for ref in dict.fromkeys(person_refs) if ref},
+                            now)
 
 
-def settle(store: Store, person_refs: list[str], now: float | None = None) -> None:
-    """Re-evaluate every segment for people a script marked dirty (``Keys.segment_dirty``),
-    then clear the marks."""
+def settle(store: Store, person_refs: list[str], now: float | None = None,
+           changed: Mapping[str, Iterable[str]] | None = None) -> int:
+    """Re-evaluate people a script marked dirty (``Keys.segment_dirty``), then clear the
+    marks. ``changed``: what changed about each person (``what_changed`` tokens, as the
+    ingest script reports them); a person it does not name is re-evaluated for every
+    segment (a mark a dead worker left says only *who*). Returns how many memberships moved."""
     if not person_refs:
-        return
-    touch_many(store, person_refs, [ANY], now)
-    store.r.srem(store.keys.segment_dirty, *person_refs)
+        return 0
+    people = list(dict.fromkeys(person_refs))
+    changed = changed or {}
+    moved = evaluate_changes(store, {ref: set(changed.get(ref) or (ANY,)) for ref in people}, now)
+    store.r.srem(store.keys.segment_dirty, *people)
+    return moved
+
+
+def evaluate_changes(store: Store, changes: Mapping[str, set[str]],
+                     now: float | None = None) -> int:
+    """Re-evaluate, for each person of ``changes`` (ref -> what changed), the segments that
+    read what changed, and then the segments naming the ones they moved in or out of, until
+    nothing moves: everyone at once, in a number of round trips that does not grow with the
+    number of people (readers in one pipeline; each round's facts in ``load_many``'s few; the
+    moves of everyone in one transaction WATCHing everyone; a person changed meanwhile is
+    done again alone, ``_round``). Returns how many memberships moved."""
+    now = time.time() if now is None else now
+    pending = _readers_per_person(store, changes)
+    known: dict[str, dict[str, Any]] = {}
+    asked: set[str] = set()
+    moved = 0
+    for _ in range(1000):  # cycles are refused at save time; this only bounds a corrupt store
+        pending = {ref: segment_ids for ref, segment_ids in pending.items() if segment_ids}
+        if not pending:
+            break
+        missing = set().union(*pending.values()) - asked
+        asked |= missing
+        known.update(definitions(store, missing))
+        evaluated = {ref: mine for ref, mine in (
+            (ref, {s: known[s] for s in segment_ids if s in known})
+            for ref, segment_ids in pending.items()) if mine}
+        if not evaluated:
+            break
+        changed, forgotten = _batch_round(store, evaluated, known, now)
+        moved += forgotten + sum(len(c) for c in changed.values())
+        moved_segments = set().union(*changed.values()) if changed else set()
+        if not moved_segments:
+            break
+        followers = _readers_of_segments(store, moved_segments)
+        pending = {ref: set().union(*(followers[s] for s in segment_ids))
+                   for ref, segment_ids in changed.items() if segment_ids}
+    return moved
+
+
+def _readers_per_person(store: Store, changes: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """ref -> the saved segments that read what changed about them (one round trip)."""
+    keys = store.keys
+    kinds = sorted({frozenset(tokens) for tokens in changes.values() if tokens}, key=sorted)
+    if not kinds:
+        return {}
+    pipe = store.r.pipeline(transaction=False)
+    for tokens in kinds:
+        if ANY in tokens:
+            pipe.zrange(keys.segments, 0, -1)
+        else:
+            pipe.sunion([keys.segment_readers(t) for t in sorted(tokens)])
+    found = {tokens: set(reply) for tokens, reply in zip(kinds, pipe.execute(), strict=True)}
+    return {ref: found[frozenset(tokens)] for ref, tokens in changes.items() if tokens}
+
+
+def _readers_of_segments(store: Store, segment_ids: set[str]) -> dict[str, set[str]]:
+    """segment -> the segments whose ``in_segment`` names it (one round trip)."""
+    ids = sorted(segment_ids)
+    pipe = store.r.pipeline(transaction=False)
+    for segment_id in ids:
+        pipe.smembers(store.keys.segment_readers(f"segment:{segment_id}"))
+    return {s: set(reply) for s, reply in zip(ids, pipe.execute(), strict=True)}
+
+
+def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
+                 known: dict[str, dict[str, Any]], now: float
+                 ) -> tuple[dict[str, list[str]], int]:
+    """``_round`` for several people in one transaction WATCHing all of them; when any of
+    them changed meanwhile (WatchError), nothing was written and each half is done again
+    the same way, down to the person who changed, who is done alone (``_round``, retried on
+    its own). Returns (ref -> segments moved, memberships of people
+    gone that were removed)."""
+    keys = store.keys
+    people = sorted(evaluated)
+    decided: dict[str, list[str]] = {}
+    gone: list[str] = []
+    raced = False
+    looked: dict[str, list[str]] = {}
+    dues: dict[str, float | None] = {}
+
+    def hooks(event: str) -> list[str]:  # the webhooks that want ``event``: once a batch
+        if event not in looked:
+            looked[event] = webhooks.subscribers(store, event)
+        return looked[event]
+
+    with store.r.pipeline(transaction=True) as pipe:
+        pipe.watch(*[key for ref in people for key in (
+            keys.person(ref), keys.person_events(ref), keys.person_segments(ref))])
+        everyone = load_many(store, people, [d["rules"] for d in known.values()],
+                             member_of=known, by_reverse_index=True)
+        pipe.multi()
+        for ref, facts in zip(people, everyone, strict=True):
+            if facts is None:
+                gone.append(ref)
+                continue
+            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, dues, hooks)
+        _write_dues(store, pipe, dues)
+        try:
+            pipe.execute()
+        except WatchError:
+            raced = True
+    if not raced:
+        return decided, sum(_forget(store, ref, set(evaluated[ref])) for ref in gone)
+    changed: dict[str, list[str]] = {}
+    forgotten = 0
+    if len(people) > 1:  # each half again: the people who changed are found in a few halvings
+        middle = len(people) // 2
+        for half in (people[:middle], people[middle:]):
+            moved, gone_moved = _batch_round(store, {ref: evaluated[ref] for ref in half},
+                                             known, now)
+            changed.update(moved)
+            forgotten += gone_moved
+        return changed, forgotten
+    for ref in people:
+        moved_alone = _round(store, ref, evaluated[ref], known, now)
+        if moved_alone is None:
+            forgotten += _forget(store, ref, set(evaluated[ref]))
+        else:
+            changed[ref] = moved_alone
+    return changed, forgotten
 
 
 def evaluate_for(store: Store, ref: str, segment_ids: Iterable[str],
@@ -137,18 +306,9 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
                 pipe.unwatch()
                 return None
             pipe.multi()
-            changed = []
-            for segment_id in sorted(evaluated):
-                definition = evaluated[segment_id]
-                verdict = evaluate(definition["rules"], facts, now)
-                member = verdict.value and eligible(definition["member_type"], facts)
-                was = segment_id in facts.segments
-                _apply(store, pipe, segment_id, ref, member, was, verdict.flip, now)
-                if member != was:
-                    changed.append(segment_id)
-            moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
-                                                if evaluated[s]["announced"]],
-                           {s for s in changed if evaluated[s]["listened"]}, now)
+            dues: dict[str, float | None] = {}
+            changed = _queue(store, pipe, facts, evaluated, now, dues, every_due=True)
+            _write_dues(store, pipe, dues)
             try:
                 pipe.execute()
             except WatchError:
@@ -158,8 +318,39 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
     return []
 
 
+def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str, Any]],
+           now: float, dues: dict[str, float | None],
+           subscribers: Callable[[str], list[str]] | None = None,
+           every_due: bool = False) -> list[str]:
+    """Queue on ``pipe`` (in MULTI) the answers of ``evaluated`` for one person, with the
+    announcements of their moves; their next flip times go into ``dues`` (due entry -> time,
+    None: none), which ``_write_dues`` queues on the same transaction; for a tree that time
+    cannot move (``definitions``' ``timed``) only with ``every_due`` (the per-person path,
+    which ``tick`` takes: a due entry left by an edited tree goes there). Returns the
+    segments they moved in or out of."""
+    changed = []
+    for segment_id in sorted(evaluated):
+        definition = evaluated[segment_id]
+        if _fails_required(definition, facts):  # not a member, whatever the time
+            member, flip = False, None
+        else:
+            verdict = evaluate(definition["rules"], facts, now)
+            member = verdict.value and eligible(definition["member_type"], facts)
+            flip = verdict.flip
+        was = segment_id in facts.segments
+        _apply(store, pipe, segment_id, facts.ref, member, was, now)
+        if flip is not None or every_due or definition.get("timed", True):
+            dues[f"{segment_id}|{facts.ref}"] = flip
+        if member != was:
+            changed.append(segment_id)
+    moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
+                                        if evaluated[s]["announced"]],
+                   {s for s in changed if evaluated[s]["listened"]}, now, subscribers)
+    return changed
+
+
 def _apply(store: Store, pipe: Any, segment_id: str, ref: str, member: bool, was: bool,
-           flip: float | None, now: float) -> None:
+           now: float) -> None:
     keys = store.keys
     if member and not was:
         pipe.zadd(keys.segment_members(segment_id), {ref: int(now)}, nx=True)
@@ -167,11 +358,17 @@ def _apply(store: Store, pipe: Any, segment_id: str, ref: str, member: bool, was
     elif was and not member:
         pipe.zrem(keys.segment_members(segment_id), ref)
         pipe.srem(keys.person_segments(ref), segment_id)
-    due = f"{segment_id}|{ref}"
-    if flip is None:
-        pipe.zrem(keys.segment_due, due)
-    else:
-        pipe.zadd(keys.segment_due, {due: flip})
+
+
+def _write_dues(store: Store, pipe: Any, dues: dict[str, float | None]) -> None:
+    """The due index (``Keys.segment_due``) as ``dues`` says, in two commands whatever the
+    number of entries (on the transaction of the answers they come from)."""
+    gone = [due for due, flip in dues.items() if flip is None]
+    for first in range(0, len(gone), 5000):
+        pipe.zrem(store.keys.segment_due, *gone[first:first + 5000])
+    flips = {due: flip for due, flip in dues.items() if flip is not None}
+    if flips:
+        pipe.zadd(store.keys.segment_due, flips)
 
 
 def _forget(store: Store, ref: str, segment_ids: set[str]) -> int:

@@ -13,7 +13,7 @@ group (``claim``, ``done``): an entry a dead consumer held is claimed again afte
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -26,10 +26,12 @@ CLAIM_IDLE_MS = 60_000
 
 
 def announce(store: Store, pipe: Any, facts: Any, moved: list[tuple[str, bool]],
-             listened: set[str], now: float) -> None:
+             listened: set[str], now: float,
+             subscribers: Callable[[str], list[str]] | None = None) -> None:
     """Queue on ``pipe`` (in MULTI) the events of ``moved`` (segment id, entered?) for one
     person (``facts``): webhook deliveries for subscribers, stream entries for the segments
-    in ``listened``."""
+    in ``listened``. ``subscribers``: the webhooks that want an event, when the caller keeps
+    them for a batch of people (else looked up here)."""
     if not moved:
         return
     kind, person_id = refs.parse(facts.ref)
@@ -38,7 +40,8 @@ def announce(store: Store, pipe: Any, facts: Any, moved: list[tuple[str, bool]],
         items = [{"segment_id": segment_id, "person": person}
                  for segment_id, went_in in moved if went_in is entered]
         if items:
-            webhooks.queue_events(store, pipe, event, items, when=now)
+            webhooks.queue_events(store, pipe, event, items, when=now,
+                                  wanted=subscribers(event) if subscribers else None)
     for segment_id, entered in moved:
         if segment_id in listened:
             pipe.xadd(store.keys.segment_moves, {

@@ -5,13 +5,15 @@
 --       11 sent-per-10-seconds hash (bucket start -> messages sent: the send-rate chart),
 --       12 receiving domains zset (domain -> messages sent: the report's domains),
 --       13 experiment variants hash (address -> variant), 14 report hash (v|<variant>|s:
---       people sent each variant of an experiment)
+--       people sent each variant of an experiment), 15 Keys.segment_dirty
 -- ARGV: 1 email, 2 outcome (sent | failed | requeue | soft | unknown), 3 now,
 --       4 suppression reason for failed ('' = do not suppress), 5 error (reply or reason),
 --       6 breaker kind ('' = this outcome says nothing about the relay's attitude),
 --       7 breaker threshold, 8 soft limit, 9 suppression info (JSON),
 --       10 batch key prefix, 11 this campaign's bounce reason, 12 pause reason,
---       13 the run holding the claim ('' = do not check)
+--       13 the run holding the claim ('' = do not check), 14 '1': a saved segment reads
+--       this campaign's sends, so a 'sent' marks the person in KEYS[15] (the caller clears
+--       the mark once it has re-evaluated them; the beat settles what a killed worker left)
 -- Returns 0 (not claimed), 1 (recorded), 2 (recorded; the breaker tripped and paused the
 -- campaign), 3 (a soft refusal too many: recorded as failed).
 --@suppression
@@ -41,6 +43,7 @@ if outcome == 'soft' then
 end
 if outcome == 'sent' then
   redis.call('HSET', KEYS[2], email, 'S|' .. ref .. '|' .. now)
+  if ARGV[14] == '1' and KEYS[15] then redis.call('SADD', KEYS[15], ref) end
   redis.call('HINCRBY', KEYS[1], 'sent', 1)
   local t = math.floor(tonumber(now))
   redis.call('HINCRBY', KEYS[11], tostring(t - t % 10), 1)

@@ -27,6 +27,9 @@
 -- Mode 'contacts' is 'import' for contacts: an address no contact has becomes a new contact
 -- (outcome 'c', 'c:<id>'), never a lead.
 -- In 'import' mode while any segment is saved the outcomes end with one more element, 's'.
+-- While any segment is saved each person reported (the touched refs, an import's outcomes)
+-- is '<ref>\t<what changed>': '*' for a person the batch created, else the space-separated
+-- tokens of people/segments/rules.py ``reads`` that it wrote ('field:<name>', 'list:<id>').
 -- While any segment is saved each person changed is also added to Keys.segment_dirty, with
 -- the change: a worker killed before it re-evaluates them leaves them to the beat.
 -- While any webhook exists, each lead created is also appended to the lead.created outbox
@@ -195,6 +198,15 @@ local function propose(target, ref, fields, rid, at, email, asset)
   return {}
 end
 
+-- what a registration changed about an existing person, as the segments' readers name it
+-- (people/segments/rules.py ``reads``): the hash fields it wrote, then ``extra`` tokens
+local function what_changed(fields, extra)
+  local out = {}
+  for f = 1, #fields, 2 do out[#out + 1] = 'field:' .. fields[f] end
+  for _, token in ipairs(extra) do out[#out + 1] = token end
+  return table.concat(out, ' ')
+end
+
 local acked = {}
 local outcomes = {}
 local applied = 0
@@ -252,10 +264,12 @@ for _ = 1, count do
         if c then append(fields, 'consent', c) end
         append(fields, 'latest_source', source)
         local outcome = new_contact and 'c' or 'u'
+        local changed = '*'
         if import and seen and redis.call('ZSCORE', k('list', contact_list, 'm'), contact_id) then
           if changes(ckey, fields) then
             append(fields, 'updated_at', now)
             redis.call('HSET', ckey, unpack(fields))
+            if not new_contact then changed = what_changed(fields, {}) end
           else
             outcome = 'n'
           end
@@ -263,14 +277,20 @@ for _ = 1, count do
           append(fields, 'regs', history and (history .. ';' .. entry) or entry, 'updated_at', now)
           redis.call('HSET', ckey, unpack(fields))
           add_member(contact_list, contact_id, ckey)
+          if not new_contact then
+            changed = what_changed(fields, {'list:' .. contact_list, 'field:lists', 'field:ce'})
+          end
         end
+        -- while any segment is saved, the person is reported with what changed ('<ref>\t<tokens>')
+        local person = 'c:' .. contact_id
+        if report_touched then person = person .. '\t' .. changed end
         if evidence ~= '' and outcome ~= 'n' then keep_evidence('c:' .. contact_id, ckey, evidence) end
         if outcome ~= 'n' then journey_entry(asset, 'c:' .. contact_id) end
         if import then
           outcomes[#outcomes + 1] = outcome
-          outcomes[#outcomes + 1] = 'c:' .. contact_id
+          outcomes[#outcomes + 1] = person
         else
-          if report_touched then touched[#touched + 1] = 'c:' .. contact_id end
+          if report_touched then touched[#touched + 1] = person end
           redis.call('HSET', regs, rid, 'c|' .. contact_id .. '|' .. contact_list)
         end
         if report_touched and outcome ~= 'n' then
@@ -279,6 +299,7 @@ for _ = 1, count do
       else
         local lead_id = redis.call('HGET', email_lead, email)
         local outcome = 'u'
+        local changed = '*'
         if lead_id then
           local lkey = k('lead', lead_id)
           local known = redis.call('HMGET', lkey, 'regs', 'topic', 'consent', 'source', 'latest_source',
@@ -320,6 +341,7 @@ for _ = 1, count do
             if changes(lkey, fields) then
               append(fields, 'updated_at', now)
               redis.call('HSET', lkey, unpack(fields))
+              changed = what_changed(fields, {})
             else
               outcome = 'n'
             end
@@ -333,6 +355,8 @@ for _ = 1, count do
               end
             end
             add_member(lead_list, lead_id, lkey)
+            changed = what_changed(fields, {'field:score', 'list:' .. lead_list, 'field:lists',
+                                            'field:ce'})
           end
         else
           outcome = 'c'
@@ -355,11 +379,13 @@ for _ = 1, count do
           keep_evidence('l:' .. lead_id, k('lead', lead_id), evidence)
         end
         if outcome ~= 'n' then journey_entry(asset, 'l:' .. lead_id) end
+        local person = 'l:' .. lead_id
+        if report_touched then person = person .. '\t' .. changed end
         if import then
           outcomes[#outcomes + 1] = outcome
-          outcomes[#outcomes + 1] = 'l:' .. lead_id
+          outcomes[#outcomes + 1] = person
         else
-          if report_touched then touched[#touched + 1] = 'l:' .. lead_id end
+          if report_touched then touched[#touched + 1] = person end
           redis.call('HSET', regs, rid, 'l|' .. lead_id .. '|' .. lead_list)
         end
         if report_touched and outcome ~= 'n' then
