@@ -583,7 +583,7 @@ def test_the_new_campaign_form_counts_the_deduplicated_audience_before_saving(pe
         "list_ids": both, "action": "count"})
     page = counted.data.decode()
     assert counted.status_code == 200 and f'id="audience-size">{expected["sendable"]}<' in page
-    assert 'value="Spring"' in page and page.count("checked") == 2
+    assert 'value="Spring"' in page and len(re.findall(r'type="checkbox"[^>]*checked', page)) == 2
     assert people.get("/api/v1/campaigns").get_json()["items"] == campaigns_before
 
 
@@ -650,7 +650,8 @@ def test_listings_are_newest_first_and_the_campaign_form_finds_beyond_the_newest
         "csrf_token": csrf_of(people), "name": "Old list", "template_id": older_tpl,
         "list_ids": ["ls1"], "q": "once", "action": "find"}).data.decode()
     assert f'value="{first}"' in found and "Bulk 200" not in found  # accents and case ignored
-    assert 'id="l-ls1"' in found and found.count("checked") == 1  # the ticked list stays
+    # the ticked list stays
+    assert 'id="l-ls1"' in found and len(re.findall(r'type="checkbox"[^>]*checked', found)) == 1
     assert f'value="{older_tpl}" selected' in found and f'value="{newer_tpl}"' not in found
     made = people.client.post("/console/campaigns", data={
         "csrf_token": csrf_of(people), "name": "Old list", "template_id": older_tpl,
@@ -853,3 +854,55 @@ def test_campaign_recipients_filtered_by_opened_clicked_or_unsubscribed(cenv: An
     assert "No recipient with that outcome who clicked yet." in none
     odd = env.client.get(f"/console/campaigns/{campaign_id}/recipients?engagement=bogus")
     assert odd.status_code == 200 and "dan@example.com" in odd.data.decode()
+
+
+def test_the_campaign_form_schedules_a_local_time_send(people: Any) -> None:
+    sign_in(people, "marketer@example.com")
+    csrf = csrf_of(people)
+    template_id = people.get("/api/v1/campaigns/cp1").get_json()["template_id"]
+    form = people.client.get("/console/campaigns/new").data.decode()
+    assert 'name="send_mode" value="local"' in form and 'name="send_at_local" type="time"' in form
+    base = {"csrf_token": csrf, "name": "Local nine", "template_id": template_id,
+            "list_ids": ["ls1"], "send_mode": "local"}
+    # the other choice's field is ignored
+    made = people.client.post("/console/campaigns", data={
+        **base, "send_date": "2031-05-04", "send_at_local": "09:00", "send_at": "2030-01-01T10:00"})
+    assert made.status_code == 302
+    campaign_id = made.headers["Location"].rsplit("/", 1)[1]
+    stored = people.get(f"/api/v1/campaigns/{campaign_id}").get_json()
+    assert (stored["send_at_local"], stored["send_at"][:10]) == ("09:00", "2031-05-04")
+    page = people.client.get(f"/console/campaigns/{campaign_id}").data.decode()
+    assert "sends at 09:00 on" in page and "2031-05-04" in page
+    # one moment: the local fields are ignored
+    moment = people.client.post("/console/campaigns", data={
+        **base, "send_mode": "moment", "send_at": "2031-05-04T10:30", "send_date": "bad",
+        "send_at_local": "99:99"})
+    assert moment.status_code == 302
+    stored = people.get(f"/api/v1/campaigns/{moment.headers['Location'].rsplit('/', 1)[1]}"
+                        ).get_json()
+    assert stored["send_at"].startswith("2031-05-04T10:30") and not stored.get("send_at_local")
+
+
+@pytest.mark.parametrize(("fields", "field", "message"), [
+    ({"send_date": "2031-05-04", "send_at_local": "24:10"}, "send_at_local", "HH:MM"),
+    ({"send_date": "2031-05-04"}, "send_at_local", "HH:MM"),
+    ({"send_at_local": "09:00"}, "send_date", "YYYY-MM-DD"),
+    ({"send_date": "2031-13-40", "send_at_local": "09:00"}, "send_date", "Not a valid"),
+])
+def test_the_campaign_form_refuses_a_bad_local_time_send(
+        people: Any, fields: dict[str, str], field: str, message: str) -> None:
+    sign_in(people, "marketer@example.com")
+    template_id = people.get("/api/v1/campaigns/cp1").get_json()["template_id"]
+    before = people.get("/api/v1/campaigns").get_json()["items"]
+    bad = people.client.post("/console/campaigns", data={
+        "csrf_token": csrf_of(people), "name": "Local nine", "template_id": template_id,
+        "list_ids": ["ls1"], "send_mode": "local", **fields})
+    assert bad.status_code == 422
+    page = bad.data.decode()
+    error = re.search(rf'id="{field}-error">([^<]*)<', page)
+    assert error and message in error.group(1), page
+    assert 'value="local" checked' in page and 'value="Local nine"' in page
+    for name, value in fields.items():
+        assert f'name="{name}" type="{"time" if name == "send_at_local" else "date"}" ' \
+               f'value="{value}"' in page
+    assert people.get("/api/v1/campaigns").get_json()["items"] == before

@@ -63,3 +63,30 @@ def audience_counts(store: Store, list_ids: list[str], segment_ids: list[str] | 
         return None
     return audience.audience_of(store, list_ids[:500], segment_ids,
                                 (exclude_list_ids or [])[:100], (exclude_segment_ids or [])[:100])
+
+
+SCHEDULE_FIELDS = ("send_mode", "send_at", "send_date", "send_at_local")
+
+
+def schedule_body(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The API fields of the form's schedule, and the form's own errors: ``send_mode``
+    ``"local"`` sends ``send_date`` as ``send_at`` with ``send_at_local`` (both required;
+    ``send_at`` of the other choice ignored), otherwise ``send_at`` alone (the local
+    fields ignored)."""
+    if values.get("send_mode") != "local":
+        return ({"send_at": values["send_at"]} if values.get("send_at") else {}), {}
+    errors: dict[str, list[str]] = {}
+    if not values.get("send_date"):
+        errors["send_date"] = ["Enter the date of the local-time send (YYYY-MM-DD)."]
+    if not values.get("send_at_local"):
+        errors["send_at_local"] = ["Enter the local time to send at (HH:MM)."]
+    return {"send_at": values.get("send_date"), "send_at_local": values.get("send_at_local")}, errors
+
+
+def schedule_errors(errors: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The service's errors with a local-time send's ``send_at`` (its date) put on the
+    form's date field."""
+    if values.get("send_mode") == "local" and "send_at" in errors:
+        errors = dict(errors)
+        errors["send_date"] = errors.pop("send_at")
+    return errors

@@ -220,20 +220,29 @@ def campaign_new() -> Any:
 @bp.route("/campaigns", methods=["POST"])
 @requires("campaigns", "write")
 def campaign_create() -> Any:
-    values: dict[str, Any] = form_data("name", "template_id", "from_email", "send_at", "rate_per_second")
+    values: dict[str, Any] = form_data("name", "template_id", "from_email", "rate_per_second",
+                                       *campaign_form.SCHEDULE_FIELDS)
     for name in ("list_ids", "segment_ids", "exclude_list_ids", "exclude_segment_ids"):
         values[name] = request.form.getlist(name)
     values["x"] = experiment_form.form_values(request.form)  # an A/B test, when filled in
     if request.form.get("action") in ("count", "find"):  # without JavaScript: save nothing
         return _new_form(values, {}, count=request.form["action"] == "count")
-    body = {k: v for k, v in values.items() if k != "x"}
+    body = {k: v for k, v in values.items()
+            if k != "x" and k not in campaign_form.SCHEDULE_FIELDS}
+    schedule, problems = campaign_form.schedule_body(values)
+    body.update(schedule)
     body["experiment"] = experiment_form.from_form(values["x"])
     try:
-        created = model.create_campaign(store(), config(), CampaignIn().load(body))
+        loaded = CampaignIn().load(body)
+        if problems:  # the form's own (a local-time send without its date or time)
+            return _new_form(values, problems, 422)
+        created = model.create_campaign(store(), config(), loaded)
     except ValidationError as exc:
-        return _new_form(values, experiment_form.form_errors(exc.messages), 422)
+        return _new_form(values, {**campaign_form.schedule_errors(
+            experiment_form.form_errors(exc.messages), values), **problems}, 422)
     except Invalid as exc:
-        return _new_form(values, experiment_form.form_errors(exc.fields or {}), 422)
+        return _new_form(values, campaign_form.schedule_errors(
+            experiment_form.form_errors(exc.fields or {}), values), 422)
     flash(f"Campaign {created['name']!r} created as a draft. Check it, then launch it.")
     return redirect(url_for("console.campaign_page", campaign_id=created["id"]))
 
