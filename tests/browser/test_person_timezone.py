@@ -1,6 +1,7 @@
 """People's time zones in a real headless Chromium: sales edits a lead's and a contact's zone
 in the console (a text box suggesting every IANA name; a wrong one is shown next to the
-field), a local-time campaign's page says how many wait for their hour, and the hosted form
+field), a local-time campaign's page says how many wait for their hour, the new-campaign form
+schedules one (a missing date shown next to its field), and the hosted form
 and the embed send the browser's zone (none without script). axe on every page; screenshots
 at 1280x800 and 390x844 into ``build/screenshots/console``."""
 
@@ -74,6 +75,8 @@ def test_sales_edits_the_time_zone_of_a_lead_and_a_contact(console: Any) -> None
 
 
 def test_a_local_time_campaign_shows_who_waits(console: Any, monkeypatch: Any) -> None:  # noqa: F811
+    from selenium.webdriver.support.ui import Select
+
     person, env = console
     By = person.by()
     env.patch(f"/api/v1/leads/{env.lead_of('ann@example.com')['id']}",
@@ -92,6 +95,34 @@ def test_a_local_time_campaign_shows_who_waits(console: Any, monkeypatch: Any) -
     person.sees("sends at 09:00 on 2031-05-04 in each recipient’s own time zone")
     person.check("campaign-waiting-local")
     at_both_sizes(person, "campaign-waiting", "campaign-waiting-local-part")
+
+    # the same schedule through the new-campaign form: a missing date comes back next to its
+    # field with what was entered kept, then the draft is saved
+    template_id = env.template(name="Local form template")
+    person.open("/console/campaigns/new")
+    person.heading("New campaign")
+    person.fill("Name", "Local form")
+    Select(person.field("Template")).select_by_value(template_id)
+    (label,) = [el for el in person.d.find_elements(By.CSS_SELECTOR, "fieldset label")
+                if "spring-guide (leads)" in el.text and el.is_displayed()]
+    label.click()
+    person.field("At a local time").click()
+    set_value = "arguments[0].value = arguments[1]"  # typing into date/time inputs is locale-bound
+    person.d.execute_script(set_value, person.field("At (local time"), "09:00")
+    person.press("Create draft")
+    person.wait(lambda d: d.find_elements(By.ID, "send_date-error"))
+    assert "YYYY-MM-DD" in person.d.find_element(By.ID, "send_date-error").text
+    assert person.field("At a local time").is_selected()
+    assert person.field("At (local time").get_attribute("value") == "09:00"
+    assert person.field("On (date)").get_attribute("aria-invalid") == "true"
+    at_both_sizes(person, "schedule", "campaign-new-local-time-error")
+    person.d.execute_script(set_value, person.field("On (date)"), "2031-05-04")
+    person.press("Create draft")
+    person.heading("Local form")
+    person.sees("sends at 09:00 on 2031-05-04 in each recipient’s own time zone")
+    made = env.show(person.d.current_url.rsplit("/", 1)[1])
+    assert (made["status"], made["send_at_local"], made["send_at"][:10]) == \
+        ("draft", "09:00", "2031-05-04")
     phone_pass(person)
 
 
