@@ -1,7 +1,9 @@
 """Journeys end to end: real Redis, a real beat and real worker processes, a real SMTP
 server. Short journeys (``PT2S`` waits) run send -> wait -> branch on an open -> send, are
 paused and resumed, get a new version and an exit rule mid-way, and survive SIGKILLed
-workers with no message sent twice (a send whose fate a crash left open is ``unknown``)."""
+workers with no message sent twice (a send whose fate a crash left open is ``unknown``).
+Two people take the two sides of a segment-rule branch through the list, task, qualify
+and exit steps, and quiet hours hold one person's send in one zone and not another's."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from outreach.platform.users import create_user
 
 from .conftest import wait_for
 
@@ -51,10 +56,11 @@ def journeys(make_service):
 
 
 def _people(service, emails: list[str], **fields) -> None:
+    before = service.processed_count()
     for email in emails:
         service.register(kind="white_paper", asset="guide", email=email, consent=True,
                          first_name=email.split("@")[0], **fields)
-    wait_for(lambda: service.processed_count() >= len(emails), message="ingest")
+    wait_for(lambda: service.processed_count() >= before + len(emails), message="ingest")
 
 
 def _create(service, steps, settings=None) -> str:
@@ -72,6 +78,10 @@ def _enrollments(service, journey_id: str) -> list[dict]:
 def _all_over(service, journey_id: str, n: int) -> bool:
     items = _enrollments(service, journey_id)
     return len(items) == n and all(i["status"] != "active" for i in items)
+
+
+def _outcomes(item: dict) -> list[tuple[str, str]]:
+    return [(h["step"], h["outcome"]) for h in item["history"] if h["step"]]  # not "entered"
 
 
 def _sent(service) -> Counter[tuple[str, str]]:
@@ -193,3 +203,106 @@ def test_workers_killed_mid_journey_send_nothing_twice(journeys):
         for step in ("one", "two"):
             got = sent[(item["email"], subject[step])]
             assert got == 1 or (item["email"], step) in unknown, (item, got)
+
+
+def test_every_other_step_type_two_people_two_branches(journeys):
+    service = journeys
+    create_user(service.store, "mark@sales.example.com", "sales", "password-mark-1")
+    service.start_worker()
+    _people(service, ["de@example.org"], country="DE")
+    _people(service, ["us@example.org"], country="US")
+    both = ["de@example.org", "us@example.org"]
+    added = service.post("/api/v1/lists", {"name": "journey-added", "member_type": "lead"},
+                         status=201)["id"]
+    removed = service.post("/api/v1/lists", {"name": "journey-removed", "member_type": "lead"},
+                           status=201)["id"]
+    service.post(f"/api/v1/lists/{removed}/members", {"emails": both})
+    assert {m["email"] for m in service.all_items(f"/api/v1/lists/{removed}/members")} == set(both)
+    hello = _template(service, "Welcome")
+    journey_id = _create(service, [
+        {"id": "add", "type": "add_to_list", "list_id": added},
+        {"id": "rm", "type": "remove_from_list", "list_id": removed},
+        {"id": "check", "type": "branch",
+         "if": {"field": "country", "op": "eq", "value": "DE"}, "then": "call", "else": "bye"},
+        {"id": "bye", "type": "exit"},
+        {"id": "call", "type": "task", "subject": "Call from the journey", "due_in": "P2D"},
+        {"id": "pause", "type": "wait", "duration": "PT2S"},
+        {"id": "hello", "type": "send", "template_id": hello},
+        {"id": "convert", "type": "qualify"},
+    ])
+    assert service.post(f"/api/v1/journeys/{journey_id}/enroll", {"emails": both},
+                        status=200)["enrolled"] == 2
+    wait_for(lambda: _all_over(service, journey_id, 2), timeout=120, message="both through")
+    by_email = {i["email"]: i for i in _enrollments(service, journey_id)}
+    de, us = by_email["de@example.org"], by_email["us@example.org"]
+    assert de["status"] == "done", de
+    assert us["status"] == "exited", us
+    assert _outcomes(de) == [
+        ("add", "added"), ("rm", "removed"), ("check", "then"), ("call", "task"),
+        ("pause", "waited"), ("hello", "sent"), ("convert", "qualified")], de
+    assert _outcomes(us)[:3] == [
+        ("add", "added"), ("rm", "removed"), ("check", "else")], us
+    assert [step for step, _ in _outcomes(us)[3:]] in ([], ["bye"]), us
+    # lists: both were added to one and taken off the other (qualifying moved the DE
+    # person from the lead list to its parallel contact list)
+    assert {m["email"] for m in service.all_items(f"/api/v1/lists/{added}/members")} == {
+        "us@example.org"}
+    (parallel,) = [lst["parallel_list_id"] for lst in service.all_items("/api/v1/lists")
+                   if lst["id"] == added]
+    assert {m["email"] for m in service.all_items(f"/api/v1/lists/{parallel}/members")} == {
+        "de@example.org"}
+    assert {m["email"] for m in service.all_items(f"/api/v1/lists/{removed}/members")} == set()
+    # one follow-up task, for the only sales user, for the DE person alone
+    tasks = [t for t in service.all_items("/api/v1/tasks?owner=mark@sales.example.com")
+             if t["subject"] == "Call from the journey"]
+    assert len(tasks) == 1, tasks
+    assert tasks[0]["status"] == "open"
+    # the mail went to the DE person only, once
+    assert _sent(service) == Counter({("de@example.org", "Welcome"): 1})
+    # qualified: the lead is now a contact with an account and an opportunity
+    lead = service.get("/api/v1/leads?email=de@example.org")["items"][0]
+    assert lead["status"] == "qualified"
+    assert service.get("/api/v1/leads?email=us@example.org")["items"][0]["status"] == "new"
+    (contact,) = [c for c in service.all_items("/api/v1/contacts")
+                  if c["email"] == "de@example.org"]
+    assert service.get(f"/api/v1/contacts/{contact['id']}")["account_id"]
+    assert [o for o in service.all_items("/api/v1/opportunities")
+            if o.get("contact_id") == contact["id"]]
+
+
+def test_quiet_hours_in_two_time_zones(journeys):
+    service = journeys
+    # Fixed-offset zones (no DST; note the POSIX sign: Etc/GMT-3 is UTC+3). The quiet
+    # window is the two local hours of the inside zone starting at its current hour, so the
+    # inside person is in it for at least an hour from now whatever the time of day (it may
+    # wrap midnight); the outside zone is 12 hours away, far outside a 2-hour window.
+    inside_zone, inside_offset = "Etc/GMT-3", 3
+    outside_zone = "Etc/GMT+9"  # UTC-9: 12 hours from UTC+3
+    hour_start = int(time.time()) // 3600 * 3600
+    local_hour = (hour_start // 3600 + inside_offset) % 24
+    quiet = {"start": f"{local_hour:02d}:00", "end": f"{(local_hour + 2) % 24:02d}:00"}
+    quiet_end = hour_start + 7200  # the same instant as "end" in the inside zone
+    service.start_worker()
+    _people(service, ["night@example.org"], timezone=inside_zone)
+    _people(service, ["day@example.org"], timezone=outside_zone)
+    hello = _template(service, "Quiet")
+    journey_id = _create(service, [{"id": "hello", "type": "send", "template_id": hello}],
+                         {"quiet_hours": quiet})
+    service.post(f"/api/v1/journeys/{journey_id}/enroll",
+                 {"emails": ["night@example.org", "day@example.org"]}, status=200)
+
+    def night() -> dict:
+        return service.get(f"/api/v1/journeys/{journey_id}/enrollments"
+                           "?email=night@example.org")["items"][0]
+
+    wait_for(lambda: _sent(service)[("day@example.org", "Quiet")] == 1, timeout=90,
+             message="the send outside quiet hours")
+    wait_for(lambda: night()["next_at"] is not None and abs(night()["next_at"] - quiet_end) < 1,
+             timeout=90, message="the quiet send to wait for the end of quiet hours")
+    day = service.get(f"/api/v1/journeys/{journey_id}/enrollments"
+                      "?email=day@example.org")["items"][0]
+    assert day["status"] == "done" and _outcomes(day) == [("hello", "sent")]
+    held = night()
+    assert held["status"] == "active" and held["step"] == "hello", held
+    assert _outcomes(held) == [], held
+    assert _sent(service) == Counter({("day@example.org", "Quiet"): 1})
