@@ -190,7 +190,9 @@ def test_opportunities_by_owner_and_me(env, check_error):
 
 
 def _engaged(env, n: int) -> None:
-    """``n`` consenting leads that registered twice (score 10: at the threshold)."""
+    """``n`` consenting leads that registered twice (score 10: at the threshold). The
+    environments that call it keep scores from fading (``score_half_life_days=0``): the
+    stored scores are then the points themselves, whenever the decay epoch was set."""
     for i in range(n):
         for asset in ("guide", "other-guide"):
             assert env.register(f"p{i}@c{i}.io", asset=asset, consent=True).status_code == 202
@@ -199,7 +201,7 @@ def _engaged(env, n: int) -> None:
 
 
 def test_automatic_pass_assigns_round_robin(make_env):
-    with make_env(promotion_threshold=10) as env:
+    with make_env(promotion_threshold=10, score_half_life_days=0) as env:
         for name in ("s1", "s2", "s3"):
             _user(env, f"{name}@example.com")
         _user(env, "admin@example.com", "admin")  # admins are not in the rotation
@@ -212,7 +214,8 @@ def test_automatic_pass_assigns_round_robin(make_env):
 
 
 def test_automatic_pass_with_a_fixed_owner(make_env):
-    with make_env(promotion_threshold=10, opportunity_owner="boss@example.com") as env:
+    with make_env(promotion_threshold=10, opportunity_owner="boss@example.com",
+                  score_half_life_days=0) as env:
         _user(env, "s1@example.com")
         _user(env, "boss@example.com", "admin")
         _engaged(env, 4)
