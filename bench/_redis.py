@@ -12,11 +12,25 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
 from _common import free_port, start
+
+
+@contextlib.contextmanager
+def private_server(prefix: str) -> Iterator[RedisServer]:
+    """A started ``RedisServer`` (no persistence) in a temporary directory, killed on the way
+    out: a benchmark's own Redis, whose memory and keys are all its own."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        server = RedisServer(Path(folder) / "redis").start()
+        try:
+            yield server
+        finally:
+            server.kill()
 
 
 class RedisServer:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import KEY_PREFIX, fill_stream, header, load_note, make_registrations  # noqa: E402
-from _redis import RedisServer  # noqa: E402
+from _redis import private_server  # noqa: E402
 
 DAY = 86_400
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuv"
@@ -50,20 +49,16 @@ def service(**overrides: Any) -> Iterator[Any]:
     import outreach
     from outreach.platform.jobs import NoJobs
 
-    with tempfile.TemporaryDirectory(prefix="bench-bounds-") as folder:
-        server = RedisServer(Path(folder) / "redis").start()
-        try:
-            app = outreach.create_app({
-                "redis_url": server.url, "key_prefix": KEY_PREFIX, "broker_url": "memory://",
-                "secret_key": SECRET, "base_url": "https://mail.example.com",
-                "from_email": "news@outreach.example", "intake_rate_limit": "0",
-                "intake_create_assets": "1", "send_batch_size": 500,
-                "send_window_batches": 1_000_000, **overrides})
-            app.extensions["outreach.jobs"] = NoJobs()
-            app.server = server  # type: ignore[attr-defined]
-            yield app
-        finally:
-            server.kill()
+    with private_server("bench-bounds-") as server:
+        app = outreach.create_app({
+            "redis_url": server.url, "key_prefix": KEY_PREFIX, "broker_url": "memory://",
+            "secret_key": SECRET, "base_url": "https://mail.example.com",
+            "from_email": "news@outreach.example", "intake_rate_limit": "0",
+            "intake_create_assets": "1", "send_batch_size": 500,
+            "send_window_batches": 1_000_000, **overrides})
+        app.extensions["outreach.jobs"] = NoJobs()
+        app.server = server  # type: ignore[attr-defined]
+        yield app
 
 
 def used(app: Any) -> tuple[int, int]:

@@ -18,18 +18,15 @@ import argparse
 import json
 import re
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import free_port, load_note, start, stop  # noqa: E402
+from _common import load_note  # noqa: E402
+from _redis import private_server  # noqa: E402
 
 PASSWORD = "bench console password"
 
@@ -132,29 +129,17 @@ def main() -> None:
 
     import outreach
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="bench-console-") as folder:
-        server = start([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                        "--appendonly", "no", "--dir", folder])
-        client = redis.Redis(port=port, decode_responses=True)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+    with private_server("bench-console-") as server:
+        client = server.client()
         try:
-            app = outreach.create_app({"redis_url": f"redis://127.0.0.1:{port}/0", "key_prefix": "bench",
+            app = outreach.create_app({"redis_url": server.url, "key_prefix": "bench",
                                        "intake_rate_limit": "0", "secret_key": secrets.token_urlsafe(32)})
             store, config = app.extensions["outreach.store"], app.extensions["outreach.config"]
             ids = seed(store, config, args.leads, args.opportunities, args.campaigns)
             memory = int(client.info("memory")["used_memory"])
             results = time_pages(app, ids, args.requests)
         finally:
-            stop(server)
+            client.close()
     print(load_note())
     print(f"Redis used_memory {memory / 2**20:.1f} MiB = {memory / args.leads:,.0f} B per lead "
           "(everything: leads, lists, opportunities, campaigns, results)")

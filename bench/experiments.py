@@ -28,19 +28,16 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import free_port, load_note, start, stop  # noqa: E402
+from _common import load_note  # noqa: E402
+from _redis import private_server  # noqa: E402
 
 
 def _timed(client: Any, path: str, headers: dict[str, str], requests: int) -> tuple[float, float]:
@@ -229,28 +226,16 @@ def main() -> None:
 
     import outreach
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="bench-experiments-") as folder:
-        server = start([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                        "--appendonly", "no", "--dir", folder])
-        client = redis.Redis(port=port, decode_responses=True)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+    with private_server("bench-experiments-") as server:
+        client = server.client()
         try:
-            app = outreach.create_app({"redis_url": f"redis://127.0.0.1:{port}/0",
+            app = outreach.create_app({"redis_url": server.url,
                                        "key_prefix": "bench", "intake_rate_limit": "0",
                                        "secret_key": secrets.token_urlsafe(32)})
             pages = report_at_size(app, args.recipients, args.requests)
             decided = decision_at_size(app, args.leads)
         finally:
-            stop(server)
+            client.close()
     print(load_note())
     print(f"1. {args.recipients:,}-recipient campaign, 3 variants ({args.requests} requests each)")
     print(f"   {'request':<26} {'median ms':>10} {'p95 ms':>8}")

@@ -49,10 +49,10 @@ def watch(store: Store, config: Config, jobs: Jobs, campaign_id: str,
         return None
     testing = decision.look(store, jobs, campaign_id, h)  # an experiment's test phase
     live = _restart_dead_batches(store, jobs, campaign_id, now)
-    requeued = _expire_stale_claims(store, config, campaign_id, now)
+    released = _expire_stale_claims(store, config, campaign_id, now)
     batches = store.r.hgetall(keys.campaign_batches(campaign_id))
-    if requeued:
-        live |= _restart_batches_of(store, jobs, campaign_id, requeued, batches, live, now)
+    if released:
+        live |= _restart_batches_of(store, jobs, campaign_id, released, batches, live, now)
     for batch_no, since in batches.items():
         if batch_no not in live and now - float(since) > config.send_batch_stale_seconds:
             store.r.hset(keys.campaign_batches(campaign_id), batch_no, str(int(now)))
@@ -96,12 +96,12 @@ def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: fl
     """Claims of a dead worker. A claim held by a send run whose heartbeat is gone: back to
     the queue when it never reached DATA (provably not delivered), ``unknown`` when it did.
     A claim from before heartbeats (no run recorded): ``unknown`` after the claim timeout.
-    Returns the addresses put back in the queue."""
+    Returns the addresses released: put back in the queue, or reported ``unknown``."""
     keys = store.keys
-    requeued: set[str] = set()
+    released: set[str] = set()
     claimed = store.r.zrange(keys.campaign_sending(campaign_id), 0, -1, withscores=True)
     if not claimed:
-        return requeued
+        return released
     emails = [email for email, _ in claimed]
     owners = store.r.hmget(keys.campaign_claims(campaign_id), emails)
     runs = sorted({o for o in owners if o})
@@ -123,17 +123,19 @@ def _expire_stale_claims(store: Store, config: Config, campaign_id: str, now: fl
         recorded = store.run("finish_send", keys=finish_keys(store, campaign_id),
                              args=[email, outcome, str(int(now)), "", error, "", 0, 0, "",
                                    keys.campaign_batch(campaign_id, ""), "", "", owner or ""])
-        if recorded and outcome == "requeue":
-            requeued.add(email)
-    return requeued
+        if recorded:
+            released.add(email)
+    return released
 
 
 def _restart_batches_of(store: Store, jobs: Jobs, campaign_id: str, emails: set[str],
                         batches: dict[str, str], live: set[str], now: float) -> set[str]:
-    """Sends again, at once, the batches holding addresses a dead worker's claim gave back.
+    """Sends again, at once, the batches holding addresses whose dead worker's claim was
+    released (requeued: to send them; ``unknown``: to find the batch done and finish it).
     Its batch may already have run again meanwhile (RabbitMQ redelivers a killed worker's
     task at once) and ended with those claims still held: nothing else would look before
-    the stale timer. Returns the batches sent again."""
+    the stale timer (seen in CI: every address sent or ``unknown``, two batches left open,
+    the campaign ``sending`` for 5 minutes). Returns the batches sent again."""
     keys = store.keys
     restarted = set()
     for batch_no in batches:

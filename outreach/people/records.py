@@ -185,15 +185,7 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str
     keys = store.keys
     key = keys.lead(lead_id)
     current = existing_hash(store, key, "lead", lead_id)
-    to_set: dict[str, str] = {}
-    to_clear: list[str] = []
-    for name in EDITABLE_FIELDS:
-        if name in changes:
-            value = (changes[name] or "").strip()
-            if value:
-                to_set[name] = value
-            else:
-                to_clear.append(name)
+    to_set, to_clear = _profile_edits(changes)
     new_email = changes.get("email")
     pipe = store.r.pipeline(transaction=True)
     if changes.get("consent") is not None:
@@ -210,16 +202,8 @@ def update_lead(store: Store, lead_id: str, changes: dict[str, Any], *, how: str
             to_set["email_given"] = changes["email_given"]
         else:
             to_clear.append("email_given")
-    to_set["updated_at"] = str(int(time.time()))
-    pipe.hset(key, mapping=to_set)
-    if to_clear:
-        pipe.hdel(key, *to_clear)
-    dirty.mark(pipe, store, [refs.lead_ref(lead_id)])
-    pipe.execute()
-    changed = {f"field:{name}" for name in (*to_set, *to_clear)}
-    if changes.get("consent") is not None:
-        changed.add("field:consent")
-    dirty.touch(store, refs.lead_ref(lead_id), changed)
+    consent = {"field:consent"} if changes.get("consent") is not None else set()
+    _write_profile(store, pipe, refs.lead_ref(lead_id), key, to_set, to_clear, consent)
     return get_lead(store, lead_id)
 
 
@@ -228,6 +212,15 @@ def update_contact(store: Store, contact_id: str, changes: dict[str, Any]) -> di
     ``update_lead``)."""
     key = store.keys.contact(contact_id)
     existing_hash(store, key, "contact", contact_id)
+    to_set, to_clear = _profile_edits(changes)
+    if to_set or to_clear:
+        _write_profile(store, store.r.pipeline(transaction=True), refs.contact_ref(contact_id),
+                       key, to_set, to_clear)
+    return get_contact(store, contact_id)
+
+
+def _profile_edits(changes: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """The ``EDITABLE_FIELDS`` of ``changes`` to set, and those to clear (an empty value)."""
     to_set: dict[str, str] = {}
     to_clear: list[str] = []
     for name in EDITABLE_FIELDS:
@@ -237,17 +230,22 @@ def update_contact(store: Store, contact_id: str, changes: dict[str, Any]) -> di
                 to_set[name] = value
             else:
                 to_clear.append(name)
-    if not to_set and not to_clear:
-        return get_contact(store, contact_id)
+    return to_set, to_clear
+
+
+def _write_profile(store: Store, pipe: Any, ref: str, key: str, to_set: dict[str, str],
+                   to_clear: list[str], also_changed: set[str] | None = None) -> None:
+    """Write a profile edit on ``pipe`` (a transaction that may hold more) with the person's
+    segment mark, then re-evaluate the segments that read what changed (``dirty.touch``:
+    a crash between the two leaves the mark for the beat)."""
     to_set["updated_at"] = str(int(time.time()))
-    pipe = store.r.pipeline(transaction=True)
     pipe.hset(key, mapping=to_set)
     if to_clear:
         pipe.hdel(key, *to_clear)
+    dirty.mark(pipe, store, [ref])
     pipe.execute()
-    membership.touch(store, refs.contact_ref(contact_id),
-                     {f"field:{name}" for name in (*to_set, *to_clear)})
-    return get_contact(store, contact_id)
+    changed = {f"field:{name}" for name in (*to_set, *to_clear)} | (also_changed or set())
+    dirty.touch(store, ref, changed)
 
 
 def get_contact(store: Store, contact_id: str) -> dict[str, Any]:

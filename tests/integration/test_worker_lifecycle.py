@@ -27,6 +27,30 @@ def _in_flight(service, campaign_id: str) -> int:
     return int(service.store.r.zcard(keys.campaign_sending(campaign_id)))
 
 
+def _state(service, campaign_id: str) -> str:
+    """What a campaign that did not finish was waiting on, and the workers' last lines."""
+    keys, r = service.store.keys, service.store.r
+    ledger = r.hgetall(keys.campaign_ledger(campaign_id))
+    states: dict[str, int] = {}
+    for value in ledger.values():
+        states[value[:1]] = states.get(value[:1], 0) + 1
+    logs = "\n".join(f"--- {w.log.name}\n" + w.log.read_text(errors="replace")[-4000:]
+                     for w in service.workers)
+    return (f"campaign {r.hgetall(keys.campaign(campaign_id))}\n"
+            f"batches {r.hgetall(keys.campaign_batches(campaign_id))}\n"
+            f"runs {r.hgetall(keys.campaign_batch_runs(campaign_id))}\n"
+            f"sending {r.zrange(keys.campaign_sending(campaign_id), 0, -1, withscores=True)}\n"
+            f"claims {r.hgetall(keys.campaign_claims(campaign_id))}\n"
+            f"ledger states {states}\n{logs}")
+
+
+def _wait_sent(service, campaign_id: str, timeout: float) -> dict:
+    try:
+        return _wait_status(service, campaign_id, "sent", timeout=timeout)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{_state(service, campaign_id)}") from None
+
+
 def test_sigterm_mid_campaign_hands_the_batch_back_and_loses_nothing(make_service):
     service = make_service(**DEFAULT_TIMERS)
     worker = service.start_worker(concurrency=2)
@@ -62,7 +86,7 @@ def test_sigterm_mid_campaign_hands_the_batch_back_and_loses_nothing(make_servic
     assert service.get(f"/api/v1/campaigns/{campaign_id}")["stats"]["unknown"] == 0
 
     service.start_worker(concurrency=2)
-    campaign = _wait_status(service, campaign_id, "sent", timeout=120)
+    campaign = _wait_sent(service, campaign_id, timeout=120)
     counts = service.smtp.count_by_recipient()
     assert set(counts) == set(emails) and max(counts.values()) == 1
     assert campaign["stats"]["sent"] == 800 and campaign["stats"]["unknown"] == 0
@@ -88,7 +112,7 @@ def test_sigkill_of_every_worker_recovers_within_60_s_without_duplicates(make_se
 
     started = time.monotonic()
     service.start_worker(concurrency=2)
-    campaign = _wait_status(service, campaign_id, "sent", timeout=90)
+    campaign = _wait_sent(service, campaign_id, timeout=90)
     elapsed = time.monotonic() - started
     print(f"SIGKILL of both workers: {in_flight} in flight; the new worker finished in "
           f"{elapsed:.1f} s")

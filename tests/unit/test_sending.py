@@ -565,6 +565,31 @@ def test_a_batch_redelivered_while_a_dead_run_still_holds_a_claim_is_sent_again(
     assert cenv.messenger.counts() == dict.fromkeys(EMAILS, 1)
 
 
+def test_a_batch_whose_dead_claim_turns_unknown_is_finished_at_once(cenv) -> None:
+    """As above, but the dead run had begun DATA: the claim turns ``unknown`` (never resent)
+    and the batch, everyone else sent by the redelivered run, must still be finished at
+    once. Seen in CI on RabbitMQ: every address sent or ``unknown``, two batches left open
+    and the campaign ``sending`` until the 5-minute stale timer."""
+    campaign_id, batches = started(cenv)
+    keys = cenv.store.keys
+    assert _claim_as(cenv, campaign_id, "p0@example.com", "killed")[0] == "claimed"
+    assert cenv.store.run("mark_data", keys=[keys.campaign_ledger(campaign_id),
+                                             keys.campaign_claims(campaign_id)],
+                          args=["p0@example.com", "killed", "1"]) == 1
+    requeue(cenv, campaign_id, batches)
+    cenv.pump()  # the redelivered batches: everyone else is sent, p0 is still held
+    assert cenv.store.r.hlen(keys.campaign_batches(campaign_id)) == 1  # p0's batch is open
+    cenv.store.r.delete(keys.send_run("killed"))  # its heartbeat lapses
+    cenv.pending()
+    cenv.watch(campaign_id)  # long before send_batch_stale_seconds
+    assert cenv.ledger(campaign_id)["p0@example.com"] == "unknown"
+    (restarted,) = [args for name, args in cenv.pending() if name == "send_batch"]
+    requeue(cenv, campaign_id, [restarted[1]])
+    assert cenv.run(campaign_id)["status"] == "sent"
+    assert "p0@example.com" not in cenv.messenger.attempts
+    assert cenv.messenger.counts() == dict.fromkeys(set(EMAILS) - {"p0@example.com"}, 1)
+
+
 def test_a_claim_taken_over_stops_the_old_transaction_before_data(cenv) -> None:
     campaign_id, batches = started(cenv)
 
