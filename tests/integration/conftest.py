@@ -8,6 +8,7 @@ The API is the Flask app in this process, publishing to the same Redis broker.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -228,6 +229,19 @@ class Service:
     def processed_count(self) -> int:
         return int(self.store.r.hget(self.store.keys.metrics, "registrations_processed") or 0)
 
+    def diagnosis(self) -> str:
+        """The intake stream and its consumer group, the metrics, the queues' lengths when
+        the broker is this Redis."""
+        r, keys = self.store.r, self.store.keys
+        lines = [f"metrics {r.hgetall(keys.metrics)}"]
+        with contextlib.suppress(Exception):
+            lines.append(f"intake stream length {r.xlen(keys.intake_stream)}")
+            lines.append(f"groups {r.xinfo_groups(keys.intake_stream)}")
+        for queue in ("ingest", "send", "default"):
+            if r.type(queue) == "list":
+                lines.append(f"queue {queue}: {r.llen(queue)}")
+        return "\n".join(lines)
+
     def close(self) -> None:
         for worker in self.workers:
             worker.stop()
@@ -239,9 +253,28 @@ class Service:
                 os.environ[key] = value
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test reports what its services' workers last said and the intake stream's
+    state: a timeout alone says nothing about what was being waited on."""
+    outcome = yield
+    report = outcome.get_result()
+    services = getattr(item, "outreach_services", [])
+    if report.when != "call" or not report.failed or not services:
+        return
+    for n, service in enumerate(services):
+        with contextlib.suppress(Exception):
+            report.sections.append((f"service {n}: store", service.diagnosis()))
+        for worker in service.workers:
+            tail = worker.log.read_text(errors="replace")[-6000:] if worker.log.exists() else ""
+            report.sections.append((f"service {n}: {worker.log.name} (last 6000 chars)", tail))
+
+
 @pytest.fixture
-def make_service(redis_server: str, tmp_path: Path) -> Iterator[Callable[..., Service]]:
+def make_service(request: pytest.FixtureRequest, redis_server: str,
+                 tmp_path: Path) -> Iterator[Callable[..., Service]]:
     made: list[Service] = []
+    request.node.outreach_services = made
 
     def make(**overrides: Any) -> Service:
         service = Service(redis_server, tmp_path, **overrides)
