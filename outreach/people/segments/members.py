@@ -3,10 +3,10 @@
 A segment's members are two bitmaps by person number (``Keys.segment_leads``,
 ``Keys.segment_contacts``): bit n is lead ``ld<base36 n>`` (contact ``ct<base36 n>``,
 ``refs.person_number``). Each member's own hash holds ``s:<segment id>`` -> since (epoch
-seconds; ``Keys.segment_since_field``): the person's segments are read with the HGETALL of
-their facts and WATCHed with their hash, so the reverse index costs no key of its own. The
-bit and the field are written on the same MULTI (``add``, ``remove``). A ref with no number
-cannot be a member.
+seconds; ``segment_since_field``): the person's segments are read with the HGETALL of their
+facts and WATCHed with their hash, so the reverse index costs no key of its own. The bit and
+the field are written on the same MULTI (``add``, ``remove``). A ref with no number cannot
+be a member.
 
 Sizes are BITCOUNTs; pages walk the bitmaps a chunk at a time (GETRANGE), in person number
 order (creation order), leads then contacts, from a position: a lead's bit offset, or
@@ -22,7 +22,7 @@ from redis.client import NEVER_DECODE
 
 from outreach.platform import refs
 from outreach.store import Store
-from outreach.store.names.segments import SINCE_PREFIX
+from outreach.store.names.segments import SINCE_PREFIX, segment_since_field
 
 CHUNK = 8192  # bytes of a bitmap read at once: 65,536 people
 MAX_CHUNKS = 16  # chunks one ``scan`` reads at most (a million people)
@@ -45,7 +45,7 @@ def add(store: Store, pipe: Any, segment_id: str, ref: str, since: float) -> boo
         return False
     kind, n = number
     pipe.setbit(bitmap(store, segment_id, kind), n, 1)
-    pipe.hset(store.keys.person(ref), store.keys.segment_since_field(segment_id), int(since))
+    pipe.hset(store.keys.person(ref), segment_since_field(segment_id), int(since))
     return True
 
 
@@ -56,7 +56,7 @@ def remove(store: Store, pipe: Any, segment_id: str, ref: str) -> None:
         return
     kind, n = number
     pipe.setbit(bitmap(store, segment_id, kind), n, 0)
-    pipe.hdel(store.keys.person(ref), store.keys.segment_since_field(segment_id))
+    pipe.hdel(store.keys.person(ref), segment_since_field(segment_id))
 
 
 def clear_bits(store: Store, pipe: Any, segment_ids: list[str], ref: str) -> int:

@@ -31,7 +31,8 @@ class SegmentKeys(KeyBase):
 
     def segment_leads(self, segment_id: str) -> str:
         """bitmap of a segment's member leads: bit n set = lead ``ld<base36 n>`` is a member
-        (``refs.person_number``; people/segments/members.py owns it and the field below).
+        (``refs.person_number``; people/segments/members.py owns it and the member's
+        ``segment_since_field``).
         About n/8 bytes whatever the number of members: 125 KB for a million leads"""
         return self._k("seg", segment_id, "ml")
 
@@ -39,7 +40,6 @@ class SegmentKeys(KeyBase):
         """bitmap of a segment's member contacts: bit n set = contact ``ct<base36 n>``"""
         return self._k("seg", segment_id, "mc")
 
-    segment_since_field = staticmethod(segment_since_field)
 
     def segment_readers(self, what: str) -> str:
         """set of the segments whose rules read ``what`` (a field, an event kind, a list...)"""
