@@ -14,10 +14,14 @@ measured in the same run:
   it does not (country: the pipelined full scan), each against the reference "a full scan
   of the leads in one pipelined pass" (HGETALL of every lead, pipelined 1000 at a time, and
   the same evaluation), same run.
-- size and first page: a segment of --big members (seeded directly): GET size (ZCARD) and the
-  first page of 50 members (target <= 20 ms).
-- memory: INFO used_memory before and after 100k memberships in 20 segments (5k people x 20)
-  and 100k in one segment (100k people x 1), per membership (target <= 64 B).
+- size and first page: a segment of --big members (seeded directly): GET size (BITCOUNT) and
+  the first page of 50 members (target <= 20 ms).
+- memory: the people first (real ingest), then INFO used_memory before and after their
+  memberships, written as the live path writes them (a bit in the segment's bitmap, a field
+  in the person's hash): 100k people in one segment, 5k people in 20 segments, and sparse
+  segments (10 segments each holding a different 1 % of 100k people), per membership
+  (target <= 64 B); with the person hash's field count and encoding before and after (it
+  must stay a listpack).
 - ingest: bench/ingest.py's run (same code, a real ``outreach worker -c 2`` against Celery
   no-ops) with 20 segments saved, so the worker settles every person for 20 segments.
 
@@ -52,7 +56,7 @@ from outreach.campaigns import tracking  # noqa: E402
 from outreach.config import Config  # noqa: E402
 from outreach.people import records  # noqa: E402
 from outreach.people.ingest import apply_batch  # noqa: E402
-from outreach.people.segments import build, catalog, membership, reading  # noqa: E402
+from outreach.people.segments import build, catalog, members, membership, reading  # noqa: E402
 from outreach.people.segments.evaluate import evaluate  # noqa: E402
 from outreach.people.segments.facts import Facts, load  # noqa: E402
 from outreach.platform import refs  # noqa: E402
@@ -189,7 +193,7 @@ def part_lag(args: argparse.Namespace) -> None:
         now = time.time()
         for lead_id in changed:
             ref = refs.lead_ref(lead_id)
-            facts = load(store, ref, [d["rules"] for d in defs.values()], member_of=defs)
+            facts = load(store, ref, [d["rules"] for d in defs.values()])
             assert facts is not None
             for segment_id, d in defs.items():
                 want = evaluate(d["rules"], facts, now).value and membership.eligible(d["member_type"], facts)
@@ -281,18 +285,18 @@ def part_size(args: argparse.Namespace) -> None:
                                          {"field": "country", "op": "exists", "value": True})
         store.r.hset(keys.segment(segment["id"]), "build_state", "ready")
         store.r.zrem(keys.segment_builds, segment["id"])
-        members = keys.segment_members(segment["id"])
         real = [refs.lead_ref(i) for i in store.r.zrange(keys.leads, 0, -1)]
         t0 = time.monotonic()
         pipe = store.r.pipeline(transaction=False)
-        for n, ref in enumerate(real):
-            pipe.zadd(members, {ref: 1_000_000 + n})
-        for n in range(args.big - len(real)):
-            pipe.zadd(members, {f"l:x{n}": 2_000_000 + n})
+        for ref in real:
+            members.add(store, pipe, segment["id"], ref, 1_000_000)
+        # the rest: bits of lead numbers nobody has (their pages skip them)
+        for n in range(len(real) + 1, args.big + 1):
+            pipe.setbit(keys.segment_leads(segment["id"]), n, 1)
             if len(pipe) >= 5000:
                 pipe.execute()
         pipe.execute()
-        print(f"size and first page: {store.r.zcard(members):,} members seeded in "
+        print(f"size and first page: {members.size(store, segment['id']):,} members seeded in "
               f"{time.monotonic() - t0:.0f}s")
         sizes, pages = [], []
         for _ in range(20):
@@ -311,31 +315,58 @@ def part_size(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- memory
 
 def part_memory(args: argparse.Namespace) -> None:
+    """The people first (real ingest: realistic lead hashes), then used_memory before and
+    after writing the memberships as the live path does (``members.add``: a bit in the
+    segment's bitmap, a field in the person's hash)."""
     with own_db(DB) as client:
-        store, _ = store_and_config()
+        store, config = store_and_config()
         keys = store.keys
 
-        def fill(people: int, segments: int) -> tuple[float, float]:
+        def fill(people: int, segments: int, every: int = 1) -> None:
             client.flushdb()
+            seed(store, config, people, qualified=0)
+            leads = [refs.lead_ref(i) for i in store.r.zrange(keys.leads, 0, -1)]
+            sample = keys.person(leads[0])
+            fields_before = int(client.hlen(sample))
+            encoding_before = client.object("encoding", sample)
+            # segment s holds every person (every=1), or one in ``every`` from the s-th on
+            held = {f"sg{s + 1}": leads[s % every::every] for s in range(segments)}
+            chosen = sorted(set().union(*held.values()))
+            hashes_before = hash_memory(chosen)
             before = int(client.info("memory")["used_memory"])
-            for first in range(0, people, 1000):
-                pipe = store.r.pipeline(transaction=False)
-                for p in range(first, min(people, first + 1000)):
-                    ref = f"l:ld{p:x}"
-                    for s in range(segments):
-                        pipe.zadd(keys.segment_members(f"sg{s}"), {ref: 1_765_000_000 + p})
-                        pipe.sadd(keys.person_segments(ref), f"sg{s}")
-                pipe.execute()
+            for segment_id, mine in held.items():
+                for first in range(0, len(mine), 1000):
+                    pipe = store.r.pipeline(transaction=False)
+                    for ref in mine[first:first + 1000]:
+                        members.add(store, pipe, segment_id, ref, 1_765_000_000 + first)
+                    pipe.execute()
             after = int(client.info("memory")["used_memory"])
-            zsets = sum(int(client.memory_usage(keys.segment_members(f"sg{s}"), samples=0) or 0)
-                        for s in range(segments))
-            return (after - before) / (people * segments), zsets / (people * segments)
+            count = sum(len(mine) for mine in held.values())
+            bitmaps = sum(int(client.memory_usage(keys.segment_leads(f"sg{s + 1}"), samples=0) or 0)
+                          for s in range(segments))
+            fields = hash_memory(chosen) - hashes_before
+            assert sum(members.sizes(store, [f"sg{s + 1}" for s in range(segments)])) == count
+            print(f"memory per membership, {segments} segment(s), {people:,} people, "
+                  f"{len(held['sg1']):,} in each segment ({count:,} memberships): "
+                  f"used_memory {(after - before) / count:.1f} B; "
+                  f"by key (MEMORY USAGE, whatever other clients of the server do) "
+                  f"{(bitmaps + fields) / count:.1f} B: bitmaps {bitmaps / count:.1f} B, the "
+                  f"person hashes' growth {fields / count:.1f} B (target <= 64 B)")
+            print(f"  a person hash: {fields_before} fields, {encoding_before} -> "
+                  f"{int(client.hlen(sample))} fields, {client.object('encoding', sample)}")
 
-        for people, segments in ((100_000, 1), (5_000, 20)):
-            total, zset = fill(people, segments)
-            print(f"memory per membership, {segments} segment(s) per person ({people:,} people): "
-                  f"{total:.0f} B in all; the members zsets {zset:.0f} B of it, the reverse "
-                  f"set per person the rest (target <= 64 B)")
+        def hash_memory(person_refs: list[str]) -> int:
+            total = 0
+            for first in range(0, len(person_refs), 1000):
+                pipe = store.r.pipeline(transaction=False)
+                for ref in person_refs[first:first + 1000]:
+                    pipe.memory_usage(keys.person(ref), samples=0)
+                total += sum(int(n or 0) for n in pipe.execute())
+            return total
+
+        fill(100_000, 1)
+        fill(5_000, 20)
+        fill(100_000, 10, every=100)  # sparse: each segment 1 % of the people (others each)
 
 
 # ---------------------------------------------------------------- ingest with 20 segments

@@ -15,6 +15,7 @@ import redis
 
 from outreach.campaigns import local_time, model
 from outreach.errors import Conflict, NotFound
+from outreach.people.segments import members
 from outreach.platform.jobs import Jobs
 from outreach.store import Store
 
@@ -110,11 +111,10 @@ def record_estimate(store: Store, campaign_id: str, h: dict[str, str]) -> None:
     pipe = store.r.pipeline(transaction=False)
     for list_id in json.loads(h.get("list_ids") or "[]"):
         pipe.zcard(keys.list_members(list_id))
-    for segment_id in json.loads(h.get("segment_ids") or "[]"):
-        pipe.zcard(keys.segment_members(segment_id))
     if h.get("follow_up_of"):
         pipe.zcard(keys.campaign_audience(campaign_id))
-    estimate = sum(pipe.execute())
+    estimate = sum(pipe.execute()) + sum(members.sizes(store, json.loads(h.get("segment_ids")
+                                                                        or "[]")))
     store.r.hset(keys.campaign(campaign_id), "audience_estimate", str(estimate))
 
 

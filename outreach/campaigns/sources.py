@@ -6,9 +6,9 @@ Dispatch (``dispatch``) and the count before launch (``audience``) page the same
 the same way and drop the same excluded people, so the count and the send agree. Sources
 are numbered in one sequence (lists first, then segments): dispatch keeps that number and a
 cursor in the campaign (``d_list``, ``d_after``). A list is paged by its member sequence; a
-segment's member set (``Keys.segment_members``: ref -> since) is paged with ZSCAN, which
-returns every member present for the whole dispatch at least once (a repeat is harmless:
-the ledger takes each address once).
+segment by the position in its member bitmaps (``people.segments.members``: leads, then
+contacts, in creation order), which reaches every member present for the whole dispatch
+once (a repeat would be harmless: the ledger takes each address once).
 
 A person is excluded when their address belongs to a member of an exclusion list or
 segment: the lead or the contact with that address (a qualified lead and its contact are
@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from outreach.people.segments import members
 from outreach.platform import refs
 from outreach.store import Store
 
@@ -46,23 +47,22 @@ def source_page(store: Store, source: tuple[str, str], after: int, size: int
     keys = store.keys
     kind, source_id = source
     if kind == "segment":
-        cursor, rows = store.r.zscan(keys.segment_members(source_id), after, count=size)
+        hits, following = members.scan(store, source_id, after, size)
         by_kind: dict[str, list[str]] = {}
-        for ref, _ in rows:
+        for ref, _ in hits:
             kind_code, person_id = refs.parse(ref)
-            if kind_code:
-                by_kind.setdefault(refs.TYPES[kind_code], []).append(person_id)
-        return list(by_kind.items()), int(cursor), int(cursor) == 0, len(rows)
+            by_kind.setdefault(refs.TYPES[kind_code], []).append(person_id)
+        return list(by_kind.items()), following or 0, following is None, len(hits)
     member_type = store.r.hget(keys.list(source_id), "member_type") or "lead"
     found = store.r.zrangebyscore(keys.list_members(source_id), f"({after}", "+inf",
                                   start=0, num=size, withscores=True)
-    members = [member for member, _ in found]
+    people = [member for member, _ in found]
     new_after = int(found[-1][1]) if found else after
-    if member_type == "account" and members:  # an account list mails its accounts' contacts
+    if member_type == "account" and people:  # an account list mails its accounts' contacts
         from outreach.people.affiliation import contacts_of_accounts
 
-        members, member_type = contacts_of_accounts(store, source_id, members), "contact"
-    return ([(member_type, members)] if members else [], new_after, len(found) < size,
+        people, member_type = contacts_of_accounts(store, source_id, people), "contact"
+    return ([(member_type, people)] if people else [], new_after, len(found) < size,
             len(found))
 
 
@@ -110,10 +110,10 @@ def excluded_addresses(store: Store, list_ids: list[str], segment_ids: list[str]
                 checks.append(email)
         for segment_id in segment_ids:
             for ref in (lead_id and refs.lead_ref(lead_id), contact_id and refs.contact_ref(contact_id)):
-                if ref:
-                    pipe.zscore(keys.segment_members(segment_id), ref)
+                if ref and members.queue_check(store, pipe, segment_id, ref):
                     checks.append(email)
-    return {email for email, score in zip(checks, pipe.execute(), strict=True) if score is not None}
+    # a list's reply: the member's sequence (from 1) or None; a segment's: its bit, 1 or 0
+    return {email for email, reply in zip(checks, pipe.execute(), strict=True) if reply}
 
 
 def index_segments(pipe: Any, store: Store, campaign_id: str, record: dict[str, str]) -> None:

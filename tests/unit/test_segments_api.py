@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from outreach.people.segments import build, membership
+from outreach.people.segments import build, members, membership
+from outreach.platform import refs
 
 
 def _segment(env: Any, rules: Any, member_type: str = "lead", name: str = "S") -> Any:
@@ -156,7 +157,10 @@ def test_in_segment_cycles_are_refused_and_a_named_segment_is_kept(env, check_er
     assert _members(env, second["id"]) == {"ann@example.com"}
     assert env.client.delete(f"/api/v1/segments/{second['id']}", headers=env.auth).status_code == 204
     assert env.client.delete(f"/api/v1/segments/{first['id']}", headers=env.auth).status_code == 204
-    assert env.store.r.smembers(env.store.keys.person_segments("l:ld1")) == set()
+    # nothing of the memberships is left: no field in the member's hash, no bitmap
+    assert not members.segments_of(env.store.r.hgetall(env.store.keys.person("l:ld1")))
+    assert not env.store.r.exists(env.store.keys.segment_leads(first["id"]),
+                                  env.store.keys.segment_leads(second["id"]))
 
 
 def test_no_saved_segment_no_extra_work_on_ingest(env) -> None:
@@ -194,7 +198,7 @@ def test_sends_owner_changes_and_erasure_move_people(cenv) -> None:
                                    {"field": "owner", "op": "exists", "value": True})
     for segment in (sent, owned):
         assert not build.build(cenv.store, segment["id"])
-    assert cenv.store.r.zcard(cenv.store.keys.segment_members(sent["id"])) == 0
+    assert members.size(cenv.store, sent["id"]) == 0
     assert cenv.run(campaign_id)["stats"]["sent"] == 2
     assert _members(cenv, sent["id"]) == {"ann@example.com", "bob@example.com"}
     lead_id = cenv.get("/api/v1/leads?email=ann@example.com").get_json()["items"][0]["id"]
@@ -204,7 +208,12 @@ def test_sends_owner_changes_and_erasure_move_people(cenv) -> None:
     erase_person(cenv.store, "ann@example.com")
     assert _members(cenv, sent["id"]) == {"bob@example.com"}
     assert _members(cenv, owned["id"]) == set()
-    assert cenv.store.r.exists(cenv.store.keys.person_segments(f"l:{lead_id}")) == 0
+    # the erased lead's bits are cleared too (their hash, with its fields, is gone)
+    number = refs.person_number(f"l:{lead_id}")
+    assert number is not None
+    for segment in (sent, owned):
+        assert cenv.store.r.getbit(cenv.store.keys.segment_leads(segment["id"]), number[1]) == 0
+    assert members.size(cenv.store, sent["id"]) == 1
 
 
 def test_people_a_dead_worker_left_are_settled_by_the_beat(env, monkeypatch) -> None:

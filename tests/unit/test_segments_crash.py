@@ -16,7 +16,7 @@ import pytest
 
 from outreach.campaigns import tracking
 from outreach.people import consent, ingest, lists, records
-from outreach.people.segments import build, catalog, membership
+from outreach.people.segments import build, catalog, members, membership
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
 from outreach.platform import refs, users
@@ -72,7 +72,7 @@ def _brute_force(env: Any, segment_id: str) -> set[str]:
 
 
 def _members(env: Any, segment_id: str) -> set[str]:
-    return set(env.store.r.zrange(env.store.keys.segment_members(segment_id), 0, -1))
+    return set().union(*members.pages(env.store, segment_id))
 
 
 def _killed_then_repaired(env: Any, segment_id: str, change: Callable[[], Any]) -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from outreach.campaigns import tracking
 from outreach.people import ingest, lists, records
-from outreach.people.segments import build, catalog, membership, rules
+from outreach.people.segments import build, catalog, members, membership, rules
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
 from outreach.platform import refs
@@ -247,7 +247,7 @@ class World:
         return answer
 
     def incremental(self, segment_id: str) -> set[str]:
-        return set(self.store.r.zrange(self.store.keys.segment_members(segment_id), 0, -1))
+        return set().union(*members.pages(self.store, segment_id))
 
 
 def _bind(tree: dict[str, Any], list_ids: list[str]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from outreach.people.segments import members
 from outreach.people.segments import rules as rule_tree
 from outreach.people.segments.facts import (
     Facts,
@@ -34,6 +35,7 @@ from outreach.people.segments.facts import (
 from outreach.people.segments.rules import walk
 from outreach.platform import refs
 from outreach.store import Store
+from outreach.store.names.segments import segment_since_field
 from outreach.vocabulary import PROFILE_FIELDS
 
 PAGE = 500
@@ -68,13 +70,23 @@ class Source:
             start += len(members)
 
 
+@dataclass(frozen=True)
+class SegmentSource:
+    """The members of one kind of a segment (``members``), in person number order."""
+
+    segment_id: str
+    kind: str  # refs.LEAD | refs.CONTACT
+
+    def count(self, store: Store) -> int:
+        return members.count(store, self.segment_id, self.kind)
+
+    def refs(self, store: Store, page: int = PAGE) -> Iterator[list[str]]:
+        return members.pages(store, self.segment_id, page, (self.kind,))
+
+
 def _below(lo: str) -> str:
     """The ZRANGEBYSCORE upper bound of everything below ``lo``."""
     return lo[1:] if lo.startswith("(") else f"({lo}"
-
-
-def _same(ref: str) -> str:
-    return ref
 
 
 def _of_kind(kind: str) -> Callable[[str], str]:
@@ -86,7 +98,7 @@ class _Narrower:
         self.store, self.kind = store, kind
         self.list_types: dict[str, str | None] = {}
 
-    def node(self, node: dict[str, Any]) -> list[Source] | None:
+    def node(self, node: dict[str, Any]) -> list[Source | SegmentSource] | None:
         """Sources whose union holds everyone of ``kind`` ``node`` can hold; None: anyone."""
         if "field" in node:
             return self.condition(node)
@@ -97,7 +109,7 @@ class _Narrower:
                 return None
             return min(narrowed, key=lambda sources: sum(s.count(self.store) for s in sources))
         if kind == "any":
-            union: list[Source] = []
+            union: list[Source | SegmentSource] = []
             for child in body:
                 sources = self.node(child)
                 if sources is None:
@@ -107,10 +119,10 @@ class _Narrower:
         if kind == "in_list":
             return self.in_list(body)
         if kind == "in_segment":
-            return [Source(self.store.keys.segment_members(body), _same)]
+            return [SegmentSource(body, refs.LEAD if self.kind == "lead" else refs.CONTACT)]
         return None
 
-    def in_list(self, list_id: str) -> list[Source]:
+    def in_list(self, list_id: str) -> list[Source | SegmentSource]:
         if list_id not in self.list_types:
             self.list_types[list_id] = self.store.r.hget(self.store.keys.list(list_id),
                                                          "member_type")
@@ -118,7 +130,7 @@ class _Narrower:
             return []  # nobody of this kind is on it
         return [Source(self.store.keys.list_members(list_id), _of_kind(self.kind))]
 
-    def condition(self, node: dict[str, Any]) -> list[Source] | None:
+    def condition(self, node: dict[str, Any]) -> list[Source | SegmentSource] | None:
         if self.kind != "lead":
             return None
         name, op, value = node["field"], node["op"], node["value"]
@@ -136,7 +148,8 @@ class _Narrower:
         return None
 
 
-def narrowed(store: Store, kind: str, rules: dict[str, Any]) -> list[Source] | None:
+def narrowed(store: Store, kind: str, rules: dict[str, Any]
+             ) -> list[Source | SegmentSource] | None:
     """The sources of the people of ``kind`` ('lead' | 'contact') ``rules`` can hold, or
     None when no index narrows them (then everyone of that kind is a candidate)."""
     return _Narrower(store, kind).node(rules)
@@ -223,9 +236,11 @@ def _hash_fields(rules: dict[str, Any]) -> list[str] | None:
                 return None
             fields.update(_ALSO_READ.get(name, (rule_tree.STORED_AS.get(name, name),)))
             continue
-        (kind, _), = node.items()
+        (kind, body), = node.items()
         if kind == "registered":
             fields.add("regs")
+        elif kind == "in_segment":  # whether they are in it is a field of their hash
+            fields.add(segment_since_field(body))
         elif kind not in ("all", "any", "not", "opened", "clicked", "sent", "in_list",
                           "in_segment"):
             return None
@@ -239,8 +254,8 @@ class Loader:
     def __init__(self, store: Store, rules: dict[str, Any]) -> None:
         self.store, self.rules = store, rules
         self.batched = _batchable(rules)
-        need: dict[str, Any] = {"lists": set(), "segments": set(), "sent": set(),
-                                "events": False, "regs": False, "links": False, "account": False}
+        need: dict[str, Any] = {"lists": set(), "sent": set(), "events": False, "regs": False,
+                                "links": False, "account": False}
         for _, node in walk(rules):
             if "field" in node:
                 continue
@@ -254,13 +269,11 @@ class Loader:
                 need["regs"] = True
             elif kind == "in_list":
                 need["lists"].add(body)
-            elif kind == "in_segment":
-                need["segments"].add(body)
             elif kind == "account":
                 need["account"] = True
         self.need = need
         self.fields = _hash_fields(rules)
-        self.lists, self.segments = sorted(need["lists"]), sorted(need["segments"])
+        self.lists = sorted(need["lists"])
         self.sent = sorted(need["sent"])
         self.slugs: dict[str, str | None] = {}
         self.urls: dict[tuple[str, str], str | None] = {}
@@ -289,22 +302,18 @@ class Loader:
                 pipe.lrange(keys.person_events(ref), 0, -1)
             for list_id in self.lists:
                 pipe.zscore(keys.list_members(list_id), person_id)
-            for segment_id in self.segments:
-                pipe.zscore(keys.segment_members(segment_id), ref)
         replies = iter(pipe.execute() if len(pipe) else [])
         out: list[Facts | None] = []
         for i, ref in enumerate(person_refs):
             h = next(replies) if self.fields is None else hashes[i]
             events = next(replies) if need["events"] else []
             on = [s is not None for s in (next(replies) for _ in self.lists)]
-            seg = [next(replies) for _ in self.segments]
             if not h:
                 out.append(None)
                 continue
             facts = Facts(ref, h, events=parse_events(events or []))
             facts.lists = {list_id for list_id, yes in zip(self.lists, on, strict=True) if yes}
-            facts.segments = {s: float(v) for s, v in zip(self.segments, seg, strict=True)
-                              if v is not None}
+            facts.segments = members.segments_of(h)
             out.append(facts)
         self._second_pass([f for f in out if f is not None])
         return out

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from outreach.errors import Conflict, Invalid, NotFound
+from outreach.people.segments import members
 from outreach.people.segments import rules as rule_tree
 from outreach.platform.paging import existing_hash, page_of_hashes
 from outreach.store import Store
@@ -47,7 +48,7 @@ def segment_view(store: Store, segment_id: str, h: dict[str, str], size: int | N
         "name": h["name"],
         "member_type": h["member_type"],
         "rules": json.loads(h["rules"]),
-        "size": size if size is not None else store.r.zcard(store.keys.segment_members(segment_id)),
+        "size": size if size is not None else members.size(store, segment_id),
         "lag_seconds": lag if lag is not None else lag_seconds(store),
         "build": {"state": h.get("build_state", "ready"), "done": int(h.get("build_done") or 0),
                   "total": int(h.get("build_total") or 0)},
@@ -153,7 +154,7 @@ def update_segment(store: Store, segment_id: str, changes: dict[str, Any]) -> di
     return get_segment(store, segment_id)
 
 
-def delete_segment(store: Store, segment_id: str, page_size: int = 1000) -> None:
+def delete_segment(store: Store, segment_id: str) -> None:
     """Forget a segment no other segment names (409 otherwise) and its memberships."""
     keys = store.keys
     h = existing_hash(store, keys.segment(segment_id), "segment", segment_id)
@@ -171,18 +172,7 @@ def delete_segment(store: Store, segment_id: str, page_size: int = 1000) -> None
     pipe.delete(keys.segment_campaigns(segment_id))
     _index(pipe, store, segment_id, set(filter(None, h.get("reads", "").split(","))), set())
     pipe.execute()
-    # the members' reverse entries, a page at a time (due entries drop out at their tick)
-    members = keys.segment_members(segment_id)
-    while True:
-        refs = store.r.zrange(members, 0, page_size - 1)
-        if not refs:
-            break
-        pipe = store.r.pipeline(transaction=False)
-        for ref in refs:
-            pipe.srem(keys.person_segments(ref), segment_id)
-            pipe.zrem(keys.segment_due, f"{segment_id}|{ref}")
-        pipe.zrem(members, *refs)
-        pipe.execute()
+    members.delete(store, segment_id)  # the memberships, a page at a time
 
 
 def busy_campaigns(store: Store, segment_id: str) -> list[str]:

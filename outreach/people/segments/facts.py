@@ -1,16 +1,16 @@
 """What a segment's rules read about one person, loaded from Redis in a bounded number of
-pipelined round trips whatever the tree (the person, their events, the lists and segments the
-tree names; then the asset slugs of their registrations, the clicked links, the sends and the
-account's id; then the account)."""
+pipelined round trips whatever the tree (the person, whose hash names their segments, their
+events, the lists the tree names; then the asset slugs of their registrations, the clicked
+links, the sends and the account's id; then the account)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
 from outreach.people.scoring import NO_DECAY, Decay
+from outreach.people.segments import members
 from outreach.people.segments.rules import walk
 from outreach.platform import refs
 from outreach.store import Store
@@ -83,8 +83,8 @@ def lead_account_keys(h: dict[str, str]) -> tuple[str, str]:
 
 
 def _needs(tree: dict[str, Any]) -> dict[str, Any]:
-    need: dict[str, Any] = {"lists": set(), "segments": set(), "sent": set(), "events": False,
-                            "regs": False, "links": False, "account": False}
+    need: dict[str, Any] = {"lists": set(), "sent": set(), "events": False, "regs": False,
+                            "links": False, "account": False}
     for _, node in walk(tree):
         if "field" in node:
             continue
@@ -98,34 +98,26 @@ def _needs(tree: dict[str, Any]) -> dict[str, Any]:
             need["regs"] = True
         elif kind == "in_list":
             need["lists"].add(body)
-        elif kind == "in_segment":
-            need["segments"].add(body)
         elif kind == "account":
             need["account"] = True
     return need
 
 
-def load(store: Store, ref: str, trees: list[dict[str, Any]],
-         member_of: Iterable[str] = ()) -> Facts | None:
-    """The facts ``trees`` read about ``ref``, and whether ``ref`` is in the segments
-    ``member_of`` (beside those the trees name); ``None`` when the person does not exist."""
-    return load_many(store, [ref], trees, member_of)[0]
+def load(store: Store, ref: str, trees: list[dict[str, Any]]) -> Facts | None:
+    """The facts ``trees`` read about ``ref``, with every segment they are in; ``None`` when
+    the person does not exist."""
+    return load_many(store, [ref], trees)[0]
 
 
-def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
-              member_of: Iterable[str] = (), by_reverse_index: bool = False
+def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]]
               ) -> list[Facts | None]:
     """``load`` for several people at once, in the same few pipelined round trips whatever
-    their number (the people, their events, lists and segments; then registrations' slugs,
-    links, sends and account ids; then the accounts). ``by_reverse_index``: whether each
-    person is in the ``member_of`` segments the trees do not name is read from their
-    reverse index (``Keys.person_segments``, written in the same transactions as the
-    members; one command a person instead of one a segment) and their ``since`` is 0.0."""
+    their number (the people, their events and lists; then registrations' slugs, links,
+    sends and account ids; then the accounts). Their segments (and since when) are fields
+    of their hash (``members.segments_of``)."""
     keys = store.keys
     need = _needs({"all": trees})
     lists, sent = sorted(need["lists"]), sorted(need["sent"])
-    only_in = set(member_of) - need["segments"] if by_reverse_index else set()
-    segments = sorted(need["segments"] | (set(member_of) - only_in))
     parsed = [refs.parse(ref) for ref in person_refs]
     pipe = store.r.pipeline(transaction=False)
     pipe.hmget(keys.score_decay, "epoch", "half_life")
@@ -137,10 +129,6 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
             pipe.lrange(keys.person_events(ref), 0, -1)
         for list_id in lists:
             pipe.zscore(keys.list_members(list_id), person_id)
-        for segment_id in segments:
-            pipe.zscore(keys.segment_members(segment_id), ref)
-        if only_in:
-            pipe.smembers(keys.person_segments(ref))
     replies = iter(pipe.execute())
     epoch, half_life = next(replies)
     decay = Decay(float(epoch or 0), float(half_life or 0))
@@ -152,17 +140,13 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
         h = next(replies)
         events = next(replies) if need["events"] else []
         on = [next(replies) for _ in lists]
-        seg = [next(replies) for _ in segments]
-        mine = next(replies) if only_in else set()
         if not h:
             out.append(None)
             continue
         facts = Facts(ref, h, events=parse_events(events or []), decay=decay)
         facts.lists = {list_id for list_id, score in zip(lists, on, strict=True)
                        if score is not None}
-        facts.segments = {s: float(score) for s, score in zip(segments, seg, strict=True)
-                          if score is not None}
-        facts.segments.update((s, 0.0) for s in mine if s in only_in)
+        facts.segments = members.segments_of(h)
         out.append(facts)
     _second_pass(store, [f for f in out if f is not None], need, sent)
     return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from outreach.people.segments import members
 from outreach.store import Store
 
 SAMPLE_SECONDS = 3600
@@ -24,10 +25,7 @@ def sample(store: Store, now: float | None = None) -> bool:
     segment_ids = store.r.zrange(keys.segments, 0, -1)
     for start in range(0, len(segment_ids), 500):
         part = segment_ids[start:start + 500]
-        pipe = store.r.pipeline(transaction=False)
-        for segment_id in part:
-            pipe.zcard(keys.segment_members(segment_id))
-        sizes = pipe.execute()
+        sizes = members.sizes(store, part)
         pipe = store.r.pipeline(transaction=False)
         for segment_id, size in zip(part, sizes, strict=True):
             pipe.rpush(keys.segment_history(segment_id), f"{int(now)}|{size}")
@@ -44,5 +42,5 @@ def series(store: Store, segment_id: str, now: float | None = None) -> list[dict
         if at.isdigit() and size.isdigit():
             out.append({"at": int(at), "size": int(size)})
     out.append({"at": int(time.time() if now is None else now),
-                "size": int(store.r.zcard(store.keys.segment_members(segment_id)))})
+                "size": members.size(store, segment_id)})
     return out

@@ -1,7 +1,7 @@
 """Keeping memberships current, one person at a time.
 
-A saved segment has a set of members (``Keys.segment_members``: ref -> since), each person
-the reverse (``Keys.person_segments``), and the index of what each segment reads
+A saved segment has its members (``members``: bitmaps by person number, and a field per
+membership in the person's hash), and the index of what each segment reads
 (``Keys.segment_readers``). ``touch`` re-evaluates, for one person, only the segments that
 read what changed, moves the person in or out, and keeps the moment their value can next
 flip by time alone in ``Keys.segment_due``, which ``tick`` drains. A change of membership
@@ -22,7 +22,7 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
-from outreach.people.segments import moves
+from outreach.people.segments import members, moves
 from outreach.people.segments.evaluate import compare, evaluate, field_value
 from outreach.people.segments.facts import Facts, load, load_many
 from outreach.people.segments.rules import TEXT_FIELDS
@@ -231,9 +231,8 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
 
     with store.r.pipeline(transaction=True) as pipe:
         pipe.watch(*[key for ref in people for key in (
-            keys.person(ref), keys.person_events(ref), keys.person_segments(ref))])
-        everyone = load_many(store, people, [d["rules"] for d in known.values()],
-                             member_of=known, by_reverse_index=True)
+            keys.person(ref), keys.person_events(ref))])
+        everyone = load_many(store, people, [d["rules"] for d in known.values()])
         pipe.multi()
         for ref, facts in zip(people, everyone, strict=True):
             if facts is None:
@@ -294,14 +293,14 @@ def evaluate_for(store: Store, ref: str, segment_ids: Iterable[str],
 def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
            known: dict[str, dict[str, Any]], now: float) -> list[str] | None:
     """Evaluate ``evaluated`` for ``ref`` and apply the answers, unless the person changed
-    meanwhile (WATCH on their hash, events and segments): then again, on the new data, so
+    meanwhile (WATCH on their hash, which holds their segments, and events): then again, on the new data, so
     that two workers touching one person never leave the older answer. Returns the segments
     the person moved in or out of; None when the person does not exist."""
     keys = store.keys
     for _ in range(MAX_ATTEMPTS):
         with store.r.pipeline(transaction=True) as pipe:
-            pipe.watch(keys.person(ref), keys.person_events(ref), keys.person_segments(ref))
-            facts = load(store, ref, [d["rules"] for d in known.values()], member_of=known)
+            pipe.watch(keys.person(ref), keys.person_events(ref))
+            facts = load(store, ref, [d["rules"] for d in known.values()])
             if facts is None:
                 pipe.unwatch()
                 return None
@@ -351,13 +350,10 @@ def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str,
 
 def _apply(store: Store, pipe: Any, segment_id: str, ref: str, member: bool, was: bool,
            now: float) -> None:
-    keys = store.keys
     if member and not was:
-        pipe.zadd(keys.segment_members(segment_id), {ref: int(now)}, nx=True)
-        pipe.sadd(keys.person_segments(ref), segment_id)
+        members.add(store, pipe, segment_id, ref, now)
     elif was and not member:
-        pipe.zrem(keys.segment_members(segment_id), ref)
-        pipe.srem(keys.person_segments(ref), segment_id)
+        members.remove(store, pipe, segment_id, ref)
 
 
 def _write_dues(store: Store, pipe: Any, dues: dict[str, float | None]) -> None:
@@ -372,16 +368,15 @@ def _write_dues(store: Store, pipe: Any, dues: dict[str, float | None]) -> None:
 
 
 def _forget(store: Store, ref: str, segment_ids: set[str]) -> int:
-    """The person is gone: out of every segment they were in."""
+    """The person is gone (their hash, which named their segments, with them): out of every
+    saved segment and of ``segment_ids``. Returns how many memberships that removed."""
     keys = store.keys
-    mine = store.r.smembers(keys.person_segments(ref))
+    every = sorted(set(store.r.zrange(keys.segments, 0, -1)) | segment_ids)
     pipe = store.r.pipeline(transaction=True)
-    for segment_id in mine | segment_ids:
-        pipe.zrem(keys.segment_members(segment_id), ref)
+    bits = members.clear_bits(store, pipe, every, ref)
+    for segment_id in every:
         pipe.zrem(keys.segment_due, f"{segment_id}|{ref}")
-    pipe.delete(keys.person_segments(ref))
-    pipe.execute()
-    return len(mine)
+    return sum(int(old) for old in pipe.execute()[:bits])
 
 
 def tick(store: Store, now: float | None = None, limit: int = TICK_BATCH) -> int:

@@ -11,12 +11,13 @@ from outreach.errors import NotFound
 from outreach.people.records import asset_slugs, contact_view, lead_view
 from outreach.people.scoring import decay_of
 from outreach.people.segments import candidates
+from outreach.people.segments import members as segment_members
 from outreach.people.segments.catalog import check_references, require
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
 from outreach.people.segments.membership import eligible
 from outreach.platform import refs
-from outreach.platform.paging import walk_by_rank
+from outreach.platform.paging import int_position, walk
 from outreach.store import Store
 from outreach.vocabulary import iso
 
@@ -45,11 +46,19 @@ def people_views(store: Store, person_refs: list[str]) -> list[dict[str, Any] | 
 
 def members(store: Store, segment_id: str, *, limit: int = 50,
             cursor: str | None = None) -> dict[str, Any]:
-    """A page of the segment's members (oldest member first)."""
+    """A page of the segment's members (leads, then contacts, each in creation order)."""
     require(store, segment_id)
-    key = store.keys.segment_members(segment_id)
-    return walk_by_rank(lambda offset, count: store.r.zrange(key, offset, offset + count - 1),
-                        lambda ids: people_views(store, ids), limit=limit, cursor=cursor)
+
+    def step(position: str, size: int) -> tuple[list[tuple[Any, str | None]], str | None, int]:
+        found, following = segment_members.scan(store, segment_id, int_position(position), size)
+        views = people_views(store, [ref for ref, _ in found])
+        return ([(view, str(after)) for view, (_, after) in zip(views, found, strict=True)
+                 if view is not None],
+                None if following is None else str(following), len(found))
+
+    return walk(step, limit=limit, cursor=cursor,
+                any_left=lambda position: bool(segment_members.scan(
+                    store, segment_id, int_position(position), 1)[0]))
 
 
 def preview(store: Store, member_type: str, rules: dict[str, Any],
@@ -97,7 +106,7 @@ def explain(store: Store, segment_id: str, email: str, now: float | None = None)
     h = require(store, segment_id)
     ref = person_of(store, h["member_type"], email)
     rules = json.loads(h["rules"])
-    facts = load(store, ref, [rules], member_of=[segment_id])
+    facts = load(store, ref, [rules])
     if facts is None:
         raise NotFound(f"No person with the address {email}.")
     verdict = evaluate(rules, facts, time.time() if now is None else now, explain=True)

@@ -1,8 +1,21 @@
-"""Key names: segments: definitions, members, the readers index and the due index."""
+"""Key names: segments: definitions, members (bitmaps by person number, and a field per
+membership in the person's hash), the readers index and the due index."""
 
 from __future__ import annotations
 
 from outreach.store.names.base import KeyBase
+
+SINCE_PREFIX = "s:"
+
+
+def segment_since_field(segment_id: str) -> str:
+    """field of a member's own hash (``Keys.person``): ``s:<segment id>`` -> since (epoch
+    seconds), written with the bit of the segment's bitmap (``segment_leads``); the person's
+    segments are these fields (the reverse index, read with the HGETALL of their facts). Not
+    shown to users: views pick fields by name. A person hash stays listpack-encoded (compact)
+    up to ``hash-max-listpack-entries`` (128) fields: about 100 memberships beside the
+    profile; past it the hash is still right, only larger"""
+    return f"{SINCE_PREFIX}{segment_id}"
 
 
 class SegmentKeys(KeyBase):
@@ -16,9 +29,17 @@ class SegmentKeys(KeyBase):
         """zset of saved segments, scored by creation sequence (ingest.lua reads its ZCARD)"""
         return self._k("segs")
 
-    def segment_members(self, segment_id: str) -> str:
-        """zset person ref -> since (epoch seconds): a segment's current members"""
-        return self._k("seg", segment_id, "m")
+    def segment_leads(self, segment_id: str) -> str:
+        """bitmap of a segment's member leads: bit n set = lead ``ld<base36 n>`` is a member
+        (``refs.person_number``; people/segments/members.py owns it and the member's
+        ``segment_since_field``).
+        About n/8 bytes whatever the number of members: 125 KB for a million leads"""
+        return self._k("seg", segment_id, "ml")
+
+    def segment_contacts(self, segment_id: str) -> str:
+        """bitmap of a segment's member contacts: bit n set = contact ``ct<base36 n>``"""
+        return self._k("seg", segment_id, "mc")
+
 
     def segment_readers(self, what: str) -> str:
         """set of the segments whose rules read ``what`` (a field, an event kind, a list...)"""
@@ -29,10 +50,6 @@ class SegmentKeys(KeyBase):
         one is saved; ``catalog`` refuses to delete the segment while one of them is a
         draft, scheduled or sending)"""
         return self._k("seg", segment_id, "cps")
-
-    def person_segments(self, ref: str) -> str:
-        """set of the segments a person is a member of (the reverse of ``segment_members``)"""
-        return self._k("pseg", ref)
 
     @property
     def segment_due(self) -> str:
