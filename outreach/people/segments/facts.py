@@ -16,6 +16,7 @@ from outreach.platform import refs
 from outreach.store import Store
 
 _KIND_CODES = {"w": "white_paper", "e": "event"}
+_PAGE = 1000  # people a script call reads
 
 
 @dataclass
@@ -126,17 +127,11 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
     lists, sent = sorted(need["lists"]), sorted(need["sent"])
     only_in = set(member_of) - need["segments"] if by_reverse_index else set()
     segments = sorted(need["segments"] | (set(member_of) - only_in))
-    parsed = [refs.parse(ref) for ref in person_refs]
+    people = [ref for ref in person_refs if refs.parse(ref)[0]]
+    found = _read_people(store, people, need["events"], lists)
     pipe = store.r.pipeline(transaction=False)
     pipe.hmget(keys.score_decay, "epoch", "half_life")
-    for ref, (kind, person_id) in zip(person_refs, parsed, strict=True):
-        if not kind:
-            continue
-        pipe.hgetall(keys.person(ref))
-        if need["events"]:
-            pipe.lrange(keys.person_events(ref), 0, -1)
-        for list_id in lists:
-            pipe.zscore(keys.list_members(list_id), person_id)
+    for ref in people:
         for segment_id in segments:
             pipe.zscore(keys.segment_members(segment_id), ref)
         if only_in:
@@ -145,19 +140,17 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
     epoch, half_life = next(replies)
     decay = Decay(float(epoch or 0), float(half_life or 0))
     out: list[Facts | None] = []
-    for ref, (kind, _) in zip(person_refs, parsed, strict=True):
-        if not kind:
+    for ref in person_refs:
+        if ref not in found:
             out.append(None)
             continue
-        h = next(replies)
-        events = next(replies) if need["events"] else []
-        on = [next(replies) for _ in lists]
+        h, events, on = found[ref]
         seg = [next(replies) for _ in segments]
         mine = next(replies) if only_in else set()
         if not h:
             out.append(None)
             continue
-        facts = Facts(ref, h, events=parse_events(events or []), decay=decay)
+        facts = Facts(ref, h, events=parse_events(events), decay=decay)
         facts.lists = {list_id for list_id, score in zip(lists, on, strict=True)
                        if score is not None}
         facts.segments = {s: float(score) for s, score in zip(segments, seg, strict=True)
@@ -165,6 +158,23 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
         facts.segments.update((s, 0.0) for s in mine if s in only_in)
         out.append(facts)
     _second_pass(store, [f for f in out if f is not None], need, sent)
+    return out
+
+
+def _read_people(store: Store, people: list[str], events: bool, lists: list[str]
+                 ) -> dict[str, tuple[dict[str, str], list[str], list[Any]]]:
+    """ref -> (hash, events, score in each of ``lists``) of ``people`` (valid refs), a page
+    in one script call (``segment_facts.lua``) instead of a command per person and fact."""
+    out: dict[str, tuple[dict[str, str], list[str], list[Any]]] = {}
+    width = 2 + len(lists)
+    for first in range(0, len(people), _PAGE):
+        page = people[first:first + _PAGE]
+        flat = store.run("segment_facts", args=[store.keys.tag, "1" if events else "0",
+                                                len(lists), *lists, *page])
+        for i, ref in enumerate(page):
+            row = flat[i * width:(i + 1) * width]
+            pairs = row[0]
+            out[ref] = (dict(zip(pairs[::2], pairs[1::2], strict=True)), row[1], row[2:])
     return out
 
 

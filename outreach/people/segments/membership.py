@@ -23,7 +23,8 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from outreach.people.segments import moves
-from outreach.people.segments.evaluate import compare, evaluate, field_value
+from outreach.people.segments.compiled import compiled
+from outreach.people.segments.evaluate import compare, field_value
 from outreach.people.segments.facts import Facts, load, load_many
 from outreach.people.segments.rules import TEXT_FIELDS
 from outreach.platform import webhooks
@@ -63,7 +64,9 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
         if member_type and rules:
             tree = json.loads(rules)
             out[segment_id] = {"member_type": member_type, "rules": tree,
-                               "required": _required_text(tree),
+                               **dict(zip(("equal", "required"), _required_text(tree),
+                                          strict=True)),
+                               "compiled": compiled(rules, tree),
                                # whether time alone can move anyone (a window, a date, a
                                # fading score): a tree that cannot has no due entries
                                "timed": any(word in rules for word in _TIMED),
@@ -75,22 +78,31 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
 _TIMED = ('"within"', '"score"', '"created_at"', '"updated_at"')  # conservative, as text
 
 
-def _required_text(tree: dict[str, Any]) -> list[Callable[[Facts], bool]]:
-    """Tests of the text conditions a tree requires of every member (the root, or the
-    children of a root ``all``), each as the evaluator compares (``evaluate.compare``): a
-    person failing one is no member, and time alone cannot change that (a text comparison
-    has no flip), so the full evaluation can be skipped."""
+def _required_text(tree: dict[str, Any]) -> tuple[dict[str, str], list[Callable[[Facts], bool]]]:
+    """The text conditions a tree requires of every member (the root, or the children of a
+    root ``all``), as the evaluator compares them (``evaluate.compare``): a person failing
+    one is no member, and time alone cannot change that (a text comparison has no flip), so
+    the full evaluation can be skipped. Returned as (field -> the lowered text it must equal,
+    for a field with one required ``eq``: ``_Plan`` tests those for many segments in one
+    look-up) and tests of the others."""
+    nodes = [node for node in tree.get("all", [tree])
+             if "field" in node and node["field"] in TEXT_FIELDS]
+    eq_count: dict[str, int] = {}
+    for node in nodes:
+        if node["op"] == "eq" and isinstance(node["value"], str):
+            eq_count[node["field"]] = eq_count.get(node["field"], 0) + 1
+    equal: dict[str, str] = {}
     tests = []
-    for node in tree.get("all", [tree]):
-        if "field" not in node or node["field"] not in TEXT_FIELDS:
-            continue
+    for node in nodes:
         name, op, want = node["field"], node["op"], node["value"]
-        if op in ("eq", "starts_with") and isinstance(want, str):
+        if op == "eq" and isinstance(want, str) and eq_count[name] == 1:
+            equal[name] = want.lower()
+        elif op in ("eq", "starts_with") and isinstance(want, str):
             tests.append(_quick_text(name, op, want.lower()))
         else:
             tests.append(lambda facts, name=name, op=op, want=want: compare(
                 op, field_value(facts, name), want, 0.0, "text")[0])
-    return tests
+    return equal, tests
 
 
 def _quick_text(name: str, op: str, want: str) -> Callable[[Facts], bool]:
@@ -100,6 +112,31 @@ def _quick_text(name: str, op: str, want: str) -> Callable[[Facts], bool]:
         return lambda facts: (have := field_value(facts, name)) is not None and have.lower() == want
     return lambda facts: ((have := field_value(facts, name)) is not None
                           and have.lower().startswith(want))
+
+
+class _Plan:
+    """The required ``eq`` conditions of several segments by field (``_required_text``), to
+    find the segments a person fails in one look-up a field: e.g. of ten segments each
+    requiring another country, the nine a person is not in."""
+
+    def __init__(self, evaluated: Mapping[str, dict[str, Any]]) -> None:
+        self.by_field: dict[str, tuple[frozenset[str], dict[str, frozenset[str]]]] = {}
+        grouped: dict[str, dict[str, set[str]]] = {}
+        for segment_id, definition in evaluated.items():
+            for name, want in definition.get("equal", {}).items():
+                grouped.setdefault(name, {}).setdefault(want, set()).add(segment_id)
+        for name, by_value in grouped.items():
+            every = frozenset().union(*by_value.values())
+            self.by_field[name] = (every, {v: frozenset(ids) for v, ids in by_value.items()})
+
+    def failing(self, facts: Facts) -> set[str]:
+        """The segments whose required ``eq`` conditions ``facts`` fails."""
+        failed: set[str] = set()
+        for name, (every, by_value) in self.by_field.items():
+            have = field_value(facts, name)
+            failed |= every - by_value.get(have.lower() if have is not None else None,
+                                           frozenset())
+        return failed
 
 
 def _fails_required(definition: dict[str, Any], facts: Facts) -> bool:
@@ -133,29 +170,34 @@ def touch_many(store: Store, person_refs: Iterable[str], what_changed: Iterable[
 
 
 def settle(store: Store, person_refs: list[str], now: float | None = None,
-           changed: Mapping[str, Iterable[str]] | None = None) -> int:
+           changed: Mapping[str, Iterable[str]] | None = None,
+           created: Iterable[str] = ()) -> int:
     """Re-evaluate people a script marked dirty (``Keys.segment_dirty``), then clear the
     marks. ``changed``: what changed about each person (``what_changed`` tokens, as the
     ingest script reports them); a person it does not name is re-evaluated for every
-    segment (a mark a dead worker left says only *who*). Returns how many memberships moved."""
+    segment (a mark a dead worker left says only *who*). ``created``: the people the same
+    script created (no due entry of theirs to remove). Returns how many memberships moved."""
     if not person_refs:
         return 0
     people = list(dict.fromkeys(person_refs))
     changed = changed or {}
-    moved = evaluate_changes(store, {ref: set(changed.get(ref) or (ANY,)) for ref in people}, now)
+    moved = evaluate_changes(store, {ref: set(changed.get(ref) or (ANY,)) for ref in people}, now,
+                             created)
     store.r.srem(store.keys.segment_dirty, *people)
     return moved
 
 
 def evaluate_changes(store: Store, changes: Mapping[str, set[str]],
-                     now: float | None = None) -> int:
+                     now: float | None = None, created: Iterable[str] = ()) -> int:
     """Re-evaluate, for each person of ``changes`` (ref -> what changed), the segments that
     read what changed, and then the segments naming the ones they moved in or out of, until
     nothing moves: everyone at once, in a number of round trips that does not grow with the
     number of people (readers in one pipeline; each round's facts in ``load_many``'s few; the
     moves of everyone in one transaction WATCHing everyone; a person changed meanwhile is
-    done again alone, ``_round``). Returns how many memberships moved."""
+    done again alone, ``_round``). ``created``: people created just now (``settle``).
+    Returns how many memberships moved."""
     now = time.time() if now is None else now
+    new = frozenset(created)
     pending = _readers_per_person(store, changes)
     known: dict[str, dict[str, Any]] = {}
     asked: set[str] = set()
@@ -172,7 +214,7 @@ def evaluate_changes(store: Store, changes: Mapping[str, set[str]],
             for ref, segment_ids in pending.items()) if mine}
         if not evaluated:
             break
-        changed, forgotten = _batch_round(store, evaluated, known, now)
+        changed, forgotten = _batch_round(store, evaluated, known, now, new)
         moved += forgotten + sum(len(c) for c in changed.values())
         moved_segments = set().union(*changed.values()) if changed else set()
         if not moved_segments:
@@ -209,13 +251,13 @@ def _readers_of_segments(store: Store, segment_ids: set[str]) -> dict[str, set[s
 
 
 def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
-                 known: dict[str, dict[str, Any]], now: float
+                 known: dict[str, dict[str, Any]], now: float, new: frozenset[str] = frozenset()
                  ) -> tuple[dict[str, list[str]], int]:
     """``_round`` for several people in one transaction WATCHing all of them; when any of
     them changed meanwhile (WatchError), nothing was written and each half is done again
     the same way, down to the person who changed, who is done alone (``_round``, retried on
-    its own). Returns (ref -> segments moved, memberships of people
-    gone that were removed)."""
+    its own). ``new``: people created just now, who have no due entries to remove. Returns
+    (ref -> segments moved, memberships of people gone that were removed)."""
     keys = store.keys
     people = sorted(evaluated)
     decided: dict[str, list[str]] = {}
@@ -223,6 +265,7 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
     raced = False
     looked: dict[str, list[str]] = {}
     dues: dict[str, float | None] = {}
+    plans: dict[frozenset[str], _Plan] = {}
 
     def hooks(event: str) -> list[str]:  # the webhooks that want ``event``: once a batch
         if event not in looked:
@@ -239,7 +282,8 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
             if facts is None:
                 gone.append(ref)
                 continue
-            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, dues, hooks)
+            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, dues, hooks,
+                                  new=ref in new, plans=plans)
         _write_dues(store, pipe, dues)
         try:
             pipe.execute()
@@ -253,7 +297,7 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
         middle = len(people) // 2
         for half in (people[:middle], people[middle:]):
             moved, gone_moved = _batch_round(store, {ref: evaluated[ref] for ref in half},
-                                             known, now)
+                                             known, now, new)
             changed.update(moved)
             forgotten += gone_moved
         return changed, forgotten
@@ -321,25 +365,34 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
 def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str, Any]],
            now: float, dues: dict[str, float | None],
            subscribers: Callable[[str], list[str]] | None = None,
-           every_due: bool = False) -> list[str]:
+           every_due: bool = False, new: bool = False,
+           plans: dict[frozenset[str], _Plan] | None = None) -> list[str]:
     """Queue on ``pipe`` (in MULTI) the answers of ``evaluated`` for one person, with the
     announcements of their moves; their next flip times go into ``dues`` (due entry -> time,
     None: none), which ``_write_dues`` queues on the same transaction; for a tree that time
     cannot move (``definitions``' ``timed``) only with ``every_due`` (the per-person path,
-    which ``tick`` takes: a due entry left by an edited tree goes there). Returns the
-    segments they moved in or out of."""
+    which ``tick`` takes: a due entry left by an edited tree goes there); for a person
+    created just now (``new``) only the times there are (there is no entry to remove; one
+    a racing writer left is only a re-evaluation early). ``plans``: ``_Plan``s by the set of
+    segments, kept by the caller for a batch. Returns the segments they moved in or out of."""
     changed = []
+    which = frozenset(evaluated)
+    plan = plans.get(which) if plans is not None else None
+    if plan is None:
+        plan = _Plan(evaluated)
+        if plans is not None:
+            plans[which] = plan
+    failed = plan.failing(facts)
     for segment_id in sorted(evaluated):
         definition = evaluated[segment_id]
-        if _fails_required(definition, facts):  # not a member, whatever the time
+        if segment_id in failed or _fails_required(definition, facts):  # not a member, ever
             member, flip = False, None
         else:
-            verdict = evaluate(definition["rules"], facts, now)
-            member = verdict.value and eligible(definition["member_type"], facts)
-            flip = verdict.flip
+            value, flip = definition["compiled"](facts, now)
+            member = value and eligible(definition["member_type"], facts)
         was = segment_id in facts.segments
         _apply(store, pipe, segment_id, facts.ref, member, was, now)
-        if flip is not None or every_due or definition.get("timed", True):
+        if flip is not None or every_due or (not new and definition.get("timed", True)):
             dues[f"{segment_id}|{facts.ref}"] = flip
         if member != was:
             changed.append(segment_id)

@@ -1,0 +1,25 @@
+--@prelude
+-- What segment rules read about a page of people, at once (people/segments/facts.py
+-- ``load_many``): one argument per person instead of a command per person and fact (the
+-- client's cost of settling a batch was mostly packing those commands).
+-- ARGV: 1 key tag, 2 '1' to read their events, 3 n (how many lists), 4 .. 3+n the list ids,
+-- then refs ('l:<id>', 'c:<id>').
+-- Returns, for each person in turn: their hash (HGETALL), their events (LRANGE; empty unless
+-- asked), then their score in each list (nil when not a member).
+local events = ARGV[2] == '1'
+local n = tonumber(ARGV[3])
+local lists = {}
+for i = 1, n do lists[i] = k('list', ARGV[3 + i], 'm') end
+local kinds = {l = 'lead', c = 'contact'}
+local none = {}
+local out = {}
+for i = 4 + n, #ARGV do
+  local ref = ARGV[i]
+  local id = string.sub(ref, 3)
+  out[#out + 1] = redis.call('HGETALL', k(kinds[string.sub(ref, 1, 1)] or '-', id))
+  out[#out + 1] = events and redis.call('LRANGE', k('events', ref), 0, -1) or none
+  for j = 1, n do
+    out[#out + 1] = redis.call('ZSCORE', lists[j], id) or false
+  end
+end
+return out
