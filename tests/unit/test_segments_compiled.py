@@ -86,16 +86,21 @@ def test_a_compiled_tree_is_kept_by_its_text() -> None:
     assert compiled('{"field": "country", "op": "eq", "value": "FR"}', other) is not first
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(TREES, min_size=1, max_size=6), people())
-def test_required_conditions_never_drop_a_member(trees, facts) -> None:
-    """A segment the required-condition shortcuts (``_Plan``, the ``required`` tests) skip is
-    one the interpreter says the person is not in."""
-    definitions = {}
-    for i, tree in enumerate(trees):
-        equal, tests = membership._required_text(tree)
-        definitions[f"s{i}"] = {"rules": tree, "equal": equal, "required": tests}
-    failed = membership._Plan(definitions).failing(facts)
-    for segment_id, definition in definitions.items():
-        if segment_id in failed or membership._fails_required(definition, facts):
-            assert evaluate(definition["rules"], facts, NOW).value is False
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TREES, min_size=1, max_size=6), st.lists(people(), min_size=1, max_size=4))
+def test_required_conditions_never_drop_a_member(trees, everyone) -> None:
+    """A segment the required-condition shortcut (``_Plan``: answers kept by field value
+    across people) skips is one the interpreter says the person is not in."""
+    definitions = {f"s{i}": {"rules": tree, "required": membership._required_text(tree)}
+                   for i, tree in enumerate([*trees, *EQUAL])}
+    plan = membership._Plan(definitions)
+    for facts in everyone:
+        failed = plan.failing(facts)
+        for segment_id, definition in definitions.items():
+            if segment_id in failed:
+                assert evaluate(definition["rules"], facts, NOW).value is False
+
+
+# segments that each require another value of one field (the case the plan is for)
+EQUAL = [{"all": [{"field": "country", "op": "eq", "value": c},
+                  {"field": "company", "op": "starts_with", "value": "a"}]} for c in COUNTRIES]

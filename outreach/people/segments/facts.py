@@ -128,14 +128,12 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
     only_in = set(member_of) - need["segments"] if by_reverse_index else set()
     segments = sorted(need["segments"] | (set(member_of) - only_in))
     people = [ref for ref in person_refs if refs.parse(ref)[0]]
-    found = _read_people(store, people, need["events"], lists)
+    found = _read_people(store, people, need["events"], lists, bool(only_in))
     pipe = store.r.pipeline(transaction=False)
     pipe.hmget(keys.score_decay, "epoch", "half_life")
     for ref in people:
         for segment_id in segments:
             pipe.zscore(keys.segment_members(segment_id), ref)
-        if only_in:
-            pipe.smembers(keys.person_segments(ref))
     replies = iter(pipe.execute())
     epoch, half_life = next(replies)
     decay = Decay(float(epoch or 0), float(half_life or 0))
@@ -144,9 +142,8 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
         if ref not in found:
             out.append(None)
             continue
-        h, events, on = found[ref]
+        h, events, on, mine = found[ref]
         seg = [next(replies) for _ in segments]
-        mine = next(replies) if only_in else set()
         if not h:
             out.append(None)
             continue
@@ -161,20 +158,24 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
     return out
 
 
-def _read_people(store: Store, people: list[str], events: bool, lists: list[str]
-                 ) -> dict[str, tuple[dict[str, str], list[str], list[Any]]]:
-    """ref -> (hash, events, score in each of ``lists``) of ``people`` (valid refs), a page
-    in one script call (``segment_facts.lua``) instead of a command per person and fact."""
-    out: dict[str, tuple[dict[str, str], list[str], list[Any]]] = {}
-    width = 2 + len(lists)
+def _read_people(store: Store, people: list[str], events: bool, lists: list[str],
+                 reverse: bool) -> dict[str, tuple[dict[str, str], list[str], list[Any], Any]]:
+    """ref -> (hash, events, score in each of ``lists``, their reverse segment index when
+    ``reverse``, else an empty set) of ``people`` (valid refs), a page in one script call
+    (``segment_facts.lua``) instead of a command per person and fact."""
+    out: dict[str, tuple[dict[str, str], list[str], list[Any], Any]] = {}
+    prefix = store.keys.person_segments("") if reverse else ""
+    width = 2 + len(lists) + (1 if reverse else 0)
+    end = 2 + len(lists)
     for first in range(0, len(people), _PAGE):
         page = people[first:first + _PAGE]
         flat = store.run("segment_facts", args=[store.keys.tag, "1" if events else "0",
-                                                len(lists), *lists, *page])
+                                                len(lists), *lists, prefix, *page])
         for i, ref in enumerate(page):
             row = flat[i * width:(i + 1) * width]
             pairs = row[0]
-            out[ref] = (dict(zip(pairs[::2], pairs[1::2], strict=True)), row[1], row[2:])
+            out[ref] = (dict(zip(pairs[::2], pairs[1::2], strict=True)), row[1], row[2:end],
+                        row[end] if reverse else ())
     return out
 
 

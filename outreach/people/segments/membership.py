@@ -64,8 +64,7 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
         if member_type and rules:
             tree = json.loads(rules)
             out[segment_id] = {"member_type": member_type, "rules": tree,
-                               **dict(zip(("equal", "required"), _required_text(tree),
-                                          strict=True)),
+                               "required": _required_text(tree),
                                "compiled": compiled(rules, tree),
                                # whether time alone can move anyone (a window, a date, a
                                # fading score): a tree that cannot has no due entries
@@ -78,69 +77,62 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
 _TIMED = ('"within"', '"score"', '"created_at"', '"updated_at"')  # conservative, as text
 
 
-def _required_text(tree: dict[str, Any]) -> tuple[dict[str, str], list[Callable[[Facts], bool]]]:
+def _required_text(tree: dict[str, Any]) -> list[tuple[str, Callable[[Any], bool]]]:
     """The text conditions a tree requires of every member (the root, or the children of a
-    root ``all``), as the evaluator compares them (``evaluate.compare``): a person failing
-    one is no member, and time alone cannot change that (a text comparison has no flip), so
-    the full evaluation can be skipped. Returned as (field -> the lowered text it must equal,
-    for a field with one required ``eq``: ``_Plan`` tests those for many segments in one
-    look-up) and tests of the others."""
-    nodes = [node for node in tree.get("all", [tree])
-             if "field" in node and node["field"] in TEXT_FIELDS]
-    eq_count: dict[str, int] = {}
-    for node in nodes:
-        if node["op"] == "eq" and isinstance(node["value"], str):
-            eq_count[node["field"]] = eq_count.get(node["field"], 0) + 1
-    equal: dict[str, str] = {}
-    tests = []
-    for node in nodes:
+    root ``all``), each as (field, a test of the field's value as the evaluator compares it,
+    ``evaluate.compare``): a person failing one is no member, and time alone cannot change
+    that (a text comparison has no flip), so the full evaluation can be skipped."""
+    tests: list[tuple[str, Callable[[Any], bool]]] = []
+    for node in tree.get("all", [tree]):
+        if "field" not in node or node["field"] not in TEXT_FIELDS:
+            continue
         name, op, want = node["field"], node["op"], node["value"]
-        if op == "eq" and isinstance(want, str) and eq_count[name] == 1:
-            equal[name] = want.lower()
-        elif op in ("eq", "starts_with") and isinstance(want, str):
-            tests.append(_quick_text(name, op, want.lower()))
+        if op in ("eq", "starts_with") and isinstance(want, str):
+            tests.append((name, _quick_text(op, want.lower())))
         else:
-            tests.append(lambda facts, name=name, op=op, want=want: compare(
-                op, field_value(facts, name), want, 0.0, "text")[0])
-    return equal, tests
+            tests.append((name, lambda have, op=op, want=want: compare(
+                op, have, want, 0.0, "text")[0]))
+    return tests
 
 
-def _quick_text(name: str, op: str, want: str) -> Callable[[Facts], bool]:
-    """``compare`` of a text field with ``eq``/``starts_with`` and a (lower-cased) string:
+def _quick_text(op: str, want: str) -> Callable[[Any], bool]:
+    """``compare`` of a text value with ``eq``/``starts_with`` and a (lower-cased) string:
     no value never holds; otherwise ignoring case."""
     if op == "eq":
-        return lambda facts: (have := field_value(facts, name)) is not None and have.lower() == want
-    return lambda facts: ((have := field_value(facts, name)) is not None
-                          and have.lower().startswith(want))
+        return lambda have: have is not None and have.lower() == want
+    return lambda have: have is not None and have.lower().startswith(want)
 
 
 class _Plan:
-    """The required ``eq`` conditions of several segments by field (``_required_text``), to
-    find the segments a person fails in one look-up a field: e.g. of ten segments each
-    requiring another country, the nine a person is not in."""
+    """The required text conditions of several segments (``_required_text``) by field, to
+    find the segments a person fails in one look-up a field: the answer for each value of a
+    field is worked out once (e.g. of ten segments each requiring another country, the nine
+    a person from one country is not in)."""
+
+    MAX_VALUES = 5000  # answers kept a field
 
     def __init__(self, evaluated: Mapping[str, dict[str, Any]]) -> None:
-        self.by_field: dict[str, tuple[frozenset[str], dict[str, frozenset[str]]]] = {}
-        grouped: dict[str, dict[str, set[str]]] = {}
+        self.tests: dict[str, list[tuple[str, Callable[[Any], bool]]]] = {}
         for segment_id, definition in evaluated.items():
-            for name, want in definition.get("equal", {}).items():
-                grouped.setdefault(name, {}).setdefault(want, set()).add(segment_id)
-        for name, by_value in grouped.items():
-            every = frozenset().union(*by_value.values())
-            self.by_field[name] = (every, {v: frozenset(ids) for v, ids in by_value.items()})
+            for name, test in definition.get("required", ()):
+                self.tests.setdefault(name, []).append((segment_id, test))
+        self.answers: dict[str, dict[Any, frozenset[str]]] = {name: {} for name in self.tests}
 
-    def failing(self, facts: Facts) -> set[str]:
-        """The segments whose required ``eq`` conditions ``facts`` fails."""
+    def failing(self, facts: Facts) -> frozenset[str] | set[str]:
+        """The segments a required condition of which ``facts`` fails."""
         failed: set[str] = set()
-        for name, (every, by_value) in self.by_field.items():
+        for name, tests in self.tests.items():
             have = field_value(facts, name)
-            failed |= every - by_value.get(have.lower() if have is not None else None,
-                                           frozenset())
+            answers = self.answers[name]
+            found = answers.get(have)
+            if found is None:
+                found = frozenset(segment_id for segment_id, test in tests if not test(have))
+                if len(answers) < self.MAX_VALUES:
+                    answers[have] = found
+            if len(self.tests) == 1:
+                return found
+            failed |= found
         return failed
-
-
-def _fails_required(definition: dict[str, Any], facts: Facts) -> bool:
-    return not all(test(facts) for test in definition.get("required", ()))
 
 
 def readers(store: Store, what_changed: Iterable[str]) -> set[str]:
@@ -385,12 +377,14 @@ def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str,
     failed = plan.failing(facts)
     for segment_id in sorted(evaluated):
         definition = evaluated[segment_id]
-        if segment_id in failed or _fails_required(definition, facts):  # not a member, ever
+        was = segment_id in facts.segments
+        if segment_id in failed:  # not a member, whatever the time
+            if not (was or every_due or (not new and definition.get("timed", True))):
+                continue  # nothing to write
             member, flip = False, None
         else:
             value, flip = definition["compiled"](facts, now)
             member = value and eligible(definition["member_type"], facts)
-        was = segment_id in facts.segments
         _apply(store, pipe, segment_id, facts.ref, member, was, now)
         if flip is not None or every_due or (not new and definition.get("timed", True)):
             dues[f"{segment_id}|{facts.ref}"] = flip

@@ -3,17 +3,20 @@
 -- ``load_many``): one argument per person instead of a command per person and fact (the
 -- client's cost of settling a batch was mostly packing those commands).
 -- ARGV: 1 key tag, 2 '1' to read their events, 3 n (how many lists), 4 .. 3+n the list ids,
--- then refs ('l:<id>', 'c:<id>').
+-- 4+n the key of a person's reverse segment index without the ref ('' not to read it), then
+-- refs ('l:<id>', 'c:<id>').
 -- Returns, for each person in turn: their hash (HGETALL), their events (LRANGE; empty unless
--- asked), then their score in each list (nil when not a member).
+-- asked), their score in each list (nil when not a member), then (when asked) the members of
+-- their reverse segment index.
 local events = ARGV[2] == '1'
 local n = tonumber(ARGV[3])
 local lists = {}
 for i = 1, n do lists[i] = k('list', ARGV[3 + i], 'm') end
+local reverse = ARGV[4 + n]
 local kinds = {l = 'lead', c = 'contact'}
 local none = {}
 local out = {}
-for i = 4 + n, #ARGV do
+for i = 5 + n, #ARGV do
   local ref = ARGV[i]
   local id = string.sub(ref, 3)
   out[#out + 1] = redis.call('HGETALL', k(kinds[string.sub(ref, 1, 1)] or '-', id))
@@ -21,5 +24,6 @@ for i = 4 + n, #ARGV do
   for j = 1, n do
     out[#out + 1] = redis.call('ZSCORE', lists[j], id) or false
   end
+  if reverse ~= '' then out[#out + 1] = redis.call('SMEMBERS', reverse .. ref) end
 end
 return out
