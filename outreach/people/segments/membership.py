@@ -14,6 +14,7 @@ transaction, so the round trips do not grow with the number of people.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ANY = "*"  # what_changed: anything about the person (a new person, a merge, a status change)
 TICK_BATCH = 500
+WATCH_CHUNK = 64  # people a settling transaction WATCHes (``_batch_round``)
 MAX_ATTEMPTS = 20  # re-evaluations of one person while others keep changing them
 
 
@@ -245,18 +247,21 @@ def _readers_of_segments(store: Store, segment_ids: set[str]) -> dict[str, set[s
 def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
                  known: dict[str, dict[str, Any]], now: float, new: frozenset[str] = frozenset()
                  ) -> tuple[dict[str, list[str]], int]:
-    """``_round`` for several people in one transaction WATCHing all of them; when any of
-    them changed meanwhile (WatchError), nothing was written and each half is done again
-    the same way, down to the person who changed, who is done alone (``_round``, retried on
-    its own). ``new``: people created just now, who have no due entries to remove. Returns
-    (ref -> segments moved, memberships of people gone that were removed)."""
+    """``_round`` for several people at once: their facts in one ``load_many``, their moves
+    in transactions of ``WATCH_CHUNK`` people each (each WATCHing its people: Redis checks
+    every key WATCHed against the connection's others, so one transaction for a whole batch
+    costs it quadratically); when any of a transaction's people changed meanwhile
+    (WatchError), nothing of it was written and each half of it is done again the same way,
+    down to the person who changed, who is done alone (``_round``, retried on its own).
+    ``new``: people created just now, who have no due entries to remove. Returns (ref ->
+    segments moved, memberships of people gone that were removed)."""
     keys = store.keys
     people = sorted(evaluated)
-    decided: dict[str, list[str]] = {}
+    chunks = [people[i:i + WATCH_CHUNK] for i in range(0, len(people), WATCH_CHUNK)]
+    changed: dict[str, list[str]] = {}
     gone: list[str] = []
-    raced = False
+    raced: list[list[str]] = []
     looked: dict[str, list[str]] = {}
-    dues: dict[str, float | None] = {}
     plans: dict[frozenset[str], _Plan] = {}
 
     def hooks(event: str) -> list[str]:  # the webhooks that want ``event``: once a batch
@@ -264,36 +269,42 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
             looked[event] = webhooks.subscribers(store, event)
         return looked[event]
 
-    with store.r.pipeline(transaction=True) as pipe:
-        pipe.watch(*[key for ref in people for key in (
-            keys.person(ref), keys.person_events(ref), keys.person_segments(ref))])
-        everyone = load_many(store, people, [d["rules"] for d in known.values()],
-                             member_of=known, by_reverse_index=True)
-        pipe.multi()
-        for ref, facts in zip(people, everyone, strict=True):
-            if facts is None:
-                gone.append(ref)
+    with contextlib.ExitStack() as stack:
+        pipes = [stack.enter_context(store.r.pipeline(transaction=True)) for _ in chunks]
+        for pipe, chunk in zip(pipes, chunks, strict=True):
+            pipe.watch(*[key for ref in chunk for key in (
+                keys.person(ref), keys.person_events(ref), keys.person_segments(ref))])
+        everyone = dict(zip(people, load_many(store, people, [d["rules"] for d in known.values()],
+                                              member_of=known, by_reverse_index=True),
+                            strict=True))
+        for pipe, chunk in zip(pipes, chunks, strict=True):
+            pipe.multi()
+            decided: dict[str, list[str]] = {}
+            dues: dict[str, float | None] = {}
+            for ref in chunk:
+                facts = everyone[ref]
+                if facts is not None:
+                    decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, dues, hooks,
+                                          new=ref in new, plans=plans)
+            _write_dues(store, pipe, dues)
+            try:
+                pipe.execute()
+            except WatchError:
+                raced.append(chunk)
                 continue
-            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, dues, hooks,
-                                  new=ref in new, plans=plans)
-        _write_dues(store, pipe, dues)
-        try:
-            pipe.execute()
-        except WatchError:
-            raced = True
-    if not raced:
-        return decided, sum(_forget(store, ref, set(evaluated[ref])) for ref in gone)
-    changed: dict[str, list[str]] = {}
-    forgotten = 0
-    if len(people) > 1:  # each half again: the people who changed are found in a few halvings
-        middle = len(people) // 2
-        for half in (people[:middle], people[middle:]):
-            moved, gone_moved = _batch_round(store, {ref: evaluated[ref] for ref in half},
-                                             known, now, new)
-            changed.update(moved)
-            forgotten += gone_moved
-        return changed, forgotten
-    for ref in people:
+            changed.update(decided)
+            gone += [ref for ref in chunk if everyone[ref] is None]
+    forgotten = sum(_forget(store, ref, set(evaluated[ref])) for ref in gone)
+    for chunk in raced:
+        if len(chunk) > 1:  # each half again: the people who changed are found in a few halvings
+            middle = len(chunk) // 2
+            for half in (chunk[:middle], chunk[middle:]):
+                moved, gone_moved = _batch_round(store, {ref: evaluated[ref] for ref in half},
+                                                 known, now, new)
+                changed.update(moved)
+                forgotten += gone_moved
+            continue
+        ref = chunk[0]
         moved_alone = _round(store, ref, evaluated[ref], known, now)
         if moved_alone is None:
             forgotten += _forget(store, ref, set(evaluated[ref]))
