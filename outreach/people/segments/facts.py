@@ -11,7 +11,7 @@ from typing import Any
 
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
 from outreach.people.scoring import NO_DECAY, Decay
-from outreach.people.segments.rules import walk
+from outreach.people.segments.rules import NUMBER_FIELDS, STORED_AS, walk
 from outreach.platform import refs
 from outreach.store import Store
 
@@ -83,6 +83,32 @@ def lead_account_keys(h: dict[str, str]) -> tuple[str, str]:
     return normalise_company(h.get("company") or ""), "" if domain in FREE_MAIL_DOMAINS else domain
 
 
+# what evaluating a field reads from the person's hash beyond the field itself
+_ALSO_READ = {"email_domain": ("email",), "latest_source": ("latest_source", "source"),
+              "consent_status": ("consent",)}
+
+
+def hash_fields(trees: list[dict[str, Any]], score: bool = True) -> list[str] | None:
+    """The person-hash fields ``trees`` read (with ``email``, which every person has and
+    announcements name, and ``contact_id``, which eligibility reads), or None for the whole
+    hash: an account, anything not named here, or a score unless ``score``."""
+    fields = {"email", "contact_id"}
+    for _, node in walk({"all": trees}):
+        if "field" in node:
+            name = node["field"]
+            if name in NUMBER_FIELDS and not score:
+                return None
+            fields.update(_ALSO_READ.get(name, (STORED_AS.get(name, name),)))
+            continue
+        (kind, _), = node.items()
+        if kind == "registered":
+            fields.add("regs")
+        elif kind not in ("all", "any", "not", "opened", "clicked", "sent", "in_list",
+                          "in_segment"):
+            return None
+    return sorted(fields)
+
+
 def _needs(tree: dict[str, Any]) -> dict[str, Any]:
     need: dict[str, Any] = {"lists": set(), "segments": set(), "sent": set(), "events": False,
                             "regs": False, "links": False, "account": False}
@@ -114,21 +140,24 @@ def load(store: Store, ref: str, trees: list[dict[str, Any]],
 
 
 def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
-              member_of: Iterable[str] = (), by_reverse_index: bool = False
-              ) -> list[Facts | None]:
+              member_of: Iterable[str] = (), by_reverse_index: bool = False,
+              only_read: bool = False) -> list[Facts | None]:
     """``load`` for several people at once, in the same few pipelined round trips whatever
     their number (the people, their events, lists and segments; then registrations' slugs,
     links, sends and account ids; then the accounts). ``by_reverse_index``: whether each
     person is in the ``member_of`` segments the trees do not name is read from their
     reverse index (``Keys.person_segments``, written in the same transactions as the
-    members; one command a person instead of one a segment) and their ``since`` is 0.0."""
+    members; one command a person instead of one a segment) and their ``since`` is 0.0.
+    ``only_read``: each person's hash holds only the fields the trees read (``hash_fields``),
+    when that can be said (the rest of the hash is not read: less to send and decode)."""
     keys = store.keys
     need = _needs({"all": trees})
     lists, sent = sorted(need["lists"]), sorted(need["sent"])
     only_in = set(member_of) - need["segments"] if by_reverse_index else set()
     segments = sorted(need["segments"] | (set(member_of) - only_in))
     people = [ref for ref in person_refs if refs.parse(ref)[0]]
-    found = _read_people(store, people, need["events"], lists, bool(only_in))
+    fields = (hash_fields(trees) or []) if only_read else []
+    found = _read_people(store, people, need["events"], lists, bool(only_in), fields)
     pipe = store.r.pipeline(transaction=False)
     pipe.hmget(keys.score_decay, "epoch", "half_life")
     for ref in people:
@@ -159,10 +188,12 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
 
 
 def _read_people(store: Store, people: list[str], events: bool, lists: list[str],
-                 reverse: bool) -> dict[str, tuple[dict[str, str], list[str], list[Any], Any]]:
-    """ref -> (hash, events, score in each of ``lists``, their reverse segment index when
-    ``reverse``, else an empty set) of ``people`` (valid refs), a page in one script call
-    (``segment_facts.lua``) instead of a command per person and fact."""
+                 reverse: bool, fields: list[str]
+                 ) -> dict[str, tuple[dict[str, str], list[str], list[Any], Any]]:
+    """ref -> (hash, or its ``fields`` when given; events, score in each of ``lists``, their
+    reverse segment index when ``reverse``, else an empty set) of ``people`` (valid refs), a
+    page in one script call (``segment_facts.lua``) instead of a command per person and
+    fact."""
     out: dict[str, tuple[dict[str, str], list[str], list[Any], Any]] = {}
     prefix = store.keys.person_segments("") if reverse else ""
     width = 2 + len(lists) + (1 if reverse else 0)
@@ -170,11 +201,14 @@ def _read_people(store: Store, people: list[str], events: bool, lists: list[str]
     for first in range(0, len(people), _PAGE):
         page = people[first:first + _PAGE]
         flat = store.run("segment_facts", args=[store.keys.tag, "1" if events else "0",
-                                                len(lists), *lists, prefix, *page])
+                                                len(lists), *lists, prefix, len(fields),
+                                                *fields, *page])
         for i, ref in enumerate(page):
             row = flat[i * width:(i + 1) * width]
-            pairs = row[0]
-            out[ref] = (dict(zip(pairs[::2], pairs[1::2], strict=True)), row[1], row[2:end],
+            values = row[0]
+            h = ({f: v for f, v in zip(fields, values, strict=True) if v is not None} if fields
+                 else dict(zip(values[::2], values[1::2], strict=True)))
+            out[ref] = (h, row[1], row[2:end],
                         row[end] if reverse else ())
     return out
 

@@ -275,7 +275,8 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
             pipe.watch(*[key for ref in chunk for key in (
                 keys.person(ref), keys.person_events(ref), keys.person_segments(ref))])
         everyone = dict(zip(people, load_many(store, people, [d["rules"] for d in known.values()],
-                                              member_of=known, by_reverse_index=True),
+                                              member_of=known, by_reverse_index=True,
+                                              only_read=True),
                             strict=True))
         for pipe, chunk in zip(pipes, chunks, strict=True):
             pipe.multi()

@@ -3,9 +3,10 @@
 -- ``load_many``): one argument per person instead of a command per person and fact (the
 -- client's cost of settling a batch was mostly packing those commands).
 -- ARGV: 1 key tag, 2 '1' to read their events, 3 n (how many lists), 4 .. 3+n the list ids,
--- 4+n the key of a person's reverse segment index without the ref ('' not to read it), then
--- refs ('l:<id>', 'c:<id>').
--- Returns, for each person in turn: their hash (HGETALL), their events (LRANGE; empty unless
+-- 4+n the key of a person's reverse segment index without the ref ('' not to read it),
+-- 5+n m (how many hash fields; 0: the whole hash), the m fields, then refs ('l:<id>', 'c:<id>').
+-- Returns, for each person in turn: their hash (HGETALL; with fields, HMGET of those), their
+-- events (LRANGE; empty unless
 -- asked), their score in each list (nil when not a member), then (when asked) the members of
 -- their reverse segment index.
 local events = ARGV[2] == '1'
@@ -13,13 +14,21 @@ local n = tonumber(ARGV[3])
 local lists = {}
 for i = 1, n do lists[i] = k('list', ARGV[3 + i], 'm') end
 local reverse = ARGV[4 + n]
+local m = tonumber(ARGV[5 + n])
+local fields = {}
+for i = 1, m do fields[i] = ARGV[5 + n + i] end
 local kinds = {l = 'lead', c = 'contact'}
 local none = {}
 local out = {}
-for i = 5 + n, #ARGV do
+for i = 6 + n + m, #ARGV do
   local ref = ARGV[i]
   local id = string.sub(ref, 3)
-  out[#out + 1] = redis.call('HGETALL', k(kinds[string.sub(ref, 1, 1)] or '-', id))
+  local key = k(kinds[string.sub(ref, 1, 1)] or '-', id)
+  if m > 0 then
+    out[#out + 1] = redis.call('HMGET', key, unpack(fields))
+  else
+    out[#out + 1] = redis.call('HGETALL', key)
+  end
   out[#out + 1] = events and redis.call('LRANGE', k('events', ref), 0, -1) or none
   for j = 1, n do
     out[#out + 1] = redis.call('ZSCORE', lists[j], id) or false
