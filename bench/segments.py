@@ -416,7 +416,8 @@ def main() -> int:
     parser.add_argument("--registrations", type=int, default=20_000)
     parser.add_argument("--noop", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--db", type=int, default=11, help="the Redis database (>= 10; flushed)")
+    parser.add_argument("--db", type=int, default=11,
+                        help="the Redis database (>= 10, or OUTREACH_BENCH_DB; flushed)")
     args = parser.parse_args()
     DB, URL = args.db, f"redis://127.0.0.1:6379/{args.db}"
     header("segments: lag, preview vs a full scan, size/page at 1M, memory, ingest with 20 segments")

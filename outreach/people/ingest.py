@@ -121,7 +121,9 @@ def settle_touched(store: Store, reported: list[str]) -> int:
     for entry in reported:
         ref, _, tokens = entry.partition("\t")
         changed.setdefault(ref, set()).update(tokens.split() if tokens else [membership.ANY])
-    return membership.settle(store, list(changed), changed=changed)
+    # '*' from the script: a person it created (no due entries yet)
+    created = [ref for ref, tokens in changed.items() if membership.ANY in tokens]
+    return membership.settle(store, list(changed), changed=changed, created=created)
 
 
 def announce_created(store: Store, lead_ids: list[str] | None = None) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from outreach.people.segments import build, members, membership
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
@@ -155,12 +157,16 @@ def test_the_repeat_registration_re_evaluates_only_the_segments_reading_what_it_
     assert by_rule[json.dumps(RULES[1])] in evaluated[0]  # registered: the regs history
 
 
+@pytest.mark.parametrize("chunk", [64, 3])
 def test_a_person_changed_during_the_batch_is_done_again_and_the_rest_in_halves(
-        env, monkeypatch) -> None:
+        env, monkeypatch, chunk) -> None:
     """Another worker changes one person between the batch's WATCH and its transaction: the
-    transaction fails as a whole, the halves are done again, and every answer is on the
-    newest data (the changed person's too)."""
+    transaction (of the whole batch; with ``chunk`` 3, the one of the three people holding
+    them) fails as a whole, its halves are done again, and every answer is on the newest
+    data (the changed person's too)."""
     from outreach.people.segments import facts as facts_module
+
+    monkeypatch.setattr(membership, "WATCH_CHUNK", chunk)
 
     saved = _saved(env)
     emails = [f"p{i}@example.com" for i in range(8)]

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from outreach.people.segments import members
-from outreach.people.segments import rules as rule_tree
 from outreach.people.segments.facts import (
     Facts,
+    hash_fields,
     history_entries,
     lead_account_keys,
     load,
@@ -35,7 +35,6 @@ from outreach.people.segments.facts import (
 from outreach.people.segments.rules import walk
 from outreach.platform import refs
 from outreach.store import Store
-from outreach.store.names.segments import segment_since_field
 from outreach.vocabulary import PROFILE_FIELDS
 
 PAGE = 500
@@ -219,32 +218,10 @@ def _batchable(rules: dict[str, Any]) -> bool:
     return True
 
 
-# what evaluating a field reads from the person's hash beyond the field itself
-_ALSO_READ = {"email_domain": ("email",), "latest_source": ("latest_source", "source"),
-              "consent_status": ("consent",)}
-
-
 def _hash_fields(rules: dict[str, Any]) -> list[str] | None:
-    """The person-hash fields the tree reads (with ``email``, which every person has, and
-    ``contact_id``, which eligibility reads), or None for the whole hash: a score (how it
-    is stored may change), an account, or anything not named here."""
-    fields = {"email", "contact_id"}
-    for _, node in walk(rules):
-        if "field" in node:
-            name = node["field"]
-            if name in rule_tree.NUMBER_FIELDS:
-                return None
-            fields.update(_ALSO_READ.get(name, (rule_tree.STORED_AS.get(name, name),)))
-            continue
-        (kind, body), = node.items()
-        if kind == "registered":
-            fields.add("regs")
-        elif kind == "in_segment":  # whether they are in it is a field of their hash
-            fields.add(segment_since_field(body))
-        elif kind not in ("all", "any", "not", "opened", "clicked", "sent", "in_list",
-                          "in_segment"):
-            return None
-    return sorted(fields)
+    """The person-hash fields the tree reads (``facts.hash_fields``), or None for the whole
+    hash: a score (how it is stored may change), an account, or anything not named there."""
+    return hash_fields([rules], score=False)
 
 
 class Loader:

@@ -11,11 +11,13 @@ from typing import Any
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
 from outreach.people.scoring import NO_DECAY, Decay
 from outreach.people.segments import members
-from outreach.people.segments.rules import walk
+from outreach.people.segments.rules import NUMBER_FIELDS, STORED_AS, walk
 from outreach.platform import refs
 from outreach.store import Store
+from outreach.store.names.segments import SINCE_PREFIX, segment_since_field
 
 _KIND_CODES = {"w": "white_paper", "e": "event"}
+_PAGE = 1000  # people a script call reads
 
 
 @dataclass
@@ -82,6 +84,34 @@ def lead_account_keys(h: dict[str, str]) -> tuple[str, str]:
     return normalise_company(h.get("company") or ""), "" if domain in FREE_MAIL_DOMAINS else domain
 
 
+# what evaluating a field reads from the person's hash beyond the field itself
+_ALSO_READ = {"email_domain": ("email",), "latest_source": ("latest_source", "source"),
+              "consent_status": ("consent",)}
+
+
+def hash_fields(trees: list[dict[str, Any]], score: bool = True) -> list[str] | None:
+    """The person-hash fields ``trees`` read (with ``email``, which every person has and
+    announcements name, and ``contact_id``, which eligibility reads), or None for the whole
+    hash: an account, anything not named here, or a score unless ``score``."""
+    fields = {"email", "contact_id"}
+    for _, node in walk({"all": trees}):
+        if "field" in node:
+            name = node["field"]
+            if name in NUMBER_FIELDS and not score:
+                return None
+            fields.update(_ALSO_READ.get(name, (STORED_AS.get(name, name),)))
+            continue
+        (kind, body), = node.items()
+        if kind == "registered":
+            fields.add("regs")
+        elif kind == "in_segment":  # whether they are in it is a field of their hash
+            fields.add(segment_since_field(body))
+        elif kind not in ("all", "any", "not", "opened", "clicked", "sent", "in_list",
+                          "in_segment"):
+            return None
+    return sorted(fields)
+
+
 def _needs(tree: dict[str, Any]) -> dict[str, Any]:
     need: dict[str, Any] = {"lists": set(), "sent": set(), "events": False, "regs": False,
                             "links": False, "account": False}
@@ -109,46 +139,56 @@ def load(store: Store, ref: str, trees: list[dict[str, Any]]) -> Facts | None:
     return load_many(store, [ref], trees)[0]
 
 
-def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]]
-              ) -> list[Facts | None]:
-    """``load`` for several people at once, in the same few pipelined round trips whatever
-    their number (the people, their events and lists; then registrations' slugs, links,
-    sends and account ids; then the accounts). Their segments (and since when) are fields
-    of their hash (``members.segments_of``)."""
+def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
+              only_read: bool = False) -> list[Facts | None]:
+    """``load`` for several people at once, in a few round trips whatever their number (a
+    page of people's hashes, events and lists in one script call; then registrations' slugs,
+    links, sends and account ids; then the accounts). Their segments (and since when) are
+    fields of their hash (``members.segments_of``). ``only_read``: each person's hash holds
+    only the fields the trees read (``hash_fields``) and their segments, when that can be
+    said (the rest of the hash is not read: less to send and decode)."""
     keys = store.keys
     need = _needs({"all": trees})
     lists, sent = sorted(need["lists"]), sorted(need["sent"])
-    parsed = [refs.parse(ref) for ref in person_refs]
-    pipe = store.r.pipeline(transaction=False)
-    pipe.hmget(keys.score_decay, "epoch", "half_life")
-    for ref, (kind, person_id) in zip(person_refs, parsed, strict=True):
-        if not kind:
-            continue
-        pipe.hgetall(keys.person(ref))
-        if need["events"]:
-            pipe.lrange(keys.person_events(ref), 0, -1)
-        for list_id in lists:
-            pipe.zscore(keys.list_members(list_id), person_id)
-    replies = iter(pipe.execute())
-    epoch, half_life = next(replies)
+    people = [ref for ref in person_refs if refs.parse(ref)[0]]
+    fields = (hash_fields(trees) or []) if only_read else []
+    found = _read_people(store, people, need["events"], lists, fields)
+    epoch, half_life = store.r.hmget(keys.score_decay, "epoch", "half_life")
     decay = Decay(float(epoch or 0), float(half_life or 0))
     out: list[Facts | None] = []
-    for ref, (kind, _) in zip(person_refs, parsed, strict=True):
-        if not kind:
+    for ref in person_refs:
+        if ref not in found:
             out.append(None)
             continue
-        h = next(replies)
-        events = next(replies) if need["events"] else []
-        on = [next(replies) for _ in lists]
+        h, events, on = found[ref]
         if not h:
             out.append(None)
             continue
-        facts = Facts(ref, h, events=parse_events(events or []), decay=decay)
+        facts = Facts(ref, h, events=parse_events(events), decay=decay)
         facts.lists = {list_id for list_id, score in zip(lists, on, strict=True)
                        if score is not None}
         facts.segments = members.segments_of(h)
         out.append(facts)
     _second_pass(store, [f for f in out if f is not None], need, sent)
+    return out
+
+
+def _read_people(store: Store, people: list[str], events: bool, lists: list[str],
+                 fields: list[str]) -> dict[str, tuple[dict[str, str], list[str], list[Any]]]:
+    """ref -> (hash, or only its ``fields`` and segment fields when given; events, score in
+    each of ``lists``) of ``people`` (valid refs), a page in one script call
+    (``segment_facts.lua``) instead of a command per person and fact."""
+    out: dict[str, tuple[dict[str, str], list[str], list[Any]]] = {}
+    width = 2 + len(lists)
+    for first in range(0, len(people), _PAGE):
+        page = people[first:first + _PAGE]
+        flat = store.run("segment_facts", args=[store.keys.tag, "1" if events else "0",
+                                                len(lists), *lists, SINCE_PREFIX,
+                                                len(fields), *fields, *page])
+        for i, ref in enumerate(page):
+            row = flat[i * width:(i + 1) * width]
+            values = row[0]
+            out[ref] = (dict(zip(values[::2], values[1::2], strict=True)), row[1], row[2:])
     return out
 
 

@@ -14,6 +14,7 @@ transaction, so the round trips do not grow with the number of people.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -23,7 +24,8 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from outreach.people.segments import members, moves
-from outreach.people.segments.evaluate import compare, evaluate, field_value
+from outreach.people.segments.compiled import compiled
+from outreach.people.segments.evaluate import compare, field_value
 from outreach.people.segments.facts import Facts, load, load_many
 from outreach.people.segments.rules import TEXT_FIELDS
 from outreach.platform import webhooks
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ANY = "*"  # what_changed: anything about the person (a new person, a merge, a status change)
 TICK_BATCH = 500
+WATCH_CHUNK = 64  # people a settling transaction WATCHes (``_batch_round``)
 MAX_ATTEMPTS = 20  # re-evaluations of one person while others keep changing them
 
 
@@ -64,6 +67,7 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
             tree = json.loads(rules)
             out[segment_id] = {"member_type": member_type, "rules": tree,
                                "required": _required_text(tree),
+                               "compiled": compiled(rules, tree),
                                # whether time alone can move anyone (a window, a date, a
                                # fading score): a tree that cannot has no due entries
                                "timed": any(word in rules for word in _TIMED),
@@ -75,35 +79,62 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
 _TIMED = ('"within"', '"score"', '"created_at"', '"updated_at"')  # conservative, as text
 
 
-def _required_text(tree: dict[str, Any]) -> list[Callable[[Facts], bool]]:
-    """Tests of the text conditions a tree requires of every member (the root, or the
-    children of a root ``all``), each as the evaluator compares (``evaluate.compare``): a
-    person failing one is no member, and time alone cannot change that (a text comparison
-    has no flip), so the full evaluation can be skipped."""
-    tests = []
+def _required_text(tree: dict[str, Any]) -> list[tuple[str, Callable[[Any], bool]]]:
+    """The text conditions a tree requires of every member (the root, or the children of a
+    root ``all``), each as (field, a test of the field's value as the evaluator compares it,
+    ``evaluate.compare``): a person failing one is no member, and time alone cannot change
+    that (a text comparison has no flip), so the full evaluation can be skipped."""
+    tests: list[tuple[str, Callable[[Any], bool]]] = []
     for node in tree.get("all", [tree]):
         if "field" not in node or node["field"] not in TEXT_FIELDS:
             continue
         name, op, want = node["field"], node["op"], node["value"]
         if op in ("eq", "starts_with") and isinstance(want, str):
-            tests.append(_quick_text(name, op, want.lower()))
+            tests.append((name, _quick_text(op, want.lower())))
         else:
-            tests.append(lambda facts, name=name, op=op, want=want: compare(
-                op, field_value(facts, name), want, 0.0, "text")[0])
+            tests.append((name, lambda have, op=op, want=want: compare(
+                op, have, want, 0.0, "text")[0]))
     return tests
 
 
-def _quick_text(name: str, op: str, want: str) -> Callable[[Facts], bool]:
-    """``compare`` of a text field with ``eq``/``starts_with`` and a (lower-cased) string:
+def _quick_text(op: str, want: str) -> Callable[[Any], bool]:
+    """``compare`` of a text value with ``eq``/``starts_with`` and a (lower-cased) string:
     no value never holds; otherwise ignoring case."""
     if op == "eq":
-        return lambda facts: (have := field_value(facts, name)) is not None and have.lower() == want
-    return lambda facts: ((have := field_value(facts, name)) is not None
-                          and have.lower().startswith(want))
+        return lambda have: have is not None and have.lower() == want
+    return lambda have: have is not None and have.lower().startswith(want)
 
 
-def _fails_required(definition: dict[str, Any], facts: Facts) -> bool:
-    return not all(test(facts) for test in definition.get("required", ()))
+class _Plan:
+    """The required text conditions of several segments (``_required_text``) by field, to
+    find the segments a person fails in one look-up a field: the answer for each value of a
+    field is worked out once (e.g. of ten segments each requiring another country, the nine
+    a person from one country is not in)."""
+
+    MAX_VALUES = 5000  # answers kept a field
+
+    def __init__(self, evaluated: Mapping[str, dict[str, Any]]) -> None:
+        self.tests: dict[str, list[tuple[str, Callable[[Any], bool]]]] = {}
+        for segment_id, definition in evaluated.items():
+            for name, test in definition.get("required", ()):
+                self.tests.setdefault(name, []).append((segment_id, test))
+        self.answers: dict[str, dict[Any, frozenset[str]]] = {name: {} for name in self.tests}
+
+    def failing(self, facts: Facts) -> frozenset[str] | set[str]:
+        """The segments a required condition of which ``facts`` fails."""
+        failed: set[str] = set()
+        for name, tests in self.tests.items():
+            have = field_value(facts, name)
+            answers = self.answers[name]
+            found = answers.get(have)
+            if found is None:
+                found = frozenset(segment_id for segment_id, test in tests if not test(have))
+                if len(answers) < self.MAX_VALUES:
+                    answers[have] = found
+            if len(self.tests) == 1:
+                return found
+            failed |= found
+        return failed
 
 
 def readers(store: Store, what_changed: Iterable[str]) -> set[str]:
@@ -133,29 +164,34 @@ def touch_many(store: Store, person_refs: Iterable[str], what_changed: Iterable[
 
 
 def settle(store: Store, person_refs: list[str], now: float | None = None,
-           changed: Mapping[str, Iterable[str]] | None = None) -> int:
+           changed: Mapping[str, Iterable[str]] | None = None,
+           created: Iterable[str] = ()) -> int:
     """Re-evaluate people a script marked dirty (``Keys.segment_dirty``), then clear the
     marks. ``changed``: what changed about each person (``what_changed`` tokens, as the
     ingest script reports them); a person it does not name is re-evaluated for every
-    segment (a mark a dead worker left says only *who*). Returns how many memberships moved."""
+    segment (a mark a dead worker left says only *who*). ``created``: the people the same
+    script created (no due entry of theirs to remove). Returns how many memberships moved."""
     if not person_refs:
         return 0
     people = list(dict.fromkeys(person_refs))
     changed = changed or {}
-    moved = evaluate_changes(store, {ref: set(changed.get(ref) or (ANY,)) for ref in people}, now)
+    moved = evaluate_changes(store, {ref: set(changed.get(ref) or (ANY,)) for ref in people}, now,
+                             created)
     store.r.srem(store.keys.segment_dirty, *people)
     return moved
 
 
 def evaluate_changes(store: Store, changes: Mapping[str, set[str]],
-                     now: float | None = None) -> int:
+                     now: float | None = None, created: Iterable[str] = ()) -> int:
     """Re-evaluate, for each person of ``changes`` (ref -> what changed), the segments that
     read what changed, and then the segments naming the ones they moved in or out of, until
     nothing moves: everyone at once, in a number of round trips that does not grow with the
     number of people (readers in one pipeline; each round's facts in ``load_many``'s few; the
     moves of everyone in one transaction WATCHing everyone; a person changed meanwhile is
-    done again alone, ``_round``). Returns how many memberships moved."""
+    done again alone, ``_round``). ``created``: people created just now (``settle``).
+    Returns how many memberships moved."""
     now = time.time() if now is None else now
+    new = frozenset(created)
     pending = _readers_per_person(store, changes)
     known: dict[str, dict[str, Any]] = {}
     asked: set[str] = set()
@@ -172,7 +208,7 @@ def evaluate_changes(store: Store, changes: Mapping[str, set[str]],
             for ref, segment_ids in pending.items()) if mine}
         if not evaluated:
             break
-        changed, forgotten = _batch_round(store, evaluated, known, now)
+        changed, forgotten = _batch_round(store, evaluated, known, now, new)
         moved += forgotten + sum(len(c) for c in changed.values())
         moved_segments = set().union(*changed.values()) if changed else set()
         if not moved_segments:
@@ -209,54 +245,65 @@ def _readers_of_segments(store: Store, segment_ids: set[str]) -> dict[str, set[s
 
 
 def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
-                 known: dict[str, dict[str, Any]], now: float
+                 known: dict[str, dict[str, Any]], now: float, new: frozenset[str] = frozenset()
                  ) -> tuple[dict[str, list[str]], int]:
-    """``_round`` for several people in one transaction WATCHing all of them; when any of
-    them changed meanwhile (WatchError), nothing was written and each half is done again
-    the same way, down to the person who changed, who is done alone (``_round``, retried on
-    its own). Returns (ref -> segments moved, memberships of people
-    gone that were removed)."""
+    """``_round`` for several people at once: their facts in one ``load_many``, their moves
+    in transactions of ``WATCH_CHUNK`` people each (each WATCHing its people: Redis checks
+    every key WATCHed against the connection's others, so one transaction for a whole batch
+    costs it quadratically); when any of a transaction's people changed meanwhile
+    (WatchError), nothing of it was written and each half of it is done again the same way,
+    down to the person who changed, who is done alone (``_round``, retried on its own).
+    ``new``: people created just now, who have no due entries to remove. Returns (ref ->
+    segments moved, memberships of people gone that were removed)."""
     keys = store.keys
     people = sorted(evaluated)
-    decided: dict[str, list[str]] = {}
+    chunks = [people[i:i + WATCH_CHUNK] for i in range(0, len(people), WATCH_CHUNK)]
+    changed: dict[str, list[str]] = {}
     gone: list[str] = []
-    raced = False
+    raced: list[list[str]] = []
     looked: dict[str, list[str]] = {}
-    dues: dict[str, float | None] = {}
+    plans: dict[frozenset[str], _Plan] = {}
 
     def hooks(event: str) -> list[str]:  # the webhooks that want ``event``: once a batch
         if event not in looked:
             looked[event] = webhooks.subscribers(store, event)
         return looked[event]
 
-    with store.r.pipeline(transaction=True) as pipe:
-        pipe.watch(*[key for ref in people for key in (
-            keys.person(ref), keys.person_events(ref))])
-        everyone = load_many(store, people, [d["rules"] for d in known.values()])
-        pipe.multi()
-        for ref, facts in zip(people, everyone, strict=True):
-            if facts is None:
-                gone.append(ref)
+    with contextlib.ExitStack() as stack:
+        pipes = [stack.enter_context(store.r.pipeline(transaction=True)) for _ in chunks]
+        for pipe, chunk in zip(pipes, chunks, strict=True):
+            pipe.watch(*[key for ref in chunk for key in (
+                keys.person(ref), keys.person_events(ref))])
+        everyone = dict(zip(people, load_many(store, people, [d["rules"] for d in known.values()],
+                                              only_read=True), strict=True))
+        for pipe, chunk in zip(pipes, chunks, strict=True):
+            pipe.multi()
+            decided: dict[str, list[str]] = {}
+            dues: dict[str, float | None] = {}
+            for ref in chunk:
+                facts = everyone[ref]
+                if facts is not None:
+                    decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, dues, hooks,
+                                          new=ref in new, plans=plans)
+            _write_dues(store, pipe, dues)
+            try:
+                pipe.execute()
+            except WatchError:
+                raced.append(chunk)
                 continue
-            decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, dues, hooks)
-        _write_dues(store, pipe, dues)
-        try:
-            pipe.execute()
-        except WatchError:
-            raced = True
-    if not raced:
-        return decided, sum(_forget(store, ref, set(evaluated[ref])) for ref in gone)
-    changed: dict[str, list[str]] = {}
-    forgotten = 0
-    if len(people) > 1:  # each half again: the people who changed are found in a few halvings
-        middle = len(people) // 2
-        for half in (people[:middle], people[middle:]):
-            moved, gone_moved = _batch_round(store, {ref: evaluated[ref] for ref in half},
-                                             known, now)
-            changed.update(moved)
-            forgotten += gone_moved
-        return changed, forgotten
-    for ref in people:
+            changed.update(decided)
+            gone += [ref for ref in chunk if everyone[ref] is None]
+    forgotten = sum(_forget(store, ref, set(evaluated[ref])) for ref in gone)
+    for chunk in raced:
+        if len(chunk) > 1:  # each half again: the people who changed are found in a few halvings
+            middle = len(chunk) // 2
+            for half in (chunk[:middle], chunk[middle:]):
+                moved, gone_moved = _batch_round(store, {ref: evaluated[ref] for ref in half},
+                                                 known, now, new)
+                changed.update(moved)
+                forgotten += gone_moved
+            continue
+        ref = chunk[0]
         moved_alone = _round(store, ref, evaluated[ref], known, now)
         if moved_alone is None:
             forgotten += _forget(store, ref, set(evaluated[ref]))
@@ -293,8 +340,8 @@ def evaluate_for(store: Store, ref: str, segment_ids: Iterable[str],
 def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
            known: dict[str, dict[str, Any]], now: float) -> list[str] | None:
     """Evaluate ``evaluated`` for ``ref`` and apply the answers, unless the person changed
-    meanwhile (WATCH on their hash, which holds their segments, and events): then again, on the new data, so
-    that two workers touching one person never leave the older answer. Returns the segments
+    meanwhile (WATCH on their hash, which holds their segments, and events): then again, on
+    the new data, so that two workers touching one person never leave the older answer. Returns the segments
     the person moved in or out of; None when the person does not exist."""
     keys = store.keys
     for _ in range(MAX_ATTEMPTS):
@@ -320,25 +367,36 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
 def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str, Any]],
            now: float, dues: dict[str, float | None],
            subscribers: Callable[[str], list[str]] | None = None,
-           every_due: bool = False) -> list[str]:
+           every_due: bool = False, new: bool = False,
+           plans: dict[frozenset[str], _Plan] | None = None) -> list[str]:
     """Queue on ``pipe`` (in MULTI) the answers of ``evaluated`` for one person, with the
     announcements of their moves; their next flip times go into ``dues`` (due entry -> time,
     None: none), which ``_write_dues`` queues on the same transaction; for a tree that time
     cannot move (``definitions``' ``timed``) only with ``every_due`` (the per-person path,
-    which ``tick`` takes: a due entry left by an edited tree goes there). Returns the
-    segments they moved in or out of."""
+    which ``tick`` takes: a due entry left by an edited tree goes there); for a person
+    created just now (``new``) only the times there are (there is no entry to remove; one
+    a racing writer left is only a re-evaluation early). ``plans``: ``_Plan``s by the set of
+    segments, kept by the caller for a batch. Returns the segments they moved in or out of."""
     changed = []
+    which = frozenset(evaluated)
+    plan = plans.get(which) if plans is not None else None
+    if plan is None:
+        plan = _Plan(evaluated)
+        if plans is not None:
+            plans[which] = plan
+    failed = plan.failing(facts)
     for segment_id in sorted(evaluated):
         definition = evaluated[segment_id]
-        if _fails_required(definition, facts):  # not a member, whatever the time
+        was = segment_id in facts.segments
+        if segment_id in failed:  # not a member, whatever the time
+            if not (was or every_due or (not new and definition.get("timed", True))):
+                continue  # nothing to write
             member, flip = False, None
         else:
-            verdict = evaluate(definition["rules"], facts, now)
-            member = verdict.value and eligible(definition["member_type"], facts)
-            flip = verdict.flip
-        was = segment_id in facts.segments
+            value, flip = definition["compiled"](facts, now)
+            member = value and eligible(definition["member_type"], facts)
         _apply(store, pipe, segment_id, facts.ref, member, was, now)
-        if flip is not None or every_due or definition.get("timed", True):
+        if flip is not None or every_due or (not new and definition.get("timed", True)):
             dues[f"{segment_id}|{facts.ref}"] = flip
         if member != was:
             changed.append(segment_id)
