@@ -356,3 +356,39 @@ def cenv() -> Iterator[CampaignEnv]:
 def make_cenv() -> Callable[..., CampaignEnv]:
     """``with make_cenv(send_max_consecutive_failures=2) as env:`` for other settings."""
     return CampaignEnv
+
+
+class RoundTrips:
+    """Counts the round trips a store makes: each command sent on its own (WATCH on a
+    pipeline too), each pipeline or transaction."""
+
+    def __init__(self, store: Any, monkeypatch: Any) -> None:
+        import redis
+
+        self.count = 0
+        real_command = store.r.execute_command
+        real_pipeline = redis.client.Pipeline.execute
+        real_immediate = redis.client.Pipeline.immediate_execute_command
+
+        def command(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return real_command(*args, **kwargs)
+
+        def pipeline(pipe: Any, *args: Any, **kwargs: Any) -> Any:
+            if pipe.command_stack:
+                self.count += 1
+            return real_pipeline(pipe, *args, **kwargs)
+
+        def immediate(pipe: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return real_immediate(pipe, *args, **kwargs)
+
+        monkeypatch.setattr(store.r, "execute_command", command)
+        monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
+        monkeypatch.setattr(redis.client.Pipeline, "immediate_execute_command", immediate)
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], RoundTrips]:
+    """``round_trips(store)``: a ``RoundTrips`` counting that store's round trips from now."""
+    return lambda store: RoundTrips(store, monkeypatch)

@@ -90,35 +90,12 @@ def test_an_accounts_contacts_are_listed_from_its_index(env, monkeypatch) -> Non
     assert walked == [env.store.keys.account_contacts(account["id"])]
 
 
-class RoundTrips:
-    """Counts the round trips a store makes: each command sent on its own, each pipeline."""
-
-    def __init__(self, store: Any, monkeypatch: Any) -> None:
-        import redis
-
-        self.count = 0
-        real_command = store.r.execute_command
-        real_pipeline = redis.client.Pipeline.execute
-
-        def command(*args: Any, **kwargs: Any) -> Any:
-            self.count += 1
-            return real_command(*args, **kwargs)
-
-        def pipeline(pipe: Any, *args: Any, **kwargs: Any) -> Any:
-            if pipe.command_stack:
-                self.count += 1
-            return real_pipeline(pipe, *args, **kwargs)
-
-        monkeypatch.setattr(store.r, "execute_command", command)
-        monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
-
-
 def _contacts_file(emails: list[str]) -> bytes:
     return ("Email,First Name,Company\n" + "".join(
         f"{email},N{i},C{i}\n" for i, email in enumerate(emails))).encode()
 
 
-def test_the_contacts_import_makes_one_round_trip_per_chunk(env, monkeypatch) -> None:
+def test_the_contacts_import_makes_one_round_trip_per_chunk(env, monkeypatch, round_trips) -> None:
     import io
 
     from outreach.people.imports import run
@@ -128,7 +105,7 @@ def test_the_contacts_import_makes_one_round_trip_per_chunk(env, monkeypatch) ->
     for email in known[:5]:
         env.post("/api/v1/contacts", json={"email": email, "first_name": "Old"})
     emails = known + [f"new{i}@example.com" for i in range(15)]  # 30 rows: 3 chunks
-    trips = RoundTrips(env.store, monkeypatch)
+    trips = round_trips(env.store)
     report = run.run_import(env.store, env.config, io.BytesIO(_contacts_file(emails)),
                             run.Options(type="contacts", asset="fair", kind="event"))
     assert report.as_dict() == {"rows": 30, "created": 25, "updated": 5, "unchanged": 0,
@@ -144,12 +121,12 @@ def test_the_contacts_import_makes_one_round_trip_per_chunk(env, monkeypatch) ->
     assert env.get("/api/v1/leads").get_json()["items"] == []  # contacts, never leads
 
 
-def test_list_members_are_added_in_a_round_trip_per_chunk(cenv, monkeypatch) -> None:
+def test_list_members_are_added_in_a_round_trip_per_chunk(cenv, monkeypatch, round_trips) -> None:
     emails = [f"p{i}@example.com" for i in range(9)]
     cenv.leads(*emails)
     list_id = cenv.manual_list()
     monkeypatch.setattr(lists, "CHUNK", 3)
-    trips = RoundTrips(cenv.store, monkeypatch)
+    trips = round_trips(cenv.store)
     added = lists.add_members(cenv.store, list_id, emails)
     assert added == {"added": 9, "already_members": 0, "unknown": []}
     # the list, a script per chunk, the segments' readers, the dirty marks cleared

@@ -15,37 +15,6 @@ from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
 from outreach.platform import refs
 
-
-class RoundTrips:
-    """Counts the round trips a store makes: each command sent on its own (WATCH on a
-    pipeline too), each pipeline or transaction."""
-
-    def __init__(self, store: Any, monkeypatch: Any) -> None:
-        import redis
-
-        self.count = 0
-        real_command = store.r.execute_command
-        real_pipeline = redis.client.Pipeline.execute
-        real_immediate = redis.client.Pipeline.immediate_execute_command
-
-        def command(*args: Any, **kwargs: Any) -> Any:
-            self.count += 1
-            return real_command(*args, **kwargs)
-
-        def pipeline(pipe: Any, *args: Any, **kwargs: Any) -> Any:
-            if pipe.command_stack:
-                self.count += 1
-            return real_pipeline(pipe, *args, **kwargs)
-
-        def immediate(pipe: Any, *args: Any, **kwargs: Any) -> Any:
-            self.count += 1
-            return real_immediate(pipe, *args, **kwargs)
-
-        monkeypatch.setattr(store.r, "execute_command", command)
-        monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
-        monkeypatch.setattr(redis.client.Pipeline, "immediate_execute_command", immediate)
-
-
 RULES = [
     {"field": "country", "op": "eq", "value": "DE"},
     {"registered": {"asset": "guide"}},
@@ -91,14 +60,15 @@ def _brute_force(env: Any, segment_id: str, tree: dict[str, Any],
     return out
 
 
-def _trips_for_batches(env: Any, monkeypatch: Any, people: int) -> tuple[int, int]:
+def _trips_for_batches(env: Any, monkeypatch: Any, round_trips: Any,
+                       people: int) -> tuple[int, int]:
     """Round trips of draining ``people`` new leads as one batch, then their repeat
     registrations (new field values, a new asset) as another."""
     saved = _saved(env)
     _queue(env, [{"email": "warm@example.com", "kind": "white_paper", "asset": "other"}])
     env.drain()  # the first drain stores the score decay: not what is counted
     emails = [f"p{i}@example.com" for i in range(people)]
-    trips = RoundTrips(env.store, monkeypatch)
+    trips = round_trips(env.store)
     counted = []
     for batch in ([{"email": e, "kind": "white_paper", "asset": "other", "country": "FR",
                     "company": "Beta"} for e in emails],
@@ -123,11 +93,11 @@ def _trips_for_batches(env: Any, monkeypatch: Any, people: int) -> tuple[int, in
 
 
 def test_an_ingest_batch_is_settled_in_round_trips_independent_of_its_size(
-        make_env, monkeypatch) -> None:
+        make_env, monkeypatch, round_trips) -> None:
     with make_env(ingest_batch_size=500) as env:
-        small = _trips_for_batches(env, monkeypatch, 3)
+        small = _trips_for_batches(env, monkeypatch, round_trips, 3)
     with make_env(ingest_batch_size=500) as env:
-        large = _trips_for_batches(env, monkeypatch, 60)
+        large = _trips_for_batches(env, monkeypatch, round_trips, 60)
     assert small == large
     # the drain's own commands (read, script, ack, pending...) and, per round of moves: the
     # readers, the definitions, WATCH, the facts (at most three), the transaction
