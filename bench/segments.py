@@ -85,13 +85,14 @@ def seed(store: Store, config: Config, leads: int, qualified: float = 0.1) -> No
     at an event: a higher score), then ``qualified`` of them marked qualified directly."""
     rng = random.Random(7)
     rows = []
+    now = int(time.time())  # scores fade: registrations of long ago would score nothing
     for i in range(leads):
         rows.append({"kind": "white_paper", "asset": f"paper-{i % 20}", "email": f"l{i}@c{i % 5000}.com",
                      "company": f"Company {i % 5000}", "country": COUNTRIES[i % len(COUNTRIES)],
-                     "consent": 1, "at": 1})
+                     "consent": 1, "at": now})
         if i % 7 == 0:
             rows.append({"kind": "event", "asset": "summit", "email": f"l{i}@c{i % 5000}.com",
-                         "consent": 1, "at": 1})
+                         "consent": 1, "at": now})
     for start in range(0, len(rows), 1000):
         chunk = rows[start:start + 1000]
         apply_batch(store, config, [(f"{start + j + 1}-0", {"d": json.dumps(r)})
