@@ -24,7 +24,7 @@ _SCRIPTS += ("requeue_failed", "quota_take", "audience_seen", "add_members", "ca
 _SCRIPTS += ("local_hold", "local_release")  # campaigns.local_time
 _SCRIPTS += ("score_rebase",)  # people.scoring
 _SCRIPTS += ("segment_fields",)  # people.segments.candidates
-_SCRIPTS += ("segment_facts",)  # people.segments.facts
+_SCRIPTS += ("segment_facts", "segment_write")  # people.segments.facts, .members
 _SCRIPTS += ("journey_enter", "journey_claim", "journey_mark", "journey_stop")
 _INCLUDE = re.compile(r"^--@(\w+)\n", re.M)
 

@@ -37,26 +37,55 @@ def bitmap(store: Store, segment_id: str, kind: str) -> str:
     return keys.segment_leads(segment_id) if kind == refs.LEAD else keys.segment_contacts(segment_id)
 
 
+class Writes:
+    """Memberships joined and left, gathered for one transaction and queued on it as one
+    script call (``segment_write.lua``: one command, not two a move)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.keys: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, segment_id: str, ref: str, since: float) -> bool:
+        """The person joins the segment since ``since``; False (nothing gathered) for a ref
+        with no person number."""
+        return self._gather(segment_id, ref, int(since))
+
+    def remove(self, segment_id: str, ref: str) -> None:
+        """The person leaves the segment."""
+        self._gather(segment_id, ref, "")
+
+    def _gather(self, segment_id: str, ref: str, since: int | str) -> bool:
+        number = refs.person_number(ref)
+        if number is None:
+            return False
+        kind, n = number
+        self.keys += [bitmap(self.store, segment_id, kind), self.store.keys.person(ref)]
+        self.args += [n, segment_since_field(segment_id), since]
+        return True
+
+    def queue(self, pipe: Any) -> None:
+        """Queue what was gathered on ``pipe`` (a transaction: redis-py loads the script
+        before it when the server lost it), and start again."""
+        if self.keys:
+            self.store.scripts["segment_write"](keys=self.keys, args=self.args, client=pipe)
+        self.keys, self.args = [], []
+
+
 def add(store: Store, pipe: Any, segment_id: str, ref: str, since: float) -> bool:
     """Queue on ``pipe`` the person joining the segment since ``since``; False (nothing
     queued) for a ref with no person number."""
-    number = refs.person_number(ref)
-    if number is None:
-        return False
-    kind, n = number
-    pipe.setbit(bitmap(store, segment_id, kind), n, 1)
-    pipe.hset(store.keys.person(ref), segment_since_field(segment_id), int(since))
-    return True
+    writes = Writes(store)
+    added = writes.add(segment_id, ref, since)
+    writes.queue(pipe)
+    return added
 
 
 def remove(store: Store, pipe: Any, segment_id: str, ref: str) -> None:
     """Queue on ``pipe`` the person leaving the segment."""
-    number = refs.person_number(ref)
-    if number is None:
-        return
-    kind, n = number
-    pipe.setbit(bitmap(store, segment_id, kind), n, 0)
-    pipe.hdel(store.keys.person(ref), segment_since_field(segment_id))
+    writes = Writes(store)
+    writes.remove(segment_id, ref)
+    writes.queue(pipe)
 
 
 def clear_bits(store: Store, pipe: Any, segment_ids: list[str], ref: str) -> int:

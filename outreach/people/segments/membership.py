@@ -280,11 +280,13 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
             pipe.multi()
             decided: dict[str, list[str]] = {}
             dues: dict[str, float | None] = {}
+            writes = members.Writes(store)
             for ref in chunk:
                 facts = everyone[ref]
                 if facts is not None:
-                    decided[ref] = _queue(store, pipe, facts, evaluated[ref], now, dues, hooks,
-                                          new=ref in new, plans=plans)
+                    decided[ref] = _queue(store, pipe, writes, facts, evaluated[ref], now, dues,
+                                          hooks, new=ref in new, plans=plans)
+            writes.queue(pipe)
             _write_dues(store, pipe, dues)
             try:
                 pipe.execute()
@@ -353,7 +355,9 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
                 return None
             pipe.multi()
             dues: dict[str, float | None] = {}
-            changed = _queue(store, pipe, facts, evaluated, now, dues, every_due=True)
+            writes = members.Writes(store)
+            changed = _queue(store, pipe, writes, facts, evaluated, now, dues, every_due=True)
+            writes.queue(pipe)
             _write_dues(store, pipe, dues)
             try:
                 pipe.execute()
@@ -364,18 +368,19 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
     return []
 
 
-def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str, Any]],
-           now: float, dues: dict[str, float | None],
+def _queue(store: Store, pipe: Any, writes: members.Writes, facts: Facts,
+           evaluated: dict[str, dict[str, Any]], now: float, dues: dict[str, float | None],
            subscribers: Callable[[str], list[str]] | None = None,
            every_due: bool = False, new: bool = False,
            plans: dict[frozenset[str], _Plan] | None = None) -> list[str]:
-    """Queue on ``pipe`` (in MULTI) the answers of ``evaluated`` for one person, with the
-    announcements of their moves; their next flip times go into ``dues`` (due entry -> time,
-    None: none), which ``_write_dues`` queues on the same transaction; for a tree that time
-    cannot move (``definitions``' ``timed``) only with ``every_due`` (the per-person path,
-    which ``tick`` takes: a due entry left by an edited tree goes there); for a person
-    created just now (``new``) only the times there are (there is no entry to remove; one
-    a racing writer left is only a re-evaluation early). ``plans``: ``_Plan``s by the set of
+    """Gather in ``writes`` the answers of ``evaluated`` for one person (the caller queues
+    them on ``pipe``, in MULTI) and queue on ``pipe`` the announcements of their moves;
+    their next flip times go into ``dues`` (due entry -> time, None: none), which
+    ``_write_dues`` queues on the same transaction; for a tree that time cannot move
+    (``definitions``' ``timed``) only with ``every_due`` (the per-person path, which
+    ``tick`` takes: a due entry left by an edited tree goes there); for a person created
+    just now (``new``) only the times there are (there is no entry to remove; one a racing
+    writer left is only a re-evaluation early). ``plans``: ``_Plan``s by the set of
     segments, kept by the caller for a batch. Returns the segments they moved in or out of."""
     changed = []
     which = frozenset(evaluated)
@@ -395,7 +400,10 @@ def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str,
         else:
             value, flip = definition["compiled"](facts, now)
             member = value and eligible(definition["member_type"], facts)
-        _apply(store, pipe, segment_id, facts.ref, member, was, now)
+        if member and not was:
+            writes.add(segment_id, facts.ref, now)
+        elif was and not member:
+            writes.remove(segment_id, facts.ref)
         if flip is not None or every_due or (not new and definition.get("timed", True)):
             dues[f"{segment_id}|{facts.ref}"] = flip
         if member != was:
@@ -404,14 +412,6 @@ def _queue(store: Store, pipe: Any, facts: Facts, evaluated: dict[str, dict[str,
                                         if evaluated[s]["announced"]],
                    {s for s in changed if evaluated[s]["listened"]}, now, subscribers)
     return changed
-
-
-def _apply(store: Store, pipe: Any, segment_id: str, ref: str, member: bool, was: bool,
-           now: float) -> None:
-    if member and not was:
-        members.add(store, pipe, segment_id, ref, now)
-    elif was and not member:
-        members.remove(store, pipe, segment_id, ref)
 
 
 def _write_dues(store: Store, pipe: Any, dues: dict[str, float | None]) -> None:
