@@ -30,6 +30,7 @@ from outreach.people.segments.facts import (
     history_entries,
     lead_account_keys,
     load,
+    needs,
     parse_events,
 )
 from outreach.people.segments.rules import walk
@@ -231,23 +232,7 @@ class Loader:
     def __init__(self, store: Store, rules: dict[str, Any]) -> None:
         self.store, self.rules = store, rules
         self.batched = _batchable(rules)
-        need: dict[str, Any] = {"lists": set(), "sent": set(), "events": False, "regs": False,
-                                "links": False, "account": False}
-        for _, node in walk(rules):
-            if "field" in node:
-                continue
-            (kind, body), = node.items()
-            if kind in ("opened", "clicked"):
-                need["events"] = True
-                need["links"] = need["links"] or (kind == "clicked" and "url_contains" in body)
-            elif kind == "sent":
-                need["sent"].add(body["campaign_id"])
-            elif kind == "registered":
-                need["regs"] = True
-            elif kind == "in_list":
-                need["lists"].add(body)
-            elif kind == "account":
-                need["account"] = True
+        need = needs(rules)
         self.need = need
         self.fields = _hash_fields(rules)
         self.lists = sorted(need["lists"])

@@ -112,7 +112,9 @@ def hash_fields(trees: list[dict[str, Any]], score: bool = True) -> list[str] | 
     return sorted(fields)
 
 
-def _needs(tree: dict[str, Any]) -> dict[str, Any]:
+def needs(tree: dict[str, Any]) -> dict[str, Any]:
+    """What ``tree`` reads beyond the person's hash: lists, sends, events, registrations,
+    link URLs, the account (what ``load_many`` and the preview's ``Loader`` fetch)."""
     need: dict[str, Any] = {"lists": set(), "sent": set(), "events": False, "regs": False,
                             "links": False, "account": False}
     for _, node in walk(tree):
@@ -148,7 +150,7 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
     only the fields the trees read (``hash_fields``) and their segments, when that can be
     said (the rest of the hash is not read: less to send and decode)."""
     keys = store.keys
-    need = _needs({"all": trees})
+    need = needs({"all": trees})
     lists, sent = sorted(need["lists"]), sorted(need["sent"])
     people = [ref for ref in person_refs if refs.parse(ref)[0]]
     fields = (hash_fields(trees) or []) if only_read else []
