@@ -17,7 +17,9 @@ class Journeys:
 
     def __init__(self, env: Any) -> None:
         self.env = env
-        # a clock the test moves (from now: the API lets people in at the real time)
+        # a clock the test moves (from now: the API lets people in at the real time, so
+        # it is never behind the real clock; waits are minutes long, so that a busy
+        # machine's real seconds between two calls never end one a test expects running)
         self.t0 = self.now = time.time()
 
     def create(self, steps: list[dict[str, Any]], trigger: dict[str, Any] | None = None,
@@ -93,7 +95,7 @@ def _open(env: Any, address: str, nth: int = 0) -> None:
 def _flow(first: str, second: str, third: str) -> list[dict[str, Any]]:
     return [
         {"id": "hello", "type": "send", "template_id": first},
-        {"id": "pause", "type": "wait", "duration": "PT2S"},
+        {"id": "pause", "type": "wait", "duration": "PT10M"},
         {"id": "check", "type": "branch", "if": {"opened": {"step": "hello"}}, "within": "PT1H",
          "then": "thanks", "else": "nudge"},
         {"id": "thanks", "type": "send", "template_id": second, "next": "end"},
@@ -168,9 +170,9 @@ def test_send_wait_branch_on_open_then_send(jenv) -> None:
     j.pump()
     assert sorted(env.messenger.recipients) == ["ann@example.com", "bob@example.com"]
     _open(env, "ann@example.com")
-    j.advance(1)  # the wait is not over: nothing moves
+    j.advance(300)  # the wait is not over: nothing moves
     assert j.enrollment(journey_id, "ann@example.com")["step"] == "pause"
-    j.advance(1.5)  # over: ann opened (then), bob waits on the branch
+    j.advance(301)  # over: ann opened (then), bob waits on the branch
     assert j.enrollment(journey_id, "ann@example.com")["status"] == "exited"
     assert j.enrollment(journey_id, "bob@example.com")["step"] == "check"
     _open(env, "bob@example.com")  # the open wakes bob's branch: no polling
@@ -193,15 +195,16 @@ def test_else_when_within_ends(jenv) -> None:
     env.leads("ann@example.com")
     t = env.template()
     steps = _flow(t, t, t)
-    steps[2]["within"] = "PT10S"
+    steps[2]["within"] = "PT30M"
     journey_id = j.create(steps)
     j.enroll(journey_id, "ann@example.com")
     j.pump()
-    j.advance(2)
-    assert j.enrollment(journey_id, "ann@example.com")["next_at"] == pytest.approx(j.t0 + 12, abs=1)
-    j.advance(9)
+    j.advance(601)
+    assert j.enrollment(journey_id, "ann@example.com")["next_at"] == pytest.approx(
+        j.t0 + 600 + 1800, abs=30)  # within of a busy machine's real seconds
+    j.advance(1700)
     assert j.enrollment(journey_id, "ann@example.com")["step"] == "check"
-    j.advance(1)
+    j.advance(200)
     ann = j.enrollment(journey_id, "ann@example.com")
     assert ann["status"] == "exited" and "else" in [h["outcome"] for h in ann["history"]]
     assert len(env.messenger.messages) == 2
@@ -318,7 +321,7 @@ def test_people_keep_their_version_new_entrants_take_the_newest(jenv) -> None:
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["version"] == 2 and response.get_json()["status"] == "active"
     j.enroll(journey_id, "bob@example.com")
-    j.advance(6)
+    j.advance(60)  # far past both waits, however long the requests took
     assert env.messenger.to("ann@example.com")["Subject"] == "v1"
     assert env.messenger.to("bob@example.com")["Subject"] == "v2"
     assert j.enrollment(journey_id, "ann@example.com")["version"] == 1
@@ -535,7 +538,7 @@ def test_journey_webhooks(jenv) -> None:
     out = j.create([{"id": "x", "type": "exit"}])
     j.enroll(done, "ann@example.com")
     j.enroll(out, "bob@example.com")
-    j.advance(2)
+    j.advance(60)
     events = []
     for delivery_id in webhooks.claim_due(env.store, now=time.time() + 3600, limit=100):
         raw = env.store.r.hgetall(env.store.keys.webhook_delivery(delivery_id))
@@ -562,7 +565,7 @@ def test_a_relay_that_trips_the_breaker_pauses_the_journey_with_the_reason(make_
         (backing,) = shown["send_campaigns"]
         assert backing["step"] == "hello"
         assert env.post(f"/api/v1/journeys/{journey_id}/resume").status_code == 200
-        j.advance(5)  # past the deferred one's back-off
+        j.advance(60)  # past the deferred one's back-off
         # the one whose refusal tripped the breaker is sent on resume; the one refused
         # before it had already moved on as failed (a journey does not go back a step)
         assert sorted(env.messenger.recipients) == emails[1:]
