@@ -22,6 +22,8 @@ measured in the same run:
   segments (10 segments each holding a different 1 % of 100k people), per membership
   (target <= 64 B); with the person hash's field count and encoding before and after (it
   must stay a listpack).
+- settle: the ingest's own work in this process (no Celery), with and without the 20
+  segments: this process's CPU and the Redis server's, a registration.
 - ingest: bench/ingest.py's run (same code, a real ``outreach worker -c 2`` against Celery
   no-ops) with 20 segments saved, so the worker settles every person for 20 segments.
 
@@ -372,6 +374,43 @@ def part_memory(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- ingest with 20 segments
 
+def part_settle(args: argparse.Namespace) -> None:
+    """The ingest's own work in this process, without Celery: --registrations (20 % repeats)
+    applied in batches of 250 (``apply_batch``: the script, then settling the batch's people
+    for the saved segments), without segments and with the 20 of ``twenty_segments``; this
+    process's CPU and the Redis server's (INFO cpu) for each, so that what settling costs,
+    and on which side, is seen apart from the workers' and the broker's."""
+    from _common import make_registrations
+
+    from outreach.people.ingest import apply_batch
+
+    payloads = make_registrations(args.registrations, 0.2)
+    cpu: dict[int, tuple[float, float, float]] = {}
+    for count in (0, 20):
+        with own_db(DB) as client:
+            store, config = store_and_config()
+            for segment in twenty_segments(store, "ls1") if count else []:
+                build.build(store, segment["id"])
+
+            def server_cpu() -> float:
+                info = client.info("cpu")
+                return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+            wall, mine, server = time.perf_counter(), time.process_time(), server_cpu()
+            for first in range(0, len(payloads), 250):
+                apply_batch(store, config, [(f"{first + i + 1}-0", {"d": json.dumps(p)})
+                                            for i, p in enumerate(payloads[first:first + 250])])
+            cpu[count] = (time.perf_counter() - wall, time.process_time() - mine,
+                          server_cpu() - server)
+            print(f"  {count} segments: wall {cpu[count][0]:.2f} s; this process's CPU "
+                  f"{cpu[count][1]:.2f} s ({cpu[count][1] / len(payloads) * 1e6:.0f} us a "
+                  f"registration); Redis CPU {cpu[count][2]:.2f} s (the whole server: run "
+                  "it on a quiet one)")
+    print(f"settling for 20 segments cost {(cpu[20][1] - cpu[0][1]) / len(payloads) * 1e6:.0f} us "
+          f"of client CPU and {(cpu[20][2] - cpu[0][2]) / len(payloads) * 1e6:.0f} us of Redis "
+          "CPU a registration")
+
+
 def part_ingest(args: argparse.Namespace) -> None:
     import ingest as ingest_bench
     from _common import make_registrations
@@ -424,7 +463,7 @@ def main() -> int:
     header("segments: lag, preview vs a full scan, size/page at 1M, memory, ingest with 20 segments")
     print(load_note())
     parts = {"lag": part_lag, "preview": part_preview, "size": part_size, "memory": part_memory,
-             "ingest": part_ingest}
+             "settle": part_settle, "ingest": part_ingest}
     for name in args.parts.split(","):
         parts[name](args)
     return 0
