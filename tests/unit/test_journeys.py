@@ -507,14 +507,20 @@ def test_quiet_hours_in_each_persons_zone(jenv) -> None:
     assert sorted(env.messenger.recipients) == ["berlin@example.com", "newyork@example.com"]
 
 
-def test_erasure_forgets_enrollments_and_scrubs_the_journey_sends(jenv) -> None:
-    env, j = jenv
+def _ann_sent_and_waiting(env, j) -> str:
+    """A journey that mailed ann and now waits a day; its id."""
     env.leads("ann@example.com")
     t = env.template()
     journey_id = j.create([{"id": "hello", "type": "send", "template_id": t},
                            {"id": "w", "type": "wait", "duration": "P1D"}])
     j.enroll(journey_id, "ann@example.com")
     j.pump()
+    return journey_id
+
+
+def test_erasure_forgets_enrollments_and_scrubs_the_journey_sends(jenv) -> None:
+    env, j = jenv
+    journey_id = _ann_sent_and_waiting(env, j)
     store = env.store
     (campaign_id,) = store.r.hvals(store.keys.journey_campaigns(journey_id))
     assert store.r.hget(store.keys.campaign_ledger(campaign_id), "ann@example.com")
@@ -689,12 +695,7 @@ def test_retention_compacts_the_send_campaigns_of_a_stopped_journey(jenv) -> Non
     from outreach.campaigns.retention import run_retention
 
     store = env.store
-    env.leads("ann@example.com")
-    t = env.template()
-    journey_id = j.create([{"id": "hello", "type": "send", "template_id": t},
-                           {"id": "w", "type": "wait", "duration": "P1D"}])
-    j.enroll(journey_id, "ann@example.com")
-    j.pump()
+    journey_id = _ann_sent_and_waiting(env, j)
     assert env.messenger.recipients == ["ann@example.com"]
     (campaign_id,) = store.r.hvals(store.keys.journey_campaigns(journey_id))
     later = time.time() + (env.config.campaign_detail_days + 1) * 86_400

@@ -88,10 +88,11 @@ def _condition(name: str, op: str, want: Any) -> Node:
     return _text_test(get, op, want)
 
 
-def _text_test(get: Callable[[Facts], Any], op: str, want: Any) -> Node:
-    """``compare(op, get(facts), want, now, "text")``, with ``want`` lowered once."""
+def text_test(op: str, want: Any) -> Callable[[Any], bool]:
+    """``compare(op, have, want, now, "text")``'s value as a function of ``have`` (None: no
+    value), with ``want`` lowered once: time never changes a text comparison."""
     if op == "exists":
-        return lambda facts, now, acc: (get(facts) is not None) == want
+        return lambda have: (have is not None) == want
     low = [_text(v) for v in want] if isinstance(want, list) else _text(want)
     test: Callable[[Any], bool] = {
         "eq": lambda have: have == low, "ne": lambda have: have != low,
@@ -102,13 +103,13 @@ def _text_test(get: Callable[[Facts], Any], op: str, want: Any) -> Node:
         "lt": lambda have: have < low, "lte": lambda have: have <= low,
     }[op]
     missing = op in ("ne", "not_in")
+    return lambda have: missing if have is None else bool(test(_text(have)))
 
-    def text(facts: Facts, now: float, acc: list[Any]) -> bool:
-        have = get(facts)
-        if have is None:
-            return missing
-        return bool(test(_text(have)))
-    return text
+
+def _text_test(get: Callable[[Facts], Any], op: str, want: Any) -> Node:
+    """``compare(op, get(facts), want, now, "text")`` as a node."""
+    test = text_test(op, want)
+    return lambda facts, now, acc: test(get(facts))
 
 
 def _score(op: str, want: Any) -> Node:

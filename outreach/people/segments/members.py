@@ -81,13 +81,6 @@ def add(store: Store, pipe: Any, segment_id: str, ref: str, since: float) -> boo
     return added
 
 
-def remove(store: Store, pipe: Any, segment_id: str, ref: str) -> None:
-    """Queue on ``pipe`` the person leaving the segment."""
-    writes = Writes(store)
-    writes.remove(segment_id, ref)
-    writes.queue(pipe)
-
-
 def clear_bits(store: Store, pipe: Any, segment_ids: list[str], ref: str) -> int:
     """Queue on ``pipe`` clearing the person's bit in each of ``segment_ids`` (a person
     whose hash is gone); returns how many replies were queued (each the old bit)."""
@@ -192,8 +185,10 @@ def delete(store: Store, segment_id: str, page: int = 1000) -> None:
     keys = store.keys
     for found in pages(store, segment_id, page):
         pipe = store.r.pipeline(transaction=True)
+        writes = Writes(store)
         for ref in found:
-            remove(store, pipe, segment_id, ref)
-            pipe.zrem(keys.segment_due, f"{segment_id}|{ref}")
+            writes.remove(segment_id, ref)
+        writes.queue(pipe)
+        pipe.zrem(keys.segment_due, *[f"{segment_id}|{ref}" for ref in found])
         pipe.execute()
     store.r.delete(keys.segment_leads(segment_id), keys.segment_contacts(segment_id))

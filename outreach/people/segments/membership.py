@@ -24,8 +24,8 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from outreach.people.segments import members, moves
-from outreach.people.segments.compiled import compiled
-from outreach.people.segments.evaluate import compare, field_value
+from outreach.people.segments.compiled import compiled, text_test
+from outreach.people.segments.evaluate import field_value
 from outreach.people.segments.facts import Facts, load, load_many
 from outreach.people.segments.rules import TEXT_FIELDS
 from outreach.platform import webhooks
@@ -82,27 +82,11 @@ _TIMED = ('"within"', '"score"', '"created_at"', '"updated_at"')  # conservative
 def _required_text(tree: dict[str, Any]) -> list[tuple[str, Callable[[Any], bool]]]:
     """The text conditions a tree requires of every member (the root, or the children of a
     root ``all``), each as (field, a test of the field's value as the evaluator compares it,
-    ``evaluate.compare``): a person failing one is no member, and time alone cannot change
+    ``compiled.text_test``): a person failing one is no member, and time alone cannot change
     that (a text comparison has no flip), so the full evaluation can be skipped."""
-    tests: list[tuple[str, Callable[[Any], bool]]] = []
-    for node in tree.get("all", [tree]):
-        if "field" not in node or node["field"] not in TEXT_FIELDS:
-            continue
-        name, op, want = node["field"], node["op"], node["value"]
-        if op in ("eq", "starts_with") and isinstance(want, str):
-            tests.append((name, _quick_text(op, want.lower())))
-        else:
-            tests.append((name, lambda have, op=op, want=want: compare(
-                op, have, want, 0.0, "text")[0]))
-    return tests
-
-
-def _quick_text(op: str, want: str) -> Callable[[Any], bool]:
-    """``compare`` of a text value with ``eq``/``starts_with`` and a (lower-cased) string:
-    no value never holds; otherwise ignoring case."""
-    if op == "eq":
-        return lambda have: have is not None and have.lower() == want
-    return lambda have: have is not None and have.lower().startswith(want)
+    return [(node["field"], text_test(node["op"], node["value"]))
+            for node in tree.get("all", [tree])
+            if "field" in node and node["field"] in TEXT_FIELDS]
 
 
 class _Plan:
@@ -343,8 +327,9 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
            known: dict[str, dict[str, Any]], now: float) -> list[str] | None:
     """Evaluate ``evaluated`` for ``ref`` and apply the answers, unless the person changed
     meanwhile (WATCH on their hash, which holds their segments, and events): then again, on
-    the new data, so that two workers touching one person never leave the older answer. Returns the segments
-    the person moved in or out of; None when the person does not exist."""
+    the new data, so that two workers touching one person never leave the older answer.
+    Returns the segments the person moved in or out of; None when the person does not
+    exist."""
     keys = store.keys
     for _ in range(MAX_ATTEMPTS):
         with store.r.pipeline(transaction=True) as pipe:
