@@ -155,8 +155,13 @@ def run_ingest(
             t0 = time.monotonic()
             for _ in range(kicks):
                 app.send_task("outreach.ingest.drain", queue=QUEUE)
-            t1 = wait_for(lambda: int(store.r.hget(metrics, "registrations_processed") or 0) >= total,
-                          900, "ingest", poll=0.01)
+            t_lists = wait_for(
+                lambda: int(store.r.hget(metrics, "registrations_processed") or 0) >= total,
+                900, "ingest", poll=0.01)
+            # with segments saved, done once every person changed is settled too (their
+            # dirty marks, written by the ingest script, are gone): segments are current
+            t1 = wait_for(lambda: store.r.scard(store.keys.segment_dirty) == 0, 900,
+                          "segments settled", poll=0.01)
             lua = (evalsha_usec(store) - lua_before) / 1e6
             foreign = watch.foreign_share()
             cpu_us = watch.groups_cpu() / total * 1e6
@@ -170,7 +175,7 @@ def run_ingest(
                    for v in store.r.hvals(store.keys.registrations_of_day(day)) if v.startswith("x|"))
     check = (f"{leads} leads for {distinct} distinct addresses, {rejected} rejected, "
              f"{left} left in the stream; worker CPU {cpu_us:.0f} us/registration, "
-             f"Redis in EVALSHA {lua:.1f}s of {t1 - t0:.1f}s")
+             f"Redis in EVALSHA {lua:.1f}s of {t1 - t0:.1f}s (lists done at {t_lists - t0:.2f}s)")
     if leads != distinct or left or rejected:
         check += "  MISMATCH"
     return total / (t1 - t0), check, foreign

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 
@@ -12,6 +13,10 @@ from celery.signals import worker_ready
 from flask import current_app
 
 from outreach.people.ingest import drain as drain_stream
+from outreach.people.ingest import settle_touched
+from outreach.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def consumer_name() -> str:
@@ -30,6 +35,7 @@ def drain(self) -> int:  # type: ignore[no-untyped-def]
         current_app.extensions["outreach.store"],
         current_app.extensions["outreach.config"],
         consumer_name(),
+        settle=settle_elsewhere,
     )
     if result.more:
         self.apply_async()
@@ -39,6 +45,29 @@ def drain(self) -> int:  # type: ignore[no-untyped-def]
     elif result.recheck_in:
         self.apply_async(countdown=min(result.recheck_in, 60))
     return result.processed
+
+
+def settle_elsewhere(store: Store, reported: list[str]) -> None:
+    """Hand the people a batch changed to ``settle`` (another worker process settles them
+    for the segments while this one applies the next batch). The ingest script marked them
+    dirty with the change: when the broker takes no message, they are settled here and now."""
+    try:
+        # bounded like the intake's kick: a hung broker cannot hold the drain
+        settle.apply_async(args=[reported], queue="ingest",
+                           retry_policy={"max_retries": 1, "interval_start": 0})
+    except Exception:  # noqa: BLE001 - any failure to publish: do the work here instead
+        log.warning("segments: settling %d people in the drain (broker refused the hand-over)",
+                    len(reported), exc_info=True)
+        settle_touched(store, reported)
+
+
+@shared_task(name="outreach.ingest.settle", acks_late=True, ignore_result=True,
+             autoretry_for=STORE_ERRORS, retry_backoff=1, retry_backoff_max=30, max_retries=None)
+def settle(reported: list[str]) -> int:
+    """Re-evaluate, for the saved segments, the people an ingest batch changed
+    (``'<ref>\\t<what changed>'``, as the ingest script reported them); a message lost with a
+    worker leaves their dirty marks to the beat."""
+    return settle_touched(current_app.extensions["outreach.store"], reported)
 
 
 @worker_ready.connect

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +37,20 @@ class DrainResult:
     recheck_in: float = 0.0  # entries pending at another consumer: look again after this
 
 
-def drain(store: Store, config: Config, consumer: str, time_budget: float = 20.0) -> DrainResult:
-    """Apply queued registrations until the stream is empty or the budget is spent."""
+# what settles the people a batch changed for the saved segments: ``settle_touched`` here,
+# or the ingest task's hand-over to another worker process (``tasks/ingest.py``)
+Settler = Callable[[Store, list[str]], Any]
+
+
+def drain(store: Store, config: Config, consumer: str, time_budget: float = 20.0,
+          settle: Settler | None = None) -> DrainResult:
+    """Apply queued registrations until the stream is empty or the budget is spent;
+    ``settle``: how the people each batch changed are settled (``apply_batch``)."""
     store.ensure_ingest_group()
     keys = store.keys
     result = DrainResult()
     deadline = time.monotonic() + time_budget
-    result.processed += _take_over_stale(store, config, consumer)
+    result.processed += _take_over_stale(store, config, consumer, settle)
     while True:
         if time.monotonic() > deadline:
             result.more = True
@@ -54,14 +62,15 @@ def drain(store: Store, config: Config, consumer: str, time_budget: float = 20.0
         entries = batch[0][1] if batch else []
         if not entries:
             break
-        result.processed += apply_batch(store, config, entries)
+        result.processed += apply_batch(store, config, entries, settle)
     pending = store.r.xpending(keys.intake_stream, keys.ingest_group)
     if pending and pending.get("pending"):
         result.recheck_in = config.ingest_claim_idle_ms / 1000.0
     return result
 
 
-def _take_over_stale(store: Store, config: Config, consumer: str) -> int:
+def _take_over_stale(store: Store, config: Config, consumer: str,
+                     settle: Settler | None) -> int:
     keys = store.keys
     processed = 0
     start = "0-0"
@@ -78,27 +87,26 @@ def _take_over_stale(store: Store, config: Config, consumer: str) -> int:
         entries = [e for e in entries if e[1] is not None]
         if entries:
             log.info("taking over %d registrations left pending by another worker", len(entries))
-            processed += apply_batch(store, config, entries)
+            processed += apply_batch(store, config, entries, settle)
         if start == "0-0" or not entries:
             return processed
 
 
-def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str, str]]]) -> int:
+def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str, str]]],
+                settle: Settler | None = None) -> int:
     """Apply stream entries in one atomic, idempotent Lua call. Returns how many were acked.
 
     While any webhook exists the script also names the leads it created (it looks itself: no
     extra round trip), and when one wants ``lead.created`` each of them gets its event once
     (a redelivered entry creates nothing). While any segment is saved it also names every
-    person it changed, and they are re-evaluated for the segments (none saved: no extra
-    round trip).
+    person it changed, marked dirty in the same script, and they are re-evaluated for the
+    segments by ``settle`` (default ``settle_touched``, here and now; the ingest task hands
+    them to another worker process, so that the next batch is applied meanwhile; none saved:
+    no extra round trip).
     """
-    args = _script_args(store, config, len(entries), "stream")
-    emails = []
-    for entry_id, fields in entries:
-        record = _record(entry_id, fields)
-        emails.append(record[1])
-        args.extend(record)
-    reply = store.run("ingest", args=args)
+    records = [_record(entry_id, fields) for entry_id, fields in entries]
+    emails = [record[1] for record in records]
+    reply = store.run("ingest", args=_script_args(store, config, records, "stream"))
     from outreach.people.consent import apply_early_confirmations
 
     apply_early_confirmations(store, [email for email in emails if email])
@@ -109,14 +117,15 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
         announce_created(store, reply[2:2 + created])
     touched = reply[2 + created:]
     if touched:
-        settle_touched(store, touched)
+        (settle or settle_touched)(store, touched)
     return int(reply[0])
 
 
 def settle_touched(store: Store, reported: list[str]) -> int:
     """Re-evaluate the people the ingest script reported (``'<ref>\\t<what changed>'``; a
     person reported more than once, by several registrations of the batch, for all of it)
-    for the segments that read what changed, all at once, and clear their dirty marks."""
+    for the segments that read what changed, all at once, and clear their dirty marks
+    (their marks, left by a crash, are the beat's: ``membership.tick``)."""
     changed: dict[str, set[str]] = {}
     for entry in reported:
         ref, _, tokens = entry.partition("\t")
@@ -159,13 +168,12 @@ def apply_rows(store: Store, config: Config, rows: list[dict[str, Any]], *,
     """
     if not rows:
         return []
-    args = _script_args(store, config, len(rows), "contacts" if contacts else "import")
     now = int(time.time())
-    for data in rows:
-        # already validated and normalised by the intake schema: no JSON round trip
-        args.extend(_flat_record("0-0", data["email"], data["kind"], data["asset"], now,
-                                 registration_payload(data, now), trusted=True))
-    reply = store.run("ingest", args=args)
+    # already validated and normalised by the intake schema: no JSON round trip
+    records = [_flat_record("0-0", data["email"], data["kind"], data["asset"], now,
+                            registration_payload(data, now), trusted=True) for data in rows]
+    reply = store.run("ingest", args=_script_args(store, config, records,
+                                                  "contacts" if contacts else "import"))
     segments_saved = len(reply) % 2 == 1  # the script appends 's' while any segment is saved
     if segments_saved:
         reply = reply[:-1]
@@ -204,7 +212,11 @@ def registration_payload(data: dict[str, Any], at: int) -> dict[str, Any]:
     return payload
 
 
-def _script_args(store: Store, config: Config, count: int, mode: str) -> list[Any]:
+def _script_args(store: Store, config: Config, records: list[list[Any]], mode: str
+                 ) -> list[Any]:
+    """``ingest.lua``'s arguments: the settings, then the records as one JSON argument
+    (redis-py packs each argument on its own, in Python: one string for the batch costs
+    less than twenty a registration, and the script decodes it in C)."""
     from outreach.people.scoring import ensure_decay
 
     ensure_decay(store, config)  # the script scales gains to the stored decay's epoch
@@ -215,13 +227,15 @@ def _script_args(store: Store, config: Config, count: int, mode: str) -> list[An
         config.score_repeat_registration,
         config.score_event_after_white_paper,
         max(1, config.registration_status_days) * 86_400,
-        count,
+        len(records),
         mode,
+        json.dumps(records, ensure_ascii=False, separators=(",", ":")),
     ]
 
 
 def _record(entry_id: str, fields: dict[str, str] | None) -> list[Any]:
-    """One registration as the Lua script's flat record; malformed ones are rejected."""
+    """One registration as the Lua script's record (strings, and the profile's pairs);
+    malformed ones are rejected."""
     try:
         data = json.loads((fields or {}).get("d", ""))
         email = checked_email(data["email"])
@@ -232,7 +246,7 @@ def _record(entry_id: str, fields: dict[str, str] | None) -> list[Any]:
         at = int(data.get("at") or time.time())
     except (ValueError, KeyError, TypeError, AttributeError, InvalidEmail):
         log.warning("rejecting malformed registration %s", entry_id)
-        return [entry_id, "", "malformed", "", "0", 0, "web_form", "", "0", 0]
+        return [entry_id, "", "malformed", "", "0", "0", "web_form", "", "0", []]
     return _flat_record(entry_id, email, kind, asset, at, data, trusted=data.get("auth") == 1)
 
 
@@ -274,5 +288,5 @@ def _flat_record(entry_id: str, email: str, kind: str, asset: str, at: int,
         evidence = evidence_entry(when, proof.get("how") or "form", asset, proof.get("v"),
                                   proof.get("ip"), proof.get("ua"),
                                   "pending" if consent == "p" else "given")
-    return [entry_id, email, kind, asset, consent, at, source, evidence, "1" if trusted else "0",
-            len(profile) // 2, *profile]
+    return [entry_id, email, kind, asset, consent, str(at), source, evidence,
+            "1" if trusted else "0", profile]

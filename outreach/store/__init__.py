@@ -118,9 +118,11 @@ class Store:
         self.direct: Any = (DirectConnection(client.connection_pool) if type(client) is redis.Redis
                             else client.execute_command)
         self.scripts: dict[str, Any] = {}
+        self.sources: dict[str, str] = {}  # for EVAL where EVALSHA cannot fall back (MULTI)
         for name in _SCRIPTS:
             source = _load(name)
             if source is not None:
+                self.sources[name] = source
                 self.scripts[name] = client.register_script(source)
 
     def run(self, script: str, keys: list[str] | None = None, args: list[Any] | None = None,

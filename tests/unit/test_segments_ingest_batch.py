@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from outreach.people import ingest
 from outreach.people.segments import build, members, membership
 from outreach.people.segments.evaluate import evaluate
 from outreach.people.segments.facts import load
@@ -167,4 +168,55 @@ def test_a_person_changed_during_the_batch_is_done_again_and_the_rest_in_halves(
     p3 = refs.lead_ref(env.store.r.hget(env.store.keys.lead_by_email, "p3@example.com"))
     acme = answers[saved[3][0]]  # company contains acme: the batch had loaded p3's Acme
     assert p3 not in acme and len(acme) == 7
+    assert env.store.r.scard(env.store.keys.segment_dirty) == 0
+
+
+def _members_match_brute_force(env: Any, saved: list[tuple[str, dict[str, Any]]]) -> None:
+    answers: dict[str, set[str]] = {}
+    for segment_id, tree in saved:
+        answers[segment_id] = _brute_force(env, segment_id, tree, answers)
+        assert set().union(*members.pages(env.store, segment_id)) == answers[segment_id], tree
+
+
+def test_the_drain_task_hands_settling_to_another_task(env, monkeypatch) -> None:
+    """The worker's drain applies a batch and hands its people to ``outreach.ingest.settle``
+    (another process settles them while the next batch is applied): until that task runs
+    they are marked dirty and no segment has them; once it runs every segment is right."""
+    from tasks import ingest as ingest_tasks
+
+    saved = _saved(env)
+    handed: list[tuple[list[str], dict[str, Any]]] = []
+    monkeypatch.setattr(ingest_tasks.settle, "apply_async",
+                        lambda args, **options: handed.append((args[0], options)))
+    _queue(env, [{"email": f"p{i}@example.com", "kind": "white_paper", "asset": "guide",
+                  "country": "DE"} for i in range(5)])
+    ingest.drain(env.store, env.config, "test-consumer", settle=ingest_tasks.settle_elsewhere)
+    assert len(handed) == 1 and len(handed[0][0]) == 5
+    assert handed[0][1]["queue"] == "ingest"
+    assert env.store.r.scard(env.store.keys.segment_dirty) == 5
+    assert members.count(env.store, saved[0][0], refs.LEAD) == 0
+    with env.app.app_context():
+        ingest_tasks.settle.run(handed[0][0])
+    _members_match_brute_force(env, saved)
+    assert members.count(env.store, saved[0][0], refs.LEAD) == 5
+    assert env.store.r.scard(env.store.keys.segment_dirty) == 0
+
+
+def test_a_drain_whose_broker_refuses_the_hand_over_settles_the_batch_itself(
+        env, monkeypatch) -> None:
+    from kombu.exceptions import OperationalError
+
+    from tasks import ingest as ingest_tasks
+
+    saved = _saved(env)
+
+    def refuse(*args: Any, **options: Any) -> None:
+        raise OperationalError("broker down")
+
+    monkeypatch.setattr(ingest_tasks.settle, "apply_async", refuse)
+    _queue(env, [{"email": f"p{i}@example.com", "kind": "white_paper", "asset": "guide",
+                  "country": "DE"} for i in range(3)])
+    ingest.drain(env.store, env.config, "test-consumer", settle=ingest_tasks.settle_elsewhere)
+    _members_match_brute_force(env, saved)
+    assert members.count(env.store, saved[0][0], refs.LEAD) == 3
     assert env.store.r.scard(env.store.keys.segment_dirty) == 0

@@ -5,6 +5,7 @@ links, the sends and the account's id; then the account)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from outreach.people.segments import members
 from outreach.people.segments.rules import NUMBER_FIELDS, STORED_AS, walk
 from outreach.platform import refs
 from outreach.store import Store
-from outreach.store.names.segments import SINCE_PREFIX, segment_since_field
+from outreach.store.names.segments import segment_since_field
 
 _KIND_CODES = {"w": "white_paper", "e": "event"}
 _PAGE = 1000  # people a script call reads
@@ -142,19 +143,22 @@ def load(store: Store, ref: str, trees: list[dict[str, Any]]) -> Facts | None:
 
 
 def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
-              only_read: bool = False) -> list[Facts | None]:
+              only_read: bool = False, segment_ids: Iterable[str] = ()) -> list[Facts | None]:
     """``load`` for several people at once, in a few round trips whatever their number (a
     page of people's hashes, events and lists in one script call; then registrations' slugs,
     links, sends and account ids; then the accounts). Their segments (and since when) are
     fields of their hash (``members.segments_of``). ``only_read``: each person's hash holds
-    only the fields the trees read (``hash_fields``) and their segments, when that can be
-    said (the rest of the hash is not read: less to send and decode)."""
+    only the fields the trees read (``hash_fields``) and their memberships of
+    ``segment_ids`` (the ones the caller compares with), when that can be said (the rest of
+    the hash is not read: less to send and decode; ``segments`` holds only those)."""
     keys = store.keys
     need = needs({"all": trees})
     lists, sent = sorted(need["lists"]), sorted(need["sent"])
     people = [ref for ref in person_refs if refs.parse(ref)[0]]
-    fields = (hash_fields(trees) or []) if only_read else []
-    found = _read_people(store, people, need["events"], lists, fields)
+    fields = hash_fields(trees) if only_read else None
+    if fields:
+        fields = sorted(set(fields) | {segment_since_field(s) for s in segment_ids})
+    found = _read_people(store, people, need["events"], lists, fields or [])
     epoch, half_life = store.r.hmget(keys.score_decay, "epoch", "half_life")
     decay = Decay(float(epoch or 0), float(half_life or 0))
     out: list[Facts | None] = []
@@ -177,20 +181,23 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
 
 def _read_people(store: Store, people: list[str], events: bool, lists: list[str],
                  fields: list[str]) -> dict[str, tuple[dict[str, str], list[str], list[Any]]]:
-    """ref -> (hash, or only its ``fields`` and segment fields when given; events, score in
-    each of ``lists``) of ``people`` (valid refs), a page in one script call
-    (``segment_facts.lua``) instead of a command per person and fact."""
+    """ref -> (hash, or only its ``fields`` when given; events, score in each of ``lists``)
+    of ``people`` (valid refs), a page in one script call (``segment_facts.lua``) instead of
+    a command per person and fact."""
     out: dict[str, tuple[dict[str, str], list[str], list[Any]]] = {}
     width = 2 + len(lists)
     for first in range(0, len(people), _PAGE):
         page = people[first:first + _PAGE]
         flat = store.run("segment_facts", args=[store.keys.tag, "1" if events else "0",
-                                                len(lists), *lists, SINCE_PREFIX,
-                                                len(fields), *fields, *page])
+                                                len(lists), *lists, len(fields), *fields,
+                                                *page])
         for i, ref in enumerate(page):
             row = flat[i * width:(i + 1) * width]
             values = row[0]
-            out[ref] = (dict(zip(values[::2], values[1::2], strict=True)), row[1], row[2:])
+            h = ({name: value for name, value in zip(fields, values, strict=True)
+                  if value is not None} if fields
+                 else dict(zip(values[::2], values[1::2], strict=True)))
+            out[ref] = (h, row[1], row[2:])
     return out
 
 

@@ -15,6 +15,7 @@ order (creation order), leads then contacts, from a position: a lead's bit offse
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,38 +39,52 @@ def bitmap(store: Store, segment_id: str, kind: str) -> str:
 
 
 class Writes:
-    """Memberships joined and left, gathered for one transaction and queued on it as one
-    script call (``segment_write.lua``: one command, not two a move)."""
+    """Memberships joined and left, and the due index entries of their evaluation
+    (``Keys.segment_due``), gathered for one transaction and queued on it as one script call
+    with one argument (``segment_write.lua``: the client packs one string, not two commands
+    a move)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.keys: list[str] = []
-        self.args: list[Any] = []
+        self.moves: list[list[Any]] = []
+        self.due_at: list[list[Any]] = []
+        self.not_due: list[str] = []
 
     def add(self, segment_id: str, ref: str, since: float) -> bool:
         """The person joins the segment since ``since``; False (nothing gathered) for a ref
         with no person number."""
-        return self._gather(segment_id, ref, int(since))
+        return self._gather(segment_id, ref, str(int(since)))
 
     def remove(self, segment_id: str, ref: str) -> None:
         """The person leaves the segment."""
         self._gather(segment_id, ref, "")
 
-    def _gather(self, segment_id: str, ref: str, since: int | str) -> bool:
+    def due(self, segment_id: str, ref: str, when: float | None) -> None:
+        """The moment the person's value in the segment can next flip by time alone
+        (``None``: never, the entry goes)."""
+        entry = f"{segment_id}|{ref}"
+        if when is None:
+            self.not_due.append(entry)
+        else:
+            self.due_at.append([entry, when])
+
+    def _gather(self, segment_id: str, ref: str, since: str) -> bool:
         number = refs.person_number(ref)
         if number is None:
             return False
-        kind, n = number
-        self.keys += [bitmap(self.store, segment_id, kind), self.store.keys.person(ref)]
-        self.args += [n, segment_since_field(segment_id), since]
+        self.moves.append([ref, number[1], segment_since_field(segment_id), since, segment_id])
         return True
 
     def queue(self, pipe: Any) -> None:
-        """Queue what was gathered on ``pipe`` (a transaction: redis-py loads the script
-        before it when the server lost it), and start again."""
-        if self.keys:
-            self.store.scripts["segment_write"](keys=self.keys, args=self.args, client=pipe)
-        self.keys, self.args = [], []
+        """Queue what was gathered on ``pipe`` (a transaction), and start again. As EVAL of
+        the source (Redis keeps the compiled script by its digest): an EVALSHA in a MULTI
+        would need its own round trip first to be sure the server has the script."""
+        if self.moves or self.due_at or self.not_due:
+            pipe.execute_command("EVAL", self.store.sources["segment_write"], 0,
+                                 self.store.keys.tag, json.dumps(
+                                     {"m": self.moves, "a": self.due_at, "r": self.not_due},
+                                     ensure_ascii=False, separators=(",", ":")))
+        self.moves, self.due_at, self.not_due = [], [], []
 
 
 def add(store: Store, pipe: Any, segment_id: str, ref: str, since: float) -> bool:

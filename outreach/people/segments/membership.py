@@ -64,19 +64,30 @@ def definitions(store: Store, segment_ids: Iterable[str]) -> dict[str, dict[str,
     for segment_id, (member_type, rules, built_at), listening in zip(ids, rows, listeners,
                                                                       strict=True):
         if member_type and rules:
-            tree = json.loads(rules)
-            out[segment_id] = {"member_type": member_type, "rules": tree,
-                               "required": _required_text(tree),
-                               "compiled": compiled(rules, tree),
-                               # whether time alone can move anyone (a window, a date, a
-                               # fading score): a tree that cannot has no due entries
-                               "timed": any(word in rules for word in _TIMED),
+            out[segment_id] = {"member_type": member_type, **_derived(rules),
                                "announced": bool(built_at),
                                "listened": bool(built_at) and int(listening or 0) > 0}
     return out
 
 
 _TIMED = ('"within"', '"score"', '"created_at"', '"updated_at"')  # conservative, as text
+_DERIVED: dict[str, dict[str, Any]] = {}
+_DERIVED_MAX = 2000
+
+
+def _derived(rules: str) -> dict[str, Any]:
+    """What settling needs of a tree, worked out once per process for its JSON text: the
+    tree, its required text conditions, its compiled form, and whether time alone can move
+    anyone (a window, a date, a fading score; a tree that cannot has no due entries)."""
+    found = _DERIVED.get(rules)
+    if found is None:
+        if len(_DERIVED) >= _DERIVED_MAX:
+            _DERIVED.clear()
+        tree = json.loads(rules)
+        found = _DERIVED[rules] = {"rules": tree, "required": _required_text(tree),
+                                   "compiled": compiled(rules, tree),
+                                   "timed": any(word in rules for word in _TIMED)}
+    return found
 
 
 def _required_text(tree: dict[str, Any]) -> list[tuple[str, Callable[[Any], bool]]]:
@@ -187,9 +198,15 @@ def evaluate_changes(store: Store, changes: Mapping[str, set[str]],
         missing = set().union(*pending.values()) - asked
         asked |= missing
         known.update(definitions(store, missing))
-        evaluated = {ref: mine for ref, mine in (
-            (ref, {s: known[s] for s in segment_ids if s in known})
-            for ref, segment_ids in pending.items()) if mine}
+        shared: dict[frozenset[str], dict[str, dict[str, Any]]] = {}  # one a set of segments
+        evaluated = {}
+        for ref, segment_ids in pending.items():
+            which = frozenset(segment_ids)
+            mine = shared.get(which)
+            if mine is None:
+                mine = shared[which] = {s: known[s] for s in which if s in known}
+            if mine:
+                evaluated[ref] = mine
         if not evaluated:
             break
         changed, forgotten = _batch_round(store, evaluated, known, now, new)
@@ -259,19 +276,17 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
             pipe.watch(*[key for ref in chunk for key in (
                 keys.person(ref), keys.person_events(ref))])
         everyone = dict(zip(people, load_many(store, people, [d["rules"] for d in known.values()],
-                                              only_read=True), strict=True))
+                                              only_read=True, segment_ids=known), strict=True))
         for pipe, chunk in zip(pipes, chunks, strict=True):
             pipe.multi()
             decided: dict[str, list[str]] = {}
-            dues: dict[str, float | None] = {}
             writes = members.Writes(store)
             for ref in chunk:
                 facts = everyone[ref]
                 if facts is not None:
-                    decided[ref] = _queue(store, pipe, writes, facts, evaluated[ref], now, dues,
+                    decided[ref] = _queue(store, pipe, writes, facts, evaluated[ref], now,
                                           hooks, new=ref in new, plans=plans)
             writes.queue(pipe)
-            _write_dues(store, pipe, dues)
             try:
                 pipe.execute()
             except WatchError:
@@ -339,11 +354,9 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
                 pipe.unwatch()
                 return None
             pipe.multi()
-            dues: dict[str, float | None] = {}
             writes = members.Writes(store)
-            changed = _queue(store, pipe, writes, facts, evaluated, now, dues, every_due=True)
+            changed = _queue(store, pipe, writes, facts, evaluated, now, every_due=True)
             writes.queue(pipe)
-            _write_dues(store, pipe, dues)
             try:
                 pipe.execute()
             except WatchError:
@@ -354,14 +367,13 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
 
 
 def _queue(store: Store, pipe: Any, writes: members.Writes, facts: Facts,
-           evaluated: dict[str, dict[str, Any]], now: float, dues: dict[str, float | None],
+           evaluated: dict[str, dict[str, Any]], now: float,
            subscribers: Callable[[str], list[str]] | None = None,
            every_due: bool = False, new: bool = False,
            plans: dict[frozenset[str], _Plan] | None = None) -> list[str]:
     """Gather in ``writes`` the answers of ``evaluated`` for one person (the caller queues
     them on ``pipe``, in MULTI) and queue on ``pipe`` the announcements of their moves;
-    their next flip times go into ``dues`` (due entry -> time, None: none), which
-    ``_write_dues`` queues on the same transaction; for a tree that time cannot move
+    their next flip times go into ``writes`` too (``Writes.due``); for a tree that time cannot move
     (``definitions``' ``timed``) only with ``every_due`` (the per-person path, which
     ``tick`` takes: a due entry left by an edited tree goes there); for a person created
     just now (``new``) only the times there are (there is no entry to remove; one a racing
@@ -390,24 +402,13 @@ def _queue(store: Store, pipe: Any, writes: members.Writes, facts: Facts,
         elif was and not member:
             writes.remove(segment_id, facts.ref)
         if flip is not None or every_due or (not new and definition.get("timed", True)):
-            dues[f"{segment_id}|{facts.ref}"] = flip
+            writes.due(segment_id, facts.ref, flip)
         if member != was:
             changed.append(segment_id)
     moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
                                         if evaluated[s]["announced"]],
                    {s for s in changed if evaluated[s]["listened"]}, now, subscribers)
     return changed
-
-
-def _write_dues(store: Store, pipe: Any, dues: dict[str, float | None]) -> None:
-    """The due index (``Keys.segment_due``) as ``dues`` says, in two commands whatever the
-    number of entries (on the transaction of the answers they come from)."""
-    gone = [due for due, flip in dues.items() if flip is None]
-    for first in range(0, len(gone), 5000):
-        pipe.zrem(store.keys.segment_due, *gone[first:first + 5000])
-    flips = {due: flip for due, flip in dues.items() if flip is not None}
-    if flips:
-        pipe.zadd(store.keys.segment_due, flips)
 
 
 def _forget(store: Store, ref: str, segment_ids: set[str]) -> int:

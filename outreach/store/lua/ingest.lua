@@ -4,10 +4,12 @@
 -- XACK + XDEL the entries. A registration already in the results hash changes nothing.
 --
 -- ARGV: 1 key tag, 2 group, 3 now (epoch seconds), 4 repeat weight, 5 event-after-paper weight,
---       6 seconds to keep results, 7 record count, 8 mode, then per record:
---       id, email, kind, asset, consent(0/1/p), at (epoch seconds), source, evidence (JSON
---       of the consent given, or ''), trusted (1: an authenticated write), nfields,
---       (field, value) * nfields
+--       6 seconds to keep results, 7 record count, 8 mode, 9 the records: a JSON array of
+--       one array of strings a record (one argument for the batch: the client packs one
+--       string, not twenty a registration):
+--       [id, email, kind, asset, consent(0/1/p), at (epoch seconds), source, evidence (JSON
+--       of the consent given, or ''), trusted (1: an authenticated write),
+--       [field, value, field, value...]]
 -- An untrusted record (the public door, no API key) updates an unqualified lead as always,
 -- but never a contact's fields nor a qualified lead's: the registration goes into the
 -- history, and the values it brought that differ become a proposed update on the timeline
@@ -210,15 +212,13 @@ end
 local acked = {}
 local outcomes = {}
 local applied = 0
-local i = 9
-for _ = 1, count do
-  local rid, email, kind, asset, consent = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local at, source, evidence = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-  local trusted = ARGV[i + 8] == '1'
-  local nfields = tonumber(ARGV[i + 9])
-  local fields = {}
-  for f = 1, nfields * 2 do fields[f] = ARGV[i + 9 + f] end
-  i = i + 10 + nfields * 2
+local records = cjson.decode(ARGV[9])
+for r = 1, count do
+  local record = records[r]
+  local rid, email, kind, asset, consent = record[1], record[2], record[3], record[4], record[5]
+  local at, source, evidence = record[6], record[7], record[8]
+  local trusted = record[9] == '1'
+  local fields = record[10]
   acked[#acked + 1] = rid
   local regs = (not import) and results_of(rid)
   if import or redis.call('HEXISTS', regs, rid) == 0 then
