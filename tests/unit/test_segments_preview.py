@@ -4,6 +4,7 @@ evaluation of every person, whatever the rules, the people and the page size."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -91,7 +92,25 @@ def test_an_indexed_rule_reads_only_its_candidates(make_env) -> None:
         world.apply(("list", "x1@acme.com", 0))
         tree = {"all": [{"in_list": world.lists[0]}, {"field": "country", "op": "eq",
                                                        "value": "DE"}]}
-        pages = list(candidates.people(world.store, "lead", tree))
+        pages = list(candidates.people(world.store, "lead", tree, time.time()))
         assert sum(len(p) for p in pages) == 1
-        assert list(candidates.people(world.store, "contact", tree)) == []
+        assert list(candidates.people(world.store, "contact", tree, time.time())) == []
         assert reading.preview(world.store, "lead", tree)["count"] == 1
+
+
+def test_a_score_rounding_up_to_the_threshold_just_after_a_rebase_is_a_candidate(env) -> None:
+    """Rules compare the rounded current score: 14.6 is 15. Just after a rebase the scaled
+    score is the current one, so an index read from the threshold itself (15) would miss
+    the lead; it is read from the least scaled score that rounds to 15 at the moment."""
+    env.registered("ann@example.com")
+    keys = env.store.keys
+    lead_id = env.store.r.hget(keys.lead_by_email, "ann@example.com")
+    now = time.time()
+    env.store.r.hset(keys.score_decay, mapping={"epoch": now, "half_life": 30 * 86_400})
+    env.store.r.hset(keys.lead(lead_id), "score", "14.6")
+    env.store.r.zadd(keys.lead_scores, {lead_id: 14.6})
+    for tree in ({"field": "score", "op": "gte", "value": 15},
+                 {"field": "score", "op": "gt", "value": 14}):
+        assert reading.preview(env.store, "lead", tree, now=now)["count"] == 1, tree
+    assert reading.preview(env.store, "lead", {"field": "score", "op": "gte", "value": 16},
+                           now=now)["count"] == 0

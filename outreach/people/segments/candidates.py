@@ -6,9 +6,10 @@ Narrowing never loses a member: every index used is a superset of the people the
 holds for (each candidate is still evaluated in full):
 
 - ``status`` ``eq``/``in`` ``qualified``/``disqualified``: ``Keys.leads_by_status`` (leads);
-- ``score`` ``gt`` (any value >= 0) or ``gte``/``eq`` (a value > 0): ``Keys.lead_scores``
-  (leads; a lead without a score is 0, so only ranges that exclude 0 narrow; a score index
-  scaled to an epoch, larger than the current score, is still a superset of ``gt``/``gte``);
+- ``score`` ``gt`` (any value >= 0) or ``gte`` (a value > 0): ``Keys.lead_scores`` (leads;
+  a lead without a score is 0, so only ranges that exclude 0 narrow), from the least scaled
+  score whose rounded current value passes (``Decay.scaled_bound`` at the preview's moment,
+  a hair lower for floating point);
 - ``in_list``: the list's members (nobody of the other member type);
 - ``in_segment``: the segment's members.
 
@@ -19,10 +20,12 @@ still a page at a time and pipelined.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from outreach.people.scoring import decay_of
 from outreach.people.segments import members
 from outreach.people.segments.facts import (
     Facts,
@@ -94,8 +97,8 @@ def _of_kind(kind: str) -> Callable[[str], str]:
 
 
 class _Narrower:
-    def __init__(self, store: Store, kind: str) -> None:
-        self.store, self.kind = store, kind
+    def __init__(self, store: Store, kind: str, now: float) -> None:
+        self.store, self.kind, self.now = store, kind, now
         self.list_types: dict[str, str | None] = {}
 
     def node(self, node: dict[str, Any]) -> list[Source | SegmentSource] | None:
@@ -141,27 +144,30 @@ class _Narrower:
                 return [Source(keys.leads_by_status(s), refs.lead_ref) for s in sorted(wanted)]
             return None
         if name == "score" and isinstance(value, int | float) and not isinstance(value, bool):
-            if op == "gt" and value >= 0:
-                return [Source(keys.lead_scores, refs.lead_ref, f"({value}")]
-            if op == "gte" and value > 0:
-                return [Source(keys.lead_scores, refs.lead_ref, str(value))]
+            # rules compare the rounded current score, a whole number: the least one passing
+            least = (math.floor(value) + 1 if op == "gt" and value >= 0
+                     else math.ceil(value) if op == "gte" and value > 0 else 0)
+            if least > 0:
+                bound = decay_of(self.store).scaled_bound(least, self.now) * (1 - 1e-9)
+                return [Source(keys.lead_scores, refs.lead_ref, repr(bound))]
         return None
 
 
-def narrowed(store: Store, kind: str, rules: dict[str, Any]
+def narrowed(store: Store, kind: str, rules: dict[str, Any], now: float
              ) -> list[Source | SegmentSource] | None:
-    """The sources of the people of ``kind`` ('lead' | 'contact') ``rules`` can hold, or
-    None when no index narrows them (then everyone of that kind is a candidate)."""
-    return _Narrower(store, kind).node(rules)
+    """The sources of the people of ``kind`` ('lead' | 'contact') ``rules`` can hold at
+    ``now``, or None when no index narrows them (then everyone of that kind is a
+    candidate)."""
+    return _Narrower(store, kind, now).node(rules)
 
 
-def people(store: Store, member_type: str, rules: dict[str, Any],
+def people(store: Store, member_type: str, rules: dict[str, Any], now: float,
            page: int = PAGE) -> Iterator[list[str]]:
-    """Pages of candidate refs for a segment of ``member_type``: narrowed where an index
-    allows, every person of the type otherwise; each candidate once."""
+    """Pages of candidate refs for a segment of ``member_type`` at ``now``: narrowed where
+    an index allows, every person of the type otherwise; each candidate once."""
     kinds = [k for k in ("lead", "contact") if member_type in (k, "any")]
     for kind in kinds:
-        sources = narrowed(store, kind, rules)
+        sources = narrowed(store, kind, rules, now)
         if sources is None:
             every = store.keys.leads if kind == "lead" else store.keys.contacts
             sources = [Source(every, _of_kind(kind))]
