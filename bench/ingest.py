@@ -131,9 +131,12 @@ def run_noop(
 
 def run_ingest(
     app: Celery, store: Store, payloads: list[dict[str, object]], distinct: int,
-    args: argparse.Namespace, logdir: str, kicks: int,
+    args: argparse.Namespace, logdir: str, kicks: int, timings: dict[str, float] | None = None,
 ) -> tuple[float, str, float]:
-    """Registrations/s, a note (consistency, CPU), and the share of the CPU other work took."""
+    """Registrations/s, a note (consistency, CPU), and the share of the CPU other work took.
+    ``timings``: filled with the seconds until every registration was in its lists
+    (``lists``) and until every person was settled for the saved segments too (``settled``,
+    what the rate is of)."""
     log_path = Path(logdir) / "outreach.log"
     total = len(payloads)
     metrics = store.keys.metrics
@@ -163,6 +166,8 @@ def run_ingest(
             t1 = wait_for(lambda: store.r.scard(store.keys.segment_dirty) == 0, 900,
                           "segments settled", poll=0.01)
             lua = (evalsha_usec(store) - lua_before) / 1e6
+            if timings is not None:
+                timings.update(lists=t_lists - t0, settled=t1 - t0)
             foreign = watch.foreign_share()
             cpu_us = watch.groups_cpu() / total * 1e6
             wait_for(lambda: queue_idle(store), 60, "drain task end")
