@@ -51,20 +51,30 @@ def build_dev_app(config: Config, host: str = "127.0.0.1", port: int = 8000) -> 
     return app, capture
 
 
-def start_in_process_worker(app: Flask) -> None:
-    """A Celery worker on threads inside this process, consuming the in-memory broker."""
+def start_in_process_worker(app: Flask) -> tuple[threading.Thread, Any]:
+    """A Celery worker on threads inside this process, consuming the in-memory broker, and
+    the beat on a thread of its own (the worker's embedded beat forks a process: its tasks
+    went to that process's copy of the in-memory broker, where nothing ran them, and the
+    process outlived ``outreach dev``). The beat keeps its schedule in memory (no file).
+    Returns the worker's thread and the beat service (a thread)."""
+    from celery.beat import EmbeddedService
+
     celery_app = app.extensions["celery"]
 
     def run() -> None:
         worker = celery_app.Worker(
             pool="threads", concurrency=4, queues=["ingest", "send", "default"],
             loglevel="WARNING", without_heartbeat=True, without_mingle=True,
-            without_gossip=True, beat=True, schedule_filename="/tmp/outreach-dev-beat",
+            without_gossip=True, beat=False,
             quiet=True,  # no banner: the URLs and sign-ins stay the last thing printed
         )
         worker.start()
 
-    threading.Thread(target=run, name="celery-worker", daemon=True).start()
+    worker = threading.Thread(target=run, name="celery-worker", daemon=True)
+    worker.start()
+    beat = EmbeddedService(celery_app, thread=True, scheduler_cls="celery.beat:Scheduler")
+    beat.start()
+    return worker, beat
 
 
 def listening_server(app: Flask, host: str, port: int) -> Any:

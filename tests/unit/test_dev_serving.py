@@ -79,3 +79,50 @@ def test_the_port_answers_at_the_moment_serving_is_printed(monkeypatch) -> None:
         for server in servers:
             server.shutdown()  # type: ignore[attr-defined]
     assert answered == [True]
+
+
+def _child_processes() -> set[str]:
+    """This process's children (every thread's), from /proc."""
+    from pathlib import Path as _Path
+
+    found: set[str] = set()
+    for children in _Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        found.update(children.read_text().split())
+    return found
+
+
+def test_the_beat_runs_in_process_and_forks_nothing() -> None:
+    """The beat's tasks reach this process's worker (the worker's embedded beat forked a
+    process whose tasks went to its own copy of the in-memory broker, where nothing ran
+    them, and which outlived ``outreach dev``)."""
+    import time
+
+    from celery.signals import task_prerun
+    from celery.worker import state
+
+    from outreach.cli import dev
+    from outreach.config import Config
+
+    app, capture = dev.build_dev_app(Config(), port=_free_port())
+    ran: list[str] = []
+
+    def seen(sender: object = None, **_: object) -> None:
+        ran.append(getattr(sender, "name", ""))
+
+    task_prerun.connect(seen, weak=False)
+    before = _child_processes()
+    worker, beat = dev.start_in_process_worker(app)
+    try:
+        deadline = time.monotonic() + 30
+        while "outreach.experiments.tick" not in ran and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "outreach.experiments.tick" in ran  # the beat's every-second entry, run here
+        assert _child_processes() == before
+    finally:
+        beat.stop()
+        state.should_terminate = 0  # how celery's own test worker is stopped
+        worker.join(20)
+        state.should_terminate = None
+        task_prerun.disconnect(seen)
+        capture.stop()
+    assert not worker.is_alive()
