@@ -114,3 +114,22 @@ def test_a_score_rounding_up_to_the_threshold_just_after_a_rebase_is_a_candidate
         assert reading.preview(env.store, "lead", tree, now=now)["count"] == 1, tree
     assert reading.preview(env.store, "lead", {"field": "score", "op": "gte", "value": 16},
                            now=now)["count"] == 0
+
+
+def test_a_preview_compares_the_faded_score(env) -> None:
+    """The preview's facts carry the score's decay, as the saved segment's do: a lead whose
+    points were earned three half-lives ago has an eighth of them (found by the full scan:
+    this rule narrows nothing)."""
+    env.registered("ann@example.com")
+    keys = env.store.keys
+    lead_id = env.store.r.hget(keys.lead_by_email, "ann@example.com")
+    now = time.time()
+    half_life = 30 * 86_400
+    env.store.r.hset(keys.score_decay, mapping={"epoch": now - 3 * half_life,
+                                                "half_life": half_life})
+    env.store.r.hset(keys.lead(lead_id), "score", "40")  # 40 points at the epoch: 5 now
+    env.store.r.zadd(keys.lead_scores, {lead_id: 40})
+    at_least = {"not": {"field": "score", "op": "lt", "value": 15}}
+    assert reading.preview(env.store, "lead", at_least, now=now)["count"] == 0
+    assert reading.preview(env.store, "lead", {"not": {"field": "score", "op": "lt",
+                                                       "value": 5}}, now=now)["count"] == 1

@@ -225,10 +225,6 @@ def _batchable(rules: dict[str, Any]) -> bool:
     return True
 
 
-def _hash_fields(rules: dict[str, Any]) -> list[str] | None:
-    """The person-hash fields the tree reads (``facts.hash_fields``), or None for the whole
-    hash: a score (how it is stored may change), an account, or anything not named there."""
-    return hash_fields([rules], score=False)
 
 
 class Loader:
@@ -240,7 +236,8 @@ class Loader:
         self.batched = _batchable(rules)
         need = needs(rules)
         self.need = need
-        self.fields = _hash_fields(rules)
+        self.fields = hash_fields([rules])
+        self.decay = decay_of(store)  # the stored score is scaled to the decay's epoch
         self.lists = sorted(need["lists"])
         self.sent = sorted(need["sent"])
         self.slugs: dict[str, str | None] = {}
@@ -279,7 +276,7 @@ class Loader:
             if not h:
                 out.append(None)
                 continue
-            facts = Facts(ref, h, events=parse_events(events or []))
+            facts = Facts(ref, h, events=parse_events(events or []), decay=self.decay)
             facts.lists = {list_id for list_id, yes in zip(self.lists, on, strict=True) if yes}
             facts.segments = members.segments_of(h)
             out.append(facts)
