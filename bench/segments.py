@@ -261,7 +261,11 @@ def part_preview(args: argparse.Namespace) -> None:
                 {"field": "country", "op": "eq", "value": "DE"}]},
             "on a list and country=DE (list members)": {"all": [
                 {"in_list": list_id}, {"field": "country", "op": "eq", "value": "DE"}]},
-            "score >= 15 (score index)": {"field": "score", "op": "gte", "value": 15},
+            "score >= 15 (answered by the score index alone)": {"field": "score", "op": "gte",
+                                                                 "value": 15},
+            "score >= 15 and country=DE (score index, then evaluated)": {"all": [
+                {"field": "score", "op": "gte", "value": 15},
+                {"field": "country", "op": "eq", "value": "DE"}]},
             "country=DE (no index: the full scan)": {"field": "country", "op": "eq", "value": "DE"},
         }
         reference_rules = cases["country=DE (no index: the full scan)"]

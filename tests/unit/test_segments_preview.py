@@ -133,3 +133,36 @@ def test_a_preview_compares_the_faded_score(env) -> None:
     assert reading.preview(env.store, "lead", at_least, now=now)["count"] == 0
     assert reading.preview(env.store, "lead", {"not": {"field": "score", "op": "lt",
                                                        "value": 5}}, now=now)["count"] == 1
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(scaled=st.lists(st.one_of(st.floats(0, 300, allow_nan=False), st.integers(0, 40)),
+                       min_size=1, max_size=5),
+       half_life_days=st.sampled_from([0, 0.5, 30]), days_since_epoch=st.floats(0, 90),
+       op=st.sampled_from(["gt", "gte"]), value=st.sampled_from([0, 0.5, 1, 3, 14.5, 15, 40]))
+def test_a_lone_score_rule_answered_by_the_index_equals_brute_force(
+        make_env, scaled, half_life_days, days_since_epoch, op, value) -> None:
+    """A tree that is one score condition is counted in the score index (no evaluation but
+    of the leads within a hair of the bound): the count equals the evaluator's over every
+    lead, whatever the scores, the decay and the moment."""
+    from outreach.people.segments.evaluate import evaluate
+    from outreach.people.segments.facts import load
+
+    with make_env() as env:
+        keys = env.store.keys
+        now = time.time()
+        env.store.r.hset(keys.score_decay, mapping={
+            "epoch": now - days_since_epoch * 86_400, "half_life": half_life_days * 86_400})
+        refs_ = []
+        for i, score in enumerate(scaled):
+            env.registered(f"p{i}@example.com")
+            lead_id = env.store.r.hget(keys.lead_by_email, f"p{i}@example.com")
+            env.store.r.hset(keys.lead(lead_id), "score", repr(float(score)))
+            env.store.r.zadd(keys.lead_scores, {lead_id: float(score)})
+            refs_.append(f"l:{lead_id}")
+        tree = {"field": "score", "op": op, "value": value}
+        expected = {ref for ref in refs_ if evaluate(tree, load(env.store, ref, [tree]), now).value}
+        got = reading.preview(env.store, "lead", tree, now=now)
+        assert got["count"] == len(expected)
+        assert {f"l:{p['id']}" for p in got["sample"]} == expected

@@ -183,6 +183,52 @@ def people(store: Store, member_type: str, rules: dict[str, Any], now: float,
                     yield mine
 
 
+@dataclass(frozen=True)
+class Answered:
+    """What an index says of a whole tree: ``count`` people surely in it (the first of them
+    in ``first``), and ``doubtful`` ones (within a hair of a score bound, where floating
+    point could decide otherwise) that are to be evaluated."""
+
+    count: int
+    first: list[str]
+    doubtful: list[str]
+
+
+def answered(store: Store, member_type: str, rules: dict[str, Any], now: float,
+             sample: int) -> Answered | None:
+    """The answer of an index for a tree that is one condition it answers exactly, with
+    no evaluation of anyone: ``in_list`` (its members, of the segment's member type) or a
+    ``score`` ``gt``/``gte`` (a segment of leads: the leads at or above the least scaled
+    score whose rounded current value passes). None for any other tree."""
+    keys = store.keys
+    if "in_list" in rules and member_type in ("lead", "contact"):
+        list_id = rules["in_list"]
+        if store.r.hget(keys.list(list_id), "member_type") != member_type:
+            return Answered(0, [], [])
+        key = keys.list_members(list_id)
+        return Answered(int(store.r.zcard(key)),
+                        [_of_kind(member_type)(m) for m in store.r.zrange(key, 0, sample - 1)],
+                        [])
+    if rules.get("field") != "score" or member_type != "lead":
+        return None
+    op, value = rules["op"], rules["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    least = (math.floor(value) + 1 if op == "gt" and value >= 0
+             else math.ceil(value) if op == "gte" and value > 0 else 0)
+    if least <= 0:
+        return None
+    bound = decay_of(store).scaled_bound(least, now)
+    low, high = repr(bound * (1 - 1e-9)), repr(bound * (1 + 1e-9))
+    pipe = store.r.pipeline(transaction=False)
+    pipe.zcount(keys.lead_scores, f"({high}", "+inf")
+    pipe.zrangebyscore(keys.lead_scores, f"({high}", "+inf", start=0, num=sample)
+    pipe.zrangebyscore(keys.lead_scores, low, high)
+    count, first, doubtful = pipe.execute()
+    return Answered(int(count), [refs.lead_ref(m) for m in first],
+                    [refs.lead_ref(m) for m in doubtful])
+
+
 def prefilter(rules: dict[str, Any]) -> Callable[[dict[str, str]], bool] | None:
     """A cheap test on a person's hash that every member passes (so a person who fails it
     needs no evaluation): the ``eq`` conditions on plain profile fields that the tree (or

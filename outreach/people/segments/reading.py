@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from outreach.errors import NotFound
@@ -65,9 +66,11 @@ def members(store: Store, segment_id: str, *, limit: int = 50,
 def preview(store: Store, member_type: str, rules: dict[str, Any],
             now: float | None = None, budget: float = PREVIEW_BUDGET_SECONDS) -> dict[str, Any]:
     """``{"count", "sample", "complete"}`` for checked, unsaved rules; ``complete`` is false
-    when the time budget ended the scan first (the count is then a lower bound). The people
-    are narrowed by the indexes a rule allows (``candidates``) and evaluated a page at a time,
-    each page's facts loaded in a few pipelined round trips."""
+    when the time budget ended the scan first (the count is then a lower bound). A tree an
+    index answers on its own (a lone list or score condition: ``candidates.answered``) is
+    counted there; otherwise the people are narrowed by the indexes a rule allows
+    (``candidates``) and evaluated a page at a time, each page's facts loaded in a few
+    pipelined round trips."""
     check_references(store, None, rules)
     now = time.time() if now is None else now
     deadline = time.monotonic() + budget
@@ -76,7 +79,13 @@ def preview(store: Store, member_type: str, rules: dict[str, Any],
     loader = candidates.Loader(store, rules)
     quick = candidates.prefilter(rules)
     run = compiled(json.dumps(rules, sort_keys=True), rules)  # evaluate's answer, faster
-    for page_refs in candidates.people(store, member_type, rules, now):
+    known = candidates.answered(store, member_type, rules, now, PREVIEW_SAMPLE)
+    if known is None:
+        pages: Iterable[list[str]] = candidates.people(store, member_type, rules, now)
+    else:  # an index answers the tree: only the doubtful are evaluated
+        count, sample = known.count, known.first
+        pages = [known.doubtful] if known.doubtful else []
+    for page_refs in pages:
         for facts in loader.load(page_refs):
             if not facts or (quick is not None and not quick(facts.h)):
                 continue  # not there, or fails a required field without an evaluation
