@@ -1,7 +1,7 @@
 """Local time for journeys: ``wait until HH:MM`` and quiet hours in the person's zone
 (``zones.zone_of``), DST-correct through zoneinfo: a local time that a spring-forward gap
 skips is taken as the same wall time after the change (PEP 495 ``fold=0``), a time that a
-fall-back repeats as its first occurrence."""
+fall-back repeats as its first occurrence, or its second when the first is past."""
 
 from __future__ import annotations
 
@@ -10,10 +10,17 @@ from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 
-def _at(day: datetime, hour: int, minute: int, zone: ZoneInfo) -> float:
+def _at(day: datetime, hour: int, minute: int, zone: ZoneInfo) -> list[float]:
+    """The instants of ``day`` showing HH:MM in ``zone``: one, or two in an hour a
+    fall-back repeats (PEP 495 ``fold`` 0 and 1); in a spring-forward gap the same wall
+    time after the change (a round trip through UTC with ``fold=0``)."""
     local = datetime.combine(day.date(), clock_time(hour, minute), tzinfo=zone)
-    # round-trip through UTC: a wall time in a gap becomes a real instant
-    return local.astimezone(UTC).timestamp()
+    first = local.astimezone(UTC).timestamp()
+    second = local.replace(fold=1).astimezone(UTC).timestamp()
+    # fold=1 differs in a repeated hour (a later instant, the same wall time) and in a gap
+    # (an earlier instant that shows another wall time): only the first is kept
+    repeated = second > first and datetime.fromtimestamp(second, zone).time() == local.time()
+    return [first, second] if repeated else [first]
 
 
 def next_local(now: float, hour: int, minute: int, zone: ZoneInfo) -> float:
@@ -21,9 +28,9 @@ def next_local(now: float, hour: int, minute: int, zone: ZoneInfo) -> float:
     instant just after a gap when a spring-forward skips it)."""
     today = datetime.fromtimestamp(now, zone)
     for days in range(0, 3):
-        at = _at(today + timedelta(days=days), hour, minute, zone)
-        if at > now:
-            return at
+        for at in _at(today + timedelta(days=days), hour, minute, zone):
+            if at > now:
+                return at
     return now + 86400  # unreachable: some day within three has that time
 
 

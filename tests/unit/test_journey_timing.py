@@ -94,3 +94,13 @@ def test_quiet_hours_end_when_they_end(now: float, start: int, end: int, zone: Z
     while t < until - 60:  # quiet all the way (sampled by minutes)
         assert quiet(t)
         t += 600
+
+
+def test_the_repeated_hour_once_its_first_occurrence_is_past() -> None:
+    """At 02:00 CEST of the fall-back night (or any moment before 02:00 CET), the next
+    02:00 in Berlin is the repeated one an hour later, not the next night's."""
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime(2026, 10, 25, 0, 0, tzinfo=UTC).timestamp()  # 02:00 CEST
+    assert timing.next_local(first, 2, 0, berlin) == first + 3600  # 02:00 CET
+    assert timing.next_local(first + 1800, 2, 0, berlin) == first + 3600
+    assert timing.next_local(first + 3600, 2, 0, berlin) > first + 86_400
