@@ -48,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,22 @@ def twenty_segments(store: Store, list_id: str) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- lag
 
+def wrong_memberships(store: Store, saved: list[dict[str, Any]], lead_ids: Iterable[str]) -> int:
+    """How many (lead, saved segment) memberships differ from a brute-force evaluation now."""
+    defs = membership.definitions(store, [s["id"] for s in saved])
+    wrong = 0
+    now = time.time()
+    for lead_id in lead_ids:
+        facts = load(store, refs.lead_ref(lead_id), [d["rules"] for d in defs.values()])
+        assert facts is not None
+        for segment_id, d in defs.items():
+            want = (evaluate(d["rules"], facts, now).value
+                    and membership.eligible(d["member_type"], facts))
+            wrong += want != (segment_id in facts.segments)
+    return wrong
+
+
+
 def _drive(share: list[tuple[float, str, str, str, int]], start: float,
            threads: int) -> tuple[list[float], set[str]]:
     """One process's changes, each made at its moment; their lags (done - due)."""
@@ -199,16 +215,7 @@ def part_lag(args: argparse.Namespace) -> None:
         lags = [lag for part, _ in results for lag in part]
         changed = {lead_id for _, part in results for lead_id in part}
         elapsed = max(at for at, *_ in plan) + max(lags)
-        defs = membership.definitions(store, [s["id"] for s in saved])
-        wrong = 0
-        now = time.time()
-        for lead_id in changed:
-            ref = refs.lead_ref(lead_id)
-            facts = load(store, ref, [d["rules"] for d in defs.values()])
-            assert facts is not None
-            for segment_id, d in defs.items():
-                want = evaluate(d["rules"], facts, now).value and membership.eligible(d["member_type"], facts)
-                wrong += want != (segment_id in facts.segments)
+        wrong = wrong_memberships(store, saved, changed)
         print(f"lag: 20 segments over {args.people:,} leads (built in {built:.1f}s); {total} "
               f"changes (edits, opens) asked at {args.rate:.0f}/s from {args.processes} processes "
               f"x {args.threads} threads, all made within {elapsed:.1f}s of the first")
@@ -528,16 +535,7 @@ def part_reglag(args: argparse.Namespace) -> None:
         lead_ids = {email: store.r.hget(store.keys.lead_by_email, email) for email in stored}
         lags = [(entered[refs.lead_ref(lead_ids[email])] - at) / 1000
                 for email, at in stored.items() if refs.lead_ref(lead_ids[email]) in entered]
-        defs = membership.definitions(store, [s["id"] for s in saved])
-        wrong = 0
-        now = time.time()
-        for lead_id in lead_ids.values():
-            facts = load(store, refs.lead_ref(lead_id), [d["rules"] for d in defs.values()])
-            assert facts is not None
-            for segment_id, d in defs.items():
-                want = (evaluate(d["rules"], facts, now).value
-                        and membership.eligible(d["member_type"], facts))
-                wrong += want != (segment_id in facts.segments)
+        wrong = wrong_memberships(store, saved, lead_ids.values())
         print(f"registration lag: {total} new people registered at {args.rate:.0f}/s "
               f"(stored in {produced:.1f}s) over {args.people:,} leads and 20 segments; "
               f"{len(lags)} moves into their country's segment seen")

@@ -143,14 +143,23 @@ class _Narrower:
             if wanted <= set(STATUS_INDEXED):
                 return [Source(keys.leads_by_status(s), refs.lead_ref) for s in sorted(wanted)]
             return None
-        if name == "score" and isinstance(value, int | float) and not isinstance(value, bool):
-            # rules compare the rounded current score, a whole number: the least one passing
-            least = (math.floor(value) + 1 if op == "gt" and value >= 0
-                     else math.ceil(value) if op == "gte" and value > 0 else 0)
-            if least > 0:
-                bound = decay_of(self.store).scaled_bound(least, self.now) * (1 - 1e-9)
-                return [Source(keys.lead_scores, refs.lead_ref, repr(bound))]
+        if name == "score":
+            bound = _score_bound(self.store, op, value, self.now)
+            if bound is not None:
+                return [Source(keys.lead_scores, refs.lead_ref, repr(bound * (1 - 1e-9)))]
         return None
+
+
+def _score_bound(store: Store, op: str, value: Any, now: float) -> float | None:
+    """The least scaled score (``Keys.lead_scores``) whose rounded current value passes a
+    score ``gt`` (value >= 0) or ``gte`` (value > 0) at ``now``; None for any other
+    condition (one that a lead without a score, 0, can pass)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    # rules compare the rounded current score, a whole number: the least one passing
+    least = (math.floor(value) + 1 if op == "gt" and value >= 0
+             else math.ceil(value) if op == "gte" and value > 0 else 0)
+    return decay_of(store).scaled_bound(least, now) if least > 0 else None
 
 
 def narrowed(store: Store, kind: str, rules: dict[str, Any], now: float
@@ -211,14 +220,9 @@ def answered(store: Store, member_type: str, rules: dict[str, Any], now: float,
                         [])
     if rules.get("field") != "score" or member_type != "lead":
         return None
-    op, value = rules["op"], rules["value"]
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    bound = _score_bound(store, rules["op"], rules["value"], now)
+    if bound is None:
         return None
-    least = (math.floor(value) + 1 if op == "gt" and value >= 0
-             else math.ceil(value) if op == "gte" and value > 0 else 0)
-    if least <= 0:
-        return None
-    bound = decay_of(store).scaled_bound(least, now)
     low, high = repr(bound * (1 - 1e-9)), repr(bound * (1 + 1e-9))
     pipe = store.r.pipeline(transaction=False)
     pipe.zcount(keys.lead_scores, f"({high}", "+inf")
@@ -269,8 +273,6 @@ def _batchable(rules: dict[str, Any]) -> bool:
         elif kind not in _BATCHED:
             return False
     return True
-
-
 
 
 class Loader:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outreach.normalize import FREE_MAIL_DOMAINS, email_domain, normalise_company
-from outreach.people.scoring import NO_DECAY, Decay
+from outreach.people.scoring import NO_DECAY, Decay, decay_of
 from outreach.people.segments import members
 from outreach.people.segments.rules import NUMBER_FIELDS, STORED_AS, walk
 from outreach.platform import refs
@@ -151,7 +151,6 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
     only the fields the trees read (``hash_fields``) and their memberships of
     ``segment_ids`` (the ones the caller compares with), when that can be said (the rest of
     the hash is not read: less to send and decode; ``segments`` holds only those)."""
-    keys = store.keys
     need = needs({"all": trees})
     lists, sent = sorted(need["lists"]), sorted(need["sent"])
     people = [ref for ref in person_refs if refs.parse(ref)[0]]
@@ -159,8 +158,7 @@ def load_many(store: Store, person_refs: list[str], trees: list[dict[str, Any]],
     if fields:
         fields = sorted(set(fields) | {segment_since_field(s) for s in segment_ids})
     found = _read_people(store, people, need["events"], lists, fields or [])
-    epoch, half_life = store.r.hmget(keys.score_decay, "epoch", "half_life")
-    decay = Decay(float(epoch or 0), float(half_life or 0))
+    decay = decay_of(store)
     out: list[Facts | None] = []
     for ref in person_refs:
         if ref not in found:

@@ -203,7 +203,7 @@ def delete(store: Store, segment_id: str, page: int = 1000) -> None:
         writes = Writes(store)
         for ref in found:
             writes.remove(segment_id, ref)
+            writes.due(segment_id, ref, None)
         writes.queue(pipe)
-        pipe.zrem(keys.segment_due, *[f"{segment_id}|{ref}" for ref in found])
         pipe.execute()
     store.r.delete(keys.segment_leads(segment_id), keys.segment_contacts(segment_id))
