@@ -5,6 +5,7 @@ links, the sends and the account's id; then the account)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,20 +187,24 @@ def _read_people(store: Store, people: list[str], events: bool, lists: list[str]
     width = 2 + len(lists)
     for first in range(0, len(people), _PAGE):
         page = people[first:first + _PAGE]
-        flat = store.run("segment_facts", args=[store.keys.tag, "1" if events else "0",
-                                                len(lists), *lists, len(fields), *fields,
-                                                *page])
+        flat = json.loads(store.run("segment_facts", args=[
+            store.keys.tag, "1" if events else "0", len(lists), *lists, len(fields), *fields,
+            *page]))
         for i, ref in enumerate(page):
             row = flat[i * width:(i + 1) * width]
-            values = row[0]
+            values = row[0] or []  # cjson writes an empty table as {}
             h = ({name: value for name, value in zip(fields, values, strict=True)
-                  if value is not None} if fields
+                  if value is not False} if fields
                  else dict(zip(values[::2], values[1::2], strict=True)))
-            out[ref] = (h, row[1], row[2:])
+            out[ref] = (h, row[1] or [], [None if s is False else s for s in row[2:]])
     return out
 
 
 def _second_pass(store: Store, people: list[Facts], need: dict[str, Any], sent: list[str]) -> None:
+    """What the first pass's answers lead to: registrations' asset slugs, clicked links'
+    URLs, sends, the account (nothing to do when the trees read none of them)."""
+    if not (need["regs"] or need["links"] or sent or need["account"]):
+        return
     keys = store.keys
     histories = {id(f): history_entries(f.h.get("regs")) if need["regs"] else [] for f in people}
     list_ids = sorted({asset for history in histories.values()

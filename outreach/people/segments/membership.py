@@ -281,12 +281,14 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
             pipe.multi()
             decided: dict[str, list[str]] = {}
             writes = members.Writes(store)
+            announcing: list[moves.Moved] = []
             for ref in chunk:
                 facts = everyone[ref]
                 if facts is not None:
-                    decided[ref] = _queue(store, pipe, writes, facts, evaluated[ref], now,
-                                          hooks, new=ref in new, plans=plans)
+                    decided[ref] = _queue(writes, facts, evaluated[ref], now, announcing,
+                                          new=ref in new, plans=plans)
             writes.queue(pipe)
+            moves.announce(store, pipe, announcing, now, hooks)
             try:
                 pipe.execute()
             except WatchError:
@@ -355,8 +357,10 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
                 return None
             pipe.multi()
             writes = members.Writes(store)
-            changed = _queue(store, pipe, writes, facts, evaluated, now, every_due=True)
+            announcing: list[moves.Moved] = []
+            changed = _queue(writes, facts, evaluated, now, announcing, every_due=True)
             writes.queue(pipe)
+            moves.announce(store, pipe, announcing, now)
             try:
                 pipe.execute()
             except WatchError:
@@ -366,14 +370,12 @@ def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],
     return []
 
 
-def _queue(store: Store, pipe: Any, writes: members.Writes, facts: Facts,
-           evaluated: dict[str, dict[str, Any]], now: float,
-           subscribers: Callable[[str], list[str]] | None = None,
-           every_due: bool = False, new: bool = False,
-           plans: dict[frozenset[str], _Plan] | None = None) -> list[str]:
-    """Gather in ``writes`` the answers of ``evaluated`` for one person (the caller queues
-    them on ``pipe``, in MULTI) and queue on ``pipe`` the announcements of their moves;
-    their next flip times go into ``writes`` too (``Writes.due``); for a tree that time cannot move
+def _queue(writes: members.Writes, facts: Facts, evaluated: dict[str, dict[str, Any]],
+           now: float, announcing: list[moves.Moved] | None = None, every_due: bool = False,
+           new: bool = False, plans: dict[frozenset[str], _Plan] | None = None) -> list[str]:
+    """Gather in ``writes`` the answers of ``evaluated`` for one person and in
+    ``announcing`` their moves (the caller queues both on its transaction); their next flip
+    times go into ``writes`` too (``Writes.due``); for a tree that time cannot move
     (``definitions``' ``timed``) only with ``every_due`` (the per-person path, which
     ``tick`` takes: a due entry left by an edited tree goes there); for a person created
     just now (``new``) only the times there are (there is no entry to remove; one a racing
@@ -405,9 +407,11 @@ def _queue(store: Store, pipe: Any, writes: members.Writes, facts: Facts,
             writes.due(segment_id, facts.ref, flip)
         if member != was:
             changed.append(segment_id)
-    moves.announce(store, pipe, facts, [(s, s not in facts.segments) for s in changed
-                                        if evaluated[s]["announced"]],
-                   {s for s in changed if evaluated[s]["listened"]}, now, subscribers)
+    if changed and announcing is not None:
+        announcing.append((facts.ref, facts.h.get("email") or "",
+                           [(s, s not in facts.segments) for s in changed
+                            if evaluated[s]["announced"]],
+                           {s for s in changed if evaluated[s]["listened"]}))
     return changed
 
 

@@ -25,28 +25,38 @@ ENTERED, EXITED = "segment.entered", "segment.exited"
 CLAIM_IDLE_MS = 60_000
 
 
-def announce(store: Store, pipe: Any, facts: Any, moved: list[tuple[str, bool]],
-             listened: set[str], now: float,
+Moved = tuple[str, str, list[tuple[str, bool]], set[str]]
+"""One person's moves to announce: (ref, email, [(segment id, entered?)], the segments of
+them whose moves go in the stream)."""
+
+
+def announce(store: Store, pipe: Any, moved: list[Moved], now: float,
              subscribers: Callable[[str], list[str]] | None = None) -> None:
-    """Queue on ``pipe`` (in MULTI) the events of ``moved`` (segment id, entered?) for one
-    person (``facts``): webhook deliveries for subscribers, stream entries for the segments
-    in ``listened``. ``subscribers``: the webhooks that want an event, when the caller keeps
-    them for a batch of people (else looked up here)."""
+    """Queue on ``pipe`` (in MULTI) the events of several people's moves (``Moved``):
+    webhook deliveries for subscribers (one ``queue_events`` an event kind for all of them),
+    stream entries for the segments listened to. ``subscribers``: the webhooks that want an
+    event, when the caller keeps them for a batch of people (else looked up here)."""
+    moved = [one for one in moved if one[2]]
     if not moved:
         return
-    kind, person_id = refs.parse(facts.ref)
-    person = {"type": refs.TYPES.get(kind, ""), "id": person_id, "email": facts.h.get("email")}
     for event, entered in ((ENTERED, True), (EXITED, False)):
-        items = [{"segment_id": segment_id, "person": person}
-                 for segment_id, went_in in moved if went_in is entered]
+        wanted = subscribers(event) if subscribers else webhooks.subscribers(store, event)
+        if not wanted:
+            continue
+        items = []
+        for ref, email, went, _ in moved:
+            kind, person_id = refs.parse(ref)
+            person = {"type": refs.TYPES.get(kind, ""), "id": person_id, "email": email}
+            items += [{"segment_id": segment_id, "person": person}
+                      for segment_id, went_in in went if went_in is entered]
         if items:
-            webhooks.queue_events(store, pipe, event, items, when=now,
-                                  wanted=subscribers(event) if subscribers else None)
-    for segment_id, entered in moved:
-        if segment_id in listened:
-            pipe.xadd(store.keys.segment_moves, {
-                "segment_id": segment_id, "ref": facts.ref, "move": "in" if entered else "out",
-                "at": str(int(now))})
+            webhooks.queue_events(store, pipe, event, items, when=now, wanted=wanted)
+    for ref, _, went, listened in moved:
+        for segment_id, entered in went:
+            if segment_id in listened:
+                pipe.xadd(store.keys.segment_moves, {
+                    "segment_id": segment_id, "ref": ref, "move": "in" if entered else "out",
+                    "at": str(int(now))})
 
 
 def listen(store: Store, segment_ids: Iterable[str], how_many: int = 1) -> None:

@@ -31,4 +31,4 @@ for i = 5 + n + m, #ARGV do
     out[#out + 1] = redis.call('ZSCORE', lists[j], id) or false
   end
 end
-return out
+return cjson.encode(out)
