@@ -114,6 +114,7 @@ class _Plan:
             for name, test in definition.get("required", ()):
                 self.tests.setdefault(name, []).append((segment_id, test))
         self.answers: dict[str, dict[Any, frozenset[str]]] = {name: {} for name in self.tests}
+        self.order = sorted(evaluated)  # the segments, in the order their moves are written
 
     def failing(self, facts: Facts) -> frozenset[str] | set[str]:
         """The segments a required condition of which ``facts`` fails."""
@@ -389,7 +390,7 @@ def _queue(writes: members.Writes, facts: Facts, evaluated: dict[str, dict[str, 
         if plans is not None:
             plans[which] = plan
     failed = plan.failing(facts)
-    for segment_id in sorted(evaluated):
+    for segment_id in plan.order:
         definition = evaluated[segment_id]
         was = segment_id in facts.segments
         if segment_id in failed:  # not a member, whatever the time
