@@ -91,3 +91,34 @@ def test_a_dead_consumers_entries_are_claimed_again(env, monkeypatch) -> None:
     assert [f["move"] for _, f in again] == ["in"]
     moves.done(env.store, "journeys", [entry_id for entry_id, _ in again])
     assert moves.claim(env.store, "journeys", "w3") == []
+
+
+def test_moves_of_several_people_settled_together_are_each_announced_once(env) -> None:
+    """One settling transaction announces every person's moves (entered and exited, one
+    event each, with the right person), the stream's entries too."""
+    hook = env.post("/api/v1/webhooks", json={"url": "https://93.184.215.14/in",
+                                              "events": ["segment.entered", "segment.exited"]})
+    assert hook.status_code == 201, hook.get_json()
+    germans = [f"de{i}@example.com" for i in range(3)]
+    french = [f"fr{i}@example.com" for i in range(3)]
+    for email in germans:
+        env.registered(email, country="DE")
+    for email in french:
+        env.registered(email, country="FR")
+    segment_id = _segment(env, GERMANY)
+    build.build(env.store, segment_id)
+    moves.listen(env.store, [segment_id])
+    people = {email: f"l:{_lead_id(env, email)}" for email in germans + french}
+    pipe = env.store.r.pipeline()
+    for email, ref in people.items():  # everyone moves to the other country at once
+        pipe.hset(env.store.keys.lead(ref[2:]), "country", "FR" if email in germans else "DE")
+    pipe.execute()
+    assert membership.touch_many(env.store, list(people.values()), ["field:country"]) == 6
+    entered = sorted(e["data"]["person"]["email"] for e in _events(env, "segment.entered"))
+    exited = sorted(e["data"]["person"]["email"] for e in _events(env, "segment.exited"))
+    assert (entered, exited) == (french, germans)
+    ids = [e["id"] for e in _events(env, "segment.entered") + _events(env, "segment.exited")]
+    assert len(set(ids)) == 6
+    got = moves.claim(env.store, "journeys", "w1")
+    assert sorted((f["ref"], f["move"]) for _, f in got) == sorted(
+        (people[email], "in" if email in french else "out") for email in people)
