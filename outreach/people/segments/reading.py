@@ -76,7 +76,7 @@ def preview(store: Store, member_type: str, rules: dict[str, Any],
     deadline = time.monotonic() + budget
     count, sample = 0, []
     complete = True
-    loader = candidates.Loader(store, rules)
+    loader: candidates.Loader | None = None  # built for the first page there is to evaluate
     quick = candidates.prefilter(rules)
     run = compiled(json.dumps(rules, sort_keys=True), rules)  # evaluate's answer, faster
     known = candidates.answered(store, member_type, rules, now, PREVIEW_SAMPLE)
@@ -86,6 +86,7 @@ def preview(store: Store, member_type: str, rules: dict[str, Any],
         count, sample = known.count, known.first
         pages = [known.doubtful] if known.doubtful else []
     for page_refs in pages:
+        loader = loader or candidates.Loader(store, rules)
         for facts in loader.load(page_refs):
             if not facts or (quick is not None and not quick(facts.h)):
                 continue  # not there, or fails a required field without an evaluation
