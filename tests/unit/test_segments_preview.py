@@ -116,6 +116,25 @@ def test_a_score_rounding_up_to_the_threshold_just_after_a_rebase_is_a_candidate
                            now=now)["count"] == 0
 
 
+def test_a_score_exactly_at_the_bound_late_in_a_second_is_counted(env) -> None:
+    """The evaluator takes ``now`` in whole seconds; the index's bound must too. Found by
+    hypothesis: 0.5 scaled at the epoch rounds to 1 and passes "score > 0", but a bound
+    worked out at the same second plus 0.9 s was a hair above 0.5 and left the lead out
+    (alone: the index's answer; with a country: the narrowing)."""
+    env.registered("ann@example.com", country="DE")
+    keys = env.store.keys
+    lead_id = env.store.r.hget(keys.lead_by_email, "ann@example.com")
+    second = float(int(time.time()))
+    env.store.r.hset(keys.score_decay, mapping={"epoch": second, "half_life": 30 * 86_400})
+    env.store.r.hset(keys.lead(lead_id), "score", "0.5")
+    env.store.r.zadd(keys.lead_scores, {lead_id: 0.5})
+    for tree in ({"field": "score", "op": "gt", "value": 0},
+                 {"field": "score", "op": "gte", "value": 1},
+                 {"all": [{"field": "score", "op": "gte", "value": 1},
+                          {"field": "country", "op": "eq", "value": "DE"}]}):
+        assert reading.preview(env.store, "lead", tree, now=second + 0.9)["count"] == 1, tree
+
+
 def test_a_preview_compares_the_faded_score(env) -> None:
     """The preview's facts carry the score's decay, as the saved segment's do: a lead whose
     points were earned three half-lives ago has an eighth of them (found by the full scan:

@@ -153,9 +153,12 @@ class _Narrower:
 def _score_bound(store: Store, op: str, value: Any, now: float) -> float | None:
     """The least scaled score (``Keys.lead_scores``) whose rounded current value passes a
     score ``gt`` (value >= 0) or ``gte`` (value > 0) at ``now``; None for any other
-    condition (one that a lead without a score, 0, can pass)."""
+    condition (one that a lead without a score, 0, can pass). At ``now`` in whole seconds,
+    as the evaluator takes it (the decay's factor at a later instant of the same second is
+    a hair larger: a lead exactly at the bound would be left out)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    now = float(int(now))
     # rules compare the rounded current score, a whole number: the least one passing
     least = (math.floor(value) + 1 if op == "gt" and value >= 0
              else math.ceil(value) if op == "gte" and value > 0 else 0)
