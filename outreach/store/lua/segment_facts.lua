@@ -14,19 +14,20 @@ for i = 1, n do lists[i] = k('list', ARGV[3 + i], 'm') end
 local m = tonumber(ARGV[4 + n])
 local fields = {}
 for i = 1, m do fields[i] = ARGV[4 + n + i] end
-local kinds = {l = 'lead', c = 'contact'}
+local kinds = {l = tag .. ':lead:', c = tag .. ':contact:'}  -- k(kind, id) without a table a person
+local history = tag .. ':events:'
 local none = {}
 local out = {}
 for i = 5 + n + m, #ARGV do
   local ref = ARGV[i]
   local id = string.sub(ref, 3)
-  local key = k(kinds[string.sub(ref, 1, 1)] or '-', id)
+  local key = (kinds[string.sub(ref, 1, 1)] or tag .. ':-:') .. id
   if m > 0 then
     out[#out + 1] = redis.call('HMGET', key, unpack(fields))
   else
     out[#out + 1] = redis.call('HGETALL', key)
   end
-  out[#out + 1] = events and redis.call('LRANGE', k('events', ref), 0, -1) or none
+  out[#out + 1] = events and redis.call('LRANGE', history .. ref, 0, -1) or none
   for j = 1, n do
     out[#out + 1] = redis.call('ZSCORE', lists[j], id) or false
   end
