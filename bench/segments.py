@@ -39,6 +39,7 @@ Redis database 11 only (FLUSHDB of that database before and after each part).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import random
@@ -155,7 +156,6 @@ def wrong_memberships(store: Store, saved: list[dict[str, Any]], lead_ids: Itera
                     and membership.eligible(d["member_type"], facts))
             wrong += want != (segment_id in facts.segments)
     return wrong
-
 
 
 def _drive(share: list[tuple[float, str, str, str, int]], start: float,
@@ -395,39 +395,62 @@ def part_memory(args: argparse.Namespace) -> None:
 
 def part_settle(args: argparse.Namespace) -> None:
     """The ingest's own work in this process, without Celery: --registrations (20 % repeats)
-    applied in batches of 250 (``apply_batch``: the script, then settling the batch's people
-    for the saved segments), without segments and with the 20 of ``twenty_segments``; this
-    process's CPU and the Redis server's (INFO cpu) for each, so that what settling costs,
-    and on which side, is seen apart from the workers' and the broker's."""
+    applied in batches of 250 (``apply_batch``), without segments and with the 20 of
+    ``twenty_segments``; with them, each batch's people are kept and settled after every
+    batch is in (``settle_touched``), so that the settling is timed alone: this process's
+    CPU and the Redis server's (INFO cpu) for each phase, seen apart from the workers' and
+    the broker's."""
     from _common import make_registrations
 
-    from outreach.people.ingest import apply_batch
-
     payloads = make_registrations(args.registrations, 0.2)
-    cpu: dict[int, tuple[float, float, float]] = {}
+
+    def phase(client: Any, work: Callable[[], None]) -> tuple[float, float, float]:
+        def server_cpu() -> float:
+            info = client.info("cpu")
+            return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+        wall, mine, server = time.perf_counter(), time.process_time(), server_cpu()
+        work()
+        return time.perf_counter() - wall, time.process_time() - mine, server_cpu() - server
+
+    def show(what: str, figures: tuple[float, float, float]) -> None:
+        wall, mine, server = figures
+        print(f"  {what}: wall {wall:.2f} s; this process's CPU {mine / len(payloads) * 1e6:.0f} us "
+              f"and Redis's {server / len(payloads) * 1e6:.0f} us a registration (the whole "
+              "server: run it on a quiet one)")
+
     for count in (0, 20):
         with own_db(DB) as client:
             store, config = store_and_config()
-            for segment in twenty_segments(store, "ls1") if count else []:
+            saved = twenty_segments(store, "ls1") if count else []
+            for segment in saved:
                 build.build(store, segment["id"])
+            touched: list[list[str]] = []
+            ingest = functools.partial(_apply_all, store, config, payloads,
+                                       lambda _, reported, kept=touched: kept.append(reported))
+            settle = functools.partial(_settle_all, store, touched)
+            show(f"{count} segments, ingest", phase(client, ingest))
+            if count:
+                show(f"{count} segments, settling", phase(client, settle))
+                leads = store.r.zrange(store.keys.leads, 0, -1)
+                print(f"  dirty marks left {store.r.scard(store.keys.segment_dirty)}; wrong "
+                      f"memberships (brute force): {wrong_memberships(store, saved, leads)}")
 
-            def server_cpu() -> float:
-                info = client.info("cpu")
-                return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
-            wall, mine, server = time.perf_counter(), time.process_time(), server_cpu()
-            for first in range(0, len(payloads), 250):
-                apply_batch(store, config, [(f"{first + i + 1}-0", {"d": json.dumps(p)})
-                                            for i, p in enumerate(payloads[first:first + 250])])
-            cpu[count] = (time.perf_counter() - wall, time.process_time() - mine,
-                          server_cpu() - server)
-            print(f"  {count} segments: wall {cpu[count][0]:.2f} s; this process's CPU "
-                  f"{cpu[count][1]:.2f} s ({cpu[count][1] / len(payloads) * 1e6:.0f} us a "
-                  f"registration); Redis CPU {cpu[count][2]:.2f} s (the whole server: run "
-                  "it on a quiet one)")
-    print(f"settling for 20 segments cost {(cpu[20][1] - cpu[0][1]) / len(payloads) * 1e6:.0f} us "
-          f"of client CPU and {(cpu[20][2] - cpu[0][2]) / len(payloads) * 1e6:.0f} us of Redis "
-          "CPU a registration")
+def _apply_all(store: Store, config: Config, payloads: list[dict[str, Any]],
+               settler: Callable[[Store, list[str]], Any]) -> None:
+    from outreach.people.ingest import apply_batch
+
+    for first in range(0, len(payloads), 250):
+        apply_batch(store, config, [(f"{first + i + 1}-0", {"d": json.dumps(p)})
+                                    for i, p in enumerate(payloads[first:first + 250])], settler)
+
+
+def _settle_all(store: Store, batches: list[list[str]]) -> None:
+    from outreach.people.ingest import settle_touched
+
+    for reported in batches:
+        settle_touched(store, list(reported))
 
 
 def _worker_bench() -> tuple[Any, Any]:
