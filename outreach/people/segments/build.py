@@ -1,6 +1,8 @@
 """Building a new or edited segment: every lead, then every contact, evaluated a page at a
 time from a position kept on the segment (``build_position``, ``build_done``), so a build
-survives a crash of its worker and reports its progress. Changes that happen meanwhile are
+survives a crash of its worker and reports its progress. A page is evaluated at once
+(``membership.evaluate_many``: its facts in a few round trips, its moves in a few
+transactions). Changes that happen meanwhile are
 already evaluated by ``touch`` (the segment is indexed from the moment it is saved)."""
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import time
 
 from redis.exceptions import WatchError
 
-from outreach.people.segments.membership import evaluate_for
+from outreach.people.segments.membership import evaluate_many
 from outreach.platform import refs
 from outreach.store import Store
 
@@ -30,9 +32,9 @@ def build_page(store: Store, segment_id: str, page: int = PAGE, now: float | Non
     kind, _, after = (position or "l:0").partition(":")
     source = keys.leads if kind == "l" else keys.contacts
     rows = store.r.zrangebyscore(source, f"({after}", "+inf", start=0, num=page, withscores=True)
-    for person_id, _ in rows:
-        ref = refs.lead_ref(person_id) if kind == "l" else refs.contact_ref(person_id)
-        evaluate_for(store, ref, {segment_id}, now)
+    person_ref = refs.lead_ref if kind == "l" else refs.contact_ref
+    evaluate_many(store, {person_ref(person_id): {segment_id} for person_id, _ in rows}, now,
+                  every_due=True)
     if len(rows) == page:
         following = f"{kind}:{int(rows[-1][1])}"
     elif kind == "l":

@@ -7,9 +7,10 @@ read what changed, moves the person in or out, and keeps the moment their value 
 flip by time alone in ``Keys.segment_due``, which ``tick`` drains. A change of membership
 touches the segments whose ``in_segment`` names it (no cycles: ``catalog`` refuses them).
 Every step is an idempotent re-evaluation, so a redelivered or repeated touch is harmless.
-Several people (an ingest batch, ``settle``, ``touch_many``) are done together
-(``evaluate_changes``): their facts in a few pipelined round trips and their moves in one
-transaction, so the round trips do not grow with the number of people.
+Several people (an ingest batch, ``settle``, ``touch_many``, a build's page, the beat's due
+pairs) are done together (``evaluate_changes``, ``evaluate_many``): their facts in a few
+pipelined round trips and their moves in a few transactions, so the round trips do not grow
+with the number of people.
 """
 
 from __future__ import annotations
@@ -186,9 +187,18 @@ def evaluate_changes(store: Store, changes: Mapping[str, set[str]],
     moves of everyone in one transaction WATCHing everyone; a person changed meanwhile is
     done again alone, ``_round``). ``created``: people created just now (``settle``).
     Returns how many memberships moved."""
+    return evaluate_many(store, _readers_per_person(store, changes), now, created)
+
+
+def evaluate_many(store: Store, pending: Mapping[str, set[str]], now: float | None = None,
+                  created: Iterable[str] = (), every_due: bool = False) -> int:
+    """Re-evaluate, for each person of ``pending`` (ref -> segment ids), those segments,
+    and then the segments naming the ones they moved in or out of, until nothing moves, all
+    at once (``evaluate_changes``; a build's page, the beat's due pairs). ``every_due``: the
+    due entries of every pair are written, whatever the tree (``_queue``). Returns how many
+    memberships moved."""
     now = time.time() if now is None else now
     new = frozenset(created)
-    pending = _readers_per_person(store, changes)
     known: dict[str, dict[str, Any]] = {}
     asked: set[str] = set()
     moved = 0
@@ -210,7 +220,8 @@ def evaluate_changes(store: Store, changes: Mapping[str, set[str]],
                 evaluated[ref] = mine
         if not evaluated:
             break
-        changed, forgotten = _batch_round(store, evaluated, known, now, new)
+        changed, forgotten = _batch_round(store, evaluated, known, now, new, every_due)
+        every_due = False  # the segments that follow a move: as any change
         moved += forgotten + sum(len(c) for c in changed.values())
         moved_segments = set().union(*changed.values()) if changed else set()
         if not moved_segments:
@@ -247,16 +258,17 @@ def _readers_of_segments(store: Store, segment_ids: set[str]) -> dict[str, set[s
 
 
 def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
-                 known: dict[str, dict[str, Any]], now: float, new: frozenset[str] = frozenset()
-                 ) -> tuple[dict[str, list[str]], int]:
+                 known: dict[str, dict[str, Any]], now: float, new: frozenset[str] = frozenset(),
+                 every_due: bool = False) -> tuple[dict[str, list[str]], int]:
     """``_round`` for several people at once: their facts in one ``load_many``, their moves
     in transactions of ``WATCH_CHUNK`` people each (each WATCHing its people: Redis checks
     every key WATCHed against the connection's others, so one transaction for a whole batch
     costs it quadratically); when any of a transaction's people changed meanwhile
     (WatchError), nothing of it was written and each half of it is done again the same way,
     down to the person who changed, who is done alone (``_round``, retried on its own).
-    ``new``: people created just now, who have no due entries to remove. Returns (ref ->
-    segments moved, memberships of people gone that were removed)."""
+    ``new``: people created just now, who have no due entries to remove; ``every_due``:
+    as ``_queue``'s. Returns (ref -> segments moved, memberships of people gone that were
+    removed)."""
     keys = store.keys
     people = sorted(evaluated)
     chunks = [people[i:i + WATCH_CHUNK] for i in range(0, len(people), WATCH_CHUNK)]
@@ -287,7 +299,7 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
                 facts = everyone[ref]
                 if facts is not None:
                     decided[ref] = _queue(writes, facts, evaluated[ref], now, announcing,
-                                          new=ref in new, plans=plans)
+                                          every_due=every_due, new=ref in new, plans=plans)
             writes.queue(pipe)
             moves.announce(store, pipe, announcing, now, hooks)
             try:
@@ -303,7 +315,7 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
             middle = len(chunk) // 2
             for half in (chunk[:middle], chunk[middle:]):
                 moved, gone_moved = _batch_round(store, {ref: evaluated[ref] for ref in half},
-                                                 known, now, new)
+                                                 known, now, new, every_due)
                 changed.update(moved)
                 forgotten += gone_moved
             continue
@@ -442,10 +454,11 @@ def tick(store: Store, now: float | None = None, limit: int = TICK_BATCH) -> int
     for entry in due:
         segment_id, _, ref = entry.partition("|")
         by_person.setdefault(ref, set()).add(segment_id)
-    for ref, segment_ids in by_person.items():
-        evaluate_for(store, ref, segment_ids, now)
-        # a segment deleted since: nothing re-adds its entry
-        stale = segment_ids - set(definitions(store, segment_ids))
-        if stale:
-            store.r.zrem(store.keys.segment_due, *[f"{s}|{ref}" for s in stale])
+    evaluate_many(store, by_person, now, every_due=True)
+    # a segment deleted since: nothing re-adds its entry
+    mentioned = set().union(*by_person.values()) if by_person else set()
+    stale = mentioned - set(definitions(store, mentioned))
+    if stale:
+        store.r.zrem(store.keys.segment_due, *[entry for entry in due
+                                               if entry.partition("|")[0] in stale])
     return len(due)
