@@ -161,3 +161,26 @@ def test_nobody_sees_the_membership_fields(env, path) -> None:
     assert f"s:{segment['id']}" not in text
     members_page = env.get(f"/api/v1/segments/{segment['id']}/members").get_data(as_text=True)
     assert f"s:{segment['id']}" not in members_page
+
+
+def test_the_beat_moves_many_people_at_once_and_drops_a_deleted_segments_entries(env) -> None:
+    """The due pairs of a tick are evaluated together (``evaluate_many``): every window that
+    ended moves its person out, a pair whose window has not ended stays, and the entries of a
+    segment whose record is gone (deleted while its entries were still being cleared) go."""
+    import time
+
+    emails = [f"p{i}@example.com" for i in range(12)]
+    for email in emails:
+        env.registered(email, country="DE")
+    short = _built(env, {"all": [DE, {"registered": {"asset": "guide", "within": "-P1D"}}]})
+    long = _built(env, {"registered": {"asset": "guide", "within": "-P7D"}})
+    gone = _built(env, {"registered": {"asset": "guide", "within": "-P2D"}})
+    keys = env.store.keys
+    env.store.r.delete(keys.segment(gone["id"]))  # its record only: the entries remain
+    env.store.r.zrem(keys.segments, gone["id"])
+    assert env.store.r.zcard(keys.segment_due) == 36
+    assert membership.tick(env.store, now=time.time() + 3 * 86_400, limit=100) == 24
+    assert members.size(env.store, short["id"]) == 0
+    assert members.size(env.store, long["id"]) == 12
+    left = env.store.r.zrange(keys.segment_due, 0, -1)
+    assert sorted(entry.partition("|")[0] for entry in left) == [long["id"]] * 12
