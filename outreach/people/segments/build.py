@@ -2,8 +2,8 @@
 time from a position kept on the segment (``build_position``, ``build_done``), so a build
 survives a crash of its worker and reports its progress. A page is evaluated at once
 (``membership.evaluate_many``: its facts in a few round trips, its moves in a few
-transactions). Changes that happen meanwhile are
-already evaluated by ``touch`` (the segment is indexed from the moment it is saved)."""
+transactions). Changes that happen meanwhile are already evaluated by ``touch`` (the segment
+is indexed from the moment it is saved)."""
 
 from __future__ import annotations
 

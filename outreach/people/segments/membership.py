@@ -331,26 +331,8 @@ def _batch_round(store: Store, evaluated: dict[str, dict[str, dict[str, Any]]],
 def evaluate_for(store: Store, ref: str, segment_ids: Iterable[str],
                  now: float | None = None) -> int:
     """Re-evaluate ``segment_ids`` for ``ref`` and, when one of them moves, the segments
-    that name it, until nothing moves."""
-    now = time.time() if now is None else now
-    pending = set(segment_ids)
-    known: dict[str, dict[str, Any]] = {}
-    asked: set[str] = set()
-    moved = 0
-    rounds = 0
-    while pending:
-        rounds += 1
-        missing = pending - asked
-        asked |= missing
-        known.update(definitions(store, missing))
-        changed = _round(store, ref, {s: known[s] for s in pending if s in known}, known, now)
-        if changed is None:
-            return moved + _forget(store, ref, pending)
-        moved += len(changed)
-        pending = readers(store, [f"segment:{s}" for s in changed]) if changed else set()
-        if rounds > 1000:  # cycles are refused at save time; this only bounds a corrupt store
-            break
-    return moved
+    that name it, until nothing moves (``evaluate_many`` for one person)."""
+    return evaluate_many(store, {ref: set(segment_ids)}, now, every_due=True)
 
 
 def _round(store: Store, ref: str, evaluated: dict[str, dict[str, Any]],

@@ -10,21 +10,9 @@
 -- Returns the number of moves written.
 local w = cjson.decode(ARGV[2])
 local kinds = {l = {'lead', 'ml'}, c = {'contact', 'mc'}}
-local bitmaps = {}  -- key names built once a script call: [segment id .. kind letter]
-local people = {}
 for _, move in ipairs(w.m) do
-  local ref, letter = move[1], string.sub(move[1], 1, 1)
-  local kind = kinds[letter]
-  local bitmap = bitmaps[move[5] .. letter]
-  if not bitmap then
-    bitmap = k('seg', move[5], kind[2])
-    bitmaps[move[5] .. letter] = bitmap
-  end
-  local person = people[ref]
-  if not person then
-    person = k(kind[1], string.sub(ref, 3))
-    people[ref] = person
-  end
+  local kind = kinds[string.sub(move[1], 1, 1)]
+  local bitmap, person = k('seg', move[5], kind[2]), k(kind[1], string.sub(move[1], 3))
   if move[4] == '' then
     redis.call('SETBIT', bitmap, move[2], 0)
     redis.call('HDEL', person, move[3])
