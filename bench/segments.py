@@ -26,8 +26,8 @@ measured in the same run:
   segments: this process's CPU and the Redis server's, a registration.
 - ingest: bench/ingest.py's run (same code, a real ``outreach worker -c 2`` against Celery
   no-ops) with 20 segments saved, so the worker settles every person for 20 segments (the
-  drain hands each batch's people to an ``outreach.ingest.settle`` task, which the other
-  worker process runs): timed until every registration is applied *and* every person it
+  drain hands the people its batches changed to ``outreach.ingest.settle`` tasks, which
+  the worker processes run): timed until every registration is applied *and* every person it
   changed is settled (no dirty mark left).
 
     .venv/bin/python bench/segments.py [--parts lag,preview,size,memory,ingest]

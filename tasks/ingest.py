@@ -48,9 +48,10 @@ def drain(self) -> int:  # type: ignore[no-untyped-def]
 
 
 def settle_elsewhere(store: Store, reported: list[str]) -> None:
-    """Hand the people a batch changed to ``settle`` (another worker process settles them
-    for the segments while this one applies the next batch). The ingest script marked them
-    dirty with the change: when the broker takes no message, they are settled here and now."""
+    """Hand people the drain's batches changed to ``settle`` (a chunk of them: the worker
+    processes settle chunks side by side, and one settles while this one applies the next
+    batches). The ingest script marked them dirty with the change: when the broker takes no
+    message, they are settled here and now."""
     try:
         # bounded like the intake's kick: a hung broker cannot hold the drain
         settle.apply_async(args=[reported], queue="ingest",

@@ -41,20 +41,64 @@ class DrainResult:
 # or the ingest task's hand-over to another worker process (``tasks/ingest.py``)
 Settler = Callable[[Store, list[str]], Any]
 
+SETTLE_CHUNK = 1000  # people a hand-over to ``settle`` names (one task each)
+SETTLE_AFTER = 5.0  # seconds a drain that keeps finding entries holds its people at most
+SETTLE_HOLD = 100_000  # people a drain holds at most (~300 bytes of memory each)
+
+
+class Unsettled:
+    """The people a drain's batches changed, held until the stream is empty (or for
+    ``SETTLE_AFTER`` seconds, or ``SETTLE_HOLD`` people), then handed to ``settle`` in
+    chunks of ``SETTLE_CHUNK`` people.
+
+    Settling competes with applying for Redis's one thread and the worker's cores: during a
+    burst, the registrations reach their lists (what campaigns, confirmations and exports
+    read) first and the segments follow in bigger batches, which several worker processes
+    settle side by side; at a steady rate the stream is empty after every read, so nothing
+    waits. The ingest script marked each person dirty: a drain killed while holding them
+    leaves them to the beat (``membership.tick``)."""
+
+    def __init__(self, store: Store, settle: Settler | None) -> None:
+        self.store = store
+        self.settle: Settler = settle or settle_touched
+        self.changed: dict[str, set[str]] = {}
+        self.since = 0.0
+
+    def add(self, _store: Store, reported: list[str]) -> None:
+        """A ``Settler``: hold what a batch reported (``'<ref>\\t<what changed>'``)."""
+        if not self.changed:
+            self.since = time.monotonic()
+        for entry in reported:
+            ref, _, tokens = entry.partition("\t")
+            tokens_of = self.changed.setdefault(ref, set())
+            tokens_of.update(tokens.split() if tokens else [membership.ANY])
+
+    def due(self) -> bool:
+        return bool(self.changed) and (len(self.changed) >= SETTLE_HOLD
+                                       or time.monotonic() - self.since >= SETTLE_AFTER)
+
+    def hand_over(self) -> None:
+        """Everyone held, a person once (with all that changed about them), to ``settle``."""
+        held = [f"{ref}\t{' '.join(sorted(tokens))}" for ref, tokens in self.changed.items()]
+        self.changed = {}
+        for start in range(0, len(held), SETTLE_CHUNK):
+            self.settle(self.store, held[start:start + SETTLE_CHUNK])
+
 
 def drain(store: Store, config: Config, consumer: str, time_budget: float = 20.0,
           settle: Settler | None = None) -> DrainResult:
     """Apply queued registrations until the stream is empty or the budget is spent;
-    ``settle``: how the people each batch changed are settled (``apply_batch``)."""
+    ``settle``: how the people the batches changed are settled (``Unsettled``)."""
     store.ensure_ingest_group()
     keys = store.keys
     result = DrainResult()
     deadline = time.monotonic() + time_budget
-    result.processed += _take_over_stale(store, config, consumer, settle)
+    unsettled = Unsettled(store, settle)  # a failure below leaves its people to the beat
+    result.processed += _take_over_stale(store, config, consumer, unsettled.add)
     while True:
         if time.monotonic() > deadline:
             result.more = True
-            return result
+            break
         batch = store.r.xreadgroup(
             keys.ingest_group, consumer, {keys.intake_stream: ">"},
             count=min(config.ingest_batch_size, MAX_BATCH),
@@ -62,15 +106,19 @@ def drain(store: Store, config: Config, consumer: str, time_budget: float = 20.0
         entries = batch[0][1] if batch else []
         if not entries:
             break
-        result.processed += apply_batch(store, config, entries, settle)
+        result.processed += apply_batch(store, config, entries, unsettled.add)
+        if unsettled.due():
+            unsettled.hand_over()
+    unsettled.hand_over()
+    if result.more:
+        return result
     pending = store.r.xpending(keys.intake_stream, keys.ingest_group)
     if pending and pending.get("pending"):
         result.recheck_in = config.ingest_claim_idle_ms / 1000.0
     return result
 
 
-def _take_over_stale(store: Store, config: Config, consumer: str,
-                     settle: Settler | None) -> int:
+def _take_over_stale(store: Store, config: Config, consumer: str, settle: Settler) -> int:
     keys = store.keys
     processed = 0
     start = "0-0"

@@ -179,9 +179,10 @@ def _members_match_brute_force(env: Any, saved: list[tuple[str, dict[str, Any]]]
 
 
 def test_the_drain_task_hands_settling_to_another_task(env, monkeypatch) -> None:
-    """The worker's drain applies a batch and hands its people to ``outreach.ingest.settle``
-    (another process settles them while the next batch is applied): until that task runs
-    they are marked dirty and no segment has them; once it runs every segment is right."""
+    """The worker's drain applies the stream and hands its people to
+    ``outreach.ingest.settle`` (the worker processes settle them side by side): until that
+    task runs they are marked dirty and no segment has them; once it runs every segment is
+    right."""
     from tasks import ingest as ingest_tasks
 
     saved = _saved(env)
@@ -220,3 +221,97 @@ def test_a_drain_whose_broker_refuses_the_hand_over_settles_the_batch_itself(
     _members_match_brute_force(env, saved)
     assert members.count(env.store, saved[0][0], refs.LEAD) == 3
     assert env.store.r.scard(env.store.keys.segment_dirty) == 0
+
+
+def _held(env: Any, monkeypatch: Any, **limits: Any) -> tuple[list[list[str]], list[int]]:
+    """Drain 10 new people and then 2 of them again (batches of 4), handing what the drain
+    holds to a spy that notes each hand-over and how many registrations were applied by
+    then; returns (the hand-overs, applied counts)."""
+    for name, value in limits.items():
+        monkeypatch.setattr(ingest, name, value)
+    emails = [f"p{i}@example.com" for i in range(10)]
+    _queue(env, [{"email": e, "kind": "white_paper", "asset": "other", "country": "FR"}
+                 for e in emails])
+    _queue(env, [{"email": e, "kind": "white_paper", "asset": "guide", "company": "Acme"}
+                 for e in emails[:2]])
+    handed: list[list[str]] = []
+    applied: list[int] = []
+
+    def spy(store: Any, reported: list[str]) -> None:
+        handed.append(list(reported))
+        applied.append(len(store.r.hgetall(store.keys.lead_by_email)))
+        ingest.settle_touched(store, reported)
+
+    result = ingest.drain(env.store, env.config, "test-consumer", settle=spy)
+    assert result.processed == 12
+    return handed, applied
+
+
+def test_a_drain_holds_its_people_until_the_stream_is_empty_and_hands_each_once(
+        make_env, monkeypatch) -> None:
+    """Settling waits for the stream (the registrations reach their lists first); then
+    everyone the batches changed is handed over once, with all that changed about them,
+    ``SETTLE_CHUNK`` people a hand-over; the segments equal brute force."""
+    with make_env(ingest_batch_size=4) as env:
+        saved = _saved(env)
+        handed, applied = _held(env, monkeypatch, SETTLE_CHUNK=3)
+        assert [len(chunk) for chunk in handed] == [3, 3, 3, 1]
+        assert applied == [10, 10, 10, 10]  # nothing settled before the last batch was in
+        refs_handed = [entry.partition("\t")[0] for chunk in handed for entry in chunk]
+        assert len(refs_handed) == len(set(refs_handed)) == 10
+        p0 = refs.lead_ref(env.store.r.hget(env.store.keys.lead_by_email, "p0@example.com"))
+        tokens = next(entry.partition("\t")[2].split() for chunk in handed for entry in chunk
+                      if entry.startswith(p0 + "\t"))
+        # created by the first registration, then a new asset and a company by the repeat
+        assert {membership.ANY, "field:regs", "field:company"} <= set(tokens)
+        _members_match_brute_force(env, saved)
+        assert members.count(env.store, saved[1][0], refs.LEAD) == 2  # registered: guide
+        assert env.store.r.scard(env.store.keys.segment_dirty) == 0
+
+
+@pytest.mark.parametrize(("limits", "hand_overs"), [
+    ({"SETTLE_AFTER": 0.0}, 3),  # held too long: after every batch
+    ({"SETTLE_HOLD": 5}, 2),  # too many held: after the second batch (8), then the rest
+])
+def test_a_drain_that_keeps_finding_entries_hands_over_what_it_holds_on_the_way(
+        make_env, monkeypatch, limits, hand_overs) -> None:
+    with make_env(ingest_batch_size=4) as env:
+        saved = _saved(env)
+        handed, applied = _held(env, monkeypatch, **limits)
+        assert len(handed) == hand_overs
+        assert applied[0] < 10
+        _members_match_brute_force(env, saved)
+        assert env.store.r.scard(env.store.keys.segment_dirty) == 0
+
+
+def test_a_drain_that_dies_holding_people_leaves_them_to_the_beat(
+        make_env, monkeypatch) -> None:
+    """The store fails on the third batch: the two batches applied were held, not yet
+    settled; their people stay marked dirty, and the beat's tick settles them."""
+    import redis
+
+    with make_env(ingest_batch_size=4) as env:
+        saved = _saved(env)
+        real = ingest.apply_batch
+        calls: list[int] = []
+
+        def failing(store: Any, *args: Any, **kwargs: Any) -> int:
+            calls.append(1)
+            if len(calls) == 3:
+                raise redis.ConnectionError("store gone")
+            return real(store, *args, **kwargs)
+
+        monkeypatch.setattr(ingest, "apply_batch", failing)
+        handed: list[list[str]] = []
+        _queue(env, [{"email": f"p{i}@example.com", "kind": "white_paper", "asset": "guide",
+                      "country": "DE"} for i in range(10)])
+        with pytest.raises(redis.ConnectionError):
+            ingest.drain(env.store, env.config, "test-consumer",
+                         settle=lambda store, reported: handed.append(reported))
+        assert handed == []
+        assert env.store.r.scard(env.store.keys.segment_dirty) == 8
+        assert members.count(env.store, saved[0][0], refs.LEAD) == 0
+        membership.tick(env.store)
+        _members_match_brute_force(env, saved)
+        assert members.count(env.store, saved[0][0], refs.LEAD) == 8
+        assert env.store.r.scard(env.store.keys.segment_dirty) == 0
