@@ -124,3 +124,52 @@ def test_worker_killed_mid_ingest_loses_nothing_and_applies_nothing_twice(make_s
              message="all registrations processed after restart")
     assert service.store.r.xlen(service.store.keys.intake_stream) == 0
     _assert_leads_match(service, _expected(plan), _counts(plan))
+
+
+def test_worker_killed_mid_ingest_with_segments_saved_leaves_no_segment_wrong(make_service):
+    """Three segments saved (a field, a registration, both), then a burst of registrations;
+    the worker is SIGKILLed while its drain holds the people it changed (settling waits for
+    the stream to empty): they stay marked dirty. A new worker takes the registrations over
+    and the beat's tick settles what the dead one held; every segment then equals what the
+    registrations say."""
+    service = make_service(ingest_batch_size=5)
+    service.app.extensions["outreach.kick_ingest"] = lambda: None
+    rules = {
+        "de": {"field": "country", "op": "eq", "value": "DE"},
+        "summit": {"registered": {"asset": "summit-2026"}},
+    }
+    rules["both"] = {"all": [rules["de"], rules["summit"]]}
+    saved = {name: service.post("/api/v1/segments", {"name": name, "member_type": "lead",
+                                                     "rules": tree}, status=201)["id"]
+             for name, tree in rules.items()}
+    rng = random.Random(5)
+    plan = _plan(rng, people=2000, total=2200)  # most registered once: no later repair
+    people = sorted({email for email, _, _ in plan})
+    german = {email for i, email in enumerate(people) if i % 3 == 0}
+    for email, kind, slug in plan:
+        service.register(kind=kind, asset=slug, email=email,
+                         country="DE" if email in german else "FR")
+    worker = service.start_worker(concurrency=2)
+    celery = service.app.extensions["celery"]
+    celery.send_task("outreach.ingest.drain", queue="ingest")
+    wait_for(lambda: service.processed_count() >= 300, message="ingest under way", interval=0.01)
+    worker.kill(signal.SIGKILL)
+    assert service.processed_count() < len(plan), "the worker finished before it could be killed"
+    assert service.store.r.scard(service.store.keys.segment_dirty) > 0  # held, not yet settled
+
+    service.start_worker(concurrency=2)  # takes over the dead worker's pending entries
+
+    def settled() -> bool:
+        celery.send_task("outreach.segments.tick", queue="default")  # as the beat does
+        return (service.processed_count() == len(plan)
+                and service.store.r.scard(service.store.keys.segment_dirty) == 0
+                and all(service.get(f"/api/v1/segments/{segment_id}")["build"]["state"]
+                        == "ready" for segment_id in saved.values()))
+
+    wait_for(settled, timeout=120, interval=1.0, message="ingested and settled after restart")
+    summit = {email for email, _, slug in plan if slug == "summit-2026"}
+    expected = {"de": german, "summit": summit, "both": german & summit}
+    for name, segment_id in saved.items():
+        members = {m["email"] for m in service.all_items(f"/api/v1/segments/{segment_id}/members")}
+        assert members == expected[name], name
+    _assert_leads_match(service, _expected(plan), _counts(plan))
