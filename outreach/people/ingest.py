@@ -148,9 +148,8 @@ def apply_batch(store: Store, config: Config, entries: list[tuple[str, dict[str,
     extra round trip), and when one wants ``lead.created`` each of them gets its event once
     (a redelivered entry creates nothing). While any segment is saved it also names every
     person it changed, marked dirty in the same script, and they are re-evaluated for the
-    segments by ``settle`` (default ``settle_touched``, here and now; the ingest task hands
-    them to another worker process, so that the next batch is applied meanwhile; none saved:
-    no extra round trip).
+    segments by ``settle`` (default ``settle_touched``, here and now; ``drain`` holds them
+    in ``Unsettled`` until the stream is empty; none saved: no extra round trip).
     """
     records = [_record(entry_id, fields) for entry_id, fields in entries]
     emails = [record[1] for record in records]
