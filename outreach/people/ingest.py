@@ -61,17 +61,26 @@ class Unsettled:
     def __init__(self, store: Store, settle: Settler | None) -> None:
         self.store = store
         self.settle: Settler = settle or settle_touched
-        self.changed: dict[str, set[str]] = {}
+        # ref -> what changed, the tokens of every report of theirs joined (repeats are
+        # harmless: ``settle_touched`` makes a set); strings only, which the cyclic garbage
+        # collector does not walk however many people are held
+        self.changed: dict[str, str] = {}
         self.since = 0.0
 
     def add(self, _store: Store, reported: list[str]) -> None:
         """A ``Settler``: hold what a batch reported (``'<ref>\\t<what changed>'``)."""
         if not self.changed:
             self.since = time.monotonic()
+        changed = self.changed
         for entry in reported:
             ref, _, tokens = entry.partition("\t")
-            tokens_of = self.changed.setdefault(ref, set())
-            tokens_of.update(tokens.split() if tokens else [membership.ANY])
+            tokens = tokens or membership.ANY
+            held = changed.get(ref)
+            if held is not None:
+                tokens = f"{held} {tokens}"
+                if len(tokens) > 1000:  # a person registering again and again: once each
+                    tokens = " ".join(sorted(set(tokens.split())))
+            changed[ref] = tokens
 
     def due(self) -> bool:
         return bool(self.changed) and (len(self.changed) >= SETTLE_HOLD
@@ -79,7 +88,7 @@ class Unsettled:
 
     def hand_over(self) -> None:
         """Everyone held, a person once (with all that changed about them), to ``settle``."""
-        held = [f"{ref}\t{' '.join(sorted(tokens))}" for ref, tokens in self.changed.items()]
+        held = [f"{ref}\t{tokens}" for ref, tokens in self.changed.items()]
         self.changed = {}
         for start in range(0, len(held), SETTLE_CHUNK):
             self.settle(self.store, held[start:start + SETTLE_CHUNK])
