@@ -73,8 +73,7 @@ class Unsettled:
             self.since = time.monotonic()
         changed = self.changed
         for entry in reported:
-            ref, _, tokens = entry.partition("\t")
-            tokens = tokens or membership.ANY
+            ref, tokens = _parse_reported(entry)
             held = changed.get(ref)
             if held is not None:
                 tokens = f"{held} {tokens}"
@@ -184,11 +183,18 @@ def settle_touched(store: Store, reported: list[str]) -> int:
     (their marks, left by a crash, are the beat's: ``membership.tick``)."""
     changed: dict[str, set[str]] = {}
     for entry in reported:
-        ref, _, tokens = entry.partition("\t")
-        changed.setdefault(ref, set()).update(tokens.split() if tokens else [membership.ANY])
+        ref, tokens = _parse_reported(entry)
+        changed.setdefault(ref, set()).update(tokens.split())
     # '*' from the script: a person it created (no due entries yet)
     created = [ref for ref, tokens in changed.items() if membership.ANY in tokens]
     return membership.settle(store, list(changed), changed=changed, created=created)
+
+
+def _parse_reported(entry: str) -> tuple[str, str]:
+    """``'<ref>\\t<what changed>'`` as (ref, the space-separated tokens); nothing named:
+    anything about them (``membership.ANY``)."""
+    ref, _, tokens = entry.partition("\t")
+    return ref, tokens or membership.ANY
 
 
 def announce_created(store: Store, lead_ids: list[str] | None = None) -> int:

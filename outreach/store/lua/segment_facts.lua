@@ -5,9 +5,9 @@
 -- ARGV: 1 key tag, 2 '1' to read their events, 3 n (how many lists), 4 .. 3+n the list ids,
 -- 4+n m (how many hash fields; 0: the whole hash), the m fields, then refs ('l:<id>', 'c:<id>').
 -- Returns one JSON text (cjson: one bulk string, not ~30 reply elements a person; an empty
--- table is written {}) of, for each person in turn: their hash (m > 0: the values of the m fields, false
--- where absent, HMGET; else name/value pairs, HGETALL), their events (LRANGE; empty unless
--- asked), their score in each list (false when not a member).
+-- table is written {}) of, for each person in turn: their hash (m > 0: the values of the m
+-- fields, false where absent, HMGET; else name/value pairs, HGETALL), their events (LRANGE;
+-- empty unless asked), their score in each list (false when not a member).
 local events = ARGV[2] == '1'
 local n = tonumber(ARGV[3])
 local lists = {}
